@@ -1,0 +1,159 @@
+"""The typed region configuration.
+
+One TOML file configures a region; every section is a pydantic model with documented fields and the
+NAL-regio Zuidwest defaults (DOMAIN.md). Every number DOMAIN.md marks *(verify)* is a field here, never a
+constant in code. ``laadplan config`` prints the effective configuration as commented TOML; the shipped
+``data/zuidwest.toml`` is that output for the defaults (a test keeps them equal).
+
+Family sections are declared next to the code that uses them (``<family>/settings.py``) and composed
+here, so each analysis owns its parameters while the region still has one config.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from laadplan.contract.settings import BudgetConfig, ContractConfig
+from laadplan.forecast.settings import ForecastConfig
+from laadplan.grid.settings import GridConfig, LoadConfig
+from laadplan.logistics.settings import LogisticsConfig
+from laadplan.placement.settings import PlacementConfig
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class RegionSection(Section):
+    name: str = Field("NAL-regio Zuidwest", description="Region name used in outputs and the report")
+    provinces: list[str] = Field(["Zuid-Holland", "Zeeland"], description="Provinces making up the region")
+    time_zone: str = Field("Europe/Amsterdam", description="Local time zone for reporting (storage is UTC)")
+    concession_gm_codes: list[str] = Field(
+        [], description="CBS codes of the municipalities in the public charging concession (42 in Zuidwest). "
+                        "Empty means every municipality in the store.")
+    contracting_authority_gm_code: str = Field("GM0599", description="Penvoerder of the concession (Rotterdam)")
+
+
+class ValidationSection(Section):
+    bbox_lat_min: float = Field(50.70, description="Netherlands bounding box (incl. territorial waters), south")
+    bbox_lat_max: float = Field(53.60, description="Netherlands bounding box, north")
+    bbox_lon_min: float = Field(3.20, description="Netherlands bounding box, west")
+    bbox_lon_max: float = Field(7.25, description="Netherlands bounding box, east")
+    earliest_date: date = Field(date(2009, 1, 1), description="LINDA: start or end before this date is rejected")
+    future_tolerance_s: float = Field(300.0, description="Start/end later than now + this is 'in the future'")
+    total_time_tolerance_h: float = Field(
+        1 / 60, description="LINDA: |total_time - (end - start)| above this rejects the CDR (hours)")
+    energy_power_margin: float = Field(
+        1.10, description="Energy above connector power x connected time x this factor is implausible")
+    default_max_power_kw: float = Field(
+        350.0, description="Power assumed for the plausibility check when the connector's is unknown")
+    max_session_h: float = Field(24 * 14, description="Sessions longer than this (hours) are implausible")
+
+
+class KpiSection(Section):
+    evening_start_hour: int = Field(16, ge=0, le=23, description="Start of the evening peak (local hour)")
+    evening_end_hour: int = Field(21, ge=1, le=24, description="End of the evening peak (local hour, exclusive)")
+    occupied_statuses: list[str] = Field(
+        ["CHARGING"], description="EVSE statuses that count as occupied in status-based occupancy")
+
+
+class WalkingSection(Section):
+    walk_m_default: float = Field(250.0, description="Walking distance a driver accepts (placement, requests)")
+    walk_m_by_gm_code: dict[str, float] = Field(
+        {"GM0599": 200.0}, description="Per-municipality walking distance (Rotterdam 200 m)")
+    walk_m_upper_bound: float = Field(300.0, description="Upper bound drivers accept")
+
+
+class RegionConfig(Section):
+    region: RegionSection = RegionSection()
+    validation: ValidationSection = ValidationSection()
+    kpi: KpiSection = KpiSection()
+    walking: WalkingSection = WalkingSection()
+    grid: GridConfig = GridConfig()
+    placement: PlacementConfig = PlacementConfig()
+    forecast: ForecastConfig = ForecastConfig()
+    load: LoadConfig = LoadConfig()
+    logistics: LogisticsConfig = LogisticsConfig()
+    contract: ContractConfig = ContractConfig()
+    budget: BudgetConfig = BudgetConfig()
+
+    def walk_m(self, gm_code: str | None) -> float:
+        return self.walking.walk_m_by_gm_code.get(gm_code or "", self.walking.walk_m_default)
+
+
+DEFAULT_CONFIG_PATH = Path(__file__).parent / "data" / "zuidwest.toml"
+
+
+def load_config(path: str | Path | None = None) -> RegionConfig:
+    """Load and validate a region config; ``None`` gives the Zuidwest defaults."""
+    if path is None:
+        return RegionConfig()
+    p = Path(path)
+    try:
+        raw = tomllib.loads(p.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise FileNotFoundError(f"config file not found: {p}") from None
+    except tomllib.TOMLDecodeError as e:
+        raise ValueError(f"{p}: not valid TOML: {e}") from None
+    return RegionConfig.model_validate(raw)
+
+
+def _toml_value(v: Any) -> str:
+    import json
+
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (int, float)):
+        return repr(v)
+    if isinstance(v, date):
+        return v.isoformat()
+    if isinstance(v, str):
+        return json.dumps(v, ensure_ascii=False)
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    if isinstance(v, dict):
+        return "{ " + ", ".join(f"{json.dumps(str(k))} = {_toml_value(x)}" for k, x in v.items()) + " }"
+    raise TypeError(f"cannot write {type(v)} to TOML")
+
+
+def to_toml(cfg: RegionConfig) -> str:
+    """The configuration as TOML with each field's description as a comment."""
+    lines = ["# laadplan region configuration (generated by `laadplan config`).",
+             "# Every value has a default for NAL-regio Zuidwest; override only what differs.", ""]
+
+    def emit(model: BaseModel, prefix: str) -> None:
+        simple, nested, arrays = [], [], []
+        for name, f in type(model).model_fields.items():
+            val = getattr(model, name)
+            if isinstance(val, BaseModel):
+                nested.append((name, f, val))
+            elif isinstance(val, list) and val and all(isinstance(x, BaseModel) for x in val):
+                arrays.append((name, f, val))
+            else:
+                simple.append((name, f, val))
+        if simple:
+            lines.append(f"[{prefix}]")
+            for name, f, val in simple:
+                if f.description:
+                    lines.append(f"# {f.description}")
+                lines.append(f"{name} = {_toml_value(val)}")
+            lines.append("")
+        for name, f, val in arrays:
+            if f.description:
+                lines.append(f"# {f.description}")
+            for item in val:
+                lines.append(f"[[{prefix}.{name}]]")
+                for iname in type(item).model_fields:
+                    lines.append(f"{iname} = {_toml_value(getattr(item, iname))}")
+                lines.append("")
+        for name, f, val in nested:
+            emit(val, f"{prefix}.{name}" if prefix else name)
+
+    for name in type(cfg).model_fields:
+        emit(getattr(cfg, name), name)
+    return "\n".join(lines)

@@ -1,0 +1,33 @@
+"""Configuration of concession contract management and the region's budget."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class ContractConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    uptime_norm_share: float = Field(0.99, ge=0, le=1, description="Minimum uptime per EVSE per month")
+    max_failures_per_month: int = Field(3, description="Most failures per EVSE per month")
+    up_statuses: list[str] = Field(["AVAILABLE", "CHARGING", "RESERVED", "BLOCKED"], description="Statuses counting as up")
+    down_statuses: list[str] = Field(["OUTOFORDER", "INOPERATIVE", "UNKNOWN"], description="Statuses counting as down")
+    recurring_fault_months: int = Field(3, description="A fault recurring in this many consecutive months is recurring")
+    max_tariff_eur_kwh_incl_vat: float = Field(0.48, description="Maximum energy tariff incl. VAT (revised quarterly)")
+    max_tariff_by_period: dict[str, float] = Field(
+        {}, description="Maximum tariff incl. VAT per quarter, e.g. {\"2026Q3\" = 0.45}; overrides the default")
+    max_lead_time_days: float = Field(182.0, description="Norm: granted request to working point, days")
+    max_status_age_s: float = Field(30.0, description="LINDA: EVSE status at most this old, s")
+    max_tariff_age_h: float = Field(24.0, description="LINDA: tariffs current within this after a session, h")
+    max_cdr_rejected_share: float = Field(0.02, description="Norm: share of CDRs rejected per month")
+    concession_target_evses: int = Field(40000, description="Concession target of new EVSEs 2026-2030 (verify)")
+
+
+class BudgetConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    placement_years: list[int] = Field([2026, 2027, 2028, 2029, 2030], description="Years of the placement period")
+    budget_eur_per_year_placement: float = Field(150000.0, description="Budget per year during placement, EUR")
+    budget_eur_per_year_exploitation: float = Field(40000.0, description="Budget per year during exploitation (30-50k), EUR")
+    budget_eur_total_max: float = Field(1000000.0, description="Most spent in all, EUR")
+    reserved_eur: float = Field(1440000.0, description="Reserved to cover the costs, EUR")
