@@ -35,3 +35,8 @@ class LoadConfig(BaseModel):
     default_session_power_kw: float = Field(11.0, description="Session power when none is known, kW")
     ean_limit_kw: float = Field(
         50.0, description="Default import capacity limit per connection (OpenADR 3 GAC IMPORT_CAPACITY_LIMIT), kW")
+    shift_time_limit_s: float = Field(120.0, gt=0, description="Time limit of the HiGHS shift LP, seconds")
+    shift_max_sessions: int = Field(
+        5000, gt=0, description="Largest number of sessions the shift LP accepts in one run (split larger areas)")
+    coincidence_unit: str = Field(
+        "evse", description="Unit whose individual peaks define the coincidence factor: evse or location")
