@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 from pydantic import BaseModel, ConfigDict, Field
 
 
@@ -21,6 +23,23 @@ class ContractConfig(BaseModel):
     max_tariff_age_h: float = Field(24.0, description="LINDA: tariffs current within this after a session, h")
     max_cdr_rejected_share: float = Field(0.02, description="Norm: share of CDRs rejected per month")
     concession_target_evses: int = Field(40000, description="Concession target of new EVSEs 2026-2030 (verify)")
+    excluded_statuses: list[str] = Field(
+        ["PLANNED", "REMOVED"], description="Statuses counting neither up nor down: the EVSE is not in service")
+    status_gap_h: float = Field(
+        72.0, description="A status holds at most this long after its observation; beyond it the EVSE has no data")
+    status_gap_policy: str = Field(
+        "excluded", pattern="^(excluded|down|up)$",
+        description="What time without status data counts as: excluded (not in the uptime denominator), down or up")
+    min_status_coverage_share: float = Field(
+        0.95, ge=0, le=1, description="Norm: share of an operator's EVSE-hours covered by status data per month")
+    vat_pct_when_missing: float = Field(
+        0.0, description="VAT % assumed when an OCPI price component has no vat (OCPI 2.2.1: omitted = no VAT "
+                         "applicable, so the price is taken as is)")
+    granted_decisions: list[str] = Field(
+        ["granted", "toegekend", "approved", "accepted"], description="requests.decision values meaning granted")
+    concession_start: date = Field(date(2026, 7, 1), description="Start of the placement period of the concession")
+    min_smart_charging_share_new: float = Field(
+        1.0, ge=0, le=1, description="Norm: share of EVSEs placed since the concession start that can charge smart")
 
 
 class BudgetConfig(BaseModel):
@@ -31,3 +50,4 @@ class BudgetConfig(BaseModel):
     budget_eur_per_year_exploitation: float = Field(40000.0, description="Budget per year during exploitation (30-50k), EUR")
     budget_eur_total_max: float = Field(1000000.0, description="Most spent in all, EUR")
     reserved_eur: float = Field(1440000.0, description="Reserved to cover the costs, EUR")
+    exploitation_years: int = Field(5, description="Years of exploitation after the placement period")
