@@ -28,6 +28,7 @@ READERS: dict[str, str] = {
     "requests": "laadplan.ingest.requests:ingest_requests",
     "candidates": "laadplan.ingest.candidates:ingest_candidates",
     "costs": "laadplan.ingest.costs:ingest_costs",
+    "vehicles": "laadplan.ingest.vehicles:ingest_vehicles",
 }
 
 DESCRIPTIONS: dict[str, str] = {
@@ -41,6 +42,7 @@ DESCRIPTIONS: dict[str, str] = {
     "requests": "driver requests for a public charge point (CSV)",
     "candidates": "candidate sites for new charge points (CSV/GeoJSON)",
     "costs": "the region's actual concession costs per year (CSV)",
+    "vehicles": "CBS 85236NED vehicle counts per region (NL/PV/GM/WK/BU) or per PC4 (CSV)",
 }
 
 
