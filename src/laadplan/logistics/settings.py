@@ -55,3 +55,54 @@ class LogisticsConfig(BaseModel):
     battery_rent_eur_per_week: float = Field(1500.0, description="Rent per mobile battery unit per week, EUR")
     hub_cost_eur_per_kwh: float = Field(0.45, description="Energy price at a nearby hub, EUR/kWh")
     hub_max_distance_km: float = Field(5.0, description="A hub counts as nearby within this distance, km")
+    # -- corridor check (AFIR) -------------------------------------------------------------------------
+    end_rule: str = Field(
+        "half", pattern="^(half|pool)$",
+        description="How corridor ends count: 'half' = a virtual pool half a spacing beyond each end (the first "
+                    "and last real pool must lie within spacing/2 of the end; neutral assumption about the "
+                    "network outside the region); 'pool' = each end counts as a pool (optimistic)")
+    direction_rule: str = Field(
+        "both", pattern="^(both|side)$",
+        description="Which direction a pool serves: 'both' (default; the reference geometry is too coarse to "
+                    "tell the side) or 'side' (right-hand traffic: right of the digitised line serves the "
+                    "forward direction, left the backward one; within side_tolerance_m of the line: both)")
+    side_tolerance_m: float = Field(
+        50.0, description="With direction_rule 'side', a pool this close to the line serves both directions, m")
+    pool_merge_m: float = Field(
+        300.0, description="Charge locations closer than this are one pool (power and stations add up), m")
+    light_min_dc_kw: float = Field(50.0, description="A DC location counts as a light-duty pool from this power, kW")
+    freight_stations_assumed: int = Field(
+        1, ge=1, description="High-power stations assumed per freight-feed location (the feed gives only max kW)")
+    heavy_store_layers: list[str] = Field(
+        ["freight"], description="Store location layers whose DC points count as heavy-duty pools")
+    # -- hub suggestions ----------------------------------------------------------------------------------
+    hub_grid_penalty_km: float = Field(
+        10.0, description="Ranking penalty per capacity-map offtake status level (0-3), km of extra deviation")
+    hub_non_truck_penalty_km: float = Field(
+        5.0, description="Ranking penalty for a candidate that is no truck parking or service area, km")
+    hub_candidate_radius_km: float = Field(
+        2.0, description="Truck parkings within this distance of a corridor are hub candidates, km")
+    # -- business parks -----------------------------------------------------------------------------------
+    vans_per_firm: float = Field(2.0, description="Vans per firm on a business park when the park gives none")
+    trucks_per_firm: float = Field(0.3, description="Trucks per firm on a business park when the park gives none")
+    van_charger_kw: float = Field(22.0, description="Hub charger class used for vans, kW (one of hub_charger_kw)")
+    truck_charger_kw: float = Field(150.0, description="Hub charger class used for trucks, kW (one of hub_charger_kw)")
+    hub_charger_utilisation: float = Field(
+        0.8, gt=0, le=1, description="Share of the charging window a hub charger delivers energy")
+    hub_simultaneity: float = Field(
+        0.8, gt=0, le=1, description="Share of installed hub charger power drawn at the same time (peak)")
+    hub_battery_units: int = Field(1, ge=0, description="Stationary battery units per hub for peak shaving")
+    park_scenario: str = Field("middle", description="Forecast scenario used for business parks")
+    park_years: list[int] = Field([2026, 2027, 2028, 2030, 2035], description="Years reported for business parks")
+    park_priority_year: int = Field(2030, description="Year whose hub sizing ranks the parks")
+    # -- construction sites -------------------------------------------------------------------------------
+    site_working_days_per_week: int = Field(5, ge=1, le=7, description="Working days per week on a site")
+    site_simultaneity: float = Field(1.0, gt=0, le=1, description="Share of machine power drawn at the same time")
+    temp_connection_max_kw: float = Field(
+        1000.0, description="Largest temporary connection offered without a new substation, kW")
+    grid_energy_eur_per_kwh: float = Field(0.25, description="Energy price on a temporary connection, EUR/kWh")
+    battery_energy_eur_per_kwh: float = Field(
+        0.35, description="Energy price of the charge a mobile battery arrives with, EUR/kWh")
+    battery_max_swaps_per_day: int = Field(6, ge=0, description="Most mobile battery swaps a site can handle per day")
+    hub_trip_eur_per_km: float = Field(
+        3.0, description="Transport cost per km to fetch energy from a nearby hub (machine or battery trailer), EUR")

@@ -1,0 +1,403 @@
+"""AFIR corridor check: pools of high-power chargers along the TEN-T motorways of the region.
+
+Method (all distances in RD New metres, reported in km)
+-------------------------------------------------------
+A **corridor** is one LineString with a road ``ref`` (A16) and a TEN-T ``network`` (core or
+comprehensive). The project ships simplified reference geometry (``data/corridors_zuidwest.geojson``:
+straight polylines through known junctions, accuracy about 0.5-1 km); a user's road file replaces it.
+
+A **pool** is a cluster of charge locations within ``pool_merge_m`` of each other; its output ``power_kw``
+is the sum of its locations' power and its stations are the high-power EVSEs (``stations_kw``). A pool
+belongs to a corridor when its distance to the line is at most ``pool_max_distance_km`` (the reference
+geometry carries no exits, so distance to the road line stands in for "near an exit"). Its position is
+the linear reference of its projection onto the line, :math:`s = \\text{line.project}(p)` in
+:math:`[0, L]`.
+
+**Directions.** ``forward`` runs in the digitised direction of the line, ``backward`` the other way
+(position :math:`L - s`). With ``direction_rule = "both"`` every pool serves both directions (default:
+the reference geometry is too coarse to tell which carriageway a station is on). With ``"side"``, traffic
+keeps right, so a pool right of the line (negative cross product of the tangent with the pool offset)
+serves ``forward``, one on the left serves ``backward``, and a pool within ``side_tolerance_m`` of the
+line serves both.
+
+A pool **qualifies** for a milestone (spacing :math:`d`, minimum pool power, minimum stations of at least
+``min_station_kw``) when ``power_kw >= min_pool_kw`` and it has at least ``min_stations`` such stations.
+
+**Ends.** A corridor inside the region is part of a longer network. With ``end_rule = "half"`` each end
+counts as a virtual pool :math:`d/2` beyond the end (at :math:`-d/2` and :math:`L + d/2`): the first and
+last real pool must then lie within :math:`d/2` of the end, which is what a regularly spaced network
+continuing outside the region needs. With ``"pool"`` each end counts as a pool (at 0 and :math:`L`).
+
+**Gaps** are the distances between consecutive qualifying positions including the virtual ends; a gap
+:math:`g > d` is a stretch lacking a pool (a gap exactly :math:`d` complies). **Covered length** is the
+length of :math:`[0, L] \\cap \\bigcup_i [s_i - d/2, s_i + d/2]` over the qualifying positions including
+the virtual ends, so with the ``half`` rule "no gap" and "covered share = 1" are the same statement.
+
+**Compliance** of a corridor-direction with a milestone: when the milestone asks for a share of the length
+below 1 (AFIR end-2025: 15 %, end-2027: 50 %) the covered share must reach it; otherwise there must be no
+gap longer than the spacing.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from laadplan.geo import RD_NEW, WGS84, to_rd
+from laadplan.ingest._io import SourceError, local_copy, open_text
+from laadplan.logistics.settings import AfirMilestone, LogisticsConfig
+
+log = logging.getLogger(__name__)
+
+REFERENCE_CORRIDORS = Path(__file__).resolve().parents[1] / "data" / "corridors_zuidwest.geojson"
+NETWORKS = ("core", "comprehensive")
+DIRECTIONS = ("forward", "backward")
+VEHICLES = ("heavy", "light")
+_EPS_M = 1e-6  # metres; a gap exactly at the limit complies despite float round-off
+
+POOL_COLUMNS = ["pool_id", "name", "operator", "source", "lon", "lat", "x_rd", "y_rd", "power_kw", "stations_kw",
+                "vehicle"]
+
+
+# -- corridors --------------------------------------------------------------------------------------
+def load_corridors(src: str | os.PathLike | None = None) -> gpd.GeoDataFrame:
+    """Corridor lines in RD New: columns ``corridor_id, ref, network, name, length_km, geometry``.
+
+    ``src`` is a GeoJSON (path or URL) of LineStrings / MultiLineStrings with properties ``ref`` and
+    ``network`` (core or comprehensive); ``None`` reads the shipped reference geometry. Features of the
+    same ``ref`` and network are merged (``shapely.line_merge``); parts that do not join become separate
+    corridors ``A16#2``. Features that are not lines or have an unknown network are skipped with a
+    warning naming the feature.
+    """
+    src = REFERENCE_CORRIDORS if src is None else src
+    try:
+        with local_copy(src, suffix=".geojson") as p:
+            gdf = gpd.read_file(p)
+    except SourceError:
+        raise
+    except Exception as e:  # pyogrio raises its own error types for unreadable files
+        raise SourceError(f"{src}: cannot read as GeoJSON road file ({e})") from None
+    missing = {"ref", "network"} - set(gdf.columns)
+    if missing:
+        raise SourceError(f"{src}: road file lacks properties {sorted(missing)} (need ref and network)")
+    if gdf.crs is None:
+        gdf = gdf.set_crs(WGS84)
+    gdf = gdf.to_crs(RD_NEW)
+    rows = []
+    groups: dict[tuple[str, str], list] = {}
+    names: dict[tuple[str, str], str] = {}
+    for i, r in gdf.iterrows():
+        geom, ref, net = r.geometry, r["ref"], str(r["network"] or "").strip().lower()
+        if geom is None or geom.geom_type not in ("LineString", "MultiLineString"):
+            log.warning("%s: feature %s (%s) is not a line; skipped", src, i, ref)
+            continue
+        if net not in NETWORKS or pd.isna(ref) or not str(ref).strip():
+            log.warning("%s: feature %s has ref=%r network=%r (need a ref and core|comprehensive); skipped",
+                        src, i, ref, r["network"])
+            continue
+        key = (str(ref).strip(), net)
+        groups.setdefault(key, []).append(geom)
+        if "name" in gdf.columns and isinstance(r.get("name"), str):
+            names.setdefault(key, r["name"])
+    for (ref, net), geoms in groups.items():
+        merged = shapely.line_merge(shapely.union_all(geoms)) if len(geoms) > 1 else geoms[0]
+        parts = list(merged.geoms) if merged.geom_type == "MultiLineString" else [merged]
+        parts.sort(key=lambda g: -g.length)
+        for k, part in enumerate(parts, start=1):
+            cid = ref if k == 1 else f"{ref}#{k}"
+            rows.append({"corridor_id": cid, "ref": ref, "network": net, "name": names.get((ref, net), ref),
+                         "length_km": part.length / 1000.0, "geometry": part})
+    if not rows:
+        raise SourceError(f"{src}: no usable corridor lines (LineStrings with ref and core|comprehensive network)")
+    out = gpd.GeoDataFrame(rows, geometry="geometry", crs=RD_NEW)
+    return out.sort_values("corridor_id").reset_index(drop=True)
+
+
+# -- pools ------------------------------------------------------------------------------------------
+def _pool_frame(rows: list[dict]) -> pd.DataFrame:
+    df = pd.DataFrame(rows, columns=POOL_COLUMNS)
+    if len(df):
+        x, y = to_rd(df["lon"].to_numpy(float), df["lat"].to_numpy(float))
+        df["x_rd"], df["y_rd"] = x, y
+    return df
+
+
+def read_freight_chargers(src: str | os.PathLike, stations_assumed: int = 1) -> pd.DataFrame:
+    """Heavy-duty charge locations from the NDW freight layer GeoJSON (path or URL).
+
+    The feed gives one point per location with ``maxPowerKw`` only, so each location is taken as
+    ``stations_assumed`` stations of that power and a pool output of ``maxPowerKw`` x ``stations_assumed``
+    (a lower bound). Pools serve heavy and light vehicles (``vehicle = "both"``). Features without
+    coordinates or power are left out and listed in ``df.attrs["problems"]`` (rule code, position, message).
+    """
+    try:
+        with open_text(src) as f:
+            doc = json.load(f)
+    except json.JSONDecodeError as e:
+        raise SourceError(f"{src}: not valid JSON ({e})") from None
+    feats = doc.get("features") if isinstance(doc, dict) else None
+    if not isinstance(feats, list):
+        raise SourceError(f"{src}: not a GeoJSON FeatureCollection")
+    rows, problems = [], []
+    for pos, ft in enumerate(feats):
+        props = (ft or {}).get("properties") or {}
+        geom = (ft or {}).get("geometry") or {}
+        coords = geom.get("coordinates") if geom.get("type") == "Point" else None
+        try:
+            lon, lat = float(coords[0]), float(coords[1])
+            kw = float(props.get("maxPowerKw"))
+        except (TypeError, ValueError, IndexError):
+            problems.append({"rule_code": "LP-MISSING", "position": pos, "record_id": props.get("locationId"),
+                             "message": f"{src}: feature {pos} lacks Point coordinates or maxPowerKw"})
+            continue
+        if not (math.isfinite(kw) and kw > 0):
+            problems.append({"rule_code": "LP-TYPE", "position": pos, "record_id": props.get("locationId"),
+                             "message": f"{src}: feature {pos} has maxPowerKw={props.get('maxPowerKw')!r}"})
+            continue
+        rows.append({"pool_id": str(props.get("locationId") or f"freight-{pos}"), "name": props.get("name"),
+                     "operator": props.get("operatorName"), "source": "freight-feed", "lon": lon, "lat": lat,
+                     "power_kw": kw * stations_assumed, "stations_kw": [kw] * stations_assumed,
+                     "vehicle": "both"})
+    for p in problems:
+        log.warning("%s", p["message"])
+    df = _pool_frame(rows)
+    df.attrs["problems"] = problems
+    return df
+
+
+def pools_from_charge_points(locations: pd.DataFrame, connectors: pd.DataFrame,
+                             cfg: LogisticsConfig) -> pd.DataFrame:
+    """High-power DC locations of the charge point store as pool candidates.
+
+    Per EVSE the station power is its highest DC connector power; a location's pool output is the sum
+    over its DC EVSEs. Locations without connector rows (point-only sources) count as one station of the
+    location's ``max_power_kw`` when ``has_dc``. A location is kept when its best station reaches
+    ``light_min_dc_kw``; it serves heavy vehicles too (``vehicle = "both"``) when its layer is in
+    ``heavy_store_layers`` and its best station reaches ``heavy_min_dc_kw``.
+    """
+    if locations is None or len(locations) == 0:
+        return _pool_frame([])
+    key = ["country_code", "party_id", "location_id"]
+    st: dict[tuple, list[float]] = {}
+    if connectors is not None and len(connectors):
+        dc = connectors[(connectors["power_type"] == "DC") & connectors["power_kw"].notna()]
+        ev = dc.groupby(key + ["evse_uid"], dropna=False)["power_kw"].max().reset_index()
+        for k, g in ev.groupby(key, dropna=False):
+            st[tuple(k)] = sorted(g["power_kw"].astype(float).tolist(), reverse=True)
+    rows = []
+    for r in locations.itertuples(index=False):
+        k = (r.country_code, r.party_id, r.location_id)
+        stations = st.get(k)
+        if not stations:
+            if bool(r.has_dc) is True and pd.notna(r.max_power_kw):
+                stations = [float(r.max_power_kw)]
+            else:
+                continue
+        if max(stations) < cfg.light_min_dc_kw or pd.isna(r.lat) or pd.isna(r.lon):
+            continue
+        heavy = (str(r.layer) in cfg.heavy_store_layers) and max(stations) >= cfg.heavy_min_dc_kw
+        rows.append({"pool_id": str(r.location_id), "name": r.name, "operator": r.operator, "source": "store",
+                     "lon": float(r.lon), "lat": float(r.lat), "power_kw": float(sum(stations)),
+                     "stations_kw": stations, "vehicle": "both" if heavy else "light"})
+    return _pool_frame(rows)
+
+
+def merge_pools(pools: pd.DataFrame, merge_m: float) -> pd.DataFrame:
+    """One row per pool: locations within ``merge_m`` of each other (single linkage) are one pool.
+
+    The same ``pool_id`` seen in several sources counts once (the store's row, with station detail,
+    wins). A merged pool's power and stations add up; it serves heavy vehicles when any member does.
+    """
+    if len(pools) == 0:
+        return pools.copy()
+    p = pools.copy()
+    p["_rank"] = (p["source"] != "store").astype(int)
+    p = p.sort_values(["_rank", "pool_id"]).drop_duplicates("pool_id").drop(columns="_rank").reset_index(drop=True)
+    pts = shapely.points(p["x_rd"].to_numpy(float), p["y_rd"].to_numpy(float))
+    blobs = shapely.get_parts(shapely.union_all(shapely.buffer(pts, merge_m / 2.0)))
+    tree = shapely.STRtree(blobs)
+    ip, ib = tree.query(pts, predicate="intersects")
+    cluster = np.full(len(p), -1)
+    cluster[ip] = ib
+    p["_cluster"] = cluster
+    out = []
+    for _, g in p.groupby("_cluster", sort=True):
+        veh = set(g["vehicle"])
+        out.append({
+            "pool_id": "+".join(g["pool_id"]), "name": " / ".join(dict.fromkeys(g["name"].fillna("").astype(str))),
+            "operator": " / ".join(dict.fromkeys(g["operator"].fillna("").astype(str))),
+            "source": "+".join(sorted(set(g["source"]))),
+            "lon": float(g["lon"].mean()), "lat": float(g["lat"].mean()),
+            "x_rd": float(g["x_rd"].mean()), "y_rd": float(g["y_rd"].mean()),
+            "power_kw": float(g["power_kw"].sum()),
+            "stations_kw": sorted([s for lst in g["stations_kw"] for s in lst], reverse=True),
+            "vehicle": "both" if ("both" in veh or veh >= {"heavy", "light"}) else next(iter(veh)),
+        })
+    return pd.DataFrame(out, columns=POOL_COLUMNS)
+
+
+# -- the check --------------------------------------------------------------------------------------
+@dataclass
+class AfirResult:
+    """Outputs of :func:`afir_check` (all plain DataFrames)."""
+
+    coverage: pd.DataFrame  # one row per corridor x vehicle x milestone x direction
+    gaps: pd.DataFrame  # one row per gap longer than the spacing
+    pool_checks: pd.DataFrame  # one row per pool near a corridor x vehicle x milestone
+    positions: pd.DataFrame  # pools projected on corridors
+    milestones: dict[str, list[AfirMilestone]] = field(default_factory=dict)
+
+
+def applies(m: AfirMilestone, network: str) -> bool:
+    return m.network == "both" or m.network == network
+
+
+def project_pools(corridors: gpd.GeoDataFrame, pools: pd.DataFrame, max_distance_m: float) -> pd.DataFrame:
+    """Pools within ``max_distance_m`` of each corridor with position ``pos_m`` along it, distance
+    ``offset_m`` to it and ``side`` (+1 left, -1 right of the digitised direction, 0 on the line)."""
+    cols = ["corridor_id", "pool_id", "pos_m", "offset_m", "side"]
+    if len(pools) == 0 or len(corridors) == 0:
+        return pd.DataFrame(columns=cols)
+    pts = shapely.points(pools["x_rd"].to_numpy(float), pools["y_rd"].to_numpy(float))
+    out = []
+    for c in corridors.itertuples(index=False):
+        line = c.geometry
+        d = shapely.distance(line, pts)
+        idx = np.flatnonzero(d <= max_distance_m)
+        if len(idx) == 0:
+            continue
+        pos = shapely.line_locate_point(line, pts[idx])
+        a = shapely.line_interpolate_point(line, np.clip(pos - 1.0, 0, line.length))
+        b = shapely.line_interpolate_point(line, np.clip(pos + 1.0, 0, line.length))
+        tx, ty = shapely.get_x(b) - shapely.get_x(a), shapely.get_y(b) - shapely.get_y(a)
+        q = shapely.line_interpolate_point(line, pos)
+        ox, oy = shapely.get_x(pts[idx]) - shapely.get_x(q), shapely.get_y(pts[idx]) - shapely.get_y(q)
+        cross = tx * oy - ty * ox
+        out.append(pd.DataFrame({"corridor_id": c.corridor_id, "pool_id": pools["pool_id"].to_numpy()[idx],
+                                 "pos_m": pos, "offset_m": d[idx], "side": np.sign(cross).astype(int)}))
+    return pd.concat(out, ignore_index=True) if out else pd.DataFrame(columns=cols)
+
+
+def serves(side: np.ndarray, offset_m: np.ndarray, direction: str, cfg: LogisticsConfig) -> np.ndarray:
+    """Which projected pools serve ``direction`` under ``cfg.direction_rule`` (see module docstring)."""
+    side = np.asarray(side)
+    if cfg.direction_rule == "both":
+        return np.ones(len(side), dtype=bool)
+    near = np.asarray(offset_m, dtype=float) <= cfg.side_tolerance_m
+    wanted = -1 if direction == "forward" else 1
+    return near | (side == wanted)
+
+
+def n_stations(stations_kw, min_kw: float) -> int:
+    return int(sum(1 for s in stations_kw if s >= min_kw))
+
+
+def qualifies(power_kw: float, stations_kw, m: AfirMilestone) -> bool:
+    return power_kw >= m.min_pool_kw and n_stations(stations_kw, m.min_station_kw) >= m.min_stations
+
+
+def gaps_and_coverage(positions_m, length_m: float, spacing_m: float, end_rule: str):
+    """Gaps and covered length of one corridor-direction.
+
+    Returns ``(anchors, covered_m)`` where ``anchors`` are the sorted qualifying positions with the virtual
+    ends (``end_rule`` "half": :math:`-d/2` and :math:`L + d/2`; "pool": 0 and :math:`L`); consecutive
+    anchors give the gaps. ``covered_m`` = length of :math:`[0, L] \\cap \\bigcup [a - d/2, a + d/2]`.
+    """
+    pos = np.sort(np.clip(np.asarray(positions_m, dtype=float), 0.0, length_m))
+    lo, hi = (-spacing_m / 2, length_m + spacing_m / 2) if end_rule == "half" else (0.0, length_m)
+    anchors = np.concatenate([[lo], pos, [hi]])
+    h = spacing_m / 2
+    segs = [shapely.LineString([(max(a - h, 0.0), 0), (min(a + h, length_m), 0)])
+            for a in anchors if min(a + h, length_m) - max(a - h, 0.0) > _EPS_M]
+    covered = float(shapely.union_all(segs).length) if segs else 0.0
+    covered = 0.0 if covered < _EPS_M else min(covered, length_m)
+    return anchors, covered
+
+
+def afir_check(corridors: gpd.GeoDataFrame, pools: pd.DataFrame, cfg: LogisticsConfig,
+               vehicles: tuple[str, ...] = VEHICLES) -> AfirResult:
+    """Check every corridor, direction, vehicle class and milestone (see the module docstring)."""
+    pos = project_pools(corridors, pools, cfg.pool_max_distance_km * 1000.0)
+    pinfo = pools.set_index("pool_id") if len(pools) else pools
+    cov_rows, gap_rows, chk_rows = [], [], []
+    ms_by_vehicle = {"heavy": cfg.heavy, "light": cfg.light}
+    for c in corridors.itertuples(index=False):
+        L = c.geometry.length
+        here = pos[pos["corridor_id"] == c.corridor_id]
+        for veh in vehicles:
+            ok_vehicle = [(pid in pinfo.index) and (pinfo.at[pid, "vehicle"] in ("both", veh))
+                          for pid in here["pool_id"]]
+            pv = here[np.asarray(ok_vehicle, dtype=bool)] if len(here) else here
+            for m in ms_by_vehicle[veh]:
+                if not applies(m, c.network):
+                    continue
+                quals = np.array([qualifies(pinfo.at[pid, "power_kw"], pinfo.at[pid, "stations_kw"], m)
+                                  for pid in pv["pool_id"]], dtype=bool)
+                for pid, q, off, s in zip(pv["pool_id"], quals, pv["offset_m"], pv["pos_m"]):
+                    pk = float(pinfo.at[pid, "power_kw"])
+                    ns = n_stations(pinfo.at[pid, "stations_kw"], m.min_station_kw)
+                    chk_rows.append({"corridor_id": c.corridor_id, "ref": c.ref, "network": c.network,
+                                     "vehicle": veh, "milestone_year": m.year, "pool_id": pid,
+                                     "name": pinfo.at[pid, "name"], "pos_km": s / 1000, "offset_km": off / 1000,
+                                     "power_kw": pk, "stations": ns, "min_pool_kw": m.min_pool_kw,
+                                     "min_stations": m.min_stations, "power_short_kw": max(0.0, m.min_pool_kw - pk),
+                                     "stations_short": max(0, m.min_stations - ns), "qualifies": bool(q)})
+                d = m.spacing_km * 1000.0
+                for direction in DIRECTIONS:
+                    sv = serves(pv["side"].to_numpy(), pv["offset_m"].to_numpy(float), direction, cfg)
+                    sel = sv & quals
+                    p_along = pv["pos_m"].to_numpy(float)[sel]
+                    ids = pv["pool_id"].to_numpy()[sel]
+                    if direction == "backward":
+                        p_along = L - p_along
+                    order = np.argsort(p_along, kind="stable")
+                    p_along, ids = p_along[order], ids[order]
+                    anchors, covered = gaps_and_coverage(p_along, L, d, cfg.end_rule)
+                    names = ["end"] + list(ids) + ["end"]
+                    g = np.diff(anchors)
+                    bad = np.flatnonzero(g > d + _EPS_M)
+                    for i in bad:
+                        gap_rows.append({
+                            "corridor_id": c.corridor_id, "ref": c.ref, "network": c.network, "vehicle": veh,
+                            "milestone_year": m.year, "direction": direction, "spacing_km": m.spacing_km,
+                            "gap_km": g[i] / 1000, "excess_km": (g[i] - d) / 1000,
+                            "from_km": max(anchors[i], 0.0) / 1000, "to_km": min(anchors[i + 1], L) / 1000,
+                            "anchor_from_km": anchors[i] / 1000, "anchor_to_km": anchors[i + 1] / 1000,
+                            "from_pool": names[i], "to_pool": names[i + 1],
+                            "new_pools_needed": int(math.ceil(g[i] / d - 1e-12)) - 1})
+                    share = covered / L if L > 0 else 0.0
+                    compliant = (share >= m.length_share - 1e-9) if m.length_share < 1 else len(bad) == 0
+                    cov_rows.append({
+                        "corridor_id": c.corridor_id, "ref": c.ref, "network": c.network, "vehicle": veh,
+                        "milestone_year": m.year, "direction": direction, "length_km": L / 1000,
+                        "spacing_km": m.spacing_km, "required_share": m.length_share,
+                        "pools_near": int(len(pv)), "qualifying_pools": int(sel.sum()),
+                        "covered_km": covered / 1000, "covered_share": share, "gaps_over_spacing": int(len(bad)),
+                        "longest_gap_km": float(g.max()) / 1000 if len(g) else float("nan"),
+                        "compliant": bool(compliant)})
+    positions = pos.merge(pools[["pool_id", "name", "power_kw", "vehicle", "lon", "lat", "x_rd", "y_rd"]],
+                          on="pool_id", how="left") if len(pos) else pos
+    return AfirResult(coverage=pd.DataFrame(cov_rows, columns=COVERAGE_COLUMNS),
+                      gaps=pd.DataFrame(gap_rows, columns=GAP_COLUMNS),
+                      pool_checks=pd.DataFrame(chk_rows, columns=POOL_CHECK_COLUMNS), positions=positions,
+                      milestones=ms_by_vehicle)
+
+
+COVERAGE_COLUMNS = ["corridor_id", "ref", "network", "vehicle", "milestone_year", "direction", "length_km",
+                    "spacing_km", "required_share", "pools_near", "qualifying_pools", "covered_km", "covered_share",
+                    "gaps_over_spacing", "longest_gap_km", "compliant"]
+GAP_COLUMNS = ["corridor_id", "ref", "network", "vehicle", "milestone_year", "direction", "spacing_km", "gap_km",
+               "excess_km", "from_km", "to_km", "anchor_from_km", "anchor_to_km", "from_pool", "to_pool",
+               "new_pools_needed"]
+POOL_CHECK_COLUMNS = ["corridor_id", "ref", "network", "vehicle", "milestone_year", "pool_id", "name", "pos_km",
+                      "offset_km", "power_kw", "stations", "min_pool_kw", "min_stations", "power_short_kw",
+                      "stations_short", "qualifies"]
