@@ -87,6 +87,7 @@ class Store:
     # -- writing ---------------------------------------------------------------------------------
     def _stage(self, t: model.Table, data: Any) -> str:
         """Register ``data`` (DataFrame / Arrow table / relation) as a typed, deduplicated stage."""
+        self.con.complete()  # DuckDB 2: finish a pending execute() result before register()
         self.con.register("_incoming", data)
         have = {r[0] for r in self.con.execute("SELECT * FROM _incoming LIMIT 0").description}
         unknown = have - set(t.column_names)
@@ -159,6 +160,7 @@ class Store:
         t = model.table(table)
         if hasattr(data, "__len__") and len(data) == 0:
             return 0
+        self.con.complete()  # DuckDB 2: finish a pending execute() result before register()
         self.con.register("_incoming", data)
         have = {r[0] for r in self.con.execute("SELECT * FROM _incoming LIMIT 0").description}
         unknown = have - set(t.column_names)
