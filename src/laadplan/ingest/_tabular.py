@@ -1,0 +1,163 @@
+"""Reading flat record files for the placement readers: CSV (``,`` or ``;``), Parquet and GeoJSON points.
+
+Every record comes back as strings with its 1-based position (CSV: the line number, header = line 1;
+Parquet / GeoJSON: the record index + 1). CSV lines with the wrong field count go to the quarantine
+(``LP-MALFORMED``) instead of stopping the run.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+import numpy as np
+import pandas as pd
+
+from laadplan.ingest._io import SourceError, open_binary
+from laadplan.ingest.base import Quarantine
+
+
+def _sniff_delimiter(header: str) -> str:
+    return ";" if header.count(";") > header.count(",") else ","
+
+
+def read_records(source: str, q: Quarantine) -> pd.DataFrame:
+    """All records of ``source`` as a string DataFrame with lower-case column names and ``_pos``."""
+    name = str(source)
+    with open_binary(source) as b:
+        head = b.peek(4)[:4] if hasattr(b, "peek") else b""
+        data = b.read()
+    if head == b"PAR1" or data[:4] == b"PAR1":
+        try:
+            df = pd.read_parquet(io.BytesIO(data))
+        except (OSError, ValueError) as e:
+            raise SourceError(f"{name}: not a readable Parquet file ({e})") from None
+        df = df.astype("string")
+        df.columns = [str(c).strip().lower() for c in df.columns]
+        df["_pos"] = np.arange(1, len(df) + 1)
+        df["_raw"] = df.drop(columns="_pos").to_json(orient="records", lines=True).splitlines() if len(df) else []
+        return df
+    text = data.decode("utf-8-sig", errors="replace")
+    stripped = text.lstrip()
+    if stripped.startswith("{") or stripped.startswith("["):
+        return _geojson_records(name, stripped)
+    lines = io.StringIO(text, newline="")
+    first = text.split("\n", 1)[0]
+    if not first.strip():
+        raise SourceError(f"{name}: empty file or no header line")
+    reader = csv.reader(lines, delimiter=_sniff_delimiter(first))
+    header = [h.strip().lower() for h in next(reader)]
+    rows, pos, raws = [], [], []
+    for rec in reader:
+        if not rec or (len(rec) == 1 and not rec[0].strip()):
+            continue
+        line = reader.line_num
+        raw = ",".join(rec)
+        if len(rec) != len(header):
+            q.add("LP-MALFORMED", line, raw, f"{name} line {line}: {len(rec)} fields, header has {len(header)}")
+            continue
+        rows.append(rec)
+        pos.append(line)
+        raws.append(raw)
+    df = pd.DataFrame(rows, columns=header, dtype="string") if rows else pd.DataFrame(
+        {h: pd.Series(dtype="string") for h in header})
+    df["_pos"] = np.asarray(pos, dtype="int64")
+    df["_raw"] = raws
+    return df
+
+
+def _geojson_records(name: str, text: str) -> pd.DataFrame:
+    try:
+        obj = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise SourceError(f"{name}: not valid JSON ({e})") from None
+    feats = obj.get("features") if isinstance(obj, dict) else obj
+    if not isinstance(feats, list):
+        raise SourceError(f"{name}: expected a GeoJSON FeatureCollection or a JSON array of records")
+    rows = []
+    for f in feats:
+        if isinstance(f, dict) and "properties" in f:
+            props = dict(f.get("properties") or {})
+            g = f.get("geometry") or {}
+            if isinstance(g, dict) and g.get("type") == "Point" and isinstance(g.get("coordinates"), list) \
+                    and len(g["coordinates"]) >= 2:
+                props.setdefault("lon", g["coordinates"][0])
+                props.setdefault("lat", g["coordinates"][1])
+        elif isinstance(f, dict):
+            props = dict(f)
+        else:
+            props = {"_invalid": json.dumps(f)}
+        rows.append(props)
+    df = pd.DataFrame(rows)
+    df.columns = [str(c).strip().lower() for c in df.columns]
+    raws = [json.dumps(r, ensure_ascii=False, default=str) for r in rows]
+    df = df.map(lambda v: None if v is None or (isinstance(v, float) and np.isnan(v)) else str(v)).astype("string")
+    df["_pos"] = np.arange(1, len(df) + 1)
+    df["_raw"] = raws
+    return df
+
+
+def pick(df: pd.DataFrame, *names: str) -> pd.Series:
+    """The first present column among ``names`` (aliases), else an all-missing string column."""
+    for n in names:
+        if n in df.columns:
+            return df[n].astype("string").str.strip().replace("", pd.NA)
+    return pd.Series(pd.NA, index=df.index, dtype="string")
+
+
+def to_float(s: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """(values, bad) where bad marks present values that are not numbers (decimal comma accepted)."""
+    v = pd.to_numeric(s.str.replace(",", ".", regex=False), errors="coerce")
+    return v.astype("float64"), s.notna() & v.isna()
+
+
+def to_bool(s: pd.Series) -> tuple[pd.Series, pd.Series]:
+    m = {"1": True, "true": True, "yes": True, "ja": True, "y": True, "j": True,
+         "0": False, "false": False, "no": False, "nee": False, "n": False}
+    low = s.str.lower()
+    v = low.map(m).astype("boolean")
+    return v, s.notna() & v.isna()
+
+
+def to_date(s: pd.Series) -> tuple[pd.Series, pd.Series]:
+    v = pd.to_datetime(s, errors="coerce", format="mixed", dayfirst=False)
+    try:
+        v = v.dt.tz_convert(None)
+    except TypeError:
+        pass
+    return v.astype("datetime64[us]"), s.notna() & v.isna()
+
+
+class RowErrors:
+    """First rule broken per row (in the order rules are checked), for bulk quarantining."""
+
+    def __init__(self, df: pd.DataFrame):
+        self.df = df
+        self.rule = pd.Series(pd.NA, index=df.index, dtype="object")
+        self.msg = pd.Series(pd.NA, index=df.index, dtype="object")
+
+    def flag(self, mask: pd.Series, rule: str, message) -> None:
+        mask = mask.fillna(False).astype(bool) & self.rule.isna()
+        if not mask.any():
+            return
+        self.rule[mask] = rule
+        self.msg[mask] = message(self.df[mask]) if callable(message) else message
+
+    @property
+    def bad(self) -> pd.Series:
+        return self.rule.notna()
+
+    def quarantine(self, q: Quarantine, name: str, id_col: str | None = None) -> None:
+        b = self.bad
+        if not b.any():
+            return
+        d = self.df[b]
+        q.add_frame(pd.DataFrame({
+            "rule_code": self.rule[b].astype(str).to_numpy(),
+            "position": d["_pos"].astype("int64").to_numpy(),
+            "raw": d["_raw"].astype(str).to_numpy(),
+            "message": [f"{name} record {p}: {m}" for p, m in zip(d["_pos"], self.msg[b])],
+            "record_id": (d[id_col].astype("object").to_numpy() if id_col and id_col in d.columns
+                          else [None] * len(d)),
+        }))
