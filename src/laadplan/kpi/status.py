@@ -124,6 +124,8 @@ def compute_status_occupancy(con: duckdb.DuckDBPyConnection, occupancy_obs: str,
                 GROUP BY gm_code, hu"""
             keys = ["gm_code"]
         kcols = ", ".join(keys)
+        tkcols = ", ".join(f"tot.{k}" for k in keys)
+        on = " AND ".join(f"tot.{k} IS NOT DISTINCT FROM pk.{k}" for k in keys)  # keys may be NULL
         base = f"""
             WITH o AS (SELECT s.*, cal.how FROM ({subj}) s JOIN {t_cal} cal ON cal.hu = s.hu WHERE s.den > 0),
             hw AS (SELECT {kcols}, how, count(*) AS observations, sum(num) / sum(den) AS occupancy_share
@@ -135,7 +137,8 @@ def compute_status_occupancy(con: duckdb.DuckDBPyConnection, occupancy_obs: str,
                     FROM o GROUP BY ALL),
             pk AS (SELECT {kcols}, max(occupancy_share) AS peak_how_occupancy_share,
                           first(how ORDER BY occupancy_share DESC, how) AS peak_how_idx FROM hw GROUP BY ALL)
-            SELECT * FROM tot JOIN pk USING ({kcols}) ORDER BY {kcols}""").df()
+            SELECT tot.*, pk.peak_how_occupancy_share, pk.peak_how_idx FROM tot JOIN pk ON {on}
+            ORDER BY {tkcols}""").df()
         prof = None
         if profile:
             prof = con.execute(base + f" SELECT * FROM hw ORDER BY {kcols}, how").df()

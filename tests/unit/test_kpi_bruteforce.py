@@ -1,0 +1,87 @@
+"""Occupancy and hour-of-week occupancy against a minute-by-minute brute force in plain Python.
+
+Random sessions with minute-resolution times (seeded) over windows that contain a DST change, some
+starting before or ending after the window. The brute force walks every UTC minute of the local
+period, labels it with its local hour of the week through ``zoneinfo`` and counts connected minutes.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import date, datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from laadplan.kpi import hour_of_week_occupancy, usage_kpis
+from laadplan.kpi.calendar import how_label
+
+TZ = ZoneInfo("Europe/Amsterdam")
+
+
+def _utc_midnight(d: date) -> datetime:
+    return datetime(d.year, d.month, d.day, tzinfo=TZ).astimezone(timezone.utc).replace(tzinfo=None)
+
+
+def brute_force(sessions: list[tuple[str, datetime, datetime]], evses: list[str], first: date, last: date):
+    t0, t1 = _utc_midnight(first), _utc_midnight(last + timedelta(days=1))
+    n_min = int((t1 - t0).total_seconds() // 60)
+    labels = []
+    for m in range(n_min):
+        loc = (t0 + timedelta(minutes=m)).replace(tzinfo=timezone.utc).astimezone(TZ)
+        labels.append(loc.weekday() * 24 + loc.hour)
+    minutes_per_label = Counter(labels)
+    connected = Counter()  # label -> connected minutes over all EVSEs
+    per_evse = Counter()
+    for evse, a, b in sessions:
+        for m in range(n_min):
+            t = t0 + timedelta(minutes=m)
+            if a <= t < b:
+                connected[labels[m]] += 1
+                per_evse[evse] += 1
+    n = len(evses)
+    occ = sum(connected.values()) / (n * n_min)
+    how = {how_label(w): connected[w] / (n * k) for w, k in minutes_per_label.items()}
+    per_evse_occ = {e: per_evse[e] / n_min for e in evses}
+    return occ, how, per_evse_occ, n_min / 60
+
+
+@pytest.mark.parametrize("seed,first,last", [
+    (1, date(2026, 10, 22), date(2026, 10, 28)),   # autumn change on Sun 25 Oct
+    (2, date(2026, 3, 26), date(2026, 4, 1)),      # spring change on Sun 29 Mar
+    (3, date(2026, 1, 30), date(2026, 2, 3)),      # month boundary, no change
+])
+def test_occupancy_matches_minute_brute_force(store, cfg, seed, first, last):
+    rng = np.random.default_rng(seed)
+    evses = ["E1", "E2", "E3"]
+    t0 = _utc_midnight(first) - timedelta(hours=20)
+    span_min = int((_utc_midnight(last + timedelta(days=1)) - t0).total_seconds() // 60) + 1200
+    sessions = []
+    for _ in range(40):
+        a = t0 + timedelta(minutes=int(rng.integers(0, span_min)))
+        b = a + timedelta(minutes=int(rng.integers(1, 30 * 60)))
+        sessions.append((str(rng.choice(evses)), a, b))
+    store.upsert("locations", pd.DataFrame([dict(country_code="NL", party_id="P", location_id="L",
+                                                 gm_code="GM0001")]))
+    store.upsert("evses", pd.DataFrame([dict(country_code="NL", party_id="P", location_id="L", evse_uid=e,
+                                             status="AVAILABLE") for e in evses]))
+    store.upsert("sessions", pd.DataFrame([dict(session_id=f"s{i}", country_code="NL", party_id="P", location_id="L",
+                                                evse_uid=e, start_utc=a, end_utc=b, energy_kwh=1.0)
+                                           for i, (e, a, b) in enumerate(sessions)]))
+    occ, how, per_evse, hours = brute_force(sessions, evses, first, last)
+
+    reg = usage_kpis(store, cfg, "region", first, last).iloc[0]
+    assert reg["hours"] == pytest.approx(hours)
+    assert reg["occupancy_share"] == pytest.approx(occ, rel=1e-9)
+    assert reg["peak_how_occupancy_share"] == pytest.approx(max(how.values()), rel=1e-9)
+
+    ev = usage_kpis(store, cfg, "evse", first, last).set_index("evse_uid")["occupancy_share"]
+    for e in evses:
+        assert ev[e] == pytest.approx(per_evse[e], rel=1e-9, abs=1e-12)
+
+    prof = hour_of_week_occupancy(store, cfg, "region", first, last).set_index("how_label")["occupancy_share"]
+    assert set(prof.index) == set(how)
+    for label, v in how.items():
+        assert prof[label] == pytest.approx(v, rel=1e-9, abs=1e-12), label
