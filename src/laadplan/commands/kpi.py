@@ -1,0 +1,107 @@
+"""``laadplan kpi``: usage KPIs from sessions, or occupancy from status snapshots."""
+
+from __future__ import annotations
+
+from datetime import date
+from enum import Enum
+
+import pandas as pd
+import typer
+
+from laadplan.commands.common import STATE, fail, print_frame
+
+
+class Level(str, Enum):
+    evse = "evse"
+    location = "location"
+    gemeente = "gemeente"
+    buurt = "buurt"
+    region = "region"
+
+
+class PeriodKind(str, Enum):
+    range = "range"
+    month = "month"
+
+
+class Fmt(str, Enum):
+    table = "table"
+    csv = "csv"
+    json = "json"
+
+
+class Source(str, Enum):
+    sessions = "sessions"
+    status = "status"
+
+
+def _date(value: str | None, name: str) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        fail(f"{name} must be a date YYYY-MM-DD, not {value!r}")
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("kpi")
+    def kpi_cmd(
+        level: Level = typer.Option(Level.region, "--level", help="Aggregation level"),
+        date_from: str = typer.Option(None, "--from", help="First local (Europe/Amsterdam) day, YYYY-MM-DD "
+                                                          "[default: first day with data]"),
+        date_to: str = typer.Option(None, "--to", help="Last local day, included whole [default: last day with data]"),
+        period: PeriodKind = typer.Option(PeriodKind.range, "--period", help="One row per key (range) or per month"),
+        fmt: Fmt = typer.Option(Fmt.table, "--format", help="Output format"),
+        gm: str = typer.Option(None, "--gm", help="Only this gemeente (CBS code, e.g. GM0599)"),
+        source: Source = typer.Option(Source.sessions, "--source",
+                                      help="sessions: usage KPIs from CDRs; status: hour-of-week occupancy from "
+                                           "status snapshots (levels location, gemeente)"),
+        hour_of_week: bool = typer.Option(False, "--hour-of-week",
+                                          help="Print the occupancy per local hour of the week (168 rows per key)"),
+    ) -> None:
+        """Usage KPIs per EVSE, location, gemeente, buurt or region (occupancy, kWh and sessions per EVSE per
+        day, evening shares, unique users, peak-hour-of-week occupancy), or status-based occupancy.
+
+        Occupancy counts only EVSEs known in the store (not REMOVED/PLANNED) and their sessions; sessions
+        matching no EVSE count in the region's session and energy figures only (column sessions_unmatched).
+        """
+        from laadplan.kpi import hour_of_week_occupancy, status_occupancy, usage_kpis
+
+        start, end = _date(date_from, "--from"), _date(date_to, "--to")
+        if start and end and end < start:
+            fail(f"--to {end} is before --from {start}")
+        cfg = STATE.config()
+        with STATE.store() as store:
+            if source is Source.status:
+                if level.value not in ("location", "gemeente"):
+                    fail("--source status supports --level location or gemeente")
+                if period is PeriodKind.month:
+                    fail("--source status reports one range; use --from/--to per month")
+                df = status_occupancy(store, cfg, level.value, start, end, profile=hour_of_week)
+                if gm:
+                    df = df[df["gm_code"] == gm]
+                title = f"status occupancy per {level.value}" + (" and hour of week" if hour_of_week else "")
+            elif hour_of_week:
+                if period is PeriodKind.month:
+                    fail("--hour-of-week reports one range; use --from/--to per month")
+                df = hour_of_week_occupancy(store, cfg, level.value, start, end, gm=gm)
+                title = f"occupancy per hour of week ({level.value})"
+            else:
+                df = usage_kpis(store, cfg, level.value, start, end, period.value, gm=gm)
+                title = f"usage KPIs per {level.value}" + (" and month" if period is PeriodKind.month else "")
+        if df.empty and not (STATE.json or fmt is not Fmt.table):
+            fail("no data for this selection (ingest sessions/status first, or widen --from/--to)")
+        df = df.reset_index(drop=True)
+        for c in ("period_start", "period_end"):
+            if c in df.columns:
+                df[c] = df[c].map(lambda d: d.isoformat() if d is not None and not pd.isna(d) else None)
+        if fmt is Fmt.table and not STATE.json and source is Source.sessions and not hour_of_week:
+            df = df[[c for c in df.columns if c not in _WIDE_ONLY]]
+            title += " (--format csv for every column)"
+        print_frame(df, title=title, fmt=fmt.value)
+
+
+#: columns left out of the terminal table (they are in CSV and JSON output)
+_WIDE_ONLY = {"country_code", "party_id", "bu_code", "days", "hours", "connected_h", "charging_h", "unique_users",
+              "sessions_per_evse_day", "kwh_per_session", "evening_energy_share", "energy_kwh"}

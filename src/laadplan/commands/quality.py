@@ -1,0 +1,59 @@
+"""``laadplan quality``: what was quarantined, by rule, by operator and per ingest run."""
+
+from __future__ import annotations
+
+from enum import Enum
+
+import typer
+
+from laadplan.commands.common import STATE, emit_json, fail, print_frame
+
+
+class Section(str, Enum):
+    all = "all"
+    rules = "rules"
+    operators = "operators"
+    runs = "runs"
+    quarantine = "quarantine"
+
+
+class Fmt(str, Enum):
+    table = "table"
+    csv = "csv"
+    json = "json"
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("quality")
+    def quality_cmd(
+        section: Section = typer.Option(Section.all, "--section", help="Which table to show"),
+        rule: str = typer.Option(None, "--rule", help="Only records quarantined under this rule code"),
+        kind: str = typer.Option(None, "--kind", help="Only this ingest kind (cdrs, locations, ...)"),
+        limit: int = typer.Option(20, "--limit", min=0, help="Quarantined records to list"),
+        fmt: Fmt = typer.Option(Fmt.table, "--format", help="Output format (csv needs one --section)"),
+    ) -> None:
+        """Data quality: quarantined records per rule and per operator, read/accepted/quarantined per ingest
+        run, and the quarantined records themselves (with their rule, position and raw text)."""
+        from laadplan.kpi import quality as Q
+
+        if fmt is Fmt.csv and section is Section.all:
+            fail("--format csv prints one table: choose --section rules|operators|runs|quarantine")
+        with STATE.store() as store:
+            con = store.con
+            tables = {}
+            if section in (Section.all, Section.rules):
+                df = Q.by_rule(con)
+                tables["rules"] = df[df["rule_code"] == rule] if rule else df
+            if section in (Section.all, Section.operators):
+                tables["operators"] = Q.by_operator(con)
+            if section in (Section.all, Section.runs):
+                tables["runs"] = Q.ingest_runs(con)
+            if section in (Section.all, Section.quarantine):
+                tables["quarantine"] = Q.quarantine_listing(con, rule=rule, kind=kind, limit=limit)
+        if STATE.json or fmt is Fmt.json:
+            emit_json({k: v.to_dict(orient="records") for k, v in tables.items()})
+            return
+        titles = {"rules": "quarantined records per rule", "operators": "per operator (party_id)",
+                  "runs": "ingest runs", "quarantine": "quarantined records" + (f" ({rule})" if rule else "")}
+        for name, df in tables.items():
+            print_frame(df, title=titles[name], fmt=fmt.value)
