@@ -132,3 +132,36 @@ def test_intervals_partition_time_between_first_observation_and_horizon():
     assert total == pytest.approx(26)
     assert (iv["start_utc"].iloc[1:].values == iv["end_utc"].iloc[:-1].values).all()
     assert list(iv["state"]) == ["up", "up", "nodata", "up"]
+
+
+def test_silence_of_one_evse_is_not_missing_data_when_its_feed_is_alive():
+    x = _obs("X", [("2026-08-31 22:00", "AVAILABLE")])
+    y = _obs("Y", [(f"2026-09-{d:02d} 12:00", "CHARGING" if d % 2 else "AVAILABLE") for d in range(1, 31)])
+    obs = pd.concat([x, y])
+    as_of = pd.Timestamp("2026-09-30 22:00")
+    party = availability(obs, ["2026-09"], ContractConfig(status_gap_h=24, status_gap_scope="party"), as_of=as_of)[0]
+    rx = _row(party, "X", "2026-09")
+    # the feed is silent only after the last Y observation (09-30 12:00 + 24 h > as_of): no missing data
+    assert rx["nodata_h"] == 0 and rx["up_h"] == pytest.approx(720)
+    # the feed's first silence: 08-31 22:00 .. 09-01 12:00 is 14 h < 24 h, so nothing missing either
+    evse = availability(obs, ["2026-09"], ContractConfig(status_gap_h=24, status_gap_scope="evse"), as_of=as_of)[0]
+    assert _row(evse, "X", "2026-09")["nodata_h"] == pytest.approx(720 - 24)
+
+
+def test_feed_outage_is_missing_for_every_evse_of_the_operator():
+    rows = [("2026-08-31 22:00", "AVAILABLE"), ("2026-09-05 22:00", "CHARGING"), ("2026-09-06 22:00", "AVAILABLE")]
+    a = _obs("A1", rows)
+    b = _obs("B1", [("2026-08-31 22:00", "AVAILABLE")])
+    other = _obs("Z", [("2026-09-02 10:00", "AVAILABLE")]).assign(party_id="OTHER")
+    cc = ContractConfig(status_gap_h=24, status_gap_scope="party")
+    monthly, _ = availability(pd.concat([a, b, other]), ["2026-09"], cc, as_of=pd.Timestamp("2026-09-30 22:00"))
+    # party ABC silent 09-01 22:00 .. 09-05 22:00 (96 h) and after 09-07 22:00 (552 h); OTHER's feed doesn't help
+    for evse in ("A1", "B1"):
+        r = _row(monthly, evse, "2026-09")
+        assert r["nodata_h"] == pytest.approx(96 + 552)
+        assert r["up_h"] + r["down_h"] + r["excluded_h"] == pytest.approx(720 - 648)
+    allfeed = availability(pd.concat([a, b, other]), ["2026-09"], cc.model_copy(update={"status_gap_scope": "all"}),
+                           as_of=pd.Timestamp("2026-09-30 22:00"))[0]
+    # whole feed: Z's observation at 09-02 10:00 splits the first silence: 09-01 22:00..09-02 10:00 (12 h) and
+    # 09-03 10:00 .. 09-05 22:00 (60 h)
+    assert _row(allfeed, "B1", "2026-09")["nodata_h"] == pytest.approx(12 + 60 + 552)

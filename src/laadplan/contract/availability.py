@@ -3,9 +3,13 @@
 Definitions (all configurable in :class:`~laadplan.contract.settings.ContractConfig`):
 
 * ``status_observations`` are status **changes**: a status holds from its ``observed_utc`` until the next
-  observation of the same EVSE, but at most ``status_gap_h`` hours. Time beyond that, up to the next
-  observation (or the data horizon ``as_of``), is **no data**. Time before an EVSE's first observation
-  does not count at all (the EVSE was not known yet), nor does time after ``as_of``.
+  observation of the same EVSE (or the data horizon ``as_of``). A change feed is silent for an EVSE that
+  does not change, so silence of one EVSE is not missing data; silence of the whole **feed** is. A
+  **missing stretch** is time more than ``status_gap_h`` hours after the last observation of the
+  ``status_gap_scope`` group (``party``: the operator's feed, default; ``all``: the whole feed; ``evse``:
+  the EVSE itself, for snapshot-like sources) until its next observation: ``[t + gap, t_next)``. That
+  time is **no data**. Time before an EVSE's first observation does not count at all (the EVSE was not
+  known yet), nor does time after ``as_of``.
 * Each status maps to a state: ``up`` (``up_statuses``), ``down`` (``down_statuses``) or ``excluded``
   (``excluded_statuses``, e.g. PLANNED/REMOVED: not in service; any status in none of the lists is
   excluded too). No-data time counts as ``status_gap_policy`` says: ``excluded`` (default; left out of
@@ -69,22 +73,61 @@ def status_intervals(obs: pd.DataFrame, cc: ContractConfig, as_of: pd.Timestamp 
     o = o.drop_duplicates(EVSE_KEY + ["observed_utc"], keep="first")  # worst state wins at one instant
     as_of = pd.Timestamp(as_of) if as_of is not None else o["observed_utc"].max()
     o = o[o["observed_utc"] < as_of]
-    nxt = o.groupby(EVSE_KEY, sort=False, dropna=False)["observed_utc"].shift(-1)
-    nxt = nxt.fillna(as_of)
-    gap = pd.Timedelta(hours=cc.status_gap_h)
-    held_end = np.minimum(nxt.values, (o["observed_utc"] + gap).values)
-    held = o[EVSE_KEY + ["status", "state"]].copy()
-    held["start_utc"] = o["observed_utc"].values
-    held["end_utc"] = held_end
-    nod_mask = nxt.values > held_end
-    nodata = o.loc[nod_mask, EVSE_KEY].copy()
-    nodata["status"] = "NO_DATA"
-    nodata["state"] = "nodata"
-    nodata["start_utc"] = held_end[nod_mask]
-    nodata["end_utc"] = nxt.values[nod_mask]
-    out = pd.concat([held, nodata], ignore_index=True)
+    nxt = o.groupby(EVSE_KEY, sort=False, dropna=False)["observed_utc"].shift(-1).fillna(as_of)
+    base = o[EVSE_KEY + ["status", "state"]].copy()
+    base["start_utc"] = o["observed_utc"].values
+    base["end_utc"] = nxt.values
+    win = silent_windows(o, cc, as_of)
+    scope = SCOPES[cc.status_gap_scope]
+    if win.empty:
+        out = base
+    else:
+        b = base.reset_index(drop=True)
+        b["_i"] = np.arange(len(b))
+        j = b.merge(win, on=scope) if scope else b.merge(win, how="cross")
+        j = j[(j["w_start"] < j["end_utc"]) & (j["w_end"] > j["start_utc"])]
+        hit = set(j["_i"])
+        pieces = [b[~b["_i"].isin(hit)]]
+        rows = []
+        for i, g in j.sort_values("w_start").groupby("_i", sort=False):
+            r = b.iloc[i]
+            cur = r["start_utc"]
+            for ws, we in zip(g["w_start"], g["w_end"]):
+                ws, we = max(ws, r["start_utc"]), min(we, r["end_utc"])
+                if ws > cur:
+                    rows.append({**{k: r[k] for k in EVSE_KEY}, "status": r["status"], "state": r["state"],
+                                 "start_utc": cur, "end_utc": ws})
+                rows.append({**{k: r[k] for k in EVSE_KEY}, "status": "NO_DATA", "state": "nodata",
+                             "start_utc": ws, "end_utc": we})
+                cur = max(cur, we)
+            if cur < r["end_utc"]:
+                rows.append({**{k: r[k] for k in EVSE_KEY}, "status": r["status"], "state": r["state"],
+                             "start_utc": cur, "end_utc": r["end_utc"]})
+        if rows:
+            pieces.append(pd.DataFrame(rows))
+        out = pd.concat(pieces, ignore_index=True).drop(columns="_i")
     out = out[out["end_utc"] > out["start_utc"]]
     return out.sort_values(EVSE_KEY + ["start_utc"], kind="mergesort").reset_index(drop=True)[cols]
+
+
+SCOPES = {"evse": EVSE_KEY, "party": ["country_code", "party_id"], "all": []}
+
+
+def silent_windows(obs: pd.DataFrame, cc: ContractConfig, as_of: pd.Timestamp) -> pd.DataFrame:
+    """Stretches without status data: per scope group (``status_gap_scope``: one EVSE, one operator's
+    feed ``party`` or the whole feed ``all``), ``[t + status_gap_h, t_next)`` wherever the group's
+    consecutive observations ``t, t_next`` (or its last one and ``as_of``) lie more than ``status_gap_h`` apart.
+    Columns: the scope's key columns, w_start, w_end."""
+    scope = SCOPES[cc.status_gap_scope]
+    g = obs[scope + ["observed_utc"]].drop_duplicates().sort_values(scope + ["observed_utc"])
+    if scope:
+        nxt = g.groupby(scope, sort=False, dropna=False)["observed_utc"].shift(-1).fillna(as_of)
+    else:
+        nxt = g["observed_utc"].shift(-1).fillna(as_of)
+    gap = pd.Timedelta(hours=cc.status_gap_h)
+    w = g.assign(w_start=g["observed_utc"] + gap, w_end=nxt)
+    w = w[w["w_end"] > w["w_start"]]
+    return w[scope + ["w_start", "w_end"]].reset_index(drop=True)
 
 
 def _effective_state(state: pd.Series, cc: ContractConfig) -> pd.Series:

@@ -26,7 +26,11 @@ class ContractConfig(BaseModel):
     excluded_statuses: list[str] = Field(
         ["PLANNED", "REMOVED"], description="Statuses counting neither up nor down: the EVSE is not in service")
     status_gap_h: float = Field(
-        72.0, description="A status holds at most this long after its observation; beyond it the EVSE has no data")
+        24.0, description="A feed silent longer than this (h) after an observation has no data from then on")
+    status_gap_scope: str = Field(
+        "party", pattern="^(evse|party|all)$",
+        description="Whose silence makes a missing stretch: the operator's feed (party), the whole feed (all) or "
+                    "the EVSE itself (evse, for snapshot sources)")
     status_gap_policy: str = Field(
         "excluded", pattern="^(excluded|down|up)$",
         description="What time without status data counts as: excluded (not in the uptime denominator), down or up")
