@@ -57,36 +57,45 @@ def project_fleet(counts: pd.DataFrame, years: list[int], cfg) -> pd.DataFrame:
 
     ``counts`` has area_code, year and any of cars, vans, trucks (plus tractor_units, added to trucks).
     Returns area_code, year, vehicle, fleet_count (observed when the year was observed, else the
-    extrapolated trend from the last observed year).
+    extrapolated trend from the last observed year). Zero counts before an area's first positive one
+    mean the area did not exist yet (municipal merger) and are ignored. Vectorised: the least-squares
+    slope is ``g = sum (t - t_mean)(ln f - lnf_mean) / sum (t - t_mean)^2`` per area from group sums.
     """
     fc = _fc(cfg)
     c = counts.copy()
     if "tractor_units" in c.columns and "trucks" in c.columns:
         c["trucks"] = c["trucks"].astype("float64") + c["tractor_units"].astype("float64").fillna(0)
-    g_default = float(np.log1p(fc.car_fleet_growth_per_year))
-    out = []
-    for vehicle, col in VEHICLE_COLUMNS.items():
-        if col not in c.columns:
-            continue
-        sub = c[["area_code", "year", col]].dropna()
-        sub = sub[sub[col].astype("float64") >= 0]
-        for code, grp in sub.groupby("area_code", sort=True):
-            # zero counts before the first positive one: the area did not exist yet (municipal merger)
-            pos = grp[col].to_numpy(dtype=float) > 0
-            if pos.any():
-                grp = grp.sort_values("year")
-                grp = grp[np.maximum.accumulate(grp[col].to_numpy(dtype=float) > 0)]
-            ys = grp["year"].to_numpy(dtype=float)
-            vs = grp[col].to_numpy(dtype=float)
-            g = fit_growth(ys, vs) if len(grp) >= 2 else g_default
-            g = float(np.clip(g, np.log1p(fc.area_fleet_growth_min), np.log1p(fc.area_fleet_growth_max)))
-            last = int(ys.max())
-            last_v = float(vs[ys == last][0])
-            obs = dict(zip(ys.astype(int), vs))
-            for y in years:
-                f = obs.get(y, last_v * np.exp(g * (y - last)))
-                out.append((code, y, vehicle, float(f)))
-    return pd.DataFrame(out, columns=["area_code", "year", "vehicle", "fleet_count"])
+    value_cols = [col for col in VEHICLE_COLUMNS.values() if col in c.columns]
+    long = c.melt(id_vars=["area_code", "year"], value_vars=value_cols, var_name="col", value_name="f")
+    long["f"] = pd.to_numeric(long["f"], errors="coerce").astype("float64")
+    long = long[long["f"].notna() & (long["f"] >= 0)].sort_values(["col", "area_code", "year"])
+    long["year"] = long["year"].astype("int64")
+    keys = ["col", "area_code"]
+    started = long.assign(pos=long["f"] > 0).groupby(keys)["pos"].cummax()
+    any_pos = long.assign(pos=long["f"] > 0).groupby(keys)["pos"].transform("any")
+    long = long[started | ~any_pos]
+    last = long.groupby(keys).tail(1).set_index(keys)[["year", "f"]].rename(columns={"year": "last_year",
+                                                                                    "f": "last_f"})
+    pos = long[long["f"] > 0].assign(lnf=lambda d: np.log(d["f"]))
+    grp = pos.groupby(keys)
+    n = grp.size()
+    tm = grp["year"].transform("mean")
+    lm = grp["lnf"].transform("mean")
+    pos = pos.assign(sxy=(pos["year"] - tm) * (pos["lnf"] - lm), sxx=(pos["year"] - tm) ** 2)
+    sums = pos.groupby(keys)[["sxy", "sxx"]].sum()
+    g = np.where((n >= 2) & (sums["sxx"] > 0), sums["sxy"] / sums["sxx"].where(sums["sxx"] > 0, 1.0),
+                 np.log1p(fc.car_fleet_growth_per_year))
+    g = pd.Series(np.clip(g, np.log1p(fc.area_fleet_growth_min), np.log1p(fc.area_fleet_growth_max)), index=n.index)
+    last["g"] = g.reindex(last.index).fillna(np.log1p(fc.car_fleet_growth_per_year))
+    obs = long.set_index(keys + ["year"])["f"]
+    grid = last.reset_index().merge(pd.DataFrame({"year": list(years)}), how="cross")
+    trend = grid["last_f"] * np.exp(grid["g"] * (grid["year"] - grid["last_year"]))
+    seen = obs.reindex(pd.MultiIndex.from_frame(grid[keys + ["year"]])).to_numpy()
+    grid["fleet_count"] = np.where(np.isfinite(seen), seen, trend)
+    inv = {v: k for k, v in VEHICLE_COLUMNS.items()}
+    grid["vehicle"] = grid["col"].map(inv)
+    out = grid[["area_code", "year", "vehicle", "fleet_count"]].sort_values(["vehicle", "area_code", "year"])
+    return out.reset_index(drop=True)
 
 
 def share_no_private_parking(attrs: pd.DataFrame, cfg) -> pd.Series:

@@ -1,0 +1,127 @@
+"""``laadplan forecast`` (EV forecast and public charging need) and ``laadplan load`` (grid usage: load
+profiles and smart charging)."""
+
+from __future__ import annotations
+
+from datetime import date
+from enum import Enum
+from pathlib import Path
+
+import pandas as pd
+import typer
+
+from laadplan.commands.common import STATE, console, emit_json, fail, print_frame
+
+
+class Scenario(str, Enum):
+    low = "low"
+    middle = "middle"
+    high = "high"
+    all = "all"
+
+
+class ForecastLevel(str, Enum):
+    gemeente = "gemeente"
+    pc4 = "pc4"
+    buurt = "buurt"
+    wijk = "wijk"
+
+
+class LoadLevel(str, Enum):
+    region = "region"
+    gemeente = "gemeente"
+    buurt = "buurt"
+    location = "location"
+    evse = "evse"
+
+
+class Smart(str, Enum):
+    cap = "cap"
+    shift = "shift"
+    limit = "limit"
+
+
+def _date(value: str | None, name: str) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        fail(f"{name} must be a date YYYY-MM-DD, not {value!r}")
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("forecast")
+    def forecast_cmd(
+        scenario: Scenario = typer.Option(Scenario.all, "--scenario", help="EV scenario (all = low, middle, high)"),
+        level: ForecastLevel = typer.Option(ForecastLevel.gemeente, "--level",
+                                            help="Areas to spread the forecast over (needs vehicle counts or areas "
+                                                 "with cars at that level)"),
+        out: Path = typer.Option(Path("forecast-output"), "--out", help="Folder for tables (CSV) and charts (PNG)"),
+        year: int = typer.Option(2030, "--year", help="Year shown in the summary and the need chart"),
+        backtest: bool = typer.Option(False, "--backtest",
+                                      help="Also run the backtest (fit 2019-2022; predict 2023 per area and the "
+                                           "2023-2025 national BEV stock) and write backtest_*.csv"),
+    ) -> None:
+        """EV forecast 2025-2035 per area (cars, vans, trucks; low/middle/high), public charging need and gap
+        (table forecast_need), the AFIR fleet check per gemeente and region, with charts."""
+        from laadplan.forecast.runner import forecast_run
+
+        cfg = STATE.config()
+        scenarios = ("low", "middle", "high") if scenario is Scenario.all else (scenario.value,)
+        with STATE.store() as store:
+            try:
+                summary = forecast_run(store, cfg, level=level.value, scenarios=scenarios, out_dir=out,
+                                       chart_year=year, backtest=backtest)
+            except ValueError as e:
+                fail(str(e))
+        if STATE.json:
+            emit_json(summary)
+            return
+        rows = [{"scenario": sc, "year": year, **summary[f"{sc}_{year}"]} for sc in scenarios
+                if f"{sc}_{year}" in summary]
+        print_frame(pd.DataFrame(rows), title=f"public charging need, {summary['areas']} areas ({level.value})")
+        print_frame(pd.DataFrame(summary["afir_region"]), title=f"AFIR fleet check, region {year}")
+        if backtest:
+            bt = summary["backtest"]
+            print_frame(pd.DataFrame([{"target": k, **{m: v[m] for m in ("n", "mape", "median_ape", "max_ape",
+                                                                            "naive_mape")}}
+                                      for k, v in bt.items()]), title="backtest (fit 2019-2022), errors as shares")
+        console.print(f"tables and charts in {out}/")
+
+    @app.command("load")
+    def load_cmd(
+        level: LoadLevel = typer.Option(LoadLevel.gemeente, "--level", help="Level of the profile summary"),
+        smart: Smart = typer.Option(None, "--smart", help="Also simulate a smart-charging strategy: cap (capped "
+                                                           "power in the evening window), shift (LP peak "
+                                                           "flattening), limit (kW limit per connection)"),
+        gm: str = typer.Option(None, "--gm", help="Only sessions in this gemeente (CBS code, e.g. GM0599)"),
+        bu: str = typer.Option(None, "--bu", help="Only sessions in this buurt (CBS code)"),
+        date_from: str = typer.Option(None, "--from", help="First local day YYYY-MM-DD"),
+        date_to: str = typer.Option(None, "--to", help="Last local day YYYY-MM-DD (included)"),
+        out: Path = typer.Option(Path("load-output"), "--out", help="Folder for tables (CSV) and charts (PNG)"),
+    ) -> None:
+        """15-minute load profiles of charging (uncontrolled), evening-window shares, coincidence of peaks,
+        and smart-charging simulations against uncontrolled charging."""
+        from laadplan.forecast.runner import load_run
+
+        start, end = _date(date_from, "--from"), _date(date_to, "--to")
+        if start and end and end < start:
+            fail(f"--to {end} is before --from {start}")
+        cfg = STATE.config()
+        with STATE.store() as store:
+            try:
+                result = load_run(store, cfg, level=level.value, smart=smart.value if smart else None, gm_code=gm,
+                                  bu_code=bu, t_from=start, t_to=end, out_dir=out)
+            except (ValueError, RuntimeError) as e:
+                fail(str(e))
+        if STATE.json:
+            emit_json(result)
+            return
+        summ = pd.read_csv(out / f"load_summary_{level.value}.csv")
+        cols = [c for c in summ.columns if c not in ("peak_utc", "coincidence_unit")]
+        print_frame(summ[cols].sort_values("peak_kw", ascending=False), title=f"load per {level.value}")
+        if "smart" in result:
+            print_frame(pd.DataFrame([result["smart"]]).T.reset_index().rename(columns={"index": "measure", 0: "value"}),
+                        title=f"smart charging: {smart.value}")
+        console.print(f"tables and charts in {out}/")
