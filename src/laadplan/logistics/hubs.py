@@ -108,7 +108,7 @@ def grid_status(lon, lat, grid_areas: pd.DataFrame | None) -> pd.Series:
     status = ga.set_index("_code")["offtake_status"]
     for i, c in enumerate(codes):
         if not pd.isna(c) and not pd.isna(status.get(c)):
-            out.iloc[i] = int(status[c])
+            out.iloc[i] = int(status[c]) if int(status[c]) >= 0 else pd.NA  # -1 = unknown
     return out
 
 

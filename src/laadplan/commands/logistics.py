@@ -1,0 +1,109 @@
+"""``laadplan corridors | hubs | parks | sites``: logistics charging and zero-emission construction."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import typer
+
+from laadplan.commands.common import STATE, console, emit_json, fail, print_frame
+
+_FREIGHT = typer.Option(None, "--freight", help="Heavy-duty chargers GeoJSON (NDW freight layer), path or URL")
+_ROADS = typer.Option(None, "--roads", help="Road file (GeoJSON LineStrings with ref, network) replacing the "
+                                            "shipped reference corridors")
+_OUT = typer.Option(Path("logistics-output"), "--out", help="Output folder (CSV tables and PNG map)")
+
+
+def _done(res, title_tables: list[tuple[str, str]]) -> None:
+    if STATE.json:
+        emit_json({"files": [str(f) for f in res.files],
+                   **{k: res.tables[k].drop(columns=["stations_kw"], errors="ignore").to_dict(orient="records")
+                      for k, _ in title_tables}})
+        return
+    for key, title in title_tables:
+        print_frame(res.tables[key], title)
+    if res.problems is not None and len(res.problems):
+        console.print(f"[yellow]{len(res.problems)} bad records kept in the quarantine[/] "
+                      f"(first: {res.problems['message'].iloc[0]})")
+    console.print("written: " + ", ".join(str(f) for f in res.files))
+
+
+def _guard(fn):
+    from laadplan.ingest._io import SourceError
+
+    try:
+        return fn()
+    except SourceError as e:
+        fail(str(e))
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("corridors")
+    def corridors_cmd(freight: str = _FREIGHT, roads: str = _ROADS, out: Path = _OUT) -> None:
+        """AFIR check of the TEN-T corridors: coverage, gaps and pools short of power per milestone."""
+        from laadplan.logistics.pipeline import run_corridors
+
+        with STATE.store() as store:
+            res = _guard(lambda: run_corridors(store, STATE.config(), out, freight=freight, roads=roads))
+        cols = ["corridor_id", "network", "vehicle", "milestone_year", "length_km", "spacing_km", "required_share",
+                "qualifying_pools", "covered_share", "gaps", "compliant"]
+        res.tables["summary"] = res.tables["summary"][cols]
+        gaps = res.tables["gaps"]
+        res.tables["gaps_short"] = gaps[["corridor_id", "vehicle", "milestone_year", "direction", "from_km",
+                                         "to_km", "gap_km", "from_pool", "to_pool", "new_pools_needed"]]
+        _done(res, [("summary", "AFIR coverage per corridor (worse direction)"),
+                    ("gaps_short", "Stretches lacking a pool within the spacing")])
+
+    @app.command("hubs")
+    def hubs_cmd(parkings: str = typer.Option(None, "--parkings", help="Truck parking / service areas GeoJSON"),
+                 freight: str = _FREIGHT, roads: str = _ROADS, out: Path = _OUT,
+                 year: int = typer.Option(None, help="Suggest for the first milestone at or after this year "
+                                                     "[default: this year]"),
+                 vehicle: str = typer.Option("heavy", help="heavy or light")) -> None:
+        """Ranked hub sites for each corridor gap of the next AFIR milestone, with grid status and power."""
+        from laadplan.logistics.pipeline import run_hubs
+
+        if vehicle not in ("heavy", "light"):
+            fail("--vehicle must be heavy or light")
+        with STATE.store() as store:
+            res = _guard(lambda: run_hubs(store, STATE.config(), out, freight=freight, roads=roads,
+                                          parkings=parkings, year=year, vehicle=vehicle))
+        s = res.tables["suggestions"]
+        res.tables["suggestions"] = s[["corridor_id", "milestone_year", "gap_from_km", "gap_to_km", "rank", "name",
+                                       "kind", "pos_km", "grid_status", "score_km", "closes_gap", "needed_kw",
+                                       "needed_stations"]]
+        _done(res, [("suggestions", "Hub candidates per gap")])
+
+    @app.command("parks")
+    def parks_cmd(path: str = typer.Argument(..., help="Business parks CSV or GeoJSON (path or URL)"),
+                  out: Path = _OUT) -> None:
+        """Electric vans and trucks per business park, shared hub sizing (with/without battery), priority."""
+        from laadplan.logistics.pipeline import run_parks
+
+        with STATE.store() as store:
+            res = _guard(lambda: run_parks(store, STATE.config(), path, out))
+        p = res.tables["priority"]
+        cols = [c for c in ["priority", "park_id", "name", "priority_class", "grid_status", "ev_vans", "ev_trucks",
+                            "daily_kwh", "installed_kw", "connection_kw", "connection_kw_battery"] if c in p]
+        res.tables["priority"] = p[cols]
+        _done(res, [("priority", f"Business park priority {STATE.config().logistics.park_priority_year}")])
+
+    @app.command("sites")
+    def sites_cmd(path: str = typer.Argument(..., help="Construction sites CSV (one row per site and machine group)"),
+                  freight: str = _FREIGHT,
+                  parks: str = typer.Option(None, "--parks", help="Business parks file: their hubs count as nearby hubs"),
+                  as_of: str = typer.Option(None, "--as-of", help="Planning date YYYY-MM-DD [default: today]"),
+                  out: Path = _OUT) -> None:
+        """Weekly energy and peak per construction site and the cheapest feasible supply option."""
+        from laadplan.logistics.pipeline import run_sites, site_summary
+
+        try:
+            when = date.fromisoformat(as_of) if as_of else None
+        except ValueError:
+            fail(f"--as-of {as_of!r} is not a date YYYY-MM-DD")
+        with STATE.store() as store:
+            res = _guard(lambda: run_sites(store, STATE.config(), path, out, as_of=when, freight=freight,
+                                           parks_src=parks))
+        res.tables["summary"] = site_summary(res.tables["options"])
+        _done(res, [("summary", "Construction sites: supply options (EUR, blank = infeasible)")])

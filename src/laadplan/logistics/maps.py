@@ -1,0 +1,80 @@
+"""Static PNG maps of the logistics outputs (matplotlib, Agg backend, RD New axes, no web tiles)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import shapely
+
+from laadplan.geo import RD_NEW, WGS84
+
+
+@dataclass
+class PointLayer:
+    x: np.ndarray
+    y: np.ndarray
+    label: str
+    style: dict = field(default_factory=dict)
+
+
+@dataclass
+class LineLayer:
+    geoms: list  # shapely lines in RD New
+    label: str
+    style: dict = field(default_factory=dict)
+
+
+def outline_from_areas(areas: pd.DataFrame | None) -> list:
+    """Gemeente polygons (WGS84 WKB in ``geometry_wkb``) as RD New shapely geometries; [] when absent."""
+    if areas is None or len(areas) == 0 or "geometry_wkb" not in areas:
+        return []
+    import geopandas as gpd
+
+    geoms = shapely.from_wkb(areas["geometry_wkb"].dropna().to_numpy())
+    if len(geoms) == 0:
+        return []
+    return list(gpd.GeoSeries(geoms, crs=WGS84).to_crs(RD_NEW))
+
+
+def draw_map(path: str | Path, title: str, outline: list, lines: list[LineLayer] = (),
+             points: list[PointLayer] = (), labels: list[tuple[float, float, str]] = ()) -> Path:
+    """Write a PNG map: grey region outline, line and point layers with a legend, optional text labels."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(9, 9), dpi=110)
+    for g in outline:
+        for poly in getattr(g, "geoms", [g]):
+            if poly.geom_type == "Polygon":
+                xs, ys = poly.exterior.xy
+                ax.fill(xs, ys, facecolor="#f2f2f2", edgecolor="#b0b0b0", linewidth=0.4)
+    for layer in lines:
+        first = True
+        for g in layer.geoms:
+            for part in getattr(g, "geoms", [g]):
+                xs, ys = part.xy
+                ax.plot(xs, ys, label=layer.label if first else None, **{"linewidth": 2, **layer.style})
+                first = False
+    for layer in points:
+        if len(layer.x):
+            ax.scatter(layer.x, layer.y, label=layer.label, zorder=3, **{"s": 25, **layer.style})
+    for x, y, text in labels:
+        ax.annotate(text, (x, y), fontsize=7, xytext=(3, 3), textcoords="offset points")
+    ax.set_aspect("equal")
+    ax.set_title(title)
+    ax.set_xlabel("RD x (m)")
+    ax.set_ylabel("RD y (m)")
+    ax.ticklabel_format(style="plain")
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+    return path
