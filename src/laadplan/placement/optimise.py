@@ -1,0 +1,679 @@
+"""The placement optimiser: a multi-year capacitated maximal-covering model solved with HiGHS, and the
+greedy heuristic of the same model (baseline and fallback).
+
+The model (in the spirit of spopt's ``MCLP``: build with :meth:`PlacementModel.from_frames`, then
+:meth:`PlacementModel.solve`) is stated in :class:`PlacementModel`'s docstring.
+"""
+
+from __future__ import annotations
+
+import heapq
+import logging
+import time
+from dataclasses import dataclass, field
+
+import highspy
+import numpy as np
+import pandas as pd
+
+from laadplan import geo
+
+log = logging.getLogger(__name__)
+BIG = 10**9
+
+
+@dataclass
+class Instance:
+    """Arrays of one placement instance (sites ``j``, years ``t``, demand ``i``, pairs ``p = (i, j)``)."""
+
+    years: list[int]
+    site_id: np.ndarray
+    site_gm: np.ndarray  # int index into gms
+    gms: list[str]
+    max_evses: np.ndarray  # m_j
+    kw_per_evse: np.ndarray  # p_j
+    allowed: np.ndarray  # J x T bool: EVSEs may be placed at j in year t
+    conn: np.ndarray  # connection index used by j (-1: new connection)
+    conn_cap_kw: np.ndarray  # C_k
+    area: np.ndarray  # capacity area of j's new connection (-1: none)
+    area_cap_kw: np.ndarray  # A_a
+    spacing: np.ndarray  # (S, 2) site pairs closer than the minimum spacing
+    q: np.ndarray  # demand units
+    w: np.ndarray  # weights
+    arrive: np.ndarray  # first year index of the demand
+    pair_i: np.ndarray
+    pair_j: np.ndarray
+    budget: np.ndarray  # B_t
+    gm_budget: np.ndarray  # G x T (BIG = no cap)
+    kappa: float = 1.0
+    forbid_open: np.ndarray | None = None  # sites that must stay closed (decomposition)
+    depart: np.ndarray | None = None  # year index after the demand's last year (None: the horizon)
+
+    def dep(self) -> np.ndarray:
+        return np.full(len(self.q), len(self.years), dtype="int64") if self.depart is None else self.depart
+
+    @property
+    def J(self) -> int:
+        return len(self.site_id)
+
+    @property
+    def T(self) -> int:
+        return len(self.years)
+
+    @property
+    def I(self) -> int:  # noqa: E743
+        return len(self.q)
+
+
+@dataclass
+class Solution:
+    n: np.ndarray  # J x T new EVSEs
+    flow_p: np.ndarray  # pair index
+    flow_t: np.ndarray  # year index
+    flow_v: np.ndarray  # demand units served
+    objective: float
+    bound: float
+    seconds: float
+    method: str
+    status: str = ""
+    components: int = 1
+    component_methods: dict = field(default_factory=dict)
+
+    @property
+    def gap(self) -> float:
+        if self.bound <= 0:
+            return 0.0
+        return max(0.0, (self.bound - self.objective) / max(abs(self.bound), 1e-9))
+
+
+class PlacementModel:
+    r"""Multi-year capacitated maximal covering of charging demand under grid congestion.
+
+    Sets: candidate sites :math:`j \in J`, plan years :math:`t \in T` (ordered), demand points
+    :math:`i \in I` with :math:`q_i` demand units (EVSE-equivalents), weight :math:`w_i` (trigger weight)
+    and arrival year :math:`a_i`; pairs :math:`(i, j) \in P` when site :math:`j` is within walking distance
+    of :math:`i` (the ``max_candidates_per_demand`` nearest); connections :math:`k` with spare capacity
+    :math:`C_k` (kW, after the safety margin) and the sites :math:`J_k` that would use them; capacity areas
+    :math:`a` with capacity :math:`A_a` for new connections and their sites :math:`J_a`; site pairs
+    :math:`S` closer than the minimum spacing; municipalities :math:`g` with sites :math:`J_g`.
+
+    Variables: :math:`n_{jt} \in \mathbb{Z}_{\ge 0}` new EVSEs at :math:`j` in year :math:`t`;
+    :math:`y_j \in \{0,1\}` site opened; :math:`f_{ijt} \ge 0` demand of :math:`i` served at :math:`j`
+    in year :math:`t \ge a_i`.
+
+    .. math::
+
+        \max \; & \sum_{t \in T} \sum_{(i,j) \in P,\, t \ge a_i} w_i f_{ijt} \\
+        \text{s.t.}\; & \textstyle\sum_{j:(i,j)\in P} f_{ijt} \le q_i & \forall i, t \ge a_i \\
+        & \textstyle\sum_{i:(i,j)\in P} f_{ijt} \le \kappa \sum_{t' \le t} n_{jt'} & \forall j, t \\
+        & \textstyle\sum_t n_{jt} \le m_j y_j & \forall j \\
+        & \textstyle\sum_j n_{jt} \le B_t, \quad \sum_{j \in J_g} n_{jt} \le B_{gt} & \forall t, g \\
+        & n_{jt} = 0 & \text{if } j \text{ has no grid route in } t \\
+        & \textstyle\sum_{j \in J_k} p_j \sum_t n_{jt} \le C_k & \forall k \\
+        & \textstyle\sum_{j \in J_a} p_j \sum_t n_{jt} \le A_a & \forall a \\
+        & y_j + y_{j'} \le 1 & \forall (j, j') \in S
+
+    :math:`\kappa` is the demand units one EVSE serves per year, :math:`m_j` the most EVSEs at a site,
+    :math:`p_j` the kW per EVSE. A site in an area that refuses new connections in year :math:`t` has a
+    grid route only through an existing connection within the cable distance (then it is in :math:`J_k`
+    and draws on :math:`C_k` shared with every other site using :math:`k`); otherwise it gets a new
+    connection and draws on its area's :math:`A_a`. Existing charge points are fixed: the triggers
+    produce demand net of them.
+
+    Solving: HiGHS branch-and-cut to the relative gap ``mip_rel_gap`` or the time limit, warm-started
+    with the greedy solution. Large instances are decomposed by municipality: the greedy solution
+    allocates every shared resource (yearly budget, a connection or area used across municipalities,
+    demand reachable from two municipalities, spacing across a border) to the municipalities, each
+    municipality is solved to optimality within its allocation, so the result is feasible for the
+    whole and never worse than the greedy plan; the reported gap is that of the decomposed problems.
+    """
+
+    def __init__(self, inst: Instance):
+        self.inst = inst
+
+    # -- construction ------------------------------------------------------------------------------
+    @classmethod
+    def from_frames(cls, demand: pd.DataFrame, sites: pd.DataFrame, connections: pd.DataFrame | None,
+                    years: list[int], *, budget_per_year: int, budget_by_gm: dict[str, int] | None = None,
+                    evses_per_site_max: int = 4, kw_per_evse: float = 11.0, site_extra_kw: float = 0.0,
+                    min_spacing_m: float = 100.0, max_candidates_per_demand: int = 8,
+                    area_capacity_kw: dict[str, float] | None = None, kappa: float = 1.0) -> "PlacementModel":
+        """Build the instance from tables.
+
+        ``demand``: x_rd, y_rd, quantity, weight, year, walk_m. ``sites``: site_id, x_rd, y_rd, gm_code,
+        max_evses (optional), ean18 (existing connection to use, or empty), capacity_area (optional),
+        plus one bool column ``allowed_<year>`` per year. ``connections``: ean18, capacity_kw.
+        ``area_capacity_kw``: capacity of new connections per capacity area (missing = unbounded).
+        """
+        T = len(years)
+        J = len(sites)
+        gm = sites["gm_code"].astype("string").fillna("").to_numpy()
+        gms = sorted(set(gm))
+        gidx = {g: k for k, g in enumerate(gms)}
+        mx = sites["max_evses"].astype("Float64").fillna(evses_per_site_max).to_numpy(dtype="float64") \
+            if "max_evses" in sites else np.full(J, float(evses_per_site_max))
+        mx = np.minimum(mx, evses_per_site_max).astype("int64")
+        allowed = np.column_stack([sites[f"allowed_{y}"].astype(bool).to_numpy() for y in years]) if J else \
+            np.zeros((0, T), dtype=bool)
+        conns = connections if connections is not None else pd.DataFrame({"ean18": [], "capacity_kw": []})
+        cidx = {e: k for k, e in enumerate(conns["ean18"].astype(str))}
+        ean = sites["ean18"].astype("string").fillna("").to_numpy() if "ean18" in sites else np.full(J, "")
+        conn = np.array([cidx.get(e, -1) for e in ean], dtype="int64")
+        area_names = sites["capacity_area"].astype("string").fillna("").to_numpy() if "capacity_area" in sites \
+            else np.full(J, "")
+        caps = area_capacity_kw or {}
+        alist = sorted(a for a in set(area_names) if a and a in caps and np.isfinite(caps[a]))
+        aidx = {a: k for k, a in enumerate(alist)}
+        area = np.array([aidx.get(a, -1) if c < 0 else -1 for a, c in zip(area_names, conn)], dtype="int64")
+        sx, sy = sites["x_rd"].to_numpy("float64"), sites["y_rd"].to_numpy("float64")
+        if min_spacing_m > 0 and J:
+            a, b, _ = geo.pairwise_within(sx, sy, sx, sy, min_spacing_m - 1e-9)
+            keep = a < b
+            spacing = np.column_stack([a[keep], b[keep]]).astype("int64")
+        else:
+            spacing = np.zeros((0, 2), dtype="int64")
+        dx, dy = demand["x_rd"].to_numpy("float64"), demand["y_rd"].to_numpy("float64")
+        walk = demand["walk_m"].to_numpy("float64")
+        if len(demand) and J:
+            pi, pj, d = geo.pairwise_within(dx, dy, sx, sy, float(walk.max()))
+            ok = d <= walk[pi] + 1e-9
+            pi, pj, d = pi[ok], pj[ok], d[ok]
+            order = np.lexsort((d, pi))
+            pi, pj, d = pi[order], pj[order], d[order]
+            rank = np.arange(len(pi)) - np.searchsorted(pi, pi, side="left")
+            keep = rank < max_candidates_per_demand
+            pi, pj = pi[keep], pj[keep]
+        else:
+            pi = pj = np.zeros(0, dtype="int64")
+        year_pos = {y: k for k, y in enumerate(years)}
+        arrive = np.array([year_pos.get(int(y), 0 if int(y) < years[0] else T) for y in demand["year"]],
+                          dtype="int64")
+        gmb = np.full((len(gms), T), BIG, dtype="int64")
+        for g, cap in (budget_by_gm or {}).items():
+            if g in gidx:
+                gmb[gidx[g], :] = int(cap)
+        inst = Instance(
+            years=list(years), site_id=sites["site_id"].astype(str).to_numpy(), site_gm=np.array(
+                [gidx[g] for g in gm], dtype="int64"), gms=gms, max_evses=mx,
+            kw_per_evse=np.full(J, kw_per_evse + site_extra_kw / max(evses_per_site_max, 1)),
+            allowed=allowed, conn=conn, conn_cap_kw=conns["capacity_kw"].to_numpy("float64"),
+            area=area, area_cap_kw=np.array([caps[a] for a in alist], dtype="float64"), spacing=spacing,
+            q=demand["quantity"].to_numpy("float64"), w=demand["weight"].to_numpy("float64"), arrive=arrive,
+            pair_i=pi.astype("int64"), pair_j=pj.astype("int64"),
+            budget=np.full(T, int(budget_per_year), dtype="int64"), gm_budget=gmb, kappa=kappa)
+        return cls(inst)
+
+    # -- solving -------------------------------------------------------------------------------------
+    def solve(self, method: str = "mip", *, time_limit_s: float = 60.0, mip_rel_gap: float = 0.01,
+              max_vars: int = 250_000, decompose: bool | None = None) -> Solution:
+        """Solve with ``method`` ``"mip"`` (HiGHS, greedy warm start) or ``"greedy"``.
+
+        ``decompose`` None: decompose by municipality when the single model would have more than
+        ``max_vars`` flow variables. A component the MIP cannot improve on in the time limit keeps its
+        greedy plan (the fallback), recorded in ``component_methods``.
+        """
+        t0 = time.perf_counter()
+        inst = self.inst
+        g = greedy(inst)
+        if method == "greedy":
+            g.seconds = time.perf_counter() - t0
+            return g
+        nf = _n_flow_vars(inst)
+        if decompose is None:
+            decompose = nf > max_vars and len(inst.gms) > 1
+        if not decompose:
+            sol = solve_mip(inst, time_limit_s=time_limit_s, mip_rel_gap=mip_rel_gap, warm=g)
+            if sol.objective < g.objective - 1e-6:  # time limit without reaching the greedy value
+                g.method, g.bound = "greedy-fallback", sol.bound
+                sol = g
+            sol.seconds = time.perf_counter() - t0
+            return sol
+        sol = _solve_decomposed(inst, g, time_limit_s=time_limit_s, mip_rel_gap=mip_rel_gap, t0=t0)
+        sol.seconds = time.perf_counter() - t0
+        return sol
+
+
+def _n_flow_vars(inst: Instance) -> int:
+    return int(np.maximum(0, inst.dep()[inst.pair_i] - inst.arrive[inst.pair_i]).sum())
+
+
+# -- greedy ---------------------------------------------------------------------------------------------
+def greedy(inst: Instance) -> Solution:
+    """Greedy heuristic of the same model: year by year, add the single EVSE with the largest gain
+    (weighted demand it would serve from its year to the horizon, filling the heaviest residual demand
+    first), as long as the budget, site, route, connection, area and spacing constraints allow.
+    Lazy evaluation: within a year gains only fall, so a popped site is re-scored and re-queued."""
+    t0 = time.perf_counter()
+    J, T = inst.J, inst.T
+    n = np.zeros((J, T), dtype="int64")
+    tot = np.zeros(J, dtype="int64")
+    yrs = np.arange(T)[None, :]
+    resid = np.where((yrs >= inst.arrive[:, None]) & (yrs < inst.dep()[:, None]), inst.q[:, None], 0.0)
+    # pairs of each site sorted by weight desc
+    order = np.lexsort((-inst.w[inst.pair_i], inst.pair_j))
+    pj_sorted = inst.pair_j[order]
+    starts = np.searchsorted(pj_sorted, np.arange(J + 1))
+    site_pairs = order  # pair indices grouped by site
+    conn_left = inst.conn_cap_kw.astype("float64").copy()
+    area_left = inst.area_cap_kw.astype("float64").copy()
+    gm_left = inst.gm_budget.astype("int64").copy()
+    blocked = np.zeros(J, dtype=bool) if inst.forbid_open is None else inst.forbid_open.copy()
+    opened = np.zeros(J, dtype=bool)
+    nbrs: dict[int, list[int]] = {}
+    for a, b in inst.spacing:
+        nbrs.setdefault(int(a), []).append(int(b))
+        nbrs.setdefault(int(b), []).append(int(a))
+    flows: dict[tuple[int, int], float] = {}
+    w, pi, kappa = inst.w, inst.pair_i, inst.kappa
+    objective = 0.0
+
+    def gain(j: int, t: int) -> float:
+        s = 0.0
+        ps = site_pairs[starts[j]:starts[j + 1]]
+        for tt in range(t, T):
+            cap = kappa
+            for p in ps:
+                r = resid[pi[p], tt]
+                if r > 0:
+                    take = r if r < cap else cap
+                    s += w[pi[p]] * take
+                    cap -= take
+                    if cap <= 1e-12:
+                        break
+        return s
+
+    def commit(j: int, t: int) -> float:
+        s = 0.0
+        ps = site_pairs[starts[j]:starts[j + 1]]
+        for tt in range(t, T):
+            cap = kappa
+            for p in ps:
+                i = pi[p]
+                r = resid[i, tt]
+                if r > 0:
+                    take = r if r < cap else cap
+                    resid[i, tt] = r - take
+                    s += w[i] * take
+                    flows[(int(p), tt)] = flows.get((int(p), tt), 0.0) + take
+                    cap -= take
+                    if cap <= 1e-12:
+                        break
+        return s
+
+    def feasible(j: int, t: int) -> bool:
+        if blocked[j] or tot[j] >= inst.max_evses[j] or not inst.allowed[j, t]:
+            return False
+        if gm_left[inst.site_gm[j], t] <= 0:
+            return False
+        kw = inst.kw_per_evse[j]
+        k = inst.conn[j]
+        if k >= 0 and conn_left[k] < kw - 1e-9:
+            return False
+        a = inst.area[j]
+        if k < 0 and a >= 0 and area_left[a] < kw - 1e-9:
+            return False
+        return True
+
+    has_pairs = starts[1:] > starts[:-1]
+    for t in range(T):
+        left = int(inst.budget[t])
+        heap = []
+        for j in np.flatnonzero(has_pairs & inst.allowed[:, t]):
+            j = int(j)
+            if feasible(j, t):
+                gj = gain(j, t)
+                if gj > 1e-12:
+                    heap.append((-gj, j))
+        heapq.heapify(heap)
+        while left > 0 and heap:
+            neg, j = heapq.heappop(heap)
+            if not feasible(j, t):
+                continue
+            gj = gain(j, t)
+            if gj <= 1e-12:
+                continue
+            if heap and gj < -heap[0][0] - 1e-12:
+                heapq.heappush(heap, (-gj, j))
+                continue
+            objective += commit(j, t)
+            n[j, t] += 1
+            tot[j] += 1
+            left -= 1
+            gm_left[inst.site_gm[j], t] -= 1
+            kw = inst.kw_per_evse[j]
+            if inst.conn[j] >= 0:
+                conn_left[inst.conn[j]] -= kw
+            elif inst.area[j] >= 0:
+                area_left[inst.area[j]] -= kw
+            if not opened[j]:
+                opened[j] = True
+                for b in nbrs.get(j, ()):
+                    blocked[b] = True
+            if feasible(j, t):
+                heapq.heappush(heap, (-gain(j, t), j))
+    keys = list(flows.keys())
+    fp = np.array([k[0] for k in keys], dtype="int64")
+    ft = np.array([k[1] for k in keys], dtype="int64")
+    fv = np.array([flows[k] for k in keys], dtype="float64")
+    return Solution(n=n, flow_p=fp, flow_t=ft, flow_v=fv, objective=float(objective), bound=np.inf,
+                    seconds=time.perf_counter() - t0, method="greedy", status="heuristic")
+
+
+# -- MIP --------------------------------------------------------------------------------------------
+def solve_mip(inst: Instance, *, time_limit_s: float = 60.0, mip_rel_gap: float = 0.01,
+              warm: Solution | None = None, threads: int | None = None) -> Solution:
+    """Build the model of :class:`PlacementModel` for ``inst`` and solve it with HiGHS."""
+    t0 = time.perf_counter()
+    J, T, I = inst.J, inst.T, inst.I  # noqa: E741
+    P = len(inst.pair_i)
+    # flow columns: one per pair and year >= arrival
+    a_p = inst.arrive[inst.pair_i]
+    reps = np.maximum(0, inst.dep()[inst.pair_i] - a_p)
+    f_pair = np.repeat(np.arange(P), reps)
+    f_t = (np.arange(len(f_pair)) - np.repeat(np.cumsum(reps) - reps, reps)) + np.repeat(a_p, reps)
+    F = len(f_pair)
+    off_y, off_f = J * T, J * T + J
+    ncol = off_f + F
+    lower = np.zeros(ncol)
+    upper = np.zeros(ncol)
+    has_pairs = np.zeros(J, dtype=bool)
+    has_pairs[inst.pair_j] = True
+    usable = inst.allowed & has_pairs[:, None]
+    if inst.forbid_open is not None:
+        usable &= ~inst.forbid_open[:, None]
+    upper[:off_y] = np.where(usable, inst.max_evses[:, None], 0).ravel()
+    upper[off_y:off_f] = np.where(usable.any(axis=1), 1.0, 0.0)
+    upper[off_f:] = inst.q[inst.pair_i[f_pair]]
+    cost = np.zeros(ncol)
+    cost[off_f:] = inst.w[inst.pair_i[f_pair]]
+    integrality = np.zeros(ncol, dtype="int64")
+    integrality[:off_f] = 1
+    rows, cols, vals, rlo, rup = [], [], [], [], []
+    nrow = 0
+
+    def add(r, c, v):
+        rows.append(np.asarray(r, dtype="int64"))
+        cols.append(np.asarray(c, dtype="int64"))
+        vals.append(np.asarray(v, dtype="float64"))
+
+    # (1) demand: sum_j f_ijt <= q_i
+    key1 = inst.pair_i[f_pair] * T + f_t
+    u1, r1 = np.unique(key1, return_inverse=True)
+    add(nrow + r1, off_f + np.arange(F), np.ones(F))
+    rlo.append(np.full(len(u1), -np.inf))
+    rup.append(inst.q[u1 // T])
+    nrow += len(u1)
+    # (2) site capacity per year: sum_i f_ijt - kappa * sum_{t'<=t} n_jt' <= 0
+    key2 = inst.pair_j[f_pair] * T + f_t
+    u2, r2 = np.unique(key2, return_inverse=True)
+    add(nrow + r2, off_f + np.arange(F), np.ones(F))
+    jj, tt = u2 // T, u2 % T
+    rep = tt + 1
+    rr = np.repeat(np.arange(len(u2)), rep)
+    tprime = np.arange(rep.sum()) - np.repeat(np.cumsum(rep) - rep, rep)
+    add(nrow + rr, np.repeat(jj, rep) * T + tprime, np.full(len(rr), -inst.kappa))
+    rlo.append(np.full(len(u2), -np.inf))
+    rup.append(np.zeros(len(u2)))
+    nrow += len(u2)
+    # (3) sum_t n_jt - m_j y_j <= 0
+    add(nrow + np.repeat(np.arange(J), T), np.arange(J * T), np.ones(J * T))
+    add(nrow + np.arange(J), off_y + np.arange(J), -inst.max_evses.astype("float64"))
+    rlo.append(np.full(J, -np.inf))
+    rup.append(np.zeros(J))
+    nrow += J
+    # (4) yearly budgets
+    add(nrow + np.tile(np.arange(T), J), np.arange(J * T), np.ones(J * T))
+    rlo.append(np.full(T, -np.inf))
+    rup.append(inst.budget.astype("float64"))
+    nrow += T
+    capped = np.flatnonzero((inst.gm_budget < BIG).any(axis=1))
+    for g in capped:
+        sj = np.flatnonzero(inst.site_gm == g)
+        add(nrow + np.tile(np.arange(T), len(sj)), (sj[:, None] * T + np.arange(T)[None, :]).ravel(),
+            np.ones(len(sj) * T))
+        rlo.append(np.full(T, -np.inf))
+        rup.append(inst.gm_budget[g].astype("float64"))
+        nrow += T
+    # (5) connections and (6) areas (cumulative kW)
+    for idx_arr, caps in ((inst.conn, inst.conn_cap_kw), (np.where(inst.conn < 0, inst.area, -1), inst.area_cap_kw)):
+        sj = np.flatnonzero(idx_arr >= 0)
+        if len(sj) == 0:
+            continue
+        used, rid = np.unique(idx_arr[sj], return_inverse=True)
+        add(nrow + np.repeat(rid, T), (sj[:, None] * T + np.arange(T)[None, :]).ravel(),
+            np.repeat(inst.kw_per_evse[sj], T))
+        rlo.append(np.full(len(used), -np.inf))
+        rup.append(caps[used].astype("float64"))
+        nrow += len(used)
+    # (7) spacing
+    S = len(inst.spacing)
+    if S:
+        add(nrow + np.repeat(np.arange(S), 2), off_y + inst.spacing.ravel(), np.ones(2 * S))
+        rlo.append(np.full(S, -np.inf))
+        rup.append(np.ones(S))
+        nrow += S
+    R = np.concatenate(rows)
+    Cc = np.concatenate(cols)
+    V = np.concatenate(vals)
+    o = np.argsort(R, kind="stable")
+    R, Cc, V = R[o], Cc[o], V[o]
+    start = np.searchsorted(R, np.arange(nrow + 1))
+
+    h = highspy.Highs()
+    h.setOptionValue("output_flag", False)
+    h.setOptionValue("time_limit", float(max(time_limit_s, 0.1)))
+    h.setOptionValue("mip_rel_gap", float(mip_rel_gap))
+    if threads:
+        h.setOptionValue("threads", int(threads))
+    lp = highspy.HighsLp()
+    lp.num_col_ = ncol
+    lp.num_row_ = nrow
+    lp.col_cost_ = cost
+    lp.col_lower_ = lower
+    lp.col_upper_ = upper
+    lp.row_lower_ = np.concatenate(rlo)
+    lp.row_upper_ = np.concatenate(rup)
+    lp.sense_ = highspy.ObjSense.kMaximize
+    lp.a_matrix_.format_ = highspy.MatrixFormat.kRowwise
+    lp.a_matrix_.start_ = start
+    lp.a_matrix_.index_ = Cc
+    lp.a_matrix_.value_ = V
+    lp.a_matrix_.num_col_ = ncol
+    lp.a_matrix_.num_row_ = nrow
+    lp.integrality_ = [highspy.HighsVarType.kInteger if k else highspy.HighsVarType.kContinuous
+                       for k in integrality]
+    h.passModel(lp)
+    if warm is not None and ncol:
+        x = np.zeros(ncol)
+        x[:off_y] = warm.n.ravel()
+        x[off_y:off_f] = (warm.n.sum(axis=1) > 0).astype(float)
+        if len(warm.flow_p):
+            fmap = {(int(p), int(t)): k for k, (p, t) in enumerate(zip(f_pair, f_t))}
+            for p, t, v in zip(warm.flow_p, warm.flow_t, warm.flow_v):
+                k = fmap.get((int(p), int(t)))
+                if k is not None:
+                    x[off_f + k] += v
+        sol0 = highspy.HighsSolution()
+        sol0.col_value = list(x)
+        sol0.value_valid = True
+        h.setSolution(sol0)
+    h.run()
+    status = h.modelStatusToString(h.getModelStatus())
+    info = h.getInfo()
+    sol = h.getSolution()
+    if not sol.value_valid:
+        log.warning("HiGHS found no solution (%s)", status)
+        return Solution(n=np.zeros((J, T), dtype="int64"), flow_p=np.zeros(0, "int64"), flow_t=np.zeros(0, "int64"),
+                        flow_v=np.zeros(0), objective=0.0, bound=np.inf, seconds=time.perf_counter() - t0,
+                        method="mip", status=status)
+    x = np.asarray(sol.col_value)
+    n = np.rint(x[:off_y]).astype("int64").reshape(J, T)
+    fv = x[off_f:]
+    nz = fv > 1e-9
+    obj = float((cost[off_f:] * fv).sum())
+    bound = float(info.mip_dual_bound) if np.isfinite(info.mip_dual_bound) else obj
+    out = Solution(n=n, flow_p=f_pair[nz], flow_t=f_t[nz], flow_v=fv[nz], objective=obj, bound=max(bound, obj),
+                   seconds=time.perf_counter() - t0, method="mip", status=status)
+    return trim(inst, out)
+
+
+def trim(inst: Instance, sol: Solution) -> Solution:
+    """Remove EVSEs that serve nothing (never move one): going back from the last year, drop as many of
+    a year's EVSEs as every later year's flows leave unused. Fewer EVSEs keep every constraint."""
+    J, T = inst.J, inst.T
+    used = np.zeros((J, T))
+    np.add.at(used, (inst.pair_j[sol.flow_p], sol.flow_t), sol.flow_v)
+    need = np.ceil(used / inst.kappa - 1e-6).astype("int64")
+    n = sol.n.copy()
+    cum = np.cumsum(n, axis=1)
+    for t in range(T - 1, -1, -1):
+        slack = (cum[:, t:] - need[:, t:]).min(axis=1)
+        r = np.clip(np.minimum(n[:, t], slack), 0, None)
+        n[:, t] -= r
+        cum[:, t:] -= r[:, None]
+    sol.n = n
+    return sol
+
+
+# -- decomposition --------------------------------------------------------------------------------------
+def _solve_decomposed(inst: Instance, g: Solution, *, time_limit_s: float, mip_rel_gap: float,
+                      t0: float) -> Solution:
+    J, T = inst.J, inst.T
+    if len(inst.pair_i) == 0:
+        g.method, g.bound = "greedy", g.objective
+        return g
+    comp = inst.site_gm  # component of each site = its municipality
+    C = len(inst.gms)
+    used_ct = np.zeros((C, T), dtype="int64")
+    np.add.at(used_ct, comp, g.n)
+    left_t = inst.budget - used_ct.sum(axis=0)
+    # greedy flow per pair and year
+    gflow = np.zeros((len(inst.pair_i), T))
+    if len(g.flow_p):
+        np.add.at(gflow, (g.flow_p, g.flow_t), g.flow_v)
+    # demand allocation: greedy's flow to each component, the residual to the home component (nearest site)
+    first_pair = np.full(inst.I, -1, dtype="int64")
+    if len(inst.pair_i):
+        fp_idx = np.unique(inst.pair_i, return_index=True)
+        first_pair[fp_idx[0]] = fp_idx[1]
+    home = np.where(first_pair >= 0, comp[inst.pair_j[np.maximum(first_pair, 0)]], -1)
+    served_ic = {}
+    pc = comp[inst.pair_j]
+    for c in np.unique(pc):
+        m = pc == c
+        arr = np.zeros((inst.I, T))
+        np.add.at(arr, inst.pair_i[m], gflow[m])
+        served_ic[int(c)] = arr
+    total_served = sum(served_ic.values()) if served_ic else np.zeros((inst.I, T))
+    yrs = np.arange(T)[None, :]
+    qT = np.where((yrs >= inst.arrive[:, None]) & (yrs < inst.dep()[:, None]), inst.q[:, None], 0.0)
+    resid = np.maximum(qT - total_served, 0.0)
+    # shared connections / areas: greedy usage + the leftover to the component with most sites on it
+    tot = g.n.sum(axis=1)
+    objective, bound = 0.0, 0.0
+    n_out = np.zeros((J, T), dtype="int64")
+    fps, fts, fvs = [], [], []
+    methods = {}
+    opened_g = tot > 0
+    comps = [c for c in range(C) if (comp == c).any()]
+    per_comp_time = max(1.0, time_limit_s / max(len(comps), 1))
+    deadline = t0 + time_limit_s * 1.5
+    for k, c in enumerate(comps):
+        sj = np.flatnonzero(comp == c)
+        pm = np.isin(inst.pair_j, sj)
+        di = np.unique(inst.pair_i[pm])
+        loc_j = {int(j): a for a, j in enumerate(sj)}
+        loc_i = {int(i): a for a, i in enumerate(di)}
+        # demand bound in this component per year: greedy's flow here + residual if home
+        qc = served_ic.get(c, np.zeros((inst.I, T)))[di] + np.where((home[di] == c)[:, None], resid[di], 0.0)
+        sub_q, sub_w, sub_a, sub_d, sub_i = [], [], [], [], []
+        for a_idx, i in enumerate(di):
+            t = 0
+            while t < T:  # one piece per run of years with the same allocation
+                v = qc[a_idx, t]
+                e = t + 1
+                while e < T and abs(qc[a_idx, e] - v) < 1e-9:
+                    e += 1
+                if v > 1e-9:
+                    sub_q.append(v)
+                    sub_w.append(inst.w[i])
+                    sub_a.append(t)
+                    sub_d.append(e)
+                    sub_i.append(a_idx)
+                t = e
+        sub_q = np.array(sub_q)
+        sub_i = np.array(sub_i, dtype="int64")
+        pi_loc = np.array([loc_i[int(i)] for i in inst.pair_i[pm]], dtype="int64")
+        pj_loc = np.array([loc_j[int(j)] for j in inst.pair_j[pm]], dtype="int64")
+        # expand pairs to pieces
+        piece_of = {}
+        for pidx, a_idx in enumerate(sub_i):
+            piece_of.setdefault(int(a_idx), []).append(pidx)
+        npi, npj = [], []
+        for a_idx, j_loc in zip(pi_loc, pj_loc):
+            for pidx in piece_of.get(int(a_idx), ()):
+                npi.append(pidx)
+                npj.append(j_loc)
+        budget_c = used_ct[c] + np.maximum(left_t, 0) // len(comps) + (k < np.maximum(left_t, 0) % len(comps))
+        conn_sub = inst.conn[sj]
+        conn_cap = inst.conn_cap_kw.copy()
+        area_cap = inst.area_cap_kw.copy()
+        for arr, caps in ((inst.conn, conn_cap), (np.where(inst.conn < 0, inst.area, -1), area_cap)):
+            for r in np.unique(arr[sj][arr[sj] >= 0]):
+                users = np.flatnonzero(arr == r)
+                if np.all(comp[users] == c):
+                    continue
+                usage_here = (tot[users] * inst.kw_per_evse[users])[comp[users] == c].sum()
+                usage_all = (tot[users] * inst.kw_per_evse[users]).sum()
+                counts = np.bincount(comp[users])
+                owner = int(np.argmax(counts))
+                caps[r] = usage_here + (caps[r] - usage_all if owner == c else 0.0)
+        # spacing across the border: a site next to a greedy-opened site elsewhere stays closed; when
+        # neither is open the site in the higher-numbered municipality stays closed
+        forbid = np.zeros(len(sj), dtype=bool)
+        for a, b in inst.spacing:
+            ca, cb = comp[a], comp[b]
+            if ca == cb or c not in (ca, cb):
+                continue
+            mine, other = (a, b) if ca == c else (b, a)
+            if opened_g[other] or (not opened_g[mine] and comp[mine] > comp[other]):
+                forbid[loc_j[int(mine)]] = True
+        sp = inst.spacing[(comp[inst.spacing[:, 0]] == c) & (comp[inst.spacing[:, 1]] == c)]
+        sp_loc = np.array([[loc_j[int(a)], loc_j[int(b)]] for a, b in sp], dtype="int64").reshape(-1, 2)
+        sub = Instance(years=inst.years, site_id=inst.site_id[sj], site_gm=np.zeros(len(sj), dtype="int64"),
+                       gms=[inst.gms[c]], max_evses=inst.max_evses[sj], kw_per_evse=inst.kw_per_evse[sj],
+                       allowed=inst.allowed[sj], conn=conn_sub, conn_cap_kw=conn_cap, area=inst.area[sj],
+                       area_cap_kw=area_cap, spacing=sp_loc, q=sub_q, w=np.array(sub_w), arrive=np.array(sub_a, dtype="int64"),
+                       depart=np.array(sub_d, dtype="int64"),
+                       pair_i=np.array(npi, dtype="int64"), pair_j=np.array(npj, dtype="int64"),
+                       budget=np.minimum(budget_c, inst.gm_budget[c]).astype("int64"),
+                       gm_budget=inst.gm_budget[[c]], kappa=inst.kappa, forbid_open=forbid)
+        gs = greedy(sub)
+        remaining = deadline - time.perf_counter()
+        if remaining > 0.5 and len(sub.pair_i):
+            ms = solve_mip(sub, time_limit_s=min(per_comp_time * 2, remaining), mip_rel_gap=mip_rel_gap, warm=gs)
+        else:
+            ms = None
+        if ms is None or ms.objective < gs.objective - 1e-6:
+            best, methods[inst.gms[c]] = gs, "greedy-fallback"
+            b = ms.bound if ms is not None else np.inf
+        else:
+            best, methods[inst.gms[c]] = ms, "mip"
+            b = ms.bound
+        objective += best.objective
+        bound += b if np.isfinite(b) else best.objective
+        n_out[sj] = best.n
+        # map flows back to the full instance's pairs
+        if len(best.flow_p):
+            sub_pi_orig = di[sub_i[sub.pair_i[best.flow_p]]]
+            sub_pj_orig = sj[sub.pair_j[best.flow_p]]
+            key = pd.MultiIndex.from_arrays([inst.pair_i, inst.pair_j])
+            pos = key.get_indexer(pd.MultiIndex.from_arrays([sub_pi_orig, sub_pj_orig]))
+            fps.append(pos)
+            fts.append(best.flow_t)
+            fvs.append(best.flow_v)
+    fp = np.concatenate(fps) if fps else np.zeros(0, "int64")
+    ft = np.concatenate(fts) if fts else np.zeros(0, "int64")
+    fv = np.concatenate(fvs) if fvs else np.zeros(0)
+    return Solution(n=n_out, flow_p=fp, flow_t=ft, flow_v=fv, objective=objective, bound=bound, seconds=0.0,
+                    method="mip-decomposed", status="decomposed", components=len(comps), component_methods=methods)
