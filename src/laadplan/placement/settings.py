@@ -32,3 +32,29 @@ class PlacementConfig(BaseModel):
     request_lead_time_weeks: float = Field(20.0, description="Request to working point without grid work (4-6 months)")
     time_limit_s: float = Field(60.0, description="HiGHS time limit per solve, s")
     mip_rel_gap: float = Field(0.01, description="Relative optimality gap at which HiGHS stops")
+    max_candidates_per_demand: int = Field(
+        8, ge=1, description="Optimiser: a demand point may be served by at most this many nearest candidate sites")
+    decompose_max_vars: int = Field(
+        250_000, description="Optimiser: decompose by municipality above this many flow variables")
+    demand_units_per_evse: float = Field(
+        1.0, gt=0, description="Demand units (EVSE-equivalents) one new EVSE serves per year")
+    unknown_offtake_status: int = Field(
+        0, ge=0, le=3, description="Offtake status assumed where the capacity map has no area (-1 unknown)")
+    connection_request_month: int = Field(
+        7, ge=1, le=12, description="Month of the plan year in which a site's connection is requested (refusal test)")
+    area_capacity_share: float = Field(
+        0.05, ge=0, le=1, description="Share of a supply area's available offtake capacity (capacity map, MW) that "
+                                      "new public charge points may take over the plan")
+    connections_charge_points_only: bool = Field(
+        False, description="Only connections that already feed charge points may be shared by new sites")
+    request_decision_weeks: float = Field(8.0, description="Weeks from a request to its decision")
+    request_require_lives_or_works: bool = Field(
+        True, description="Eligibility: the driver lives or works in the municipality")
+    request_require_ev: bool = Field(True, description="Eligibility: the driver drives an electric car")
+    request_refuse_private_parking: bool = Field(
+        True, description="Eligibility: drivers with private parking are refused")
+    forecast_max_points_per_area: int = Field(
+        40, description="Forecast demand of an area is spread over at most this many 500 m cells inside it")
+    generate_candidates: bool = Field(
+        True, description="Generate grid candidates near demand (inside gemeenten) besides loaded candidate sites")
+
