@@ -53,6 +53,10 @@ class ValidationSection(Section):
     default_max_power_kw: float = Field(
         350.0, description="Power assumed for the plausibility check when the connector's is unknown")
     max_session_h: float = Field(24 * 14, description="Sessions longer than this (hours) are implausible")
+    connector_max_power_kw: float = Field(
+        1500.0, description="LP-POWER: connector power above this (kW) is implausible and left empty")
+    connector_max_ac_power_kw: float = Field(
+        50.0, description="LP-POWER: AC connector power above this (kW) is implausible (Type 2 tops at 3x63 A, 43.5 kW)")
 
 
 class KpiSection(Section):

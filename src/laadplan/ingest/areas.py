@@ -1,0 +1,234 @@
+"""Areas: GeoJSON or GeoPackage polygons with CBS codes and facts -> the ``areas`` table.
+
+Two property layouts are understood (others map by the same names where they match):
+
+* the municipality file of the shared data: ``code`` (GM....), ``gemeente``, ``province`` and the CBS
+  facts ``inwoners``, ``autos_totaal``, ``autos_per_huishouden``, ``inkomen_per_inwoner`` (kEUR),
+  ``stedelijkheid`` (1-5);
+* the PDOK CBS *wijk- en buurtkaart*: ``statcode``/``buurtcode``/``wijkcode``/``gemeentecode``,
+  ``statnaam``/``buurtnaam``/``wijknaam``/``gemeentenaam``, ``aantal_inwoners``, ``aantal_huishoudens``,
+  ``personenautos_totaal``, ``gemiddeld_inkomen_per_inwoner`` (kEUR), ``stedelijkheid_adressen_per_km2``
+  (the CBS urbanity class 1-5), ``percentage_meergezinswoning``. CBS writes missing or secret values as
+  large negative numbers (-99999999, -99997, ...): every negative fact is stored as missing.
+
+The level comes from the code: ``GM`` gemeente, ``WK`` wijk, ``BU`` buurt, ``PV`` province, four digits
+PC4. Geometry is reprojected to WGS84 (a file without CRS whose coordinates are metres is taken as RD
+New); invalid polygons are repaired with ``shapely.make_valid`` (noted); missing or empty geometry is
+``LP-GEOMETRY``; a missing or non-CBS code is ``LP-AREA-CODE``. ``area_km2`` is computed in RD New.
+
+The version of a row is the file's modification time (local files) so that loading the same file twice
+changes nothing and a re-exported file replaces older rows. After loading, the gm/wk/bu codes of every
+stored location are recomputed by point-in-polygon (:func:`laadplan.ingest.locations.reassign_location_areas`).
+Features are read in batches (``skip_features``/``max_features``) so memory stays bounded.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+from datetime import datetime, timezone
+
+import numpy as np
+import pandas as pd
+
+from laadplan import geo
+from laadplan.config import RegionConfig
+from laadplan.ingest._io import SourceError, is_url, local_copy, source_name
+from laadplan.ingest.base import IngestResult, Progress, Quarantine, log_run, utcnow
+from laadplan.store import Store, UpsertResult
+
+log = logging.getLogger(__name__)
+
+BATCH = 5_000
+
+PROVINCE_CODES = {"groningen": "PV20", "friesland": "PV21", "fryslân": "PV21", "drenthe": "PV22",
+                  "overijssel": "PV23", "flevoland": "PV24", "gelderland": "PV25", "utrecht": "PV26",
+                  "noord-holland": "PV27", "zuid-holland": "PV28", "zeeland": "PV29", "noord-brabant": "PV30",
+                  "limburg": "PV31"}
+_LEVELS = [(re.compile(r"^GM\d{4}$"), "gemeente"), (re.compile(r"^WK\d{6}$"), "wijk"),
+           (re.compile(r"^BU\d{8}$"), "buurt"), (re.compile(r"^PV\d{2}$"), "province"),
+           (re.compile(r"^\d{4}$"), "pc4")]
+CODE_FIELDS = ("statcode", "buurtcode", "wijkcode", "gemeentecode", "code", "area_code", "pc4", "postcode")
+NAME_FIELDS = ("statnaam", "buurtnaam", "wijknaam", "gemeentenaam", "gemeente", "name", "naam")
+FACTS = {  # our column -> candidate property names
+    "inhabitants": ("inwoners", "aantal_inwoners"),
+    "households": ("huishoudens", "aantal_huishoudens"),
+    "cars": ("autos_totaal", "personenautos_totaal"),
+    "cars_per_household": ("autos_per_huishouden", "personenautos_per_huishouden"),
+    "income_per_inhabitant_keur": ("inkomen_per_inwoner", "gemiddeld_inkomen_per_inwoner"),
+    "urbanity": ("stedelijkheid", "stedelijkheid_adressen_per_km2"),
+    "share_apartments": ("percentage_meergezinswoning",),  # percent -> share
+}
+
+
+def level_of(code: str | None) -> str | None:
+    """CBS level of an area code (GM/WK/BU/PV prefix or a 4-digit PC4), None when not a CBS code."""
+    if not isinstance(code, str):
+        return None
+    for rx, lvl in _LEVELS:
+        if rx.match(code):
+            return lvl
+    return None
+
+
+def ingest_areas(store: Store, source: str, cfg: RegionConfig, *, progress: Progress | None = None
+                 ) -> IngestResult:
+    """Load area polygons with their CBS codes and facts, then re-assign the areas of stored locations."""
+    import pyogrio
+
+    name = source_name(source)
+    started = utcnow()
+    res = IngestResult("areas", name)
+    q = Quarantine(store, "areas", name, res)
+    version = None
+    if not is_url(name):
+        try:
+            version = datetime.fromtimestamp(os.path.getmtime(name), tz=timezone.utc).replace(tzinfo=None)
+        except OSError:
+            raise SourceError(f"{name}: file not found") from None
+    suffix = ".gpkg" if name.lower().rstrip(".gz").endswith(".gpkg") else ".geojson"
+    with local_copy(source, suffix=suffix) as path:
+        try:
+            info = pyogrio.read_info(path)
+        except Exception as e:  # pyogrio raises its own DataSourceError / DataLayerError hierarchy
+            raise SourceError(f"{name}: not a readable GeoJSON/GeoPackage ({type(e).__name__}: {e})") from None
+        n = int(info.get("features") or 0)
+        crs = info.get("crs")
+        for start in range(0, max(n, 0), BATCH):
+            try:
+                gdf = pyogrio.read_dataframe(path, skip_features=start, max_features=BATCH)
+            except Exception as e:  # noqa: BLE001 - any reader failure is a source error naming the file
+                raise SourceError(f"{name}: cannot read features {start + 1}..{start + BATCH} ({e})") from None
+            res.read += len(gdf)
+            _batch(store, gdf, crs, start, name, version, res, q)
+            if progress is not None:
+                progress(len(gdf))
+    q.flush()
+    from laadplan.ingest.locations import reassign_location_areas
+
+    changed = reassign_location_areas(store)
+    if changed:
+        res.notes.append(f"area codes of {changed:,} stored locations (re)assigned")
+    assert res.accepted + res.quarantined == res.read
+    log_run(store, res, started)
+    return res
+
+
+def _num(props: pd.DataFrame, names: tuple[str, ...]) -> pd.Series:
+    for n in names:
+        if n in props.columns:
+            v = pd.to_numeric(props[n], errors="coerce").astype("float64")
+            return v.where(v >= 0)  # CBS sentinels (-99999999, -99997, ...) mean missing
+    return pd.Series(np.nan, index=props.index)
+
+
+def _text(props: pd.DataFrame, names: tuple[str, ...]) -> pd.Series:
+    out = pd.Series(pd.NA, index=props.index, dtype="string")
+    for n in names:
+        if n in props.columns:
+            v = props[n].astype("string").str.strip().replace("", pd.NA)
+            out = out.fillna(v)
+    return out
+
+
+def _batch(store: Store, gdf, crs, start: int, name: str, version, res: IngestResult, q: Quarantine) -> None:
+    import shapely
+
+    props = pd.DataFrame(gdf.drop(columns="geometry"))
+    props.columns = [str(c).strip().lower() for c in props.columns]
+    pos = np.arange(start + 1, start + 1 + len(gdf))
+    geoms = gdf.geometry.to_numpy()
+    # reproject to WGS84
+    if crs is None and len(gdf):
+        b = shapely.bounds(geoms[~shapely.is_missing(geoms)])
+        if len(b) and np.nanmax(np.abs(b)) > 1000:
+            crs = "EPSG:28992"  # metres without a declared CRS: RD New
+    if crs is not None and len(gdf):
+        import pyproj
+
+        src = pyproj.CRS.from_user_input(crs)
+        if not src.equals(pyproj.CRS.from_epsg(4326)):
+            t = pyproj.Transformer.from_crs(src, "EPSG:4326", always_xy=True)
+            geoms = shapely.transform(geoms, lambda xy: np.column_stack(t.transform(xy[:, 0], xy[:, 1])))
+    # code: first CBS-looking value among the code fields
+    code = pd.Series(pd.NA, index=props.index, dtype="string")
+    for f in CODE_FIELDS:
+        if f in props.columns:
+            v = props[f].astype("string").str.strip().str.upper()
+            if f in ("pc4", "postcode"):
+                v = v.str.extract(r"^(\d{4})", expand=False).astype("string")
+            code = code.where(code.notna() & code.map(level_of, na_action="ignore").notna(), v)
+    level = code.map(level_of, na_action="ignore")
+
+    def raw(i: int) -> str:
+        d = {k: (None if pd.isna(v) else v) for k, v in props.iloc[i].items()} if len(props.columns) else {}
+        g = geoms[i]
+        d["_geometry"] = None if g is None else (shapely.to_wkt(g, rounding_precision=6)[:2000])
+        return json.dumps(d, ensure_ascii=False, default=str)
+
+    bad = np.zeros(len(gdf), dtype=bool)
+    for i in np.flatnonzero(level.isna().to_numpy()):
+        q.add("LP-AREA-CODE", int(pos[i]), raw(i), f"{name} feature {pos[i]}: no CBS area code (GM/WK/BU/PV/PC4) "
+              f"in {[f for f in CODE_FIELDS if f in props.columns]} (got {code.iloc[i]!r})",
+              record_id=None if pd.isna(code.iloc[i]) else str(code.iloc[i]))
+        bad[i] = True
+    missing = shapely.is_missing(geoms) | shapely.is_empty(geoms)
+    not_poly = ~missing & ~np.isin(shapely.get_type_id(geoms), [3, 6])  # Polygon, MultiPolygon
+    for i in np.flatnonzero((missing | not_poly) & ~bad):
+        q.add("LP-GEOMETRY", int(pos[i]), raw(i), f"{name} feature {pos[i]} ({code.iloc[i]}): geometry "
+              + ("missing or empty" if missing[i] else f"is a {shapely.get_type_id(geoms[i])} type, not a polygon"),
+              record_id=str(code.iloc[i]))
+        bad[i] = True
+    ok = ~bad
+    g = geoms[ok]
+    invalid = ~shapely.is_valid(g)
+    if invalid.any():
+        g = g.copy()
+        g[invalid] = shapely.make_valid(g[invalid])
+        res.notes.append(f"{int(invalid.sum())} invalid polygons repaired with make_valid")
+    p = props[ok].reset_index(drop=True)
+    c = code[ok].reset_index(drop=True)
+    lvl = level[ok].reset_index(drop=True)
+    res.accepted += int(ok.sum())
+    if not ok.any():
+        return
+    gm = pd.Series(pd.NA, index=p.index, dtype="string")
+    if "gemeentecode" in p.columns:
+        gm = p["gemeentecode"].astype("string").str.strip().str.upper().where(lambda s: s.str.match(r"^GM\d{4}$"))
+    derived_gm = ("GM" + c.str[2:6]).where(lvl.isin(["wijk", "buurt"]))
+    gm = gm.fillna(derived_gm).where(lvl != "gemeente", c)
+    province = _text(p, ("province", "provincienaam", "provincie"))
+    parent = pd.Series(pd.NA, index=p.index, dtype="string")
+    parent = parent.where(lvl != "buurt", "WK" + c.str[2:8])
+    parent = parent.where(lvl != "wijk", gm)
+    parent = parent.where(lvl != "gemeente", province.str.lower().map(PROVINCE_CODES).astype("string"))
+    facts = {k: _num(p, v) for k, v in FACTS.items()}
+    if facts["cars_per_household"].isna().all():
+        with np.errstate(divide="ignore", invalid="ignore"):
+            facts["cars_per_household"] = (facts["cars"] / facts["households"]).where(facts["households"] > 0)
+    urb = facts["urbanity"].round()
+    facts["urbanity"] = urb.where(urb.between(1, 5))
+    facts["share_apartments"] = (facts["share_apartments"] / 100).where(lambda s: s.between(0, 1))
+    rd = shapely.transform(g, lambda xy: np.column_stack(geo.to_rd(xy[:, 0], xy[:, 1])))
+    rep = shapely.point_on_surface(g)
+    df = pd.DataFrame({
+        "area_code": c, "level": lvl, "name": _text(p, NAME_FIELDS), "parent_code": parent, "gm_code": gm,
+        "province": province,
+        "inhabitants": facts["inhabitants"].round().astype("Int64"),
+        "households": facts["households"].round().astype("Int64"),
+        "cars": facts["cars"].round().astype("Int64"),
+        "cars_per_household": facts["cars_per_household"],
+        "income_per_inhabitant_keur": facts["income_per_inhabitant_keur"],
+        "urbanity": facts["urbanity"].astype("Int64"),
+        "share_apartments": facts["share_apartments"],
+        "area_km2": shapely.area(rd) / 1e6,
+        "centroid_lat": shapely.get_y(rep), "centroid_lon": shapely.get_x(rep),
+        "geometry_wkb": list(shapely.to_wkb(g)),
+        "source": "cbs-areas", "source_file": name, "last_updated_utc": version,
+    })
+    df["last_updated_utc"] = pd.to_datetime(df["last_updated_utc"]).astype("datetime64[us]")
+    u = store.upsert("areas", df)
+    res.upserts.setdefault("areas", UpsertResult())
+    res.upserts["areas"] += u

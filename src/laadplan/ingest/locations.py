@@ -1,0 +1,755 @@
+"""Charge locations: OCPI 2.1.1 / 2.2.1 Locations (with EVSEs and connectors) and the NDW flat CSVs.
+
+Accepted layouts (detected from the content, not the file name):
+
+* OCPI Locations as a JSON array, an OCPI response envelope ``{"data": [...]}``, NDJSON or one object,
+  optionally gzip, from a path or URL. Version per object (:func:`laadplan.ingest.ocpi.location_version`).
+* the NDW flat **locations** CSV (header with ``location_id``, ``lat``, ``lon``): one row per location;
+  mandatory: location_id, lat, lon. ``n_evses`` is taken from the file (the only EVSE count of its
+  ``point_only`` rows).
+* the NDW flat **connectors** CSV (header with ``location_id``, ``evse_uid``, ``connector_id``): one row per
+  connector; fills ``evses`` and ``connectors``.
+
+Keys. A location is ``(country_code, party_id, location_id)``. The flat CSVs have no party_id: it is
+parsed from the EVSE ids (``NL*ABC*E123`` -> ``ABC``; the most frequent one per location) when the
+connectors are known, else ``''``. Both CSVs stay consistent whatever the loading order: the locations
+CSV looks the party up in the EVSEs already loaded, and loading the connectors CSV re-keys locations
+still stored with party ``''`` (see :func:`_rekey_ndw_locations`).
+
+Streaming and idempotence. Records are processed in batches of 20,000; every table is upserted with
+its ``last_updated`` as version (newer wins, an identical reload changes nothing). For OCPI the location
+is the unit: when a newer version of a location wins, its EVSE and connector rows are replaced by the
+new ones (an EVSE dropped from the location disappears with it).
+
+Validation (first rule broken quarantines the record, with its position and raw text):
+
+``LP-MALFORMED`` broken JSON line / CSV row with the wrong field count; ``LP-TYPE`` a field of the wrong
+type (not an object, not a number, not a date); ``LP-MISSING`` a mandatory field (see ocpi.py for the
+lists per version); ``LP-STATUS`` an EVSE status outside OCPI (the location is rejected, as an OCPI
+receiver rejects the object); ``LP-COORDS-NL`` coordinates outside the configured Netherlands bounding
+box (the message says when swapping latitude and longitude would put it inside); ``LP-DUPLICATE`` the
+same key as an earlier record (in the file or the store) with the same ``last_updated`` but different
+content. Two versions with different ``last_updated`` are not a problem: the older is replaced.
+
+Connector power (``LP-POWER``) never rejects a location: power is ``max_electric_power`` when plausible,
+else derived ``phases x V_phase x A`` (``power_derived``; phases 3 for AC_3_PHASE, 2 for AC_2_PHASE*,
+1 otherwise; a 3-phase voltage above 300 V is a line voltage, ``V_phase = V / sqrt(3)``, the NDW quirk
+of 400 V), else null. Each connector left without power is counted in the run's notes under LP-POWER.
+
+Area codes: x/y in RD New and the CBS 500 m cell always; gm/wk/bu codes by point-in-polygon against
+the areas in the store (for the NDW CSV without gemeente polygons loaded, its own ``gm_code`` column).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from pydantic import ValidationError
+
+from laadplan import geo, model
+from laadplan.config import RegionConfig
+from laadplan.ingest import ocpi
+from laadplan.ingest._csvstream import (BATCH, RowRules, col, iter_csv_batches, quarantine_malformed, read_header,
+                                        to_bool, to_float, to_utc)
+from laadplan.ingest._io import SourceError, open_binary, source_name
+from laadplan.ingest._records import iter_json_records
+from laadplan.ingest.base import IngestResult, Progress, Quarantine, log_run, utcnow
+from laadplan.model.core import EVSE_STATUSES, PARKING_TYPES, POWER_TYPES
+from laadplan.store import Store, UpsertResult
+
+log = logging.getLogger(__name__)
+
+LOC_KEY = ["country_code", "party_id", "location_id"]
+EVSE_KEY = LOC_KEY + ["evse_uid"]
+CONN_KEY = EVSE_KEY + ["connector_id"]
+#: columns derived here, not content of the record (left out of the LP-DUPLICATE comparison)
+_DERIVED = {"gm_code", "wk_code", "bu_code", "cell500_code", "x_rd", "y_rd", "source", "source_file"}
+
+
+# ---------------------------------------------------------------------------------------------------
+# entry point
+# ---------------------------------------------------------------------------------------------------
+def ingest_locations(store: Store, source: str, cfg: RegionConfig, *, progress: Progress | None = None
+                     ) -> IngestResult:
+    """Ingest one source of charge locations (OCPI JSON/NDJSON or NDW flat CSV); see the module doc."""
+    name = source_name(source)
+    started = utcnow()
+    res = IngestResult("locations", name)
+    q = Quarantine(store, "locations", name, res)
+    layout = detect_layout(source)
+    ctx = _Ctx(store, cfg, name, res, q, progress, _AreaIndex.load(store))
+    if layout == "json":
+        _ingest_ocpi(ctx, source)
+    elif layout == "ndw-locations":
+        _ingest_ndw_locations(ctx, source)
+    elif layout == "ndw-connectors":
+        _ingest_ndw_connectors(ctx, source)
+    elif layout == "empty":
+        res.notes.append("empty source: nothing to read")
+    q.flush()
+    if ctx.power_problems:
+        res.notes.append(f"LP-POWER: {sum(ctx.power_problems.values()):,} connectors with a power problem ("
+                         + "; ".join(f"{k}: {v:,}" for k, v in ctx.power_problems.most_common()) + ")")
+    if ctx.fixed:
+        res.notes.append("values left empty: " + "; ".join(f"{k}: {v:,}" for k, v in ctx.fixed.most_common()))
+    assert res.accepted + res.quarantined == res.read, (res.accepted, res.quarantined, res.read)
+    log_run(store, res, started)
+    log.info("locations %s: read %d, accepted %d, quarantined %d", name, res.read, res.accepted, res.quarantined)
+    return res
+
+
+def detect_layout(source: str) -> str:
+    """'json' (any OCPI container), 'ndw-locations', 'ndw-connectors' or 'empty'."""
+    with open_binary(source) as b:
+        head = b.read(4096)
+    text = head.lstrip(b" \t\r\n\xef\xbb\xbf")
+    if not text:
+        return "empty"
+    if text[:1] in (b"{", b"["):
+        return "json"
+    header = set(read_header(source))
+    if {"location_id", "evse_uid", "connector_id"} <= header:
+        return "ndw-connectors"
+    if {"location_id", "lat", "lon"} <= header:
+        return "ndw-locations"
+    raise SourceError(f"{source_name(source)}: not OCPI JSON and not a known CSV layout (a locations CSV needs "
+                      f"location_id, lat, lon; a connectors CSV location_id, evse_uid, connector_id); "
+                      f"header: {sorted(header)[:12]}")
+
+
+class _Ctx:
+    def __init__(self, store: Store, cfg: RegionConfig, name: str, res: IngestResult, q: Quarantine,
+                 progress: Progress | None, areas: "_AreaIndex"):
+        self.store, self.cfg, self.name, self.res, self.q = store, cfg, name, res, q
+        self.progress, self.areas = progress, areas
+        self.power_problems: Counter = Counter()
+        self.fixed: Counter = Counter()
+
+    def advance(self, n: int) -> None:
+        if self.progress is not None and n:
+            self.progress(n)
+
+    def add_upsert(self, table: str, u: UpsertResult) -> None:
+        self.res.upserts.setdefault(table, UpsertResult())
+        self.res.upserts[table] += u
+
+
+# ---------------------------------------------------------------------------------------------------
+# shared helpers: coordinates, power, areas, duplicates
+# ---------------------------------------------------------------------------------------------------
+def outside_nl(lat: pd.Series, lon: pd.Series, cfg: RegionConfig) -> pd.Series:
+    """True where (lat, lon) lies outside the configured Netherlands bounding box (NaN is not 'outside')."""
+    v = cfg.validation
+    lat = pd.to_numeric(lat, errors="coerce").astype("float64")
+    lon = pd.to_numeric(lon, errors="coerce").astype("float64")
+    inside = lat.between(v.bbox_lat_min, v.bbox_lat_max) & lon.between(v.bbox_lon_min, v.bbox_lon_max)
+    return ~inside & lat.notna() & lon.notna()
+
+
+def coords_message(lat: float, lon: float, cfg: RegionConfig) -> str:
+    swapped = not bool(outside_nl(pd.Series([lon]), pd.Series([lat]), cfg).iloc[0])
+    return (f"coordinates ({lat}, {lon}) outside the Netherlands bounding box"
+            + ("; latitude and longitude look swapped" if swapped else ""))
+
+
+def connector_power(power_type: pd.Series, volts: pd.Series, amps: pd.Series, reported_w: pd.Series,
+                    cfg: RegionConfig) -> tuple[pd.Series, pd.Series, pd.Series]:
+    """(power_kw, power_derived, problem) per connector.
+
+    ``P = max_electric_power / 1000`` when reported and plausible, else the derived
+    ``P = n_phases * V_phase * I / 1000`` with n_phases 3 for AC_3_PHASE, 2 for AC_2_PHASE(_SPLIT), 1 for
+    AC_1_PHASE and DC; for AC_3_PHASE a voltage above 300 V is the line voltage and ``V_phase = V / sqrt 3``
+    (so 400 V x 16 A gives 3 x 230.9 x 16 = 11.09 kW, not the 19.2 kW of a naive 3 x 400 x 16).
+    Plausible: ``0 < P <= connector_max_power_kw`` and, for AC, ``P <= connector_max_ac_power_kw``.
+    ``problem`` names why a connector is left without power (None when it has one).
+    """
+    v = cfg.validation
+    pt = power_type.astype("string")
+    volts = pd.to_numeric(volts, errors="coerce").astype("float64")
+    amps = pd.to_numeric(amps, errors="coerce").astype("float64")
+    rep = pd.to_numeric(reported_w, errors="coerce").astype("float64") / 1000.0
+    three = (pt == "AC_3_PHASE").fillna(False).to_numpy()
+    two = pt.isin(["AC_2_PHASE", "AC_2_PHASE_SPLIT"]).fillna(False).to_numpy()
+    phases = np.where(three, 3.0, np.where(two, 2.0, 1.0))
+    v_phase = np.where(three & (volts.to_numpy() > 300), volts.to_numpy() / np.sqrt(3.0), volts.to_numpy())
+    derived = pd.Series(phases * v_phase * amps.to_numpy() / 1000.0, index=power_type.index)
+    is_ac = pt.str.startswith("AC").fillna(False)
+
+    def plausible(p: pd.Series) -> pd.Series:
+        return ((p > 0) & (p <= v.connector_max_power_kw) & (~is_ac | (p <= v.connector_max_ac_power_kw))).fillna(False)
+
+    ok_rep, ok_der = plausible(rep), plausible(derived)
+    power = rep.where(ok_rep, derived.where(ok_der))
+    is_derived = (~ok_rep & ok_der).astype("boolean")
+    problem = pd.Series(None, index=power_type.index, dtype="object")
+    rep_bad = rep.notna() & (rep > 0) & ~ok_rep
+    problem[rep_bad & ok_der] = "reported power implausible, derived from V x A"
+    none = ~ok_rep & ~ok_der
+    problem[none & (derived.isna() | (derived <= 0))] = "power missing and not derivable from V x A"
+    problem[none & derived.notna() & (derived > 0)] = "power implausible (reported and V x A)"
+    return power.astype("float64"), is_derived, problem
+
+
+class _AreaIndex:
+    """The polygons in the store per level, for point-in-polygon assignment."""
+
+    LEVELS = (("gemeente", "gm_code"), ("wijk", "wk_code"), ("buurt", "bu_code"))
+
+    def __init__(self, frames: dict[str, pd.DataFrame]):
+        self.frames = frames
+
+    @classmethod
+    def load(cls, store: Store, levels: tuple[str, ...] = ("gemeente", "wijk", "buurt")) -> "_AreaIndex":
+        frames = {}
+        for lvl in levels:
+            df = store.frame("areas", "level = ? AND geometry_wkb IS NOT NULL", [lvl],
+                             columns=["area_code", "geometry_wkb"])
+            if len(df):
+                df["geometry_wkb"] = [bytes(b) for b in df["geometry_wkb"]]  # DuckDB BLOB -> bytearray
+                frames[lvl] = df.sort_values("area_code").reset_index(drop=True)
+        return cls(frames)
+
+    def has(self, level: str) -> bool:
+        return level in self.frames
+
+    def assign(self, df: pd.DataFrame) -> pd.DataFrame:
+        """Set x_rd, y_rd, cell500_code always and gm/wk/bu codes for the levels loaded."""
+        lat = df["lat"].astype("float64").to_numpy()
+        lon = df["lon"].astype("float64").to_numpy()
+        x, y = geo.to_rd(lon, lat)
+        df["x_rd"], df["y_rd"] = x, y
+        df["cell500_code"] = geo.cell_code(x, y).to_numpy()
+        for lvl, c in self.LEVELS:
+            if lvl in self.frames:
+                df[c] = geo.assign_area(lon, lat, self.frames[lvl]).to_numpy()
+        return df
+
+
+def reassign_location_areas(store: Store) -> int:
+    """(Re)compute gm/wk/bu codes of every stored location from the areas now in the store. Returns the
+    number of locations whose codes changed."""
+    areas = _AreaIndex.load(store)
+    if not areas.frames:
+        return 0
+    locs = store.frame("locations", "lat IS NOT NULL AND lon IS NOT NULL",
+                       columns=LOC_KEY + ["lat", "lon", "gm_code", "wk_code", "bu_code"])
+    if locs.empty:
+        return 0
+    new = areas.assign(locs[LOC_KEY + ["lat", "lon"]].copy())
+    cols = [c for lvl, c in _AreaIndex.LEVELS if areas.has(lvl)]
+    changed = np.zeros(len(locs), dtype=bool)
+    for c in cols:
+        a, b = locs[c].astype("string"), new[c].astype("string")
+        changed |= ~((a == b).fillna(False) | (a.isna() & b.isna())).to_numpy()
+    upd = new.loc[changed, LOC_KEY + cols]
+    if upd.empty:
+        return 0
+    store.con.register("_reassign", upd)
+    try:
+        sets = ", ".join(f'"{c}" = r."{c}"' for c in cols)
+        match = " AND ".join(f'l."{k}" = r."{k}"' for k in LOC_KEY)
+        store.con.execute(f'UPDATE locations l SET {sets} FROM _reassign r WHERE {match}')
+    finally:
+        store.con.unregister("_reassign")
+    return int(changed.sum())
+
+
+def _content(df: pd.DataFrame, table: str) -> pd.Series:
+    """A text fingerprint of a row's content (every column but key, version and derived ones)."""
+    t = model.table(table)
+    cols = [c.name for c in t.columns if c.name not in t.primary_key and c.name != t.version_column
+            and c.name not in _DERIVED]
+    parts = []
+    for c in cols:
+        typ = model.PANDAS_TYPES[t.column(c).type]
+        s = df[c] if c in df.columns else pd.Series(pd.NA, index=df.index)
+        if typ == "float64":
+            s = pd.to_numeric(s, errors="coerce").astype("float64").round(6)
+        elif typ == "boolean":
+            s = s.astype("boolean")
+        s = s.astype("string").fillna("\u2205")
+        parts.append(s)
+    if not parts:
+        return pd.Series("", index=df.index, dtype="string")
+    out = parts[0]
+    for p in parts[1:]:
+        out = out + "\x1f" + p
+    return out
+
+
+def _version_text(s: pd.Series) -> pd.Series:
+    return pd.to_datetime(s).astype("string").fillna("\u2205")
+
+
+def _keytext(df: pd.DataFrame, key: list[str]) -> pd.Series:
+    out = df[key[0]].astype("string").fillna("")
+    for k in key[1:]:
+        out = out + "\x1f" + df[k].astype("string").fillna("")
+    return out
+
+
+def split_duplicates(store: Store, table: str, df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Rows of ``df`` that break LP-DUPLICATE (same key and same version as an earlier row in ``df`` or a
+    stored row from the same source format, but different content) and the rest. Returns (kept, duplicates).
+
+    A stored row from another format (the NDW CSV against OCPI JSON of the same location) is not compared:
+    those formats carry different fields, so "different content" would be an artefact; the store keeps
+    the first version when the versions are equal."""
+    if df.empty:
+        return df, df.iloc[0:0]
+    t = model.table(table)
+    key = list(t.primary_key)
+    fp = _content(df, table)
+    ver = (_version_text(df[t.version_column]) if t.version_column
+           else pd.Series("", index=df.index, dtype="string"))
+    kv = _keytext(df, key) + "\x1e" + ver
+    # within the batch: the first content of each key+version is the reference
+    first_fp = fp.groupby(kv).transform("first")
+    dup = fp != first_fp
+    # against the store
+    keys = df.loc[~dup, key].drop_duplicates()
+    store.con.register("_dupkeys", keys)
+    try:
+        match = " AND ".join(f't."{k}" = k."{k}"' for k in key)
+        stored = store.query(f'SELECT t.* FROM "{t.name}" t JOIN _dupkeys k ON {match}')
+    finally:
+        store.con.unregister("_dupkeys")
+    if len(stored) and "source" in df.columns:
+        # only a stored row of the same source format is comparable (another format has other fields)
+        same = stored["source"].astype("string").isin(df["source"].astype("string").unique())
+        stored = stored[same.fillna(False).to_numpy()]
+    if len(stored):
+        skv = _keytext(stored, key) + "\x1e" + (_version_text(stored[t.version_column]) if t.version_column
+                                                 else "")
+        sfp = pd.Series(_content(stored, table).to_numpy(), index=skv.to_numpy())
+        sfp = sfp[~sfp.index.duplicated()]
+        ref = kv.map(sfp)
+        dup |= ref.notna() & (ref != fp)
+    dup = dup.fillna(False).astype(bool)
+    return df[~dup], df[dup]
+
+
+# ---------------------------------------------------------------------------------------------------
+# OCPI JSON
+# ---------------------------------------------------------------------------------------------------
+def _ingest_ocpi(ctx: _Ctx, source: str) -> None:
+    locs: list[dict] = []
+    evses: list[dict] = []
+    conns: list[dict] = []
+    n_batch = 0
+    for rec in iter_json_records(source):
+        ctx.res.read += 1
+        n_batch += 1
+        _parse_location(ctx, rec.position, rec.obj, rec.raw_text if rec.error else None, rec.error,
+                        locs, evses, conns)
+        if n_batch >= BATCH:
+            _flush_ocpi(ctx, locs, evses, conns)
+            ctx.advance(n_batch)
+            locs, evses, conns, n_batch = [], [], [], 0
+    _flush_ocpi(ctx, locs, evses, conns)
+    ctx.advance(n_batch)
+
+
+def _parse_location(ctx: _Ctx, pos: int, obj: Any, raw: Any, error: str | None, locs: list, evses: list,
+                    conns: list) -> None:
+    q, name = ctx.q, ctx.name
+    if error is not None:
+        q.add("LP-MALFORMED", pos, raw() if callable(raw) else raw, f"{name} record {pos}: {error}")
+        return
+    if not isinstance(obj, dict):
+        q.add("LP-TYPE", pos, obj, f"{name} record {pos}: a Location is a JSON object, got {type(obj).__name__}")
+        return
+    version = ocpi.location_version(obj)
+    Model = ocpi.Location221 if version == "2.2.1" else ocpi.Location211
+    rid = obj.get("id") if isinstance(obj.get("id"), (str, int)) else None
+    op = obj.get("operator", {}).get("name") if isinstance(obj.get("operator"), dict) else None
+    pid = obj.get("party_id") if isinstance(obj.get("party_id"), str) else None
+    try:
+        loc = Model.model_validate(obj)
+    except ValidationError as e:
+        code, msg = ocpi.rule_for(e)
+        q.add(code, pos, obj, f"{name} record {pos} (OCPI {version} Location {rid}): {msg}",
+              record_id=None if rid is None else str(rid), party_id=pid, operator=op)
+        return
+    lat, lon = loc.coordinates.latitude, loc.coordinates.longitude
+    if not (np.isfinite(lat) and np.isfinite(lon)):
+        q.add("LP-TYPE", pos, obj, f"{name} record {pos}: coordinates are not finite numbers",
+              record_id=loc.id, party_id=pid, operator=op)
+        return
+    if outside_nl(pd.Series([lat]), pd.Series([lon]), ctx.cfg).iloc[0]:
+        q.add("LP-COORDS-NL", pos, obj, f"{name} record {pos} (Location {loc.id}): "
+              + coords_message(lat, lon, ctx.cfg), record_id=loc.id, party_id=pid, operator=op)
+        return
+    parsed = Counter(ocpi.parse_evse_id(e.evse_id) for e in loc.evses if e.evse_id)
+    parsed.pop((None, None), None)
+    evse_cc, evse_party = parsed.most_common(1)[0][0] if parsed else (None, None)
+    if isinstance(loc, ocpi.Location221):
+        cc = loc.country_code.upper()
+        if loc.party_id is not None:
+            party = loc.party_id.upper()
+        else:
+            party = evse_party or ""
+            ctx.fixed["party_id missing: taken from the EVSE ids" if evse_party else "party_id missing"] += 1
+        publish, tz, parking, t247 = loc.publish, loc.time_zone, loc.parking_type, loc.twentyfourseven
+    else:  # 2.1.1: the CPO from the EVSE ids, else the country only
+        cc = evse_cc or ocpi.ALPHA3.get(loc.country.upper(), loc.country.upper()[:2])
+        party = evse_party or ""
+        publish, tz, parking, t247 = None, loc.time_zone, loc.type, None
+        if isinstance(loc.opening_times, dict):
+            t247 = loc.opening_times.get("twentyfourseven")
+    if parking is not None and parking not in PARKING_TYPES:
+        ctx.fixed[f"parking_type {parking!r} not OCPI"] += 1
+        parking = None
+    if not isinstance(t247, bool) and isinstance(getattr(loc, "opening_times", None), dict):
+        t247 = loc.opening_times.get("twentyfourseven")
+    t247 = t247 if isinstance(t247, bool) else None
+    lu = loc.last_updated
+    src = f"ocpi-{version}"
+    evse_rows, conn_rows = [], []
+    for e in loc.evses:
+        e_lu = e.last_updated or lu
+        for c in e.connectors:
+            conn_rows.append({
+                "country_code": cc, "party_id": party, "location_id": loc.id, "evse_uid": e.uid,
+                "connector_id": c.id, "standard": c.standard, "format": c.format, "power_type": c.power_type,
+                "max_voltage_v": c.volts, "max_amperage_a": c.amps, "_reported_w": c.max_electric_power,
+                "tariff_ids": ";".join(c.tariffs) or None, "source": src, "source_file": ctx.name,
+                "last_updated_utc": c.last_updated or e_lu, "_pos": pos,
+            })
+        caps = e.capabilities
+        evse_rows.append({
+            "country_code": cc, "party_id": party, "location_id": loc.id, "evse_uid": e.uid, "evse_id": e.evse_id,
+            "status": e.status, "capabilities": ";".join(caps) if caps else None,
+            "smart_charging_capable": ("CHARGING_PROFILE_CAPABLE" in caps) if caps is not None else None,
+            "n_connectors": len(e.connectors),
+            "lat": e.coordinates.latitude if e.coordinates else None,
+            "lon": e.coordinates.longitude if e.coordinates else None,
+            "source": src, "source_file": ctx.name, "last_updated_utc": e_lu, "_pos": pos,
+        })
+    locs.append({
+        "location_id": loc.id, "country_code": cc, "party_id": party, "name": loc.name, "address": loc.address,
+        "postal_code": loc.postal_code, "city": loc.city, "lat": lat, "lon": lon,
+        "operator": loc.operator.name if loc.operator else None, "owner": loc.owner.name if loc.owner else None,
+        "parking_type": parking, "publish": publish, "twentyfourseven": t247, "time_zone": tz,
+        "n_evses": sum(1 for e in loc.evses if e.status != "REMOVED"),
+        "source": src, "source_file": ctx.name, "last_updated_utc": lu, "_pos": pos, "_raw": obj,
+    })
+    evses.extend(evse_rows)
+    conns.extend(conn_rows)
+
+
+def _frame(rows: list[dict], table: str, extra: tuple[str, ...] = ()) -> pd.DataFrame:
+    t = model.table(table)
+    if not rows:
+        df = t.empty_frame()
+        for e in extra:
+            df[e] = pd.Series(dtype="object")
+        return df
+    df = pd.DataFrame(rows)
+    for c in t.columns:
+        if c.name not in df.columns:
+            df[c.name] = _nulls(df.index, c.type)
+        elif c.type == "timestamp":
+            df[c.name] = pd.to_datetime(df[c.name]).astype("datetime64[us]")
+        elif c.type == "float":
+            df[c.name] = pd.to_numeric(df[c.name], errors="coerce").astype("float64")
+        elif c.type == "str":
+            df[c.name] = df[c.name].astype("string")
+    return df
+
+
+def _nulls(index: pd.Index, typ: str) -> pd.Series:
+    return pd.Series([None] * len(index), index=index, dtype="object").astype(model.PANDAS_TYPES[typ])
+
+
+def _conform(df: pd.DataFrame, table: str) -> pd.DataFrame:
+    """``df`` with exactly the columns of ``table`` (missing ones as typed nulls)."""
+    t = model.table(table)
+    out = {}
+    for c in t.columns:
+        out[c.name] = df[c.name] if c.name in df.columns else _nulls(df.index, c.type)
+    return pd.DataFrame(out, index=df.index)
+
+
+def _connector_power(ctx: _Ctx, conns: pd.DataFrame) -> pd.DataFrame:
+    if conns.empty:
+        conns["power_kw"] = pd.Series(dtype="float64")
+        conns["power_derived"] = pd.Series(dtype="boolean")
+        return conns
+    bad_pt = conns["power_type"].notna() & ~conns["power_type"].isin(POWER_TYPES)
+    if bad_pt.any():
+        for v, n in conns.loc[bad_pt, "power_type"].value_counts().items():
+            ctx.fixed[f"power_type {v!r} not OCPI"] += int(n)
+        conns.loc[bad_pt, "power_type"] = pd.NA
+    p, d, prob = connector_power(conns["power_type"], conns["max_voltage_v"], conns["max_amperage_a"],
+                                 conns["_reported_w"], ctx.cfg)
+    conns["power_kw"], conns["power_derived"] = p, d
+    for m, n in prob.dropna().value_counts().items():
+        ctx.power_problems[m] += int(n)
+    for c in ("max_voltage_v", "max_amperage_a"):
+        neg = conns[c] < 0
+        if neg.any():
+            ctx.fixed[f"negative {c}"] += int(neg.sum())
+            conns.loc[neg, c] = np.nan
+    return conns
+
+
+def _flush_ocpi(ctx: _Ctx, locs: list, evses: list, conns: list) -> None:
+    if not locs:
+        return
+    L = _frame(locs, "locations", ("_pos", "_raw"))
+    E = _frame(evses, "evses", ("_pos",))
+    C = _connector_power(ctx, _frame(conns, "connectors", ("_reported_w", "_pos")))
+    # per-location summaries from the connectors
+    if len(C):
+        agg = C.groupby(LOC_KEY, dropna=False).agg(
+            max_power_kw=("power_kw", "max"),
+            has_dc=("power_type", lambda s: bool((s == "DC").any())),
+        ).reset_index()
+        L = L.drop(columns=["max_power_kw", "has_dc"]).merge(agg, on=LOC_KEY, how="left")
+        emax = C.groupby(EVSE_KEY, dropna=False)["power_kw"].max().rename("max_power_kw").reset_index()
+        E = E.drop(columns=["max_power_kw"]).merge(emax, on=EVSE_KEY, how="left")
+    L = ctx.areas.assign(L)
+    _store_locations(ctx, L, E, C, replace_children=True)
+
+
+def _store_locations(ctx: _Ctx, L: pd.DataFrame, E: pd.DataFrame | None, C: pd.DataFrame | None,
+                     replace_children: bool) -> None:
+    """Duplicate check, then upsert locations (and, for OCPI, the EVSEs/connectors of winning versions)."""
+    store = ctx.store
+    kept, dups = split_duplicates(store, "locations", L.drop(columns=["_raw"]))
+    if len(dups):
+        d = L.loc[dups.index]
+        for pos, raw, rid, pid, op, lu in zip(d["_pos"], d["_raw"], d["location_id"], d["party_id"],
+                                             d["operator"], d["last_updated_utc"]):
+            ctx.q.add("LP-DUPLICATE", int(pos), raw, f"{ctx.name} record {pos}: location {rid} already read with "
+                      f"the same last_updated ({lu}) but different content", record_id=str(rid),
+                      party_id=None if pd.isna(pid) else str(pid), operator=None if pd.isna(op) else str(op))
+    ctx.res.accepted += len(kept)
+    if kept.empty:
+        return
+    if replace_children and E is not None and C is not None:
+        win = _winners(store, kept)
+        if len(win):
+            store.con.register("_win", win)
+            try:
+                match = " AND ".join(f't."{k}" = w."{k}"' for k in LOC_KEY)
+                store.con.execute(f"DELETE FROM connectors t USING _win w WHERE {match}")
+                store.con.execute(f"DELETE FROM evses t USING _win w WHERE {match}")
+            finally:
+                store.con.unregister("_win")
+            # children of the winning record only (a batch may hold two versions of one location)
+            E2 = E[E["_pos"].isin(win["_pos"])]
+            C2 = C[C["_pos"].isin(win["_pos"])]
+            ctx.add_upsert("evses", store.upsert("evses", _conform(E2, "evses")))
+            ctx.add_upsert("connectors", store.upsert("connectors", _conform(C2, "connectors")))
+    ctx.add_upsert("locations", store.upsert("locations", _conform(kept, "locations")))
+
+
+def _winners(store: Store, L: pd.DataFrame) -> pd.DataFrame:
+    """Keys (and winning last_updated) of locations in ``L`` that are new or newer than the stored version."""
+    best = L.sort_values("last_updated_utc", ascending=False, na_position="last").drop_duplicates(LOC_KEY)
+    store.con.register("_cand", best[LOC_KEY + ["last_updated_utc", "_pos"]])
+    try:
+        match = " AND ".join(f't."{k}" = c."{k}"' for k in LOC_KEY)
+        win = store.query(
+            f"SELECT c.* FROM _cand c LEFT JOIN locations t ON {match} "
+            f"WHERE t.location_id IS NULL OR c.last_updated_utc > t.last_updated_utc "
+            f"OR (t.last_updated_utc IS NULL AND c.last_updated_utc IS NOT NULL)")
+    finally:
+        store.con.unregister("_cand")
+    return win
+
+
+# ---------------------------------------------------------------------------------------------------
+# NDW flat CSV
+# ---------------------------------------------------------------------------------------------------
+def _ndw_party_lookup(store: Store, location_ids: pd.Series) -> pd.DataFrame:
+    """(location_id -> country_code, party_id) from EVSEs loaded from the NDW connectors CSV."""
+    ids = pd.DataFrame({"location_id": location_ids.dropna().astype("string").unique()})
+    store.con.register("_ids", ids)
+    try:
+        return store.query(
+            "SELECT location_id, arg_max(country_code, n) AS country_code, arg_max(party_id, n) AS party_id FROM ("
+            " SELECT e.location_id, e.country_code, e.party_id, count(*) AS n FROM evses e JOIN _ids i"
+            " ON e.location_id = i.location_id WHERE e.source = 'ndw-csv' GROUP BY ALL) GROUP BY location_id")
+    finally:
+        store.con.unregister("_ids")
+
+
+def _ingest_ndw_locations(ctx: _Ctx, source: str) -> None:
+    v = ctx.cfg.validation
+    for b in iter_csv_batches(source):
+        df = b.rows
+        ctx.res.read += len(df) + len(b.malformed)
+        quarantine_malformed(ctx.q, ctx.name, b.malformed)
+        lat, lat_bad = to_float(col(df, "lat", "latitude"))
+        lon, lon_bad = to_float(col(df, "lon", "longitude"))
+        lu, lu_bad = to_utc(col(df, "last_updated"))
+        n_evses, ne_bad = to_float(col(df, "n_evses"))
+        maxp, mp_bad = to_float(col(df, "max_power_kw"))
+        t247, t_bad = to_bool(col(df, "twentyfourseven"))
+        has_dc, dc_bad = to_bool(col(df, "has_dc"))
+        rr = RowRules(df)
+        rr.flag(col(df, "location_id").isna() | lat.isna() & ~lat_bad | lon.isna() & ~lon_bad, "LP-MISSING",
+                lambda d: "mandatory field missing (location_id, lat, lon)")
+        rr.flag(lat_bad | lon_bad, "LP-TYPE", "lat/lon not a number")
+        rr.flag(lu_bad, "LP-TYPE", lambda d: "last_updated not a date-time: " + d["last_updated"].astype(str))
+        rr.flag(ne_bad | (n_evses < 0) | (n_evses.notna() & (n_evses % 1 != 0)), "LP-TYPE",
+                "n_evses not a non-negative whole number")
+        rr.flag(mp_bad | (maxp < 0), "LP-TYPE", "max_power_kw not a non-negative number")
+        rr.flag(t_bad | dc_bad, "LP-TYPE", "twentyfourseven/has_dc not a boolean")
+        out = outside_nl(lat, lon, ctx.cfg)
+        rr.flag(out, "LP-COORDS-NL", lambda d: [coords_message(a, o, ctx.cfg) for a, o in
+                                                zip(lat[d.index], lon[d.index])])
+        rr.quarantine(ctx.q, ctx.name, id_col="location_id", operator_col="operator")
+        ok = ~rr.bad
+        d = df[ok]
+        lid = d["location_id"].astype("string")
+        parties = _ndw_party_lookup(ctx.store, lid)
+        pm = parties.set_index("location_id")
+        parking = col(d, "parking_type").astype("string").str.upper()
+        bad_pk = parking.notna() & ~parking.isin(PARKING_TYPES)
+        if bad_pk.any():
+            ctx.fixed["parking_type not OCPI"] += int(bad_pk.sum())
+        layer = col(d, "layer").astype("string").str.lower()
+        L = pd.DataFrame({
+            "location_id": lid,
+            "country_code": lid.map(pm["country_code"]).fillna("NL").astype("string") if len(pm)
+            else pd.Series("NL", index=d.index, dtype="string"),
+            "party_id": lid.map(pm["party_id"]).fillna("").astype("string") if len(pm)
+            else pd.Series("", index=d.index, dtype="string"),
+            "name": col(d, "name"), "address": col(d, "address"), "postal_code": col(d, "postal_code"),
+            "city": col(d, "city"), "lat": lat[ok], "lon": lon[ok],
+            "operator": col(d, "operator"), "owner": col(d, "owner"),
+            "parking_type": parking.where(~bad_pk),
+            "publish": pd.Series(pd.NA, index=d.index, dtype="boolean"),
+            "twentyfourseven": t247[ok], "time_zone": pd.Series(ctx.cfg.region.time_zone, index=d.index),
+            "n_evses": n_evses[ok].round().astype("Int64"),
+            # 0 means 'unknown' in the point_only rows
+            "max_power_kw": maxp[ok].where(maxp[ok] > 0),
+            "has_dc": has_dc[ok],
+            "layer": layer.where(layer.isin(["passenger", "freight"])),
+            "source": "ndw-csv", "source_file": ctx.name, "last_updated_utc": lu[ok],
+            "_pos": d["_pos"], "_raw": d["_raw"],
+        }, index=d.index)
+        L = ctx.areas.assign(L)
+        if not ctx.areas.has("gemeente") and "gm_code" in d.columns:
+            L["gm_code"] = d["gm_code"].astype("string")
+        _store_locations(ctx, L, None, None, replace_children=False)
+        ctx.advance(len(df) + len(b.malformed))
+    del v
+
+
+def _ingest_ndw_connectors(ctx: _Ctx, source: str) -> None:
+    held: pd.DataFrame | None = None  # rows of the last location of a batch, kept for the next one
+    for b in iter_csv_batches(source):
+        ctx.res.read += len(b.rows) + len(b.malformed)
+        quarantine_malformed(ctx.q, ctx.name, b.malformed)
+        df = b.rows if held is None else pd.concat([held, b.rows], ignore_index=True)
+        last = df["location_id"].iloc[-1] if len(df) else None
+        tail = (df["location_id"] == last).fillna(False) if last is not None and not pd.isna(last) else \
+            pd.Series(False, index=df.index)
+        held = df[tail].reset_index(drop=True)
+        if (~tail).any():
+            _ndw_connector_batch(ctx, df[~tail].reset_index(drop=True))
+        ctx.advance(len(b.rows) + len(b.malformed))
+    if held is not None and len(held):
+        _ndw_connector_batch(ctx, held)
+
+
+def _ndw_connector_batch(ctx: _Ctx, df: pd.DataFrame) -> None:
+    volts, v_bad = to_float(col(df, "max_voltage", "voltage"))
+    amps, a_bad = to_float(col(df, "max_amperage", "amperage"))
+    rep, r_bad = to_float(col(df, "max_electric_power_w", "max_electric_power"))
+    lu, lu_bad = to_utc(col(df, "last_updated"))
+    status = col(df, "evse_status", "status").astype("string").str.upper()
+    rr = RowRules(df)
+    rr.flag(col(df, "location_id").isna() | col(df, "evse_uid").isna() | col(df, "connector_id").isna(),
+            "LP-MISSING", "mandatory field missing (location_id, evse_uid, connector_id)")
+    rr.flag(v_bad | a_bad | r_bad, "LP-TYPE", "max_voltage / max_amperage / max_electric_power_w not a number")
+    rr.flag(lu_bad, "LP-TYPE", lambda d: "last_updated not a date-time: " + d["last_updated"].astype(str))
+    rr.flag(status.notna() & ~status.isin(EVSE_STATUSES), "LP-STATUS",
+            lambda d: "EVSE status " + status[d.index].astype(str) + " is not an OCPI status")
+    rr.quarantine(ctx.q, ctx.name, id_col="location_id")
+    ok = ~rr.bad
+    d = df[ok]
+    if d.empty:
+        return
+    parsed = col(d, "evse_id").astype("string").str.extract(r"^([A-Za-z]{2})[*.\- ]?([A-Za-z0-9]{3})")
+    parsed.columns = ["cc", "party"]
+    lid = d["location_id"].astype("string")
+    # one (country, party) per location: the most frequent parsed from its EVSE ids, else ('NL', '')
+    pp = pd.DataFrame({"location_id": lid, "cc": parsed["cc"].str.upper(), "party": parsed["party"].str.upper()})
+    pp = pp.dropna(subset=["party"])
+    if len(pp):
+        best = (pp.groupby(["location_id", "cc", "party"]).size().rename("n").reset_index()
+                .sort_values(["location_id", "n", "party"], ascending=[True, False, True])
+                .drop_duplicates("location_id").set_index("location_id"))
+        cc = lid.map(best["cc"]).fillna("NL")
+        party = lid.map(best["party"]).fillna("")
+    else:
+        cc = pd.Series("NL", index=d.index, dtype="string")
+        party = pd.Series("", index=d.index, dtype="string")
+    pt = col(d, "power_type").astype("string").str.upper()
+    C = pd.DataFrame({
+        "country_code": cc.astype("string"), "party_id": party.astype("string"), "location_id": lid,
+        "evse_uid": d["evse_uid"].astype("string"), "connector_id": d["connector_id"].astype("string"),
+        "standard": col(d, "standard"), "format": col(d, "format"), "power_type": pt,
+        "max_voltage_v": volts[ok], "max_amperage_a": amps[ok], "_reported_w": rep[ok],
+        "tariff_ids": col(d, "tariff_ids"), "source": "ndw-csv", "source_file": ctx.name,
+        "last_updated_utc": lu[ok], "_status": status[ok], "_evse_id": col(d, "evse_id"),
+        "_pos": d["_pos"], "_raw": d["_raw"],
+    }, index=d.index)
+    C = _connector_power(ctx, C)
+    kept, dups = split_duplicates(ctx.store, "connectors", C.drop(columns=["_pos", "_raw", "_status", "_evse_id",
+                                                                           "_reported_w"]))
+    for i in dups.index:
+        ctx.q.add("LP-DUPLICATE", int(C.at[i, "_pos"]), str(C.at[i, "_raw"]),
+                  f"{ctx.name} line {C.at[i, '_pos']}: connector {C.at[i, 'connector_id']} of EVSE "
+                  f"{C.at[i, 'evse_uid']} already read with the same last_updated but different content",
+                  record_id=str(C.at[i, "location_id"]), party_id=str(C.at[i, "party_id"]) or None)
+    ctx.res.accepted += len(kept)
+    if kept.empty:
+        return
+    Ck = C.loc[kept.index]
+    E = (Ck.groupby(EVSE_KEY, sort=False)
+         .agg(evse_id=("_evse_id", "first"), status=("_status", "first"), max_power_kw=("power_kw", "max"),
+              n_connectors=("connector_id", "nunique"), last_updated_utc=("last_updated_utc", "max"))
+         .reset_index())
+    E["source"], E["source_file"] = "ndw-csv", ctx.name
+    ctx.add_upsert("evses", ctx.store.upsert("evses", E))
+    ctx.add_upsert("connectors", ctx.store.upsert("connectors", _conform(Ck, "connectors")))
+    _rekey_ndw_locations(ctx.store, E[LOC_KEY].drop_duplicates())
+
+
+def _rekey_ndw_locations(store: Store, keys: pd.DataFrame) -> None:
+    """Locations from the NDW locations CSV stored before their connectors (party ''): give them the
+    party parsed from the connectors' EVSE ids, so both CSVs share one key."""
+    keys = keys[keys["party_id"] != ""]
+    if keys.empty:
+        return
+    store.con.register("_rk", keys)
+    try:
+        names = model.table("locations").column_names
+        cols = ", ".join(f'"{c}"' for c in names)
+        sel = ", ".join(f'r."{c}"' if c in ("party_id", "country_code") else f'l."{c}"' for c in names)
+        store.con.execute("BEGIN TRANSACTION")
+        store.con.execute(
+            f"INSERT INTO locations ({cols}) SELECT {sel} FROM locations l JOIN _rk r "
+            f"ON l.location_id = r.location_id WHERE l.party_id = '' AND l.source = 'ndw-csv' "
+            f"AND NOT EXISTS (SELECT 1 FROM locations x WHERE x.country_code = r.country_code "
+            f"AND x.party_id = r.party_id AND x.location_id = r.location_id)")
+        store.con.execute(
+            "DELETE FROM locations l USING _rk r WHERE l.location_id = r.location_id AND l.party_id = '' "
+            "AND l.source = 'ndw-csv'")
+        store.con.execute("COMMIT")
+    except Exception:
+        store.con.execute("ROLLBACK")
+        raise
+    finally:
+        store.con.unregister("_rk")
