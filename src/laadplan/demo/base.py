@@ -94,7 +94,7 @@ BAD_RULES: dict[str, dict[str, str]] = {
     "tariffs": {"missing_currency": "LP-MISSING", "price_not_a_number": "LP-TYPE"},
     "locations": {"swapped_coordinates": "LP-COORDS-NL", "missing_coordinates": "LP-MISSING",
                   "malformed_json": "LP-MALFORMED", "duplicate_id": "LP-DUPLICATE",
-                  "invalid_evse_status": "LP-STATUS", "power_not_derivable": "LP-POWER"},
+                  "invalid_evse_status": "LP-STATUS"},
     "cdrs": {"swapped_coordinates": "LP-COORDS-NL", "negative_energy": "LINDA-ENERGY-NEG",
              "start_not_before_end": "LINDA-START-END", "start_in_future": "LINDA-FUTURE",
              "before_2009": "LINDA-BEFORE-2009", "total_time_mismatch": "LINDA-TIME-MISMATCH",
@@ -797,12 +797,6 @@ def _bad_records(rng: np.random.Generator, data: DemoData) -> dict[str, list[dic
             del o["coordinates"]
         elif kind == "invalid_evse_status":
             o["evses"][0]["status"] = "BROKEN"
-        elif kind == "power_not_derivable":
-            for e in o["evses"]:
-                for c in e["connectors"]:
-                    c.pop("max_electric_power", None)
-                    c["max_voltage"] = 0
-                    c["max_amperage"] = 0
         text = _dumps(o)
         if kind == "malformed_json":
             text = text[: len(text) // 2]
