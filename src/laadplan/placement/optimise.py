@@ -130,6 +130,7 @@ class PlacementModel:
 
     def __init__(self, inst: Instance):
         self.inst = inst
+        self.greedy_objective: float | None = None
 
     # -- construction ------------------------------------------------------------------------------
     @classmethod
@@ -215,6 +216,7 @@ class PlacementModel:
         t0 = time.perf_counter()
         inst = self.inst
         g = greedy(inst)
+        self.greedy_objective = g.objective
         if method == "greedy":
             g.seconds = time.perf_counter() - t0
             return g
