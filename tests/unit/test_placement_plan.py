@@ -1,0 +1,166 @@
+"""Plan assembly: grid routes under congestion, the comparison with and without the rule, property tests."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import shapely
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from laadplan import geo
+from laadplan.grid.capacity import ean18_check_digit
+from laadplan.placement.candidates import site_grid_feasibility
+from laadplan.placement.plan import PlanInputs, compare, make_plan, summary
+
+X0, Y0 = 100_000.0, 450_000.0
+
+
+def _ean(k: int) -> str:
+    s = f"8717{k:013d}"
+    return s + str(ean18_check_digit(s))
+
+
+def _rd_box_wkb(x0, y0, x1, y1):
+    xs, ys = np.array([x0, x1, x1, x0, x0]), np.array([y0, y0, y1, y1, y0])
+    lon, lat = geo.to_wgs84(xs, ys)
+    return shapely.to_wkb(shapely.Polygon(np.column_stack([lon, lat])))
+
+
+def _grid_areas(status_west=3, alleviation=None, mw=None):
+    return pd.DataFrame({"area_code": ["WEST", "EAST"], "level": "supply_area", "parent_code": None,
+                         "offtake_status": [status_west, 0], "demand_alleviation_year": pd.array([alleviation, None], dtype="Int64"),
+                         "demand_available_mw": [mw, mw],
+                         "geometry_wkb": [_rd_box_wkb(X0 - 5000, Y0 - 5000, X0, Y0 + 5000),
+                                          _rd_box_wkb(X0, Y0 - 5000, X0 + 5000, Y0 + 5000)]})
+
+
+def _sites(xy):
+    return pd.DataFrame({"site_id": [f"S{k}" for k in range(len(xy))], "x_rd": [X0 + a for a, _ in xy],
+                         "y_rd": [Y0 + b for _, b in xy], "gm_code": "GM0001"})
+
+
+def _demand(xy, q=1.0, trigger="request", year=2026):
+    return pd.DataFrame({"demand_id": [f"d{k}" for k in range(len(xy))], "trigger": trigger,
+                         "x_rd": [X0 + a for a, _ in xy], "y_rd": [Y0 + b for _, b in xy], "gm_code": "GM0001",
+                         "quantity": q, "weight": 1.0, "year": year, "walk_m": 250.0,
+                         "reason": [f"reason {k}" for k in range(len(xy))], "source_id": "x"})
+
+
+def _conns(xy, spare):
+    return pd.DataFrame({"ean18": [_ean(k) for k in range(len(xy))], "x_rd": [X0 + a for a, _ in xy],
+                         "y_rd": [Y0 + b for _, b in xy], "spare_kw": spare, "feeds_charge_points": False})
+
+
+def test_feasibility_routes_and_refusal_years(cfg):
+    years = [2026, 2027, 2028]
+    # S0 west near a connection (100 m); S1 west, connection 151 m away; S2 east
+    sites = _sites([(-1000, 0), (-3000, 0), (1000, 0)])
+    conns = _conns([(-1100, 0), (-3151, 0)], [50.0, 50.0])
+    f, c = site_grid_feasibility(sites, conns, _grid_areas(alleviation=2028), cfg, years)
+    f = f.set_index("site_id")
+    assert f.loc["S0", "grid_route"] == "existing_connection" and f.loc["S0", "ean18"] == _ean(0)
+    assert f.loc["S0", "cable_m"] == pytest.approx(100.0)
+    assert f.loc["S1", "grid_route"] == "new_connection" and f.loc["S1", "ean18"] == ""
+    # west refuses 2026 and 2027 (request month July >= 2026-07-01), solved from 2028
+    assert [bool(f.loc["S1", f"allowed_{y}"]) for y in years] == [False, False, True]
+    assert all(bool(f.loc["S0", f"allowed_{y}"]) for y in years)
+    assert all(bool(f.loc["S2", f"allowed_{y}"]) for y in years)
+    assert f.loc["S0", "lead_time_weeks"] == cfg.placement.request_lead_time_weeks
+    assert f.loc["S2", "lead_time_weeks"] == max(cfg.placement.request_lead_time_weeks,
+                                                 cfg.placement.request_objection_weeks + cfg.grid.connection_lead_time_weeks)
+    assert c["capacity_kw"].iloc[0] == pytest.approx(50 * cfg.grid.spare_capacity_margin)
+    # without the rule nothing refuses
+    f2, _ = site_grid_feasibility(sites, conns, _grid_areas(alleviation=2028), cfg, years, congestion_rule=False)
+    assert f2[[f"allowed_{y}" for y in years]].all().all() and (f2["grid_route"] == "new_connection").all()
+    # refusal starts in 2027 when the date moves to 2027-01-01 with January requests
+    cfg.grid.refuse_new_connections_from = pd.Timestamp("2027-01-01").date()
+    cfg.placement.connection_request_month = 1
+    f3, _ = site_grid_feasibility(sites, conns, _grid_areas(), cfg, years)
+    assert [bool(v) for v in f3.loc[1, [f"allowed_{y}" for y in years]]] == [True, False, False]
+
+
+def test_plan_congestion_rule_blocks_and_shares_connection(cfg):
+    """Two western sites share one connection with room for 2 EVSEs (25 kW x 0.9 = 22.5 kW / 11 kW), a third
+    western site has none; demand of 2 units next to each site. With the rule only 2 EVSEs fit in the west."""
+    cfg.placement.years = [2026, 2027]
+    cfg.placement.new_evses_per_year = 10
+    cfg.placement.generate_candidates = False
+    cfg.placement.min_spacing_m = 0
+    sites = _sites([(-1000, 0), (-1000, 120), (-3000, 0), (1000, 0)])
+    sites["kind"] = "parking_bay"
+    conns = _conns([(-1050, 60)], [25.0])
+    demand = _demand([(-1000, -50), (-1000, 170), (-3000, 50), (1000, 50)], q=2.0)
+    inp = PlanInputs(locations=pd.DataFrame(columns=["location_id", "x_rd", "y_rd", "gm_code"]), candidates=sites,
+                     connections=conns, grid_areas=_grid_areas())
+    a = make_plan(inp, cfg, congestion_rule=True, demand=demand, sites=sites)
+    b = make_plan(inp, cfg, congestion_rule=False, demand=demand, sites=sites)
+    west = a.sites[a.sites["site_id"].isin(["S0", "S1", "S2"])]
+    assert west["evses"].sum() == 2 and set(west["grid_route"]) == {"existing_connection"}
+    assert set(west["ean18"]) == {_ean(0)} and "S2" not in set(a.sites["site_id"])
+    assert a.sites.loc[a.sites["site_id"] == "S3", "evses"].sum() == 2
+    # objective: 2 west units + 2 east units in each of 2 years
+    assert a.stats["objective"] == pytest.approx(8.0)
+    assert b.stats["objective"] == pytest.approx(16.0) and b.sites["evses"].sum() == 8
+    assert (a.sites["reasons"].str.len() > 0).all() and (a.sites["triggers"] == "request").all()
+    cmp = compare(a, b).set_index("gm_code")
+    assert cmp.loc["GM0001", "blocked_sites"] >= 1
+    assert cmp.loc["GM0001", "demand_with_rule"] == pytest.approx(8.0)
+    assert cmp.loc["GM0001", "demand_without_rule"] == pytest.approx(16.0)
+    s = summary(a.sites)
+    assert s["evses"].sum() == 4
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 100_000), n_sites=st.integers(1, 25), n_dem=st.integers(1, 25),
+       n_conn=st.integers(0, 4), budget=st.integers(0, 6), spacing=st.sampled_from([0.0, 100.0, 250.0]),
+       mw=st.sampled_from([None, 0.0, 0.5]), method=st.sampled_from(["mip", "greedy"]))
+def test_property_plan_never_breaks_grid_spacing_or_budget(seed, n_sites, n_dem, n_conn, budget, spacing, mw, method):
+    from laadplan.config import RegionConfig
+
+    cfg = RegionConfig()
+    rng = np.random.default_rng(seed)
+    years = [2026, 2027, 2028]
+    cfg.placement.years = years
+    cfg.placement.new_evses_per_year = budget
+    cfg.placement.generate_candidates = False
+    cfg.placement.min_spacing_m = spacing
+    cfg.placement.area_capacity_share = 0.1
+    sites = _sites(list(zip(rng.uniform(-1500, 1500, n_sites), rng.uniform(-800, 800, n_sites))))
+    conns = _conns(list(zip(rng.uniform(-1500, 1500, n_conn), rng.uniform(-800, 800, n_conn))),
+                   rng.choice([5.0, 15.0, 30.0, 60.0], n_conn))
+    demand = _demand(list(zip(rng.uniform(-1500, 1500, n_dem), rng.uniform(-800, 800, n_dem))),
+                     q=rng.integers(1, 4, n_dem).astype(float))
+    demand["year"] = rng.choice(years, n_dem)
+    ga = _grid_areas(status_west=int(rng.integers(0, 4)), mw=mw)
+    inp = PlanInputs(locations=pd.DataFrame(columns=["location_id", "x_rd", "y_rd", "gm_code"]),
+                     connections=conns, grid_areas=ga)
+    res = make_plan(inp, cfg, congestion_rule=True, demand=demand, sites=sites, method=method, time_limit_s=5)
+    p = res.sites
+    if p.empty:
+        return
+    feas = res.candidates.set_index("site_id")
+    # budget per year
+    assert (p.groupby("year")["evses"].sum() <= budget).all()
+    # never in a refusing area/year without an existing connection
+    for _, r in p.iterrows():
+        if feas.loc[r["site_id"], f"refuses_{r['year']}"]:
+            assert r["grid_route"] == "existing_connection" and r["ean18"]
+    # connection capacity shared by every site on it
+    kw = p[p["grid_route"] == "existing_connection"].groupby("ean18")["power_kw"].sum()
+    cap = conns.set_index("ean18")["spare_kw"] * cfg.grid.spare_capacity_margin
+    assert (kw <= cap.reindex(kw.index) + 1e-6).all()
+    # area capacity for new connections
+    if mw is not None:
+        new = p[p["grid_route"] == "new_connection"]
+        by_area = new.groupby(feas.loc[new["site_id"], "capacity_area"].to_numpy())["power_kw"].sum()
+        assert (by_area <= mw * 1000 * 0.1 + 1e-6).all()
+    # spacing between new sites
+    xy = p.drop_duplicates("site_id")[["x_rd", "y_rd"]].to_numpy()
+    if len(xy) > 1 and spacing > 0:
+        d = np.hypot(*(xy[:, None, :] - xy[None, :, :]).transpose(2, 0, 1))
+        np.fill_diagonal(d, np.inf)
+        assert d.min() >= spacing - 1e-6
+    # every placement carries a reason
+    assert (p["reasons"].str.len() > 0).all()
