@@ -1,0 +1,157 @@
+"""``laadplan contract``, ``laadplan alerts`` and ``laadplan report``: concession contract management and the
+yearly progress report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from laadplan.commands.common import STATE, console, emit_json, fail, print_frame
+
+LEVEL_CHOICES = ("evse", "location", "gemeente", "operator", "region")
+
+#: columns shown per level (the JSON output has them all)
+SHOW = ["subject_id", "n_evses", "uptime_share", "down_h", "failures", "mean_failure_h", "evses_below_uptime_norm",
+        "evses_over_failure_norm", "recurring_fault_evses", "status_coverage_share", "tariff_compliant_share",
+        "connectors_over_max_tariff", "smart_charging_share"]
+
+
+def default_month(store) -> str:
+    """The last complete local month of status data, else of sessions, else the current month."""
+    import pandas as pd
+
+    from laadplan.contract.periods import month_of
+
+    t = store.query("SELECT greatest(max(observed_utc), (SELECT max(start_utc) FROM sessions)) AS t "
+                    "FROM status_observations")["t"].iloc[0]
+    if t is None or pd.isna(t):
+        return str(pd.Timestamp.now().to_period("M"))
+    m = month_of(pd.Series([pd.Timestamp(t)]))[0]
+    return str(pd.Period(m, "M") - 1)
+
+
+def _read_requests(path: Path | None):
+    if path is None:
+        return None
+    from laadplan.contract.leadtime import read_request_log
+    from laadplan.ingest import SourceError
+
+    try:
+        return read_request_log(path)
+    except SourceError as e:
+        fail(str(e))
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("contract")
+    def contract_cmd(
+        month: str = typer.Option(None, "--month", help="Month YYYY-MM (local time) [default: last full month]"),
+        year: int = typer.Option(None, "--year", help="A whole year instead of a month"),
+        municipality: str = typer.Option(None, "--municipality", help="Only this gm_code (e.g. GM0599)"),
+        level: str = typer.Option("gemeente", "--level", help="evse | location | gemeente | operator | region"),
+        requests: Path = typer.Option(None, "--requests", help="Request-log CSV (else the store's requests table)"),
+        fmt: str = typer.Option("table", "--format", help="table | csv | json"),
+    ) -> None:
+        """Concession KPIs (uptime, failures, tariffs, lead times, data delivery, smart charging) against
+        the contract norms; stores them and the alerts they raise."""
+        import pandas as pd
+
+        from laadplan.contract.run import compute_contract
+
+        if level not in LEVEL_CHOICES:
+            fail(f"--level must be one of {', '.join(LEVEL_CHOICES)}")
+        if month and year:
+            fail("give --month or --year, not both")
+        req = _read_requests(requests)
+        with STATE.store() as store:
+            period = str(year) if year else (month or default_month(store))
+            try:
+                res = compute_contract(store, STATE.config(), period, requests=req)
+            except ValueError as e:
+                fail(str(e))
+        tab = res.levels[level]
+        if municipality:
+            if level in ("evse", "location"):
+                tab = tab[tab["gm_code"] == municipality]
+            elif level == "gemeente":
+                tab = tab[tab["subject_id"] == municipality]
+            else:
+                fail("--municipality filters the evse, location and gemeente levels")
+        if STATE.json or fmt == "json":
+            emit_json({"period": res.period, "level": level, "summary": res.summary, "notes": res.notes,
+                       "rows": _records(tab)})
+            return
+        cols = [c for c in SHOW if c in tab.columns]
+        s = res.summary
+        console.print(f"[bold]Concession KPIs {res.period}[/]: {s.get('n_evses') or 0:,.0f} EVSEs, uptime "
+                      f"{_pct(s.get('uptime_share'))}, {s.get('failures') or 0:,.0f} failures, "
+                      f"{s.get('alerts', 0)} alerts")
+        print_frame(tab[cols] if len(tab) else pd.DataFrame(columns=cols), title=f"level {level}", fmt=fmt)
+        for n in res.notes:
+            console.print(f"note: {n}")
+
+    @app.command("alerts")
+    def alerts_cmd(
+        month: str = typer.Option(None, "--month", help="Month YYYY-MM [default: last full month]"),
+        rule: str = typer.Option(None, "--rule", help="Only this rule, e.g. CM-UPTIME"),
+        recompute: bool = typer.Option(True, "--recompute/--stored", help="Recompute the month's KPIs first"),
+        fmt: str = typer.Option("table", "--format", help="table | csv | json"),
+    ) -> None:
+        """Alerts of a month: breaches of the concession norms with their evidence."""
+        from laadplan.contract.run import compute_contract
+
+        with STATE.store() as store:
+            period = month or default_month(store)
+            if recompute:
+                try:
+                    compute_contract(store, STATE.config(), period)
+                except ValueError as e:
+                    fail(str(e))
+            where, params = "period = ?", [period]
+            if rule:
+                where += " AND rule = ?"
+                params.append(rule)
+            df = store.frame("alerts", where + " ORDER BY rule, subject_id", params)
+        if STATE.json or fmt == "json":
+            emit_json({"period": period, "alerts": _records(df)})
+            return
+        console.print(f"[bold]{len(df)} alerts in {period}[/]")
+        print_frame(df[["rule", "severity", "subject_id", "gm_code", "operator", "value", "norm", "message"]],
+                    title="alerts", fmt=fmt)
+
+    @app.command("report")
+    def report_cmd(
+        year: int = typer.Option(..., "--year", help="Report year"),
+        out: Path = typer.Option(Path("report"), "--out", help="Output folder"),
+        pdf: bool = typer.Option(False, "--pdf", help="Also print a PDF with headless Chromium"),
+        requests: Path = typer.Option(None, "--requests", help="Request-log CSV (else the store's requests table)"),
+    ) -> None:
+        """Write the yearly progress report (voortgangsrapportage) as self-contained HTML (and PDF)."""
+        from laadplan.report import build_report, html_to_pdf
+
+        req = _read_requests(requests)
+        out.mkdir(parents=True, exist_ok=True)
+        with STATE.store() as store:
+            html_path = build_report(store, STATE.config(), year, out, requests=req)
+        result = {"html": str(html_path)}
+        if pdf:
+            try:
+                result["pdf"] = str(html_to_pdf(html_path, html_path.with_suffix(".pdf")))
+            except RuntimeError as e:
+                fail(str(e))
+        if STATE.json:
+            emit_json(result)
+        else:
+            for k, v in result.items():
+                console.print(f"{k}: {v}")
+
+
+def _records(df) -> list[dict]:
+    import json
+
+    return json.loads(df.to_json(orient="records", date_format="iso", force_ascii=False))
+
+
+def _pct(v) -> str:
+    return "n/a" if v is None else f"{v:.2%}"

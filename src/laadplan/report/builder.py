@@ -1,0 +1,452 @@
+"""The yearly progress report (*voortgangsrapportage*): one self-contained HTML file (Dutch), optionally a PDF.
+
+Every number in the report is the result of a SQL query on the store, run here when the report is built:
+:class:`Figures` executes the query, formats the first cell and emits
+``<span class="num" id="fN" data-query="SQL" data-value="raw">`` so anyone can re-run it; the appendix
+lists every figure with its SQL. Tables and charts carry the query (or the laadplan function) they were
+drawn from in ``data-query`` / ``data-source``. Contract figures come from ``contract_kpis``, which
+:func:`laadplan.contract.run.compute_contract` fills for the report year first. Absent analyses (no
+plan, no forecast, no logistics tables) show "niet beschikbaar".
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pandas as pd
+from jinja2 import Environment, PackageLoader, select_autoescape
+from markupsafe import Markup
+
+from laadplan.config import RegionConfig
+from laadplan.report import charts
+from laadplan.store import Store
+
+log = logging.getLogger(__name__)
+NA = "niet beschikbaar"
+
+
+# -- number formatting (Dutch) -------------------------------------------------------------------------
+def fmt_value(v: Any, kind: str = "int") -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return NA
+    if kind == "pct":
+        s = f"{float(v) * 100:,.1f}"
+        return s.replace(",", "\u2009").replace(".", ",") + " %"
+    if kind == "eur":
+        return "\u20ac " + f"{float(v):,.0f}".replace(",", ".")
+    if kind == "price":
+        return "\u20ac " + f"{float(v):.3f}".replace(".", ",")
+    if kind in ("dec1", "days", "h"):
+        s = f"{float(v):,.1f}".replace(",", "\u2009").replace(".", ",").replace("\u2009", ".")
+        return s + {"days": " dagen", "h": " uur", "dec1": ""}[kind]
+    return f"{float(v):,.0f}".replace(",", ".")
+
+
+def sql_literal(v: str) -> str:
+    return "'" + str(v).replace("'", "''") + "'"
+
+
+@dataclass
+class Figure:
+    fid: str
+    label: str
+    sql: str
+    value: Any
+    text: str
+    kpi: str | None = None
+
+
+@dataclass
+class Figures:
+    """Numbers with the query behind them."""
+
+    store: Store
+    items: list[Figure] = field(default_factory=list)
+    sources: list[tuple[str, str, str]] = field(default_factory=list)  # (id, label, query or function)
+
+    def value(self, sql: str) -> Any:
+        try:
+            r = self.store.con.execute(sql).fetchone()
+        except duckdb.Error as e:  # a table of another family may be absent: the report says so
+            log.info("report query failed (%s): %s", e, sql)
+            return None
+        if r is None or r[0] is None:
+            return None
+        v = r[0]
+        return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else v
+
+    def num(self, label: str, sql: str, kind: str = "int", kpi: str | None = None) -> Markup:
+        v = self.value(sql)
+        fid = f"f{len(self.items) + 1}"
+        text = fmt_value(v, kind)
+        self.items.append(Figure(fid, label, sql, v, text, kpi))
+        attrs = (f' id="{fid}" class="num{" na" if v is None else ""}" data-query="{html.escape(sql)}"'
+                 f' data-value="{"" if v is None else html.escape(repr(v))}" title="{html.escape(label)}"')
+        if kpi:
+            attrs += f' data-kpi="{html.escape(kpi)}"'
+        return Markup(f"<span{attrs}>{html.escape(text)}</span>")
+
+    def kpi(self, period: str, kpi: str, label: str, kind: str = "int", level: str = "region",
+            subject: str = "region") -> Markup:
+        sql = (f"SELECT value FROM contract_kpis WHERE period = {sql_literal(period)} AND level = "
+               f"{sql_literal(level)} AND subject_id = {sql_literal(subject)} AND kpi = {sql_literal(kpi)}")
+        return self.num(label, sql, kind, kpi=kpi if level == "region" and subject == "region" else None)
+
+    def frame(self, sql: str) -> pd.DataFrame | None:
+        try:
+            return self.store.query(sql)
+        except duckdb.Error as e:  # absent table of another family
+            log.info("report query failed (%s): %s", e, sql)
+            return None
+
+    def source(self, label: str, query: str) -> str:
+        sid = f"s{len(self.sources) + 1}"
+        self.sources.append((sid, label, query))
+        return sid
+
+
+def table_html(df: pd.DataFrame | None, cols: dict[str, tuple[str, str]], *, query: str, sid: str,
+               max_rows: int = 25) -> Markup:
+    """An HTML table; ``cols`` maps column -> (Dutch header, kind)."""
+    if df is None or df.empty:
+        return Markup(f'<p class="na" data-query="{html.escape(query)}">{NA}</p>')
+    head = "".join(f"<th>{html.escape(h)}</th>" for h, _ in cols.values())
+    rows = []
+    for _, r in df.head(max_rows).iterrows():
+        cells = []
+        for c, (_, kind) in cols.items():
+            v = r.get(c)
+            if kind == "str":
+                txt = "" if v is None or (isinstance(v, float) and math.isnan(v)) or v is pd.NA else str(v)
+                cells.append(f"<td>{html.escape(txt)}</td>")
+            else:
+                v = None if v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v)) else v
+                if isinstance(v, bool):
+                    cells.append(f'<td class="r">{"ja" if v else "nee"}</td>')
+                else:
+                    cells.append(f'<td class="r">{html.escape(fmt_value(v, kind)) if v is not None else "&ndash;"}</td>')
+        rows.append("<tr>" + "".join(cells) + "</tr>")
+    more = (f'<p class="more">{len(df) - max_rows} rijen meer (zie de query in bijlage {sid})</p>'
+            if len(df) > max_rows else "")
+    return Markup(f'<table data-query="{html.escape(query)}" data-source-id="{sid}"><thead><tr>{head}</tr></thead>'
+                  f'<tbody>{"".join(rows)}</tbody></table>{more}')
+
+
+def figure_html(content: Markup | None, caption: str, query: str, sid: str) -> Markup:
+    if content is None:
+        return Markup(f'<p class="na">{html.escape(caption)}: {NA}</p>')
+    return Markup(f'<figure data-query="{html.escape(query)}" data-source-id="{sid}">{content}'
+                  f'<figcaption>{html.escape(caption)} <span class="src">[{sid}]</span></figcaption></figure>')
+
+
+# -- the report ------------------------------------------------------------------------------------------
+def _areas(F: Figures) -> tuple[pd.DataFrame | None, str]:
+    q = "SELECT area_code, name, geometry_wkb FROM areas WHERE level = 'gemeente' AND geometry_wkb IS NOT NULL"
+    a = F.frame(q)
+    return (a if a is not None and len(a) else None), q
+
+
+def _usage(store: Store, cfg: RegionConfig, year: int) -> tuple[pd.DataFrame | None, pd.DataFrame | None]:
+    try:
+        from laadplan.kpi import usage_kpis
+    except ImportError:
+        return None, None
+    try:
+        reg = usage_kpis(store, cfg, "region", f"{year}-01-01", f"{year}-12-31")
+        gem = usage_kpis(store, cfg, "gemeente", f"{year}-01-01", f"{year}-12-31")
+    except Exception as e:  # noqa: BLE001 (another family's analysis failing must not sink the report)
+        log.warning("usage KPIs not available for the report: %s", e)
+        return None, None
+    return reg, gem
+
+
+def build_context(store: Store, cfg: RegionConfig, year: int, *, requests: pd.DataFrame | None = None) -> dict:
+    from laadplan.contract.periods import period_bounds
+    from laadplan.contract.run import ALERT_RULES, KPI_LABELS, compute_contract
+
+    P = str(year)
+    res = compute_contract(store, cfg, P, requests=requests)
+    F = Figures(store)
+    tz = cfg.region.time_zone
+    start, end = (t.strftime("%Y-%m-%d %H:%M:%S") for t in period_bounds(P, tz))
+    in_year = f"start_utc >= TIMESTAMP '{start}' AND start_utc < TIMESTAMP '{end}'"
+    months_in = ", ".join(sql_literal(f"{P}-{m:02d}") for m in range(1, 13))
+    areas, areas_q = _areas(F)
+    ctx: dict[str, Any] = {"year": year, "region": cfg.region.name, "cfg": cfg, "F": F, "NA": NA,
+                           "notes": list(res.notes)}
+    k = lambda kpi, kind="int": F.kpi(P, kpi, KPI_LABELS.get(kpi, (None, kpi))[1], kind)  # noqa: E731
+    ctx["k"] = k
+
+    # ---- summary figures (all from contract_kpis, equal to `laadplan --json contract --year`) -------
+    ctx["summary_cards"] = [
+        ("Laadpunten in de concessie", k("n_evses")),
+        ("Beschikbaarheid (uptime)", k("uptime_share", "pct")),
+        ("Storingen", k("failures")),
+        ("Connectoren binnen maximumtarief", k("tariff_compliant_share", "pct")),
+        ("Doorlooptijd aanvraag (mediaan)", k("lead_time_median_days", "days")),
+        ("Afgekeurde CDR's", k("cdr_rejected_share", "pct")),
+        ("Geplaatst in " + P, k("placed_in_year")),
+        ("Kosten " + P, k("actual_eur", "eur")),
+        ("Signaleringen", k("alerts")),
+    ]
+    ctx["store_figs"] = {
+        "locations": F.num("laadlocaties in de store", "SELECT count(*) FROM locations"),
+        "evses": F.num("EVSE's in de store", "SELECT count(*) FROM evses"),
+        "sessions": F.num(f"laadsessies gestart in {P}", f"SELECT count(*) FROM sessions WHERE {in_year}"),
+        "energy": F.num(f"geladen energie in {P} (kWh, sessies gestart in het jaar)",
+                        f"SELECT round(sum(energy_kwh)) FROM sessions WHERE {in_year}"),
+        "gemeenten": F.num("gemeenten met laadpunten",
+                           "SELECT count(DISTINCT gm_code) FROM locations WHERE gm_code IS NOT NULL"),
+    }
+
+    # ---- Personenvervoer ----------------------------------------------------------------------------
+    q = "SELECT lat, lon, has_dc FROM locations WHERE lat IS NOT NULL AND lon IS NOT NULL"
+    loc = F.frame(q)
+    sid = F.source("kaart laadlocaties", q)
+    ctx["map_points"] = figure_html(
+        charts.points_map(areas, loc.assign(kind=loc["has_dc"].fillna(False).map({True: "DC", False: "AC"})),
+                          color_col="kind", categories={"AC": (charts.BLUE, "AC"), "DC": (charts.ORANGE, "snellader (DC)")})
+        if loc is not None and len(loc) else None, "Publieke laadlocaties", q, sid)
+    reg_u, gem_u = _usage(store, cfg, year)
+    usage_src = f"laadplan.kpi.usage_kpis(store, cfg, level, '{year}-01-01', '{year}-12-31')"
+    if gem_u is not None and len(gem_u):
+        sid = F.source("gebruikskengetallen per gemeente", usage_src.replace("level", "'gemeente'"))
+        g = gem_u.sort_values("sessions", ascending=False)
+        ctx["usage_table"] = table_html(g, {
+            "gm_code": ("gemeente", "str"), "n_evses": ("EVSE's", "int"), "sessions": ("sessies", "int"),
+            "energy_kwh": ("kWh", "int"), "occupancy_share": ("bezetting", "pct"),
+            "peak_how_occupancy_share": ("piekuur-bezetting", "pct"), "kwh_per_session": ("kWh/sessie", "dec1"),
+            "evening_session_share": ("avondsessies", "pct")}, query=usage_src, sid=sid, max_rows=15)
+        sid = F.source("kaart bezetting", usage_src.replace("level", "'gemeente'"))
+        ctx["map_occupancy"] = figure_html(
+            charts.choropleth(areas, gem_u.set_index("gm_code")["occupancy_share"], label="bezetting",
+                              cmap="YlOrRd") if areas is not None else None,
+            "Gemiddelde bezetting per gemeente", usage_src, sid)
+    else:
+        ctx["usage_table"] = Markup(f'<p class="na">Gebruikskengetallen: {NA}</p>')
+        ctx["map_occupancy"] = Markup(f'<p class="na">Kaart bezetting: {NA}</p>')
+    if reg_u is not None and len(reg_u):
+        r = reg_u.iloc[0]
+        ctx["usage_region"] = {c: fmt_value(r.get(c), kind) for c, kind in (
+            ("occupancy_share", "pct"), ("peak_how_occupancy_share", "pct"), ("kwh_per_session", "dec1"),
+            ("evening_session_share", "pct"), ("unique_users", "int"))}
+        ctx["usage_region"]["peak_how"] = str(r.get("peak_how") or "")
+    q = ("SELECT p.gm_code, a.name, p.evses AS planned, c.value AS placed FROM (SELECT gm_code, sum(evses) AS evses "
+         f"FROM plan_sites WHERE year = {year} GROUP BY gm_code) p LEFT JOIN areas a ON a.area_code = p.gm_code "
+         f"LEFT JOIN contract_kpis c ON c.period = {sql_literal(P)} AND c.level = 'gemeente' AND c.kpi = "
+         "'placed_in_year' AND c.subject_id = p.gm_code ORDER BY p.evses DESC")
+    sid = F.source("realisatie per gemeente", q)
+    ctx["realisation_table"] = table_html(F.frame(q), {"gm_code": ("gemeente", "str"), "name": ("naam", "str"),
+                                                       "planned": ("gepland", "int"), "placed": ("geplaatst", "int")},
+                                          query=q, sid=sid, max_rows=20)
+    q = (f"SELECT lat, lon, evses, congestion_rule FROM plan_sites WHERE year = {year} "
+         "AND lat IS NOT NULL AND lon IS NOT NULL")
+    plan = F.frame(q)
+    sid = F.source("kaart plan", q)
+    ctx["map_plan"] = figure_html(
+        charts.points_map(areas, plan.assign(cong=plan["congestion_rule"].fillna(False).astype(bool)),
+                          color_col="cong", size_col="evses",
+                          categories={False: (charts.GREEN, "vrij net"), True: (charts.RED, "congestie: bestaande aansluiting")})
+        if plan is not None and len(plan) else None, f"Plan {year}: nieuwe laadlocaties", q, sid)
+    ctx["real_figs"] = {"planned": k("planned_in_year"), "placed": k("placed_in_year"),
+                        "cum": k("placed_cumulative"), "target_share": k("target_share", "pct"),
+                        "path": k("target_path_evses")}
+
+    # ---- Data -------------------------------------------------------------------------------------------
+    q = ("SELECT kind, rule_code, count(*) AS records FROM quarantine GROUP BY kind, rule_code "
+         "ORDER BY records DESC")
+    qd = F.frame(q)
+    sid = F.source("quarantaine per regel", q)
+    ctx["quarantine_table"] = table_html(qd, {"kind": ("bron", "str"), "rule_code": ("regel", "str"),
+                                              "records": ("records", "int")}, query=q, sid=sid)
+    ctx["quarantine_chart"] = figure_html(
+        charts.bar_chart((qd["kind"] + " " + qd["rule_code"]).head(15), qd["records"].head(15), horizontal=True,
+                         ylabel="records in quarantaine") if qd is not None and len(qd) else None,
+        "Records in quarantaine per validatieregel", q, sid)
+    q = ("SELECT kind, count(*) AS runs, sum(records_read) AS read, sum(records_accepted) AS accepted, "
+         "sum(records_quarantined) AS quarantined FROM ingest_runs GROUP BY kind ORDER BY kind")
+    sid = F.source("inleesrondes", q)
+    ctx["ingest_table"] = table_html(F.frame(q), {"kind": ("bron", "str"), "runs": ("bestanden", "int"),
+                                                  "read": ("gelezen", "int"), "accepted": ("geaccepteerd", "int"),
+                                                  "quarantined": ("quarantaine", "int")}, query=q, sid=sid)
+    ctx["data_figs"] = {"rejected": k("cdr_rejected_share", "pct"), "cdrs": k("cdrs_accepted"),
+                        "cdrs_rej": k("cdrs_rejected"), "tariff_current": k("tariff_current_share", "pct"),
+                        "coverage": k("status_coverage_share", "pct")}
+    dsrc = f"laadplan.contract.delivery.cdr_rejections(quarantine, sessions, months of {P})"
+    sid = F.source("aanlevering per operator", dsrc)
+    ctx["delivery_table"] = table_html(res.delivery[res.delivery["party_id"] != "*"].sort_values(
+        "rejected_share", ascending=False), {"party_id": ("operator (party)", "str"),
+                                             "accepted": ("geaccepteerd", "int"), "rejected": ("afgekeurd", "int"),
+                                             "rejected_share": ("aandeel afgekeurd", "pct")}, query=dsrc, sid=sid)
+    q = ("SELECT n.gm_code, n.year, sum(n.evses_gap) AS gap FROM forecast_need n WHERE n.area_level = 'gemeente' "
+         f"AND n.year = (SELECT min(year) FROM forecast_need WHERE year >= {year}) AND n.scenario = "
+         "(SELECT min(scenario) FROM forecast_need WHERE scenario IN ('middle', 'midden', 'mid')) GROUP BY n.gm_code, n.year")
+    gaps = F.frame(q)
+    if gaps is None or gaps.empty:
+        q = ("SELECT gm_code, min(year) AS year, sum(evses_gap) AS gap FROM forecast_need WHERE area_level = 'gemeente' "
+             f"AND year = (SELECT min(year) FROM forecast_need WHERE year >= {year}) GROUP BY gm_code")
+        gaps = F.frame(q)
+    sid = F.source("kaart tekort laadpunten", q)
+    ctx["map_gaps"] = figure_html(
+        charts.choropleth(areas, gaps.set_index("gm_code")["gap"], label="tekort aan laadpunten", cmap="Reds")
+        if gaps is not None and len(gaps) and areas is not None else None,
+        "Prognose: tekort aan publieke laadpunten per gemeente", q, sid)
+
+    # ---- Logistiek & bedrijventerreinen ------------------------------------------------------------------
+    q = ("SELECT ref, vehicle, milestone_year, round(covered_share, 3) AS covered_share, longest_gap_km, compliant "
+         "FROM afir_coverage ORDER BY milestone_year, ref")
+    sid = F.source("AFIR-dekking corridors", q)
+    ctx["afir_table"] = table_html(F.frame(q), {"ref": ("corridor", "str"), "vehicle": ("voertuig", "str"),
+                                                "milestone_year": ("jaar", "str"), "covered_share": ("gedekt", "pct"),
+                                                "longest_gap_km": ("grootste gat (km)", "dec1"),
+                                                "compliant": ("voldoet", "str")}, query=q, sid=sid)
+    q = ("SELECT ref, name, kind, new_pools_needed, needed_kw, grid_status, lat, lon FROM hub_suggestions "
+         "ORDER BY rank")
+    hubs = F.frame(q)
+    sid = F.source("voorgestelde truckhubs", q)
+    ctx["hubs_table"] = table_html(hubs, {"ref": ("corridor", "str"), "name": ("locatie", "str"),
+                                          "kind": ("soort", "str"), "needed_kw": ("benodigd kW", "int"),
+                                          "grid_status": ("netstatus", "str")}, query=q, sid=sid, max_rows=12)
+    q2 = "SELECT area_code, offtake_status, geometry_wkb FROM grid_areas WHERE geometry_wkb IS NOT NULL"
+    ga = F.frame(q2)
+    sid = F.source("kaart netcongestie", q2)
+    ctx["map_congestion"] = figure_html(
+        charts.choropleth(ga, ga.set_index("area_code")["offtake_status"], label="afnamestatus (0 vrij .. 3 tekort)",
+                          cmap="RdYlGn_r", vmin=0, vmax=3) if ga is not None and len(ga) else None,
+        "Netcongestie (afname) per voedingsgebied", q2, sid)
+    q = ("SELECT name, year, scenario, ev_vans, ev_trucks, round(daily_kwh) AS daily_kwh, round(connection_kw) AS "
+         "connection_kw, grid_status, priority_class FROM park_hubs ORDER BY priority DESC NULLS LAST")
+    sid = F.source("laadhubs bedrijventerreinen", q)
+    ctx["parks_table"] = table_html(F.frame(q), {"name": ("bedrijventerrein", "str"), "year": ("jaar", "str"),
+                                                 "ev_vans": ("e-bestel", "int"), "ev_trucks": ("e-truck", "int"),
+                                                 "daily_kwh": ("kWh/dag", "int"),
+                                                 "connection_kw": ("aansluiting kW", "int"),
+                                                 "grid_status": ("netstatus", "str"),
+                                                 "priority_class": ("prioriteit", "str")}, query=q, sid=sid)
+    ctx["logi_figs"] = {
+        "hubs": F.num("voorgestelde truckhubs", "SELECT count(*) FROM hub_suggestions"),
+        "parks": F.num("bedrijventerreinen met laadhub-advies", "SELECT count(DISTINCT park_id) FROM park_hubs"),
+    }
+
+    # ---- Bouwlogistiek ----------------------------------------------------------------------------------
+    q = ("SELECT name, option, feasible, round(cost_eur) AS cost_eur, lead_weeks, recommended FROM site_options "
+         "ORDER BY name, recommended DESC")
+    sid = F.source("bouwlocaties: opties", q)
+    ctx["sites_table"] = table_html(F.frame(q), {"name": ("bouwlocatie", "str"), "option": ("optie", "str"),
+                                                 "feasible": ("haalbaar", "str"), "cost_eur": ("kosten", "eur"),
+                                                 "lead_weeks": ("doorlooptijd (wk)", "dec1"),
+                                                 "recommended": ("advies", "str")}, query=q, sid=sid)
+    ctx["sites_fig"] = F.num("bouwlocaties beoordeeld", "SELECT count(DISTINCT site_id) FROM site_options")
+
+    # ---- Contractmanagement -----------------------------------------------------------------------------
+    q = ("SELECT period, value FROM contract_kpis WHERE level = 'region' AND subject_id = 'region' AND "
+         f"kpi = 'uptime_share' AND period IN ({months_in}) ORDER BY period")
+    up = F.frame(q)
+    sid = F.source("beschikbaarheid per maand", q)
+    ctx["uptime_chart"] = figure_html(
+        charts.line_chart(up["period"], {"beschikbaarheid": up["value"]}, norm=cfg.contract.uptime_norm_share,
+                          pct=True, ylabel="uptime") if up is not None and len(up) else None,
+        "Beschikbaarheid van de laadpunten per maand (norm gestippeld)", q, sid)
+    q = ("SELECT period, value FROM contract_kpis WHERE level = 'region' AND subject_id = 'region' AND "
+         f"kpi = 'failures' AND period IN ({months_in}) ORDER BY period")
+    fl = F.frame(q)
+    sid = F.source("storingen per maand", q)
+    ctx["failures_chart"] = figure_html(
+        charts.bar_chart(fl["period"], fl["value"], ylabel="storingen") if fl is not None and len(fl) else None,
+        "Storingen (overgang beschikbaar naar storing) per maand", q, sid)
+    pivot = ", ".join(f"max(value) FILTER (WHERE kpi = '{c}') AS {c}" for c in (
+        "n_evses", "uptime_share", "failures", "mean_failure_h", "evses_below_uptime_norm",
+        "evses_over_failure_norm", "recurring_fault_evses", "tariff_compliant_share", "smart_charging_share"))
+    q = (f"SELECT subject_id AS operator, {pivot} FROM contract_kpis WHERE period = {sql_literal(P)} AND "
+         "level = 'operator' GROUP BY subject_id ORDER BY n_evses DESC NULLS LAST")
+    sid = F.source("KPI's per operator", q)
+    ctx["operator_table"] = table_html(F.frame(q), {
+        "operator": ("operator", "str"), "n_evses": ("EVSE's", "int"), "uptime_share": ("uptime", "pct"),
+        "failures": ("storingen", "int"), "mean_failure_h": ("gem. duur", "h"),
+        "evses_below_uptime_norm": ("< uptime-norm", "int"), "evses_over_failure_norm": ("> storingsnorm", "int"),
+        "recurring_fault_evses": ("terugkerend", "int"), "tariff_compliant_share": ("tarief ok", "pct"),
+        "smart_charging_share": ("slim laden", "pct")}, query=q, sid=sid)
+    q = ("SELECT rule, severity, count(*) AS alerts FROM alerts WHERE period IN "
+         f"({months_in}, {sql_literal(P)}) GROUP BY rule, severity ORDER BY alerts DESC")
+    sid = F.source("signaleringen per regel", q)
+    al = F.frame(q)
+    if al is not None and len(al):
+        al["description"] = al["rule"].map(lambda r: ALERT_RULES.get(r, ("", ""))[1])
+    ctx["alerts_table"] = table_html(al, {"rule": ("regel", "str"), "description": ("betekenis", "str"),
+                                          "severity": ("ernst", "str"), "alerts": ("aantal", "int")}, query=q, sid=sid)
+    q = ("SELECT subject_id, value AS down_h FROM contract_kpis WHERE period = " + sql_literal(P)
+         + " AND level = 'evse' AND kpi = 'down_h' AND value > 0 ORDER BY value DESC, subject_id LIMIT 10")
+    sid = F.source("laadpunten met de meeste storingsuren", q)
+    ctx["worst_table"] = table_html(F.frame(q), {"subject_id": ("laadpunt (EVSE)", "str"),
+                                                 "down_h": ("uren storing", "dec1")}, query=q, sid=sid)
+    q = ("SELECT subject_id AS tariff, value AS price, norm, message FROM alerts WHERE rule = 'CM-TARIFF' AND period = "
+         f"{sql_literal(P)} ORDER BY value DESC")
+    sid = F.source("tarieven boven het maximum", q)
+    ctx["tariff_table"] = table_html(F.frame(q), {"tariff": ("tarief", "str"), "price": ("prijs/kWh incl. btw", "price"),
+                                                  "norm": ("maximum", "price")}, query=q, sid=sid, max_rows=15)
+    ctx["contract_figs"] = {key: k(key, kind) for key, kind in (
+        ("uptime_share", "pct"), ("failures", "int"), ("mean_failure_h", "h"), ("down_h", "dec1"),
+        ("evses_below_uptime_norm", "int"), ("evses_over_failure_norm", "int"), ("recurring_fault_evses", "int"),
+        ("status_coverage_share", "pct"), ("connectors_with_tariff", "int"), ("connectors_over_max_tariff", "int"),
+        ("connectors_tariff_unknown", "int"), ("tariff_compliant_share", "pct"), ("smart_charging_share", "pct"),
+        ("evses_new", "int"), ("smart_charging_share_new", "pct"), ("requests_operational", "int"),
+        ("lead_time_median_days", "days"), ("lead_time_p90_days", "days"),
+        ("lead_time_excl_objection_median_days", "days"), ("lead_time_excl_objection_p90_days", "days"),
+        ("requests_over_norm", "int"), ("requests_open", "int"), ("requests_open_over_norm", "int"))}
+    ctx["max_tariff"] = fmt_value(res.summary.get("max_tariff_norm_eur_kwh"), "price")
+
+    # ---- Budget -----------------------------------------------------------------------------------------
+    q = "SELECT year, sum(amount_eur) AS actual_eur FROM costs GROUP BY year ORDER BY year"
+    sid = F.source("kosten per jaar (budget uit de configuratie)", q)
+    if len(res.budget):
+        b = res.budget
+        ctx["budget_chart"] = figure_html(charts.budget_chart(b["year"], b["actual_eur"], b["budget_eur"]),
+                                          "Kosten van de regio voor de concessie tegen het budget", q, sid)
+    else:
+        ctx["budget_chart"] = Markup(f'<p class="na">Kosten: {NA}</p>')
+    q = (f"SELECT category, sum(amount_eur) AS amount_eur FROM costs WHERE year = {year} GROUP BY category "
+         "ORDER BY amount_eur DESC")
+    sid = F.source("kosten per categorie", q)
+    ctx["cost_table"] = table_html(F.frame(q), {"category": ("categorie", "str"), "amount_eur": ("bedrag", "eur")},
+                                   query=q, sid=sid)
+    ctx["budget_figs"] = {"actual": k("actual_eur", "eur"), "budget": k("budget_eur", "eur"),
+                          "cum": k("cumulative_eur", "eur"), "remaining": k("remaining_reserved_eur", "eur")}
+    bc = cfg.budget
+    ctx["budget_cfg"] = {"total_max": fmt_value(bc.budget_eur_total_max, "eur"), "reserved": fmt_value(bc.reserved_eur, "eur")}
+    ctx["norms"] = {"uptime": fmt_value(cfg.contract.uptime_norm_share, "pct"),
+                    "failures": cfg.contract.max_failures_per_month,
+                    "lead": fmt_value(cfg.contract.max_lead_time_days, "days"),
+                    "cdr": fmt_value(cfg.contract.max_cdr_rejected_share, "pct"),
+                    "gap_h": cfg.contract.status_gap_h, "gap_policy": cfg.contract.status_gap_policy,
+                    "gap_scope": cfg.contract.status_gap_scope, "target": fmt_value(cfg.contract.concession_target_evses)}
+    ctx["summary"] = res.summary
+    ctx["generated"] = pd.Timestamp.now(tz=tz).strftime("%d-%m-%Y %H:%M")
+    return ctx
+
+
+def _css() -> str:
+    return (Path(__file__).parent / "templates" / "report.css").read_text(encoding="utf-8")
+
+
+def render(ctx: dict) -> str:
+    env = Environment(loader=PackageLoader("laadplan.report", "templates"), autoescape=select_autoescape(["html", "j2"]),
+                      trim_blocks=True, lstrip_blocks=True)
+    return env.get_template("report.html.j2").render(css=Markup(_css()), **ctx)
+
+
+def build_report(store: Store, cfg: RegionConfig, year: int, out_dir: Path, *,
+                 requests: pd.DataFrame | None = None) -> Path:
+    """Compute the year's contract KPIs, render the report and write ``voortgangsrapportage_<year>.html``."""
+    ctx = build_context(store, cfg, year, requests=requests)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / f"voortgangsrapportage_{year}.html"
+    path.write_text(render(ctx), encoding="utf-8")
+    log.info("report written to %s (%d figures)", path, len(ctx["F"].items))
+    return path

@@ -1,0 +1,195 @@
+"""CLI contract/alerts/report on a small hand-built store: the report renders in headless Chromium without
+errors, every figure's query reproduces it, and the summary equals `laadplan --json contract --year`."""
+
+from __future__ import annotations
+
+import json
+import re
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import shapely
+from typer.testing import CliRunner
+
+from laadplan.cli import app
+from laadplan.report.pdf import chromium_path
+from laadplan.store import Store
+
+FAULTS = {  # evse -> (start, end, status)
+    "E1": ("2026-09-10 08:00", "2026-09-10 14:00", "OUTOFORDER"),
+    "E2": ("2026-09-01 00:00", "2026-09-05 00:00", "INOPERATIVE"),
+}
+
+
+def _square(x0, y0, x1, y1) -> bytes:
+    return shapely.to_wkb(shapely.box(x0, y0, x1, y1))
+
+
+def _status_rows() -> pd.DataFrame:
+    rows = []
+    evses = {"E1": ("AAA", "L1", "2026-01-01"), "E2": ("AAA", "L1", "2026-01-01"),
+             "E3": ("BBB", "L2", "2026-01-01"), "E4": ("AAA", "L3", "2026-08-01")}
+    for e, (party, loc, first) in evses.items():
+        fault = FAULTS.get(e)
+        for day in pd.date_range(first, "2026-10-31"):
+            t = day + pd.Timedelta(hours=12)
+            if party == "BBB" and pd.Timestamp("2026-06-10") <= day <= pd.Timestamp("2026-06-20"):
+                continue  # a feed outage
+            if fault and pd.Timestamp(fault[0]) <= t < pd.Timestamp(fault[1]):
+                continue
+            rows.append((party, loc, e, t, "AVAILABLE"))
+        if fault:
+            rows += [(party, loc, e, pd.Timestamp(fault[0]), fault[2]),
+                     (party, loc, e, pd.Timestamp(fault[1]), "AVAILABLE")]
+    df = pd.DataFrame(rows, columns=["party_id", "location_id", "evse_uid", "observed_utc", "status"])
+    df["country_code"] = "NL"
+    return df
+
+
+def build_store(path) -> None:
+    s = Store(path)
+    t0 = pd.Timestamp("2025-10-01")
+    s.upsert("areas", pd.DataFrame([
+        {"area_code": "GM0001", "level": "gemeente", "name": "Eerstestad", "geometry_wkb": _square(4.40, 51.90, 4.50, 51.95)},
+        {"area_code": "GM0002", "level": "gemeente", "name": "Tweedorp", "geometry_wkb": _square(4.50, 51.90, 4.60, 51.95)},
+    ]))
+    s.upsert("locations", pd.DataFrame([
+        {"country_code": "NL", "party_id": "AAA", "location_id": "L1", "gm_code": "GM0001", "operator": "Op A",
+         "lat": 51.92, "lon": 4.45, "has_dc": False, "last_updated_utc": t0},
+        {"country_code": "NL", "party_id": "BBB", "location_id": "L2", "gm_code": "GM0002", "operator": "Op B",
+         "lat": 51.92, "lon": 4.55, "has_dc": True, "last_updated_utc": t0},
+        {"country_code": "NL", "party_id": "AAA", "location_id": "L3", "gm_code": "GM0002", "operator": "Op A",
+         "lat": 51.93, "lon": 4.56, "has_dc": False, "last_updated_utc": t0},
+    ]))
+    s.upsert("evses", pd.DataFrame([
+        {"country_code": "NL", "party_id": p, "location_id": loc, "evse_uid": e, "evse_id": f"NL*{p}*{e}",
+         "smart_charging_capable": sm, "last_updated_utc": lu}
+        for p, loc, e, sm, lu in [("AAA", "L1", "E1", True, t0), ("AAA", "L1", "E2", False, t0),
+                                  ("BBB", "L2", "E3", True, t0), ("AAA", "L3", "E4", False, pd.Timestamp("2026-08-01"))]]))
+    s.upsert("connectors", pd.DataFrame([
+        {"country_code": "NL", "party_id": p, "location_id": loc, "evse_uid": e, "connector_id": "1", "tariff_ids": t,
+         "last_updated_utc": t0}
+        for p, loc, e, t in [("AAA", "L1", "E1", "T1"), ("AAA", "L1", "E2", "T2"), ("BBB", "L2", "E3", None),
+                             ("AAA", "L3", "E4", "T1")]]))
+    el = lambda p: json.dumps([{"price_components": [{"type": "ENERGY", "price": p, "vat": 21, "step_size": 1}]}])  # noqa: E731
+    s.upsert("tariffs", pd.DataFrame([
+        {"country_code": "NL", "party_id": "AAA", "tariff_id": "T1", "elements_json": el(0.35), "last_updated_utc": t0},
+        {"country_code": "NL", "party_id": "AAA", "tariff_id": "T2", "elements_json": el(0.45), "last_updated_utc": t0},
+    ]))
+    s.upsert("status_observations", _status_rows())
+    sess = []
+    for i, (p, loc, e) in enumerate([("AAA", "L1", "E1")] * 5 + [("BBB", "L2", "E3")] * 3):
+        st = pd.Timestamp("2026-09-12 17:00") + pd.Timedelta(days=i)
+        sess.append({"session_id": f"NL*{p}*S{i}", "country_code": "NL", "party_id": p, "location_id": loc,
+                     "evse_uid": e, "connector_id": "1", "start_utc": st, "end_utc": st + pd.Timedelta(hours=3),
+                     "connected_h": 3.0, "charging_h": 2.0, "energy_kwh": 10.0 + i, "user_id": f"U{i % 3}"})
+    s.upsert("sessions", pd.DataFrame(sess))
+    q = [{"kind": "cdrs", "rule_code": "LINDA-START-END", "source_file": "cdrs.ndjson", "position": n,
+          "party_id": "BBB", "message": "start >= end", "ingested_utc": pd.Timestamp("2026-11-02"),
+          "raw": json.dumps({"id": f"X{n}", "start_date_time": "2026-09-15T10:00:00Z"})} for n in (1, 2)]
+    q.append({"kind": "cdrs", "rule_code": "LP-MALFORMED", "source_file": "cdrs.ndjson", "position": 3,
+              "party_id": "BBB", "message": "broken", "ingested_utc": pd.Timestamp("2026-09-20"), "raw": "{broken"})
+    s.upsert("quarantine", pd.DataFrame(q))
+    s.upsert("ingest_runs", pd.DataFrame([{"run_id": "r1", "kind": "cdrs", "source_file": "cdrs.ndjson",
+                                           "records_read": 11, "records_accepted": 8, "records_quarantined": 3}]))
+    s.upsert("costs", pd.DataFrame([
+        {"source_file": "c.csv", "position": 2, "year": 2026, "category": "personeel", "amount_eur": 100000.0},
+        {"source_file": "c.csv", "position": 3, "year": 2026, "category": "data", "amount_eur": 70000.0}]))
+    s.upsert("requests", pd.DataFrame([
+        {"request_id": "r1", "requested_date": "2026-01-05", "gm_code": "GM0001", "decision": "granted",
+         "decided_date": "2026-02-01", "objection_end_date": "2026-03-15", "operational_date": "2026-06-01"},
+        {"request_id": "r2", "requested_date": "2026-02-01", "gm_code": "GM0002", "decision": "granted",
+         "decided_date": "2026-03-01", "objection_end_date": "2026-04-12", "operational_date": "2026-10-01"}]))
+    s.upsert("plan_sites", pd.DataFrame([
+        {"year": 2026, "gm_code": "GM0001", "site_id": "P1", "lat": 51.91, "lon": 4.44, "evses": 3, "congestion_rule": False},
+        {"year": 2026, "gm_code": "GM0002", "site_id": "P2", "lat": 51.94, "lon": 4.58, "evses": 2, "congestion_rule": True}]))
+    s.close()
+
+
+@pytest.fixture(scope="module")
+def db(tmp_path_factory):
+    p = tmp_path_factory.mktemp("contract") / "store.duckdb"
+    build_store(p)
+    return p
+
+
+def _cli(db, *args) -> str:
+    r = CliRunner().invoke(app, ["--db", str(db), *args])
+    assert r.exit_code == 0, r.output + repr(r.exception)
+    return r.stdout
+
+
+def test_contract_cli_month_gemeente_and_alerts(db):
+    out = json.loads(_cli(db, "--json", "contract", "--month", "2026-09", "--level", "gemeente"))
+    rows = {r["subject_id"]: r for r in out["rows"]}
+    # GM0001 = E1 + E2: up 714 + 624, down 6 + 96 (hours of September, local time)
+    assert rows["GM0001"]["uptime_share"] == pytest.approx((714 + 624) / 1440)
+    assert rows["GM0001"]["failures"] == 2 and rows["GM0001"]["evses_below_uptime_norm"] == 1
+    assert out["summary"]["uptime_share"] == pytest.approx((714 + 624 + 720 + 720) / 2880)
+    al = json.loads(_cli(db, "--json", "alerts", "--month", "2026-09"))["alerts"]
+    rules = sorted({a["rule"] for a in al})
+    assert "CM-UPTIME" in rules and "CM-TARIFF" in rules and "CM-CDR-REJECTED" in rules
+    up = next(a for a in al if a["rule"] == "CM-UPTIME")
+    assert up["subject_id"] == "NL*AAA*L1*E2" and json.loads(up["evidence_json"])["down_h"] == pytest.approx(96)
+    cdr = next(a for a in al if a["rule"] == "CM-CDR-REJECTED")
+    assert cdr["operator"] == "BBB" and cdr["value"] == pytest.approx(3 / 6)
+
+
+class _Nums(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.nums: list[dict] = []
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag == "span" and "num" in (a.get("class") or "").split():
+            self.nums.append(a)
+
+
+def test_report_figures_equal_cli_and_their_queries(db, tmp_path):
+    summary = json.loads(_cli(db, "--json", "contract", "--year", "2026", "--level", "region"))["summary"]
+    res = json.loads(_cli(db, "--json", "report", "--year", "2026", "--out", str(tmp_path)))
+    html_text = Path(res["html"]).read_text()
+    p = _Nums()
+    p.feed(html_text)
+    assert len(p.nums) > 40
+    with_kpi = [n for n in p.nums if n.get("data-kpi")]
+    assert {n["data-kpi"] for n in with_kpi} >= {"uptime_share", "failures", "n_evses", "tariff_compliant_share",
+                                                 "lead_time_median_days", "cdr_rejected_share", "placed_in_year",
+                                                 "actual_eur", "alerts"}
+    for n in with_kpi:
+        cli = summary.get(n["data-kpi"])
+        if cli is None:
+            assert n["data-value"] == "", n
+        else:
+            assert float(n["data-value"]) == pytest.approx(float(cli)), n
+    # every number is its query's result on the store
+    s = Store(db, read_only=True)
+    try:
+        for n in p.nums:
+            r = s.con.execute(n["data-query"]).fetchone() if "FROM" in n["data-query"] else None
+            got = None if r is None or r[0] is None else float(r[0])
+            want = None if n["data-value"] == "" else float(n["data-value"])
+            assert got == pytest.approx(want), n
+    finally:
+        s.close()
+    assert summary["uptime_share"] is not None and summary["placed_in_year"] == 1  # E4 first seen in 2026
+    assert summary["actual_eur"] == 170000 and summary["budget_eur"] == 150000
+    assert "niet beschikbaar" in html_text  # no logistics tables in this store
+    assert re.search(r"<svg", html_text) and "data:image/png;base64," in html_text
+
+
+@pytest.mark.skipif(chromium_path() is None, reason="headless Chromium (/usr/bin/chromium) not installed: "
+                    "apt-get install -y chromium")
+def test_report_renders_in_chromium_and_prints_pdf(db, tmp_path):
+    from laadplan.report import dump_dom
+
+    res = json.loads(_cli(db, "--json", "report", "--year", "2026", "--out", str(tmp_path), "--pdf"))
+    dom = dump_dom(Path(res["html"]))
+    assert 'data-rendered="ok"' in dom
+    errors = re.search(r'<pre id="js-errors">(.*?)</pre>', dom, re.S).group(1)
+    assert errors.strip() == ""
+    pdf = Path(res["pdf"])
+    assert pdf.read_bytes()[:5] == b"%PDF-" and pdf.stat().st_size > 20_000
