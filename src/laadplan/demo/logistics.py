@@ -121,9 +121,9 @@ def step(ctx) -> dict:
     paths = generate(Path(ctx.inputs_dir) / "logistics", rng, gm)
     out = Path(ctx.out_dir) / "logistics"
     year = AS_OF.year
-    hubs = pipeline.run_hubs(ctx.store, ctx.cfg, out, freight=paths["freight"], parkings=paths["parkings"],
-                             year=year)
     cor = pipeline.run_corridors(ctx.store, ctx.cfg, out, freight=paths["freight"])
+    n_cor_files = len(cor.files)
+    hubs = pipeline.run_hubs(ctx.store, ctx.cfg, out, parkings=paths["parkings"], year=year, checked=cor)
     parks = pipeline.run_parks(ctx.store, ctx.cfg, paths["parks"], out)
     sites = pipeline.run_sites(ctx.store, ctx.cfg, paths["sites"], out, as_of=AS_OF, freight=paths["freight"],
                                parks_src=paths["parks"])
@@ -138,4 +138,4 @@ def step(ctx) -> dict:
             "parks_now": int((prio.get("priority_class") == "now").sum()) if len(prio) else 0,
             "sites": int(opts["site_id"].nunique()) if len(opts) else 0, "site_recommended": rec,
             "quarantined": int(len(parks.problems) + len(sites.problems)),
-            "files": len(hubs.files) + len(cor.files) + len(parks.files) + len(sites.files)}
+            "files": len(hubs.files) + len(parks.files) + len(sites.files), "corridor_files": n_cor_files}

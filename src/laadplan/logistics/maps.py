@@ -47,7 +47,7 @@ def draw_map(path: str | Path, title: str, outline: list, lines: list[LineLayer]
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(9, 9), dpi=110)
+    fig, ax = plt.subplots(figsize=(8, 8), dpi=100)
     for g in outline:
         for poly in getattr(g, "geoms", [g]):
             if poly.geom_type == "Polygon":

@@ -162,9 +162,10 @@ def corridor_map(store, corr, pools, result: co.AfirResult, path: Path, suggesti
 
 
 def run_hubs(store: Store, cfg: RegionConfig, out_dir: Path, *, freight=None, roads=None, parkings=None,
-             year: int | None = None, vehicle: str = "heavy") -> Outcome:
+             year: int | None = None, vehicle: str = "heavy", checked: Outcome | None = None) -> Outcome:
+    """Hub suggestions; ``checked`` is a :func:`run_corridors` outcome to reuse (else it is run here)."""
     out_dir = Path(out_dir)
-    res = run_corridors(store, cfg, out_dir, freight=freight, roads=roads, map_png=False)
+    res = checked or run_corridors(store, cfg, out_dir, freight=freight, roads=roads, map_png=False)
     result, corr, pools = res.extra["result"], res.extra["corridors"], res.tables["pools"]
     cands = [hb.pool_candidates(pools)]
     if parkings:

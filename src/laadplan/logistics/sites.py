@@ -104,28 +104,27 @@ def _monday(d: date) -> date:
 
 def site_weekly(rows: pd.DataFrame, cfg) -> pd.DataFrame:
     """Per site and week (``week_start`` a Monday): ``working_days``, ``energy_kwh``, ``peak_kw``,
-    ``daily_kwh`` (module docstring)."""
+    ``daily_kwh`` (module docstring). Weeks without a working day are left out."""
     lc = cfg.logistics
-    wd = lc.site_working_days_per_week
-    out = []
-    for sid, g in rows.groupby("site_id", sort=True):
-        w0, w1 = _monday(min(g["start_date"])), _monday(max(g["end_date"]))
-        week = w0
-        while week <= w1:
-            days = [week + timedelta(days=i) for i in range(wd)]
-            e, p, site_days = 0.0, 0.0, set()
-            for r in g.itertuples(index=False):
-                active = [d for d in days if r.start_date <= d <= r.end_date]
-                if active:
-                    e += r.count * r.kwh_per_day * len(active)
-                    p += r.count * r.power_kw
-                    site_days.update(active)
-            n = len(site_days)
-            out.append({"site_id": sid, "name": g["name"].iloc[0], "week_start": week, "working_days": n,
-                        "energy_kwh": e, "peak_kw": p * lc.site_simultaneity, "daily_kwh": e / n if n else 0.0})
-            week += timedelta(days=7)
-    return pd.DataFrame(out, columns=["site_id", "name", "week_start", "working_days", "energy_kwh", "peak_kw",
-                                      "daily_kwh"])
+    cols = ["site_id", "name", "week_start", "working_days", "energy_kwh", "peak_kw", "daily_kwh"]
+    if len(rows) == 0:
+        return pd.DataFrame(columns=cols)
+    r = rows.reset_index(drop=True).assign(_row=lambda d: d.index)
+    r["day"] = [pd.date_range(a, b, freq="D") for a, b in zip(r["start_date"], r["end_date"])]
+    days = r.explode("day")
+    days = days[days["day"].dt.day_of_week < lc.site_working_days_per_week]
+    if len(days) == 0:
+        return pd.DataFrame(columns=cols)
+    days = days.assign(week_start=(days["day"] - pd.to_timedelta(days["day"].dt.day_of_week, unit="D")).dt.date,
+                       energy_kwh=days["count"] * days["kwh_per_day"], kw=days["count"] * days["power_kw"])
+    key = ["site_id", "week_start"]
+    w = days.groupby(key).agg(name=("name", "first"), working_days=("day", "nunique"),
+                              energy_kwh=("energy_kwh", "sum"))
+    peak = days.drop_duplicates(key + ["_row"]).groupby(key)["kw"].sum() * lc.site_simultaneity
+    w = w.join(peak.rename("peak_kw")).reset_index()
+    w["daily_kwh"] = w["energy_kwh"] / w["working_days"]
+    w["working_days"] = w["working_days"].astype(int)
+    return w[cols].sort_values(key).reset_index(drop=True)
 
 
 def site_options(rows: pd.DataFrame, weekly: pd.DataFrame, cfg, *, as_of: date,

@@ -1,0 +1,94 @@
+"""The AFIR check on the real heavy-duty chargers (NDW freight layer) and truck parkings (OSM) of
+Zuid-Holland and Zeeland, against the shipped reference corridors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import shapely
+
+from laadplan.config import RegionConfig
+from laadplan.logistics import corridors as co
+from laadplan.logistics import hubs as hb
+
+pytestmark = [pytest.mark.slow, pytest.mark.realdata]
+
+REFS = {"A4", "A12", "A13", "A15", "A16", "A20", "A29", "A58"}
+
+
+@pytest.fixture(scope="module")
+def real(shared_data):
+    cfg = RegionConfig().logistics
+    freight = co.read_freight_chargers(shared_data / "ndw_ocpi" / "nederland_freight_chargers.geojson")
+    parkings = hb.read_truck_parkings(shared_data / "roads_truckparking" / "truck_parking_facilities_zh_ze.geojson")
+    pools = co.merge_pools(freight, cfg.pool_merge_m)
+    corr = co.load_corridors()
+    return cfg, freight, parkings, pools, corr, co.afir_check(corr, pools, cfg)
+
+
+def test_inputs_read_completely(real):
+    cfg, freight, parkings, pools, corr, res = real
+    assert len(freight) + len(freight.attrs["problems"]) == 175  # every record accounted for
+    assert len(parkings) + len(parkings.attrs["problems"]) == 213
+    assert len(pools) < len(freight)  # co-located chargers merged
+
+
+def test_coverage_reported_per_corridor(real):
+    cfg, freight, parkings, pools, corr, res = real
+    cov = res.coverage
+    heavy = cov[cov["vehicle"] == "heavy"]
+    assert REFS <= set(heavy["ref"])
+    # one row per corridor x applicable heavy milestone x direction: core 3, comprehensive 3 milestones
+    per = heavy.groupby("corridor_id").size()
+    assert (per == 6).all()
+    assert cov["covered_share"].between(0, 1).all()
+    # well-known high-power sites are near their motorway: IONITY Sandelingen (A16), Fastned De Vink (A20)
+    near = res.positions.groupby("corridor_id")["name"].apply(lambda s: " | ".join(s.astype(str)))
+    assert "Sandelingen" in near["A16"] and "De Vink" in near["A20"]
+    light = cov[(cov["vehicle"] == "light") & (cov["milestone_year"] == 2025)]
+    assert light["covered_share"].mean() > 0.5  # the passenger fast-charging network is dense
+    summary = cov.groupby(["corridor_id", "vehicle", "milestone_year"])["covered_share"].min().unstack()
+    print("\ncovered share per corridor (worse direction):\n" + summary.round(2).to_string())
+
+
+def test_coverage_agrees_with_sampling(real):
+    """Second method: sample each corridor every 100 m, take the distance along the line to the nearest
+    qualifying pool position (or virtual end) and count samples within spacing/2."""
+    cfg, freight, parkings, pools, corr, res = real
+    info = pools.set_index("pool_id")
+    for c in corr.itertuples():
+        L = c.geometry.length
+        for m in cfg.light[:1] + cfg.heavy[:1]:
+            veh = "light" if m in cfg.light else "heavy"
+            pos = res.positions[res.positions["corridor_id"] == c.corridor_id]
+            ok = [info.at[p, "vehicle"] in ("both", veh) and co.qualifies(info.at[p, "power_kw"],
+                                                                          info.at[p, "stations_kw"], m)
+                  for p in pos["pool_id"]]
+            row = res.coverage[(res.coverage["corridor_id"] == c.corridor_id) & (res.coverage["vehicle"] == veh)
+                               & (res.coverage["milestone_year"] == m.year) & (res.coverage["direction"] == "forward")]
+            if not co.applies(m, c.network):
+                assert len(row) == 0
+                continue
+            anchors = np.r_[-m.spacing_km * 500, pos["pos_m"].to_numpy()[np.array(ok, dtype=bool)],
+                            L + m.spacing_km * 500]
+            s = np.arange(50.0, L, 100.0)
+            d = np.min(np.abs(s[:, None] - anchors[None, :]), axis=1)
+            sampled = (d <= m.spacing_km * 500).mean()
+            assert row["covered_share"].iloc[0] == pytest.approx(sampled, abs=0.005)
+
+
+def test_hub_suggestions_on_real_parkings(real):
+    cfg, freight, parkings, pools, corr, res = real
+    cands = pd.concat([parkings, hb.pool_candidates(pools)], ignore_index=True)
+    s = hb.suggest_hubs(res, corr, cands, cfg, year=2026)
+    assert len(s) > 0 and set(s["milestone_year"]) == {2027}
+    top = s[s["rank"] == 1]
+    # every suggested site lies within the candidate radius of its corridor and inside its gap
+    geoms = dict(zip(corr["corridor_id"], corr.geometry))
+    from laadplan.geo import to_rd
+
+    x, y = to_rd(top["lon"].to_numpy(float), top["lat"].to_numpy(float))
+    for (cid, lo, hi, pos), xi, yi in zip(top[["corridor_id", "gap_from_km", "gap_to_km", "pos_km"]].to_numpy(), x, y):
+        assert shapely.distance(geoms[cid], shapely.Point(xi, yi)) <= cfg.hub_candidate_radius_km * 1000 + 1
+        assert lo - 1e-6 <= pos <= hi + 1e-6
