@@ -1,0 +1,116 @@
+"""OCPI 2.2.1 Tariffs -> the ``tariffs`` table.
+
+Any OCPI container (JSON array, ``{"data": [...]}``, NDJSON, a single object; gzip; path or URL). Each
+tariff is validated with :class:`laadplan.ingest.ocpi.Tariff` (mandatory: country_code, party_id, id,
+currency, elements with price components, last_updated; ``LP-MISSING`` / ``LP-TYPE``; broken JSON is
+``LP-MALFORMED``; same key and last_updated as an earlier tariff but different content ``LP-DUPLICATE``).
+
+Summaries per tariff, over all elements (whatever their restrictions), prices excl. VAT as in OCPI:
+``energy_price_eur_kwh_max`` = max ENERGY price; ``energy_price_eur_kwh_max_incl_vat`` = max over ENERGY
+components of ``price x (1 + vat/100)`` (vat 0 when absent); ``time_price_eur_h_max``,
+``parking_price_eur_h_max``, ``flat_price_eur_max`` the maxima of TIME, PARKING_TIME and FLAT;
+``vat_pct`` the VAT of the first ENERGY component (else of the first component). The elements are kept
+verbatim as JSON (``elements_json``) for tariff calculations.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import pandas as pd
+from pydantic import ValidationError
+
+from laadplan.config import RegionConfig
+from laadplan.ingest import ocpi
+from laadplan.ingest._csvstream import BATCH
+from laadplan.ingest._io import source_name
+from laadplan.ingest._records import iter_json_records
+from laadplan.ingest.base import IngestResult, Progress, Quarantine, log_run, utcnow
+from laadplan.ingest.locations import split_duplicates
+from laadplan.model import table
+from laadplan.store import Store, UpsertResult
+
+log = logging.getLogger(__name__)
+
+
+def tariff_row(t: ocpi.Tariff, elements: list) -> dict:
+    """The ``tariffs`` row of a validated tariff (``elements`` = the original JSON elements)."""
+    comps = [pc for el in t.elements for pc in el.price_components]
+
+    def mx(kind: str, incl_vat: bool = False) -> float | None:
+        vals = [pc.price * (1 + (pc.vat or 0) / 100) if incl_vat else pc.price for pc in comps if pc.type == kind]
+        return max(vals) if vals else None
+
+    energy = [pc for pc in comps if pc.type == "ENERGY"]
+    vat_src = energy[0] if energy else (comps[0] if comps else None)
+    return {
+        "country_code": t.country_code.upper(), "party_id": t.party_id.upper(), "tariff_id": t.id,
+        "currency": t.currency.upper(), "type": t.type,
+        "energy_price_eur_kwh_max": mx("ENERGY"), "energy_price_eur_kwh_max_incl_vat": mx("ENERGY", True),
+        "time_price_eur_h_max": mx("TIME"), "parking_price_eur_h_max": mx("PARKING_TIME"),
+        "flat_price_eur_max": mx("FLAT"), "vat_pct": vat_src.vat if vat_src is not None else None,
+        "start_utc": t.start_date_time, "end_utc": t.end_date_time,
+        "elements_json": json.dumps(elements, ensure_ascii=False, sort_keys=True),
+        "last_updated_utc": t.last_updated,
+    }
+
+
+def ingest_tariffs(store: Store, source: str, cfg: RegionConfig, *, progress: Progress | None = None
+                   ) -> IngestResult:
+    """Ingest OCPI 2.2.1 Tariff objects (see the module doc)."""
+    name = source_name(source)
+    started = utcnow()
+    res = IngestResult("tariffs", name)
+    q = Quarantine(store, "tariffs", name, res)
+    rows: list[dict] = []
+    n = 0
+    for rec in iter_json_records(source):
+        res.read += 1
+        n += 1
+        if rec.error is not None:
+            q.add("LP-MALFORMED", rec.position, rec.raw_text(), f"{name} record {rec.position}: {rec.error}")
+        elif not isinstance(rec.obj, dict):
+            q.add("LP-TYPE", rec.position, rec.obj, f"{name} record {rec.position}: a Tariff is a JSON object")
+        else:
+            try:
+                t = ocpi.Tariff.model_validate(rec.obj)
+            except ValidationError as e:
+                code, msg = ocpi.rule_for(e)
+                q.add(code, rec.position, rec.obj, f"{name} record {rec.position} (Tariff {rec.obj.get('id')}): {msg}",
+                      record_id=str(rec.obj.get("id")), party_id=rec.obj.get("party_id")
+                      if isinstance(rec.obj.get("party_id"), str) else None)
+            else:
+                row = tariff_row(t, rec.obj.get("elements"))
+                row.update(source="ocpi-2.2.1", source_file=name, _pos=rec.position, _raw=rec.obj)
+                rows.append(row)
+        if n >= BATCH:
+            _flush(store, rows, name, res, q)
+            if progress is not None:
+                progress(n)
+            rows, n = [], 0
+    _flush(store, rows, name, res, q)
+    if progress is not None:
+        progress(n)
+    q.flush()
+    assert res.accepted + res.quarantined == res.read
+    log_run(store, res, started)
+    return res
+
+
+def _flush(store: Store, rows: list[dict], name: str, res: IngestResult, q: Quarantine) -> None:
+    if not rows:
+        return
+    df = pd.DataFrame(rows)
+    for c in ("start_utc", "end_utc", "last_updated_utc"):
+        df[c] = pd.to_datetime(df[c]).astype("datetime64[us]")
+    kept, dups = split_duplicates(store, "tariffs", df.drop(columns=["_raw"]))
+    for i in dups.index:
+        q.add("LP-DUPLICATE", int(df.at[i, "_pos"]), df.at[i, "_raw"],
+              f"{name} record {df.at[i, '_pos']}: tariff {df.at[i, 'tariff_id']} already read with the same "
+              f"last_updated but different content", record_id=str(df.at[i, "tariff_id"]),
+              party_id=str(df.at[i, "party_id"]))
+    res.accepted += len(kept)
+    if len(kept):
+        res.upserts.setdefault("tariffs", UpsertResult())
+        res.upserts["tariffs"] += store.upsert("tariffs", kept[table("tariffs").column_names])
