@@ -88,6 +88,8 @@ class Store:
     def _stage(self, t: model.Table, data: Any) -> str:
         """Register ``data`` (DataFrame / Arrow table / relation) as a typed, deduplicated stage."""
         self.con.complete()  # DuckDB 2: finish a pending execute() result before register()
+        if isinstance(data, pd.DataFrame) and not isinstance(data.index, pd.RangeIndex):
+            data = data.reset_index(drop=True)  # else Arrow-backed frames leak "__index_level_0__"
         self.con.register("_incoming", data)
         have = {r[0] for r in self.con.execute("SELECT * FROM _incoming LIMIT 0").description}
         unknown = have - set(t.column_names)
