@@ -184,7 +184,7 @@ def _utc_offsets_h() -> np.ndarray:
 
 
 # ------------------------------------------------------------------------------------------------ areas
-def _areas(rng: np.random.Generator) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _areas(rng: np.random.Generator, scale: float) -> tuple[pd.DataFrame, pd.DataFrame]:
     f = municipalities()
     x, y = to_rd(f["centroid_lon"].to_numpy(), f["centroid_lat"].to_numpy())
     pts = shapely.points(x, y)
@@ -239,7 +239,7 @@ def _areas(rng: np.random.Generator) -> tuple[pd.DataFrame, pd.DataFrame]:
     bu["cars_per_household"] = (bu["cars"] / bu["households"].clip(lower=1)).round(2)
     # busy buurten: dense, many apartments; their EVSEs are used almost every night
     cand = np.flatnonzero((bu["urbanity"] <= 2).to_numpy() & (bu["share_apartments"] >= 0.35).to_numpy())
-    n_busy = max(4, int(round(0.06 * len(cand))))
+    n_busy = max(3, int(round(0.045 * len(cand) * min(1.0, np.sqrt(scale)))))
     busy = np.zeros(len(bu), dtype=bool)
     busy[rng.choice(cand, size=min(n_busy, len(cand)), replace=False)] = True
     bu["busy"] = busy
@@ -256,6 +256,9 @@ def _locations(rng: np.random.Generator, gem: pd.DataFrame, bu: pd.DataFrame, sc
     n_mw = max(2, int(round(8 * scale)))  # of the DC hubs, along motorways
     w = (bu["inhabitants"] * (0.4 + bu["share_apartments"]) * bu["urbanity"].map(URBANITY_WEIGHT)).to_numpy(float)
     per_bu = rng.multinomial(n_ac, w / w.sum())
+    # every busy buurt has charge points (else nothing would be busy at small scales)
+    per_bu = np.where(bu["busy"].to_numpy(), np.maximum(per_bu, 2), per_bu)
+    n_ac = int(per_bu.sum())
     # DC hubs: urban ones by inhabitants, motorway ones in rural buurten
     w_dc = bu["inhabitants"].to_numpy(float) * ((bu["urbanity"] <= 3) & ~bu["busy"]).to_numpy()
     dc_urban = rng.choice(len(bu), size=n_dc - n_mw, replace=True, p=w_dc / w_dc.sum())
@@ -389,8 +392,8 @@ def _sessions(rng: np.random.Generator, ev: pd.DataFrame, loc: pd.DataFrame, gem
     # per-gemeente activity: more EVs per charge point in dense, wealthier places
     gm_fac = dict(zip(gem["gm_code"], 0.7 + 0.15 * (5 - gem["urbanity"]) ))
     g_ac = ev["gm_code"].map(gm_fac).to_numpy(float)[ac]
-    pB_base = np.where(busy, rng.uniform(0.95, 0.995, E), np.minimum(0.6, rng.gamma(1.2, 0.027, E) * g_ac))
-    pA_base = np.where(busy, rng.uniform(0.2, 0.35, E), np.minimum(0.5, rng.gamma(1.0, 0.042, E) * g_ac))
+    pB_base = np.where(busy, rng.uniform(0.95, 0.995, E), np.minimum(0.6, rng.gamma(1.2, 0.026, E) * g_ac))
+    pA_base = np.where(busy, rng.uniform(0.1, 0.2, E), np.minimum(0.5, rng.gamma(1.0, 0.04, E) * g_ac))
     p_home = np.where(busy, 0.98, 0.65)
     growth = np.where(busy[:, None], 0.9 + 0.1 * frac[None, :], 0.75 + 0.25 * frac[None, :])
     wB = np.array([1.0, 1.0, 1.0, 1.0, 0.85, 0.8, 0.95])[dow]
@@ -565,7 +568,7 @@ def generate_demo(seed: int, scale: float = 1.0) -> DemoData:
     t0 = time.perf_counter()
     r_area, r_loc, r_sess, r_energy, r_user, r_fault, r_bad = (
         np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(7))
-    gem, bu = _areas(r_area)
+    gem, bu = _areas(r_area, scale)
     loc, ev, conn = _locations(r_loc, gem, bu, scale)
     tariffs = _tariffs()
     faults = _faults(r_fault, ev)
