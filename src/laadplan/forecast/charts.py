@@ -110,3 +110,25 @@ def smart_chart(profile: pd.DataFrame, path: Path, *, tz: str, window: tuple[int
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def smart_comparison_chart(profiles: dict[str, pd.DataFrame], path: Path, *, tz: str, window: tuple[int, int],
+                           title: str, days: float = 3.0) -> Path:
+    """One panel per strategy: uncontrolled vs smart around the uncontrolled peak."""
+    fig, axes = plt.subplots(len(profiles), 1, figsize=(10, 2.8 * len(profiles)), sharex=True, squeeze=False)
+    for ax, (name, prof) in zip(axes[:, 0], profiles.items()):
+        local = pd.DatetimeIndex(prof["slot_utc"]).tz_localize("UTC").tz_convert(tz).tz_localize(None)
+        k = int(np.argmax(prof["uncontrolled_kw"].to_numpy()))
+        sel = (local >= local[k] - pd.Timedelta(days=days / 2)) & (local < local[k] + pd.Timedelta(days=days / 2))
+        ax.plot(local[sel], prof.loc[sel, "uncontrolled_kw"], label="uncontrolled", color="#c0392b")
+        ax.plot(local[sel], prof.loc[sel, "smart_kw"], label=name, color="#1f5f99")
+        _shade(ax, local[sel], *window)
+        ax.set_ylabel("kW")
+        ax.legend(loc="upper left", fontsize=8)
+        ax.grid(alpha=0.3)
+    fig.suptitle(title)
+    fig.autofmt_xdate()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path

@@ -44,8 +44,8 @@ def existing_supply(locations: pd.DataFrame, evses: pd.DataFrame, level: str) ->
     ev = evses.copy()
     if "status" in ev.columns:
         ev = ev[~ev["status"].isin(NOT_COUNTED).fillna(False)]
-    ev_per_loc = ev.groupby(lk, dropna=False).agg(n=("evse_uid", "size"),
-                                                  kw=("max_power_kw", lambda s: s.fillna(0).sum())).reset_index()
+    ev = ev.assign(kw=pd.to_numeric(ev["max_power_kw"], errors="coerce").astype("float64").fillna(0.0))
+    ev_per_loc = ev.groupby(lk, dropna=False).agg(n=("evse_uid", "size"), kw=("kw", "sum")).reset_index()
     m = loc[lk + [key, "n_evses", "max_power_kw"]].merge(ev_per_loc, on=lk, how="left")
     has = m["n"].notna()
     n_loc = m["n_evses"].astype("float64").fillna(0)

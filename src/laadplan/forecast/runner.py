@@ -26,7 +26,7 @@ AREA_COLS = ["area_code", "level", "name", "gm_code", "province", "inhabitants",
              "share_no_private_parking"]
 LOAD_LEVELS = {"region": None, "gemeente": ["gm_code"], "buurt": ["bu_code"], "location": LOCATION_KEY,
                "evse": EVSE_KEY}
-MAX_PROFILE_ROWS = 2_000_000
+MAX_PROFILE_ROWS = 400_000  # larger per-group profiles: summary only (CSV would be huge)
 
 
 def read_forecast_inputs(store: Store) -> dict[str, pd.DataFrame]:
@@ -80,7 +80,7 @@ def forecast_run(store: Store, cfg, *, level: str = "gemeente", scenarios=("low"
         sc = "middle" if "middle" in scenarios else scenarios[0]
         charts.need_chart(res.need, out / f"need_vs_existing_{level}.png", year=chart_year, scenario=sc,
                           names=names)
-        (out / "summary.json").write_text(json.dumps(summary, indent=1, default=str), encoding="utf-8")
+        (out / f"summary_{level}.json").write_text(json.dumps(summary, indent=1, default=str), encoding="utf-8")
         summary["out_dir"] = str(out)
     return summary
 
@@ -165,13 +165,21 @@ def load_run(store: Store, cfg, *, level: str = "gemeente", smart: str | None = 
         out.mkdir(parents=True, exist_ok=True)
         summ.to_csv(out / f"load_summary_{level}.csv", index=False)
         prof = load_profile(s, cfg, None, t_from=start, t_to=end)
-        prof.to_csv(out / "load_profile_region.csv", index=False)
+        prof.to_csv(out / "load_profile_region.csv", index=False, float_format="%.10g")
         charts.load_profile_chart(prof, out / "load_profile_region.png", tz=cfg.region.time_zone, window=window,
                                   title=f"uncontrolled charging load ({len(s):,} sessions)")
         if by is not None and len(summ) * len(prof) <= MAX_PROFILE_ROWS:
             load_profile(s, cfg, by, t_from=start, t_to=end).to_csv(out / f"load_profile_{level}.csv", index=False)
     if smart:
-        r = simulate(s, cfg, smart, t_from=start, t_to=end)
+        # smart charging: the sessions that start in the period, each simulated whole
+        sel = s
+        if start is not None:
+            sel = sel[sel["start_utc"] >= start]
+        if end is not None:
+            sel = sel[sel["start_utc"] < end]
+        if sel.empty:
+            raise ValueError("no sessions start in the selected period for smart charging")
+        r = simulate(sel, cfg, smart)
         result["smart"] = r.summary
         if out is not None:
             r.profile.to_csv(out / f"smart_{smart}_profile.csv", index=False)

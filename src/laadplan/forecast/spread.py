@@ -191,20 +191,25 @@ def forecast_areas(fleet: pd.DataFrame, areas: pd.DataFrame, cfg, *, area_level:
     group = df["province"].astype("object").fillna("") if "province" in df.columns else pd.Series("", index=df.index)
     df["_group"] = group.to_numpy()
     df["weight"] = np.where(df["vehicle"] == "car", df["area_code"].map(w).to_numpy(dtype=float), 1.0)
+    df = df.sort_values(["year", "vehicle", "_group", "area_code"]).reset_index(drop=True)
+    f_all = df["fleet_count"].to_numpy(float)
+    w_all = df["weight"].to_numpy(float)
+    gid = df.groupby(["year", "vehicle", "_group"], sort=False).ngroup().to_numpy()
+    bounds = np.r_[0, np.flatnonzero(np.diff(gid)) + 1, len(df)]
+    years, vehicles = df["year"].to_numpy(), df["vehicle"].to_numpy()
     out = []
-    for (year, vehicle, _g), sub in df.groupby(["year", "vehicle", "_group"], sort=True):
-        f = sub["fleet_count"].to_numpy(float)
-        for sc in scenarios:
-            share = electric_share(vehicle, int(year), sc, fc)
-            ev = spread_total(share * f.sum(), f, sub["weight"].to_numpy(float), fc.max_area_ev_share)
-            part = sub[["area_code", "gm_code", "year", "vehicle", "fleet_count", "weight"]].copy()
-            part["scenario"] = sc
-            part["ev_count"] = ev
-            part["ev_share"] = np.divide(ev, f, out=np.zeros_like(ev), where=f > 0)
-            out.append(part)
-    res = pd.concat(out, ignore_index=True) if out else pd.DataFrame(
-        columns=["area_code", "gm_code", "year", "vehicle", "fleet_count", "weight", "scenario", "ev_count",
-                 "ev_share"])
+    for sc in scenarios:
+        ev = np.zeros(len(df))
+        for b0, b1 in zip(bounds[:-1], bounds[1:]):
+            f = f_all[b0:b1]
+            share = electric_share(str(vehicles[b0]), int(years[b0]), sc, fc)
+            ev[b0:b1] = spread_total(share * f.sum(), f, w_all[b0:b1], fc.max_area_ev_share)
+        part = df[["area_code", "gm_code", "year", "vehicle", "fleet_count", "weight"]].copy()
+        part["scenario"] = sc
+        part["ev_count"] = ev
+        part["ev_share"] = np.divide(ev, f_all, out=np.zeros_like(ev), where=f_all > 0)
+        out.append(part)
+    res = pd.concat(out, ignore_index=True)
     res["area_level"] = area_level
     res["year"] = res["year"].astype("int64")
     return res[["area_code", "area_level", "year", "scenario", "vehicle", "gm_code", "fleet_count", "weight",

@@ -132,14 +132,48 @@ def energy_matrix(start_h: np.ndarray, stop_h: np.ndarray, power_kw: np.ndarray,
     return (dt * np.cumsum(diff, axis=1) + part)[:, :K]
 
 
+def unit_peaks(start_h: np.ndarray, stop_h: np.ndarray, power_kw: np.ndarray, unit: np.ndarray, n_units: int,
+               grid: Grid) -> np.ndarray:
+    """Peak power (kW, slot mean) of each unit's own load, exact and sparse.
+
+    Each block is split into the slots it touches (energy ``p * overlap``); the energies are summed per
+    (unit, slot) after sorting the keys ``unit * K + slot`` and the largest slot per unit is kept. Cost
+    O(P log P) in the number P of (block, slot) pairs, independent of units x slots.
+    """
+    K, dt = grid.n_slots, grid.dt_h
+    a = np.clip(start_h, 0.0, K * dt)
+    b = np.clip(stop_h, 0.0, K * dt)
+    keep = b > a
+    a, b, p, u = a[keep], b[keep], power_kw[keep], unit[keep].astype(np.int64)
+    peaks = np.zeros(n_units)
+    if len(a) == 0:
+        return peaks
+    ka = np.minimum(np.floor(a / dt).astype(np.int64), K - 1)
+    kb = np.maximum(np.ceil(b / dt).astype(np.int64), ka + 1)
+    n = kb - ka
+    rep = np.repeat(np.arange(len(a)), n)
+    slot = np.repeat(ka, n) + (np.arange(int(n.sum())) - np.repeat(np.cumsum(n) - n, n))
+    e = p[rep] * np.clip(np.minimum((slot + 1) * dt, b[rep]) - np.maximum(slot * dt, a[rep]), 0.0, None)
+    key = u[rep] * K + slot
+    order = np.argsort(key, kind="stable")
+    key, e = key[order], e[order]
+    first = np.r_[0, np.flatnonzero(np.diff(key)) + 1]
+    cell = np.add.reduceat(e, first)
+    cell_unit = key[first] // K
+    ufirst = np.r_[0, np.flatnonzero(np.diff(cell_unit)) + 1]
+    peaks[cell_unit[ufirst]] = np.maximum.reduceat(cell, ufirst) / dt
+    return peaks
+
+
 def _group_codes(df: pd.DataFrame, by: list[str] | str | None) -> tuple[np.ndarray, pd.DataFrame]:
+    """Group index per row (0..G-1) and the G key rows, sorted by key (missing keys form a group)."""
     if by is None or (isinstance(by, list) and not by):
         return np.zeros(len(df), dtype=np.int64), pd.DataFrame(index=[0])
     by = [by] if isinstance(by, str) else list(by)
-    codes, uniques = pd.MultiIndex.from_frame(df[by].astype("object").fillna("")).factorize()
-    keys = uniques.to_frame(index=False)
-    keys.columns = by
-    return codes.astype(np.int64), keys
+    g = df.groupby(by, sort=True, dropna=False)
+    codes = g.ngroup().to_numpy(dtype=np.int64)
+    keys = g.size().reset_index()[by]
+    return codes, keys
 
 
 def profile_matrix(sessions: pd.DataFrame, cfg, by: list[str] | str | None = None, *, t_from=None, t_to=None,
@@ -188,7 +222,7 @@ def unit_columns(df: pd.DataFrame, unit: str) -> list[str] | None:
 
 
 def profile_summary(sessions: pd.DataFrame, cfg, by: list[str] | str | None = None, *, t_from=None,
-                    t_to=None, unit: str | None = None, max_cells: int = 20_000_000) -> pd.DataFrame:
+                    t_to=None, unit: str | None = None) -> pd.DataFrame:
     """Per group: sessions, energy_kwh, peak_kw, peak_utc, evening_energy_share, evening_peak_kw,
     peak_in_evening, sum_unit_peaks_kw, coincidence_factor, n_units, coincidence_unit."""
     lc = _cfg_load(cfg)
@@ -208,7 +242,7 @@ def profile_summary(sessions: pd.DataFrame, cfg, by: list[str] | str | None = No
                                             out=np.zeros(len(keys)), where=energy > 0)
     out["evening_peak_kw"] = P[:, ev].max(axis=1) if ev.any() else 0.0
     out["peak_in_evening"] = ev[peak_k]
-    # coincidence: individual unit peaks, computed in chunks of units to bound memory
+    # coincidence: individual unit peaks (sparse over each unit's charging slots)
     ucols = unit_columns(df, unit)
     if ucols is None:
         ucodes = np.arange(len(df), dtype=np.int64)
@@ -219,20 +253,8 @@ def profile_summary(sessions: pd.DataFrame, cfg, by: list[str] | str | None = No
     n_units = int(ucodes.max()) + 1 if len(ucodes) else 0
     unit_group = np.zeros(n_units, dtype=np.int64)
     unit_group[ucodes] = codes
-    unit_peak = np.zeros(n_units)
     s = grid.hours(df["start_utc"])
-    stop = s + df["charge_h"].to_numpy()
-    pw = df["power_kw"].to_numpy()
-    chunk = max(1, max_cells // grid.n_slots)
-    order = np.argsort(ucodes, kind="stable")
-    bounds = np.searchsorted(ucodes[order], np.arange(0, n_units + chunk, chunk))
-    for i in range(len(bounds) - 1):
-        sel = order[bounds[i]:bounds[i + 1]]
-        if len(sel) == 0:
-            continue
-        u0 = i * chunk
-        m = energy_matrix(s[sel], stop[sel], pw[sel], ucodes[sel] - u0, min(chunk, n_units - u0), grid)
-        unit_peak[u0:u0 + m.shape[0]] = m.max(axis=1) / grid.dt_h
+    unit_peak = unit_peaks(s, s + df["charge_h"].to_numpy(), df["power_kw"].to_numpy(), ucodes, n_units, grid)
     out["sum_unit_peaks_kw"] = np.bincount(unit_group, weights=unit_peak, minlength=len(keys))
     out["n_units"] = np.bincount(unit_group, minlength=len(keys))
     out["coincidence_factor"] = np.divide(out["peak_kw"].to_numpy(), out["sum_unit_peaks_kw"].to_numpy(),

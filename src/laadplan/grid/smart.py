@@ -276,6 +276,10 @@ def simulate(sessions: pd.DataFrame, cfg, strategy: str, *, t_from=None, t_to=No
     df = session_power(sessions, cfg)
     if df.empty:
         raise ValueError("smart charging: no sessions with energy and a positive duration")
+    # the grid covers every session whole (and at least [t_from, t_to) when given)
+    lo, hi = df["start_utc"].min().floor("h"), df["end_utc"].max().ceil("h")
+    t_from = lo if t_from is None else min(pd.Timestamp(t_from), lo)
+    t_to = hi if t_to is None else max(pd.Timestamp(t_to), hi)
     grid = Grid.covering(df["start_utc"], df["end_utc"], lc.resolution_min, t_from, t_to)
     pairs = make_pairs(df, grid)
     x0 = schedule_uncontrolled(pairs)
