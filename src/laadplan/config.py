@@ -53,6 +53,9 @@ class ValidationSection(Section):
     default_max_power_kw: float = Field(
         350.0, description="Power assumed for the plausibility check when the connector's is unknown")
     max_session_h: float = Field(24 * 14, description="Sessions longer than this (hours) are implausible")
+    linda_profile: bool = Field(
+        True, description="Also require the LINDA profile's extra CDR fields (2.2.1: tariffs, total_fixed_cost, "
+                          "total_energy_cost, total_parking_time; 2.1.1: tariffs, total_parking_time)")
     connector_max_power_kw: float = Field(
         1500.0, description="LP-POWER: connector power above this (kW) is implausible and left empty")
     connector_max_ac_power_kw: float = Field(

@@ -1,0 +1,185 @@
+"""Benchmark: ingest of OCPI 2.2.1 CDRs (NDJSON) with validation, against DuckDB's own ``read_json``.
+
+Generates ``N`` CDRs (1,000,000 by default, 100,000 with ``--quick``) into a temp dir, about 1 % of them
+bad (truncated JSON lines, negative energy, swapped coordinates, start >= end, missing or wrongly typed
+fields, duplicate ids with different content). Then, each in a fresh subprocess so that peak memory
+(``ru_maxrss``) is that run's alone:
+
+1. **baseline**: ``CREATE TABLE t AS SELECT * FROM read_json(file, format='newline_delimited',
+   ignore_errors=true)`` into an in-memory DuckDB: parsing only, no validation;
+2. **laadplan**: ``ingest_cdrs`` into an in-memory store (parse, validate every LINDA/LP rule, upsert the
+   accepted sessions, quarantine the rest).
+
+Printed: CDRs per second of each, the time ratio laadplan / baseline (goal <= 3) and the peak resident
+memory of the laadplan ingest process (goal < 1 GB).
+
+    .venv/bin/python benchmarks/bench_ingest.py [--quick] [--n N] [--keep DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+log = logging.getLogger("bench_ingest")
+
+_TEMPLATE = (
+    '{{"country_code":"NL","party_id":"{party}","id":"{id}","start_date_time":"{start}",'
+    '"end_date_time":"{end}","cdr_token":{{"country_code":"NL","party_id":"EMP","uid":"{uid}","type":"RFID",'
+    '"contract_id":"NL-EMP-C{user:08d}-X"}},"auth_method":"WHITELIST","cdr_location":{{"id":"LOC{loc}",'
+    '"name":"Laadpunt {loc}","address":"Straat {loc}","city":"Rotterdam","postal_code":"3011 AB","country":"NLD",'
+    '"coordinates":{{"latitude":"{lat}","longitude":"{lon}"}},"evse_uid":"E{loc}-1","evse_id":"NL*{party}*E{loc}1",'
+    '"connector_id":"1","connector_standard":"IEC_62196_T2","connector_format":"SOCKET",'
+    '"connector_power_type":"AC_3_PHASE"}},"currency":"EUR","tariffs":[{{"country_code":"NL","party_id":"{party}",'
+    '"id":"T1","currency":"EUR","elements":[{{"price_components":[{{"type":"ENERGY","price":0.35,"vat":21.0,'
+    '"step_size":1}}]}}],"last_updated":"2025-01-01T00:00:00Z"}}],"charging_periods":[{{"start_date_time":"{start}",'
+    '"dimensions":[{{"type":"ENERGY","volume":{energy}}},{{"type":"MAX_POWER","volume":11.0}}],"tariff_id":"T1"}}],'
+    '"total_cost":{{"excl_vat":{cost},"incl_vat":{cost_vat}}},"total_fixed_cost":{{"excl_vat":0.0,"incl_vat":0.0}},'
+    '"total_energy":{energy},"total_energy_cost":{{"excl_vat":{cost},"incl_vat":{cost_vat}}},"total_time":{total},'
+    '"total_parking_time":{parking},"last_updated":"{updated}"}}'
+)
+
+
+def _iso(ts: np.ndarray) -> list[str]:
+    return [s + "Z" for s in np.datetime_as_string(ts.astype("datetime64[s]"), unit="s")]
+
+
+def generate(path: Path, n: int, *, seed: int = 1, bad_share: float = 0.01) -> dict[str, int]:
+    """Write ``n`` OCPI 2.2.1 CDRs as NDJSON; return how many of each defect were planted."""
+    rng = np.random.default_rng(seed)
+    start = np.datetime64("2025-01-01T00:00:00") + rng.integers(0, 300 * 86400, n).astype("timedelta64[s]")
+    connected_s = rng.integers(600, 14 * 3600, n)
+    end = start + connected_s.astype("timedelta64[s]")
+    parking_h = np.round(connected_s / 3600 * rng.uniform(0, 0.6, n), 4)
+    total_h = np.round(connected_s / 3600, 4)
+    energy = np.round((total_h - parking_h) * rng.uniform(2, 11, n), 3)
+    lat = np.round(rng.uniform(51.3, 52.3, n), 6)
+    lon = np.round(rng.uniform(3.5, 4.9, n), 6)
+    loc = rng.integers(1, 20_000, n)
+    user = rng.integers(1, 200_000, n)
+    s_iso, e_iso, u_iso = _iso(start), _iso(end), _iso(end + np.timedelta64(60, "s"))
+    bad = rng.random(n) < bad_share
+    kinds = rng.integers(0, 7, n)
+    planted: dict[str, int] = {}
+    with open(path, "w", encoding="utf-8") as f:
+        for i in range(n):
+            rec = {"party": "ABC", "id": f"CDR{i:09d}", "start": s_iso[i], "end": e_iso[i], "uid": f"{user[i]:010X}",
+                   "user": int(user[i]), "loc": int(loc[i]), "lat": lat[i], "lon": lon[i], "energy": energy[i],
+                   "cost": round(energy[i] * 0.35, 2), "cost_vat": round(energy[i] * 0.35 * 1.21, 2),
+                   "total": total_h[i], "parking": parking_h[i], "updated": u_iso[i]}
+            kind = "good"
+            if bad[i]:
+                k = int(kinds[i])
+                if k == 1:
+                    rec["energy"] = -abs(rec["energy"]) - 1
+                    kind = "LINDA-ENERGY-NEG"
+                elif k == 2:
+                    rec["lat"], rec["lon"] = rec["lon"], rec["lat"]
+                    kind = "LP-COORDS-NL"
+                elif k == 3:
+                    rec["end"] = rec["start"]
+                    kind = "LINDA-START-END"
+                elif k == 4:
+                    rec["id"] = f"CDR{max(i - 1, 0):09d}"  # same id as the previous line, different content
+                    rec["updated"] = u_iso[max(i - 1, 0)]
+                    kind = "LP-DUPLICATE"
+                elif k == 5:
+                    rec["total"] = '"about two hours"'
+                    kind = "LP-TYPE"
+            line = _TEMPLATE.format(**rec)
+            if bad[i] and int(kinds[i]) == 0:
+                line = line[: len(line) // 2]
+                kind = "LP-MALFORMED"
+            elif bad[i] and int(kinds[i]) == 6:
+                line = line.replace('"auth_method":"WHITELIST",', "")
+                kind = "LP-MISSING"
+            f.write(line + "\n")
+            planted[kind] = planted.get(kind, 0) + 1
+    return planted
+
+
+def _child(mode: str, path: str) -> None:
+    """Run one measurement in this (fresh) process and print a JSON line with its figures."""
+    t0 = time.perf_counter()
+    if mode == "baseline":
+        import duckdb
+
+        con = duckdb.connect(":memory:")
+        con.execute("CREATE TABLE t AS SELECT * FROM read_json(?, format='newline_delimited', ignore_errors=true)",
+                    [path])
+        rows = con.execute("SELECT count(*) FROM t").fetchone()[0]
+        out = {"rows": int(rows)}
+    else:
+        from laadplan.config import RegionConfig
+        from laadplan.ingest.cdrs import ingest_cdrs
+        from laadplan.store import Store
+
+        store = Store(":memory:")
+        res = ingest_cdrs(store, path, RegionConfig())
+        out = {"rows": res.accepted, "read": res.read, "quarantined": res.quarantined,
+               "by_rule": dict(res.by_rule), "sessions": store.count("sessions")}
+    out["seconds"] = time.perf_counter() - t0
+    out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    sys.stdout.write(json.dumps(out) + "\n")
+
+
+def _run_child(mode: str, path: Path) -> dict:
+    proc = subprocess.run([sys.executable, __file__, "--child", mode, str(path)], capture_output=True, text=True,
+                          check=False)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{mode} run failed:\n{proc.stderr}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="100,000 CDRs instead of 1,000,000")
+    ap.add_argument("--n", type=int, default=None, help="number of CDRs")
+    ap.add_argument("--keep", default=None, help="write the generated file into this directory and keep it")
+    ap.add_argument("--child", nargs=2, metavar=("MODE", "PATH"), help=argparse.SUPPRESS)
+    a = ap.parse_args(argv)
+    if a.child:
+        _child(*a.child)
+        return 0
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    n = a.n or (100_000 if a.quick else 1_000_000)
+    with tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp:
+        d = Path(a.keep) if a.keep else Path(tmp)
+        d.mkdir(parents=True, exist_ok=True)
+        path = d / f"cdrs_{n}.ndjson"
+        t0 = time.perf_counter()
+        planted = generate(path, n)
+        log.info("generated %s CDRs (%.0f MB) in %.1f s; planted defects: %s", f"{n:,}",
+                 path.stat().st_size / 1e6, time.perf_counter() - t0,
+                 {k: v for k, v in sorted(planted.items()) if k != "good"})
+        base = _run_child("baseline", path)
+        ours = _run_child("laadplan", path)
+    ratio = ours["seconds"] / base["seconds"]
+    lines = [
+        f"CDRs: {n:,} (file {path.name})",
+        f"DuckDB read_json (no validation): {base['seconds']:.2f} s, {n / base['seconds']:,.0f} CDRs/s, "
+        f"{base['rows']:,} rows, peak RSS {base['peak_rss_mb']:.0f} MB",
+        f"laadplan ingest_cdrs (validated):  {ours['seconds']:.2f} s, {n / ours['seconds']:,.0f} CDRs/s, "
+        f"peak RSS {ours['peak_rss_mb']:.0f} MB",
+        f"  read {ours['read']:,}, accepted {ours['rows']:,}, quarantined {ours['quarantined']:,}, "
+        f"sessions in store {ours['sessions']:,}",
+        f"  quarantined by rule: {dict(sorted(ours['by_rule'].items()))}",
+        f"ratio laadplan / read_json: {ratio:.2f} (goal <= 3) ; peak memory goal < 1024 MB: "
+        f"{'met' if ours['peak_rss_mb'] < 1024 else 'NOT met'}",
+    ]
+    for line in lines:
+        log.info(line)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,360 @@
+"""Set-based parsing and validation of charging sessions in DuckDB SQL (used by :mod:`laadplan.ingest.cdrs`).
+
+The reader hands over batches of raw records ``_cdr_in(position BIGINT, raw VARCHAR)`` (one JSON text per
+record). Everything else happens in SQL, vectorised over the batch:
+
+1. :func:`norm_sql` parses each record once (``json_valid`` + ``from_json`` into a struct whose leaves are
+   JSON text), detects the OCPI version, COALESCEs the 2.1.1 and 2.2.1 field paths and classifies every
+   field as present / missing / wrongly typed. Its output, the *normalised* relation, has the columns of
+   :data:`NORM_COLUMNS`; the ElaadNL CSV reader produces the same relation from pandas.
+2. :func:`checked_sql` applies every rule to the normalised rows and lists, per record, each rule it
+   breaks (``broken``: a list of ``{code, msg}``) in the fixed order of :data:`RULE_ORDER`.
+3. :func:`duplicate_sql` adds ``LP-DUPLICATE`` for otherwise valid records whose id and last_updated equal
+   an earlier record of the batch or a stored session while the content differs.
+
+A record is accepted when ``broken`` is empty; otherwise it gets one quarantine row per broken rule (so
+the analyst sees everything wrong with it at once) and counts once as quarantined.
+
+Field versions (OCPI 2.2.1 path | 2.1.1 path):
+
+==================  ===============================  ==========================================
+session column      2.2.1                            2.1.1
+==================  ===============================  ==========================================
+end                 end_date_time                    stop_date_time
+user_id             cdr_token.contract_id            auth_id
+location_id         cdr_location.id                  location.id
+lat / lon           cdr_location.coordinates.*       location.coordinates.*
+evse_uid / evse_id  cdr_location.evse_uid/evse_id    location.evses[0].uid / evse_id
+connector_id        cdr_location.connector_id        location.evses[0].connectors[0].id
+country/party       country_code / party_id          country_code / party_id, else the eMI3 evse_id
+total_cost          total_cost.excl_vat (Price)      total_cost (number, excl. VAT)
+==================  ===============================  ==========================================
+
+Derived values: ``connected_h = (end - start)`` in hours; ``charging_h = total_time - total_parking_time``
+(NULL when the parking time is not delivered); the record's own power is the largest ``MAX_POWER``
+dimension of its charging periods (2.2.1) or ``voltage x amperage (x 3 for AC_3_PHASE)`` of the 2.1.1
+connector.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from laadplan.config import RegionConfig
+
+#: The order in which rules are listed for a record (and the first one is the record's main reason).
+RULE_ORDER = (
+    "LP-MALFORMED", "LP-TYPE", "LP-MISSING", "LINDA-ENERGY-NEG", "LINDA-FUTURE", "LINDA-BEFORE-2009",
+    "LINDA-START-END", "LINDA-TIME-NEG", "LINDA-TIME-MISMATCH", "LP-CHARGE-GT-CONNECTED", "LP-ENERGY-POWER",
+    "LP-COORDS-NL", "LP-DUPLICATE",
+)
+
+#: Columns of the normalised relation (``_cdr_norm``), shared by the JSON and CSV readers.
+NORM_COLUMNS = {
+    "position": "BIGINT", "source": "VARCHAR", "record_error_code": "VARCHAR", "record_error": "VARCHAR",
+    "wrong": "VARCHAR[]", "missing": "VARCHAR[]", "session_id": "VARCHAR", "country_code": "VARCHAR",
+    "party_id": "VARCHAR", "location_id": "VARCHAR", "evse_uid": "VARCHAR", "evse_id": "VARCHAR",
+    "connector_id": "VARCHAR", "start_utc": "TIMESTAMP", "end_utc": "TIMESTAMP", "total_time_h": "DOUBLE",
+    "charging_h": "DOUBLE", "energy_kwh": "DOUBLE", "own_power_kw": "DOUBLE", "user_id": "VARCHAR",
+    "auth_method": "VARCHAR", "total_cost_eur": "DOUBLE", "total_cost_incl_vat_eur": "DOUBLE",
+    "currency": "VARCHAR", "lat": "DOUBLE", "lon": "DOUBLE", "last_updated_utc": "TIMESTAMP",
+}
+
+#: Session columns whose values make up a record's content (for LP-DUPLICATE); provenance and the
+#: connector-dependent max power are left out.
+CONTENT_COLUMNS = ("country_code", "party_id", "location_id", "evse_uid", "evse_id", "connector_id", "start_utc",
+                   "end_utc", "charging_h", "energy_kwh", "user_id", "auth_method", "total_cost_eur",
+                   "total_cost_incl_vat_eur", "currency", "lat", "lon")
+
+# Macros classifying a JSON-text leaf produced by from_json(..., 'JSON'): NULL means absent or null.
+MACROS = r"""
+CREATE OR REPLACE TEMP MACRO lp_present(v) AS v IS NOT NULL AND v NOT IN ('""', '[]', '{}');
+CREATE OR REPLACE TEMP MACRO lp_str(v) AS CASE WHEN starts_with(v, '"') THEN
+    CASE WHEN contains(v, '\') THEN json_extract_string(v, '$') ELSE v[2:-2] END END;
+CREATE OR REPLACE TEMP MACRO lp_str_bad(v) AS lp_present(v) AND NOT starts_with(v, '"');
+CREATE OR REPLACE TEMP MACRO lp_num(v) AS TRY_CAST(v AS DOUBLE);
+CREATE OR REPLACE TEMP MACRO lp_num_bad(v) AS lp_present(v) AND TRY_CAST(v AS DOUBLE) IS NULL;
+CREATE OR REPLACE TEMP MACRO lp_ts(v) AS timezone('UTC', TRY_CAST(lp_str(v) AS TIMESTAMPTZ));
+CREATE OR REPLACE TEMP MACRO lp_ts_bad(v) AS lp_present(v) AND lp_ts(v) IS NULL;
+CREATE OR REPLACE TEMP MACRO lp_coord(v) AS TRY_CAST(coalesce(lp_str(v), v) AS DOUBLE);
+CREATE OR REPLACE TEMP MACRO lp_coord_bad(v) AS lp_present(v) AND lp_coord(v) IS NULL;
+CREATE OR REPLACE TEMP MACRO lp_arr_bad(v) AS lp_present(v) AND NOT starts_with(v, '[');
+CREATE OR REPLACE TEMP MACRO lp_price(v) AS CASE WHEN starts_with(v, '{') THEN TRY_CAST(v ->> '$.excl_vat' AS DOUBLE)
+    ELSE TRY_CAST(v AS DOUBLE) END;
+CREATE OR REPLACE TEMP MACRO lp_price_incl(v) AS CASE WHEN starts_with(v, '{')
+    THEN TRY_CAST(v ->> '$.incl_vat' AS DOUBLE) END;
+CREATE OR REPLACE TEMP MACRO lp_price_bad(v) AS lp_present(v) AND lp_price(v) IS NULL;
+"""
+
+# from_json structure: every leaf is kept as JSON text so that its type can be checked.
+_STRUCTURE = (
+    '{"country_code":"JSON","party_id":"JSON","id":"JSON","start_date_time":"JSON","end_date_time":"JSON",'
+    '"stop_date_time":"JSON","cdr_token":{"uid":"JSON","type":"JSON","contract_id":"JSON"},"auth_id":"JSON",'
+    '"auth_method":"JSON","cdr_location":{"id":"JSON","coordinates":{"latitude":"JSON","longitude":"JSON"},'
+    '"evse_uid":"JSON","evse_id":"JSON","connector_id":"JSON"},'
+    '"location":{"id":"JSON","coordinates":{"latitude":"JSON","longitude":"JSON"},"evses":"JSON"},'
+    '"currency":"JSON","charging_periods":"JSON","total_cost":"JSON","total_energy":"JSON","total_time":"JSON",'
+    '"total_parking_time":"JSON","total_fixed_cost":"JSON","total_energy_cost":"JSON","tariffs":"JSON",'
+    '"last_updated":"JSON"}'
+)
+
+
+@dataclass(frozen=True)
+class Field:
+    """One CDR field: its JSON leaf in 2.2.1 and 2.1.1, its kind and whether it is mandatory.
+
+    ``need`` per version: "M" mandatory in OCPI, "P" mandatory in the LINDA profile only
+    (``validation.linda_profile``), "" optional.
+    """
+
+    name: str
+    kind: str  # str, num, ts, coord, arr, price
+    v221: str
+    v211: str
+    need221: str
+    need211: str
+    label221: str
+    label211: str
+
+
+_E = "j.location.evses"
+FIELDS = (
+    Field("country_code", "str", "j.country_code", "j.country_code", "M", "", "country_code", "country_code"),
+    Field("party_id", "str", "j.party_id", "j.party_id", "M", "", "party_id", "party_id"),
+    Field("id", "str", "j.id", "j.id", "M", "M", "id", "id"),
+    Field("start", "ts", "j.start_date_time", "j.start_date_time", "M", "M", "start_date_time", "start_date_time"),
+    Field("end", "ts", "j.end_date_time", "j.stop_date_time", "M", "M", "end_date_time", "stop_date_time"),
+    Field("token_uid", "str", "j.cdr_token.uid", "NULL", "M", "", "cdr_token.uid", ""),
+    Field("token_type", "str", "j.cdr_token.type", "NULL", "M", "", "cdr_token.type", ""),
+    Field("user", "str", "j.cdr_token.contract_id", "j.auth_id", "M", "M", "cdr_token.contract_id", "auth_id"),
+    Field("auth_method", "str", "j.auth_method", "j.auth_method", "M", "M", "auth_method", "auth_method"),
+    Field("location_id", "str", "j.cdr_location.id", "j.location.id", "M", "M", "cdr_location.id", "location.id"),
+    Field("lat", "coord", "j.cdr_location.coordinates.latitude", "j.location.coordinates.latitude", "M", "M",
+          "cdr_location.coordinates.latitude", "location.coordinates.latitude"),
+    Field("lon", "coord", "j.cdr_location.coordinates.longitude", "j.location.coordinates.longitude", "M", "M",
+          "cdr_location.coordinates.longitude", "location.coordinates.longitude"),
+    Field("evse_uid", "str", "j.cdr_location.evse_uid", f"json_extract({_E}, '$[0].uid')", "M", "M",
+          "cdr_location.evse_uid", "location.evses[0].uid"),
+    Field("evse_id", "str", "j.cdr_location.evse_id", f"json_extract({_E}, '$[0].evse_id')", "M", "",
+          "cdr_location.evse_id", "location.evses[0].evse_id"),
+    Field("connector_id", "str", "j.cdr_location.connector_id", f"json_extract({_E}, '$[0].connectors[0].id')",
+          "M", "", "cdr_location.connector_id", "location.evses[0].connectors[0].id"),
+    Field("currency", "str", "j.currency", "j.currency", "M", "M", "currency", "currency"),
+    Field("charging_periods", "arr", "j.charging_periods", "j.charging_periods", "M", "M", "charging_periods",
+          "charging_periods"),
+    Field("total_cost", "price", "j.total_cost", "j.total_cost", "M", "M", "total_cost", "total_cost"),
+    Field("total_energy", "num", "j.total_energy", "j.total_energy", "M", "M", "total_energy", "total_energy"),
+    Field("total_time", "num", "j.total_time", "j.total_time", "M", "M", "total_time", "total_time"),
+    Field("total_parking_time", "num", "j.total_parking_time", "j.total_parking_time", "P", "P",
+          "total_parking_time", "total_parking_time"),
+    Field("tariffs", "arr", "j.tariffs", "j.tariffs", "P", "P", "tariffs", "tariffs"),
+    Field("total_fixed_cost", "price", "j.total_fixed_cost", "NULL", "P", "", "total_fixed_cost", ""),
+    Field("total_energy_cost", "price", "j.total_energy_cost", "NULL", "P", "", "total_energy_cost", ""),
+    Field("last_updated", "ts", "j.last_updated", "j.last_updated", "M", "M", "last_updated", "last_updated"),
+)
+
+_BAD = {"str": "lp_str_bad", "num": "lp_num_bad", "ts": "lp_ts_bad", "coord": "lp_coord_bad",
+        "arr": "lp_arr_bad", "price": "lp_price_bad"}
+
+
+def _need(f: Field, version: str, profile: bool) -> bool | None:
+    n = f.need221 if version == "2.2.1" else f.need211
+    return n == "M" or (n == "P" and profile)
+
+
+def _label(f: Field) -> str:
+    if f.label221 == f.label211 or not f.label211:
+        return f"'{f.label221}'"
+    return f"CASE WHEN version = '2.1.1' THEN '{f.label211}' ELSE '{f.label221}' END"
+
+
+def norm_sql(source_table: str, profile: bool) -> str:
+    """SQL turning ``source_table(position, raw)`` into the normalised relation (:data:`NORM_COLUMNS`)."""
+    leaf = ",\n      ".join(
+        (f"{f.v221} AS f_{f.name}" if f.v211 == f.v221 else
+         f"CASE WHEN version = '2.1.1' THEN {f.v211} ELSE {f.v221} END AS f_{f.name}") for f in FIELDS)
+    missing = []
+    for f in FIELDS:
+        conds = [f"version = '{v}'" for v in ("2.2.1", "2.1.1") if _need(f, v, profile)]
+        if conds:
+            missing.append(f"CASE WHEN NOT lp_present(f_{f.name}) AND ({' OR '.join(conds)}) THEN {_label(f)} END")
+    wrong = [f"CASE WHEN {_BAD[f.kind]}(f_{f.name}) THEN {_label(f)} END" for f in FIELDS]
+    evse_id = "lp_str(f_evse_id)"
+    return f"""
+WITH src AS (
+    SELECT position, raw, json_valid(raw) AS valid,
+           CASE WHEN starts_with(raw, '{{') THEN TRUE ELSE regexp_matches(raw, '^\\s*\\{{') END AS is_obj
+    FROM {source_table}
+    WHERE length(raw) > 64 OR trim(raw, chr(32) || chr(9) || chr(13) || chr(10)) <> ''
+), parsed AS (
+    SELECT position, valid, is_obj,
+           CASE WHEN valid AND is_obj THEN from_json(raw, '{_STRUCTURE}') END AS j
+    FROM src
+), versioned AS (
+    SELECT *, CASE WHEN j.cdr_location IS NULL AND j.cdr_token IS NULL AND j.end_date_time IS NULL
+                    AND (j.location IS NOT NULL OR j.stop_date_time IS NOT NULL OR j.auth_id IS NOT NULL)
+                   THEN '2.1.1' ELSE '2.2.1' END AS version
+    FROM parsed
+), leaves AS (
+    SELECT position, valid, is_obj, version, j.location.evses AS f_evses,
+      {leaf}
+    FROM versioned
+), typed AS (
+    SELECT *,
+      coalesce(lp_str(f_country_code),
+               CASE WHEN version = '2.1.1' AND contains({evse_id}, '*') THEN split_part({evse_id}, '*', 1) END,
+               CASE WHEN version = '2.1.1' THEN '' END) AS country_code_v,
+      coalesce(lp_str(f_party_id),
+               CASE WHEN version = '2.1.1' AND contains({evse_id}, '*') THEN split_part({evse_id}, '*', 2) END,
+               CASE WHEN version = '2.1.1' THEN '' END) AS party_id_v
+    FROM leaves
+)
+SELECT
+    position,
+    'ocpi-' || version AS source,
+    CASE WHEN NOT valid THEN 'LP-MALFORMED' WHEN NOT is_obj THEN 'LP-TYPE' END AS record_error_code,
+    CASE WHEN NOT valid THEN 'not valid JSON' WHEN NOT is_obj THEN 'record is not a JSON object' END AS record_error,
+    CASE WHEN valid AND is_obj THEN list_filter([{', '.join(wrong)}], lambda x: x IS NOT NULL) ELSE [] END AS wrong,
+    CASE WHEN valid AND is_obj THEN list_filter([{', '.join(missing)}], lambda x: x IS NOT NULL) ELSE [] END AS missing,
+    country_code_v || '*' || party_id_v || '*' || lp_str(f_id) AS session_id,
+    country_code_v AS country_code,
+    party_id_v AS party_id,
+    lp_str(f_location_id) AS location_id,
+    lp_str(f_evse_uid) AS evse_uid,
+    lp_str(f_evse_id) AS evse_id,
+    lp_str(f_connector_id) AS connector_id,
+    lp_ts(f_start) AS start_utc,
+    lp_ts(f_end) AS end_utc,
+    lp_num(f_total_time) AS total_time_h,
+    lp_num(f_total_time) - lp_num(f_total_parking_time) AS charging_h,
+    lp_num(f_total_energy) AS energy_kwh,
+    CASE WHEN version = '2.1.1' THEN
+        TRY_CAST(coalesce(json_extract_string(f_evses, '$[0].connectors[0].max_electric_power'), '') AS DOUBLE) / 1000
+        ELSE list_max(list_transform(
+            list_filter(json_extract(f_charging_periods, '$[*].dimensions[*]'), lambda d: d ->> '$.type' = 'MAX_POWER'),
+            lambda d: TRY_CAST(d ->> '$.volume' AS DOUBLE))) END AS own_power_kw_a,
+    CASE WHEN version = '2.1.1' THEN
+        TRY_CAST(coalesce(json_extract_string(f_evses, '$[0].connectors[0].voltage'),
+                          json_extract_string(f_evses, '$[0].connectors[0].max_voltage')) AS DOUBLE)
+        * TRY_CAST(coalesce(json_extract_string(f_evses, '$[0].connectors[0].amperage'),
+                            json_extract_string(f_evses, '$[0].connectors[0].max_amperage')) AS DOUBLE)
+        * CASE WHEN json_extract_string(f_evses, '$[0].connectors[0].power_type') = 'AC_3_PHASE' THEN 3 ELSE 1 END
+        / 1000 END AS own_power_kw_b,
+    lp_str(f_user) AS user_id,
+    lp_str(f_auth_method) AS auth_method,
+    lp_price(f_total_cost) AS total_cost_eur,
+    lp_price_incl(f_total_cost) AS total_cost_incl_vat_eur,
+    lp_str(f_currency) AS currency,
+    lp_coord(f_lat) AS lat,
+    lp_coord(f_lon) AS lon,
+    lp_ts(f_last_updated) AS last_updated_utc
+FROM typed
+"""
+
+
+def norm_select(inner: str) -> str:
+    """Wrap :func:`norm_sql` so that the result has exactly :data:`NORM_COLUMNS` (own power merged)."""
+    cols = []
+    for c, typ in NORM_COLUMNS.items():
+        if c == "own_power_kw":
+            cols.append("CAST(coalesce(own_power_kw_a, own_power_kw_b) AS DOUBLE) AS own_power_kw")
+        else:
+            cols.append(f"CAST({c} AS {typ}) AS {c}")
+    return f"SELECT {', '.join(cols)} FROM ({inner})"
+
+
+def _lit_ts(ts: datetime) -> str:
+    return f"TIMESTAMP '{ts:%Y-%m-%d %H:%M:%S}'"
+
+
+def checked_sql(norm_table: str, cfg: RegionConfig, now_utc: datetime) -> str:
+    """SQL listing, per normalised record, every rule it breaks (``broken``) plus the session columns."""
+    v = cfg.validation
+    future = _lit_ts(now_utc) + f" + INTERVAL {float(v.future_tolerance_s)} SECOND"
+    earliest = f"TIMESTAMP '{v.earliest_date:%Y-%m-%d} 00:00:00'"
+    tol = float(v.total_time_tolerance_h)
+    margin = float(v.energy_power_margin)
+    default_kw = float(v.default_max_power_kw)
+    bbox = (f"(lat NOT BETWEEN {v.bbox_lat_min} AND {v.bbox_lat_max} "
+            f"OR lon NOT BETWEEN {v.bbox_lon_min} AND {v.bbox_lon_max})")
+    key = ("n.country_code IS NOT DISTINCT FROM {a}.country_code AND n.party_id IS NOT DISTINCT FROM {a}.party_id "
+           "AND n.location_id = {a}.location_id AND n.evse_uid = {a}.evse_uid")
+    rules = [
+        "CASE WHEN record_error_code IS NOT NULL THEN {'code': record_error_code, 'msg': record_error} END",
+        "CASE WHEN len(wrong) > 0 THEN {'code': 'LP-TYPE', 'msg': 'wrong type or format: ' "
+        "|| array_to_string(wrong, ', ')} END",
+        "CASE WHEN len(missing) > 0 THEN {'code': 'LP-MISSING', 'msg': 'mandatory field missing or empty: ' "
+        "|| array_to_string(missing, ', ')} END",
+        "CASE WHEN energy_kwh < 0 THEN {'code': 'LINDA-ENERGY-NEG', "
+        "'msg': printf('total energy %.4f kWh < 0', energy_kwh)} END",
+        f"CASE WHEN start_utc > {future} OR end_utc > {future} THEN {{'code': 'LINDA-FUTURE', "
+        "'msg': printf('start %s or end %s lies in the future', start_utc::VARCHAR, end_utc::VARCHAR)} END",
+        f"CASE WHEN start_utc < {earliest} OR end_utc < {earliest} THEN {{'code': 'LINDA-BEFORE-2009', "
+        f"'msg': printf('start %s or end %s before {v.earliest_date}', start_utc::VARCHAR, end_utc::VARCHAR)}} END",
+        "CASE WHEN start_utc >= end_utc THEN {'code': 'LINDA-START-END', "
+        "'msg': printf('start %s is not before end %s', start_utc::VARCHAR, end_utc::VARCHAR)} END",
+        "CASE WHEN total_time_h < 0 OR charging_h < 0 THEN {'code': 'LINDA-TIME-NEG', "
+        "'msg': printf('total time %.4f h or charging time %.4f h < 0', total_time_h, charging_h)} END",
+        f"CASE WHEN abs(total_time_h - connected_h) > {tol} THEN {{'code': 'LINDA-TIME-MISMATCH', "
+        "'msg': printf('total time %.4f h differs from end - start = %.4f h', total_time_h, connected_h)} END",
+        "CASE WHEN charging_h > total_time_h + 1e-9 THEN {'code': 'LP-CHARGE-GT-CONNECTED', "
+        "'msg': printf('charging time %.4f h longer than connected time %.4f h', charging_h, total_time_h)} END",
+        f"CASE WHEN start_utc < end_utc AND energy_kwh > limit_kw * connected_h * {margin} THEN "
+        "{'code': 'LP-ENERGY-POWER', 'msg': printf('energy %.3f kWh above %.1f kW (%s) x %.4f h x "
+        f"{margin}', energy_kwh, limit_kw, limit_src, connected_h)}} END",
+        f"CASE WHEN {bbox} THEN {{'code': 'LP-COORDS-NL', 'msg': printf('coordinates (%.6f, %.6f) outside the "
+        "Netherlands (latitude and longitude swapped?)', lat, lon)} END",
+    ]
+    return f"""
+WITH n AS (
+    SELECT n.*,
+        date_diff('millisecond', n.start_utc, n.end_utc) / 3600000.0 AS connected_h,
+        coalesce(ce.power_kw, cv.power_kw) AS conn_power_kw
+    FROM {norm_table} n
+    LEFT JOIN connectors ce ON {key.format(a='ce')} AND n.connector_id = ce.connector_id
+    LEFT JOIN (SELECT country_code, party_id, location_id, evse_uid, max(power_kw) AS power_kw
+               FROM connectors GROUP BY ALL) cv ON {key.format(a='cv')}
+), l AS (
+    SELECT *,
+        CASE WHEN conn_power_kw > 0 THEN conn_power_kw WHEN own_power_kw > 0 THEN own_power_kw
+             ELSE {default_kw} END AS limit_kw,
+        CASE WHEN conn_power_kw > 0 THEN 'connector' WHEN own_power_kw > 0 THEN 'record max power'
+             ELSE 'default' END AS limit_src
+    FROM n
+)
+SELECT *,
+    CASE WHEN conn_power_kw > 0 OR own_power_kw > 0 THEN greatest(conn_power_kw, own_power_kw) END AS max_power_kw,
+    list_filter([{', '.join(rules)}], lambda x: x IS NOT NULL) AS broken
+FROM l
+"""
+
+
+def _content_hash(alias: str) -> str:
+    return "hash(" + ", ".join(f"{alias}.{c}" for c in CONTENT_COLUMNS) + ")"
+
+
+def duplicate_sql(checked_table: str) -> str:
+    """SQL adding LP-DUPLICATE to otherwise valid records; result: ``position, broken`` for every record."""
+    return f"""
+WITH clean AS (
+    SELECT c.position, c.session_id, c.last_updated_utc, {_content_hash('c')} AS h
+    FROM {checked_table} c WHERE len(c.broken) = 0
+), firsts AS (
+    SELECT *, first_value(h) OVER w AS h0, first_value(position) OVER w AS p0
+    FROM clean WINDOW w AS (PARTITION BY session_id, last_updated_utc ORDER BY position)
+), dup AS (
+    SELECT f.position,
+        CASE WHEN f.h <> f.h0 THEN printf('same id %s and last_updated as record %d of this source, '
+                                          'different content', f.session_id, f.p0)
+             WHEN s.session_id IS NOT NULL AND {_content_hash('s')} <> f.h
+             THEN printf('same id %s and last_updated as a stored session (from %s), different content',
+                         f.session_id, s.source_file) END AS msg
+    FROM firsts f
+    LEFT JOIN sessions s ON s.session_id = f.session_id
+        AND s.last_updated_utc IS NOT DISTINCT FROM f.last_updated_utc
+)
+SELECT c.position,
+    CASE WHEN d.msg IS NOT NULL THEN [{{'code': 'LP-DUPLICATE', 'msg': d.msg}}] ELSE c.broken END AS broken
+FROM {checked_table} c LEFT JOIN dup d ON d.position = c.position
+"""

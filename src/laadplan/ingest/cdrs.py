@@ -1,0 +1,202 @@
+"""Charging sessions: OCPI CDRs 2.1.1 / 2.2.1 and ElaadNL-layout session CSVs -> table ``sessions``.
+
+``laadplan ingest cdrs SOURCE...`` reads a path or http(s) URL, gzip or not. The format is detected from
+the content, not the name: a first line that is a CSV header with start and end columns is a session CSV
+(:mod:`._cdr_csv`); otherwise JSON, as NDJSON (one CDR per line), a JSON array, an OCPI envelope
+``{"data": [...]}`` or one object.
+
+**Pipeline (streaming, memory flat).** NDJSON is cut into blocks of raw lines (:mod:`._cdr_lines`, no
+Python object per line); arrays and envelopes stream through :func:`iter_json_records` into the same
+batches. Each batch ``(position, raw)`` is parsed and validated set-wise in DuckDB SQL
+(:mod:`._cdr_sql`) on the store's connection; accepted rows are upserted into ``sessions`` (newer
+``last_updated`` replaces, identical reloads change nothing), rejected records go to the quarantine.
+
+**Rules.** Every rule a record breaks is quarantined as its own row (rule code, source, position, raw
+record, message), listed in this order: LP-MALFORMED, LP-TYPE, LP-MISSING, LINDA-ENERGY-NEG,
+LINDA-FUTURE, LINDA-BEFORE-2009, LINDA-START-END, LINDA-TIME-NEG, LINDA-TIME-MISMATCH,
+LP-CHARGE-GT-CONNECTED, LP-ENERGY-POWER, LP-COORDS-NL, and LP-DUPLICATE (checked only for records that
+break nothing else). A record counts once: ``accepted + quarantined == read``; ``by_rule`` counts records
+per rule. Rules that need a value a record lacks (e.g. start >= end without a start) are not evaluated
+for it; LP-MISSING or LP-TYPE already names the field.
+
+- LP-MISSING: OCPI's mandatory CDR fields of the record's version; with ``validation.linda_profile`` also
+  the LINDA profile's (2.2.1: tariffs, total_fixed_cost, total_energy_cost, total_parking_time; 2.1.1,
+  which has no cost breakdown: tariffs, total_parking_time). For CSVs: Started, Ended, TotalEnergy,
+  ConnectedTime.
+- LINDA-TIME-NEG: total_time < 0 or charging time (total_time - total_parking_time, CSV ChargeTime) < 0.
+- LINDA-TIME-MISMATCH: ``|total_time - (end - start)| > validation.total_time_tolerance_h`` (CSV:
+  ConnectedTime against Ended - Started).
+- LP-CHARGE-GT-CONNECTED: charging time > total (connected) time, i.e. total_parking_time < 0.
+- LP-ENERGY-POWER: ``energy > P x (end - start) x validation.energy_power_margin`` with P the power of
+  the EVSE's connector in the ``connectors`` table (the exact connector, else the EVSE's largest), else
+  the record's own maximum power (CDR MAX_POWER dimension, CSV MaxPower; 0 counts as unknown), else
+  ``validation.default_max_power_kw``.
+- LP-COORDS-NL: coordinates outside the Netherlands' bounding box (``validation.bbox_*``).
+- LP-DUPLICATE: same session_id and last_updated as an earlier record of the source or a stored session,
+  with different content.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Iterator
+
+import pyarrow as pa
+
+from laadplan.config import RegionConfig
+from laadplan.ingest import _cdr_csv, _cdr_sql
+from laadplan.ingest._cdr_lines import iter_line_batches
+from laadplan.ingest._io import SourceError, open_binary, open_text, source_name
+from laadplan.ingest._records import detect_container, iter_json_records
+from laadplan.ingest.base import IngestResult, Progress, Quarantine, log_run, utcnow
+from laadplan.store import Store, UpsertResult
+
+log = logging.getLogger(__name__)
+
+JSON_BATCH = 20_000
+SESSION_COLUMNS = ("session_id", "country_code", "party_id", "location_id", "evse_uid", "evse_id",
+                   "connector_id", "start_utc", "end_utc", "connected_h", "charging_h", "energy_kwh",
+                   "max_power_kw", "user_id", "auth_method", "total_cost_eur", "total_cost_incl_vat_eur",
+                   "currency", "lat", "lon", "source", "source_file", "last_updated_utc")
+_WS = "chr(32) || chr(9) || chr(13) || chr(10)"
+
+
+def detect_format(src: str | os.PathLike) -> str:
+    """'csv', 'ndjson', 'array', 'document' or 'empty', judged from the content."""
+    with open_binary(src) as b:
+        head = b.read(1 << 16)
+    text = head.decode("utf-8", errors="replace").lstrip("\ufeff \t\r\n")
+    if not text:
+        return "empty"
+    if text[0] not in "[{" and _cdr_csv.looks_like_session_csv(text.split("\n", 1)[0]):
+        return "csv"
+    return detect_container(str(src))
+
+
+def ingest_cdrs(store: Store, source: str | os.PathLike, cfg: RegionConfig, *,
+                progress: Progress | None = None) -> IngestResult:
+    """Ingest one source of CDRs or session rows; see the module docstring for formats and rules."""
+    src = source_name(source)
+    started = utcnow()
+    fmt = detect_format(src)
+    kind = "sessions" if fmt == "csv" else "cdrs"
+    result = IngestResult(kind=kind, source_file=src)
+    result.upserts["sessions"] = UpsertResult()
+    quarantine = Quarantine(store, kind, src, result)
+    batch = _Batch(store, cfg, src, result, quarantine, now_utc=started)
+    try:
+        if fmt == "csv":
+            with open_text(src) as text:
+                semicolon, batches = _cdr_csv.open_rows(text)
+                for header, _n, rows, raws, positions in batches:
+                    norm, raw = _cdr_csv.normalise(header, rows, raws, positions, cfg.region.time_zone,
+                                                   delim_semicolon=semicolon)
+                    batch.run_normalised(norm, raw)
+                    _advance(progress, raw.num_rows)
+        elif fmt == "ndjson":
+            for table in iter_line_batches(src):
+                batch.run_json(table)
+                _advance(progress, table.num_rows)
+        elif fmt in ("array", "document"):
+            for table in _json_record_batches(src):
+                batch.run_json(table)
+                _advance(progress, table.num_rows)
+    except (UnicodeDecodeError, OSError, EOFError) as e:  # truncated gzip, broken connection mid-stream
+        raise SourceError(f"{src}: read failed after {result.read:,} records ({e})") from None
+    finally:
+        batch.cleanup()
+    if fmt == "ndjson" and result.read and not result.accepted and result.by_rule.get("LP-MALFORMED") == result.read:
+        result.notes.append("no line was valid JSON: is this a CDR file (NDJSON / JSON / session CSV)?")
+    log_run(store, result, started)
+    log.info("%s: read %d, accepted %d, quarantined %d %s", src, result.read, result.accepted,
+             result.quarantined, dict(result.by_rule))
+    return result
+
+
+def _advance(progress: Progress | None, n: int) -> None:
+    if progress is not None:
+        progress(n)
+
+
+def _json_record_batches(src: str) -> Iterator[pa.Table]:
+    positions: list[int] = []
+    raws: list[str] = []
+    for rec in iter_json_records(src):
+        positions.append(rec.position)
+        raws.append(rec.raw_text())
+        if len(raws) >= JSON_BATCH:
+            yield pa.table({"position": pa.array(positions, pa.int64()), "raw": pa.array(raws, pa.large_string())})
+            positions, raws = [], []
+    if raws:
+        yield pa.table({"position": pa.array(positions, pa.int64()), "raw": pa.array(raws, pa.large_string())})
+
+
+class _Batch:
+    """Runs the SQL stages for one batch on the store's connection and books the outcome."""
+
+    def __init__(self, store: Store, cfg: RegionConfig, src: str, result: IngestResult, quarantine: Quarantine,
+                 now_utc):
+        self.store, self.cfg, self.src, self.result, self.q = store, cfg, src, result, quarantine
+        self.con = store.con
+        self.con.complete()
+        for stmt in _cdr_sql.MACROS.split(";"):
+            if stmt.strip():
+                self.con.execute(stmt)
+        self.norm_sql = _cdr_sql.norm_select(_cdr_sql.norm_sql("_cdr_in", cfg.validation.linda_profile))
+        self.checked_sql = _cdr_sql.checked_sql("_cdr_norm", cfg, now_utc)
+        self.dup_sql = _cdr_sql.duplicate_sql("_cdr_checked")
+
+    def run_json(self, table: pa.Table) -> None:
+        self.con.complete()
+        self.con.register("_cdr_in", table)  # zero copy; stays registered until the batch is booked
+        try:
+            self.con.execute(f"CREATE OR REPLACE TEMP TABLE _cdr_norm AS {self.norm_sql}")
+            self._validate_and_store()
+        finally:
+            self.con.unregister("_cdr_in")
+
+    def run_normalised(self, norm: pa.Table, raw: pa.Table) -> None:
+        self.con.complete()
+        self.con.register("_cdr_norm", norm)
+        self.con.register("_cdr_in", raw)
+        try:
+            self._validate_and_store()
+        finally:
+            self.con.unregister("_cdr_norm")
+            self.con.unregister("_cdr_in")
+
+    def _validate_and_store(self) -> None:
+        con = self.con
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _cdr_checked AS {self.checked_sql}")
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _cdr_verdict AS {self.dup_sql}")
+        n_read, n_bad = con.execute(
+            "SELECT count(*), count(*) FILTER (WHERE len(broken) > 0) FROM _cdr_verdict").fetchall()[0]
+        cols = ", ".join(("? AS source_file" if c == "source_file" else f"c.{c}") for c in SESSION_COLUMNS)
+        accepted = con.sql(
+            f"SELECT {cols} FROM _cdr_checked c JOIN _cdr_verdict v USING (position) "
+            "WHERE len(v.broken) = 0 ORDER BY c.position", params=[self.src]).to_arrow_table()
+        if accepted.num_rows:
+            self.result.upserts["sessions"] += self.store.upsert("sessions", accepted)
+        if n_bad:
+            rejected = con.execute(
+                f"""SELECT b.code AS rule_code, v.position, rtrim(i.raw, {_WS}) AS raw, b.msg AS message,
+                           c.session_id AS record_id, c.party_id
+                    FROM (SELECT position, unnest(broken) AS b FROM _cdr_verdict WHERE len(broken) > 0) v
+                    JOIN _cdr_checked c USING (position) JOIN _cdr_in i USING (position)
+                    ORDER BY v.position""").df()
+            rejected["raw"] = rejected["raw"].str.slice(0, 20_000)
+            before = self.result.quarantined
+            self.q.add_frame(rejected)
+            # add_frame counts rows; a record breaking several rules counts once
+            self.result.quarantined = before + int(n_bad)
+        self.result.read += int(n_read)
+        self.result.accepted += int(n_read - n_bad)
+
+    def cleanup(self) -> None:
+        self.con.complete()
+        for t in ("_cdr_norm", "_cdr_checked", "_cdr_verdict"):
+            self.con.execute(f"DROP TABLE IF EXISTS {t}")
+
+
+__all__ = ["ingest_cdrs", "detect_format", "SESSION_COLUMNS"]
