@@ -37,7 +37,7 @@ def _ts(s: str) -> float:
 
 def _bad_lines(manifest, key) -> set[int]:
     kinds = manifest["files"][FILES[key]]["bad_kinds"]
-    return {p for v in kinds.values() for p in v.get("lines", v.get("indexs", []))}
+    return {p for v in kinds.values() for p in v["positions"]}
 
 
 @pytest.fixture(scope="module")
@@ -164,8 +164,8 @@ def test_good_cdr_coordinates_lie_in_their_gemeente(cdrs, gemeente_polys):
 def test_locations_inside_nl_except_injected(demo):
     _, d, manifest = demo
     kinds = manifest["files"][FILES["locations"]]["bad_kinds"]
-    swapped = set(kinds["swapped_coordinates"]["lines"])
-    skip = {p for k, v in kinds.items() if k in ("malformed_json", "missing_coordinates") for p in v["lines"]}
+    swapped = set(kinds["swapped_coordinates"]["positions"])
+    skip = {p for k, v in kinds.items() if k in ("malformed_json", "missing_coordinates") for p in v["positions"]}
     for i, line in enumerate((d / FILES["locations"]).read_text(encoding="utf-8").splitlines(), start=1):
         if i in skip:
             continue
@@ -323,7 +323,7 @@ def test_manifest_counts_match_the_cdr_file(demo, cdrs):
             found["negative_parking_time"].add(i)
     kinds = manifest["files"][FILES["cdrs"]]["bad_kinds"]
     for k in BAD_RULES["cdrs"]:
-        assert found[k] == set(kinds[k]["lines"]), k
+        assert found[k] == set(kinds[k]["positions"]), k
         assert kinds[k]["count"] == len(found[k]) > 0
         assert kinds[k]["rule"] == BAD_RULES["cdrs"][k]
     total_bad = manifest["files"][FILES["cdrs"]]["bad"]
@@ -355,7 +355,7 @@ def test_manifest_counts_match_locations_status_tariffs_and_areas(demo):
             found["invalid_evse_status"].add(i)
     kinds = manifest["files"][FILES["locations"]]["bad_kinds"]
     for k in BAD_RULES["locations"]:
-        assert found[k] == set(kinds[k]["lines"]) and kinds[k]["count"] > 0, k
+        assert found[k] == set(kinds[k]["positions"]) and kinds[k]["count"] > 0, k
     # status
     found = {k: set() for k in BAD_RULES["status"]}
     for i, line in enumerate((d / FILES["status"]).read_text(encoding="utf-8").splitlines(), start=1):
@@ -375,14 +375,14 @@ def test_manifest_counts_match_locations_status_tariffs_and_areas(demo):
             found["bad_timestamp"].add(i)
     kinds = manifest["files"][FILES["status"]]["bad_kinds"]
     for k in BAD_RULES["status"]:
-        assert found[k] == set(kinds[k]["lines"]) and kinds[k]["count"] > 0, k
+        assert found[k] == set(kinds[k]["positions"]) and kinds[k]["count"] > 0, k
     # tariffs: price must be a number, currency present
     tariffs = json.loads((d / FILES["tariffs"]).read_text(encoding="utf-8"))["data"]
-    no_cur = [i for i, t in enumerate(tariffs) if "currency" not in t]
-    nan_price = [i for i, t in enumerate(tariffs)
+    no_cur = [i for i, t in enumerate(tariffs, start=1) if "currency" not in t]
+    nan_price = [i for i, t in enumerate(tariffs, start=1)
                  if not all(isinstance(pc["price"], (int, float)) for el in t["elements"] for pc in el["price_components"])]
     kinds = manifest["files"][FILES["tariffs"]]["bad_kinds"]
-    assert kinds["missing_currency"]["indexs"] == no_cur and kinds["price_not_a_number"]["indexs"] == nan_price
+    assert kinds["missing_currency"]["positions"] == no_cur and kinds["price_not_a_number"]["positions"] == nan_price
     # some good tariffs are above the concession maximum of 0.48 incl. VAT, some below
     incl = [t["elements"][0]["price_components"][0]["price"] * 1.21 for t in tariffs if "currency" in t
             and isinstance(t["elements"][0]["price_components"][0]["price"], float) and t["type"] == "REGULAR"]
@@ -392,11 +392,11 @@ def test_manifest_counts_match_locations_status_tariffs_and_areas(demo):
         feats = json.loads((d / FILES[key]).read_text(encoding="utf-8"))["features"]
         code = "statcode" if key == "gemeenten" else "buurtcode"
         pat = r"GM\d{4}" if key == "gemeenten" else r"BU\d{8}"
-        bad_code = [i for i, f in enumerate(feats) if not pd.Series([f["properties"][code]]).str.fullmatch(pat)[0]]
-        no_geom = [i for i, f in enumerate(feats) if f["geometry"] is None]
+        bad_code = [i for i, f in enumerate(feats, start=1) if not pd.Series([f["properties"][code]]).str.fullmatch(pat)[0]]
+        no_geom = [i for i, f in enumerate(feats, start=1) if f["geometry"] is None]
         kinds = manifest["files"][FILES[key]]["bad_kinds"]
-        assert kinds["invalid_code"]["indexs"] == bad_code
-        assert kinds.get("missing_geometry", {"indexs": []})["indexs"] == no_geom
+        assert kinds["invalid_code"]["positions"] == bad_code
+        assert kinds.get("missing_geometry", {"positions": []})["positions"] == no_geom
 
 
 def test_locations_have_realistic_mix(demo):

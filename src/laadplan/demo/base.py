@@ -886,20 +886,20 @@ def _merge(good: list[Any], bad: list[dict[str, Any]]) -> tuple[list[Any], list[
 # ----------------------------------------------------------------------------------------------- writing
 def write_demo(data: DemoData, out_dir: Path) -> dict[str, Any]:
     """Write the demo input files into ``out_dir`` (names in :data:`FILES`) and return the manifest: per file
-    the number of records, good records and, per kind of bad record, its rule code, count, positions
-    (``line``: 1-based line in NDJSON/CSV files, the CSV header being line 1; ``index``: 0-based position
-    in a JSON array or FeatureCollection) and ids."""
+    the number of records, good records and, per kind of bad record, its rule code, count, ``positions`` (as
+    the quarantine counts them: the 1-based line in NDJSON and CSV files, the CSV header being line 1; the
+    1-based record number in a JSON array or FeatureCollection) and ids."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     manifest: dict[str, Any] = {"seed": data.seed, "scale": data.scale, "synthetic": True,
                                 "period_utc": ["2025-11-01", "2026-10-31"], "files": {}}
 
-    def record(file_key: str, n_good: int, where: list[int], pos_key: str, base: int) -> None:
+    def record(file_key: str, n_good: int, where: list[int], base: int) -> None:
         kinds: dict[str, Any] = {}
         for b, w in zip(data.bad[file_key], where):
-            d = kinds.setdefault(b["kind"], {"rule": b["rule"], "count": 0, pos_key + "s": [], "ids": []})
+            d = kinds.setdefault(b["kind"], {"rule": b["rule"], "count": 0, "positions": [], "ids": []})
             d["count"] += 1
-            d[pos_key + "s"].append(w + base)
+            d["positions"].append(w + base)
             d["ids"].append(b["id"])
         manifest["files"][FILES[file_key]] = {"records": n_good + len(where), "good": n_good,
                                               "bad": sum(len(v["ids"]) for v in kinds.values()), "bad_kinds": kinds}
@@ -909,29 +909,29 @@ def write_demo(data: DemoData, out_dir: Path) -> dict[str, Any]:
         merged, where = _merge(feats, data.bad[key])
         (out_dir / FILES[key]).write_text(_dumps({"type": "FeatureCollection", "name": f"demo_{key}",
                                                   "features": merged}), encoding="utf-8")
-        record(key, len(feats), where, "index", 0)
+        record(key, len(feats), where, 1)
 
     merged, where = _merge(data.tariffs, data.bad["tariffs"])
     (out_dir / FILES["tariffs"]).write_text(_dumps({"data": merged, "status_code": 1000,
                                                     "timestamp": "2026-11-01T00:00:00Z"}), encoding="utf-8")
-    record("tariffs", len(data.tariffs), where, "index", 0)
+    record("tariffs", len(data.tariffs), where, 1)
 
     locs = [_dumps(o) for o in _location_objects(data)]
     merged, where = _merge(locs, data.bad["locations"])
     (out_dir / FILES["locations"]).write_text("\n".join(merged) + "\n", encoding="utf-8")
-    record("locations", len(locs), where, "line", 1)
+    record("locations", len(locs), where, 1)
 
     cdrs = _cdr_lines(data)
     merged, where = _merge(cdrs, data.bad["cdrs"])
     with open(out_dir / FILES["cdrs"], "w", encoding="utf-8", newline="\n") as fh:
         fh.write("\n".join(merged))
         fh.write("\n")
-    record("cdrs", len(cdrs), where, "line", 1)
+    record("cdrs", len(cdrs), where, 1)
 
     st = _status_lines(data)
     merged, where = _merge(st, data.bad["status"])
     (out_dir / FILES["status"]).write_text(STATUS_HEADER + "\n" + "\n".join(merged) + "\n", encoding="utf-8")
-    record("status", len(st), where, "line", 2)
+    record("status", len(st), where, 2)
     return manifest
 
 
