@@ -99,7 +99,7 @@ def generate(inputs: Path, rng: np.random.Generator, gemeenten: pd.DataFrame | N
     sites = []
     for i in range(8):
         j = int(rng.integers(len(centres)))
-        lon, lat = centres[j] + rng.normal(0, 0.06, 2)
+        lon, lat = centres[j] + rng.normal(0, 0.03, 2)
         start = AS_OF + timedelta(days=int(rng.integers(7, 300)))
         end = start + timedelta(days=int(rng.integers(14, 400)))
         for m in rng.choice(len(MACHINES), size=int(rng.integers(1, 4)), replace=False):
@@ -126,7 +126,7 @@ def step(ctx) -> dict:
     hubs = pipeline.run_hubs(ctx.store, ctx.cfg, out, parkings=paths["parkings"], year=year, checked=cor)
     parks = pipeline.run_parks(ctx.store, ctx.cfg, paths["parks"], out)
     sites = pipeline.run_sites(ctx.store, ctx.cfg, paths["sites"], out, as_of=AS_OF, freight=paths["freight"],
-                               parks_src=paths["parks"])
+                               parks=parks.tables["parks"])
     summ = cor.tables["summary"]
     first = summ[(summ["vehicle"] == "heavy") & (summ["milestone_year"] == summ["milestone_year"].min())]
     opts = sites.tables["options"]

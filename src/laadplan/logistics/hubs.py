@@ -101,7 +101,7 @@ def grid_status(lon, lat, grid_areas: pd.DataFrame | None) -> pd.Series:
     ga = grid_areas[grid_areas["geometry_wkb"].notna()].reset_index(drop=True)
     if len(ga) == 0:
         return out
-    ga = ga.assign(_code=ga.index.astype(str))
+    ga = ga.assign(_code=ga.index.astype(str), geometry_wkb=[bytes(b) for b in ga["geometry_wkb"]])  # bytearray
     # most severe status first, so a point on a shared border gets the worse status
     ga = ga.sort_values("offtake_status", ascending=False, kind="stable")
     codes = assign_area(lon, lat, ga, code_col="_code")

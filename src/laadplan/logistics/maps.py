@@ -27,13 +27,19 @@ class LineLayer:
     style: dict = field(default_factory=dict)
 
 
-def outline_from_areas(areas: pd.DataFrame | None) -> list:
-    """Gemeente polygons (WGS84 WKB in ``geometry_wkb``) as RD New shapely geometries; [] when absent."""
+def outline_from_areas(areas: pd.DataFrame | None, bbox: tuple[float, float, float, float] | None = None) -> list:
+    """Gemeente polygons (WGS84 WKB in ``geometry_wkb``) as RD New shapely geometries; [] when absent.
+    With ``bbox`` (lon_min, lat_min, lon_max, lat_max) polygons whose representative point lies outside it
+    (broken records) are left out so they do not stretch the map."""
     if areas is None or len(areas) == 0 or "geometry_wkb" not in areas:
         return []
     import geopandas as gpd
 
-    geoms = shapely.from_wkb(areas["geometry_wkb"].dropna().to_numpy())
+    geoms = np.asarray(shapely.from_wkb([bytes(b) for b in areas["geometry_wkb"].dropna()]))  # DuckDB gives bytearray
+    if bbox is not None and len(geoms):
+        rp = shapely.point_on_surface(geoms)
+        x, y = shapely.get_x(rp), shapely.get_y(rp)
+        geoms = geoms[(x >= bbox[0]) & (y >= bbox[1]) & (x <= bbox[2]) & (y <= bbox[3])]
     if len(geoms) == 0:
         return []
     return list(gpd.GeoSeries(geoms, crs=WGS84).to_crs(RD_NEW))

@@ -152,7 +152,7 @@ def read_parks(src: str | os.PathLike, cfg) -> tuple[pd.DataFrame, pd.DataFrame]
                      "trucks": trucks if trucks is not None else firms * lc.trucks_per_firm,
                      "spare_kw": spare if spare is not None else 0.0, "vehicles_estimated": est})
     for p in problems:
-        log.warning("%s", p["message"])
+        log.warning("%s [rule %s]", p["message"], p["rule_code"])
     df = pd.DataFrame(rows, columns=PARK_COLUMNS)
     if len(df):
         df["x_rd"], df["y_rd"] = to_rd(df["lon"].to_numpy(float), df["lat"].to_numpy(float))

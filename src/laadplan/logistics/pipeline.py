@@ -49,11 +49,13 @@ def grid_areas(store: Store) -> pd.DataFrame | None:
                        columns=["area_code", "offtake_status", "geometry_wkb"])
 
 
-def outline(store: Store) -> list:
+def outline(store: Store, cfg: RegionConfig | None = None) -> list:
     if not _has_table(store, "areas"):
         return []
+    v = (cfg or RegionConfig()).validation
     return maps.outline_from_areas(store.frame("areas", where="level = 'gemeente'",
-                                               columns=["area_code", "geometry_wkb"]))
+                                               columns=["area_code", "geometry_wkb"]),
+                                   (v.bbox_lon_min, v.bbox_lat_min, v.bbox_lon_max, v.bbox_lat_max))
 
 
 def write_table(store: Store, name: str, df: pd.DataFrame) -> None:
@@ -233,7 +235,9 @@ def site_hubs(pools: pd.DataFrame, parks: pd.DataFrame | None = None) -> pd.Data
 
 
 def run_sites(store: Store, cfg: RegionConfig, src, out_dir: Path, *, as_of: date | None = None, freight=None,
-              parks_src=None) -> Outcome:
+              parks_src=None, parks: pd.DataFrame | None = None) -> Outcome:
+    """Construction sites; nearby hubs are the high-power pools plus business parks (``parks`` as read by
+    :func:`~laadplan.logistics.parks.read_parks`, or read from ``parks_src``)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     rows, problems = si.read_sites(src, cfg)
@@ -241,7 +245,8 @@ def run_sites(store: Store, cfg: RegionConfig, src, out_dir: Path, *, as_of: dat
     res = Outcome(problems=problems)
     weekly = si.site_weekly(rows, cfg)
     pools = load_pools(store, cfg, freight).tables["pools"]
-    parks = pk.read_parks(parks_src, cfg)[0] if parks_src else None
+    if parks is None and parks_src:
+        parks = pk.read_parks(parks_src, cfg)[0]
     hubs = site_hubs(pools, parks)
     first = rows.drop_duplicates("site_id") if len(rows) else rows
     status = hb.grid_status(first["lon"].to_numpy(float), first["lat"].to_numpy(float), grid_areas(store)) \

@@ -89,7 +89,7 @@ def read_sites(src: str | os.PathLike, cfg) -> tuple[pd.DataFrame, pd.DataFrame]
                      "end_date": end, "machine_type": rec.get("machine_type") or "machine", "count": count,
                      "kwh_per_day": kwh, "power_kw": kw})
     for p in problems:
-        log.warning("%s", p["message"])
+        log.warning("%s [rule %s]", p["message"], p["rule_code"])
     df = pd.DataFrame(rows, columns=SITE_COLUMNS)
     if len(df):
         df["x_rd"], df["y_rd"] = to_rd(df["lon"].to_numpy(float), df["lat"].to_numpy(float))
