@@ -64,6 +64,8 @@ def _base(vehicle: str, fc: ForecastConfig) -> tuple[int, float]:
 
 
 def _target(vehicle: str, scenario: str, fc: ForecastConfig) -> float:
+    if vehicle not in VEHICLES:
+        raise ValueError(f"unknown vehicle {vehicle!r}; one of {VEHICLES}")
     table = {"car": fc.bev_share_2035, "van": fc.van_bev_share_2035, "truck": fc.truck_bev_share_2035}[vehicle]
     try:
         return table[scenario]
