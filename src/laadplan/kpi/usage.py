@@ -42,6 +42,7 @@ from datetime import date, datetime
 from typing import Any
 
 import duckdb
+import numpy as np
 import pandas as pd
 
 from laadplan.kpi.calendar import Period, hour_calendar, how_label, periods, periods_frame
@@ -144,97 +145,30 @@ def compute_usage(con: duckdb.DuckDBPyConnection, evses: str, sessions: str, ps:
                    ({kid_expr})::BIGINT AS kidx
             FROM m""")
         con.execute(f"DELETE FROM {t_s} WHERE kidx IS NULL")
-        # hourly split: one row per (session, UTC hour it touches), aggregated per key, period, hour of week
-        con.execute(f"""
-            CREATE TEMP TABLE {t_how} AS
-            WITH x AS (
-                SELECT kidx, matched, a, b, charging_h, energy_kwh,
-                       CASE WHEN charging_h IS NULL THEN NULL ELSE least(a + charging_h * 3600.0, b) END AS c,
-                       unnest(range(floor(greatest(a, {r0}) / 3600)::BIGINT,
-                                    ceil(least(b, {r1}) / 3600)::BIGINT)) AS hu
-                FROM {t_s} WHERE b > a),
-            y AS (
-                SELECT kidx, matched, hu, a, b, c, energy_kwh,
-                       least(b, (hu + 1) * 3600.0) - greatest(a, hu * 3600.0) AS conn_s,
-                       CASE WHEN c IS NOT NULL  -- least() would skip a NULL
-                            THEN greatest(0.0, least(c, (hu + 1) * 3600.0) - greatest(a, hu * 3600.0)) END AS chg_s
-                FROM x)
-            SELECT y.kidx, cal.pid, cal.how,
-                   coalesce(sum(conn_s) FILTER (WHERE matched), 0) / 3600.0 AS connected_h,
-                   coalesce(sum(chg_s) FILTER (WHERE matched), 0) / 3600.0 AS charging_h,
-                   coalesce(sum(conn_s) FILTER (WHERE matched AND c IS NOT NULL), 0) / 3600.0 AS connected_known_h,
-                   sum(CASE WHEN c > a THEN energy_kwh * chg_s / (c - a) ELSE energy_kwh * conn_s / (b - a) END)
-                       AS energy_kwh,
-                   coalesce(sum(CASE WHEN c > a THEN energy_kwh * chg_s / (c - a)
-                                     ELSE energy_kwh * conn_s / (b - a) END) FILTER (WHERE matched), 0)
-                       AS energy_matched_kwh
-            FROM y JOIN {t_cal} cal ON cal.hu = y.hu
-            GROUP BY y.kidx, cal.pid, cal.how""")
         ev_filter = _hour_filter("cal.how % 24", *evening)
         key_sel = ", ".join(f'any_value("{c}") AS "{c}"' for c in keys + extra)
-        keys_sql = (f"SELECT kidx, {key_sel}, count(*) AS n_evses FROM {t_ev} GROUP BY kidx" if keys
+        keys_sql = (f"SELECT kidx, {key_sel}, count(*) AS n_evses FROM {t_ev} GROUP BY kidx ORDER BY kidx" if keys
                     else f"SELECT 0::BIGINT AS kidx, (SELECT count(*) FROM {t_ev}) AS n_evses")
         if level == "buurt":  # a buurt lies in one gemeente; keep it when its locations agree
             keys_sql = keys_sql.replace('any_value("gm_code")', 'CASE WHEN count(DISTINCT gm_code) = 1 '
                                         'THEN any_value("gm_code") END')
-        out_keys = ", ".join(f'k."{c}"' for c in keys + extra)
-        out_keys = out_keys + ", " if out_keys else ""
-        sql = f"""
-            WITH keys AS ({keys_sql}),
-            st AS (
-                SELECT s.kidx, cal.pid, count(*) AS sessions,
-                       count(*) FILTER (WHERE matched) AS sessions_matched,
-                       count(*) FILTER (WHERE NOT matched) AS sessions_unmatched,
-                       sum(s.energy_kwh) AS energy_start_kwh,
-                       count(*) FILTER (WHERE {ev_filter}) AS evening_sessions,
-                       sum(s.energy_kwh) FILTER (WHERE {ev_filter}) AS evening_energy_kwh,
-                       count(DISTINCT s.user_id) AS unique_users
-                FROM {t_s} s JOIN {t_cal} cal ON cal.hu = floor(s.a / 3600)::BIGINT
-                GROUP BY s.kidx, cal.pid),
-            nh AS (SELECT pid, how, count(*) AS n_hours FROM {t_cal} GROUP BY pid, how),
-            hw AS (
-                SELECT h.kidx, h.pid, h.how, h.connected_h / (k.n_evses * nh.n_hours) AS occ
-                FROM {t_how} h JOIN nh USING (pid, how) JOIN keys k USING (kidx) WHERE k.n_evses > 0),
-            pk AS (SELECT kidx, pid, max(occ) AS peak, first(how ORDER BY occ DESC, how) AS peak_how_idx FROM hw GROUP BY kidx, pid),
-            oc AS (
-                SELECT kidx, pid, sum(connected_h) AS connected_h, sum(charging_h) AS charging_h,
-                       sum(connected_known_h) AS connected_known_h, sum(energy_kwh) AS energy_kwh,
-                       sum(energy_matched_kwh) AS energy_matched_kwh
-                FROM {t_how} GROUP BY kidx, pid)
-            SELECT {out_keys}p.pid, p.period_start, p.period_end, p.days, p.hours, k.n_evses,
-                   coalesce(st.sessions, 0) AS sessions,
-                   coalesce(oc.energy_kwh, 0.0) AS energy_kwh,
-                   coalesce(st.sessions_matched, 0) / nullif(k.n_evses * p.days, 0) AS sessions_per_evse_day,
-                   coalesce(oc.energy_matched_kwh, 0.0) / nullif(k.n_evses * p.days, 0) AS kwh_per_evse_day,
-                   st.energy_start_kwh / nullif(st.sessions, 0) AS kwh_per_session,
-                   coalesce(oc.connected_h, 0.0) AS connected_h,
-                   coalesce(oc.charging_h, 0.0) AS charging_h,
-                   coalesce(oc.connected_h, 0.0) / nullif(k.n_evses * p.hours, 0) AS occupancy_share,
-                   oc.charging_h / nullif(oc.connected_known_h, 0) AS charging_share,
-                   coalesce(st.unique_users, 0) AS unique_users,
-                   st.evening_sessions / nullif(st.sessions, 0) AS evening_session_share,
-                   coalesce(st.evening_energy_kwh, 0.0) / nullif(st.energy_start_kwh, 0) AS evening_energy_share,
-                   CASE WHEN k.n_evses > 0 THEN coalesce(pk.peak, 0.0) END AS peak_how_occupancy_share,
-                   pk.peak_how_idx,
-                   coalesce(st.sessions_unmatched, 0) AS sessions_unmatched
-            FROM keys k CROSS JOIN {t_per} p
-            LEFT JOIN st ON st.kidx = k.kidx AND st.pid = p.pid
-            LEFT JOIN oc ON oc.kidx = k.kidx AND oc.pid = p.pid
-            LEFT JOIN pk ON pk.kidx = k.kidx AND pk.pid = p.pid
-            ORDER BY k.kidx, p.pid"""
-        df = con.execute(sql).df()
-        prof = None
-        if profile:
-            prof = con.execute(f"""
-                WITH keys AS ({keys_sql}),
-                nh AS (SELECT pid, how, count(*) AS n_hours FROM {t_cal} GROUP BY pid, how)
-                SELECT {out_keys}p.period_start, p.period_end, nh.how, nh.n_hours, k.n_evses,
-                       coalesce(h.connected_h, 0.0) AS connected_h,
-                       coalesce(h.connected_h, 0.0) / nullif(k.n_evses * nh.n_hours, 0) AS occupancy_share
-                FROM keys k CROSS JOIN nh JOIN {t_per} p ON p.pid = nh.pid
-                LEFT JOIN {t_how} h ON h.kidx = k.kidx AND h.pid = nh.pid AND h.how = nh.how
-                ORDER BY k.kidx, p.pid, nh.how""").df()
-            prof.insert(prof.columns.get_loc("how") + 1, "how_label", prof["how"].map(how_label))
+        kf = con.execute(keys_sql).df()
+        # measures attributed to the period in which a session starts
+        st = con.execute(f"""
+            SELECT s.kidx, cal.pid, count(*) AS sessions,
+                   count(*) FILTER (WHERE matched) AS sessions_matched,
+                   count(*) FILTER (WHERE NOT matched) AS sessions_unmatched,
+                   coalesce(sum(s.energy_kwh), 0) AS energy_start_kwh,
+                   count(*) FILTER (WHERE {ev_filter}) AS evening_sessions,
+                   coalesce(sum(s.energy_kwh) FILTER (WHERE {ev_filter}), 0) AS evening_energy_kwh,
+                   count(DISTINCT s.user_id) AS unique_users
+            FROM {t_s} s JOIN {t_cal} cal ON cal.hu = floor(s.a / 3600)::BIGINT
+            GROUP BY s.kidx, cal.pid""").df()
+        arr = con.execute(f"""
+            SELECT kidx, matched, a, b,  -- least() skips NULLs, hence the CASE
+                   CASE WHEN charging_h IS NULL THEN 'NaN'::DOUBLE ELSE least(a + charging_h * 3600.0, b) END AS c,
+                   coalesce(energy_kwh, 0.0) AS e
+            FROM {t_s} WHERE b > a""").fetchnumpy()
     finally:
         for t in created:
             con.execute(f"DROP TABLE IF EXISTS {t}")
@@ -243,17 +177,211 @@ def compute_usage(con: duckdb.DuckDBPyConnection, evses: str, sessions: str, ps:
                 con.unregister(t)
             except duckdb.Error:
                 pass
-    df["peak_how"] = df.pop("peak_how_idx").map(lambda v: how_label(v) if pd.notna(v) else None)
-    unmatched = df.pop("sessions_unmatched")
-    df = df.drop(columns=["pid"])
-    if level == "region":
-        df["sessions_unmatched"] = unmatched
-    cols = keys + extra + KPI_COLUMNS + (["sessions_unmatched"] if level == "region" else [])
-    df = df[cols]
-    for c in ("period_start", "period_end"):
-        df[c] = pd.to_datetime(df[c]).dt.date
-    return df, prof
+    sums = _hourly_split({k: np.asarray(v) for k, v in arr.items()}, cal, per, kf["n_evses"].to_numpy(np.float64),
+                         r0, r1, profile)
+    return _assemble(kf, st, sums, per, cal, keys, extra, level, profile)
 
+
+#: sessions per chunk of the hourly split (bounds the temporary arrays to a few hundred MB)
+SPLIT_CHUNK = 1_000_000
+
+
+def _hourly_split(s: dict[str, np.ndarray], cal: pd.DataFrame, per: pd.DataFrame, n_ev: np.ndarray,
+                  r0: float, r1: float, profile: bool = False) -> dict[str, object]:
+    """Split sessions over periods and UTC hours; sum per key and period, and per local hour of week.
+
+    Input arrays: kidx, matched, a, b (start/end, s since 1970 UTC), c (end of charging, NaN when
+    unknown), e (kWh). Over period ``p = [P0, P1)`` a session contributes connected time
+    ``min(b, P1) - max(a, P0)``, charging time ``min(c, P1) - max(a, P0)`` (clipped at 0) and energy
+    ``e x charging time / (c - a)`` (constant power while charging; ``e x connected / (b - a)`` when
+    ``c`` is unknown). Over UTC hour ``u`` (``[3600u, 3600u + 3600)``) its connected time is 3600 s except
+    in its first and last hour. Hour sums go into one dense ``G x 168`` array per period with
+    ``numpy.bincount`` (no hashing); sessions are processed in order of the period they start in, so a
+    period is complete -- and reduced to its peak -- once the sessions starting in it are done.
+    """
+    G, P = len(n_ev), len(per)
+    hu_min = int(cal["hu"].min())
+    cal_pid = cal["pid"].to_numpy(np.int64)
+    cal_how = cal["how"].to_numpy(np.int64)
+    slab = G * 168
+    code = cal_pid * slab + cal_how  # position of each UTC hour in the stacked per-period arrays
+    n_hours = np.zeros((P, 168))
+    np.add.at(n_hours, (cal_pid, cal_how), 1.0)
+    bounds = np.array([r0 + 3600.0 * float(h) for h in np.r_[0, np.cumsum(per["hours"].to_numpy())]])
+    bounds[-1] = r1
+    n_k = G * P
+    out: dict[str, object] = {k: np.zeros(n_k) for k in ("chg", "conn_known", "energy", "energy_matched")}
+    conn_kp = np.zeros((G, P))
+    peak = np.full((G, P), np.nan)
+    peak_idx = np.full((G, P), -1, dtype=np.int64)
+    prof: dict[int, np.ndarray] = {}
+    acc: dict[int, np.ndarray] = {}
+
+    a_all, b_all = s["a"], s["b"]
+    aa_all, bb_all = np.maximum(a_all, r0), np.minimum(b_all, r1)
+    p_start = np.clip(np.searchsorted(bounds, aa_all, side="right") - 1, 0, P - 1)
+    order = np.argsort(p_start, kind="stable")
+
+    def finalize(p: int) -> None:
+        h = acc.pop(p, None)
+        h = np.zeros((G, 168)) if h is None else h.reshape(G, 168)
+        conn_kp[:, p] = h.sum(axis=1) / 3600.0
+        present = n_hours[p] > 0
+        # argmax_w C_w / (E N_w) does not depend on E: rank by C_w / N_w (hours absent from the period -> 0)
+        inv = np.where(present, 1.0 / np.where(present, n_hours[p], 1.0), 0.0) / 3600.0
+        r = h * inv[None, :]
+        arg = np.argmax(r, axis=1)  # the first maximum: earliest hour of week on ties
+        ok = n_ev > 0
+        val = r[np.arange(G), arg] / np.where(ok, n_ev, 1.0)
+        peak[ok, p] = val[ok]
+        pos = ok & (val > 0)
+        peak_idx[pos, p] = arg[pos]
+        if profile:
+            prof[p] = h / 3600.0
+
+    done = 0
+    bounds_q = np.searchsorted(p_start[order], np.arange(P + 1))
+    for q in range(P):
+        grp = order[bounds_q[q]:bounds_q[q + 1]]
+        for i in range(0, len(grp), SPLIT_CHUNK):
+            sel = grp[i:i + SPLIT_CHUNK]
+            a, b, aa, bb = a_all[sel], b_all[sel], aa_all[sel], bb_all[sel]
+            c, e = s["c"][sel], s["e"][sel]
+            kidx, matched = s["kidx"][sel].astype(np.int64), s["matched"][sel].astype(bool)
+            # -- per period: connected, charging, energy
+            p0 = p_start[sel]
+            p1 = np.clip(np.searchsorted(bounds, bb, side="left") - 1, p0, P - 1)
+            cnt = p1 - p0 + 1
+            idx = np.repeat(np.arange(len(sel)), cnt)
+            pid = p0[idx] + (np.arange(len(idx)) - np.repeat(np.cumsum(cnt) - cnt, cnt))
+            lo = np.maximum(aa[idx], bounds[pid])
+            hi = np.minimum(bb[idx], bounds[pid + 1])
+            conn = np.maximum(hi - lo, 0.0)
+            ci, ai = c[idx], a[idx]
+            known = ~np.isnan(ci)
+            chg = np.where(known, np.clip(np.minimum(np.where(known, ci, 0.0), hi) - lo, 0.0, None), 0.0)
+            by_chg = known & (ci > ai)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                energy = e[idx] * np.where(by_chg, chg / np.where(by_chg, ci - ai, 1.0), conn / (b[idx] - ai))
+            k2 = kidx[idx] * P + pid
+            m = matched[idx]
+            out["chg"] += np.bincount(k2, weights=np.where(m, chg, 0.0), minlength=n_k)
+            out["conn_known"] += np.bincount(k2, weights=np.where(m & known, conn, 0.0), minlength=n_k)
+            out["energy"] += np.bincount(k2, weights=energy, minlength=n_k)
+            out["energy_matched"] += np.bincount(k2, weights=np.where(m, energy, 0.0), minlength=n_k)
+            # -- per UTC hour (matched sessions only): connected seconds per key, period, hour of week
+            h0 = np.floor(aa[matched] / 3600).astype(np.int64)
+            h1 = np.ceil(bb[matched] / 3600).astype(np.int64)
+            am, bm, km = aa[matched], bb[matched], kidx[matched]
+            nh = np.maximum(h1 - h0, 0)
+            keep = nh > 0
+            h0, h1, am, bm, km, nh = h0[keep], h1[keep], am[keep], bm[keep], km[keep], nh[keep]
+            total = int(nh.sum())
+            if total == 0:
+                continue
+            first = np.cumsum(nh) - nh
+            j = np.arange(total) - np.repeat(first - (h0 - hu_min), nh)  # calendar row of each piece
+            key = np.repeat(km * 168, nh) + code[j]
+            secs = np.full(total, 3600.0)
+            secs[first] = np.minimum((h0 + 1) * 3600.0, bm) - am
+            multi = nh > 1
+            secs[(first + nh - 1)[multi]] = bm[multi] - (h1[multi] - 1) * 3600.0
+            plo, phi = int(cal_pid[j].min()), int(cal_pid[j].max())
+            sums = np.bincount(key - plo * slab, weights=secs, minlength=(phi - plo + 1) * slab)
+            for pp in range(plo, phi + 1):
+                part = sums[(pp - plo) * slab:(pp - plo + 1) * slab]
+                if pp in acc:
+                    acc[pp] += part
+                else:
+                    acc[pp] = part  # a view of this chunk's sums, which nothing else uses
+        # sessions starting later cannot reach period q any more
+        while done <= q:
+            finalize(done)
+            done += 1
+    while done < P:
+        finalize(done)
+        done += 1
+    out["conn"] = conn_kp.reshape(-1)
+    out["chg"] = out["chg"] / 3600.0
+    out["conn_known"] = out["conn_known"] / 3600.0
+    out.update(peak=peak, peak_idx=peak_idx, n_hours=n_hours, prof=prof)
+    return out
+
+
+def _labels(idx: np.ndarray) -> np.ndarray:
+    """Hour-of-week labels for an index array (-1 -> None)."""
+    table = np.array([how_label(w) for w in range(168)] + [None], dtype=object)
+    return table[np.where(idx < 0, 168, idx)]
+
+
+def _assemble(kf: pd.DataFrame, st: pd.DataFrame, sums: dict[str, np.ndarray], per: pd.DataFrame,
+              cal: pd.DataFrame, keys: list[str], extra: list[str], level: str,
+              profile: bool) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    G, P = len(kf), len(per)
+    n_hours, peak, peak_idx = sums["n_hours"], sums["peak"], sums["peak_idx"]
+    n_ev = kf["n_evses"].to_numpy(np.float64)
+    kk = np.repeat(np.arange(G), P)
+    pp = np.tile(np.arange(P), G)
+    k2 = kk * P + pp
+
+    def scatter(col: str, fill: float = 0.0) -> np.ndarray:
+        outv = np.full(G * P, fill, dtype=np.float64)
+        if len(st):
+            outv[st["kidx"].to_numpy(np.int64) * P + st["pid"].to_numpy(np.int64)] = st[col].to_numpy(np.float64)
+        return outv
+
+    sessions = scatter("sessions")
+    sessions_matched = scatter("sessions_matched")
+    energy_start = scatter("energy_start_kwh")
+    n_e = n_ev[kk]
+    days = per["days"].to_numpy(np.float64)[pp]
+    hours = per["hours"].to_numpy(np.float64)[pp]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        den_day = np.where(n_e > 0, n_e * days, np.nan)
+        df = pd.DataFrame({
+            "period_start": per["period_start"].dt.date.to_numpy()[pp],
+            "period_end": per["period_end"].dt.date.to_numpy()[pp],
+            "days": per["days"].to_numpy()[pp], "hours": hours, "n_evses": kf["n_evses"].to_numpy()[kk],
+            "sessions": sessions.astype(np.int64),
+            "energy_kwh": sums["energy"][k2],
+            "sessions_per_evse_day": sessions_matched / den_day,
+            "kwh_per_evse_day": sums["energy_matched"][k2] / den_day,
+            "kwh_per_session": np.where(sessions > 0, energy_start / np.where(sessions > 0, sessions, 1), np.nan),
+            "connected_h": sums["conn"][k2],
+            "charging_h": sums["chg"][k2],
+            "occupancy_share": sums["conn"][k2] / np.where(n_e > 0, n_e * hours, np.nan),
+            "charging_share": np.where(sums["conn_known"][k2] > 0, sums["chg"][k2] / sums["conn_known"][k2], np.nan),
+            "unique_users": scatter("unique_users").astype(np.int64),
+            "evening_session_share": np.where(sessions > 0, scatter("evening_sessions") / sessions, np.nan),
+            "evening_energy_share": np.where(energy_start > 0, scatter("evening_energy_kwh") / energy_start, np.nan),
+            "peak_how_occupancy_share": peak.reshape(-1),
+            "peak_how": _labels(peak_idx.reshape(-1)),
+        })
+    for c in reversed(keys + extra):
+        df.insert(0, c, kf[c].to_numpy()[kk])
+    if level == "region":
+        df["sessions_unmatched"] = scatter("sessions_unmatched").astype(np.int64)
+    prof = None
+    if profile:
+        rows = []
+        for p in range(P):
+            hows = np.nonzero(n_hours[p] > 0)[0]
+            conn = sums["prof"][p][:, hows]  # G x H
+            part = pd.DataFrame({
+                "kidx": np.repeat(np.arange(G), len(hows)),
+                "period_start": per["period_start"].dt.date.iloc[p], "period_end": per["period_end"].dt.date.iloc[p],
+                "how": np.tile(hows, G), "n_hours": np.tile(n_hours[p, hows], G).astype(np.int64),
+                "n_evses": np.repeat(kf["n_evses"].to_numpy(), len(hows)), "connected_h": conn.reshape(-1)})
+            rows.append(part)
+        prof = pd.concat(rows, ignore_index=True)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            prof["occupancy_share"] = prof["connected_h"] / np.where(prof["n_evses"] > 0,
+                                                                     prof["n_evses"] * prof["n_hours"], np.nan)
+        prof.insert(prof.columns.get_loc("how") + 1, "how_label", _labels(prof["how"].to_numpy()))
+        for c in reversed(keys + extra):
+            prof.insert(0, c, kf[c].to_numpy()[prof["kidx"].to_numpy()])
+        prof = prof.drop(columns=["kidx"])
+    return df, prof
 
 def _epoch(ts: datetime) -> float:
     return (ts - datetime(1970, 1, 1)).total_seconds()
