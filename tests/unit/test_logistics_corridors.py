@@ -177,16 +177,17 @@ def test_merge_pools_adds_power_and_dedupes_ids():
 
 def test_pools_from_charge_points_uses_dc_evses():
     cfg = LogisticsConfig()
-    loc = pd.DataFrame({"country_code": ["NL", "NL", "NL"], "party_id": ["X", "X", "X"],
-                        "location_id": ["L1", "L2", "L3"], "name": ["hub", "ac", "point"],
-                        "operator": ["o", "o", "o"], "lat": [51.9, 51.91, 51.92], "lon": [4.5, 4.5, 4.5],
-                        "layer": ["freight", "passenger", "passenger"], "has_dc": [True, False, True],
-                        "max_power_kw": [350.0, 22.0, 120.0]})
+    loc = pd.DataFrame({"country_code": ["NL"] * 5, "party_id": ["X"] * 5,
+                        "location_id": ["L1", "L2", "L3", "L4", "L5"], "name": ["hub", "ac", "point", "na", "na-ac"],
+                        "operator": ["o"] * 5, "lat": [51.9, 51.91, 51.92, 51.93, 51.94], "lon": [4.5] * 5,
+                        "layer": ["freight", "passenger", "passenger", "passenger", "passenger"],
+                        "has_dc": pd.array([True, False, True, pd.NA, pd.NA], dtype="boolean"),
+                        "max_power_kw": [350.0, 22.0, 120.0, 175.0, 22.0]})
     con = pd.DataFrame({"country_code": "NL", "party_id": "X", "location_id": ["L1"] * 4,
                         "evse_uid": ["E1", "E1", "E2", "E3"], "connector_id": ["1", "2", "1", "1"],
                         "power_type": ["DC", "DC", "DC", "AC_3_PHASE"], "power_kw": [350.0, 50.0, 150.0, 22.0]})
     p = co.pools_from_charge_points(loc, con, cfg).set_index("pool_id")
-    assert set(p.index) == {"L1", "L3"}
+    assert set(p.index) == {"L1", "L3", "L4"}  # unknown has_dc counts from 50 kW (must be DC)
     assert p.loc["L1", "power_kw"] == 500.0 and p.loc["L1", "stations_kw"] == [350.0, 150.0]
     assert p.loc["L1", "vehicle"] == "both" and p.loc["L3", "vehicle"] == "light"
     assert p.loc["L3", "stations_kw"] == [120.0]

@@ -180,7 +180,8 @@ def pools_from_charge_points(locations: pd.DataFrame, connectors: pd.DataFrame,
 
     Per EVSE the station power is its highest DC connector power; a location's pool output is the sum
     over its DC EVSEs. Locations without connector rows (point-only sources) count as one station of the
-    location's ``max_power_kw`` when ``has_dc``. A location is kept when its best station reaches
+    location's ``max_power_kw`` unless ``has_dc`` is false (an unknown ``has_dc`` with at least
+    ``light_min_dc_kw`` can only be DC). A location is kept when its best station reaches
     ``light_min_dc_kw``; it serves heavy vehicles too (``vehicle = "both"``) when its layer is in
     ``heavy_store_layers`` and its best station reaches ``heavy_min_dc_kw``.
     """
@@ -198,7 +199,8 @@ def pools_from_charge_points(locations: pd.DataFrame, connectors: pd.DataFrame,
         k = (r.country_code, r.party_id, r.location_id)
         stations = st.get(k)
         if not stations:
-            if bool(r.has_dc) is True and pd.notna(r.max_power_kw):
+            # point-only rows: has_dc may be unknown; >= light_min_dc_kw (checked below) is DC anyway
+            if (pd.isna(r.has_dc) or bool(r.has_dc)) and pd.notna(r.max_power_kw):
                 stations = [float(r.max_power_kw)]
             else:
                 continue
