@@ -73,15 +73,15 @@ CREATE OR REPLACE TEMP MACRO lp_present(v) AS v IS NOT NULL AND v NOT IN ('""', 
 CREATE OR REPLACE TEMP MACRO lp_str(v) AS CASE WHEN starts_with(v, '"') THEN
     CASE WHEN contains(v, '\') THEN json_extract_string(v, '$') ELSE v[2:-2] END END;
 CREATE OR REPLACE TEMP MACRO lp_str_bad(v) AS lp_present(v) AND NOT starts_with(v, '"');
-CREATE OR REPLACE TEMP MACRO lp_num(v) AS TRY_CAST(v AS DOUBLE);
-CREATE OR REPLACE TEMP MACRO lp_num_bad(v) AS lp_present(v) AND TRY_CAST(v AS DOUBLE) IS NULL;
+CREATE OR REPLACE TEMP MACRO lp_num(v) AS TRY_CAST(CAST(v AS VARCHAR) AS DOUBLE);
+CREATE OR REPLACE TEMP MACRO lp_num_bad(v) AS lp_present(v) AND lp_num(v) IS NULL;
 CREATE OR REPLACE TEMP MACRO lp_ts(v) AS timezone('UTC', TRY_CAST(lp_str(v) AS TIMESTAMPTZ));
 CREATE OR REPLACE TEMP MACRO lp_ts_bad(v) AS lp_present(v) AND lp_ts(v) IS NULL;
-CREATE OR REPLACE TEMP MACRO lp_coord(v) AS TRY_CAST(coalesce(lp_str(v), v) AS DOUBLE);
+CREATE OR REPLACE TEMP MACRO lp_coord(v) AS TRY_CAST(coalesce(lp_str(v), CAST(v AS VARCHAR)) AS DOUBLE);
 CREATE OR REPLACE TEMP MACRO lp_coord_bad(v) AS lp_present(v) AND lp_coord(v) IS NULL;
 CREATE OR REPLACE TEMP MACRO lp_arr_bad(v) AS lp_present(v) AND NOT starts_with(v, '[');
 CREATE OR REPLACE TEMP MACRO lp_price(v) AS CASE WHEN starts_with(v, '{') THEN TRY_CAST(v ->> '$.excl_vat' AS DOUBLE)
-    ELSE TRY_CAST(v AS DOUBLE) END;
+    ELSE lp_num(v) END;
 CREATE OR REPLACE TEMP MACRO lp_price_incl(v) AS CASE WHEN starts_with(v, '{')
     THEN TRY_CAST(v ->> '$.incl_vat' AS DOUBLE) END;
 CREATE OR REPLACE TEMP MACRO lp_price_bad(v) AS lp_present(v) AND lp_price(v) IS NULL;
