@@ -467,3 +467,33 @@ def test_area_assignment_at_load(store, cfg, tmp_path):
         loc(id="OUT", coordinates={"latitude": "53.0", "longitude": "6.0"})]), cfg)
     gm = store.frame("locations").set_index("location_id").gm_code
     assert gm["LOC1"] == "GM0002" and gm["W"] == "GM0001" and pd.isna(gm["OUT"])
+
+
+def test_ndjson_with_broken_first_line(store, cfg, tmp_path):
+    good = json.dumps(loc())
+    r = ingest_locations(store, ndjson(tmp_path / "a.ndjson", ["{", good]), cfg)
+    assert (r.read, r.accepted, dict(r.by_rule)) == (2, 1, {"LP-MALFORMED": 1})
+
+
+def test_real_ocpi_sample(store, cfg, tmp_path, shared_data):
+    """The 30 real NL locations of the national feed (header re-assembled by the data scout)."""
+    objs = json.loads((shared_data / "ndw_ocpi" / "ocpi_locations_sample.json").read_text())
+    for o in objs:
+        o.pop("_scout_gm_code")
+    r = ingest_locations(store, ndjson(tmp_path / "s.ndjson", objs), cfg)
+    assert (r.read, r.accepted, r.quarantined) == (30, 30, 0)
+    assert store.count("locations") == 30
+    assert store.count("evses") == sum(len(o["evses"]) for o in objs)
+    conns = [(o["id"], e["uid"], c) for o in objs for e in o["evses"] for c in e["connectors"]]
+    assert store.count("connectors") == len(conns)
+    got = store.frame("connectors").set_index(["location_id", "evse_uid", "connector_id"]).power_kw
+    for lid, uid, c in conns:
+        if c.get("max_electric_power"):
+            assert got[(lid, uid, str(c["id"]))] == pytest.approx(c["max_electric_power"] / 1000)
+    # a null party_id (11 of them) is parsed from the EVSE ids, e.g. NLLMSE... -> LMS
+    parties = store.frame("locations").set_index("location_id").party_id
+    for o in objs:
+        if o["party_id"] is None:
+            assert parties[o["id"]] == ocpi.parse_evse_id(o["evses"][0]["evse_id"])[1]
+        else:
+            assert parties[o["id"]] == o["party_id"]

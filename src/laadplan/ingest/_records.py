@@ -105,10 +105,30 @@ def _iter_items(src: str, prefix: str) -> Iterator[JsonRecord]:
                              f"invalid JSON after element {pos}: {e}")
 
 
+def _later_lines_are_objects(src: str, max_lines: int = 50) -> bool:
+    """True when a line after the first (within ``max_lines``) is a complete JSON object on its own."""
+    with open_binary(src) as b:
+        for lineno, line in enumerate(b, start=1):
+            if lineno > max_lines:
+                break
+            if lineno == 1:
+                continue
+            try:
+                if isinstance(json.loads(line), dict):
+                    return True
+            except ValueError:
+                continue
+    return False
+
+
 def _iter_document(src: str) -> Iterator[JsonRecord]:
     """A single JSON document: an OCPI envelope (data list or object) or one bare object."""
     found = False
     for rec in _iter_items(src, "data.item"):
+        if not found and rec.error is not None and rec.position == 1 and _later_lines_are_objects(src):
+            # NDJSON whose first line is broken: judge it line by line instead of as one document
+            yield from _iter_ndjson(src)
+            return
         found = True
         yield rec
     if found:
