@@ -6,7 +6,7 @@ Writes into ``ctx.out_dir``:
   gemeente, buurt, region) -- per local month and for the whole data period;
 * ``kpi/hour_of_week_region.csv`` and the charts ``kpi/region_hour_of_week.png`` (7 x 24 heatmap of the
   region's session-based occupancy) and ``kpi/region_monthly.png`` (kWh and sessions per month);
-* ``kpi/status_occupancy_gemeente.csv`` (status-based, last month of data);
+* ``kpi/status_occupancy_gemeente.csv`` (status-based, last two weeks of status data);
 * ``quality/quarantine_by_rule.csv``, ``quality/quarantine_by_operator.csv``,
   ``quality/quarantine_by_operator_rule.csv`` and ``quality/ingest_runs.csv``.
 """
@@ -27,6 +27,16 @@ from laadplan.kpi.calendar import DAY_NAMES
 from laadplan.kpi.usage import LEVELS
 
 log = logging.getLogger(__name__)
+
+
+def _csv(df: pd.DataFrame, path: Path) -> None:
+    """Write a CSV quickly (pyarrow's writer; pandas' float formatting is slow on EVSE x month tables)."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    t = pa.Table.from_pandas(df.astype({c: "string" for c in df.columns if df[c].dtype == object}),
+                             preserve_index=False)
+    pacsv.write_csv(t, path)
 
 
 def _heatmap(prof: pd.DataFrame, path: Path, title: str) -> None:
@@ -85,7 +95,7 @@ def step(ctx) -> dict[str, Any]:
     files: list[str] = []
 
     def write(df: pd.DataFrame, path: Path) -> None:
-        df.to_csv(path, index=False)
+        _csv(df, path)
         files.append(str(path.relative_to(ctx.out_dir)))
 
     frames: dict[tuple[str, str], pd.DataFrame] = {}
@@ -116,7 +126,7 @@ def step(ctx) -> dict[str, Any]:
             "period": [str(r["period_start"]), str(r["period_end"])],
             "evses": int(r["n_evses"]), "sessions": int(r["sessions"]),
             "sessions_unmatched": int(r["sessions_unmatched"]),
-            "energy_mwh": round(float(r["energy_kwh"]) / 1000, 1),
+            "energy_mwh": round(float(r["energy_kwh"]) / 1000, 3),
             "occupancy_share": round(float(r["occupancy_share"]), 4),
             "charging_share": round(float(r["charging_share"]), 4),
             "kwh_per_session": round(float(r["kwh_per_session"]), 2),
@@ -131,11 +141,11 @@ def step(ctx) -> dict[str, Any]:
                 f"{summary['occupancy_share']:.1%}, peak hour of week {summary['peak_how']} "
                 f"({summary['peak_how_occupancy_share']:.1%}), {summary['locations_peak_over_80pct']} locations "
                 "with a peak above 80 %")
-    # status-based occupancy per gemeente over the last month with status data (keeps the step fast)
+    # status-based occupancy per gemeente over the last two weeks with status data (keeps the step fast)
     last = store.query("SELECT max(observed_utc) AS t FROM status_observations")["t"].iloc[0]
     if pd.notna(last):
         end = pd.Timestamp(last).tz_localize("UTC").tz_convert(cfg.region.time_zone).date()
-        start = (pd.Timestamp(end) - pd.Timedelta(days=27)).date()
+        start = (pd.Timestamp(end) - pd.Timedelta(days=13)).date()
         st = status_occupancy(store, cfg, "gemeente", start, end)
         write(st, kdir / "status_occupancy_gemeente.csv")
         summary["status_gemeenten"] = len(st)
