@@ -58,6 +58,9 @@ def test_corridors_and_hubs_commands(tmp_path, inputs):
     assert len(sugg) > 0 and set(sugg["milestone_year"]) == {2027}
     with Store(db) as s:
         assert s.count("hub_suggestions") == len(sugg)
+    tpc = pd.read_csv(out / "truck_parking_stations.csv")
+    n_truck = sum(f["properties"]["is_truck_parking"] for f in json.loads(inputs["parkings"].read_text())["features"])
+    assert len(tpc) == 2 * n_truck and set(tpc["required"]) == {2, 4}
 
 
 def test_corridors_with_a_user_road_file(tmp_path, inputs):

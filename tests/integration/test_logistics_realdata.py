@@ -92,3 +92,24 @@ def test_hub_suggestions_on_real_parkings(real):
     for (cid, lo, hi, pos), xi, yi in zip(top[["corridor_id", "gap_from_km", "gap_to_km", "pos_km"]].to_numpy(), x, y):
         assert shapely.distance(geoms[cid], shapely.Point(xi, yi)) <= cfg.hub_candidate_radius_km * 1000 + 1
         assert lo - 1e-6 <= pos <= hi + 1e-6
+
+
+def test_truck_parking_stations_real(real):
+    cfg, freight, parkings, pools, corr, res = real
+    out = hb.truck_parking_check(parkings, pools, cfg)
+    n_truck = int((parkings["kind"] == "truck_parking").sum())
+    assert n_truck == 67 and len(out) == 2 * n_truck
+    # second method: full distance matrix (the nearest real pair is about 570 m apart, so all are 0 at 300 m)
+    tp = parkings[parkings["kind"] == "truck_parking"].reset_index(drop=True)
+    for radius, label in ((cfg.safe_parking_radius_m, "default"), (1000.0, "wide")):
+        c2 = cfg.model_copy(update={"safe_parking_radius_m": radius})
+        got = hb.truck_parking_check(parkings, pools, c2)
+        d = np.hypot(tp["x_rd"].to_numpy()[:, None] - pools["x_rd"].to_numpy()[None, :],
+                     tp["y_rd"].to_numpy()[:, None] - pools["y_rd"].to_numpy()[None, :])
+        n_ok = np.array([sum(1 for s in st if s >= 100) for st in pools["stations_kw"]])
+        heavy = pools["vehicle"].isin(["both", "heavy"]).to_numpy()
+        want = ((d <= radius) * (n_ok * heavy)[None, :]).sum(axis=1)
+        g = got[got["milestone_year"] == 2027].set_index("candidate_id")["stations"]
+        assert (g.loc[tp["candidate_id"]].to_numpy() == want).all(), label
+    assert want.sum() > 0  # at 1 km some truck parkings do have a heavy-duty charger
+    assert (out["missing"] == (out["required"] - out["stations"]).clip(lower=0)).all()

@@ -121,3 +121,19 @@ def test_grid_status_worst_on_overlap_and_absent_table():
     st = hb.grid_status(lon, lat, grid)
     assert st.iloc[0] == 1 and st.iloc[1] == 2 and st.iloc[2] == 2 and pd.isna(st.iloc[3])
     assert hb.grid_status(lon, lat, None).isna().all()
+
+
+def test_truck_parking_station_check():
+    c = LogisticsConfig(safe_parking_stations={"2027": 2, "2030": 4}, safe_parking_min_station_kw=100,
+                        safe_parking_radius_m=300)
+    tp = cands(("P1", 10.0, "truck_parking", True), ("P2", 50.0, "truck_parking", True),
+               ("S", 80.0, "service_area", True))
+    # candidates sit 300 m north of the line; pools at offset 300 + 200 (P1) and 300 - 100 = 400 m away (P2)
+    p = pools(("near", 10.0, 500.0, 550.0, [350.0, 150.0, 50.0], "both"),
+              ("far", 50.4, 300.0, 700.0, [350.0, 350.0], "both"),
+              ("cars", 50.0, 250.0, 700.0, [350.0, 350.0], "light"))
+    out = hb.truck_parking_check(tp, p, c).set_index(["candidate_id", "milestone_year"])
+    assert set(out.index.get_level_values(0)) == {"P1", "P2"}  # service areas are not checked
+    assert out.loc[("P1", 2027), "stations"] == 2 and out.loc[("P1", 2027), "compliant"]
+    assert out.loc[("P1", 2030), "missing"] == 2 and not out.loc[("P1", 2030), "compliant"]
+    assert out.loc[("P2", 2027), "stations"] == 0 and out.loc[("P2", 2027), "missing"] == 2

@@ -73,7 +73,14 @@ def register(app: typer.Typer) -> None:
         res.tables["suggestions"] = s[["corridor_id", "milestone_year", "gap_from_km", "gap_to_km", "rank", "name",
                                        "kind", "pos_km", "grid_status", "score_km", "closes_gap", "needed_kw",
                                        "needed_stations"]]
-        _done(res, [("suggestions", "Hub candidates per gap")])
+        tables = [("suggestions", "Hub candidates per gap")]
+        tpc = res.tables.get("truck_parkings")
+        if tpc is not None and len(tpc):
+            res.tables["truck_parking_summary"] = tpc.groupby("milestone_year").agg(
+                truck_parkings=("candidate_id", "count"), required=("required", "first"),
+                compliant=("compliant", "sum"), stations_missing=("missing", "sum")).reset_index()
+            tables.append(("truck_parking_summary", "High-power stations at truck parkings (AFIR safe parking)"))
+        _done(res, tables)
 
     @app.command("parks")
     def parks_cmd(path: str = typer.Argument(..., help="Business parks CSV or GeoJSON (path or URL)"),

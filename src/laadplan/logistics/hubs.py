@@ -207,3 +207,32 @@ def suggest_hubs(result: AfirResult, corridors, candidates: pd.DataFrame, cfg: L
                              "pos_km": float(ideals[0]) / 1000, "needed_kw": m.min_pool_kw,
                              "needed_stations": m.min_stations})
     return pd.DataFrame(rows, columns=SUGGESTION_COLUMNS)
+
+
+def truck_parking_check(parkings: pd.DataFrame, pools: pd.DataFrame, cfg: LogisticsConfig) -> pd.DataFrame:
+    """AFIR stations at truck parkings: per truck parking and milestone, the heavy-duty stations of at
+    least ``safe_parking_min_station_kw`` within ``safe_parking_radius_m`` against
+    ``safe_parking_stations`` (2 by end-2027, 4 by end-2030).
+
+    AFIR asks this of *safe and secure* parking areas (certified); OpenStreetMap's truck parkings are a
+    superset, so a shortfall here is a prompt to check, not a finding.
+    """
+    cols = ["candidate_id", "name", "milestone_year", "stations", "required", "missing", "compliant", "lon", "lat"]
+    tp = parkings[parkings["kind"] == "truck_parking"].reset_index(drop=True) if len(parkings) else parkings
+    if len(tp) == 0:
+        return pd.DataFrame(columns=cols)
+    heavy = pools[pools["vehicle"].isin(["both", "heavy"])].reset_index(drop=True) if len(pools) else pools
+    counts = np.zeros(len(tp), dtype=int)
+    if len(heavy):
+        from laadplan.geo import pairwise_within
+
+        it, ip, _ = pairwise_within(tp["x_rd"], tp["y_rd"], heavy["x_rd"], heavy["y_rd"], cfg.safe_parking_radius_m)
+        n_ok = np.array([n_stations(s, cfg.safe_parking_min_station_kw) for s in heavy["stations_kw"]], dtype=int)
+        np.add.at(counts, it, n_ok[ip])
+    rows = []
+    for year, need in sorted((int(y), int(n)) for y, n in cfg.safe_parking_stations.items()):
+        for i, r in tp.iterrows():
+            rows.append({"candidate_id": r["candidate_id"], "name": r["name"], "milestone_year": year,
+                         "stations": int(counts[i]), "required": need, "missing": max(0, need - int(counts[i])),
+                         "compliant": bool(counts[i] >= need), "lon": r["lon"], "lat": r["lat"]})
+    return pd.DataFrame(rows, columns=cols)

@@ -174,6 +174,9 @@ def run_hubs(store: Store, cfg: RegionConfig, out_dir: Path, *, freight=None, ro
         tp = hb.read_truck_parkings(parkings)
         quarantine(store, "candidates", parkings, pd.DataFrame(tp.attrs.get("problems", [])))
         cands.insert(0, tp)
+        tpc = hb.truck_parking_check(tp, pools, cfg.logistics)
+        res.tables["truck_parkings"] = tpc
+        _csv(tpc, out_dir / "truck_parking_stations.csv", res.files)
     cands = pd.concat([c for c in cands if len(c)], ignore_index=True) if any(len(c) for c in cands) \
         else pd.DataFrame(columns=hb.CANDIDATE_COLUMNS)
     year = year or date.today().year

@@ -82,6 +82,13 @@ class LogisticsConfig(BaseModel):
         5.0, description="Ranking penalty for a candidate that is no truck parking or service area, km")
     hub_candidate_radius_km: float = Field(
         2.0, description="Truck parkings within this distance of a corridor are hub candidates, km")
+    safe_parking_stations: dict[str, int] = Field(
+        {"2027": 2, "2030": 4},
+        description="AFIR: high-power stations per safe and secure truck parking area by end of year *(verify)*")
+    safe_parking_min_station_kw: float = Field(
+        100.0, description="Station power that counts at a safe truck parking area, kW *(verify)*")
+    safe_parking_radius_m: float = Field(
+        300.0, description="Stations within this distance of a truck parking count for it, m")
     # -- business parks -----------------------------------------------------------------------------------
     vans_per_firm: float = Field(2.0, description="Vans per firm on a business park when the park gives none")
     trucks_per_firm: float = Field(0.3, description="Trucks per firm on a business park when the park gives none")
