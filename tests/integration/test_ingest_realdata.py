@@ -1,0 +1,166 @@
+"""Real open data of Zuid-Holland + Zeeland through the location, area, status and tariff readers.
+
+Expected counts and values are computed here with plain pandas from the same files, independently of
+the readers."""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from zoneinfo import ZoneInfo
+
+import pandas as pd
+import pytest
+
+from laadplan.config import RegionConfig
+from laadplan.ingest.areas import ingest_areas
+from laadplan.ingest.locations import ingest_locations
+from laadplan.ingest.status import ingest_status
+from laadplan.ingest.tariffs import ingest_tariffs
+from laadplan.store import Store
+
+pytestmark = [pytest.mark.slow, pytest.mark.realdata]
+log = logging.getLogger(__name__)
+
+
+@pytest.fixture(scope="module")
+def loaded(shared_data):
+    cfg = RegionConfig()
+    s = Store(":memory:")
+    d = shared_data / "ndw_ocpi"
+    res = {"areas": ingest_areas(s, str(shared_data / "gemeenten" / "gemeenten_zh_ze.geojson"), cfg)}
+    t0 = time.perf_counter()
+    res["locations"] = ingest_locations(s, str(d / "locations_zh_ze.csv"), cfg)
+    res["connectors"] = ingest_locations(s, str(d / "connectors_zh_ze.csv"), cfg)
+    res["seconds"] = time.perf_counter() - t0
+    res["occ_loc"] = ingest_status(s, str(d / "occupancy_location_hourly_sample.csv"), cfg)
+    res["occ_gm"] = ingest_status(s, str(d / "occupancy_gemeente_hourly.csv"), cfg)
+    res["tariffs"] = ingest_tariffs(s, str(d / "ocpi_tariffs_sample.json"), cfg)
+    yield s, res, shared_data, cfg
+    s.close()
+
+
+def test_all_locations_load(loaded):
+    s, res, data, _ = loaded
+    csv = pd.read_csv(data / "ndw_ocpi" / "locations_zh_ze.csv", dtype=str)
+    assert len(csv) == 31_703
+    r = res["locations"]
+    assert (r.read, r.accepted, r.quarantined) == (31_703, 31_703, 0)
+    distinct = csv.location_id.nunique()
+    repeated = len(csv) - distinct  # the documented location_ids listed under two gemeenten
+    assert repeated == 2
+    assert s.count("locations") == distinct
+    u = r.upserts["locations"]
+    assert u.inserted == distinct and u.inserted + u.unchanged + u.updated == 31_703
+    # 50006 is listed once as point_only (no last_updated) and once in full: the dated, full version wins
+    row = s.frame("locations", "location_id = '50006'").iloc[0]
+    assert row.last_updated_utc == pd.Timestamp("2026-06-06 20:57:11")
+    # n_evses of point_only rows comes from the file
+    po = csv[csv.detail_level == "point_only"].drop_duplicates("location_id").set_index("location_id").n_evses
+    st = s.frame("locations", "source = 'ndw-csv'").set_index("location_id").n_evses
+    common = po.index.intersection(st.index).difference(["50006"])
+    a = pd.to_numeric(st[common]).astype("Float64")
+    b = pd.to_numeric(po[common]).astype("Float64")
+    assert ((a == b).fillna(False) | (a.isna() & b.isna())).all() and len(common) > 10_000
+
+
+def test_speed(loaded):
+    _, res, _, _ = loaded
+    log.info("locations + connectors CSV ingest: %.1f s", res["seconds"])
+    assert res["seconds"] < 30
+
+
+def test_locations_land_in_their_gemeente(loaded):
+    s, _, data, _ = loaded
+    csv = pd.read_csv(data / "ndw_ocpi" / "locations_zh_ze.csv", dtype=str)
+    listed = csv.groupby("location_id").gm_code.agg(set)
+    got = s.frame("locations", columns=["location_id", "gm_code", "lat", "lon"]).set_index("location_id")
+    ok = [gm in listed[lid] for lid, gm in got.gm_code.items()]
+    share = sum(ok) / len(ok)
+    exceptions = got[[not x for x in ok]]
+    log.info("gemeente mismatches (%d): %s", len(exceptions), exceptions.to_dict("index"))
+    assert share >= 0.999, exceptions
+    # the exceptions are border cases: outside every (simplified) polygon, not in a wrong one
+    assert exceptions.gm_code.isna().sum() >= len(exceptions) - 2
+
+
+def test_connectors_with_power(loaded):
+    s, res, data, _ = loaded
+    csv = pd.read_csv(data / "ndw_ocpi" / "connectors_zh_ze.csv", dtype={"location_id": str, "evse_uid": str,
+                                                                        "connector_id": str})
+    assert len(csv) == 48_936
+    r = res["connectors"]
+    assert (r.read, r.accepted, r.quarantined) == (48_936, 48_936, 0)
+    key = ["location_id", "evse_uid", "connector_id"]
+    distinct = len(csv.drop_duplicates(key))
+    assert s.count("connectors") == distinct and len(csv) - distinct == 2  # location 3467 listed twice
+    st = s.frame("connectors").set_index(key)
+    c = csv.drop_duplicates(key).set_index(key)
+    knowable = ((c.max_voltage > 0) & (c.max_amperage > 0)) | (c.max_electric_power_w > 0)
+    assert st.power_kw.reindex(c.index)[knowable].notna().all()
+    # against the NDW clean-up (230 V per phase): ours uses V/sqrt(3) for a 400 V line voltage (0.4 % apart)
+    both = c.power_kw_sane.notna()
+    ratio = st.power_kw.reindex(c.index)[both] / c.power_kw_sane[both]
+    assert ((ratio - 1).abs() < 0.005).all()
+    # derived where NDW derived it
+    der = st.power_derived.reindex(c.index)
+    assert (der[c.power_source == "derived_VxA"] == True).all()  # noqa: E712
+    # every EVSE of the connectors file
+    assert s.count("evses") == len(csv.drop_duplicates(["location_id", "evse_uid"]))
+    # both CSVs share the location key (party parsed from the EVSE ids)
+    orphans = s.query("SELECT count(*) AS n FROM evses e LEFT JOIN locations l USING (country_code, party_id, "
+                      "location_id) WHERE l.location_id IS NULL").n[0]
+    assert orphans == 0
+
+
+def test_zeeland_occupancy(loaded):
+    s, res, data, cfg = loaded
+    csv = pd.read_csv(data / "ndw_ocpi" / "occupancy_location_hourly_sample.csv", dtype={"location_id": str})
+    r = res["occ_loc"]
+    assert (r.read, r.accepted, r.quarantined) == (len(csv), len(csv), 0) and len(csv) == 69_116
+    o = s.frame("occupancy_observations", "subject_level = 'location'")
+    assert len(o) == len(csv)
+    # a sample row converted independently with zoneinfo
+    row = csv.iloc[12345]
+    local = pd.Timestamp(f"{row.date} {int(row.hour):02d}:00").to_pydatetime().replace(tzinfo=ZoneInfo("Europe/Amsterdam"))
+    utc = pd.Timestamp(local.astimezone(ZoneInfo("UTC")).replace(tzinfo=None))
+    got = o[(o.subject_id == row.location_id) & (o.observed_utc == utc)]
+    assert len(got) == 1
+    assert got.occupancy_share.iloc[0] == pytest.approx(row.occ_pct / 100)
+    assert got.evses_occupied.iloc[0] == pytest.approx(row.n_evses * row.occ_pct / 100)
+    assert math.isclose(o.occupancy_share.mean(), (csv.occ_pct / 100).mean(), rel_tol=1e-9)
+
+
+def test_gemeente_occupancy(loaded):
+    s, res, data, _ = loaded
+    csv = pd.read_csv(data / "ndw_ocpi" / "occupancy_gemeente_hourly.csv")
+    assert res["occ_gm"].accepted == len(csv) == 4_977
+    o = s.frame("occupancy_observations", "subject_level = 'gemeente'")
+    assert len(o) == len(csv) and o.subject_id.nunique() == csv.gm_code.nunique() == 63
+    # evses_charging in the file is the rounded sum; ours is observed x share
+    m = o.groupby("subject_id").evses_occupied.sum()
+    f = csv.groupby("gm_code").evses_charging.sum()
+    assert ((m - f).abs() / f.clip(lower=1) < 0.02).all()
+
+
+def test_real_tariffs(loaded):
+    s, res, data, _ = loaded
+    assert (res["tariffs"].read, res["tariffs"].accepted) == (60, 60)
+    t = s.frame("tariffs").set_index(["party_id", "tariff_id"])
+    summ = pd.read_csv(data / "ndw_ocpi" / "tariffs_summary_zh_ze.csv", dtype={"tariff_id": str})
+    summ = summ.drop_duplicates(["party_id", "tariff_id"]).set_index(["party_id", "tariff_id"])
+    common = t.index.intersection(summ.index)
+    assert len(common) >= 30
+    a = t.loc[common, "energy_price_eur_kwh_max"]
+    b = summ.loc[common, "energy_eur_kwh_max"]
+    both = a.notna() & b.notna()
+    assert both.sum() >= 30 and ((a[both] - b[both]).abs() < 1e-6).all()
+
+
+def test_reload_changes_nothing(loaded):
+    s, _, data, cfg = loaded
+    before = s.count("connectors"), s.count("evses"), s.count("locations")
+    r = ingest_locations(s, str(data / "ndw_ocpi" / "connectors_zh_ze.csv"), cfg)
+    assert all(u.inserted == 0 and u.updated == 0 for u in r.upserts.values())
+    assert (s.count("connectors"), s.count("evses"), s.count("locations")) == before
