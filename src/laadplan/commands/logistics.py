@@ -91,9 +91,9 @@ def register(app: typer.Typer) -> None:
         with STATE.store() as store:
             res = _guard(lambda: run_parks(store, STATE.config(), path, out))
         p = res.tables["priority"]
-        cols = [c for c in ["priority", "park_id", "name", "priority_class", "grid_status", "ev_vans", "ev_trucks",
-                            "daily_kwh", "installed_kw", "connection_kw", "connection_kw_battery"] if c in p]
-        res.tables["priority"] = p[cols]
+        cols = [c for c in ["priority", "park_id", "priority_class", "grid_status", "ev_vans", "ev_trucks",
+                            "daily_kwh", "connection_kw", "connection_kw_battery"] if c in p]
+        res.tables["priority"] = p[cols].round(1)
         _done(res, [("priority", f"Business park priority {STATE.config().logistics.park_priority_year}")])
 
     @app.command("sites")

@@ -284,4 +284,6 @@ def site_summary(options: pd.DataFrame) -> pd.DataFrame:
         index="site_id", columns="option", values="c").add_prefix("cost_")
     best = options[options["recommended"]].set_index("site_id")["option"].rename("recommended")
     names = options.drop_duplicates("site_id").set_index("site_id")["name"]
-    return pd.concat([names, best, cost], axis=1).reset_index().fillna({"recommended": "none feasible"})
+    grid_why = options[options["option"] == "grid"].set_index("site_id")["reason"].rename("grid")
+    out = pd.concat([names, best, cost.round(0), grid_why], axis=1).reset_index()
+    return out.fillna({"recommended": "none feasible"})
