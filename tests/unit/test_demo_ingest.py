@@ -132,4 +132,4 @@ def test_malformed_first_line_does_not_swallow_the_locations_file(ingested, tmp_
     f.write_text("\n".join([good[0][: len(good[0]) // 2]] + good[1:]) + "\n", encoding="utf-8")
     res = reader("locations")(store, str(f), cfg)
     assert res.read == len(good)
-    assert res.by_rule == {"LP-MALFORMED": 1} or res.by_rule.get("LP-MALFORMED") == 1
+    assert res.quarantined == 1 and res.by_rule["LP-MALFORMED"] == 1 and res.accepted == len(good) - 1

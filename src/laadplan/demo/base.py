@@ -110,8 +110,9 @@ BAD_RULES: dict[str, dict[str, str]] = {
 class DemoData:
     """The generated demo region (synthetic). Geometries are shapely objects in WGS84.
 
-    ``sessions`` and ``status`` hold the good records only; ``bad`` holds per file the bad records as
-    ``(kind, rule_code, record_id, text_or_object)`` with the insertion positions in ``bad_positions``.
+    ``sessions`` and ``status`` hold the good records only (times as epoch seconds UTC, ``evse`` indexes
+    ``evses``); ``bad`` holds per file the bad records (see :func:`_bad_records`); ``busy`` in ``buurten`` marks
+    the over-busy buurten (ground truth for tests of the placement triggers).
     """
 
     seed: int
@@ -375,8 +376,7 @@ def _tariffs() -> list[dict[str, Any]]:
 
 
 # ---------------------------------------------------------------------------------------------- sessions
-def _sessions(rng: np.random.Generator, ev: pd.DataFrame, loc: pd.DataFrame, gem: pd.DataFrame,
-              scale: float) -> pd.DataFrame:
+def _sessions(rng: np.random.Generator, ev: pd.DataFrame, gem: pd.DataFrame) -> pd.DataFrame:
     D = N_DAYS
     days = np.arange(D)
     dow = (days + 5) % 7  # 2025-11-01 is a Saturday (Mon=0)
@@ -572,7 +572,7 @@ def generate_demo(seed: int, scale: float = 1.0) -> DemoData:
     loc, ev, conn = _locations(r_loc, gem, bu, scale)
     tariffs = _tariffs()
     faults = _faults(r_fault, ev)
-    s = _sessions(r_sess, ev, loc, gem, scale)
+    s = _sessions(r_sess, ev, gem)
     s = _remove_fault_overlaps(s, faults)
     s = s.sort_values(["end_s", "evse"], kind="stable").reset_index(drop=True)
     s = _energy(r_energy, s, ev)
@@ -924,8 +924,9 @@ def write_demo(data: DemoData, out_dir: Path) -> dict[str, Any]:
     cdrs = _cdr_lines(data)
     merged, where = _merge(cdrs, data.bad["cdrs"])
     with open(out_dir / FILES["cdrs"], "w", encoding="utf-8", newline="\n") as fh:
-        fh.write("\n".join(merged))
-        fh.write("\n")
+        for i in range(0, len(merged), 20_000):  # in chunks: one 200 MB string would double peak memory
+            fh.write("\n".join(merged[i:i + 20_000]) + "\n")
+    del merged
     record("cdrs", len(cdrs), where, 1)
 
     st = _status_lines(data)
