@@ -35,9 +35,12 @@ class Outcome:
 
 
 def _has_table(store: Store, name: str) -> bool:
+    """True when the table is declared (another family's module may be absent) and has rows."""
+    import duckdb
+
     try:
         return store.count(name) > 0
-    except Exception as e:  # noqa: BLE001 - table of another family not present in this store
+    except (KeyError, duckdb.Error) as e:  # undeclared, or a store file made before the table existed
         log.debug("table %s not available: %s", name, e)
         return False
 
