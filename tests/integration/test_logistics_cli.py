@@ -116,9 +116,9 @@ def test_demo_step_is_fast_and_complete(tmp_path):
     with Store(":memory:") as s:
         ctx = DemoContext(store=s, cfg=RegionConfig(), out_dir=tmp_path / "demo", inputs_dir=tmp_path / "demo" / "in",
                           seed=11)
-        t0 = time.perf_counter()
+        t0 = time.process_time()  # CPU time: robust to other processes loading the machine
         summary = dl.step(ctx)
-        assert time.perf_counter() - t0 < 10
+        assert time.process_time() - t0 < 10
         assert summary["corridors"] >= 8 and summary["quarantined"] == 2
         assert summary["sites"] == s.query("SELECT count(DISTINCT site_id) AS n FROM site_options")["n"].iloc[0]
         assert s.count("afir_coverage") > 0 and s.count("park_hubs") > 0
