@@ -122,6 +122,7 @@ def register(app: typer.Typer) -> None:
         cols = [c for c in summ.columns if c not in ("peak_utc", "coincidence_unit")]
         print_frame(summ[cols].sort_values("peak_kw", ascending=False), title=f"load per {level.value}")
         if "smart" in result:
-            print_frame(pd.DataFrame([result["smart"]]).T.reset_index().rename(columns={"index": "measure", 0: "value"}),
-                        title=f"smart charging: {smart.value}")
+            smart_rows = pd.DataFrame({"measure": list(result["smart"]),
+                                       "value": [str(v) for v in result["smart"].values()]})
+            print_frame(smart_rows, title=f"smart charging: {smart.value}")
         console.print(f"tables and charts in {out}/")

@@ -49,16 +49,18 @@ def session_power(sessions: pd.DataFrame, cfg) -> pd.DataFrame:
     end <= start or energy <= 0 carry no load and are dropped (counted in the log).
     """
     lc = _cfg_load(cfg)
-    df = sessions.copy()
-    df["start_utc"] = pd.to_datetime(df["start_utc"]).astype("datetime64[us]")
-    df["end_utc"] = pd.to_datetime(df["end_utc"]).astype("datetime64[us]")
-    conn_h = (df["end_utc"] - df["start_utc"]).dt.total_seconds().to_numpy() / 3600.0
-    e = pd.to_numeric(df["energy_kwh"], errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
+    start = pd.to_datetime(sessions["start_utc"]).to_numpy(dtype="datetime64[us]")
+    end = pd.to_datetime(sessions["end_utc"]).to_numpy(dtype="datetime64[us]")
+    conn_h = (end - start).astype("int64") / 3.6e9
+    e = pd.to_numeric(sessions["energy_kwh"], errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
     ok = (conn_h > 0) & (e > 0) & np.isfinite(e)
     if (~ok).any():
         log.info("load profile: %d of %d sessions without load (end <= start or energy <= 0) left out",
-                 int((~ok).sum()), len(df))
-    df, conn_h, e = df[ok].copy(), conn_h[ok], e[ok]
+                 int((~ok).sum()), len(sessions))
+        df = sessions.loc[ok].reset_index(drop=True)
+        start, end, conn_h, e = start[ok], end[ok], conn_h[ok], e[ok]
+    else:
+        df = sessions.reset_index(drop=True).copy(deep=False)
     p = np.full(len(df), lc.default_session_power_kw)
     if "charging_h" in df.columns:
         ch = pd.to_numeric(df["charging_h"], errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
@@ -69,11 +71,13 @@ def session_power(sessions: pd.DataFrame, cfg) -> pd.DataFrame:
         use = np.isfinite(mp) & (mp > 0)
         p[use] = mp[use]
     p = np.maximum(p, e / conn_h)
+    df["start_utc"] = start
+    df["end_utc"] = end
     df["energy_kwh"] = e
     df["connected_h"] = conn_h
     df["power_kw"] = p
     df["charge_h"] = e / p
-    return df.reset_index(drop=True)
+    return df
 
 
 @dataclass
@@ -120,16 +124,20 @@ def energy_matrix(start_h: np.ndarray, stop_h: np.ndarray, power_kw: np.ndarray,
     width = K + 1
     ka = np.minimum(np.floor(a / dt).astype(np.int64), K - 1)
     kb = np.minimum(np.floor(b / dt).astype(np.int64), K)
-    fa = a / dt - ka
-    fb = b / dt - kb
+    inside = kb < K  # a stop at the grid's end adds nothing inside it
+    base = g * width
     size = n_groups * width
-    diff = np.bincount(g * width + ka + 1, weights=p, minlength=size)
-    diff -= np.bincount(g * width + np.minimum(kb + 1, K), weights=np.where(kb < K, p, 0.0), minlength=size)
-    part = np.bincount(g * width + ka, weights=p * (1 - fa) * dt, minlength=size)
-    part -= np.bincount(g * width + kb, weights=np.where(kb < K, p * (1 - fb) * dt, 0.0), minlength=size)
+    # one bincount for the power steps (+p after ka, -p after kb) and one for the partial slots
+    diff = np.bincount(np.concatenate([base + ka + 1, (base + kb + 1)[inside]]),
+                       weights=np.concatenate([p, -p[inside]]), minlength=size)
+    part = np.bincount(np.concatenate([base + ka, (base + kb)[inside]]),
+                       weights=np.concatenate([p * (1 - (a / dt - ka)) * dt,
+                                               -(p * (1 - (b / dt - kb)) * dt)[inside]]), minlength=size)
     diff = diff.reshape(n_groups, width)
-    part = part.reshape(n_groups, width)
-    return (dt * np.cumsum(diff, axis=1) + part)[:, :K]
+    np.cumsum(diff, axis=1, out=diff)
+    diff *= dt
+    diff += part.reshape(n_groups, width)
+    return diff[:, :K]
 
 
 def unit_peaks(start_h: np.ndarray, stop_h: np.ndarray, power_kw: np.ndarray, unit: np.ndarray, n_units: int,

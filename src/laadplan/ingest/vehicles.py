@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import csv
 import re
-from datetime import datetime
 from typing import Any
 
 import pandas as pd
