@@ -46,7 +46,7 @@ def _expected(manifest, key, skip=()):
     return out
 
 
-@pytest.mark.parametrize("key", ["gemeenten", "tariffs", "locations", "cdrs", "status"])
+@pytest.mark.parametrize("key", ["gemeenten", "buurten", "tariffs", "locations", "cdrs", "status"])
 def test_injected_bad_records_are_quarantined_by_their_rule(ingested, key):
     _, d, manifest, store, summary = ingested
     q = store.query("SELECT position, rule_code FROM quarantine WHERE source_file = ?", [str(d / FILES[key])])
@@ -62,26 +62,31 @@ def test_injected_bad_records_are_quarantined_by_their_rule(ingested, key):
     assert summary["files"][key]["accepted"] == manifest["files"][FILES[key]]["good"]
 
 
-def test_buurt_without_geometry_is_quarantined(ingested):
+def test_buurt_with_invalid_code_is_quarantined(ingested):
     _, d, manifest, store, _ = ingested
-    (pos,) = manifest["files"][FILES["buurten"]]["bad_kinds"]["missing_geometry"]["positions"]
-    q = store.query("SELECT rule_code FROM quarantine WHERE source_file = ? AND position = ?",
-                    [str(d / FILES["buurten"]), pos])
-    assert list(q["rule_code"]) == ["LP-GEOMETRY"]
-
-
-@pytest.mark.xfail(strict=False, reason="areas reader falls back to gemeentecode when buurtcode is not a CBS "
-                   "code, storing the bad buurt as a gemeente (reported to the ingest family)")
-def test_buurt_with_invalid_code_is_quarantined_and_does_not_replace_its_gemeente(ingested):
-    data, d, manifest, store, _ = ingested
     (pos,) = manifest["files"][FILES["buurten"]]["bad_kinds"]["invalid_code"]["positions"]
     q = store.query("SELECT rule_code FROM quarantine WHERE source_file = ? AND position = ?",
                     [str(d / FILES["buurten"]), pos])
-    assert "LP-AREA-CODE" in set(q["rule_code"])
-    gm = data.gemeenten["gm_code"].iat[0]
-    row = store.query("SELECT name, inhabitants FROM areas WHERE area_code = ?", [gm])
-    assert row["name"].iat[0] == data.gemeenten["name"].iat[0]
-    assert row["inhabitants"].iat[0] == data.gemeenten["inhabitants"].iat[0]
+    assert list(q["rule_code"]) == ["LP-AREA-CODE"]
+    assert store.count("areas", "area_code = 'BU12345'") == 0
+
+
+@pytest.mark.xfail(strict=False, reason="areas reader takes the first CBS-looking code among statcode, buurtcode, "
+                   "..., gemeentecode, so a buurt with a broken buurtcode is stored as its gemeente and replaces it "
+                   "(reported to the ingest family; the demo's bad buurt therefore carries no gemeentecode)")
+def test_buurt_with_invalid_code_and_a_gemeentecode_does_not_replace_its_gemeente(ingested, tmp_path, store, cfg):
+    from laadplan.ingest import reader
+
+    data, d, _, _, _ = ingested
+    reader("areas")(store, str(d / FILES["gemeenten"]), cfg)
+    gm, name = data.gemeenten["gm_code"].iat[0], data.gemeenten["name"].iat[0]
+    f = tmp_path / "bad_buurt.geojson"
+    f.write_text(json.dumps({"type": "FeatureCollection", "features": [{
+        "type": "Feature", "properties": {"buurtcode": "BU12345", "buurtnaam": "Foute code", "gemeentecode": gm},
+        "geometry": {"type": "Polygon", "coordinates": [[[3.0, 52.4], [3.01, 52.4], [3.01, 52.41], [3.0, 52.4]]]}}]}))
+    res = reader("areas")(store, str(f), cfg)
+    assert res.by_rule.get("LP-AREA-CODE") == 1
+    assert store.query("SELECT name FROM areas WHERE area_code = ?", [gm])["name"].iat[0] == name
 
 
 def test_stored_sessions_equal_the_good_cdrs(ingested):

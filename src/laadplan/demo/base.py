@@ -734,8 +734,8 @@ def _shift_iso(v: str, seconds: int) -> str:
 
 def _bad_records(rng: np.random.Generator, data: DemoData) -> dict[str, list[dict[str, Any]]]:
     """Bad records per file: dicts with ``kind``, ``rule``, ``id``, ``text`` (a line, or an object for the JSON
-    array and GeoJSON files) and ``after`` (number of good records before it; duplicates come after the
-    record they copy)."""
+    array and GeoJSON files) and ``after`` (number of good records before it, at least 1 so that a file
+    never starts with a broken record; duplicates come after the record they copy)."""
     sc = data.scale
     bad: dict[str, list[dict[str, Any]]] = {k: [] for k in BAD_RULES}
 
@@ -756,8 +756,7 @@ def _bad_records(rng: np.random.Generator, data: DemoData) -> dict[str, list[dic
                                           "wijkcode": f"WK{gm4}99", "gemeentecode": f"GM{gm4}",
                                           "aantal_inwoners": 0}, "geometry": None}, nb)
     add("buurten", "invalid_code", "BU12345", {
-        "type": "Feature", "properties": {"buurtcode": "BU12345", "buurtnaam": "Foute code",
-                                          "gemeentecode": f"GM{gm4}", "aantal_inwoners": 0},
+        "type": "Feature", "properties": {"buurtcode": "BU12345", "buurtnaam": "Foute code", "aantal_inwoners": 0},
         "geometry": json.loads(shapely.to_geojson(shapely.box(3.02, 52.4, 3.03, 52.41)))}, nb)
 
     # tariffs
@@ -781,7 +780,7 @@ def _bad_records(rng: np.random.Generator, data: DemoData) -> dict[str, list[dic
     for j, kind in enumerate(np.repeat(kinds, k)):
         src = tmpl[j]
         o = json.loads(_dumps(locs[src]))
-        after = int(rng.integers(0, nl + 1))
+        after = int(rng.integers(1, nl + 1))
         if kind == "duplicate_id":
             o["name"] = o["name"] + " (dubbel)"
             o["evses"] = o["evses"][:1]
@@ -815,7 +814,7 @@ def _bad_records(rng: np.random.Generator, data: DemoData) -> dict[str, list[dic
     for j, kind in enumerate(np.repeat(kinds, k)):
         o = json.loads(lines[j])
         src = int(tmpl[j])
-        after = int(rng.integers(0, ns + 1))
+        after = int(rng.integers(1, ns + 1))
         if kind == "duplicate_id":
             o["total_energy"] = round(o["total_energy"] + 3.0, 3)
             after = int(rng.integers(src + 1, ns + 1))
@@ -863,7 +862,7 @@ def _bad_records(rng: np.random.Generator, data: DemoData) -> dict[str, list[dic
             f.append("extra")
         elif kind == "bad_timestamp":
             f[4] = "2026-13-45T25:61:00Z"
-        add("status", str(kind), f"{f[3]}@{f[4]}", ",".join(f), int(rng.integers(0, nst + 1)))
+        add("status", str(kind), f"{f[3]}@{f[4]}", ",".join(f), int(rng.integers(1, nst + 1)))
     return bad
 
 
