@@ -29,22 +29,27 @@ from laadplan.grid.capacity import point_status, wkb_bytes, year_refuses
 
 def generate_candidates(demand: pd.DataFrame, cfg: RegionConfig, gemeenten: pd.DataFrame | None = None,
                         existing: pd.DataFrame | None = None) -> pd.DataFrame:
-    """Grid points (spacing ``candidate_grid_m``, on a fixed RD lattice) within each demand point's walking
-    distance, inside a gemeente polygon when ``gemeenten`` (area_code, geometry_wkb) is given, and not
+    """Grid points (spacing ``candidate_grid_m``, on a fixed RD lattice): the
+    ``generated_candidates_per_demand`` nearest to each demand point within its walking distance, inside a gemeente polygon when ``gemeenten`` (area_code, geometry_wkb) is given, and not
     within half a grid step of a loaded candidate. Columns: site_id, x_rd, y_rd, lat, lon, gm_code, kind."""
     g = float(cfg.placement.candidate_grid_m)
+    k_near = cfg.placement.generated_candidates_per_demand
     if demand.empty:
         return pd.DataFrame(columns=["site_id", "x_rd", "y_rd", "lat", "lon", "gm_code", "kind"])
-    pts = set()
-    for x, y, w in zip(demand["x_rd"], demand["y_rd"], demand["walk_m"]):
-        k = int(w // g)
-        ix0, iy0 = int(round(x / g)), int(round(y / g))
-        for dx in range(-k - 1, k + 2):
-            for dy in range(-k - 1, k + 2):
-                gx, gy = (ix0 + dx) * g, (iy0 + dy) * g
-                if (gx - x) ** 2 + (gy - y) ** 2 <= w * w:
-                    pts.add((ix0 + dx, iy0 + dy))
-    arr = np.array(sorted(pts), dtype="float64") * g
+    dx, dy = demand["x_rd"].to_numpy("float64"), demand["y_rd"].to_numpy("float64")
+    walk = demand["walk_m"].to_numpy("float64")
+    r = int(np.ceil(np.sqrt(k_near))) + 1  # lattice offsets around the nearest lattice point
+    ox, oy = np.meshgrid(np.arange(-r, r + 1), np.arange(-r, r + 1))
+    ox, oy = ox.ravel(), oy.ravel()
+    gx = (np.rint(dx / g)[:, None] + ox[None, :]) * g
+    gy = (np.rint(dy / g)[:, None] + oy[None, :]) * g
+    d = np.hypot(gx - dx[:, None], gy - dy[:, None])
+    d = np.where(d <= walk[:, None] + 1e-9, d, np.inf)
+    nearest = np.argsort(d, axis=1, kind="stable")[:, :k_near]
+    rows = np.arange(len(dx))[:, None]
+    ok = np.isfinite(d[rows, nearest])
+    pts = np.unique(np.column_stack([np.rint(gx[rows, nearest][ok] / g), np.rint(gy[rows, nearest][ok] / g)]), axis=0)
+    arr = pts.astype("float64") * g
     x, y = arr[:, 0], arr[:, 1]
     lon, lat = geo.to_wgs84(x, y)
     gm = pd.Series(pd.NA, index=range(len(x)), dtype="string")

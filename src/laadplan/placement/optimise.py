@@ -317,15 +317,23 @@ def greedy(inst: Instance) -> Solution:
         return True
 
     has_pairs = starts[1:] > starts[:-1]
+    wmax = np.zeros(J)
+    if len(inst.pair_j):
+        np.maximum.at(wmax, inst.pair_j, inst.w[inst.pair_i])
     for t in range(T):
         left = int(inst.budget[t])
         heap = []
-        for j in np.flatnonzero(has_pairs & inst.allowed[:, t]):
-            j = int(j)
-            if feasible(j, t):
-                gj = gain(j, t)
-                if gj > 1e-12:
-                    heap.append((-gj, j))
+        kwv = inst.kw_per_evse
+        cl = np.r_[conn_left, np.inf][inst.conn]
+        al = np.where(inst.conn < 0, np.r_[area_left, np.inf][inst.area], np.inf)
+        cand = (has_pairs & inst.allowed[:, t] & ~blocked & (tot < inst.max_evses)
+                & (gm_left[inst.site_gm, t] > 0) & (cl >= kwv - 1e-9) & (al >= kwv - 1e-9))
+        # initial priorities: an upper bound of each site's gain (exact gains are computed when popped)
+        ub = np.zeros(J)
+        for tt in range(t, T):
+            v = w[pi] * np.minimum(resid[pi, tt], kappa)
+            ub += np.minimum(kappa * wmax, np.bincount(inst.pair_j, weights=v, minlength=J))
+        heap = [(-float(ub[j]), int(j)) for j in np.flatnonzero(cand & (ub > 1e-12))]
         heapq.heapify(heap)
         while left > 0 and heap:
             neg, j = heapq.heappop(heap)
@@ -578,8 +586,10 @@ def _solve_decomposed(inst: Instance, g: Solution, *, time_limit_s: float, mip_r
     methods = {}
     opened_g = tot > 0
     comps = [c for c in range(C) if (comp == c).any()]
-    per_comp_time = max(1.0, time_limit_s / max(len(comps), 1))
-    deadline = t0 + time_limit_s * 1.5
+    pair_keys = inst.pair_i * J + inst.pair_j
+    pair_order = np.argsort(pair_keys, kind="stable")
+    pair_keys_sorted = pair_keys[pair_order]
+    deadline = t0 + time_limit_s
     for k, c in enumerate(comps):
         sj = np.flatnonzero(comp == c)
         pm = np.isin(inst.pair_j, sj)
@@ -650,28 +660,25 @@ def _solve_decomposed(inst: Instance, g: Solution, *, time_limit_s: float, mip_r
                        pair_i=np.array(npi, dtype="int64"), pair_j=np.array(npj, dtype="int64"),
                        budget=np.minimum(budget_c, inst.gm_budget[c]).astype("int64"),
                        gm_budget=inst.gm_budget[[c]], kappa=inst.kappa, forbid_open=forbid)
-        gs = greedy(sub)
+        gs = _restrict(g, sub, inst, sj, di, sub_i, loc_i, loc_j, pm)
         remaining = deadline - time.perf_counter()
-        if remaining > 0.5 and len(sub.pair_i):
-            ms = solve_mip(sub, time_limit_s=min(per_comp_time * 2, remaining), mip_rel_gap=mip_rel_gap, warm=gs)
-        else:
-            ms = None
+        ms = None
+        if remaining > 0.05 and len(sub.pair_i):
+            ms = solve_mip(sub, time_limit_s=max(0.05, remaining / (len(comps) - k)), mip_rel_gap=mip_rel_gap,
+                           warm=gs)
         if ms is None or ms.objective < gs.objective - 1e-6:
             best, methods[inst.gms[c]] = gs, "greedy-fallback"
-            b = ms.bound if ms is not None else np.inf
+            b = max(ms.bound, gs.objective) if ms is not None else np.inf
         else:
             best, methods[inst.gms[c]] = ms, "mip"
             b = ms.bound
         objective += best.objective
         bound += b if np.isfinite(b) else best.objective
         n_out[sj] = best.n
-        # map flows back to the full instance's pairs
+        # map flows back to the full instance's pairs (pair key i * J + j)
         if len(best.flow_p):
-            sub_pi_orig = di[sub_i[sub.pair_i[best.flow_p]]]
-            sub_pj_orig = sj[sub.pair_j[best.flow_p]]
-            key = pd.MultiIndex.from_arrays([inst.pair_i, inst.pair_j])
-            pos = key.get_indexer(pd.MultiIndex.from_arrays([sub_pi_orig, sub_pj_orig]))
-            fps.append(pos)
+            keys = di[sub_i[sub.pair_i[best.flow_p]]] * J + sj[sub.pair_j[best.flow_p]]
+            fps.append(pair_order[np.searchsorted(pair_keys_sorted, keys)])
             fts.append(best.flow_t)
             fvs.append(best.flow_v)
     fp = np.concatenate(fps) if fps else np.zeros(0, "int64")
@@ -679,3 +686,30 @@ def _solve_decomposed(inst: Instance, g: Solution, *, time_limit_s: float, mip_r
     fv = np.concatenate(fvs) if fvs else np.zeros(0)
     return Solution(n=n_out, flow_p=fp, flow_t=ft, flow_v=fv, objective=objective, bound=bound, seconds=0.0,
                     method="mip-decomposed", status="decomposed", components=len(comps), component_methods=methods)
+
+
+def _restrict(g: Solution, sub: Instance, inst: Instance, sj: np.ndarray, di: np.ndarray, sub_i: np.ndarray,
+              loc_i: dict, loc_j: dict, pm: np.ndarray) -> Solution:
+    """The global greedy solution restricted to one component, as a solution of its sub-instance (feasible
+    there by construction of the allocation)."""
+    T = inst.T
+    n = g.n[sj].copy()
+    if len(g.flow_p) == 0 or len(sub.pair_i) == 0:
+        return Solution(n=n, flow_p=np.zeros(0, "int64"), flow_t=np.zeros(0, "int64"), flow_v=np.zeros(0),
+                        objective=0.0, bound=np.inf, seconds=0.0, method="greedy", status="heuristic")
+    in_c = pm[g.flow_p]
+    fp, ft, fv = g.flow_p[in_c], g.flow_t[in_c], g.flow_v[in_c]
+    # piece of (local demand, year): pieces partition each demand's years
+    piece_at = np.full((len(di), T), -1, dtype="int64")
+    for k in range(len(sub.q)):
+        piece_at[sub_i[k], sub.arrive[k]:sub.dep()[k]] = k
+    li = np.array([loc_i[int(i)] for i in inst.pair_i[fp]], dtype="int64")
+    lj = np.array([loc_j[int(j)] for j in inst.pair_j[fp]], dtype="int64")
+    piece = piece_at[li, ft]
+    key = piece * len(sj) + lj
+    skeys = sub.pair_i * len(sj) + sub.pair_j
+    order = np.argsort(skeys, kind="stable")
+    pos = order[np.searchsorted(skeys[order], key)]
+    obj = float((sub.w[sub.pair_i[pos]] * fv).sum())
+    return Solution(n=n, flow_p=pos, flow_t=ft, flow_v=fv, objective=obj, bound=np.inf, seconds=0.0,
+                    method="greedy", status="heuristic")

@@ -85,7 +85,7 @@ def candidate_sites(inp: PlanInputs, demand: pd.DataFrame, cfg: RegionConfig) ->
                                         demand["x_rd"].to_numpy("float64"), demand["y_rd"].to_numpy("float64"), 1000)
         o = np.lexsort((d, ia))
         first = np.unique(ia[o], return_index=True)[1]
-        vals = s["gm_code"].astype("object").to_numpy()
+        vals = np.array(s["gm_code"].astype("object").to_numpy(), dtype=object)
         idx = np.flatnonzero(miss)[ia[o][first]]
         vals[idx] = demand["gm_code"].astype("object").to_numpy()[ib[o][first]]
         s["gm_code"] = pd.array(vals, dtype="string")

@@ -54,7 +54,9 @@ class PlacementConfig(BaseModel):
     request_refuse_private_parking: bool = Field(
         True, description="Eligibility: drivers with private parking are refused")
     forecast_max_points_per_area: int = Field(
-        40, description="Forecast demand of an area is spread over at most this many 500 m cells inside it")
+        8, description="Forecast demand of an area is spread over at most this many 500 m cells inside it")
+    generated_candidates_per_demand: int = Field(
+        4, ge=1, description="Generated candidates: the nearest grid points to each demand point (within walking distance)")
     generate_candidates: bool = Field(
         True, description="Generate grid candidates near demand (inside gemeenten) besides loaded candidate sites")
 

@@ -243,7 +243,9 @@ def coverage_trigger(cells: pd.DataFrame, locations: pd.DataFrame, cfg: RegionCo
 def forecast_trigger(need: pd.DataFrame, areas: pd.DataFrame, cfg: RegionConfig, years: list[int],
                      scenario: str = "middle", cells: pd.DataFrame | None = None) -> pd.DataFrame:
     """Forecast demand: per area, the growth of ``evses_gap`` (forecast need minus existing EVSEs) in each
-    plan year, counted in the year it appears (the first plan year takes the whole gap then).
+    plan year, counted in the year it appears (the first plan year takes the whole gap then). Only the
+    finest area level present in both ``need`` and ``areas`` is used (buurt, wijk, pc4, then gemeente), so
+    the same need is never counted twice.
 
     The area's new demand is spread evenly over the 500 m cells inside its polygon (the
     ``forecast_max_points_per_area`` with most households when ``cells`` is given, else the first by
@@ -254,6 +256,12 @@ def forecast_trigger(need: pd.DataFrame, areas: pd.DataFrame, cfg: RegionConfig,
     nd = need[(need["scenario"] == scenario) & need["year"].isin(years)].copy()
     if nd.empty:
         return empty_demand()
+    # one level only (no double counting): the finest level present that has areas
+    for level in ("buurt", "wijk", "pc4", "gemeente"):
+        sub = nd[(nd["area_level"] == level) & nd["area_code"].isin(areas["area_code"])]
+        if len(sub):
+            nd = sub.copy()
+            break
     nd["evses_gap"] = pd.to_numeric(nd["evses_gap"], errors="coerce").fillna(0).clip(lower=0)
     nd = nd.sort_values(["area_code", "year"])
     nd["prev"] = nd.groupby("area_code")["evses_gap"].cummax().groupby(nd["area_code"]).shift(1).fillna(0)
@@ -265,13 +273,15 @@ def forecast_trigger(need: pd.DataFrame, areas: pd.DataFrame, cfg: RegionConfig,
     rows = []
     maxp = cfg.placement.forecast_max_points_per_area
     pts_cache: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    hh_by_cell = dict(zip(cells["cell500_code"].astype(str), cells["households"].astype(float))) \
+        if cells is not None and len(cells) else None
     for code, yr, inc in zip(nd["area_code"], nd["year"], nd["inc"]):
         if code not in ar.index:
             continue
         a = ar.loc[code]
         gm = a.get("gm_code") if isinstance(a.get("gm_code"), str) else (code if str(code).startswith("GM") else None)
         if code not in pts_cache:
-            pts_cache[code] = _area_points(a, maxp, cells)
+            pts_cache[code] = _area_points(a, maxp, hh_by_cell)
         px, py = pts_cache[code]
         if len(px) == 0:
             continue
@@ -285,7 +295,7 @@ def forecast_trigger(need: pd.DataFrame, areas: pd.DataFrame, cfg: RegionConfig,
     return _finish(pd.DataFrame(rows), "forecast")
 
 
-def _area_points(a: pd.Series, maxp: int, cells: pd.DataFrame | None) -> tuple[np.ndarray, np.ndarray]:
+def _area_points(a: pd.Series, maxp: int, hh_by_cell: dict | None) -> tuple[np.ndarray, np.ndarray]:
     import shapely
 
     wkb = a.get("geometry_wkb")
@@ -308,11 +318,11 @@ def _area_points(a: pd.Series, maxp: int, cells: pd.DataFrame | None) -> tuple[n
     if len(X) == 0:
         c = poly.representative_point()
         return geo.to_rd([c.x], [c.y])
-    if cells is not None and len(cells):
-        codes = geo.cell_code(X, Y).to_numpy()
-        hh = cells.set_index("cell500_code")["households"].reindex(codes).fillna(0).to_numpy()
+    codes = np.array([f"E{int(x // 500 * 5):04d}N{int(y // 500 * 5):04d}" for x, y in zip(X, Y)])
+    if hh_by_cell:
+        hh = np.array([hh_by_cell.get(c, 0.0) for c in codes])
         order = np.lexsort((codes, -hh))
     else:
-        order = np.argsort(geo.cell_code(X, Y).to_numpy(), kind="stable")
+        order = np.argsort(codes, kind="stable")
     order = order[:maxp]
     return X[order], Y[order]

@@ -1,0 +1,141 @@
+"""Benchmark of the placement plan at region scale.
+
+Generates (seeded, in memory / a temp dir) a synthetic region: 32,000 existing locations, 50,000 candidate
+sites, 100,000 demand points (usage, request, coverage and forecast, arriving over 5 years), 63
+municipalities, 240 supply areas (about a third refusing new connections) and 15,000 existing connections.
+Then makes the 2026-2030 plan with the congestion rule twice in the same run: the greedy baseline and the
+HiGHS MIP (decomposed by municipality, warm-started from the greedy plan), and prints time to a plan,
+the optimality gap reached, the objective ratio MIP / greedy and peak memory (ru_maxrss).
+
+    .venv/bin/python benchmarks/bench_placement.py            # region scale
+    .venv/bin/python benchmarks/bench_placement.py --quick    # small: also solves the undecomposed MIP
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import sys
+import time
+
+import numpy as np
+import pandas as pd
+import shapely
+
+from laadplan import geo
+from laadplan.config import RegionConfig
+from laadplan.grid.capacity import ean18_check_digit
+from laadplan.placement.candidates import site_grid_feasibility
+from laadplan.placement.plan import PlanInputs, make_plan
+
+X0, Y0, W, H = 20_000.0, 370_000.0, 110_000.0, 90_000.0  # a box over Zuid-Holland + Zeeland in RD New
+
+
+def synth(n_loc: int, n_sites: int, n_dem: int, n_conn: int, seed: int = 7):
+    rng = np.random.default_rng(seed)
+    n_cent = 120
+    cx, cy = X0 + rng.uniform(0, W, n_cent), Y0 + rng.uniform(0, H, n_cent)
+    size = rng.pareto(1.2, n_cent) + 1
+
+    def pts(n, spread):
+        k = rng.choice(n_cent, n, p=size / size.sum())
+        return cx[k] + rng.normal(0, spread, n) * np.sqrt(size[k]), cy[k] + rng.normal(0, spread, n) * np.sqrt(size[k])
+
+    gx, gy = 9, 7  # 63 municipalities on a grid
+
+    def gm_of(x, y):
+        i = np.clip(((x - X0) / W * gx).astype(int), 0, gx - 1)
+        j = np.clip(((y - Y0) / H * gy).astype(int), 0, gy - 1)
+        return np.array([f"GM{1000 + a * gy + b:04d}" for a, b in zip(i, j)])
+
+    lx, ly = pts(n_loc, 700)
+    locations = pd.DataFrame({"location_id": [f"L{k}" for k in range(n_loc)], "x_rd": lx, "y_rd": ly,
+                              "gm_code": gm_of(lx, ly), "n_evses": rng.choice([1, 2, 2, 4], n_loc)})
+    dx, dy = pts(n_dem, 800)
+    trig = rng.choice(["usage", "request", "coverage", "forecast"], n_dem, p=[0.1, 0.05, 0.15, 0.7])
+    year = np.where(trig == "forecast", rng.choice([2026, 2027, 2028, 2029, 2030], n_dem), 2026)
+    wmap = {"usage": 1.0, "request": 1.5, "coverage": 1.0, "forecast": 0.8}
+    demand = pd.DataFrame({"demand_id": [f"d{k}" for k in range(n_dem)], "trigger": trig, "x_rd": dx, "y_rd": dy,
+                           "gm_code": gm_of(dx, dy), "quantity": np.where(trig == "forecast",
+                                                                          rng.integers(1, 4, n_dem), 1).astype(float),
+                           "weight": [wmap[t] for t in trig], "year": year, "walk_m": 250.0,
+                           "reason": [f"{t} demand {k}" for k, t in enumerate(trig)], "source_id": "synthetic"})
+    # candidates near demand
+    base = rng.integers(0, n_dem, n_sites)
+    sx, sy = dx[base] + rng.normal(0, 120, n_sites), dy[base] + rng.normal(0, 120, n_sites)
+    sites = pd.DataFrame({"site_id": [f"S{k}" for k in range(n_sites)], "x_rd": sx, "y_rd": sy,
+                          "gm_code": gm_of(sx, sy), "kind": "parking_bay", "max_evses": rng.choice([2, 4], n_sites)})
+    base = rng.integers(0, n_loc, n_conn)
+    ex, ey = lx[base] + rng.normal(0, 60, n_conn), ly[base] + rng.normal(0, 60, n_conn)
+    conns = pd.DataFrame({"ean18": [(lambda s: s + str(ean18_check_digit(s)))(f"871{k:014d}") for k in range(n_conn)],
+                          "x_rd": ex, "y_rd": ey, "spare_kw": rng.choice([0.0, 10.0, 25.0, 40.0], n_conn),
+                          "feeds_charge_points": rng.random(n_conn) < 0.5})
+    # 20 x 12 supply areas, a third refusing (status 2-3)
+    ax, ay = 20, 12
+    rows = []
+    for a in range(ax):
+        for b in range(ay):
+            x0, y0 = X0 + a * W / ax, Y0 + b * H / ay
+            xs = np.array([x0, x0 + W / ax, x0 + W / ax, x0, x0])
+            ys = np.array([y0, y0, y0 + H / ay, y0 + H / ay, y0])
+            lon, lat = geo.to_wgs84(xs, ys)
+            st = int(rng.choice([0, 1, 2, 3], p=[0.45, 0.2, 0.2, 0.15]))
+            rows.append({"area_code": f"VG{a:02d}{b:02d}", "level": "supply_area", "parent_code": None,
+                         "offtake_status": st, "demand_available_mw": float(rng.uniform(1, 10)),
+                         "demand_alleviation_year": (2029 if st >= 2 and rng.random() < 0.3 else None),
+                         "geometry_wkb": shapely.to_wkb(shapely.Polygon(np.column_stack([lon, lat])))})
+    grid = pd.DataFrame(rows)
+    grid["demand_alleviation_year"] = grid["demand_alleviation_year"].astype("Int64")
+    return locations, demand, sites, conns, grid
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quick", action="store_true", help="small size (2,000 locations, 3,000 sites, 6,000 demand)")
+    ap.add_argument("--time-limit", type=float, default=90.0, help="HiGHS time limit for the whole plan, s")
+    args = ap.parse_args()
+    sizes = (2_000, 3_000, 6_000, 1_000) if args.quick else (32_000, 50_000, 100_000, 15_000)
+    t = time.perf_counter()
+    locations, demand, sites, conns, grid = synth(*sizes)
+    t_gen = time.perf_counter() - t
+    cfg = RegionConfig()
+    cfg.placement.generate_candidates = False
+    years = [2026, 2027, 2028, 2029, 2030]
+    inp = PlanInputs(locations=locations, connections=conns, grid_areas=grid)
+    out = {"size": dict(zip(["locations", "candidate_sites", "demand_points", "connections"], sizes)),
+           "generate_s": round(t_gen, 1)}
+    t = time.perf_counter()
+    g = make_plan(inp, cfg, years, demand=demand, sites=sites, method="greedy")
+    out["greedy"] = {"seconds_to_plan": round(time.perf_counter() - t, 1), "objective": round(g.stats["objective"], 2),
+                     "evses": g.stats["evses"], "sites": g.stats["sites"]}
+    t = time.perf_counter()
+    m = make_plan(inp, cfg, years, demand=demand, sites=sites, method="mip", time_limit_s=args.time_limit)
+    st = m.stats
+    out["mip"] = {"seconds_to_plan": round(time.perf_counter() - t, 1), "solve_s": round(st["seconds"], 1),
+                  "method": st["method"], "objective": round(st["objective"], 2),
+                  "bound": round(st["bound"], 2) if st["bound"] else None, "gap_pct": round(100 * st["gap"], 3),
+                  "evses": st["evses"], "sites": st["sites"], "components": st["components"],
+                  "components_on_greedy_fallback": len(st["fallback_components"])}
+    out["ratio_mip_over_greedy"] = round(st["objective"] / g.stats["objective"], 5) if g.stats["objective"] else None
+    if args.quick:  # the undecomposed model: a global optimum to measure what decomposition loses
+        cfg.placement.decompose_max_vars = 10**9
+        t = time.perf_counter()
+        full = make_plan(inp, cfg, years, demand=demand, sites=sites, method="mip", time_limit_s=args.time_limit)
+        out["mip_undecomposed"] = {"seconds_to_plan": round(time.perf_counter() - t, 1),
+                                   "objective": round(full.stats["objective"], 2),
+                                   "bound": round(full.stats["bound"], 2) if full.stats["bound"] else None,
+                                   "gap_pct": round(100 * full.stats["gap"], 3)}
+        if full.stats["bound"]:
+            out["decomposed_gap_vs_global_bound_pct"] = round(
+                100 * (full.stats["bound"] - st["objective"]) / full.stats["bound"], 3)
+    # congestion rule effect in the same instance (sites that need an existing connection)
+    feas, _ = site_grid_feasibility(sites, conns, grid, cfg, years)
+    out["sites_in_refusing_areas"] = int(feas[[f"refuses_{y}" for y in years]].any(axis=1).sum())
+    out["peak_memory_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 0)
+    print(json.dumps(out, indent=2))
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()

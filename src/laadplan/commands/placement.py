@@ -1,0 +1,110 @@
+"""``laadplan plan`` (the yearly placement plan with and without the congestion rule) and
+``laadplan requests`` (driver requests with the rule that decided each)."""
+
+from __future__ import annotations
+
+from enum import Enum
+from pathlib import Path
+
+import typer
+
+from laadplan.commands.common import STATE, console, emit_json, fail, print_frame
+
+
+class Method(str, Enum):
+    mip = "mip"
+    greedy = "greedy"
+
+
+class Fmt(str, Enum):
+    table = "table"
+    csv = "csv"
+    json = "json"
+
+
+def parse_years(text: str) -> list[int]:
+    """``2026-2030`` -> [2026, ..., 2030]; ``2026,2028`` -> [2026, 2028]."""
+    try:
+        if "-" in text:
+            a, b = (int(v) for v in text.split("-", 1))
+            if b < a:
+                raise ValueError
+            return list(range(a, b + 1))
+        return sorted({int(v) for v in text.split(",") if v.strip()})
+    except ValueError:
+        fail(f"--years must look like 2026-2030 or 2026,2027, not {text!r}")
+        raise
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("plan")
+    def plan_cmd(
+        years: str = typer.Option(None, "--years", help="Plan years, e.g. 2026-2030 [default: placement.years]"),
+        out: Path = typer.Option(Path("plan"), "--out", help="Output folder"),
+        no_congestion: bool = typer.Option(False, "--no-congestion",
+                                           help="Make the plan without the congestion rule the main plan"),
+        scenario: str = typer.Option("middle", "--scenario", help="Forecast scenario (low, middle, high)"),
+        method: Method = typer.Option(Method.mip, "--method", help="mip (HiGHS) or greedy"),
+        time_limit: float = typer.Option(None, "--time-limit", help="HiGHS time limit, s [default: placement.time_limit_s]"),
+    ) -> None:
+        """Make the yearly placement plan (with and without the congestion rule) and write CSV, GeoJSON,
+        Parquet, summaries, the congestion comparison and a map into OUT."""
+        from laadplan.placement.plan import plan_both, summary
+        from laadplan.placement.store_io import load_inputs, save, write_outputs
+
+        cfg = STATE.config()
+        ys = parse_years(years) if years else list(cfg.placement.years)
+        if scenario not in ("low", "middle", "high"):
+            fail(f"--scenario must be low, middle or high, not {scenario!r}")
+        with STATE.store() as store:
+            inp, notes = load_inputs(store, cfg)
+            if inp.locations.empty and inp.requests is None and inp.forecast_need is None:
+                fail("the store has no locations, requests or forecast need: ingest data first "
+                     "(laadplan ingest locations ..., laadplan ingest requests ...)")
+            a, b, cmp = plan_both(inp, cfg, ys, scenario=scenario, method=method.value, time_limit_s=time_limit)
+            decided = a.stats.pop("requests", None)
+            save(store, a, b, decided)
+        files = write_outputs(out, a, b, cmp, decided, inp.grid_areas, inp.areas, inp.locations,
+                              primary_rule=not no_congestion)
+        main = b if no_congestion else a
+        if STATE.json:
+            emit_json({"inputs": notes, "with_congestion_rule": a.stats, "without_congestion_rule": b.stats,
+                       "files": files})
+            return
+        st = main.stats
+        console.print(f"[bold]plan {ys[0]}-{ys[-1]}[/] ({'without' if no_congestion else 'with'} congestion rule): "
+                      f"{st['evses']:,} new EVSEs at {st['sites']:,} sites; objective {st['objective']:.1f} "
+                      f"(gap {100 * st['gap']:.2f} %, greedy {st['greedy_objective']:.1f}), {st['seconds']:.1f} s, "
+                      f"{st['method']}")
+        console.print(f"inputs: {notes}")
+        print_frame(summary(main.sites).groupby("gm_code", as_index=False)[["sites", "evses", "power_kw",
+                                                                            "demand_covered"]].sum(),
+                    title="per municipality (all years)")
+        if len(cmp):
+            print_frame(cmp, title="with vs without the congestion rule")
+        console.print(f"files in {out}/: {', '.join(sorted(files))}")
+
+    @app.command("requests")
+    def requests_cmd(
+        fmt: Fmt = typer.Option(Fmt.table, "--format", help="Output format"),
+        decision: str = typer.Option(None, "--decision", help="Only granted or refused"),
+    ) -> None:
+        """Decide every driver request (granted / refused) and show the rule and reason for each."""
+        from laadplan.placement.requests import decide_requests
+        from laadplan.placement.store_io import load_inputs
+
+        cfg = STATE.config()
+        with STATE.store() as store:
+            inp, _ = load_inputs(store, cfg)
+            if inp.requests is None:
+                fail("no requests in the store: laadplan ingest requests PATH")
+            d = decide_requests(inp.requests, inp.locations, inp.kpi, cfg)
+            from laadplan import model
+
+            rc = model.table("requests").column_names
+            store.replace_all("requests", d[[c for c in rc if c in d.columns]])
+        if decision:
+            d = d[d["decision"] == decision]
+        cols = ["request_id", "requested_date", "gm_code", "decision", "decision_rule", "decision_reason",
+                "decided_date", "operational_date"]
+        print_frame(d[cols], title="driver requests", fmt=fmt.value)
