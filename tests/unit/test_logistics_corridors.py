@@ -250,3 +250,20 @@ def test_read_freight_chargers_over_http_keeps_problems(http_server):
     assert [p["rule_code"] for p in df.attrs["problems"]] == ["LP-MISSING", "LP-TYPE"]
     with pytest.raises(SourceError):
         co.read_freight_chargers(f"{base}/nope.geojson")
+
+
+def test_urban_node_power():
+    def square(x0, y0, size=5000.0):
+        lon, lat = to_wgs84(np.array([x0, x0 + size, x0 + size, x0]), np.array([y0, y0, y0 + size, y0 + size]))
+        return shapely.to_wkb(shapely.Polygon(list(zip(lon, lat))))
+
+    areas = pd.DataFrame({"area_code": ["GM0599", "GM0518", "GM0505"], "name": ["R", "DH", "D"],
+                          "geometry_wkb": [square(X0, Y0), square(X0 + 10_000, Y0), square(X0 + 20_000, Y0)]})
+    p = pools(("a", 1.0, 1000.0, 600.0, [350.0], "both"), ("b", 2.0, 2000.0, 400.0, [400.0], "heavy"),
+              ("cars", 3.0, 1000.0, 5000.0, [350.0] * 10, "light"), ("c", 12.0, 1000.0, 500.0, [500.0], "both"),
+              ("d", 22.0, 1000.0, 2000.0, [350.0] * 4, "both"))
+    out = co.urban_node_check(p, areas, LogisticsConfig()).set_index(["gm_code", "milestone_year"])
+    assert set(out.index.get_level_values(0)) == {"GM0599", "GM0518"}  # Dordrecht is not a node by default
+    assert out.loc[("GM0599", 2025), "power_kw"] == 1000.0 and out.loc[("GM0599", 2025), "compliant"]
+    assert out.loc[("GM0599", 2030), "short_kw"] == 800.0 and not out.loc[("GM0599", 2030), "compliant"]
+    assert out.loc[("GM0518", 2025), "short_kw"] == 400.0 and out.loc[("GM0518", 2025), "pools"] == 1

@@ -52,8 +52,11 @@ def register(app: typer.Typer) -> None:
         gaps = res.tables["gaps"]
         res.tables["gaps_short"] = gaps[["corridor_id", "vehicle", "milestone_year", "direction", "from_km",
                                          "to_km", "gap_km", "from_pool", "to_pool", "new_pools_needed"]]
-        _done(res, [("summary", "AFIR coverage per corridor (worse direction)"),
-                    ("gaps_short", "Stretches lacking a pool within the spacing")])
+        tables = [("summary", "AFIR coverage per corridor (worse direction)"),
+                  ("gaps_short", "Stretches lacking a pool within the spacing")]
+        if len(res.tables.get("urban_nodes", [])):
+            tables.append(("urban_nodes", "AFIR urban nodes: heavy-duty charging power"))
+        _done(res, tables)
 
     @app.command("hubs")
     def hubs_cmd(parkings: str = typer.Option(None, "--parkings", help="Truck parking / service areas GeoJSON"),

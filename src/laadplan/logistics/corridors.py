@@ -403,3 +403,28 @@ GAP_COLUMNS = ["corridor_id", "ref", "network", "vehicle", "milestone_year", "di
 POOL_CHECK_COLUMNS = ["corridor_id", "ref", "network", "vehicle", "milestone_year", "pool_id", "name", "pos_km",
                       "offset_km", "power_kw", "stations", "min_pool_kw", "min_stations", "power_short_kw",
                       "stations_short", "qualifies"]
+
+
+def urban_node_check(pools: pd.DataFrame, areas: pd.DataFrame, cfg: LogisticsConfig) -> pd.DataFrame:
+    """AFIR urban nodes: the summed power of heavy-duty pools inside each urban-node gemeente
+    (``areas`` with ``area_code``, ``name``, ``geometry_wkb``) against ``urban_node_kw`` per milestone."""
+    from laadplan.geo import assign_area
+
+    cols = ["gm_code", "name", "milestone_year", "pools", "power_kw", "required_kw", "short_kw", "compliant"]
+    nodes = areas[areas["area_code"].isin(cfg.urban_nodes) & areas["geometry_wkb"].notna()] if len(areas) else areas
+    if len(nodes) == 0:
+        return pd.DataFrame(columns=cols)
+    nodes = nodes.assign(geometry_wkb=[bytes(b) for b in nodes["geometry_wkb"]]).reset_index(drop=True)
+    heavy = pools[pools["vehicle"].isin(["both", "heavy"])] if len(pools) else pools
+    gm = assign_area(heavy["lon"].to_numpy(float), heavy["lat"].to_numpy(float), nodes) if len(heavy) \
+        else pd.Series(dtype="string")
+    kw = heavy["power_kw"].groupby(gm.to_numpy()).sum() if len(heavy) else pd.Series(dtype=float)
+    n = heavy["power_kw"].groupby(gm.to_numpy()).size() if len(heavy) else pd.Series(dtype=int)
+    rows = []
+    for year, need in sorted((int(y), float(v)) for y, v in cfg.urban_node_kw.items()):
+        for r in nodes.itertuples(index=False):
+            have = float(kw.get(r.area_code, 0.0))
+            rows.append({"gm_code": r.area_code, "name": getattr(r, "name", r.area_code), "milestone_year": year,
+                         "pools": int(n.get(r.area_code, 0)), "power_kw": have, "required_kw": need,
+                         "short_kw": max(0.0, need - have), "compliant": have >= need})
+    return pd.DataFrame(rows, columns=cols)

@@ -120,6 +120,12 @@ def run_corridors(store: Store, cfg: RegionConfig, out_dir: Path, *, freight=Non
     _csv(result.coverage, out_dir / "afir_coverage.csv", res.files)
     _csv(result.gaps, out_dir / "afir_gaps.csv", res.files)
     _csv(result.pool_checks[~result.pool_checks["qualifies"]], out_dir / "afir_pools_short.csv", res.files)
+    if _has_table(store, "areas"):
+        areas = store.frame("areas", where="level = 'gemeente'", columns=["area_code", "name", "geometry_wkb"])
+        nodes = co.urban_node_check(pools, areas, lc)
+        res.tables["urban_nodes"] = nodes
+        if len(nodes):
+            _csv(nodes, out_dir / "afir_urban_nodes.csv", res.files)
     if map_png:
         res.files.append(corridor_map(store, corr, pools, result, out_dir / "corridors.png"))
     return res

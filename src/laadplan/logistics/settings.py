@@ -82,6 +82,12 @@ class LogisticsConfig(BaseModel):
         5.0, description="Ranking penalty for a candidate that is no truck parking or service area, km")
     hub_candidate_radius_km: float = Field(
         2.0, description="Truck parkings within this distance of a corridor are hub candidates, km")
+    urban_nodes: list[str] = Field(
+        ["GM0599", "GM0518"],
+        description="Gemeenten that are TEN-T urban nodes (Rotterdam, 's-Gravenhage) *(verify against the TEN-T list)*")
+    urban_node_kw: dict[str, float] = Field(
+        {"2025": 900.0, "2030": 1800.0},
+        description="AFIR: aggregated heavy-duty charging power per urban node by end of year, kW *(verify)*")
     safe_parking_stations: dict[str, int] = Field(
         {"2027": 2, "2030": 4},
         description="AFIR: high-power stations per safe and secure truck parking area by end of year *(verify)*")
