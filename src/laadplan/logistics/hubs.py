@@ -151,8 +151,7 @@ def suggest_hubs(result: AfirResult, corridors, candidates: pd.DataFrame, cfg: L
     rows = []
     lengths = dict(zip(corridors["corridor_id"], corridors.geometry.length))
     networks = dict(zip(corridors["corridor_id"], corridors["network"]))
-    keyed = gaps.assign(_lo=gaps["from_km"].round(6), _hi=gaps["to_km"].round(6))
-    for c_id, g in keyed.groupby("corridor_id", sort=True):
+    for c_id, g in gaps.groupby("corridor_id", sort=True):
         L = lengths[c_id]
         ms = [m for m in result.milestones[vehicle] if m.year == target and applies(m, networks[c_id])]
         if not ms:
