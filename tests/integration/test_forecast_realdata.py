@@ -143,3 +143,23 @@ def test_real_sessions_profile_and_smart(shared_data, cfg, record_property):
     log.info("2018 cap: %s; shift (March): %s", cap, shift)
     assert shift["peak_smart_kw"] < shift["peak_uncontrolled_kw"]
     assert shift["energy_not_delivered_kwh"] == pytest.approx(0, abs=1e-6)
+
+
+def test_real_sessions_through_the_store(shared_data, cfg, tmp_path, store):
+    """The same CSV through the session reader (laadplan ingest cdrs) and the `load` command's runner."""
+    from laadplan.forecast.runner import load_run
+
+    src = shared_data / "sessions_nl" / "laadpaaldata_2018.csv"
+    try:
+        r = reader("cdrs")(store, str(src), cfg)
+    except ModuleNotFoundError:
+        pytest.skip("session reader (ingest cdrs) not available")
+    assert r.accepted + r.quarantined == r.read == 10188
+    res = load_run(store, cfg, level="region", smart="cap", out_dir=tmp_path)
+    stored = store.query("SELECT sum(energy_kwh) e FROM sessions WHERE energy_kwh > 0 AND end_utc > start_utc")
+    assert res["region"]["energy_kwh"] == pytest.approx(stored["e"].iloc[0], rel=1e-9)
+    df, _ = _read_2018(src)
+    own = profile_summary(df, cfg).iloc[0]
+    assert res["region"]["evening_energy_share"] == pytest.approx(own["evening_energy_share"], abs=0.01)
+    assert res["smart"]["window_peak_smart_kw"] < res["smart"]["window_peak_uncontrolled_kw"]
+    assert (tmp_path / "load_profile_region.png").exists() and (tmp_path / "smart_cap.png").exists()
