@@ -138,4 +138,6 @@ def step(ctx) -> dict:
             "parks_now": int((prio.get("priority_class") == "now").sum()) if len(prio) else 0,
             "sites": int(opts["site_id"].nunique()) if len(opts) else 0, "site_recommended": rec,
             "quarantined": int(len(parks.problems) + len(sites.problems)),
+            "truck_parkings_checked": int(hubs.tables.get("truck_parkings", pd.DataFrame())
+                                          .get("candidate_id", pd.Series(dtype=str)).nunique()),
             "files": len(hubs.files) + len(parks.files) + len(sites.files), "corridor_files": n_cor_files}

@@ -161,6 +161,15 @@ def corridor_map(store, corr, pools, result: co.AfirResult, path: Path, suggesti
                            near.loc[~near["pool_id"].isin(q), "y_rd"].to_numpy(), "pool short of power/stations",
                            {"color": "#ff8f00", "marker": "o"})]
     if suggestions is not None and len(suggestions):
+        from shapely.ops import substring
+
+        geoms = dict(zip(corr["corridor_id"], corr.geometry))
+        spans = suggestions.drop_duplicates(["corridor_id", "gap_from_km", "gap_to_km"])
+        year = int(spans["milestone_year"].iloc[0])
+        lines.append(maps.LineLayer([substring(geoms[r.corridor_id], r.gap_from_km * 1000, r.gap_to_km * 1000)
+                                     for r in spans.itertuples() if r.corridor_id in geoms],
+                                    f"gap for the {year} milestone", {"color": "#6a1b9a", "linewidth": 6,
+                                                                      "alpha": 0.35}))
         top = suggestions[(suggestions["rank"] == 1) & suggestions["lon"].notna()]
         from laadplan.geo import to_rd
 
