@@ -30,10 +30,11 @@ def loaded(shared_data):
     s = Store(":memory:")
     d = shared_data / "ndw_ocpi"
     res = {"areas": ingest_areas(s, str(shared_data / "gemeenten" / "gemeenten_zh_ze.geojson"), cfg)}
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     res["locations"] = ingest_locations(s, str(d / "locations_zh_ze.csv"), cfg)
     res["connectors"] = ingest_locations(s, str(d / "connectors_zh_ze.csv"), cfg)
     res["seconds"] = time.perf_counter() - t0
+    res["cpu_seconds"] = time.process_time() - c0
     res["occ_loc"] = ingest_status(s, str(d / "occupancy_location_hourly_sample.csv"), cfg)
     res["occ_gm"] = ingest_status(s, str(d / "occupancy_gemeente_hourly.csv"), cfg)
     res["tariffs"] = ingest_tariffs(s, str(d / "ocpi_tariffs_sample.json"), cfg)
@@ -66,9 +67,11 @@ def test_all_locations_load(loaded):
 
 
 def test_speed(loaded):
+    """31,703 locations + 48,936 connectors well under 30 s. Asserted on the process's CPU time, since the
+    wall time on a shared CI machine depends on its other load (both are logged)."""
     _, res, _, _ = loaded
-    log.info("locations + connectors CSV ingest: %.1f s", res["seconds"])
-    assert res["seconds"] < 30
+    log.info("locations + connectors CSV ingest: %.1f s wall, %.1f s CPU", res["seconds"], res["cpu_seconds"])
+    assert res["cpu_seconds"] < 20
 
 
 def test_locations_land_in_their_gemeente(loaded):

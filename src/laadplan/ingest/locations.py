@@ -128,6 +128,7 @@ class _Ctx:
         self.progress, self.areas = progress, areas
         self.power_problems: Counter = Counter()
         self.fixed: Counter = Counter()
+        self.rekey: list[pd.DataFrame] = []  # location keys seen in an NDW connectors file
 
     def advance(self, n: int) -> None:
         if self.progress is not None and n:
@@ -660,6 +661,8 @@ def _ingest_ndw_connectors(ctx: _Ctx, source: str) -> None:
         ctx.advance(len(b.rows) + len(b.malformed))
     if held is not None and len(held):
         _ndw_connector_batch(ctx, held)
+    if ctx.rekey:
+        _rekey_ndw_locations(ctx.store, pd.concat(ctx.rekey, ignore_index=True).drop_duplicates())
 
 
 def _ndw_connector_batch(ctx: _Ctx, df: pd.DataFrame) -> None:
@@ -724,14 +727,15 @@ def _ndw_connector_batch(ctx: _Ctx, df: pd.DataFrame) -> None:
     E["source"], E["source_file"] = "ndw-csv", ctx.name
     ctx.add_upsert("evses", ctx.store.upsert("evses", E))
     ctx.add_upsert("connectors", ctx.store.upsert("connectors", _conform(Ck, "connectors")))
-    _rekey_ndw_locations(ctx.store, E[LOC_KEY].drop_duplicates())
+    ctx.rekey.append(E[LOC_KEY].drop_duplicates())
 
 
 def _rekey_ndw_locations(store: Store, keys: pd.DataFrame) -> None:
     """Locations from the NDW locations CSV stored before their connectors (party ''): give them the
     party parsed from the connectors' EVSE ids, so both CSVs share one key."""
     keys = keys[keys["party_id"] != ""]
-    if keys.empty:
+    if keys.empty or not int(store.query(
+            "SELECT count(*) AS n FROM locations WHERE party_id = '' AND source = 'ndw-csv'").n.iloc[0]):
         return
     store.con.register("_rk", keys)
     try:
