@@ -137,3 +137,18 @@ def test_truck_parking_station_check():
     assert out.loc[("P1", 2027), "stations"] == 2 and out.loc[("P1", 2027), "compliant"]
     assert out.loc[("P1", 2030), "missing"] == 2 and not out.loc[("P1", 2030), "compliant"]
     assert out.loc[("P2", 2027), "stations"] == 0 and out.loc[("P2", 2027), "missing"] == 2
+
+
+def test_business_parks_are_candidates():
+    c = cfg()
+    corr = straight(100)
+    res = co.afir_check(corr, pools(), c, vehicles=("heavy",))
+    x, y = X0 + 50_000, Y0 + 800.0
+    lon, lat = to_wgs84([x], [y])
+    parks = pd.DataFrame({"park_id": ["BT1"], "name": ["Park"], "lon": lon, "lat": lat, "x_rd": [x], "y_rd": [y]})
+    cs = pd.concat([cands(("T30", 30.0, "truck_parking", True)), hb.park_candidates(parks)], ignore_index=True)
+    s = hb.suggest_hubs(res, corr, cs, c, year=2030).set_index("candidate_id")
+    # gap 100 km at 60 km spacing: one new pool, ideally at 50 km -> the park beats the parking 20 km off
+    assert s.loc["park:BT1", "rank"] == 1 and s.loc["park:BT1", "kind"] == "business_park"
+    assert s.loc["park:BT1", "closes_gap"] and s.loc["park:BT1", "offset_km"] == pytest.approx(0.8, abs=1e-3)
+    assert s.loc["T30", "deviation_km"] == pytest.approx(20.0, abs=1e-6)

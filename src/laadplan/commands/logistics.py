@@ -61,6 +61,8 @@ def register(app: typer.Typer) -> None:
     @app.command("hubs")
     def hubs_cmd(parkings: str = typer.Option(None, "--parkings", help="Truck parking / service areas GeoJSON"),
                  freight: str = _FREIGHT, roads: str = _ROADS, out: Path = _OUT,
+                 parks: str = typer.Option(None, "--parks", help="Business parks file: parks near a corridor "
+                                                                 "are hub candidates too"),
                  year: int = typer.Option(None, help="Suggest for the first milestone at or after this year "
                                                      "[default: this year]"),
                  vehicle: str = typer.Option("heavy", help="heavy or light")) -> None:
@@ -71,7 +73,7 @@ def register(app: typer.Typer) -> None:
             fail("--vehicle must be heavy or light")
         with STATE.store() as store:
             res = _guard(lambda: run_hubs(store, STATE.config(), out, freight=freight, roads=roads,
-                                          parkings=parkings, year=year, vehicle=vehicle))
+                                          parkings=parkings, year=year, vehicle=vehicle, parks_src=parks))
         s = res.tables["suggestions"]
         res.tables["suggestions"] = s[["corridor_id", "milestone_year", "gap_from_km", "gap_to_km", "rank", "name",
                                        "kind", "pos_km", "grid_status", "score_km", "closes_gap", "needed_kw",

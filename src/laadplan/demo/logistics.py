@@ -123,8 +123,9 @@ def step(ctx) -> dict:
     year = AS_OF.year
     cor = pipeline.run_corridors(ctx.store, ctx.cfg, out, freight=paths["freight"])
     n_cor_files = len(cor.files)
-    hubs = pipeline.run_hubs(ctx.store, ctx.cfg, out, parkings=paths["parkings"], year=year, checked=cor)
     parks = pipeline.run_parks(ctx.store, ctx.cfg, paths["parks"], out)
+    hubs = pipeline.run_hubs(ctx.store, ctx.cfg, out, parkings=paths["parkings"], year=year, checked=cor,
+                             parks=parks.tables["parks"])
     sites = pipeline.run_sites(ctx.store, ctx.cfg, paths["sites"], out, as_of=AS_OF, freight=paths["freight"],
                                parks=parks.tables["parks"])
     summ = cor.tables["summary"]

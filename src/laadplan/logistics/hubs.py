@@ -4,8 +4,8 @@ For each gap of the next milestone (see :mod:`laadplan.logistics.corridors`), a 
 between anchors :math:`a < b` with spacing :math:`d` needs :math:`n = \\lceil g/d \\rceil - 1` new pools;
 evenly spread they sit at the **ideal positions** :math:`a + k\\,g/(n+1)`, :math:`k = 1..n` (clipped to the
 corridor). Candidates are truck parkings, rest and service areas within ``hub_candidate_radius_km`` of the
-corridor whose projection lies inside the gap, plus existing pools there that fall short of the milestone
-(upgrade candidates). Each gets a ranking score in km (lower is better)::
+corridor whose projection lies inside the gap, business parks there (a shared park hub can double as a
+corridor pool) and existing pools there that fall short of the milestone (upgrade candidates). Each gets a ranking score in km (lower is better)::
 
     score_km = |position - nearest ideal position|
              + hub_grid_penalty_km x offtake status (0..3; unknown counts 0)
@@ -125,6 +125,17 @@ def pool_candidates(pools: pd.DataFrame) -> pd.DataFrame:
                          "lon": pools["lon"], "lat": pools["lat"], "x_rd": pools["x_rd"], "y_rd": pools["y_rd"],
                          "existing_kw": pools["power_kw"].astype(float), "stations_kw": pools["stations_kw"],
                          "truck_friendly": pools["vehicle"].isin(["both", "heavy"])})
+
+
+def park_candidates(parks: pd.DataFrame) -> pd.DataFrame:
+    """Business parks (as read by :func:`laadplan.logistics.parks.read_parks`) as hub candidates: a shared
+    park hub near a motorway can double as a corridor pool."""
+    if parks is None or len(parks) == 0:
+        return pd.DataFrame(columns=CANDIDATE_COLUMNS)
+    return pd.DataFrame({"candidate_id": "park:" + parks["park_id"].astype(str), "name": parks["name"],
+                         "kind": "business_park", "lon": parks["lon"], "lat": parks["lat"], "x_rd": parks["x_rd"],
+                         "y_rd": parks["y_rd"], "existing_kw": 0.0, "stations_kw": [[] for _ in range(len(parks))],
+                         "truck_friendly": True})
 
 
 def suggest_hubs(result: AfirResult, corridors, candidates: pd.DataFrame, cfg: LogisticsConfig, *,

@@ -182,12 +182,17 @@ def corridor_map(store, corr, pools, result: co.AfirResult, path: Path, suggesti
 
 
 def run_hubs(store: Store, cfg: RegionConfig, out_dir: Path, *, freight=None, roads=None, parkings=None,
-             year: int | None = None, vehicle: str = "heavy", checked: Outcome | None = None) -> Outcome:
+             year: int | None = None, vehicle: str = "heavy", checked: Outcome | None = None, parks_src=None,
+             parks: pd.DataFrame | None = None) -> Outcome:
     """Hub suggestions; ``checked`` is a :func:`run_corridors` outcome to reuse (else it is run here)."""
     out_dir = Path(out_dir)
     res = checked or run_corridors(store, cfg, out_dir, freight=freight, roads=roads, map_png=False)
     result, corr, pools = res.extra["result"], res.extra["corridors"], res.tables["pools"]
     cands = [hb.pool_candidates(pools)]
+    if parks is None and parks_src:
+        parks = pk.read_parks(parks_src, cfg)[0]
+    if parks is not None:
+        cands.append(hb.park_candidates(parks))
     if parkings:
         tp = hb.read_truck_parkings(parkings)
         quarantine(store, "candidates", parkings, pd.DataFrame(tp.attrs.get("problems", [])))
