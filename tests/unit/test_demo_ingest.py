@@ -138,3 +138,29 @@ def test_malformed_first_line_does_not_swallow_the_locations_file(ingested, tmp_
     res = reader("locations")(store, str(f), cfg)
     assert res.read == len(good)
     assert res.quarantined == 1 and res.by_rule["LP-MALFORMED"] == 1 and res.accepted == len(good) - 1
+
+
+def test_demo_steps_generate_write_manifest_and_ingest(tmp_path, store, cfg):
+    """The two demo steps on a tiny region: base writes the files and manifest.json, ingest reads them all."""
+    from types import SimpleNamespace
+
+    from laadplan.demo import base
+    from laadplan.demo import ingest as demo_ingest
+
+    said = []
+    ctx = SimpleNamespace(store=store, cfg=cfg, out_dir=tmp_path, inputs_dir=tmp_path / "inputs", seed=3, scale=0.02,
+                          results={}, log=said.append)
+    summary = base.step(ctx)
+    manifest = json.loads((tmp_path / "inputs" / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest == ctx.results["demo_manifest"]
+    assert summary["synthetic"] is True and summary["gemeenten"] == 63
+    assert {p.name for p in (tmp_path / "inputs").iterdir()} == set(FILES.values()) | {"manifest.json"}
+    n_cdr_lines = sum(1 for _ in open(tmp_path / "inputs" / FILES["cdrs"], encoding="utf-8"))
+    assert summary["cdrs"] + summary["bad_records"][FILES["cdrs"]] == n_cdr_lines
+    res = demo_ingest.step(ctx)
+    for key, _ in ORDER:
+        row = res["files"][key]
+        assert row["quarantined"] >= row["expected_bad"] > 0, key
+        assert row["accepted"] == manifest["files"][FILES[key]]["good"], key
+    assert res["by_kind"]["areas"]["accepted"] == 63 + summary["buurten"]
+    assert len(said) == 1 + len(ORDER)

@@ -936,9 +936,10 @@ def write_demo(data: DemoData, out_dir: Path) -> dict[str, Any]:
 
 
 def step(ctx) -> dict[str, Any]:
-    """Demo step: generate the region with ``ctx.seed``, write the inputs and ``manifest.json``."""
+    """Demo step: generate the region with ``ctx.seed`` (and ``ctx.scale`` when the context has one, else 1.0),
+    write the inputs and ``manifest.json``; the manifest also goes to ``ctx.results["demo_manifest"]``."""
     t0 = time.perf_counter()
-    data = generate_demo(ctx.seed)
+    data = generate_demo(ctx.seed, getattr(ctx, "scale", 1.0))
     t1 = time.perf_counter()
     manifest = write_demo(data, ctx.inputs_dir)
     (Path(ctx.inputs_dir) / "manifest.json").write_text(json.dumps(manifest, indent=1), encoding="utf-8")
