@@ -75,6 +75,11 @@ def test_speed(loaded):
 
 
 def test_locations_land_in_their_gemeente(loaded):
+    """Point-in-polygon against the gemeenten GeoJSON agrees with the CSV's ``gm_code`` for all but 22 of
+    31,701 locations (99.93 %). Those 22 (ids 13, 14, 15, 16, 45, 48, 131, 353, 355, 356, 465, 467, 471, 512,
+    584, 621, 749, 780, 822, 858, 1288, 454) lie outside both provinces (Haarlem, IJmuiden, Alkmaar, Soest,
+    Zeist, Maarssen, Diemen, Blaricum, ...): short numeric ids the source mis-filed under a ZH gemeente. They
+    correctly get no gm_code. The two locations listed under two gemeenten match one of them."""
     s, _, data, _ = loaded
     csv = pd.read_csv(data / "ndw_ocpi" / "locations_zh_ze.csv", dtype=str)
     listed = csv.groupby("location_id").gm_code.agg(set)
@@ -84,8 +89,8 @@ def test_locations_land_in_their_gemeente(loaded):
     exceptions = got[[not x for x in ok]]
     log.info("gemeente mismatches (%d): %s", len(exceptions), exceptions.to_dict("index"))
     assert share >= 0.999, exceptions
-    # the exceptions are border cases: outside every (simplified) polygon, not in a wrong one
-    assert exceptions.gm_code.isna().sum() >= len(exceptions) - 2
+    # the exceptions lie outside every polygon of the two provinces, never in a wrong gemeente
+    assert exceptions.gm_code.isna().all() and len(exceptions) == 22
 
 
 def test_connectors_with_power(loaded):
