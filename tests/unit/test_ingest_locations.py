@@ -497,3 +497,39 @@ def test_real_ocpi_sample(store, cfg, tmp_path, shared_data):
             assert parties[o["id"]] == ocpi.parse_evse_id(o["evses"][0]["evse_id"])[1]
         else:
             assert parties[o["id"]] == o["party_id"]
+
+
+# --------------------------------------------------------------------------------------------------
+# streaming: batch boundaries change nothing
+# --------------------------------------------------------------------------------------------------
+def _run_batched(tmp_path, cfg, monkeypatch, batch, files):
+    from laadplan.ingest import _csvstream, locations
+    from laadplan.store import Store
+
+    real = _csvstream.iter_csv_batches
+    monkeypatch.setattr(locations, "BATCH", batch)
+    monkeypatch.setattr(locations, "iter_csv_batches", lambda src, batch_=batch: real(src, batch=batch_))
+    s = Store(":memory:")
+    results = [ingest_locations(s, f, cfg) for f in files]
+    out = _tables(s), sorted(s.frame("quarantine").rule_code), [(r.read, r.accepted) for r in results]
+    s.close()
+    return out
+
+
+def test_batches_do_not_change_the_result(tmp_path, cfg, monkeypatch):
+    newer = loc(last_updated="2026-06-01T00:00:00Z", name="Newer")
+    objs = [loc(), loc(id="B"), loc(name="Conflict"), newer, loc(id="C"), loc(id="B"), "{bad"]
+    files = [ndjson(tmp_path / "a.ndjson", objs),
+             _csv(tmp_path / "l.csv", LOC_HEADER, LOC_ROWS),
+             _csv(tmp_path / "c.csv", CONN_HEADER, CONN_ROWS + [
+                 CONN_ROWS[0].replace("L1,U1", "L2,V1").replace("NL*ABC", "NL*QQQ"),
+                 CONN_ROWS[0].replace("L1,U1", "L2,V2").replace("NL*ABC", "NL*QQQ")])]
+    whole = _run_batched(tmp_path, cfg, monkeypatch, 10_000, files)
+    for b in (1, 3):
+        got = _run_batched(tmp_path, cfg, monkeypatch, b, files)
+        assert got[1:] == whole[1:]
+        for t in whole[0]:
+            pd.testing.assert_frame_equal(got[0][t], whole[0][t])
+    tables, rules, counts = whole
+    assert rules == ["LP-DUPLICATE", "LP-MALFORMED"] and counts[0] == (7, 5)
+    assert tables["locations"].set_index("location_id").name["LOC1"] == "Newer"
