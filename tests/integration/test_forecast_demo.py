@@ -128,6 +128,17 @@ def test_cli_forecast_and_load(demo_store, tmp_path):
     res = json.loads(r.output)
     assert res["smart"]["window_peak_smart_kw"] <= res["smart"]["window_peak_uncontrolled_kw"] + 1e-9
     assert (tmp_path / "l" / "smart_cap.png").exists()
+    # the table output (no --json) and the connection limit
+    r = runner.invoke(app, ["--db", str(db), "load", "--level", "location", "--gm", gm, "--smart", "limit",
+                            "--limit-kw", "11", "--from", "2026-03-01", "--to", "2026-03-03",
+                            "--out", str(tmp_path / "m")])
+    assert r.exit_code == 0, r.output
+    assert "smart charging: limit" in r.output and "energy_not_delivered_kwh" in r.output
+    summ = json.loads((tmp_path / "m" / "summary.json").read_text())
+    assert summ["smart"]["limit_kw"] == 11.0 and summ["smart"]["connections"] >= 1
+    sessions = pd.read_csv(tmp_path / "m" / "smart_limit_sessions.csv")
+    assert sessions["delivered_kwh"].sum() + summ["smart"]["energy_not_delivered_kwh"] == pytest.approx(
+        sessions["energy_kwh"].sum(), rel=1e-9)
     # a gemeente without vehicle counts at pc4 level: a clear error, not a traceback
     r = runner.invoke(app, ["--db", str(db), "forecast", "--level", "pc4", "--out", str(tmp_path / "p")])
     assert r.exit_code == 1 and "no vehicle counts for level 'pc4'" in r.output

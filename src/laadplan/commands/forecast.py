@@ -100,6 +100,10 @@ def register(app: typer.Typer) -> None:
         date_from: str = typer.Option(None, "--from", help="First local day YYYY-MM-DD"),
         date_to: str = typer.Option(None, "--to", help="Last local day YYYY-MM-DD (included)"),
         out: Path = typer.Option(Path("load-output"), "--out", help="Folder for tables (CSV) and charts (PNG)"),
+        cap_kw: float = typer.Option(None, "--cap-kw", help="Power in the evening window for --smart cap "
+                                                            "[default: load.cap_power_kw]"),
+        limit_kw: float = typer.Option(None, "--limit-kw", help="kW limit per connection for --smart limit "
+                                                                "[default: load.ean_limit_kw]"),
     ) -> None:
         """15-minute load profiles of charging (uncontrolled), evening-window shares, coincidence of peaks,
         and smart-charging simulations against uncontrolled charging."""
@@ -109,6 +113,10 @@ def register(app: typer.Typer) -> None:
         if start and end and end < start:
             fail(f"--to {end} is before --from {start}")
         cfg = STATE.config()
+        if cap_kw is not None:
+            cfg.load.cap_power_kw = cap_kw
+        if limit_kw is not None:
+            cfg.load.ean_limit_kw = limit_kw
         with STATE.store() as store:
             try:
                 result = load_run(store, cfg, level=level.value, smart=smart.value if smart else None, gm_code=gm,

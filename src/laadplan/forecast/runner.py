@@ -15,7 +15,7 @@ from laadplan import model
 from laadplan.forecast import charts
 from laadplan.forecast.backtest import backtest_areas, backtest_national
 from laadplan.forecast.pipeline import ForecastResult, run_forecast
-from laadplan.grid.load import EVSE_KEY, LOCATION_KEY, load_profile, profile_summary
+from laadplan.grid.load import EVSE_KEY, LOCATION_KEY, load_profile, profile_summary, session_power
 from laadplan.grid.smart import simulate
 from laadplan.store import Store
 
@@ -154,8 +154,9 @@ def load_run(store: Store, cfg, *, level: str = "gemeente", smart: str | None = 
     if s.empty:
         raise ValueError("no sessions in the store for this selection (ingest CDRs first)")
     by = LOAD_LEVELS[level]
-    summ = profile_summary(s, cfg, by, t_from=start, t_to=end)
-    region = profile_summary(s, cfg, None, t_from=start, t_to=end).iloc[0].to_dict()
+    prepared = session_power(s, cfg)
+    summ = profile_summary(prepared, cfg, by, t_from=start, t_to=end, prepared=True)
+    region = profile_summary(prepared, cfg, None, t_from=start, t_to=end, prepared=True).iloc[0].to_dict()
     window = (cfg.kpi.evening_start_hour, cfg.kpi.evening_end_hour)
     result: dict[str, Any] = {"level": level, "sessions": int(len(s)), "groups": int(len(summ)),
                               "region": {k: (v.isoformat() if hasattr(v, "isoformat") else v)
@@ -164,12 +165,13 @@ def load_run(store: Store, cfg, *, level: str = "gemeente", smart: str | None = 
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
         summ.to_csv(out / f"load_summary_{level}.csv", index=False)
-        prof = load_profile(s, cfg, None, t_from=start, t_to=end)
+        prof = load_profile(prepared, cfg, None, t_from=start, t_to=end, prepared=True)
         prof.to_csv(out / "load_profile_region.csv", index=False, float_format="%.10g")
         charts.load_profile_chart(prof, out / "load_profile_region.png", tz=cfg.region.time_zone, window=window,
                                   title=f"uncontrolled charging load ({len(s):,} sessions)")
         if by is not None and len(summ) * len(prof) <= MAX_PROFILE_ROWS:
-            load_profile(s, cfg, by, t_from=start, t_to=end).to_csv(out / f"load_profile_{level}.csv", index=False)
+            load_profile(prepared, cfg, by, t_from=start, t_to=end, prepared=True).to_csv(
+                out / f"load_profile_{level}.csv", index=False)
     if smart:
         # smart charging: the sessions that start in the period, each simulated whole
         sel = s

@@ -199,9 +199,12 @@ def profile_matrix(sessions: pd.DataFrame, cfg, by: list[str] | str | None = Non
 
 
 def load_profile(sessions: pd.DataFrame, cfg, by: list[str] | str | None = None, *, t_from=None, t_to=None,
-                 ) -> pd.DataFrame:
-    """Long table: the ``by`` columns, slot_utc, power_kw (mean over the slot), energy_kwh."""
-    keys, grid, P = profile_matrix(sessions, cfg, by, t_from=t_from, t_to=t_to)
+                 prepared: bool = False) -> pd.DataFrame:
+    """Long table: the ``by`` columns, slot_utc, power_kw (mean over the slot), energy_kwh.
+
+    ``prepared``: the sessions already went through :func:`session_power`.
+    """
+    keys, grid, P = profile_matrix(sessions, cfg, by, t_from=t_from, t_to=t_to, prepared=prepared)
     slots = grid.slots_utc
     out = keys.loc[keys.index.repeat(grid.n_slots)].reset_index(drop=True)
     out["slot_utc"] = np.tile(slots.to_numpy(), len(keys))
@@ -230,12 +233,12 @@ def unit_columns(df: pd.DataFrame, unit: str) -> list[str] | None:
 
 
 def profile_summary(sessions: pd.DataFrame, cfg, by: list[str] | str | None = None, *, t_from=None,
-                    t_to=None, unit: str | None = None) -> pd.DataFrame:
+                    t_to=None, unit: str | None = None, prepared: bool = False) -> pd.DataFrame:
     """Per group: sessions, energy_kwh, peak_kw, peak_utc, evening_energy_share, evening_peak_kw,
     peak_in_evening, sum_unit_peaks_kw, coincidence_factor, n_units, coincidence_unit."""
     lc = _cfg_load(cfg)
     unit = unit or lc.coincidence_unit
-    df = session_power(sessions, cfg)
+    df = sessions if prepared else session_power(sessions, cfg)
     keys, grid, P = profile_matrix(df, cfg, by, t_from=t_from, t_to=t_to, prepared=True)
     ev = _evening_mask(grid, cfg)
     codes, _ = _group_codes(df, by)
