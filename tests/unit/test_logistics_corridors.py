@@ -267,3 +267,20 @@ def test_urban_node_power():
     assert out.loc[("GM0599", 2025), "power_kw"] == 1000.0 and out.loc[("GM0599", 2025), "compliant"]
     assert out.loc[("GM0599", 2030), "short_kw"] == 800.0 and not out.loc[("GM0599", 2030), "compliant"]
     assert out.loc[("GM0518", 2025), "short_kw"] == 400.0 and out.loc[("GM0518", 2025), "pools"] == 1
+
+
+def test_check_all_merges_per_vehicle_class():
+    heavy = AfirMilestone(year=2030, spacing_km=60, min_pool_kw=1400, min_station_kw=350, min_stations=1)
+    light = AfirMilestone(year=2030, spacing_km=60, min_pool_kw=1500, min_station_kw=150, min_stations=1,
+                          network="core")
+    cfg = LogisticsConfig(heavy=[heavy], light=[light], end_rule="pool")
+    # a truck charger and a passenger fast charger 100 m apart at 60 km of a 120 km corridor
+    locs = pools(("truck", 60.0, 0.0, 1000.0, [350.0], "both"), ("cars", 60.1, 0.0, 1000.0, [150.0], "light"))
+    res = co.afir_check_all(straight(120), locs, cfg)
+    cov = res.coverage.set_index(["vehicle", "direction"])
+    # trucks may not count the passenger charger's power: 1,000 < 1,400 kW
+    assert cov.loc[("heavy", "forward"), "qualifying_pools"] == 0
+    # cars may use both: one pool of 2,000 kW >= 1,500 kW
+    assert cov.loc[("light", "forward"), "qualifying_pools"] == 1 and cov.loc[("light", "forward"), "compliant"]
+    chk = res.pool_checks.set_index("vehicle")
+    assert chk.loc["heavy", "power_kw"] == 1000.0 and chk.loc["light", "power_kw"] == 2000.0

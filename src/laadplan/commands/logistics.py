@@ -52,8 +52,14 @@ def register(app: typer.Typer) -> None:
         gaps = res.tables["gaps"]
         res.tables["gaps_short"] = gaps[["corridor_id", "vehicle", "milestone_year", "direction", "from_km",
                                          "to_km", "gap_km", "from_pool", "to_pool", "new_pools_needed"]]
+        chk = res.tables["pool_checks"]
+        year = min((y for y in chk["milestone_year"] if y >= date.today().year), default=None)
+        short = chk[(chk["vehicle"] == "heavy") & (chk["milestone_year"] == year) & ~chk["qualifies"]]
+        res.tables["pools_short"] = short[["corridor_id", "name", "pos_km", "power_kw", "stations", "power_short_kw",
+                                           "stations_short"]].round(1)
         tables = [("summary", "AFIR coverage per corridor (worse direction)"),
-                  ("gaps_short", "Stretches lacking a pool within the spacing")]
+                  ("gaps_short", "Stretches lacking a pool within the spacing"),
+                  ("pools_short", f"Pools near a corridor short of the heavy-duty {year} requirement")]
         if len(res.tables.get("urban_nodes", [])):
             tables.append(("urban_nodes", "AFIR urban nodes: heavy-duty charging power"))
         _done(res, tables)

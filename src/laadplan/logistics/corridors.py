@@ -394,6 +394,26 @@ def afir_check(corridors: gpd.GeoDataFrame, pools: pd.DataFrame, cfg: LogisticsC
                       milestones=ms_by_vehicle)
 
 
+def pools_for(pools: pd.DataFrame, vehicle: str, merge_m: float) -> pd.DataFrame:
+    """Merged pools usable by ``vehicle`` (heavy or light): only locations serving that class are merged,
+    so a truck pool's power never includes the passenger chargers next to it."""
+    if len(pools) == 0:
+        return pools.copy()
+    return merge_pools(pools[pools["vehicle"].isin(["both", vehicle])].reset_index(drop=True), merge_m)
+
+
+def afir_check_all(corridors: gpd.GeoDataFrame, locations: pd.DataFrame, cfg: LogisticsConfig,
+                   vehicles: tuple[str, ...] = VEHICLES) -> AfirResult:
+    """:func:`afir_check` per vehicle class on unmerged charge ``locations``, each class with its own
+    pools (:func:`pools_for`); the outputs are concatenated (``positions`` gets a ``vehicle`` column)."""
+    parts = [(v, afir_check(corridors, pools_for(locations, v, cfg.pool_merge_m), cfg, vehicles=(v,)))
+             for v in vehicles]
+    cat = lambda name: pd.concat([getattr(r, name) for _, r in parts], ignore_index=True)  # noqa: E731
+    positions = pd.concat([r.positions.assign(vehicle_class=v) for v, r in parts], ignore_index=True)
+    return AfirResult(coverage=cat("coverage"), gaps=cat("gaps"), pool_checks=cat("pool_checks"),
+                      positions=positions, milestones={"heavy": cfg.heavy, "light": cfg.light})
+
+
 COVERAGE_COLUMNS = ["corridor_id", "ref", "network", "vehicle", "milestone_year", "direction", "length_km",
                     "spacing_km", "required_share", "pools_near", "qualifying_pools", "covered_km", "covered_share",
                     "gaps_over_spacing", "longest_gap_km", "compliant"]

@@ -84,7 +84,8 @@ def _csv(df: pd.DataFrame, path: Path, files: list[Path]) -> None:
 
 
 def load_pools(store: Store, cfg: RegionConfig, freight: str | os.PathLike | None = None) -> Outcome:
-    """Merged pools from the store's high-power DC locations and (optionally) the freight feed."""
+    """High-power DC locations from the store and (optionally) the freight feed (``locations``, unmerged)
+    and the merged heavy-duty pools (``pools``)."""
     lc = cfg.logistics
     parts = []
     out = Outcome()
@@ -98,8 +99,9 @@ def load_pools(store: Store, cfg: RegionConfig, freight: str | os.PathLike | Non
         quarantine(store, "locations", freight, out.problems)
         parts.append(fr)
     parts = [p for p in parts if len(p)]
-    pools = pd.concat(parts, ignore_index=True) if parts else co._pool_frame([])
-    out.tables["pools"] = co.merge_pools(pools, lc.pool_merge_m)
+    raw = pd.concat(parts, ignore_index=True) if parts else co._pool_frame([])
+    out.tables["locations"] = raw
+    out.tables["pools"] = co.pools_for(raw, "heavy", lc.pool_merge_m)  # truck pools (maps, hubs, parkings)
     return out
 
 
@@ -111,7 +113,7 @@ def run_corridors(store: Store, cfg: RegionConfig, out_dir: Path, *, freight=Non
     res = load_pools(store, cfg, freight)
     pools = res.tables["pools"]
     corr = co.load_corridors(roads)
-    result = co.afir_check(corr, pools, lc)
+    result = co.afir_check_all(corr, res.tables["locations"], lc)
     write_table(store, "afir_coverage", result.coverage)
     write_table(store, "afir_gaps", result.gaps)
     summary = corridor_summary(result.coverage)
@@ -153,12 +155,13 @@ def corridor_map(store, corr, pools, result: co.AfirResult, path: Path, suggesti
                             f"heavy {first_heavy} not compliant", {"color": "#c62828"})]
     pos = result.positions
     near = pools[pools["pool_id"].isin(set(pos["pool_id"]))] if len(pos) else pools.iloc[:0]
-    q = set(result.pool_checks.loc[result.pool_checks["qualifies"], "pool_id"])
+    pc = result.pool_checks
+    q = set(pc.loc[pc["qualifies"] & (pc["vehicle"] == "heavy"), "pool_id"])
     pts = [maps.PointLayer(near.loc[near["pool_id"].isin(q), "x_rd"].to_numpy(),
-                           near.loc[near["pool_id"].isin(q), "y_rd"].to_numpy(), "pool qualifying (some milestone)",
+                           near.loc[near["pool_id"].isin(q), "y_rd"].to_numpy(), "truck pool qualifying (some milestone)",
                            {"color": "#1565c0", "marker": "s"}),
            maps.PointLayer(near.loc[~near["pool_id"].isin(q), "x_rd"].to_numpy(),
-                           near.loc[~near["pool_id"].isin(q), "y_rd"].to_numpy(), "pool short of power/stations",
+                           near.loc[~near["pool_id"].isin(q), "y_rd"].to_numpy(), "truck pool short of power/stations",
                            {"color": "#ff8f00", "marker": "o"})]
     if suggestions is not None and len(suggestions):
         from shapely.ops import substring
