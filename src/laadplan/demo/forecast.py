@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 YEARS = list(range(2019, 2026))
 FACTS_YEAR = 2024
 SMART_SESSIONS = 400  # target size of the shift LP in the demo
+DEMO_LIMIT_KW = 11.0  # a tight GAC-like limit per location (demo locations have 1-2 EVSEs of 11 kW) to show its effect
 
 
 def synthetic_vehicle_counts(gem: pd.DataFrame, seed: int) -> pd.DataFrame:
@@ -103,7 +104,7 @@ def step(ctx) -> dict[str, Any]:
 
     profiles = {}
     for strategy in ("cap", "shift", "limit"):
-        res = simulate(sub, cfg, strategy)
+        res = simulate(sub, cfg, strategy, limit_kw=DEMO_LIMIT_KW if strategy == "limit" else None)
         res.profile.to_csv(ldir / f"smart_{strategy}_{busiest}.csv", index=False)
         profiles[f"{strategy}: peak {res.summary['peak_smart_kw']:.0f} kW"] = res.profile
         smart[strategy] = {k: res.summary[k] for k in ("peak_uncontrolled_kw", "peak_smart_kw", "peak_reduction_share",
