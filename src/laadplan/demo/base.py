@@ -130,10 +130,19 @@ class DemoData:
 
 
 # ----------------------------------------------------------------------------------------------- helpers
+_HMS = [f"T{h:02d}:{m:02d}:{x:02d}Z" for h in range(24) for m in range(60) for x in range(60)]
+
+
 def _iso(seconds: np.ndarray) -> np.ndarray:
-    """Epoch seconds -> ``YYYY-MM-DDTHH:MM:SSZ`` strings (vectorised)."""
-    return np.char.add(np.datetime_as_string(np.asarray(seconds, dtype="int64").astype("datetime64[s]"),
-                                             unit="s"), "Z")
+    """Epoch seconds -> ``YYYY-MM-DDTHH:MM:SSZ`` strings: the date of each distinct day formatted once,
+    the time of day from a table of the 86,400 second labels."""
+    sec = np.asarray(seconds, dtype="int64")
+    if sec.size == 0:
+        return np.array([], dtype=object)
+    days, inv = np.unique(sec // 86400, return_inverse=True)
+    labels = np.datetime_as_string(days.astype("datetime64[D]"), unit="D").tolist()
+    tod = (sec % 86400).tolist()
+    return np.array([labels[d] + _HMS[t] for d, t in zip(inv.tolist(), tod)], dtype=object)
 
 
 def _split_int(total: int, weights: np.ndarray) -> np.ndarray:
