@@ -572,8 +572,9 @@ def _status_rows(ev: pd.DataFrame, s: pd.DataFrame, f: pd.DataFrame) -> pd.DataF
 # ---------------------------------------------------------------------------------------------- generate
 def generate_demo(seed: int, scale: float = 1.0) -> DemoData:
     """Generate the synthetic demo region (pure: no files, no database). ``scale`` multiplies the number of
-    charge locations (and so EVSEs, sessions and bad records); 1.0 gives ~2,000 locations, ~3,500 EVSEs and
-    ~200,000 CDRs."""
+    charge locations (and so EVSEs, sessions and bad records); 1.0 gives ~2,000 locations, ~3,600 EVSEs and
+    ~160,000 CDRs. That is ~0.12 sessions per EVSE per day, far below the Dutch average (kept small so the
+    demo ingests fast): region-wide occupancy is ~4 %, while the busy buurten peak above 85 %."""
     t0 = time.perf_counter()
     r_area, r_loc, r_sess, r_energy, r_user, r_fault, r_bad = (
         np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(7))
