@@ -275,7 +275,7 @@ def test_check_all_merges_per_vehicle_class():
                           network="core")
     cfg = LogisticsConfig(heavy=[heavy], light=[light], end_rule="pool")
     # a truck charger and a passenger fast charger 100 m apart at 60 km of a 120 km corridor
-    locs = pools(("truck", 60.0, 0.0, 1000.0, [350.0], "both"), ("cars", 60.1, 0.0, 1000.0, [150.0], "light"))
+    locs = pools(("truck", 59.95, 0.0, 1000.0, [350.0], "both"), ("cars", 60.05, 0.0, 1000.0, [150.0], "light"))
     res = co.afir_check_all(straight(120), locs, cfg)
     cov = res.coverage.set_index(["vehicle", "direction"])
     # trucks may not count the passenger charger's power: 1,000 < 1,400 kW
