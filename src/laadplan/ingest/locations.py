@@ -95,7 +95,7 @@ def ingest_locations(store: Store, source: str, cfg: RegionConfig, *, progress: 
         res.notes.append(f"LP-POWER: {sum(ctx.power_problems.values()):,} connectors with a power problem ("
                          + "; ".join(f"{k}: {v:,}" for k, v in ctx.power_problems.most_common()) + ")")
     if ctx.fixed:
-        res.notes.append("values left empty: " + "; ".join(f"{k}: {v:,}" for k, v in ctx.fixed.most_common()))
+        res.notes.append("adjusted: " + "; ".join(f"{k}: {v:,}" for k, v in ctx.fixed.most_common()))
     assert res.accepted + res.quarantined == res.read, (res.accepted, res.quarantined, res.read)
     log_run(store, res, started)
     log.info("locations %s: read %d, accepted %d, quarantined %d", name, res.read, res.accepted, res.quarantined)
@@ -583,7 +583,6 @@ def _ndw_party_lookup(store: Store, location_ids: pd.Series) -> pd.DataFrame:
 
 
 def _ingest_ndw_locations(ctx: _Ctx, source: str) -> None:
-    v = ctx.cfg.validation
     for b in iter_csv_batches(source):
         df = b.rows
         ctx.res.read += len(df) + len(b.malformed)
@@ -643,7 +642,6 @@ def _ingest_ndw_locations(ctx: _Ctx, source: str) -> None:
             L["gm_code"] = d["gm_code"].astype("string")
         _store_locations(ctx, L, None, None, replace_children=False)
         ctx.advance(len(df) + len(b.malformed))
-    del v
 
 
 def _ingest_ndw_connectors(ctx: _Ctx, source: str) -> None:
