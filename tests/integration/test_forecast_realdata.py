@@ -126,6 +126,8 @@ def test_real_sessions_profile_and_smart(shared_data, cfg, record_property):
     share_indep = ev_min / usable["energy_kwh"].sum()
     record_property("evening_energy_share", summ["evening_energy_share"])
     record_property("peak_kw", summ["peak_kw"])
+    record_property("evening_peak_share", summ["evening_peak_share"])
+    assert 0 < summ["evening_peak_share"] <= 1
     log.info("2018 sessions: evening energy share %.3f (independent %.3f), peak %.1f kW at %s",
              summ["evening_energy_share"], share_indep, summ["peak_kw"], summ["peak_utc"])
     assert summ["evening_energy_share"] == pytest.approx(share_indep, abs=0.01)

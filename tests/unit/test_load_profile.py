@@ -94,6 +94,8 @@ def test_coincidence_and_evening_by_hand(cfg):
     assert out.loc["GM1", "evening_energy_share"] == pytest.approx(1.0)
     assert out.loc["GM2", "evening_energy_share"] == pytest.approx(0.0)
     assert bool(out.loc["GM1", "peak_in_evening"]) and out.loc["GM2", "peak_kw"] == pytest.approx(20)
+    assert out.loc["GM1", "evening_peak_share"] == pytest.approx(1.0)
+    assert out.loc["GM2", "evening_peak_share"] == pytest.approx(0.0)
     assert out.loc["GM1", "n_units"] == 2 and out.loc["GM1", "coincidence_unit"] == "evse"
     region = profile_summary(s, cfg).iloc[0]
     assert region["coincidence_factor"] == pytest.approx(20 / 40)

@@ -235,7 +235,8 @@ def unit_columns(df: pd.DataFrame, unit: str) -> list[str] | None:
 def profile_summary(sessions: pd.DataFrame, cfg, by: list[str] | str | None = None, *, t_from=None,
                     t_to=None, unit: str | None = None, prepared: bool = False) -> pd.DataFrame:
     """Per group: sessions, energy_kwh, peak_kw, peak_utc, evening_energy_share, evening_peak_kw,
-    peak_in_evening, sum_unit_peaks_kw, coincidence_factor, n_units, coincidence_unit."""
+    evening_peak_share (evening peak / overall peak), peak_in_evening, sum_unit_peaks_kw,
+    coincidence_factor, n_units, coincidence_unit."""
     lc = _cfg_load(cfg)
     unit = unit or lc.coincidence_unit
     df = sessions if prepared else session_power(sessions, cfg)
@@ -252,6 +253,8 @@ def profile_summary(sessions: pd.DataFrame, cfg, by: list[str] | str | None = No
     out["evening_energy_share"] = np.divide(P[:, ev].sum(axis=1) * grid.dt_h, energy,
                                             out=np.zeros(len(keys)), where=energy > 0)
     out["evening_peak_kw"] = P[:, ev].max(axis=1) if ev.any() else 0.0
+    out["evening_peak_share"] = np.divide(out["evening_peak_kw"].to_numpy(dtype=float), out["peak_kw"].to_numpy(),
+                                          out=np.zeros(len(keys)), where=out["peak_kw"].to_numpy() > 0)
     out["peak_in_evening"] = ev[peak_k]
     # coincidence: individual unit peaks (sparse over each unit's charging slots)
     ucols = unit_columns(df, unit)
