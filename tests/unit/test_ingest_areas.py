@@ -135,3 +135,25 @@ def test_url_gzip_and_errors(store, cfg, http_server, tmp_path):
     bad.write_text("this is not json")
     with pytest.raises(SourceError, match="bad.geojson"):
         ingest_areas(store, str(bad), cfg)
+
+
+def test_multilayer_geopackage(store, cfg, tmp_path):
+    """A PDOK-like GeoPackage: gemeenten, wijken and buurten layers (and a point layer that is skipped)."""
+    import geopandas as gpd
+
+    p = tmp_path / "wijkenbuurten.gpkg"
+    gm = gpd.GeoDataFrame([{"statcode": "GM0599", "statnaam": "Rotterdam", "aantal_inwoners": 5000,
+                            "geometry": shapely.box(90000, 435000, 96000, 440000)}], crs="EPSG:28992")
+    wk = gpd.GeoDataFrame([{"wijkcode": "WK059901", "wijknaam": "Centrum", "gemeentecode": "GM0599",
+                            "geometry": shapely.box(92000, 437000, 94000, 438000)}], crs="EPSG:28992")
+    pts = gpd.GeoDataFrame([{"x": 1, "geometry": shapely.Point(92000, 437000)}], crs="EPSG:28992")
+    gm.to_file(p, layer="gemeenten", driver="GPKG")
+    wk.to_file(p, layer="wijken", driver="GPKG")
+    _buurten_gdf().to_file(p, layer="buurten", driver="GPKG")
+    pts.to_file(p, layer="punten", driver="GPKG")
+    r = ingest_areas(store, str(p), cfg)
+    assert (r.read, r.accepted) == (4, 4)
+    a = store.frame("areas").set_index("area_code")
+    assert a.level.to_dict() == {"GM0599": "gemeente", "WK059901": "wijk", "BU05990101": "buurt",
+                                 "BU05990102": "buurt"}
+    assert a.parent_code["WK059901"] == "GM0599" and a.inhabitants["GM0599"] == 5000

@@ -19,7 +19,9 @@ New); invalid polygons are repaired with ``shapely.make_valid`` (noted); missing
 The version of a row is the file's modification time (local files) so that loading the same file twice
 changes nothing and a re-exported file replaces older rows. After loading, the gm/wk/bu codes of every
 stored location are recomputed by point-in-polygon (:func:`laadplan.ingest.locations.reassign_location_areas`).
-Features are read in batches (``skip_features``/``max_features``) so memory stays bounded.
+Every polygon layer of a file is read (the PDOK GeoPackage holds gemeenten, wijken and buurten layers;
+positions run on across layers). Features are read in batches (``skip_features``/``max_features``) so
+memory stays bounded.
 """
 
 from __future__ import annotations
@@ -91,20 +93,33 @@ def ingest_areas(store: Store, source: str, cfg: RegionConfig, *, progress: Prog
     suffix = ".gpkg" if name.lower().rstrip(".gz").endswith(".gpkg") else ".geojson"
     with local_copy(source, suffix=suffix) as path:
         try:
-            info = pyogrio.read_info(path)
+            layers = pyogrio.list_layers(path)
         except Exception as e:  # pyogrio raises its own DataSourceError / DataLayerError hierarchy
             raise SourceError(f"{name}: not a readable GeoJSON/GeoPackage ({type(e).__name__}: {e})") from None
-        n = int(info.get("features") or 0)
-        crs = info.get("crs")
-        for start in range(0, max(n, 0), BATCH):
+        # every polygon layer (a PDOK wijk-en-buurtkaart GeoPackage has gemeenten, wijken and buurten)
+        polygonal = [str(lyr) for lyr, typ in layers if typ is None or "polygon" in str(typ).lower()
+                     or str(typ).lower() == "unknown"]
+        if not polygonal:
+            raise SourceError(f"{name}: no polygon layer (layers: {[(str(a), str(b)) for a, b in layers]})")
+        offset = 0  # positions run on over the layers
+        for layer in polygonal:
             try:
-                gdf = pyogrio.read_dataframe(path, skip_features=start, max_features=BATCH)
+                info = pyogrio.read_info(path, layer=layer)
             except Exception as e:  # noqa: BLE001 - any reader failure is a source error naming the file
-                raise SourceError(f"{name}: cannot read features {start + 1}..{start + BATCH} ({e})") from None
-            res.read += len(gdf)
-            _batch(store, gdf, crs, start, name, version, res, q)
-            if progress is not None:
-                progress(len(gdf))
+                raise SourceError(f"{name}: layer {layer!r} unreadable ({e})") from None
+            n = int(info.get("features") or 0)
+            crs = info.get("crs")
+            for start in range(0, max(n, 0), BATCH):
+                try:
+                    gdf = pyogrio.read_dataframe(path, layer=layer, skip_features=start, max_features=BATCH)
+                except Exception as e:  # noqa: BLE001
+                    raise SourceError(f"{name}: cannot read features {start + 1}..{start + BATCH} of layer "
+                                      f"{layer!r} ({e})") from None
+                res.read += len(gdf)
+                _batch(store, gdf, crs, offset + start, name, version, res, q)
+                if progress is not None:
+                    progress(len(gdf))
+            offset += n
     q.flush()
     from laadplan.ingest.locations import reassign_location_areas
 
