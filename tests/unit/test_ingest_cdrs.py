@@ -189,7 +189,10 @@ CASES_221 = [
     ("LP-TYPE", _set(["id"], 123)),
     ("LP-TYPE", _set(["start_date_time"], "yesterday evening")),
     ("LP-TYPE", _set(["cdr_location", "coordinates", "latitude"], "north")),
-    ("LP-TYPE", _set(["charging_periods"], {"start_date_time": "2025-03-01T18:00:00Z"})),
+    # an object where the array is required: the array is missing
+    ("LP-MISSING", _set(["charging_periods"], {"start_date_time": "2025-03-01T18:00:00Z"})),
+    ("LP-TYPE", _set(["total_cost"], {"excl_vat": "five"})),
+    ("LP-TYPE", _set(["last_updated"], 20250301)),
 ]
 
 CASES_211 = [

@@ -72,31 +72,26 @@ MACROS = r"""
 CREATE OR REPLACE TEMP MACRO lp_present(v) AS v IS NOT NULL AND v NOT IN ('""', '[]', '{}');
 CREATE OR REPLACE TEMP MACRO lp_str(v) AS CASE WHEN starts_with(v, '"') THEN
     CASE WHEN contains(v, '\') THEN json_extract_string(v, '$') ELSE v[2:-2] END END;
-CREATE OR REPLACE TEMP MACRO lp_str_bad(v) AS lp_present(v) AND NOT starts_with(v, '"');
 CREATE OR REPLACE TEMP MACRO lp_num(v) AS TRY_CAST(CAST(v AS VARCHAR) AS DOUBLE);
-CREATE OR REPLACE TEMP MACRO lp_num_bad(v) AS lp_present(v) AND lp_num(v) IS NULL;
 CREATE OR REPLACE TEMP MACRO lp_ts(v) AS timezone('UTC', TRY_CAST(lp_str(v) AS TIMESTAMPTZ));
-CREATE OR REPLACE TEMP MACRO lp_ts_bad(v) AS lp_present(v) AND lp_ts(v) IS NULL;
 CREATE OR REPLACE TEMP MACRO lp_coord(v) AS TRY_CAST(coalesce(lp_str(v), CAST(v AS VARCHAR)) AS DOUBLE);
-CREATE OR REPLACE TEMP MACRO lp_coord_bad(v) AS lp_present(v) AND lp_coord(v) IS NULL;
-CREATE OR REPLACE TEMP MACRO lp_arr_bad(v) AS lp_present(v) AND NOT starts_with(v, '[');
 CREATE OR REPLACE TEMP MACRO lp_price(v) AS CASE WHEN starts_with(v, '{') THEN TRY_CAST(v ->> '$.excl_vat' AS DOUBLE)
     ELSE lp_num(v) END;
 CREATE OR REPLACE TEMP MACRO lp_price_incl(v) AS CASE WHEN starts_with(v, '{')
     THEN TRY_CAST(v ->> '$.incl_vat' AS DOUBLE) END;
-CREATE OR REPLACE TEMP MACRO lp_price_bad(v) AS lp_present(v) AND lp_price(v) IS NULL;
 """
 
-# from_json structure: every leaf is kept as JSON text so that its type can be checked.
+# from_json structure: every leaf is kept as JSON text so that its type can be checked, except the two
+# arrays (charging_periods, tariffs), parsed typed for speed: one that is not an array counts as missing.
 _STRUCTURE = (
     '{"country_code":"JSON","party_id":"JSON","id":"JSON","start_date_time":"JSON","end_date_time":"JSON",'
     '"stop_date_time":"JSON","cdr_token":{"uid":"JSON","type":"JSON","contract_id":"JSON"},"auth_id":"JSON",'
     '"auth_method":"JSON","cdr_location":{"id":"JSON","coordinates":{"latitude":"JSON","longitude":"JSON"},'
     '"evse_uid":"JSON","evse_id":"JSON","connector_id":"JSON"},'
     '"location":{"id":"JSON","coordinates":{"latitude":"JSON","longitude":"JSON"},"evses":"JSON"},'
-    '"currency":"JSON","charging_periods":"JSON","total_cost":"JSON","total_energy":"JSON","total_time":"JSON",'
-    '"total_parking_time":"JSON","total_fixed_cost":"JSON","total_energy_cost":"JSON","tariffs":"JSON",'
-    '"last_updated":"JSON"}'
+    '"currency":"JSON","charging_periods":[{"dimensions":[{"type":"VARCHAR","volume":"DOUBLE"}]}],'
+    '"total_cost":"JSON","total_energy":"JSON","total_time":"JSON","total_parking_time":"JSON",'
+    '"total_fixed_cost":"JSON","total_energy_cost":"JSON","tariffs":[{"id":"VARCHAR"}],"last_updated":"JSON"}'
 )
 
 
@@ -109,7 +104,7 @@ class Field:
     """
 
     name: str
-    kind: str  # str, num, ts, coord, arr, price
+    kind: str  # str, num, ts, coord, list (typed array), price
     v221: str
     v211: str
     need221: str
@@ -141,22 +136,18 @@ FIELDS = (
     Field("connector_id", "str", "j.cdr_location.connector_id", f"json_extract({_E}, '$[0].connectors[0].id')",
           "M", "", "cdr_location.connector_id", "location.evses[0].connectors[0].id"),
     Field("currency", "str", "j.currency", "j.currency", "M", "M", "currency", "currency"),
-    Field("charging_periods", "arr", "j.charging_periods", "j.charging_periods", "M", "M", "charging_periods",
+    Field("charging_periods", "list", "j.charging_periods", "j.charging_periods", "M", "M", "charging_periods",
           "charging_periods"),
     Field("total_cost", "price", "j.total_cost", "j.total_cost", "M", "M", "total_cost", "total_cost"),
     Field("total_energy", "num", "j.total_energy", "j.total_energy", "M", "M", "total_energy", "total_energy"),
     Field("total_time", "num", "j.total_time", "j.total_time", "M", "M", "total_time", "total_time"),
     Field("total_parking_time", "num", "j.total_parking_time", "j.total_parking_time", "P", "P",
           "total_parking_time", "total_parking_time"),
-    Field("tariffs", "arr", "j.tariffs", "j.tariffs", "P", "P", "tariffs", "tariffs"),
+    Field("tariffs", "list", "j.tariffs", "j.tariffs", "P", "P", "tariffs", "tariffs"),
     Field("total_fixed_cost", "price", "j.total_fixed_cost", "NULL", "P", "", "total_fixed_cost", ""),
     Field("total_energy_cost", "price", "j.total_energy_cost", "NULL", "P", "", "total_energy_cost", ""),
     Field("last_updated", "ts", "j.last_updated", "j.last_updated", "M", "M", "last_updated", "last_updated"),
 )
-
-_BAD = {"str": "lp_str_bad", "num": "lp_num_bad", "ts": "lp_ts_bad", "coord": "lp_coord_bad",
-        "arr": "lp_arr_bad", "price": "lp_price_bad"}
-
 
 def _need(f: Field, version: str, profile: bool) -> bool | None:
     n = f.need221 if version == "2.2.1" else f.need211
@@ -169,18 +160,40 @@ def _label(f: Field) -> str:
     return f"CASE WHEN version = '2.1.1' THEN '{f.label211}' ELSE '{f.label221}' END"
 
 
+def _present(f: Field) -> str:
+    if f.kind == "list":
+        return f"(f_{f.name} IS NOT NULL AND len(f_{f.name}) > 0)"
+    return f"lp_present(f_{f.name})"
+
+
+_VALUE = {"str": "lp_str", "num": "lp_num", "ts": "lp_ts", "coord": "lp_coord", "price": "lp_price"}
+
+
 def norm_sql(source_table: str, profile: bool) -> str:
-    """SQL turning ``source_table(position, raw)`` into the normalised relation (:data:`NORM_COLUMNS`)."""
+    """SQL turning ``source_table(position, raw)`` into the normalised relation (:data:`NORM_COLUMNS`).
+
+    Each field is converted once (``v_*``, NULL when absent or not convertible) next to its presence
+    (``pr_*``); "wrong type" is then *present but not convertible*. The lists of missing and wrongly typed
+    fields are only built for the (rare) records with a problem.
+    """
     leaf = ",\n      ".join(
         (f"{f.v221} AS f_{f.name}" if f.v211 == f.v221 else
          f"CASE WHEN version = '2.1.1' THEN {f.v211} ELSE {f.v221} END AS f_{f.name}") for f in FIELDS)
-    missing = []
+    vals = ",\n      ".join(
+        f"{_present(f)} AS pr_{f.name}, "
+        + (f"{_VALUE[f.kind]}(f_{f.name})" if f.kind in _VALUE else f"f_{f.name}") + f" AS v_{f.name}"
+        for f in FIELDS)
+    miss_items, wrong_items, miss_any, wrong_any = [], [], [], []
     for f in FIELDS:
         conds = [f"version = '{v}'" for v in ("2.2.1", "2.1.1") if _need(f, v, profile)]
         if conds:
-            missing.append(f"CASE WHEN NOT lp_present(f_{f.name}) AND ({' OR '.join(conds)}) THEN {_label(f)} END")
-    wrong = [f"CASE WHEN {_BAD[f.kind]}(f_{f.name}) THEN {_label(f)} END" for f in FIELDS]
-    evse_id = "lp_str(f_evse_id)"
+            cond = f"(NOT pr_{f.name} AND ({' OR '.join(conds)}))"
+            miss_items.append(f"CASE WHEN {cond} THEN {_label(f)} END")
+            miss_any.append(cond)
+        if f.kind in _VALUE:
+            cond = f"(pr_{f.name} AND v_{f.name} IS NULL)"
+            wrong_items.append(f"CASE WHEN {cond} THEN {_label(f)} END")
+            wrong_any.append(cond)
     return f"""
 WITH src AS (
     SELECT position, raw, json_valid(raw) AS valid,
@@ -200,40 +213,45 @@ WITH src AS (
     SELECT position, valid, is_obj, version, j.location.evses AS f_evses,
       {leaf}
     FROM versioned
-), typed AS (
-    SELECT *,
-      coalesce(lp_str(f_country_code),
-               CASE WHEN version = '2.1.1' AND contains({evse_id}, '*') THEN split_part({evse_id}, '*', 1) END,
-               CASE WHEN version = '2.1.1' THEN '' END) AS country_code_v,
-      coalesce(lp_str(f_party_id),
-               CASE WHEN version = '2.1.1' AND contains({evse_id}, '*') THEN split_part({evse_id}, '*', 2) END,
-               CASE WHEN version = '2.1.1' THEN '' END) AS party_id_v
+), vals AS (
+    SELECT position, valid, is_obj, version, f_evses, f_total_cost,
+      {vals}
     FROM leaves
+), ids AS (
+    SELECT *,
+      coalesce(v_country_code,
+               CASE WHEN version = '2.1.1' AND contains(v_evse_id, '*') THEN split_part(v_evse_id, '*', 1) END,
+               CASE WHEN version = '2.1.1' THEN '' END) AS country_code_v,
+      coalesce(v_party_id,
+               CASE WHEN version = '2.1.1' AND contains(v_evse_id, '*') THEN split_part(v_evse_id, '*', 2) END,
+               CASE WHEN version = '2.1.1' THEN '' END) AS party_id_v
+    FROM vals
 )
 SELECT
     position,
     'ocpi-' || version AS source,
     CASE WHEN NOT valid THEN 'LP-MALFORMED' WHEN NOT is_obj THEN 'LP-TYPE' END AS record_error_code,
     CASE WHEN NOT valid THEN 'not valid JSON' WHEN NOT is_obj THEN 'record is not a JSON object' END AS record_error,
-    CASE WHEN valid AND is_obj THEN list_filter([{', '.join(wrong)}], lambda x: x IS NOT NULL) ELSE [] END AS wrong,
-    CASE WHEN valid AND is_obj THEN list_filter([{', '.join(missing)}], lambda x: x IS NOT NULL) ELSE [] END AS missing,
-    country_code_v || '*' || party_id_v || '*' || lp_str(f_id) AS session_id,
+    CASE WHEN valid AND is_obj AND ({' OR '.join(wrong_any)})
+         THEN list_filter([{', '.join(wrong_items)}], lambda x: x IS NOT NULL) ELSE [] END AS wrong,
+    CASE WHEN valid AND is_obj AND ({' OR '.join(miss_any)})
+         THEN list_filter([{', '.join(miss_items)}], lambda x: x IS NOT NULL) ELSE [] END AS missing,
+    country_code_v || '*' || party_id_v || '*' || v_id AS session_id,
     country_code_v AS country_code,
     party_id_v AS party_id,
-    lp_str(f_location_id) AS location_id,
-    lp_str(f_evse_uid) AS evse_uid,
-    lp_str(f_evse_id) AS evse_id,
-    lp_str(f_connector_id) AS connector_id,
-    lp_ts(f_start) AS start_utc,
-    lp_ts(f_end) AS end_utc,
-    lp_num(f_total_time) AS total_time_h,
-    lp_num(f_total_time) - lp_num(f_total_parking_time) AS charging_h,
-    lp_num(f_total_energy) AS energy_kwh,
+    v_location_id AS location_id,
+    v_evse_uid AS evse_uid,
+    v_evse_id AS evse_id,
+    v_connector_id AS connector_id,
+    v_start AS start_utc,
+    v_end AS end_utc,
+    v_total_time AS total_time_h,
+    v_total_time - v_total_parking_time AS charging_h,
+    v_total_energy AS energy_kwh,
     CASE WHEN version = '2.1.1' THEN
         TRY_CAST(coalesce(json_extract_string(f_evses, '$[0].connectors[0].max_electric_power'), '') AS DOUBLE) / 1000
-        ELSE list_max(list_transform(
-            list_filter(json_extract(f_charging_periods, '$[*].dimensions[*]'), lambda d: d ->> '$.type' = 'MAX_POWER'),
-            lambda d: TRY_CAST(d ->> '$.volume' AS DOUBLE))) END AS own_power_kw_a,
+        ELSE list_max(flatten(list_transform(v_charging_periods, lambda p: list_transform(
+            list_filter(p.dimensions, lambda d: d.type = 'MAX_POWER'), lambda d: d.volume)))) END AS own_power_kw_a,
     CASE WHEN version = '2.1.1' THEN
         TRY_CAST(coalesce(json_extract_string(f_evses, '$[0].connectors[0].voltage'),
                           json_extract_string(f_evses, '$[0].connectors[0].max_voltage')) AS DOUBLE)
@@ -241,15 +259,15 @@ SELECT
                             json_extract_string(f_evses, '$[0].connectors[0].max_amperage')) AS DOUBLE)
         * CASE WHEN json_extract_string(f_evses, '$[0].connectors[0].power_type') = 'AC_3_PHASE' THEN 3 ELSE 1 END
         / 1000 END AS own_power_kw_b,
-    lp_str(f_user) AS user_id,
-    lp_str(f_auth_method) AS auth_method,
-    lp_price(f_total_cost) AS total_cost_eur,
+    v_user AS user_id,
+    v_auth_method AS auth_method,
+    v_total_cost AS total_cost_eur,
     lp_price_incl(f_total_cost) AS total_cost_incl_vat_eur,
-    lp_str(f_currency) AS currency,
-    lp_coord(f_lat) AS lat,
-    lp_coord(f_lon) AS lon,
-    lp_ts(f_last_updated) AS last_updated_utc
-FROM typed
+    v_currency AS currency,
+    v_lat AS lat,
+    v_lon AS lon,
+    v_last_updated AS last_updated_utc
+FROM ids
 """
 
 
