@@ -139,3 +139,16 @@ def test_reload_is_idempotent_and_gzip_url_give_the_same(store, cfg, tmp_path, h
     # same rows -> same content-hash ids -> nothing new
     assert (r3.read, r3.accepted, r3.upserts["sessions"].inserted) == (3, 2, 0)
     assert store.count("sessions") == 2
+
+
+def test_utc_columns_are_taken_as_utc(store, cfg, tmp_path):
+    header = "TransactionId,ChargePoint,Connector,UTCTransactionStart,UTCTransactionStop,StartCard,ConnectedTime," \
+             "ChargeTime,TotalEnergy,MaxPower"
+    src = _csv(tmp_path, ["1,EVB-P1,1,2018-10-28 00:30:00,2018-10-28 02:30:00,C1,2.0,1.5,7000,3680"], header=header)
+    assert detect_format(src) == "csv"
+    res = ingest_cdrs(store, src, cfg)
+    assert res.accepted == 1
+    s = _sessions(store).iloc[0]
+    # no local-time conversion: across the autumn DST change the 2 h stay 2 h
+    assert (s.start_utc, s.end_utc) == (pd.Timestamp("2018-10-28 00:30:00"), pd.Timestamp("2018-10-28 02:30:00"))
+    assert (s.evse_uid, s.user_id, s.energy_kwh) == ("EVB-P1", "C1", pytest.approx(7.0))

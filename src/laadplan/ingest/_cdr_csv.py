@@ -2,7 +2,8 @@
 
 Columns (header names case-insensitive; ``;`` with decimal commas is accepted too):
 
-- ``Started``, ``Ended``: LOCAL wall-clock times in ``cfg.region.time_zone`` (Europe/Amsterdam);
+- ``Started``, ``Ended``: LOCAL wall-clock times in ``cfg.region.time_zone`` (Europe/Amsterdam); or
+  ``UTCTransactionStart``, ``UTCTransactionStop`` (the ElaadNL open transactions): UTC, used as they are;
 - ``TotalEnergy`` in Wh, ``ConnectedTime`` and ``ChargeTime`` in hours, ``MaxPower`` in W (0 = unknown);
 - optional ``ChargePoint``/``EVSE``/``EVSEId`` (-> evse_uid), ``Connector``, ``Location``/``LocationId``,
   ``StartCard``/``UserId``/``ContractId`` (-> user_id).
@@ -37,6 +38,8 @@ from laadplan.ingest._cdr_sql import NORM_COLUMNS
 ALIASES: dict[str, tuple[str, ...]] = {
     "started": ("started", "start", "starttime", "startdatetime", "starttimelocal"),
     "ended": ("ended", "end", "endtime", "stopped", "stoptime", "enddatetime"),
+    "started_utc": ("utctransactionstart", "startedutc", "startutc"),
+    "ended_utc": ("utctransactionstop", "endedutc", "endutc", "stoputc"),
     "total_energy_wh": ("totalenergy", "totalenergywh", "energywh"),
     "connected_h": ("connectedtime", "connectedtimeh"),
     "charge_h": ("chargetime", "chargetimeh"),
@@ -77,7 +80,7 @@ def looks_like_session_csv(first_line: str) -> bool:
         return False
     fields = next(csv.reader([s], delimiter=sniff_delimiter(s)), [])
     m = header_map(fields)
-    return "started" in m and "ended" in m
+    return ("started" in m and "ended" in m) or ("started_utc" in m and "ended_utc" in m)
 
 
 def iter_rows(text: IO[str]) -> Iterator[tuple[list[str], int, list[list[str] | None], list[str], list[int]]]:
@@ -162,6 +165,9 @@ def normalise(header: list[str], rows: list[list[str]], raws: list[str], positio
               delim_semicolon: bool = False) -> tuple[pa.Table, pa.Table]:
     """The normalised relation (see :data:`NORM_COLUMNS`) and the ``(position, raw)`` table of a batch."""
     cols = header_map(header)
+    utc = "started" not in cols and "started_utc" in cols and "ended_utc" in cols
+    if utc:
+        cols["started"], cols["ended"] = cols.pop("started_utc"), cols.pop("ended_utc")
     n_fields = len(header)
     n = len(rows)
     ok = np.array([len(r) == n_fields for r in rows], dtype=bool)
@@ -186,12 +192,17 @@ def normalise(header: list[str], rows: list[list[str]], raws: list[str], positio
     locs = {}
     for name in ("started", "ended"):
         s = col(name).str.strip()
+        if utc:
+            s = s.str.removesuffix("Z")
         good = s.str.match(_TS).to_numpy(dtype=bool, na_value=False)
         locs[name] = pd.to_datetime(s.where(pd.Series(good, index=s.index)), format="ISO8601", errors="coerce")
         wrong_masks[name] = present(name) & (~good | locs[name].isna().to_numpy())
     for name in REQUIRED:
         missing_masks[name] = ~present(name)
-    start_utc, end_utc = start_end_utc(locs["started"], locs["ended"], nums["connected_h"], tz)
+    if utc:
+        start_utc, end_utc = locs["started"], locs["ended"]
+    else:
+        start_utc, end_utc = start_end_utc(locs["started"], locs["ended"], nums["connected_h"], tz)
 
     header_names = {c: header[i] for c, i in cols.items()}
     wrong = [[header_names[k] for k, m in wrong_masks.items() if m[i]] if ok[i] else [] for i in range(n)]
