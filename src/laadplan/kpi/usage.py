@@ -203,8 +203,8 @@ def _hourly_split(s: dict[str, np.ndarray], cal: pd.DataFrame, per: pd.DataFrame
     hu_min = int(cal["hu"].min())
     cal_pid = cal["pid"].to_numpy(np.int64)
     cal_how = cal["how"].to_numpy(np.int64)
-    slab = G * 168
-    code = cal_pid * slab + cal_how  # position of each UTC hour in the stacked per-period arrays
+    W = 169  # 168 hours of the week + a sentinel slot for the difference arrays
+    slab = G * W
     n_hours = np.zeros((P, 168))
     np.add.at(n_hours, (cal_pid, cal_how), 1.0)
     bounds = np.array([r0 + 3600.0 * float(h) for h in np.r_[0, np.cumsum(per["hours"].to_numpy())]])
@@ -224,7 +224,9 @@ def _hourly_split(s: dict[str, np.ndarray], cal: pd.DataFrame, per: pd.DataFrame
 
     def finalize(p: int) -> None:
         h = acc.pop(p, None)
-        h = np.zeros((G, 168)) if h is None else h.reshape(G, 168)
+        # cumulative sum of the difference slots; timestamps have microsecond resolution, so rounding to 1e-6 s
+        # removes the float residue of +v/-v pairs (keeps exact ties, e.g. for the earliest-peak rule)
+        h = np.zeros((G, 168)) if h is None else np.round(np.cumsum(h.reshape(G, W), axis=1)[:, :168], 6)
         conn_kp[:, p] = h.sum(axis=1) / 3600.0
         present = n_hours[p] > 0
         # argmax_w C_w / (E N_w) does not depend on E: rank by C_w / N_w (hours absent from the period -> 0)
@@ -269,25 +271,44 @@ def _hourly_split(s: dict[str, np.ndarray], cal: pd.DataFrame, per: pd.DataFrame
             out["conn_known"] += np.bincount(k2, weights=np.where(m & known, conn, 0.0), minlength=n_k)
             out["energy"] += np.bincount(k2, weights=energy, minlength=n_k)
             out["energy_matched"] += np.bincount(k2, weights=np.where(m, energy, 0.0), minlength=n_k)
-            # -- per UTC hour (matched sessions only): connected seconds per key, period, hour of week
-            h0 = np.floor(aa[matched] / 3600).astype(np.int64)
-            h1 = np.ceil(bb[matched] / 3600).astype(np.int64)
-            am, bm, km = aa[matched], bb[matched], kidx[matched]
-            nh = np.maximum(h1 - h0, 0)
-            keep = nh > 0
-            h0, h1, am, bm, km, nh = h0[keep], h1[keep], am[keep], bm[keep], km[keep], nh[keep]
-            total = int(nh.sum())
-            if total == 0:
+            # -- per local hour of week (matched pieces only), as a difference array of W = 169 slots per key
+            #    and period: a value v over labels [w0, w1) adds +v at w0 and -v at w1 (slot 168 is a sentinel)
+            sm = m & (hi > lo)
+            if not sm.any():
                 continue
-            first = np.cumsum(nh) - nh
-            j = np.arange(total) - np.repeat(first - (h0 - hu_min), nh)  # calendar row of each piece
-            key = np.repeat(km * 168, nh) + code[j]
-            secs = np.full(total, 3600.0)
-            secs[first] = np.minimum((h0 + 1) * 3600.0, bm) - am
-            multi = nh > 1
-            secs[(first + nh - 1)[multi]] = bm[multi] - (h1[multi] - 1) * 3600.0
-            plo, phi = int(cal_pid[j].min()), int(cal_pid[j].max())
-            sums = np.bincount(key - plo * slab, weights=secs, minlength=(phi - plo + 1) * slab)
+            plo_, phi_, pk, pid_m = lo[sm], hi[sm], kidx[idx][sm], pid[sm]
+            ha = np.floor(plo_ / 3600).astype(np.int64)  # first and last UTC hour touched
+            hb = np.ceil(phi_ / 3600).astype(np.int64) - 1
+            la, lb = cal_how[ha - hu_min], cal_how[hb - hu_min]
+            single = ha == hb
+            base = pid_m * slab + pk * W
+            s1 = np.where(single, phi_ - plo_, (ha + 1) * 3600.0 - plo_)  # first (partial) hour
+            s2 = np.where(single, 0.0, phi_ - hb * 3600.0)  # last (partial) hour
+            nf = np.where(single, 0, hb - ha - 1)  # full hours in between
+            full = nf > 0
+            ls = cal_how[np.where(full, ha + 1, ha) - hu_min]
+            le = cal_how[np.where(full, hb - 1, ha) - hu_min]
+            # labels run on consecutively unless a DST change lies inside: those ranges are split per hour
+            ok = full & ((le - ls - (nf - 1)) % 168 == 0) & (nf <= 336)
+            bad = full & ~ok
+            nq, nr = nf // 168, nf % 168  # whole weeks and the rest
+            end = ls + nr
+            wrap = ok & (end > 168)
+            on = ok & (nr > 0)
+            keys = [base + la, base + la + 1, base + lb, base + lb + 1, base, base + ls, base + np.minimum(end, 168),
+                    base, base + np.where(wrap, end - 168, 0)]
+            wts = [s1, -s1, s2, -s2, np.where(ok, nq * 3600.0, 0.0), np.where(on, 3600.0, 0.0),
+                   np.where(on, -3600.0, 0.0), np.where(wrap, 3600.0, 0.0), np.where(wrap, -3600.0, 0.0)]
+            if bad.any():
+                nb = nf[bad]
+                hrs = np.repeat(ha[bad] + 1 - np.cumsum(nb) + nb, nb) + np.arange(int(nb.sum()))
+                lab = cal_how[hrs - hu_min]
+                bb_ = np.repeat(base[bad], nb)
+                keys += [bb_ + lab, bb_ + lab + 1]
+                wts += [np.full(len(lab), 3600.0), np.full(len(lab), -3600.0)]
+            plo, phi = int(pid_m.min()), int(pid_m.max())
+            sums = np.bincount(np.concatenate(keys) - plo * slab, weights=np.concatenate(wts),
+                               minlength=(phi - plo + 1) * slab)
             for pp in range(plo, phi + 1):
                 part = sums[(pp - plo) * slab:(pp - plo + 1) * slab]
                 if pp in acc:
