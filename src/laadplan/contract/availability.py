@@ -82,32 +82,36 @@ def status_intervals(obs: pd.DataFrame, cc: ContractConfig, as_of: pd.Timestamp 
     if win.empty:
         out = base
     else:
-        b = base.reset_index(drop=True)
-        b["_i"] = np.arange(len(b))
-        j = b.merge(win, on=scope) if scope else b.merge(win, how="cross")
-        j = j[(j["w_start"] < j["end_utc"]) & (j["w_end"] > j["start_utc"])]
-        hit = set(j["_i"])
-        pieces = [b[~b["_i"].isin(hit)]]
-        rows = []
-        for i, g in j.sort_values("w_start").groupby("_i", sort=False):
-            r = b.iloc[i]
-            cur = r["start_utc"]
-            for ws, we in zip(g["w_start"], g["w_end"]):
-                ws, we = max(ws, r["start_utc"]), min(we, r["end_utc"])
-                if ws > cur:
-                    rows.append({**{k: r[k] for k in EVSE_KEY}, "status": r["status"], "state": r["state"],
-                                 "start_utc": cur, "end_utc": ws})
-                rows.append({**{k: r[k] for k in EVSE_KEY}, "status": "NO_DATA", "state": "nodata",
-                             "start_utc": ws, "end_utc": we})
-                cur = max(cur, we)
-            if cur < r["end_utc"]:
-                rows.append({**{k: r[k] for k in EVSE_KEY}, "status": r["status"], "state": r["state"],
-                             "start_utc": cur, "end_utc": r["end_utc"]})
-        if rows:
-            pieces.append(pd.DataFrame(rows))
-        out = pd.concat(pieces, ignore_index=True).drop(columns="_i")
+        out = _subtract_windows(base, win, scope)
     out = out[out["end_utc"] > out["start_utc"]]
     return out.sort_values(EVSE_KEY + ["start_utc"], kind="mergesort").reset_index(drop=True)[cols]
+
+
+def _subtract_windows(base: pd.DataFrame, win: pd.DataFrame, scope: list[str]) -> pd.DataFrame:
+    """Split intervals by the (disjoint) silent windows of their scope group: the overlaps become
+    ``nodata`` pieces, the rest keep their status (vectorised)."""
+    b = base.reset_index(drop=True)
+    b["_i"] = np.arange(len(b))
+    j = b[scope + ["_i", "start_utc", "end_utc"]].merge(win, on=scope) if scope else \
+        b[["_i", "start_utc", "end_utc"]].merge(win, how="cross")
+    j = j[(j["w_start"] < j["end_utc"]) & (j["w_end"] > j["start_utc"])]
+    if j.empty:
+        return base
+    j = j.assign(ns=np.maximum(j["w_start"], j["start_utc"]), ne=np.minimum(j["w_end"], j["end_utc"]))
+    j = j.sort_values(["_i", "ns"], kind="mergesort")
+    prev_end = j.groupby("_i", sort=False)["ne"].shift(1)
+    prev_end = prev_end.fillna(j["start_utc"])
+    attrs = b.set_index("_i")[EVSE_KEY + ["status", "state"]]
+    nod = attrs.loc[j["_i"].values].reset_index(drop=True)
+    nod["status"], nod["state"] = "NO_DATA", "nodata"
+    nod["start_utc"], nod["end_utc"] = j["ns"].values, j["ne"].values
+    before = attrs.loc[j["_i"].values].reset_index(drop=True)
+    before["start_utc"], before["end_utc"] = prev_end.values, j["ns"].values
+    last = j.groupby("_i", sort=False).agg(ne=("ne", "last"), end_utc=("end_utc", "first"))
+    tail = attrs.loc[last.index].reset_index(drop=True)
+    tail["start_utc"], tail["end_utc"] = last["ne"].values, last["end_utc"].values
+    untouched = b[~b["_i"].isin(j["_i"])].drop(columns="_i")
+    return pd.concat([untouched, before, nod, tail], ignore_index=True)
 
 
 SCOPES = {"evse": EVSE_KEY, "party": ["country_code", "party_id"], "all": []}
@@ -193,8 +197,7 @@ def monthly_availability(intervals: pd.DataFrame, fails: pd.DataFrame, months: l
     if not rows:
         return pd.DataFrame(columns=cols)
     hours = pd.concat(rows, ignore_index=True)
-    wide = hours.pivot_table(index=["month"] + EVSE_KEY, columns="state", values="h", aggfunc="sum",
-                             fill_value=0.0, dropna=False)
+    wide = hours.groupby(["month"] + EVSE_KEY + ["state"], sort=False)["h"].sum().unstack("state", fill_value=0.0)
     wide = wide.reindex(columns=["up", "down", "nodata", "excluded"], fill_value=0.0)
     wide.columns = ["up_h", "down_h", "nodata_h", "excluded_h"]
     wide = wide[wide.sum(axis=1) > 0].reset_index()
@@ -228,10 +231,9 @@ def _recurring(fails: pd.DataFrame, wide: pd.DataFrame, cc: ContractConfig) -> p
     if fails.empty or wide.empty:
         return pd.Series(False, index=wide.index)
     failed = set(zip(fails["month"], *(fails[k] for k in EVSE_KEY)))
-    out = []
-    for row in wide[["month"] + EVSE_KEY].itertuples(index=False):
-        key = tuple(row[1:])
-        out.append(all((m, *key) in failed for m in previous_months(row[0], n)))
+    prev = {m: previous_months(m, n) for m in wide["month"].unique()}
+    out = [all((m, *key) in failed for m in prev[row[0]]) for row in wide[["month"] + EVSE_KEY].itertuples(index=False)
+           for key in [tuple(row[1:])]]
     return pd.Series(out, index=wide.index, dtype=bool)
 
 

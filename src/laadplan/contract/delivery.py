@@ -21,6 +21,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime, timezone
 
 import numpy as np
 import pandas as pd
@@ -39,8 +40,13 @@ def _raw_start(raw: object) -> pd.Timestamp | None:
     v = d.get("start_date_time") if isinstance(d, dict) else None
     if not isinstance(v, str):
         return None
-    ts = pd.to_datetime(v, errors="coerce", utc=True)
-    return None if pd.isna(ts) else ts.tz_localize(None)
+    try:
+        ts = datetime.fromisoformat(v.strip())
+    except ValueError:
+        return None
+    if ts.tzinfo is not None:
+        ts = ts.astimezone(timezone.utc).replace(tzinfo=None)
+    return pd.Timestamp(ts)
 
 
 def cdr_rejections(quarantine: pd.DataFrame, sessions: pd.DataFrame, months: list[str],

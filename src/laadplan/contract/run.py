@@ -261,21 +261,24 @@ def compute_contract(store: Store, cfg: RegionConfig, period: str, *, requests: 
 
     # ---- per level tables -------------------------------------------------------------------------
     levels: dict[str, pd.DataFrame] = {}
+    st = ct["status"].astype(str)
+    ct_flags = ct.assign(known=(st != "unknown").astype(int), over=(st == "over").astype(int),
+                         unknown=(st == "unknown").astype(int))
+    sm_flags = sm_period.assign(smart=sm_period["smart"].astype(int), new=sm_period["new"].astype(int),
+                                smart_new=(sm_period["smart"] & sm_period["new"]).astype(int))
     for level in LEVELS:
         a = aggregate_availability(monthly, level) if len(monthly) else pd.DataFrame({"subject_id": []})
-        t = aggregate_count(ct, level, {
-            "connectors": ("status", "size"),
-            "connectors_with_tariff": ("status", lambda s: int((s != "unknown").sum())),
-            "connectors_over_max_tariff": ("status", lambda s: int((s == "over").sum())),
-            "connectors_tariff_unknown": ("status", lambda s: int((s == "unknown").sum())),
+        t = aggregate_count(ct_flags, level, {
+            "connectors": ("known", "size"), "connectors_with_tariff": ("known", "sum"),
+            "connectors_over_max_tariff": ("over", "sum"), "connectors_tariff_unknown": ("unknown", "sum"),
             "max_price_eur_kwh_incl_vat": ("max_price_eur_kwh_incl_vat", "max"),
         }) if len(ct) else pd.DataFrame({"subject_id": []})
         if len(t):
             t["tariff_compliant_share"] = dl.share(t["connectors_with_tariff"] - t["connectors_over_max_tariff"],
                                                    t["connectors_with_tariff"])
-        s = aggregate_count(sm_period, level, {
+        s = aggregate_count(sm_flags, level, {
             "evses": ("smart", "size"), "smart": ("smart", "sum"), "evses_new": ("new", "sum"),
-            "smart_new": ("new", lambda x: int((x & sm_period.loc[x.index, "smart"]).sum())),
+            "smart_new": ("smart_new", "sum"),
         }) if len(sm_period) else pd.DataFrame({"subject_id": []})
         if len(s):
             s["smart_charging_share"] = dl.share(s["smart"], s["evses"])
@@ -436,8 +439,8 @@ def _alert(period: str, rule: str, level: str, subject: str, value: Any, norm: A
             "evidence_json": json.dumps(evidence, default=str, ensure_ascii=False), "created_utc": now}
 
 
-def _records(df: pd.DataFrame, cols: list[str], n: int = 50) -> list[dict]:
-    d = df[cols].head(n).copy()
+def _records(df: pd.DataFrame, cols: list[str], n: int | None = 50) -> list[dict]:
+    d = (df[cols] if n is None else df[cols].head(n)).copy()
     for c in d.columns:
         if pd.api.types.is_datetime64_any_dtype(d[c]):
             d[c] = d[c].dt.strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -449,27 +452,34 @@ def _alerts(period, monthly, fails, fails_p, ct, lts, start, end, delivery, by_r
     cc = cfg.contract
     out: list[dict] = []
     fcols = ["start_utc", "end_utc", "duration_h", "ongoing", "fault_status"]
-    fails = fails.copy()
-    fails["subject"] = av.evse_subject(fails) if len(fails) else pd.Series(dtype="string")
-    by_evse = {k: g for k, g in fails.groupby("subject")} if len(fails) else {}
-    for r in monthly.itertuples(index=False):
+    flagged = monthly[monthly["uptime_breach"].astype(bool) | monthly["failure_breach"].astype(bool)
+                      | monthly["recurring"].astype(bool)] if len(monthly) else monthly
+    by_month: dict[tuple, list] = {}
+    by_evse: dict[str, list] = {}
+    if len(flagged) and len(fails):
+        f = fails.copy()
+        f["subject"] = av.evse_subject(f)
+        f = f[f["subject"].isin(set(av.evse_subject(flagged)))].sort_values("start_utc")
+        for rec in _records(f, fcols + ["month", "subject"], n=None):
+            by_month.setdefault((rec["subject"], rec["month"]), []).append(rec)
+            by_evse.setdefault(rec["subject"], []).append(rec)
+    for r in flagged.itertuples(index=False):
         subj = f"{r.country_code}*{r.party_id}*{r.location_id}*{r.evse_uid}"
-        fl = by_evse.get(subj, pd.DataFrame(columns=fcols + ["month"]))
-        in_month = fl[fl["month"] == r.month]
+        in_month = [{k: v for k, v in x.items() if k in fcols} for x in by_month.get((subj, r.month), [])]
         hours = {"up_h": r.up_h, "down_h": r.down_h, "nodata_h": r.nodata_h, "excluded_h": r.excluded_h}
         if r.uptime_breach:
             out.append(_alert(r.month, "CM-UPTIME", "evse", subj, r.uptime_share, cc.uptime_norm_share, "share",
                               f"EVSE {subj} uptime {r.uptime_share:.2%} in {r.month} below {cc.uptime_norm_share:.0%}",
-                              {**hours, "failures": _records(in_month, fcols)}, now, r.gm_code, r.operator))
+                              {**hours, "failures": in_month}, now, r.gm_code, r.operator))
         if r.failure_breach:
             out.append(_alert(r.month, "CM-FAILURES", "evse", subj, r.failures, cc.max_failures_per_month, "count",
                               f"EVSE {subj} failed {r.failures} times in {r.month} (norm {cc.max_failures_per_month})",
-                              {"failures": _records(in_month, fcols)}, now, r.gm_code, r.operator))
+                              {"failures": in_month}, now, r.gm_code, r.operator))
         if r.recurring:
             out.append(_alert(r.month, "CM-RECURRING", "evse", subj, cc.recurring_fault_months,
                               cc.recurring_fault_months, "months",
                               f"EVSE {subj} failed in each of the {cc.recurring_fault_months} months up to {r.month}",
-                              {"failures": _records(fl.sort_values("start_utc").tail(20), fcols + ["month"])},
+                              {"failures": [x for x in by_evse.get(subj, []) if x["month"] <= r.month][-20:]},
                               now, r.gm_code, r.operator))
     over = ct[ct["status"] == "over"]
     for (cco, party, tid), g in over.groupby(["country_code", "party_id", "worst_tariff_id"]):

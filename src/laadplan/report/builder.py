@@ -36,7 +36,7 @@ def fmt_value(v: Any, kind: str = "int") -> str:
     if v is None or (isinstance(v, float) and math.isnan(v)):
         return NA
     if kind == "pct":
-        s = f"{float(v) * 100:,.1f}"
+        s = f"{float(v) * 100:,.{2 if 0.99 <= float(v) < 1 else 1}f}"
         return s.replace(",", "\u2009").replace(".", ",") + " %"
     if kind == "eur":
         return "\u20ac " + f"{float(v):,.0f}".replace(",", ".")
@@ -218,8 +218,10 @@ def build_context(store: Store, cfg: RegionConfig, year: int, *, requests: pd.Da
     if gem_u is not None and len(gem_u):
         sid = F.source("gebruikskengetallen per gemeente", usage_src.replace("level", "'gemeente'"))
         g = gem_u.sort_values("sessions", ascending=False)
+        if areas is not None:
+            g = g.merge(areas[["area_code", "name"]].rename(columns={"area_code": "gm_code"}), on="gm_code", how="left")
         ctx["usage_table"] = table_html(g, {
-            "gm_code": ("gemeente", "str"), "n_evses": ("EVSE's", "int"), "sessions": ("sessies", "int"),
+            "gm_code": ("gemeente", "str"), "name": ("naam", "str"), "n_evses": ("EVSE's", "int"), "sessions": ("sessies", "int"),
             "energy_kwh": ("kWh", "int"), "occupancy_share": ("bezetting", "pct"),
             "peak_how_occupancy_share": ("piekuur-bezetting", "pct"), "kwh_per_session": ("kWh/sessie", "dec1"),
             "evening_session_share": ("avondsessies", "pct")}, query=usage_src, sid=sid, max_rows=15)
@@ -280,7 +282,9 @@ def build_context(store: Store, cfg: RegionConfig, year: int, *, requests: pd.Da
                         "coverage": k("status_coverage_share", "pct")}
     dsrc = f"laadplan.contract.delivery.cdr_rejections(quarantine, sessions, months of {P})"
     sid = F.source("aanlevering per operator", dsrc)
-    ctx["delivery_table"] = table_html(res.delivery[res.delivery["party_id"] != "*"].sort_values(
+    dlv = res.delivery[res.delivery["party_id"] != "*"].copy()
+    dlv["party_id"] = dlv["party_id"].replace("", "onbekend")
+    ctx["delivery_table"] = table_html(dlv.sort_values(
         "rejected_share", ascending=False), {"party_id": ("operator (party)", "str"),
                                              "accepted": ("geaccepteerd", "int"), "rejected": ("afgekeurd", "int"),
                                              "rejected_share": ("aandeel afgekeurd", "pct")}, query=dsrc, sid=sid)
@@ -423,8 +427,11 @@ def build_context(store: Store, cfg: RegionConfig, year: int, *, requests: pd.Da
                     "failures": cfg.contract.max_failures_per_month,
                     "lead": fmt_value(cfg.contract.max_lead_time_days, "days"),
                     "cdr": fmt_value(cfg.contract.max_cdr_rejected_share, "pct"),
-                    "gap_h": cfg.contract.status_gap_h, "gap_policy": cfg.contract.status_gap_policy,
-                    "gap_scope": cfg.contract.status_gap_scope, "target": fmt_value(cfg.contract.concession_target_evses)}
+                    "gap_h": fmt_value(cfg.contract.status_gap_h),
+                    "gap_policy": {"excluded": "niet meegeteld", "down": "storing", "up": "beschikbaar"}[
+                        cfg.contract.status_gap_policy],
+                    "gap_scope": {"party": "van een operator", "all": "als geheel", "evse": "van het laadpunt"}[
+                        cfg.contract.status_gap_scope], "target": fmt_value(cfg.contract.concession_target_evses)}
     ctx["summary"] = res.summary
     ctx["generated"] = pd.Timestamp.now(tz=tz).strftime("%d-%m-%Y %H:%M")
     return ctx
