@@ -11,8 +11,8 @@ fields, duplicate ids with different content). Then, each in a fresh subprocess 
    accepted sessions, quarantine the rest).
 
 Timed: the ingest call / the ``CREATE TABLE`` statement only (imports, store schema and connection setup
-excluded from both). Printed: CDRs per second of each, the time ratio laadplan / baseline (goal <= 3) and the peak resident
-memory of the laadplan ingest process (goal < 1 GB).
+excluded from both). Printed: CDRs per second of each, the time ratio laadplan / baseline (goal <= 3) and
+the peak resident memory of the laadplan ingest process (goal < 1 GB).
 
     .venv/bin/python benchmarks/bench_ingest.py [--quick] [--n N] [--keep DIR]
 """

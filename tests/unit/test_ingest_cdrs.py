@@ -56,7 +56,8 @@ CDR_211 = {
     "currency": "EUR",
     "tariffs": [{"id": "12", "currency": "EUR", "elements": [{"price_components": [
         {"type": "TIME", "price": 2.00, "step_size": 300}]}], "last_updated": "2017-01-01T00:00:00Z"}],
-    "charging_periods": [{"start_date_time": "2017-05-10T08:00:00Z", "dimensions": [{"type": "ENERGY", "volume": 15.342}]}],
+    "charging_periods": [{"start_date_time": "2017-05-10T08:00:00Z",
+                          "dimensions": [{"type": "ENERGY", "volume": 15.342}]}],
     "total_cost": 4.00, "total_energy": 15.342, "total_time": 2.0, "total_parking_time": 0.5,
     "last_updated": "2017-05-10T10:01:00Z",
 }
@@ -312,7 +313,8 @@ def test_ingest_twice_adds_nothing(store, cfg, tmp_path):
     n_s, n_q = store.count("sessions"), store.count("quarantine")
     r2 = ingest_cdrs(store, src, cfg)
     assert r1.upserts["sessions"].inserted == 2
-    assert (r2.upserts["sessions"].inserted, r2.upserts["sessions"].updated, r2.upserts["sessions"].unchanged) == (0, 0, 2)
+    u = r2.upserts["sessions"]
+    assert (u.inserted, u.updated, u.unchanged) == (0, 0, 2)
     assert (store.count("sessions"), store.count("quarantine")) == (n_s, n_q) == (2, 1)
     assert store.count("ingest_runs") == 2
 

@@ -20,9 +20,10 @@ from test_ingest_cdrs import CDR_211, CDR_221  # noqa: E402 (tests/unit is on sy
 
 json_scalars = st.one_of(st.none(), st.booleans(), st.integers(-10**6, 10**6),
                          st.floats(allow_nan=False, allow_infinity=False), st.text(max_size=12))
-json_values = st.recursive(json_scalars, lambda kids: st.one_of(st.lists(kids, max_size=3),
-                                                                 st.dictionaries(st.text(max_size=6), kids, max_size=3)),
-                           max_leaves=6)
+json_values = st.recursive(
+    json_scalars,
+    lambda kids: st.one_of(st.lists(kids, max_size=3), st.dictionaries(st.text(max_size=6), kids, max_size=3)),
+    max_leaves=6)
 
 
 def _paths(obj, prefix=()):
