@@ -282,11 +282,11 @@ def test_malformed_lines_and_non_objects_never_stop_the_run(store, cfg, tmp_path
     good2 = copy.deepcopy(CDR_221)
     good2["id"] = "CDR2"
     truncated = json.dumps(CDR_221)[:100]
-    src = _write_ndjson(tmp_path / "m.ndjson", [CDR_221, truncated, "", "[1, 2]", "not json at all", good2])
+    src = _write_ndjson(tmp_path / "m.ndjson", [CDR_221, truncated, "", " " * 100, "[1, 2]", "not json at all", good2])
     res = ingest_cdrs(store, src, cfg)
     q = store.frame("quarantine").sort_values("position")
-    assert (res.read, res.accepted, res.quarantined) == (5, 2, 3)  # the blank line is no record
-    assert list(zip(q.position, q.rule_code)) == [(2, "LP-MALFORMED"), (4, "LP-TYPE"), (5, "LP-MALFORMED")]
+    assert (res.read, res.accepted, res.quarantined) == (5, 2, 3)  # blank lines are no records
+    assert list(zip(q.position, q.rule_code)) == [(2, "LP-MALFORMED"), (5, "LP-TYPE"), (6, "LP-MALFORMED")]
     assert q.iloc[0].raw == truncated
 
 

@@ -48,7 +48,7 @@ def _table(buf: bytes, first_line: int, end: int | None = None) -> tuple[pa.Tabl
         return _table(bytes(block).decode("utf-8", errors="replace").encode("utf-8"), first_line)
     lengths = np.diff(offsets)
     starts = offsets[:-1]
-    # a line is blank when it is "\n" or "\r\n"; other whitespace-only lines are judged (rarely) by SQL
+    # a line is blank when it is "\n" or "\r\n"; other whitespace-only lines are dropped in SQL
     blank = lengths == 1
     short = np.flatnonzero(lengths == 2)
     if len(short):

@@ -199,7 +199,7 @@ WITH src AS (
     SELECT position, raw, json_valid(raw) AS valid,
            CASE WHEN starts_with(raw, '{{') THEN TRUE ELSE regexp_matches(raw, '^\\s*\\{{') END AS is_obj
     FROM {source_table}
-    WHERE length(raw) > 64 OR trim(raw, chr(32) || chr(9) || chr(13) || chr(10)) <> ''
+    WHERE CASE WHEN starts_with(raw, '{{') THEN TRUE ELSE trim(raw, chr(32) || chr(9) || chr(13) || chr(10)) <> '' END
 ), parsed AS (
     SELECT position, valid, is_obj,
            CASE WHEN valid AND is_obj THEN from_json(raw, '{_STRUCTURE}') END AS j
