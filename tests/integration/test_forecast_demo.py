@@ -139,6 +139,26 @@ def test_cli_forecast_and_load(demo_store, tmp_path):
     sessions = pd.read_csv(tmp_path / "m" / "smart_limit_sessions.csv")
     assert sessions["delivered_kwh"].sum() + summ["smart"]["energy_not_delivered_kwh"] == pytest.approx(
         sessions["energy_kwh"].sum(), rel=1e-9)
+    # GAC-like events from a file: one location limited to 3 kW on one evening
+    loc = pd.read_csv(tmp_path / "m" / "load_summary_location.csv").sort_values("peak_kw").iloc[-1]
+    label = f"{loc['country_code']}*{loc['party_id']}*{loc['location_id']}"
+    ev_file = tmp_path / "gac.csv"
+    ev_file.write_text("connection,start_utc,end_utc,limit_kw\n"
+                       f"{label},2026-03-01 16:00,2026-03-01 20:00,3\n", encoding="utf-8")
+    r = runner.invoke(app, ["--db", str(db), "--json", "load", "--level", "region", "--gm", gm, "--smart", "limit",
+                            "--limits", str(ev_file), "--from", "2026-03-01", "--to", "2026-03-03",
+                            "--out", str(tmp_path / "g")])
+    assert r.exit_code == 0, r.output
+    res = json.loads(r.output)["smart"]
+    prof = pd.read_csv(tmp_path / "g" / "smart_limit_profile.csv", parse_dates=["slot_utc"])
+    assert res["limit_kw"] is None
+    # outside the event nothing is limited; the sessions of other locations are never affected
+    assert res["sessions_affected"] <= int(loc["sessions"])
+    bad = tmp_path / "bad.csv"
+    bad.write_text("a,b\n1,2\n", encoding="utf-8")
+    r = runner.invoke(app, ["--db", str(db), "load", "--smart", "limit", "--limits", str(bad), "--gm", gm,
+                            "--out", str(tmp_path / "g2")])
+    assert r.exit_code == 1 and "missing columns" in r.output
     # a gemeente without vehicle counts at pc4 level: a clear error, not a traceback
     r = runner.invoke(app, ["--db", str(db), "forecast", "--level", "pc4", "--out", str(tmp_path / "p")])
     assert r.exit_code == 1 and "no vehicle counts for level 'pc4'" in r.output

@@ -62,7 +62,7 @@ def test_limit_by_hand(cfg):
     assert r.summary["connections"] == 2 and r.summary["sessions_affected"] == 2
     assert r.summary["peak_smart_kw"] == pytest.approx(20) and r.summary["peak_uncontrolled_kw"] == pytest.approx(30)
     # a GAC event limits only its own time: 10 kW on L from 10:00 to 10:30 UTC, unlimited after
-    ev = pd.DataFrame({"connection": [0], "start_utc": [T0 + pd.Timedelta(hours=10)],
+    ev = pd.DataFrame({"connection": ["NL*X*L"], "start_utc": [T0 + pd.Timedelta(hours=10)],
                        "end_utc": [T0 + pd.Timedelta(hours=10.5)], "limit_kw": [10.0]})
     r2 = simulate(s, cfg, "limit", limit_kw=np.inf, limit_events=ev)
     assert r2.summary["energy_not_delivered_kwh"] == pytest.approx(0)
@@ -177,3 +177,31 @@ def test_shift_random_properties(cfg):
     assert r.profile["smart_kw"].sum() == pytest.approx(r.profile["uncontrolled_kw"].sum(), rel=1e-9)
     with pytest.raises(ValueError, match="unknown smart strategy"):
         simulate(s, cfg, "magic")
+
+
+def test_connections_by_ean_then_location():
+    from laadplan.grid.smart import connection_codes
+
+    df = pd.DataFrame({"country_code": "NL", "party_id": "X", "location_id": ["A", "B", "C", "C"],
+                       "ean18": ["871687140000000001", "871687140000000001", None, None]})
+    codes, labels = connection_codes(df)
+    assert labels == ["871687140000000001", "NL*X*C"]
+    assert codes.tolist() == [0, 0, 1, 1]  # A and B share one EAN; C is its own connection
+    codes, labels = connection_codes(pd.DataFrame({"energy_kwh": [1.0, 2.0]}))
+    assert labels == ["ALL"] and codes.tolist() == [0, 0]
+
+
+def test_shared_ean_limit(cfg):
+    # two locations on one EAN of 10 kW: both sessions share it (5 kW each for 2 h)
+    s = _sess([(10, 13, 10, 10), (10, 13, 10, 10)], location_id=["A", "B"], country_code="NL", party_id="X",
+              ean18="871687140000000001")
+    r = simulate(s, cfg, "limit", limit_kw=10.0)
+    assert r.summary["connections"] == 1 and r.summary["peak_smart_kw"] == pytest.approx(10)
+    assert r.summary["energy_not_delivered_kwh"] == pytest.approx(0)
+    prof = r.profile.set_index("slot_utc")["smart_kw"]
+    assert prof[T0 + pd.Timedelta(hours=11.75)] == pytest.approx(10) and prof[T0 + pd.Timedelta(hours=12)] == 0
+    # an event for a connection that does not exist changes nothing
+    ev = pd.DataFrame({"connection": ["nope"], "start_utc": [T0], "end_utc": [T0 + pd.Timedelta(days=1)],
+                       "limit_kw": [1.0]})
+    r2 = simulate(s, cfg, "limit", limit_kw=np.inf, limit_events=ev)
+    assert r2.summary["sessions_affected"] == 0

@@ -104,6 +104,10 @@ def register(app: typer.Typer) -> None:
                                                             "[default: load.cap_power_kw]"),
         limit_kw: float = typer.Option(None, "--limit-kw", help="kW limit per connection for --smart limit "
                                                                 "[default: load.ean_limit_kw]"),
+        limits: Path = typer.Option(None, "--limits", help="GAC-like limit events for --smart limit: CSV with "
+                                                           "connection (EAN18 or CC*PARTY*LOCATION), start_utc, "
+                                                           "end_utc, limit_kw; no limit outside the events unless "
+                                                           "--limit-kw is given"),
     ) -> None:
         """15-minute load profiles of charging (uncontrolled), evening-window shares, coincidence of peaks,
         and smart-charging simulations against uncontrolled charging."""
@@ -112,6 +116,23 @@ def register(app: typer.Typer) -> None:
         start, end = _date(date_from, "--from"), _date(date_to, "--to")
         if start and end and end < start:
             fail(f"--to {end} is before --from {start}")
+        events = None
+        if limits is not None:
+            if smart is not Smart.limit:
+                fail("--limits needs --smart limit")
+            try:
+                events = pd.read_csv(limits, dtype={"connection": "string"})
+            except (OSError, ValueError) as e:
+                fail(f"{limits}: cannot read limit events ({e})")
+            missing = {"connection", "start_utc", "end_utc", "limit_kw"} - set(events.columns)
+            if missing:
+                fail(f"{limits}: missing columns {sorted(missing)}")
+            try:
+                events["start_utc"] = pd.to_datetime(events["start_utc"])
+                events["end_utc"] = pd.to_datetime(events["end_utc"])
+                events["limit_kw"] = pd.to_numeric(events["limit_kw"], errors="raise")
+            except (ValueError, TypeError) as e:
+                fail(f"{limits}: start_utc/end_utc must be times and limit_kw a number ({e})")
         cfg = STATE.config()
         if cap_kw is not None:
             cfg.load.cap_power_kw = cap_kw
@@ -120,7 +141,8 @@ def register(app: typer.Typer) -> None:
         with STATE.store() as store:
             try:
                 result = load_run(store, cfg, level=level.value, smart=smart.value if smart else None, gm_code=gm,
-                                  bu_code=bu, t_from=start, t_to=end, out_dir=out)
+                                  bu_code=bu, t_from=start, t_to=end, out_dir=out, limit_events=events,
+                                  limit_kw=limit_kw)
             except (ValueError, RuntimeError) as e:
                 fail(str(e))
         if STATE.json:

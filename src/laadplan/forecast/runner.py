@@ -144,8 +144,13 @@ def read_sessions(store: Store, *, gm_code: str | None = None, bu_code: str | No
 
 def load_run(store: Store, cfg, *, level: str = "gemeente", smart: str | None = None, gm_code: str | None = None,
              bu_code: str | None = None, t_from: date | None = None, t_to: date | None = None,
-             out_dir: Path | None = None, sessions: pd.DataFrame | None = None) -> dict[str, Any]:
-    """Load profiles (summary per ``level`` + region profile) and optionally one smart strategy."""
+             out_dir: Path | None = None, sessions: pd.DataFrame | None = None,
+             limit_events: pd.DataFrame | None = None, limit_kw: float | None = None) -> dict[str, Any]:
+    """Load profiles (summary per ``level`` + region profile) and optionally one smart strategy.
+
+    ``limit_events`` (connection, start_utc, end_utc, limit_kw) apply to ``smart="limit"``; outside them
+    ``limit_kw`` applies, or no limit when it is None.
+    """
     if level not in LOAD_LEVELS:
         raise ValueError(f"unknown level {level!r}; one of {sorted(LOAD_LEVELS)}")
     start, end = utc_range(cfg, t_from, t_to)
@@ -181,7 +186,11 @@ def load_run(store: Store, cfg, *, level: str = "gemeente", smart: str | None = 
             sel = sel[sel["start_utc"] < end]
         if sel.empty:
             raise ValueError("no sessions start in the selected period for smart charging")
-        r = simulate(sel, cfg, smart)
+        if limit_events is not None:
+            r = simulate(sel, cfg, smart, limit_events=limit_events,
+                         limit_kw=float("inf") if limit_kw is None else limit_kw)
+        else:
+            r = simulate(sel, cfg, smart)
         result["smart"] = r.summary
         if out is not None:
             r.profile.to_csv(out / f"smart_{smart}_profile.csv", index=False)

@@ -190,17 +190,30 @@ def _quiet_highs():
     return h
 
 
-def connection_codes(df: pd.DataFrame) -> np.ndarray:
-    """Connection per session: ean18 when known, else the location; one connection when neither."""
+def connection_codes(df: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
+    """Connection per session and the connection labels.
+
+    The connection is the ``ean18`` when known; else the location (label ``CC*PARTY*LOCATION`` or the
+    location id alone); one connection ``ALL`` when neither is known. Labels are what GAC-like limit
+    events name in their ``connection`` column.
+    """
+    def loc_label() -> pd.Series | None:
+        if "location_id" not in df.columns or not df["location_id"].notna().any():
+            return None
+        lab = df["location_id"].astype("object").fillna("").astype(str)
+        if {"country_code", "party_id"} <= set(df.columns):
+            lab = (df["country_code"].astype("object").fillna("").astype(str) + "*"
+                   + df["party_id"].astype("object").fillna("").astype(str) + "*" + lab)
+        return lab
+
+    label = loc_label()
     if "ean18" in df.columns and df["ean18"].notna().any():
-        key = df["ean18"].astype("object").fillna("")
-        if "location_id" in df.columns:
-            key = key.where(key != "", "loc:" + df["location_id"].astype("object").fillna("").astype(str))
-        return pd.factorize(key)[0]
-    cols = [c for c in LOCATION_KEY if c in df.columns and df[c].notna().any()]
-    if "location_id" in cols:
-        return pd.MultiIndex.from_frame(df[cols].astype("object").fillna("")).factorize()[0]
-    return np.zeros(len(df), dtype=np.int64)
+        ean = df["ean18"].astype("object")
+        label = ean.where(ean.notna(), label if label is not None else "ALL").astype(str)
+    if label is None:
+        return np.zeros(len(df), dtype=np.int64), ["ALL"]
+    codes, uniques = pd.factorize(label.to_numpy(), sort=True)
+    return codes.astype(np.int64), [str(u) for u in uniques]
 
 
 def schedule_limit(pairs: Pairs, conn: np.ndarray, limit_kw) -> np.ndarray:
@@ -236,14 +249,19 @@ def schedule_limit(pairs: Pairs, conn: np.ndarray, limit_kw) -> np.ndarray:
 
 
 def limit_matrix(events: pd.DataFrame, conn_keys: list, grid: Grid, default_kw: float = np.inf) -> np.ndarray:
-    """kW limit per (connection, slot) from GAC-like events: connection, start_utc, end_utc, limit_kw.
+    """kW limit per (connection, slot) from GAC-like events: connection (label, see
+    :func:`connection_codes`), start_utc, end_utc, limit_kw (the OpenADR 3 GAC IMPORT_CAPACITY_LIMIT).
 
-    A slot takes the lowest limit of the events that overlap it; other slots get ``default_kw``.
+    A slot takes the lowest limit of the events that overlap it; other slots get ``default_kw``. Events
+    naming an unknown connection are ignored (logged).
     """
     lim = np.full((len(conn_keys), grid.n_slots), float(default_kw))
     pos = {k: i for i, k in enumerate(conn_keys)}
+    unknown = sorted({str(c) for c in events["connection"]} - set(pos))
+    if unknown:
+        log.warning("limit events for unknown connections ignored: %s", ", ".join(unknown[:10]))
     for ev in events.itertuples(index=False):
-        i = pos.get(ev.connection)
+        i = pos.get(str(ev.connection))
         if i is None:
             continue
         a = int(np.floor(grid.hours([np.datetime64(ev.start_utc)])[0] / grid.dt_h))
@@ -290,10 +308,9 @@ def simulate(sessions: pd.DataFrame, cfg, strategy: str, *, t_from=None, t_to=No
     elif strategy == "shift":
         x = schedule_shift(pairs, cfg)
     else:
-        conn = connection_codes(df)
+        conn, labels = connection_codes(df)
         if limit_events is not None and len(limit_events):
-            keys = list(pd.Series(conn).drop_duplicates().sort_values())
-            lim = limit_matrix(limit_events, keys, grid, lc.ean_limit_kw if limit_kw is None else limit_kw)
+            lim = limit_matrix(limit_events, labels, grid, lc.ean_limit_kw if limit_kw is None else limit_kw)
         else:
             lim = lc.ean_limit_kw if limit_kw is None else limit_kw
         x = schedule_limit(pairs, conn, lim)
