@@ -10,6 +10,8 @@ Two layouts are accepted (both as in the CBS OData column names):
 
 PC4 codes are stored as the bare four digits (``3011``), like the areas table. Rows go to
 ``vehicle_counts`` keyed by (area_code, area_level, year); a reload of the same file changes nothing.
+CBS figures carry no modification time, so a stored (area, year) is kept when a file repeats it: to load
+revised figures, clear the table first (``DELETE FROM vehicle_counts``).
 """
 
 from __future__ import annotations
@@ -133,6 +135,8 @@ def ingest_vehicles(store: Store, source, cfg, *, progress: Progress | None = No
                     progress(1000)
         except csv.Error as e:
             raise SourceError(f"{name}: CSV error near line {pos + 1}: {e}") from None
+    if progress and result.read % 1000:
+        progress(result.read % 1000)
     q.flush()
     if rows:
         result.upserts["vehicle_counts"] = store.upsert("vehicle_counts", pd.DataFrame(rows))
