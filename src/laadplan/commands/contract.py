@@ -11,10 +11,11 @@ from laadplan.commands.common import STATE, console, emit_json, fail, print_fram
 
 LEVEL_CHOICES = ("evse", "location", "gemeente", "operator", "region")
 
-#: columns shown per level (the JSON output has them all)
-SHOW = ["subject_id", "n_evses", "uptime_share", "down_h", "failures", "mean_failure_h", "evses_below_uptime_norm",
-        "evses_over_failure_norm", "recurring_fault_evses", "status_coverage_share", "tariff_compliant_share",
-        "connectors_over_max_tariff", "smart_charging_share"]
+#: columns shown per level in table mode, with short headers (the JSON output has them all)
+SHOW = {"subject_id": "subject", "n_evses": "evses", "uptime_share": "uptime", "failures": "failures",
+        "mean_failure_h": "mean_fail_h", "evses_below_uptime_norm": "below_uptime",
+        "evses_over_failure_norm": "over_failures", "recurring_fault_evses": "recurring",
+        "tariff_compliant_share": "tariff_ok", "smart_charging_share": "smart"}
 
 
 def default_month(store) -> str:
@@ -83,11 +84,17 @@ def register(app: typer.Typer) -> None:
                        "rows": _records(tab)})
             return
         cols = [c for c in SHOW if c in tab.columns]
+        tab = tab[cols].copy()
+        for c in cols:
+            if c.endswith("_share"):
+                tab[c] = tab[c].map(lambda v: "" if pd.isna(v) else f"{v:.2%}")
+        tab = tab.rename(columns=SHOW)
+        cols = list(tab.columns)
         s = res.summary
         console.print(f"[bold]Concession KPIs {res.period}[/]: {s.get('n_evses') or 0:,.0f} EVSEs, uptime "
                       f"{_pct(s.get('uptime_share'))}, {s.get('failures') or 0:,.0f} failures, "
                       f"{s.get('alerts', 0)} alerts")
-        print_frame(tab[cols] if len(tab) else pd.DataFrame(columns=cols), title=f"level {level}", fmt=fmt)
+        print_frame(tab if len(tab) else pd.DataFrame(columns=cols), title=f"level {level}", fmt=fmt)
         for n in res.notes:
             console.print(f"note: {n}")
 
@@ -117,8 +124,8 @@ def register(app: typer.Typer) -> None:
             emit_json({"period": period, "alerts": _records(df)})
             return
         console.print(f"[bold]{len(df)} alerts in {period}[/]")
-        print_frame(df[["rule", "severity", "subject_id", "gm_code", "operator", "value", "norm", "message"]],
-                    title="alerts", fmt=fmt)
+        print_frame(df[["rule", "subject_id", "value", "norm", "unit"]] if fmt == "table" else df,
+                    title="alerts (--json for messages and evidence)", fmt=fmt)
 
     @app.command("report")
     def report_cmd(

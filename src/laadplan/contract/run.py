@@ -92,6 +92,9 @@ KPI_LABELS: dict[str, tuple[str, str]] = {
 }
 
 
+COUNT_COLUMNS = ["n_evses", "failures", "evses_below_uptime_norm", "evses_over_failure_norm", "recurring_fault_evses",
+                 "connectors", "connectors_with_tariff", "connectors_over_max_tariff", "connectors_tariff_unknown",
+                 "evses", "evses_new"]
 MONTHLY_KPIS = ["uptime_share", "down_h", "failures", "evses_below_uptime_norm", "status_coverage_share", "n_evses"]
 
 
@@ -288,6 +291,9 @@ def compute_contract(store: Store, cfg: RegionConfig, period: str, *, requests: 
         if level != "region":
             names = _names(meta, level)
             tab = names.merge(tab, on="subject_id", how="right")
+        for c in COUNT_COLUMNS:
+            if c in tab:
+                tab[c] = pd.to_numeric(tab[c]).round().astype("Int64")
         levels[level] = tab.sort_values("subject_id").reset_index(drop=True)
 
     # ---- region summary -----------------------------------------------------------------------------
