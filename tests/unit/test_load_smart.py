@@ -205,3 +205,18 @@ def test_shared_ean_limit(cfg):
                        "limit_kw": [1.0]})
     r2 = simulate(s, cfg, "limit", limit_kw=np.inf, limit_events=ev)
     assert r2.summary["sessions_affected"] == 0
+
+
+def test_shift_clusters_same_optimum(cfg):
+    from laadplan.grid.smart import schedule_shift_clustered, time_clusters
+
+    cfg.load.resolution_min = 60
+    # two nights with a gap between them, plus a session chained to the first night
+    df = session_power(_sess([(0, 3, 6, 3), (2, 5, 6, 3), (4, 6, 3, 3), (10, 12, 4, 4), (10, 11, 2, 4)]), cfg)
+    pairs = make_pairs(df, Grid(T0, 1.0, 14))
+    assert time_clusters(pairs).tolist() == [0, 0, 0, 1, 1]
+    whole, split = schedule_shift(pairs, cfg), schedule_shift_clustered(pairs, cfg)
+    assert slot_power(pairs, split).max() == pytest.approx(slot_power(pairs, whole).max(), abs=1e-7)
+    assert np.bincount(pairs.session, weights=split) == pytest.approx(df["energy_kwh"].to_numpy(), abs=1e-7)
+    # by hand: hours 0-5 carry 15 kWh of sessions chained over 6 h -> 2.5 kW; hours 10-11: 6 kWh -> 3 kW
+    assert slot_power(pairs, split).max() == pytest.approx(3.0)
