@@ -89,3 +89,28 @@ def test_tariff_outside_validity_window_is_ignored():
     out = connector_tariffs(conns, tariffs, "2026-09", ContractConfig(), period_bounds("2026-09"))
     assert out.iloc[0]["max_price_eur_kwh_incl_vat"] == pytest.approx(0.363)
     assert out.iloc[0]["worst_tariff_id"] == "new" and out.iloc[0]["status"] == "compliant"
+
+
+@pytest.mark.slow
+@pytest.mark.realdata
+def test_store_tariffs_from_the_reader_agree_with_the_elements(shared_data, store, cfg):
+    """Tariffs ingested by `laadplan ingest tariffs`: the store's incl.-VAT column and our reading of the
+    elements give the same compliance for every tariff."""
+    try:
+        from laadplan.ingest import reader
+
+        ingest = reader("tariffs")
+    except ModuleNotFoundError:
+        pytest.skip("the tariffs reader is not available")
+    ingest(store, str(shared_data / "ndw_ocpi" / "ocpi_tariffs_sample.json"), cfg)
+    t = store.frame("tariffs")
+    assert len(t) > 40
+    conns = t[["country_code", "party_id", "tariff_id"]].assign(
+        location_id="L", evse_uid=t["tariff_id"], connector_id="1", tariff_ids=t["tariff_id"])
+    a = connector_tariffs(conns, t, "2026-09", ContractConfig())
+    b = connector_tariffs(conns, t.drop(columns=["elements_json"]), "2026-09", ContractConfig())
+    assert list(a["status"]) == list(b["status"])
+    assert a["max_price_eur_kwh_incl_vat"].to_numpy() == pytest.approx(b["max_price_eur_kwh_incl_vat"].to_numpy(),
+                                                                       nan_ok=True)
+    tnm = a[a["tariff_ids"] == "4473587a5b74614ccc3a0ccec240ea51"].iloc[0]
+    assert tnm["max_price_eur_kwh_incl_vat"] == pytest.approx(0.388 * 1.21) and tnm["status"] == "compliant"
