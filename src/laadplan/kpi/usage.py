@@ -141,7 +141,9 @@ def compute_usage(con: duckdb.DuckDBPyConnection, evses: str, sessions: str, ps:
                      AND e1.location_id = s.location_id AND e1.evse_uid = s.evse_uid
                 LEFT JOIN by_uid e2 ON coalesce(s.party_id, '') = '' AND e2.location_id = s.location_id
                      AND e2.evse_uid = s.evse_uid)
-            SELECT m.a, m.b, m.energy_kwh, m.charging_h, m.user_id, m.eidx IS NOT NULL AS matched,
+            SELECT m.a, m.b, m.energy_kwh, m.charging_h,
+                   CASE WHEN m.user_id IS NOT NULL THEN hash(m.user_id) END AS user_hash,  -- 64-bit, for counting
+                   m.eidx IS NOT NULL AS matched,
                    ({kid_expr})::BIGINT AS kidx
             FROM m""")
         con.execute(f"DELETE FROM {t_s} WHERE kidx IS NULL")
@@ -160,10 +162,18 @@ def compute_usage(con: duckdb.DuckDBPyConnection, evses: str, sessions: str, ps:
                    count(*) FILTER (WHERE NOT matched) AS sessions_unmatched,
                    coalesce(sum(s.energy_kwh), 0) AS energy_start_kwh,
                    count(*) FILTER (WHERE {ev_filter}) AS evening_sessions,
-                   coalesce(sum(s.energy_kwh) FILTER (WHERE {ev_filter}), 0) AS evening_energy_kwh,
-                   count(DISTINCT s.user_id) AS unique_users
+                   coalesce(sum(s.energy_kwh) FILTER (WHERE {ev_filter}), 0) AS evening_energy_kwh
             FROM {t_s} s JOIN {t_cal} cal ON cal.hu = floor(s.a / 3600)::BIGINT
             GROUP BY s.kidx, cal.pid""").df()
+        # distinct users in two steps (DISTINCT, then count) is much faster than count(DISTINCT) per group
+        users = con.execute(f"""
+            SELECT kidx, pid, count(*) AS unique_users FROM (
+                SELECT DISTINCT s.kidx, cal.pid, s.user_hash
+                FROM {t_s} s JOIN {t_cal} cal ON cal.hu = floor(s.a / 3600)::BIGINT
+                WHERE s.user_hash IS NOT NULL)
+            GROUP BY kidx, pid""").df()
+        st = st.merge(users, on=["kidx", "pid"], how="left")
+        st["unique_users"] = st["unique_users"].fillna(0)
         arr = con.execute(f"""
             SELECT kidx, matched, a, b,  -- least() skips NULLs, hence the CASE
                    CASE WHEN charging_h IS NULL THEN 'NaN'::DOUBLE ELSE least(a + charging_h * 3600.0, b) END AS c,
@@ -182,6 +192,7 @@ def compute_usage(con: duckdb.DuckDBPyConnection, evses: str, sessions: str, ps:
     return _assemble(kf, st, sums, per, cal, keys, extra, level, profile)
 
 
+HOUR_US = 3600e6
 #: sessions per chunk of the hourly split (bounds the temporary arrays to a few hundred MB)
 SPLIT_CHUNK = 1_000_000
 
@@ -210,8 +221,7 @@ def _hourly_split(s: dict[str, np.ndarray], cal: pd.DataFrame, per: pd.DataFrame
     bounds = np.array([r0 + 3600.0 * float(h) for h in np.r_[0, np.cumsum(per["hours"].to_numpy())]])
     bounds[-1] = r1
     n_k = G * P
-    out: dict[str, object] = {k: np.zeros(n_k) for k in ("chg", "conn_known", "energy", "energy_matched")}
-    conn_kp = np.zeros((G, P))
+    out: dict[str, object] = {k: np.zeros(n_k) for k in ("conn", "chg", "conn_known", "energy", "energy_matched")}
     peak = np.full((G, P), np.nan)
     peak_idx = np.full((G, P), -1, dtype=np.int64)
     prof: dict[int, np.ndarray] = {}
@@ -224,10 +234,8 @@ def _hourly_split(s: dict[str, np.ndarray], cal: pd.DataFrame, per: pd.DataFrame
 
     def finalize(p: int) -> None:
         h = acc.pop(p, None)
-        # cumulative sum of the difference slots; timestamps have microsecond resolution, so rounding to 1e-6 s
-        # removes the float residue of +v/-v pairs (keeps exact ties, e.g. for the earliest-peak rule)
-        h = np.zeros((G, 168)) if h is None else np.round(np.cumsum(h.reshape(G, W), axis=1)[:, :168], 6)
-        conn_kp[:, p] = h.sum(axis=1) / 3600.0
+        # cumulative sum of the difference slots (whole microseconds, so exact) -> seconds per hour of week
+        h = np.zeros((G, 168)) if h is None else np.cumsum(h.reshape(G, W), axis=1)[:, :168] / 1e6
         present = n_hours[p] > 0
         # argmax_w C_w / (E N_w) does not depend on E: rank by C_w / N_w (hours absent from the period -> 0)
         inv = np.where(present, 1.0 / np.where(present, n_hours[p], 1.0), 0.0) / 3600.0
@@ -247,74 +255,7 @@ def _hourly_split(s: dict[str, np.ndarray], cal: pd.DataFrame, per: pd.DataFrame
         grp = order[bounds_q[q]:bounds_q[q + 1]]
         for i in range(0, len(grp), SPLIT_CHUNK):
             sel = grp[i:i + SPLIT_CHUNK]
-            a, b, aa, bb = a_all[sel], b_all[sel], aa_all[sel], bb_all[sel]
-            c, e = s["c"][sel], s["e"][sel]
-            kidx, matched = s["kidx"][sel].astype(np.int64), s["matched"][sel].astype(bool)
-            # -- per period: connected, charging, energy
-            p0 = p_start[sel]
-            p1 = np.clip(np.searchsorted(bounds, bb, side="left") - 1, p0, P - 1)
-            cnt = p1 - p0 + 1
-            idx = np.repeat(np.arange(len(sel)), cnt)
-            pid = p0[idx] + (np.arange(len(idx)) - np.repeat(np.cumsum(cnt) - cnt, cnt))
-            lo = np.maximum(aa[idx], bounds[pid])
-            hi = np.minimum(bb[idx], bounds[pid + 1])
-            conn = np.maximum(hi - lo, 0.0)
-            ci, ai = c[idx], a[idx]
-            known = ~np.isnan(ci)
-            chg = np.where(known, np.clip(np.minimum(np.where(known, ci, 0.0), hi) - lo, 0.0, None), 0.0)
-            by_chg = known & (ci > ai)
-            with np.errstate(divide="ignore", invalid="ignore"):
-                energy = e[idx] * np.where(by_chg, chg / np.where(by_chg, ci - ai, 1.0), conn / (b[idx] - ai))
-            k2 = kidx[idx] * P + pid
-            m = matched[idx]
-            out["chg"] += np.bincount(k2, weights=np.where(m, chg, 0.0), minlength=n_k)
-            out["conn_known"] += np.bincount(k2, weights=np.where(m & known, conn, 0.0), minlength=n_k)
-            out["energy"] += np.bincount(k2, weights=energy, minlength=n_k)
-            out["energy_matched"] += np.bincount(k2, weights=np.where(m, energy, 0.0), minlength=n_k)
-            # -- per local hour of week (matched pieces only), as a difference array of W = 169 slots per key
-            #    and period: a value v over labels [w0, w1) adds +v at w0 and -v at w1 (slot 168 is a sentinel)
-            sm = m & (hi > lo)
-            if not sm.any():
-                continue
-            plo_, phi_, pk, pid_m = lo[sm], hi[sm], kidx[idx][sm], pid[sm]
-            ha = np.floor(plo_ / 3600).astype(np.int64)  # first and last UTC hour touched
-            hb = np.ceil(phi_ / 3600).astype(np.int64) - 1
-            la, lb = cal_how[ha - hu_min], cal_how[hb - hu_min]
-            single = ha == hb
-            base = pid_m * slab + pk * W
-            s1 = np.where(single, phi_ - plo_, (ha + 1) * 3600.0 - plo_)  # first (partial) hour
-            s2 = np.where(single, 0.0, phi_ - hb * 3600.0)  # last (partial) hour
-            nf = np.where(single, 0, hb - ha - 1)  # full hours in between
-            full = nf > 0
-            ls = cal_how[np.where(full, ha + 1, ha) - hu_min]
-            le = cal_how[np.where(full, hb - 1, ha) - hu_min]
-            # labels run on consecutively unless a DST change lies inside: those ranges are split per hour
-            ok = full & ((le - ls - (nf - 1)) % 168 == 0) & (nf <= 336)
-            bad = full & ~ok
-            nq, nr = nf // 168, nf % 168  # whole weeks and the rest
-            end = ls + nr
-            wrap = ok & (end > 168)
-            on = ok & (nr > 0)
-            keys = [base + la, base + la + 1, base + lb, base + lb + 1, base, base + ls, base + np.minimum(end, 168),
-                    base, base + np.where(wrap, end - 168, 0)]
-            wts = [s1, -s1, s2, -s2, np.where(ok, nq * 3600.0, 0.0), np.where(on, 3600.0, 0.0),
-                   np.where(on, -3600.0, 0.0), np.where(wrap, 3600.0, 0.0), np.where(wrap, -3600.0, 0.0)]
-            if bad.any():
-                nb = nf[bad]
-                hrs = np.repeat(ha[bad] + 1 - np.cumsum(nb) + nb, nb) + np.arange(int(nb.sum()))
-                lab = cal_how[hrs - hu_min]
-                bb_ = np.repeat(base[bad], nb)
-                keys += [bb_ + lab, bb_ + lab + 1]
-                wts += [np.full(len(lab), 3600.0), np.full(len(lab), -3600.0)]
-            plo, phi = int(pid_m.min()), int(pid_m.max())
-            sums = np.bincount(np.concatenate(keys) - plo * slab, weights=np.concatenate(wts),
-                               minlength=(phi - plo + 1) * slab)
-            for pp in range(plo, phi + 1):
-                part = sums[(pp - plo) * slab:(pp - plo + 1) * slab]
-                if pp in acc:
-                    acc[pp] += part
-                else:
-                    acc[pp] = part  # a view of this chunk's sums, which nothing else uses
+            _split_chunk(sel, s, aa_all, bb_all, p_start, bounds, cal_how, hu_min, G, P, slab, W, out, acc)
         # sessions starting later cannot reach period q any more
         while done <= q:
             finalize(done)
@@ -322,11 +263,103 @@ def _hourly_split(s: dict[str, np.ndarray], cal: pd.DataFrame, per: pd.DataFrame
     while done < P:
         finalize(done)
         done += 1
-    out["conn"] = conn_kp.reshape(-1)
+    out["conn"] = out["conn"] / 3600.0
     out["chg"] = out["chg"] / 3600.0
     out["conn_known"] = out["conn_known"] / 3600.0
     out.update(peak=peak, peak_idx=peak_idx, n_hours=n_hours, prof=prof)
     return out
+
+
+def _split_chunk(sel, s, aa_all, bb_all, p_start, bounds, cal_how, hu_min, G, P, slab, W, out, acc) -> None:
+    """One chunk of :func:`_hourly_split` (sessions ``sel``, all starting in the same period)."""
+    a, c, e = s["a"][sel], s["c"][sel], s["e"][sel]
+    b, aa, bb = s["b"][sel], aa_all[sel], bb_all[sel]
+    kidx, matched = s["kidx"][sel].astype(np.int64), s["matched"][sel].astype(bool)
+    # -- pieces: each session's part inside each period it touches (the first piece needs no copy)
+    p0 = p_start[sel]
+    p1 = np.clip(np.searchsorted(bounds, bb, side="left") - 1, p0, P - 1)
+    extra = p1 - p0
+    cross = np.nonzero(extra > 0)[0]
+    if len(cross):
+        n_x = extra[cross]
+        xi = np.repeat(cross, n_x)
+        xp = p0[xi] + 1 + (np.arange(len(xi)) - np.repeat(np.cumsum(n_x) - n_x, n_x))
+        src = np.concatenate([np.arange(len(sel)), xi])
+        pid = np.concatenate([p0, xp])
+        a, c, e, b, aa, bb, kidx, matched = (v[src] for v in (a, c, e, b, aa, bb, kidx, matched))
+    else:
+        pid = p0
+    lo = np.maximum(aa, bounds[pid])
+    hi = np.minimum(bb, bounds[pid + 1])
+    conn = np.maximum(hi - lo, 0.0)
+    known = ~np.isnan(c)
+    chg = np.clip(np.minimum(np.where(known, c, -np.inf), hi) - lo, 0.0, None)
+    by_chg = known & (c > a)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        energy = e * np.where(by_chg, chg / np.where(by_chg, c - a, 1.0), conn / (b - a))
+    k2 = kidx * P + pid
+    n_k = G * P
+    all_m = bool(matched.all())
+    out["conn"] += np.bincount(k2, weights=conn if all_m else np.where(matched, conn, 0.0), minlength=n_k)
+    out["chg"] += np.bincount(k2, weights=chg if all_m else np.where(matched, chg, 0.0), minlength=n_k)
+    out["conn_known"] += np.bincount(k2, weights=np.where(known & matched, conn, 0.0), minlength=n_k)
+    out["energy"] += np.bincount(k2, weights=energy, minlength=n_k)
+    out["energy_matched"] += np.bincount(k2, weights=energy if all_m else np.where(matched, energy, 0.0),
+                                         minlength=n_k)
+    # -- per local hour of week (matched pieces), as a difference array of W = 169 slots per key and period:
+    #    a value v on labels [w0, w1) adds +v at w0 and -v at w1 (slot 168 is a sentinel, never read).
+    #    A piece covers UTC hours ha..hb: s1 seconds in ha, 3600 in each hour between, s2 in hb. Their
+    #    labels run la, la+1, ... (mod 168) unless a DST change lies inside; such pieces are split per hour.
+    sm = (hi > lo) if all_m else (matched & (hi > lo))
+    lo, hi, kidx, pid = lo[sm], hi[sm], kidx[sm], pid[sm]
+    if not len(lo):
+        return
+    ha = np.floor(lo / 3600).astype(np.int64)
+    hb = np.ceil(hi / 3600).astype(np.int64) - 1
+    la, lb = cal_how[ha - hu_min], cal_how[hb - hu_min]
+    single = ha == hb
+    nf = hb - ha - 1  # full hours between the first and the last hour
+    # seconds as whole microseconds: the difference sums are then exact (no float residue, exact ties)
+    s1 = np.rint(np.where(single, hi - lo, (ha + 1) * 3600.0 - lo) * 1e6)
+    s2 = np.rint(np.where(single, 0.0, hi - hb * 3600.0) * 1e6)
+    ok = single | (((lb - la - (nf + 1)) % 168 == 0) & (nf < 24 * 14))
+    wrap = ok & ~single & (lb <= la)
+    covered = np.where(wrap, 168 - la + lb + 1, lb - la + 1)
+    weeks = np.where(ok & ~single, (nf + 2 - covered) // 168, 0)
+    base = pid * slab + kidx * W
+    full = np.where(single, -s1, HOUR_US - s1)  # at la + 1
+    end2 = np.where(single, 0.0, s2 - HOUR_US)  # at lb
+    keys = [base + la, base + la + 1, base + lb, base + lb + 1]
+    bad = np.nonzero(~ok)[0]
+    if len(bad):
+        s1, full, end2, s2 = (np.where(ok, v, 0.0) for v in (s1, full, end2, s2))
+    wts = [s1, full, end2, -s2]
+    extra_w = np.where(wrap, HOUR_US, 0.0) + weeks * HOUR_US
+    xw = np.nonzero(extra_w)[0]
+    if len(xw):
+        keys.append(base[xw])
+        wts.append(extra_w[xw])
+    if len(bad):  # split per UTC hour
+        nh = (hb - ha + 1)[bad]
+        hrs = np.repeat(ha[bad] - (np.cumsum(nh) - nh), nh) + np.arange(int(nh.sum()))
+        first = np.repeat(ha[bad], nh) == hrs
+        last = np.repeat(hb[bad], nh) == hrs
+        s1b = np.rint(((ha + 1) * 3600.0 - lo)[bad] * 1e6)
+        s2b = np.rint((hi - hb * 3600.0)[bad] * 1e6)
+        secs = np.where(first, np.repeat(s1b, nh), np.where(last, np.repeat(s2b, nh), HOUR_US))
+        lab = cal_how[hrs - hu_min]
+        bb_ = np.repeat(base[bad], nh)
+        keys += [bb_ + lab, bb_ + lab + 1]
+        wts += [secs, -secs]
+    plo, phi = int(pid.min()), int(pid.max())
+    sums = np.bincount(np.concatenate(keys) - plo * slab, weights=np.concatenate(wts),
+                       minlength=(phi - plo + 1) * slab)
+    for pp in range(plo, phi + 1):
+        part = sums[(pp - plo) * slab:(pp - plo + 1) * slab]
+        if pp in acc:
+            acc[pp] += part
+        else:
+            acc[pp] = part  # a view of this chunk's sums, which nothing else uses
 
 
 def _labels(idx: np.ndarray) -> np.ndarray:
