@@ -204,7 +204,8 @@ def test_demo_step_writes_report_and_pdf(db, tmp_path):
     finally:
         store.close()
     assert res["request_source"].endswith("request_log.csv")
-    assert res["month_summary"]["requests_operational"] > 0  # from the synthetic log
+    assert res["summary"]["2026:requests_operational"] > 0  # from the synthetic log
+    assert res["summary"]["2026-09:failures"] == 2  # E1 and E2 in September
     written = pd.read_csv(inputs / "costs.csv")
     assert list(costs["eur"].round(2)) == list(written.groupby("year")["amount_eur"].sum().round(2))
     html_path = Path(res["report_html"])

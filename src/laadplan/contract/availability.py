@@ -230,10 +230,13 @@ def _recurring(fails: pd.DataFrame, wide: pd.DataFrame, cc: ContractConfig) -> p
     n = cc.recurring_fault_months
     if fails.empty or wide.empty:
         return pd.Series(False, index=wide.index)
-    failed = set(zip(fails["month"], *(fails[k] for k in EVSE_KEY)))
+    failed = pd.MultiIndex.from_frame(fails[["month"] + EVSE_KEY].astype(str))
+    keys = [wide[k].astype(str).to_numpy() for k in EVSE_KEY]
     prev = {m: previous_months(m, n) for m in wide["month"].unique()}
-    out = [all((m, *key) in failed for m in prev[row[0]]) for row in wide[["month"] + EVSE_KEY].itertuples(index=False)
-           for key in [tuple(row[1:])]]
+    out = np.ones(len(wide), dtype=bool)
+    for k in range(n):
+        mk = wide["month"].map(lambda m, k=k: prev[m][k]).astype(str).to_numpy()
+        out &= pd.MultiIndex.from_arrays([mk, *keys]).isin(failed)
     return pd.Series(out, index=wide.index, dtype=bool)
 
 

@@ -95,6 +95,10 @@ KPI_LABELS: dict[str, tuple[str, str]] = {
 COUNT_COLUMNS = ["n_evses", "failures", "evses_below_uptime_norm", "evses_over_failure_norm", "recurring_fault_evses",
                  "connectors", "connectors_with_tariff", "connectors_over_max_tariff", "connectors_tariff_unknown",
                  "evses", "evses_new"]
+#: KPIs stored per EVSE (the other levels store every numeric column)
+EVSE_KPIS = {"uptime_share", "up_h", "down_h", "nodata_h", "failures", "failure_h", "status_coverage_share",
+             "evses_below_uptime_norm", "evses_over_failure_norm", "recurring_fault_evses",
+             "max_price_eur_kwh_incl_vat", "connectors_over_max_tariff", "smart_charging_share"}
 MONTHLY_KPIS = ["uptime_share", "down_h", "failures", "evses_below_uptime_norm", "status_coverage_share", "n_evses"]
 
 
@@ -410,6 +414,8 @@ def _kpi_rows(period: str, levels: dict[str, pd.DataFrame], summary: dict, cfg: 
         for col in tab.columns:
             if col in skip or not pd.api.types.is_numeric_dtype(tab[col]):
                 continue
+            if level == "evse" and col not in EVSE_KPIS:
+                continue
             part = pd.DataFrame({"period": period, "level": level, "subject_id": tab["subject_id"], "kpi": col,
                                  "value": tab[col].astype(float)})
             rows.append(part)
@@ -419,10 +425,12 @@ def _kpi_rows(period: str, levels: dict[str, pd.DataFrame], summary: dict, cfg: 
     rows.append(pd.DataFrame(reg))
     out = pd.concat(rows, ignore_index=True)
     out = out.dropna(subset=["value"]) if len(out) else out
-    out["unit"] = out["kpi"].map(lambda k: KPI_LABELS.get(k, ("", ""))[0] or _unit_guess(k))
-    out["norm"] = out["kpi"].map(lambda k: norms[k][0] if k in norms and norms[k][1] != "max_per_evse_month" else None)
+    kpi_names = out["kpi"].unique()
+    out["unit"] = out["kpi"].map({k: KPI_LABELS.get(k, ("", ""))[0] or _unit_guess(k) for k in kpi_names})
+    out["norm"] = out["kpi"].map({k: norms[k][0] for k in kpi_names
+                                  if k in norms and norms[k][1] != "max_per_evse_month"})
     n = out["norm"].astype(float)
-    kind = out["kpi"].map(lambda k: norms.get(k, (None, ""))[1])
+    kind = out["kpi"].map({k: norms.get(k, (None, ""))[1] for k in kpi_names})
     out["breach"] = ((kind == "min") & (out["value"] < n - 1e-12)) | ((kind == "max") & (out["value"] > n + 1e-12))
     out["computed_utc"] = now
     return out.drop_duplicates(["period", "level", "subject_id", "kpi"]).reset_index(drop=True)
