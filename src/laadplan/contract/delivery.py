@@ -6,6 +6,8 @@
   ``accepted`` the sessions in the store starting in that month; per operator by ``party_id``; per rule
   each rule's count over the same denominator (a record breaking two rules counts once in the total and
   once under each rule).
+  Next to it, ``ingest_rejected_share`` is the plain share quarantined over the CDR files *ingested* in the
+  period (``ingest_runs``: records_quarantined / records_read), whatever the CDRs' own dates.
 * **Status data coverage** (status freshness): hours with a status over hours known, from
   :mod:`laadplan.contract.availability`. The LINDA 30-second norm applies to the live feed and cannot be
   measured from a stored change history; coverage is what the store can show.

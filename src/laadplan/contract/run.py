@@ -78,6 +78,8 @@ KPI_LABELS: dict[str, tuple[str, str]] = {
     "cdrs_rejected": ("count", "afgekeurde CDR's"),
     "cdr_rejected_share": ("share", "aandeel afgekeurde CDR's"),
     "sessions": ("count", "laadsessies"),
+    "ingest_cdrs_read": ("count", "CDR's ingelezen in de periode"),
+    "ingest_rejected_share": ("share", "aandeel afgekeurd bij inlezen in de periode"),
     "tariff_current_share": ("share", "sessies met tijdig actueel tarief"),
     "placed_in_year": ("count", "geplaatste laadpunten in het jaar"),
     "planned_in_year": ("count", "geplande laadpunten in het jaar"),
@@ -314,6 +316,12 @@ def compute_contract(store: Store, cfg: RegionConfig, period: str, *, requests: 
     summary["cdrs_accepted"] = int(tot["accepted"].sum()) if len(tot) else 0
     summary["cdrs_rejected"] = int(tot["rejected"].sum()) if len(tot) else 0
     summary["cdr_rejected_share"] = _num(tot["rejected_share"].iloc[0]) if len(tot) else None
+    runs = store.query("SELECT sum(records_read) AS r, sum(records_quarantined) AS q FROM ingest_runs "
+                       "WHERE kind IN ('cdrs', 'sessions') AND started_utc >= ? AND started_utc < ?",
+                       [start.to_pydatetime(), end.to_pydatetime()])
+    r_read, r_q = runs["r"].iloc[0], runs["q"].iloc[0]
+    summary["ingest_cdrs_read"] = _num(r_read)
+    summary["ingest_rejected_share"] = _num(r_q / r_read) if r_read and not pd.isna(r_read) else None
     summary["sessions"] = int(len(sessions))
     summary["tariff_current_share"] = _num(fresh["tariff_current"].mean()) if len(fresh) else None
     if kind == "year":
