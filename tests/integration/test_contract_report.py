@@ -221,3 +221,12 @@ def test_demo_step_writes_report_and_pdf(db, tmp_path):
     assert errors.strip() == ""
     pdf = Path(res["report_pdf"])
     assert pdf.read_bytes()[:5] == b"%PDF-" and pdf.stat().st_size > 20_000
+
+
+def test_contract_cli_rejects_bad_input_with_clear_messages(db, tmp_path):
+    r = CliRunner().invoke(app, ["--db", str(db), "contract", "--month", "2026-13"])
+    assert r.exit_code == 1 and "2026-13" in r.output
+    r = CliRunner().invoke(app, ["--db", str(db), "contract", "--requests", str(tmp_path / "nope.csv")])
+    assert r.exit_code == 1 and "nope.csv" in r.output
+    r = CliRunner().invoke(app, ["--db", str(db), "contract", "--level", "buurt"])
+    assert r.exit_code == 1 and "--level" in r.output
