@@ -151,8 +151,14 @@ def outside_nl(lat: pd.Series, lon: pd.Series, cfg: RegionConfig) -> pd.Series:
     return ~inside & lat.notna() & lon.notna()
 
 
+def outside_nl_scalar(lat: float, lon: float, cfg: RegionConfig) -> bool:
+    """:func:`outside_nl` for one point (no pandas overhead per record)."""
+    v = cfg.validation
+    return not (v.bbox_lat_min <= lat <= v.bbox_lat_max and v.bbox_lon_min <= lon <= v.bbox_lon_max)
+
+
 def coords_message(lat: float, lon: float, cfg: RegionConfig) -> str:
-    swapped = not bool(outside_nl(pd.Series([lon]), pd.Series([lat]), cfg).iloc[0])
+    swapped = not outside_nl_scalar(lon, lat, cfg)
     return (f"coordinates ({lat}, {lon}) outside the Netherlands bounding box"
             + ("; latitude and longitude look swapped" if swapped else ""))
 
@@ -381,7 +387,7 @@ def _parse_location(ctx: _Ctx, pos: int, obj: Any, raw: Any, error: str | None, 
         q.add("LP-TYPE", pos, obj, f"{name} record {pos}: coordinates are not finite numbers",
               record_id=loc.id, party_id=pid, operator=op)
         return
-    if outside_nl(pd.Series([lat]), pd.Series([lon]), ctx.cfg).iloc[0]:
+    if outside_nl_scalar(lat, lon, ctx.cfg):
         q.add("LP-COORDS-NL", pos, obj, f"{name} record {pos} (Location {loc.id}): "
               + coords_message(lat, lon, ctx.cfg), record_id=loc.id, party_id=pid, operator=op)
         return
@@ -507,10 +513,8 @@ def _flush_ocpi(ctx: _Ctx, locs: list, evses: list, conns: list) -> None:
     C = _connector_power(ctx, _frame(conns, "connectors", ("_reported_w", "_pos")))
     # per-location summaries from the connectors
     if len(C):
-        agg = C.groupby(LOC_KEY, dropna=False).agg(
-            max_power_kw=("power_kw", "max"),
-            has_dc=("power_type", lambda s: bool((s == "DC").any())),
-        ).reset_index()
+        agg = C.assign(_dc=(C["power_type"] == "DC").fillna(False).astype(bool)).groupby(LOC_KEY, dropna=False).agg(
+            max_power_kw=("power_kw", "max"), has_dc=("_dc", "max")).reset_index()
         L = L.drop(columns=["max_power_kw", "has_dc"]).merge(agg, on=LOC_KEY, how="left")
         emax = C.groupby(EVSE_KEY, dropna=False)["power_kw"].max().rename("max_power_kw").reset_index()
         E = E.drop(columns=["max_power_kw"]).merge(emax, on=EVSE_KEY, how="left")
