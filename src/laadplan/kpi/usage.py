@@ -75,12 +75,6 @@ def _check_level(level: str) -> None:
         raise ValueError(f"level must be one of {', '.join(LEVELS)}, not {level!r}")
 
 
-def _hour_filter(expr: str, start_hour: int, end_hour: int) -> str:
-    if end_hour > start_hour:
-        return f"({expr} >= {start_hour} AND {expr} < {end_hour})"
-    return f"({expr} >= {start_hour} OR {expr} < {end_hour})"  # window across midnight
-
-
 def compute_usage(con: duckdb.DuckDBPyConnection, evses: str, sessions: str, ps: list[Period], tz: str,
                   level: str, *, evening: tuple[int, int] = (16, 21), include_unmatched: bool = True,
                   profile: bool = False) -> tuple[pd.DataFrame, pd.DataFrame | None]:
@@ -100,7 +94,7 @@ def compute_usage(con: duckdb.DuckDBPyConnection, evses: str, sessions: str, ps:
     keys = KEY_COLUMNS[level]
     extra = EXTRA_COLUMNS[level]
     tag = uuid.uuid4().hex[:8]
-    t_ev, t_s, t_how, t_cal, t_per = (f"_kpi_{n}_{tag}" for n in ("ev", "s", "how", "cal", "per"))
+    t_ev, t_cal, t_per = (f"_kpi_{n}_{tag}" for n in ("ev", "cal", "per"))
     t0, t1 = min(p.start_utc for p in ps), max(p.end_utc for p in ps)
     r0, r1 = _epoch(t0), _epoch(t1)
     t0s, t1s = t0.isoformat(sep=" "), t1.isoformat(sep=" ")
@@ -108,7 +102,7 @@ def compute_usage(con: duckdb.DuckDBPyConnection, evses: str, sessions: str, ps:
     per = periods_frame(ps)
     con.register(t_cal + "_df", cal)
     con.register(t_per + "_df", per)
-    created = [t_ev, t_s, t_how, t_cal, t_per]
+    created = [t_ev, t_cal, t_per]
     try:
         con.execute(f"CREATE TEMP TABLE {t_cal} AS SELECT * FROM {t_cal}_df")
         con.execute(f"CREATE TEMP TABLE {t_per} AS SELECT * FROM {t_per}_df")
@@ -125,8 +119,15 @@ def compute_usage(con: duckdb.DuckDBPyConnection, evses: str, sessions: str, ps:
                   FROM {evses} ORDER BY country_code, party_id, location_id, evse_uid)""")
         region_kidx = "0" if include_unmatched else "CASE WHEN m.eidx IS NOT NULL THEN 0 END"
         kid_expr = region_kidx if level == "region" else "m.kidx"
-        con.execute(f"""
-            CREATE TEMP TABLE {t_s} AS
+        key_sel = ", ".join(f'any_value("{c}") AS "{c}"' for c in keys + extra)
+        keys_sql = (f"SELECT kidx, {key_sel}, count(*) AS n_evses FROM {t_ev} GROUP BY kidx ORDER BY kidx" if keys
+                    else f"SELECT 0::BIGINT AS kidx, (SELECT count(*) FROM {t_ev}) AS n_evses")
+        if level == "buurt":  # a buurt lies in one gemeente; keep it when its locations agree
+            keys_sql = keys_sql.replace('any_value("gm_code")', 'CASE WHEN count(DISTINCT gm_code) = 1 '
+                                        'THEN any_value("gm_code") END')
+        kf = con.execute(keys_sql).df()
+        # sessions matched to their EVSE (key), as numpy arrays; everything else is summed in numpy
+        arr = con.execute(f"""
             WITH s AS (
                 SELECT country_code, party_id, location_id, evse_uid, epoch(start_utc) AS a, epoch(end_utc) AS b,
                        energy_kwh, charging_h, user_id
@@ -141,44 +142,15 @@ def compute_usage(con: duckdb.DuckDBPyConnection, evses: str, sessions: str, ps:
                      AND e1.location_id = s.location_id AND e1.evse_uid = s.evse_uid
                 LEFT JOIN by_uid e2 ON coalesce(s.party_id, '') = '' AND e2.location_id = s.location_id
                      AND e2.evse_uid = s.evse_uid)
-            SELECT m.a, m.b, m.energy_kwh, m.charging_h,
-                   CASE WHEN m.user_id IS NOT NULL THEN hash(m.user_id) END AS user_hash,  -- 64-bit, for counting
-                   m.eidx IS NOT NULL AS matched,
-                   ({kid_expr})::BIGINT AS kidx
-            FROM m""")
-        con.execute(f"DELETE FROM {t_s} WHERE kidx IS NULL")
-        ev_filter = _hour_filter("cal.how % 24", *evening)
-        key_sel = ", ".join(f'any_value("{c}") AS "{c}"' for c in keys + extra)
-        keys_sql = (f"SELECT kidx, {key_sel}, count(*) AS n_evses FROM {t_ev} GROUP BY kidx ORDER BY kidx" if keys
-                    else f"SELECT 0::BIGINT AS kidx, (SELECT count(*) FROM {t_ev}) AS n_evses")
-        if level == "buurt":  # a buurt lies in one gemeente; keep it when its locations agree
-            keys_sql = keys_sql.replace('any_value("gm_code")', 'CASE WHEN count(DISTINCT gm_code) = 1 '
-                                        'THEN any_value("gm_code") END')
-        kf = con.execute(keys_sql).df()
-        # measures attributed to the period in which a session starts
-        st = con.execute(f"""
-            SELECT s.kidx, cal.pid, count(*) AS sessions,
-                   count(*) FILTER (WHERE matched) AS sessions_matched,
-                   count(*) FILTER (WHERE NOT matched) AS sessions_unmatched,
-                   coalesce(sum(s.energy_kwh), 0) AS energy_start_kwh,
-                   count(*) FILTER (WHERE {ev_filter}) AS evening_sessions,
-                   coalesce(sum(s.energy_kwh) FILTER (WHERE {ev_filter}), 0) AS evening_energy_kwh
-            FROM {t_s} s JOIN {t_cal} cal ON cal.hu = floor(s.a / 3600)::BIGINT
-            GROUP BY s.kidx, cal.pid""").df()
-        # distinct users in two steps (DISTINCT, then count) is much faster than count(DISTINCT) per group
-        users = con.execute(f"""
-            SELECT kidx, pid, count(*) AS unique_users FROM (
-                SELECT DISTINCT s.kidx, cal.pid, s.user_hash
-                FROM {t_s} s JOIN {t_cal} cal ON cal.hu = floor(s.a / 3600)::BIGINT
-                WHERE s.user_hash IS NOT NULL)
-            GROUP BY kidx, pid""").df()
-        st = st.merge(users, on=["kidx", "pid"], how="left")
-        st["unique_users"] = st["unique_users"].fillna(0)
-        arr = con.execute(f"""
-            SELECT kidx, matched, a, b,  -- least() skips NULLs, hence the CASE
-                   CASE WHEN charging_h IS NULL THEN 'NaN'::DOUBLE ELSE least(a + charging_h * 3600.0, b) END AS c,
-                   coalesce(energy_kwh, 0.0) AS e
-            FROM {t_s} WHERE b > a""").fetchnumpy()
+            SELECT * FROM (
+                SELECT ({kid_expr})::BIGINT AS kidx, m.eidx IS NOT NULL AS matched, m.a, m.b,
+                       -- least() skips NULLs, hence the CASE
+                       CASE WHEN m.charging_h IS NULL THEN 'NaN'::DOUBLE
+                            ELSE least(m.a + m.charging_h * 3600.0, m.b) END AS c,
+                       coalesce(m.energy_kwh, 0.0) AS e,
+                       m.user_id IS NOT NULL AS has_user,
+                       coalesce(hash(m.user_id), 0::UBIGINT) AS user_hash  -- 64-bit, for counting
+                FROM m) WHERE kidx IS NOT NULL""").fetchnumpy()
     finally:
         for t in created:
             con.execute(f"DROP TABLE IF EXISTS {t}")
@@ -187,9 +159,43 @@ def compute_usage(con: duckdb.DuckDBPyConnection, evses: str, sessions: str, ps:
                 con.unregister(t)
             except duckdb.Error:
                 pass
-    sums = _hourly_split({k: np.asarray(v) for k, v in arr.items()}, cal, per, kf["n_evses"].to_numpy(np.float64),
-                         r0, r1, profile)
+    s = {k: np.asarray(v) for k, v in arr.items()}
+    st = _start_measures(s, cal, len(kf), len(ps), r0, evening)
+    pos = s["b"] > s["a"]
+    sums = _hourly_split({k: s[k][pos] for k in ("kidx", "matched", "a", "b", "c", "e")}, cal, per,
+                         kf["n_evses"].to_numpy(np.float64), r0, r1, profile)
     return _assemble(kf, st, sums, per, cal, keys, extra, level, profile)
+
+
+def _start_measures(s: dict[str, np.ndarray], cal: pd.DataFrame, G: int, P: int, r0: float,
+                    evening: tuple[int, int]) -> dict[str, np.ndarray]:
+    """Measures attributed to the period a session starts in, per ``kidx * P + pid``: sessions (matched,
+    unmatched), energy of those sessions, the same in the local evening window, and distinct users
+    (64-bit hashes of the user ids, counted after sorting by key and hash)."""
+    n_k = G * P
+    inside = s["a"] >= r0
+    hu_min = int(cal["hu"].min())
+    j = np.floor(s["a"][inside] / 3600).astype(np.int64) - hu_min
+    k = s["kidx"][inside].astype(np.int64) * P + cal["pid"].to_numpy(np.int64)[j]
+    hour = cal["how"].to_numpy(np.int64)[j] % 24
+    lo, hi = evening
+    eve = (hour >= lo) & (hour < hi) if hi > lo else (hour >= lo) | (hour < hi)
+    m = s["matched"][inside].astype(bool)
+    e = s["e"][inside]
+    out = {"sessions": np.bincount(k, minlength=n_k).astype(np.float64),
+           "sessions_matched": np.bincount(k[m], minlength=n_k).astype(np.float64),
+           "energy_start_kwh": np.bincount(k, weights=e, minlength=n_k),
+           "evening_sessions": np.bincount(k[eve], minlength=n_k).astype(np.float64),
+           "evening_energy_kwh": np.bincount(k[eve], weights=e[eve], minlength=n_k)}
+    out["sessions_unmatched"] = out["sessions"] - out["sessions_matched"]
+    hu = s["has_user"][inside].astype(bool)
+    ku, uh = k[hu], s["user_hash"][inside][hu]
+    order = np.lexsort((uh, ku))
+    ku, uh = ku[order], uh[order]
+    first = np.ones(len(ku), dtype=bool)
+    first[1:] = (ku[1:] != ku[:-1]) | (uh[1:] != uh[:-1])
+    out["unique_users"] = np.bincount(ku[first], minlength=n_k).astype(np.float64)
+    return out
 
 
 HOUR_US = 3600e6
@@ -378,11 +384,8 @@ def _assemble(kf: pd.DataFrame, st: pd.DataFrame, sums: dict[str, np.ndarray], p
     pp = np.tile(np.arange(P), G)
     k2 = kk * P + pp
 
-    def scatter(col: str, fill: float = 0.0) -> np.ndarray:
-        outv = np.full(G * P, fill, dtype=np.float64)
-        if len(st):
-            outv[st["kidx"].to_numpy(np.int64) * P + st["pid"].to_numpy(np.int64)] = st[col].to_numpy(np.float64)
-        return outv
+    def scatter(col: str) -> np.ndarray:
+        return st[col][k2]
 
     sessions = scatter("sessions")
     sessions_matched = scatter("sessions_matched")
