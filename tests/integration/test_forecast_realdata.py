@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 
 import numpy as np
@@ -50,14 +51,14 @@ def test_backtest_error_bounds(cbs, cfg, record_property):
     small margin above these.
     """
     nat, s = backtest_national(cfg)
-    record_property("national_bev_mape", s["mape"])
+    record_property("national_bev_mape", float(s["mape"]))
     assert s["mape"] < 0.05 and s["max_ape"] < 0.06 and s["mape"] < s["naive_mape"] / 5
     assert nat["year"].tolist() == [2023, 2024, 2025]
     gm = cbs[cbs["area_level"] == "gemeente"]
     bounds = {"car": 0.015, "van": 0.03, "truck": 0.06}
     for vehicle, bound in bounds.items():
         df, s = backtest_areas(gm, cfg, vehicle=vehicle)
-        record_property(f"gemeente_{vehicle}_mape", s["mape"])
+        record_property(f"gemeente_{vehicle}_mape", float(s["mape"]))
         assert s["n"] == 62 and s["excluded"] == ["GM1992"]  # Voorne aan Zee exists from 2023
         assert s["mape"] < bound and s["mape"] < s["naive_mape"]
     df, s = backtest_areas(cbs[cbs["area_level"] == "pc4"], cfg, vehicle="car")
@@ -124,9 +125,9 @@ def test_real_sessions_profile_and_smart(shared_data, cfg, record_property):
         m = (st.hour * 60 + st.minute + minutes[: max(1, int(round(ch * 60)))]) % (24 * 60)
         ev_min += e * np.mean((m >= 16 * 60) & (m < 21 * 60))
     share_indep = ev_min / usable["energy_kwh"].sum()
-    record_property("evening_energy_share", summ["evening_energy_share"])
-    record_property("peak_kw", summ["peak_kw"])
-    record_property("evening_peak_share", summ["evening_peak_share"])
+    record_property("evening_energy_share", float(summ["evening_energy_share"]))
+    record_property("peak_kw", float(summ["peak_kw"]))
+    record_property("evening_peak_share", float(summ["evening_peak_share"]))
     assert 0 < summ["evening_peak_share"] <= 1
     log.info("2018 sessions: evening energy share %.3f (independent %.3f), peak %.1f kW at %s",
              summ["evening_energy_share"], share_indep, summ["peak_kw"], summ["peak_utc"])
@@ -136,12 +137,12 @@ def test_real_sessions_profile_and_smart(shared_data, cfg, record_property):
     record_property("evening_start_share", float(starts_evening))
     # smart charging on the real sessions: cap over the year, shift LP over March
     cap = simulate(df, cfg, "cap").summary
-    record_property("cap", cap)
+    record_property("cap", json.dumps(cap, default=float))
     assert cap["window_peak_smart_kw"] < cap["window_peak_uncontrolled_kw"]
     assert 0 < cap["energy_not_delivered_kwh"] < 0.05 * cap["energy_kwh"]
     march = df[(df["start_utc"] >= "2018-03-01") & (df["start_utc"] < "2018-04-01")]
     shift = simulate(march, cfg, "shift").summary
-    record_property("shift_march", shift)
+    record_property("shift_march", json.dumps(shift, default=float))
     log.info("2018 cap: %s; shift (March): %s", cap, shift)
     assert shift["peak_smart_kw"] < shift["peak_uncontrolled_kw"]
     assert shift["energy_not_delivered_kwh"] == pytest.approx(0, abs=1e-6)
