@@ -361,6 +361,8 @@ def simulate(sessions: pd.DataFrame, cfg, strategy: str, *, t_from=None, t_to=No
                                 "energy_kwh": df["energy_kwh"], "power_kw": df["power_kw"],
                                 "delivered_kwh": delivered, "not_delivered_kwh": np.clip(short, 0, None),
                                 "affected": changed})
+    ids = [c for c in ("session_id", "country_code", "party_id", "location_id", "evse_uid") if c in df.columns]
+    per_session = pd.concat([df[ids].reset_index(drop=True), per_session], axis=1)
     win = _window_mask(grid, cfg)
     energy = float(df["energy_kwh"].sum())
     summary = {
