@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import numpy as np
 import pandas as pd
 from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
@@ -123,7 +124,10 @@ def table_html(df: pd.DataFrame | None, cols: dict[str, tuple[str, str]], *, que
         for c, (_, kind) in cols.items():
             v = r.get(c)
             if kind == "str":
-                txt = "" if v is None or (isinstance(v, float) and math.isnan(v)) or v is pd.NA else str(v)
+                if isinstance(v, (bool, np.bool_)):
+                    txt = "ja" if v else "nee"
+                else:
+                    txt = "" if v is None or (isinstance(v, float) and math.isnan(v)) or v is pd.NA else str(v)
                 cells.append(f"<td>{html.escape(txt)}</td>")
             else:
                 v = None if v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v)) else v

@@ -144,14 +144,15 @@ def points_map(areas: pd.DataFrame | None, points: pd.DataFrame, *, color_col: s
     _outlines(ax, areas)
     if len(points):
         x, y = to_rd(points["lon"].to_numpy(float), points["lat"].to_numpy(float))
-        sizes = 4 if size_col is None else 4 + 6 * np.sqrt(points[size_col].to_numpy(float))
+        sizes = 4 if size_col is None else 2 + 3 * np.sqrt(points[size_col].to_numpy(float))
         if color_col and categories:
             for cat, (col, lab) in categories.items():
                 m = (points[color_col] == cat).to_numpy()
                 if m.any():
                     ax.scatter(x[m], y[m], s=sizes if np.isscalar(sizes) else sizes[m], c=col, label=lab,
-                               linewidths=0, alpha=0.8)
-            ax.legend(frameon=False, loc="lower left", fontsize=8, title=legend_title or None, markerscale=2)
+                               linewidths=0, alpha=0.7)
+            ax.legend(frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8,
+                      title=legend_title or None, markerscale=1.5)
         else:
             ax.scatter(x, y, s=sizes, c=BLUE, linewidths=0, alpha=0.6)
     if title:
