@@ -287,7 +287,11 @@ def _lit_ts(ts: datetime) -> str:
 
 
 def checked_sql(norm_table: str, cfg: RegionConfig, now_utc: datetime) -> str:
-    """SQL listing, per normalised record, every rule it breaks (``broken``) plus the session columns."""
+    """SQL listing, per normalised record, every rule it breaks (``broken``) plus the session columns.
+
+    ``norm_table`` is a table name or a parenthesised query giving the normalised relation. The list is
+    only built for records that break something.
+    """
     v = cfg.validation
     future = _lit_ts(now_utc) + f" + INTERVAL {float(v.future_tolerance_s)} SECOND"
     earliest = f"TIMESTAMP '{v.earliest_date:%Y-%m-%d} 00:00:00'"
@@ -298,32 +302,39 @@ def checked_sql(norm_table: str, cfg: RegionConfig, now_utc: datetime) -> str:
             f"OR lon NOT BETWEEN {v.bbox_lon_min} AND {v.bbox_lon_max})")
     key = ("n.country_code IS NOT DISTINCT FROM {a}.country_code AND n.party_id IS NOT DISTINCT FROM {a}.party_id "
            "AND n.location_id = {a}.location_id AND n.evse_uid = {a}.evse_uid")
+    # (condition, {code, msg}) per rule, in RULE_ORDER; a NULL condition (value unknown) is not broken
     rules = [
-        "CASE WHEN record_error_code IS NOT NULL THEN {'code': record_error_code, 'msg': record_error} END",
-        "CASE WHEN len(wrong) > 0 THEN {'code': 'LP-TYPE', 'msg': 'wrong type or format: ' "
-        "|| array_to_string(wrong, ', ')} END",
-        "CASE WHEN len(missing) > 0 THEN {'code': 'LP-MISSING', 'msg': 'mandatory field missing or empty: ' "
-        "|| array_to_string(missing, ', ')} END",
-        "CASE WHEN energy_kwh < 0 THEN {'code': 'LINDA-ENERGY-NEG', "
-        "'msg': printf('total energy %.4f kWh < 0', energy_kwh)} END",
-        f"CASE WHEN start_utc > {future} OR end_utc > {future} THEN {{'code': 'LINDA-FUTURE', "
-        "'msg': printf('start %s or end %s lies in the future', start_utc::VARCHAR, end_utc::VARCHAR)} END",
-        f"CASE WHEN start_utc < {earliest} OR end_utc < {earliest} THEN {{'code': 'LINDA-BEFORE-2009', "
-        f"'msg': printf('start %s or end %s before {v.earliest_date}', start_utc::VARCHAR, end_utc::VARCHAR)}} END",
-        "CASE WHEN start_utc >= end_utc THEN {'code': 'LINDA-START-END', "
-        "'msg': printf('start %s is not before end %s', start_utc::VARCHAR, end_utc::VARCHAR)} END",
-        "CASE WHEN total_time_h < 0 OR charging_h < 0 THEN {'code': 'LINDA-TIME-NEG', "
-        "'msg': printf('total time %.4f h or charging time %.4f h < 0', total_time_h, charging_h)} END",
-        f"CASE WHEN abs(total_time_h - connected_h) > {tol} THEN {{'code': 'LINDA-TIME-MISMATCH', "
-        "'msg': printf('total time %.4f h differs from end - start = %.4f h', total_time_h, connected_h)} END",
-        "CASE WHEN charging_h > total_time_h + 1e-9 THEN {'code': 'LP-CHARGE-GT-CONNECTED', "
-        "'msg': printf('charging time %.4f h longer than connected time %.4f h', charging_h, total_time_h)} END",
-        f"CASE WHEN start_utc < end_utc AND energy_kwh > limit_kw * connected_h * {margin} THEN "
-        "{'code': 'LP-ENERGY-POWER', 'msg': printf('energy %.3f kWh above %.1f kW (%s) x %.4f h x "
-        f"{margin}', energy_kwh, limit_kw, limit_src, connected_h)}} END",
-        f"CASE WHEN {bbox} THEN {{'code': 'LP-COORDS-NL', 'msg': printf('coordinates (%.6f, %.6f) outside the "
-        "Netherlands (latitude and longitude swapped?)', lat, lon)} END",
+        ("record_error_code IS NOT NULL", "{'code': record_error_code, 'msg': record_error}"),
+        ("len(wrong) > 0", "{'code': 'LP-TYPE', 'msg': 'wrong type or format: ' || array_to_string(wrong, ', ')}"),
+        ("len(missing) > 0",
+         "{'code': 'LP-MISSING', 'msg': 'mandatory field missing or empty: ' || array_to_string(missing, ', ')}"),
+        ("energy_kwh < 0", "{'code': 'LINDA-ENERGY-NEG', 'msg': printf('total energy %.4f kWh < 0', energy_kwh)}"),
+        (f"start_utc > {future} OR end_utc > {future}",
+         "{'code': 'LINDA-FUTURE', 'msg': printf('start %s or end %s lies in the future', "
+         "start_utc::VARCHAR, end_utc::VARCHAR)}"),
+        (f"start_utc < {earliest} OR end_utc < {earliest}",
+         f"{{'code': 'LINDA-BEFORE-2009', 'msg': printf('start %s or end %s before {v.earliest_date}', "
+         "start_utc::VARCHAR, end_utc::VARCHAR)}"),
+        ("start_utc >= end_utc",
+         "{'code': 'LINDA-START-END', 'msg': printf('start %s is not before end %s', "
+         "start_utc::VARCHAR, end_utc::VARCHAR)}"),
+        ("total_time_h < 0 OR charging_h < 0",
+         "{'code': 'LINDA-TIME-NEG', 'msg': printf('total time %.4f h or charging time %.4f h < 0', "
+         "total_time_h, charging_h)}"),
+        (f"abs(total_time_h - connected_h) > {tol}",
+         "{'code': 'LINDA-TIME-MISMATCH', 'msg': printf('total time %.4f h differs from end - start = %.4f h', "
+         "total_time_h, connected_h)}"),
+        ("charging_h > total_time_h + 1e-9",
+         "{'code': 'LP-CHARGE-GT-CONNECTED', 'msg': printf('charging time %.4f h longer than connected time "
+         "%.4f h', charging_h, total_time_h)}"),
+        (f"start_utc < end_utc AND energy_kwh > limit_kw * connected_h * {margin}",
+         "{'code': 'LP-ENERGY-POWER', 'msg': printf('energy %.3f kWh above %.1f kW (%s) x %.4f h x "
+         f"{margin}', energy_kwh, limit_kw, limit_src, connected_h)}}"),
+        (bbox, "{'code': 'LP-COORDS-NL', 'msg': printf('coordinates (%.6f, %.6f) outside the Netherlands "
+               "(latitude and longitude swapped?)', lat, lon)}"),
     ]
+    any_broken = " OR ".join(f"({c})" for c, _ in rules)
+    items = ", ".join(f"CASE WHEN {c} THEN {m} END" for c, m in rules)
     return f"""
 WITH n AS (
     SELECT n.*,
@@ -343,7 +354,7 @@ WITH n AS (
 )
 SELECT *,
     CASE WHEN conn_power_kw > 0 OR own_power_kw > 0 THEN greatest(conn_power_kw, own_power_kw) END AS max_power_kw,
-    list_filter([{', '.join(rules)}], lambda x: x IS NOT NULL) AS broken
+    CASE WHEN {any_broken} THEN list_filter([{items}], lambda x: x IS NOT NULL) ELSE [] END AS broken
 FROM l
 """
 

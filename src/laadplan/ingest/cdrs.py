@@ -141,7 +141,8 @@ class _Batch:
         for stmt in _cdr_sql.MACROS.split(";"):
             if stmt.strip():
                 self.con.execute(stmt)
-        self.norm_sql = _cdr_sql.norm_select(_cdr_sql.norm_sql("_cdr_in", cfg.validation.linda_profile))
+        norm = _cdr_sql.norm_select(_cdr_sql.norm_sql("_cdr_in", cfg.validation.linda_profile))
+        self.checked_json_sql = _cdr_sql.checked_sql(f"({norm})", cfg, now_utc)  # parse + check in one pass
         self.checked_sql = _cdr_sql.checked_sql("_cdr_norm", cfg, now_utc)
         self.dup_sql = _cdr_sql.duplicate_sql("_cdr_checked")
 
@@ -149,8 +150,7 @@ class _Batch:
         self.con.complete()
         self.con.register("_cdr_in", table)  # zero copy; stays registered until the batch is booked
         try:
-            self.con.execute(f"CREATE OR REPLACE TEMP TABLE _cdr_norm AS {self.norm_sql}")
-            self._validate_and_store()
+            self._validate_and_store(self.checked_json_sql)
         finally:
             self.con.unregister("_cdr_in")
 
@@ -159,14 +159,14 @@ class _Batch:
         self.con.register("_cdr_norm", norm)
         self.con.register("_cdr_in", raw)
         try:
-            self._validate_and_store()
+            self._validate_and_store(self.checked_sql)
         finally:
             self.con.unregister("_cdr_norm")
             self.con.unregister("_cdr_in")
 
-    def _validate_and_store(self) -> None:
+    def _validate_and_store(self, checked_sql: str) -> None:
         con = self.con
-        con.execute(f"CREATE OR REPLACE TEMP TABLE _cdr_checked AS {self.checked_sql}")
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _cdr_checked AS {checked_sql}")
         con.execute(f"CREATE OR REPLACE TEMP TABLE _cdr_verdict AS {self.dup_sql}")
         n_read, n_bad = con.execute(
             "SELECT count(*), count(*) FILTER (WHERE len(broken) > 0) FROM _cdr_verdict").fetchall()[0]
