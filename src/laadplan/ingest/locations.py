@@ -557,7 +557,8 @@ def _store_locations(ctx: _Ctx, L: pd.DataFrame, E: pd.DataFrame | None, C: pd.D
 
 def _winners(store: Store, L: pd.DataFrame) -> pd.DataFrame:
     """Keys (and winning last_updated) of locations in ``L`` that are new or newer than the stored version."""
-    best = L.sort_values("last_updated_utc", ascending=False, na_position="last").drop_duplicates(LOC_KEY)
+    best = L.sort_values("last_updated_utc", ascending=False, na_position="last", kind="stable").drop_duplicates(
+        LOC_KEY)
     store.con.register("_cand", best[LOC_KEY + ["last_updated_utc", "_pos"]])
     try:
         match = " AND ".join(f't."{k}" = c."{k}"' for k in LOC_KEY)
