@@ -14,7 +14,9 @@ Keys. A location is ``(country_code, party_id, location_id)``. The flat CSVs hav
 parsed from the EVSE ids (``NL*ABC*E123`` -> ``ABC``; the most frequent one per location) when the
 connectors are known, else ``''``. Both CSVs stay consistent whatever the loading order: the locations
 CSV looks the party up in the EVSEs already loaded, and loading the connectors CSV re-keys locations
-still stored with party ``''`` (see :func:`_rekey_ndw_locations`).
+still stored with party ``''`` (see :func:`_rekey_ndw_locations`). The connectors of one location are
+expected on consecutive rows (as NDW writes them; a batch boundary never splits them); rows of a location
+scattered over the file get their party decided per batch.
 
 Streaming and idempotence. Records are processed in batches of 20,000; every table is upserted with
 its ``last_updated`` as version (newer wins, an identical reload changes nothing). For OCPI the location
