@@ -230,3 +230,16 @@ def test_contract_cli_rejects_bad_input_with_clear_messages(db, tmp_path):
     assert r.exit_code == 1 and "nope.csv" in r.output
     r = CliRunner().invoke(app, ["--db", str(db), "contract", "--level", "buurt"])
     assert r.exit_code == 1 and "--level" in r.output
+
+
+def test_empty_store_gives_a_report_saying_not_available(tmp_path):
+    db = tmp_path / "empty.duckdb"
+    out = json.loads(_cli(db, "--json", "contract", "--month", "2026-09"))
+    assert out["rows"] == [] and out["summary"]["uptime_share"] is None and out["summary"]["alerts"] == 0
+    res = json.loads(_cli(db, "--json", "report", "--year", "2026", "--out", str(tmp_path / "r")))
+    text = Path(res["html"]).read_text()
+    p = _Nums()
+    p.feed(text)
+    nonzero = {n["title"] for n in p.nums if n["data-value"] not in ("", "0.0")}
+    assert nonzero == {"lineair pad naar de doelstelling"}  # from the config, not from data
+    assert text.count("niet beschikbaar") > 10

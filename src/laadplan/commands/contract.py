@@ -67,10 +67,8 @@ def register(app: typer.Typer) -> None:
         req = _read_requests(requests)
         with STATE.store() as store:
             period = str(year) if year else (month or default_month(store))
-            try:
-                res = compute_contract(store, STATE.config(), period, requests=req)
-            except ValueError as e:
-                fail(str(e))
+            _check_period(period)
+            res = compute_contract(store, STATE.config(), period, requests=req)
         tab = res.levels[level]
         if municipality:
             if level in ("evse", "location"):
@@ -110,11 +108,9 @@ def register(app: typer.Typer) -> None:
 
         with STATE.store() as store:
             period = month or default_month(store)
+            _check_period(period)
             if recompute:
-                try:
-                    compute_contract(store, STATE.config(), period)
-                except ValueError as e:
-                    fail(str(e))
+                compute_contract(store, STATE.config(), period)
             where, params = "period = ?", [period]
             if rule:
                 where += " AND rule = ?"
@@ -152,6 +148,15 @@ def register(app: typer.Typer) -> None:
         else:
             for k, v in result.items():
                 console.print(f"{k}: {v}")
+
+
+def _check_period(period: str) -> None:
+    from laadplan.contract.periods import parse_period
+
+    try:
+        parse_period(period)
+    except ValueError as e:
+        fail(str(e))
 
 
 def _records(df) -> list[dict]:

@@ -276,19 +276,19 @@ def compute_contract(store: Store, cfg: RegionConfig, period: str, *, requests: 
     sm_flags = sm_period.assign(smart=sm_period["smart"].astype(int), new=sm_period["new"].astype(int),
                                 smart_new=(sm_period["smart"] & sm_period["new"]).astype(int))
     for level in LEVELS:
-        a = aggregate_availability(monthly, level) if len(monthly) else pd.DataFrame({"subject_id": []})
+        a = aggregate_availability(monthly, level) if len(monthly) else _empty_subjects()
         t = aggregate_count(ct_flags, level, {
             "connectors": ("known", "size"), "connectors_with_tariff": ("known", "sum"),
             "connectors_over_max_tariff": ("over", "sum"), "connectors_tariff_unknown": ("unknown", "sum"),
             "max_price_eur_kwh_incl_vat": ("max_price_eur_kwh_incl_vat", "max"),
-        }) if len(ct) else pd.DataFrame({"subject_id": []})
+        }) if len(ct) else _empty_subjects()
         if len(t):
             t["tariff_compliant_share"] = dl.share(t["connectors_with_tariff"] - t["connectors_over_max_tariff"],
                                                    t["connectors_with_tariff"])
         s = aggregate_count(sm_flags, level, {
             "evses": ("smart", "size"), "smart": ("smart", "sum"), "evses_new": ("new", "sum"),
             "smart_new": ("smart_new", "sum"),
-        }) if len(sm_period) else pd.DataFrame({"subject_id": []})
+        }) if len(sm_period) else _empty_subjects()
         if len(s):
             s["smart_charging_share"] = dl.share(s["smart"], s["evses"])
             s["smart_charging_share_new"] = dl.share(s["smart_new"], s["evses_new"])
@@ -373,6 +373,10 @@ def compute_contract(store: Store, cfg: RegionConfig, period: str, *, requests: 
                           by_rule_p, real, budget, notes)
 
 
+def _empty_subjects() -> pd.DataFrame:
+    return pd.DataFrame({"subject_id": pd.Series(dtype="string")})
+
+
 def _prev(month: str, n: int) -> list[str]:
     from laadplan.contract.periods import previous_months
 
@@ -396,7 +400,9 @@ def _names(meta: pd.DataFrame, level: str) -> pd.DataFrame:
     m["subject_id"] = subject_ids(m, level)
     cols = {"evse": ["evse_id", "gm_code", "operator"], "location": ["gm_code", "operator"],
             "gemeente": [], "operator": []}[level]
-    return m[["subject_id"] + cols].drop_duplicates("subject_id")
+    out = m[["subject_id"] + cols].drop_duplicates("subject_id")
+    out["subject_id"] = out["subject_id"].astype("string")
+    return out
 
 
 def _norms(cfg: RegionConfig, period: str) -> dict[str, tuple[float, str]]:
@@ -553,7 +559,7 @@ def _alerts(period, monthly, fails, fails_p, ct, lts, start, end, delivery, by_r
                                   "share", f"operator {op}: {len(bad)} of {len(g)} new EVSEs cannot charge smart",
                                   {"evses": _records(bad, EVSE_KEY + ["evse_id", "first_seen_utc"])}, now, None, op))
     if kind == "year":
-        if prog["target_path_evses"] and prog["placed_cumulative"] < prog["target_path_evses"]:
+        if len(sm) and prog["target_path_evses"] and prog["placed_cumulative"] < prog["target_path_evses"]:
             out.append(_alert(period, "CM-REALISATION", "region", "region", prog["placed_cumulative"],
                               prog["target_path_evses"], "count",
                               f"{prog['placed_cumulative']} EVSEs placed since the concession start, "
