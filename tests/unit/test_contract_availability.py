@@ -165,3 +165,14 @@ def test_feed_outage_is_missing_for_every_evse_of_the_operator():
     # whole feed: Z's observation at 09-02 10:00 splits the first silence: 09-01 22:00..09-02 10:00 (12 h) and
     # 09-03 10:00 .. 09-05 22:00 (60 h)
     assert _row(allfeed, "B1", "2026-09")["nodata_h"] == pytest.approx(12 + 60 + 552)
+
+
+def test_feed_activity_outside_the_scope_keeps_the_feed_alive():
+    x = _obs("X", [("2026-08-31 22:00", "AVAILABLE")])
+    y = _obs("Y", [(f"2026-09-{d:02d} 12:00", "AVAILABLE") for d in range(1, 31)])  # same operator, not analysed
+    cc = ContractConfig(status_gap_h=24, status_gap_scope="party")
+    as_of = pd.Timestamp("2026-09-30 22:00")
+    alone = availability(x, ["2026-09"], cc, as_of=as_of)[0]
+    assert _row(alone, "X", "2026-09")["nodata_h"] == pytest.approx(720 - 24)
+    with_feed = availability(x, ["2026-09"], cc, as_of=as_of, feed=pd.concat([x, y]))[0]
+    assert _row(with_feed, "X", "2026-09")["nodata_h"] == 0

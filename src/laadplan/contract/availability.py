@@ -55,11 +55,13 @@ def _state_of(status: pd.Series, cc: ContractConfig) -> pd.Series:
     return st
 
 
-def status_intervals(obs: pd.DataFrame, cc: ContractConfig, as_of: pd.Timestamp | None = None) -> pd.DataFrame:
+def status_intervals(obs: pd.DataFrame, cc: ContractConfig, as_of: pd.Timestamp | None = None,
+                     feed: pd.DataFrame | None = None) -> pd.DataFrame:
     """Status history as intervals ``[start_utc, end_utc)`` per EVSE with ``state`` up/down/excluded/nodata.
 
     ``obs``: country_code, party_id, location_id, evse_uid, observed_utc, status. ``as_of`` (naive UTC)
-    is the data horizon; default the latest observation in ``obs``.
+    is the data horizon; default the latest observation in ``obs``. ``feed``: all observations of the
+    feed (also of EVSEs outside the scope analysed) for finding silent stretches; default ``obs``.
     """
     cols = EVSE_KEY + ["status", "state", "start_utc", "end_utc"]
     if obs.empty:
@@ -77,7 +79,8 @@ def status_intervals(obs: pd.DataFrame, cc: ContractConfig, as_of: pd.Timestamp 
     base = o[EVSE_KEY + ["status", "state"]].copy()
     base["start_utc"] = o["observed_utc"].values
     base["end_utc"] = nxt.values
-    win = silent_windows(o, cc, as_of)
+    fo = o if feed is None else feed.assign(observed_utc=pd.to_datetime(feed["observed_utc"]))
+    win = silent_windows(fo[fo["observed_utc"] < as_of], cc, as_of)
     scope = SCOPES[cc.status_gap_scope]
     if win.empty:
         out = base
@@ -241,13 +244,14 @@ def _recurring(fails: pd.DataFrame, wide: pd.DataFrame, cc: ContractConfig) -> p
 
 
 def availability(obs: pd.DataFrame, months: list[str], cc: ContractConfig, *, as_of: pd.Timestamp | None = None,
+                 feed: pd.DataFrame | None = None,
                  tz: str = "Europe/Amsterdam") -> tuple[pd.DataFrame, pd.DataFrame]:
     """``(monthly per-EVSE availability, failures)`` for ``months`` from a status history.
 
     ``obs`` should hold the history up to the end of the last month, including the months before
     (to know the state at the start and to find recurring faults).
     """
-    iv = status_intervals(obs, cc, as_of)
+    iv = status_intervals(obs, cc, as_of, feed)
     fails = failures(iv, cc, as_of, tz)
     monthly = monthly_availability(iv, fails, months, cc, tz)
     return monthly, fails

@@ -209,9 +209,10 @@ def compute_contract(store: Store, cfg: RegionConfig, period: str, *, requests: 
     as_of = as_of_row["t"].iloc[0] if len(as_of_row) else None
     as_of = min(pd.Timestamp(as_of), end) if as_of is not None and not pd.isna(as_of) else end
     keys = meta[EVSE_KEY]
+    feed = status
     status = status.merge(keys, on=EVSE_KEY, how="inner")
     recur_months = sorted(set(months) | {m for mm in months for m in _prev(mm, cc.recurring_fault_months)})
-    monthly, fails = av.availability(status, recur_months, cc, as_of=as_of, tz=tz)
+    monthly, fails = av.availability(status, recur_months, cc, as_of=as_of, feed=feed, tz=tz)
     monthly = monthly[monthly["month"].isin(months)].merge(
         meta[EVSE_KEY + ["gm_code", "operator"]], on=EVSE_KEY, how="left")
     monthly = _policy_uptime(monthly, cc.status_gap_policy)
