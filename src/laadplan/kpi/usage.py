@@ -203,8 +203,8 @@ def _start_measures(s: dict[str, np.ndarray], cal: pd.DataFrame, G: int, P: int,
 
 
 HOUR_US = 3600e6
-#: sessions per chunk of the hourly split (bounds the temporary arrays to a few hundred MB)
-SPLIT_CHUNK = 1_000_000
+#: sessions per chunk of the split (temporaries of ~1 MB stay in the CPU cache)
+SPLIT_CHUNK = 131_072
 
 
 def _hourly_split(s: dict[str, np.ndarray], cal: pd.DataFrame, per: pd.DataFrame, n_ev: np.ndarray,
@@ -263,9 +263,23 @@ def _hourly_split(s: dict[str, np.ndarray], cal: pd.DataFrame, per: pd.DataFrame
     bounds_q = np.searchsorted(p_start[order], np.arange(P + 1))
     for q in range(P):
         grp = order[bounds_q[q]:bounds_q[q + 1]]
-        for i in range(0, len(grp), SPLIT_CHUNK):
-            sel = grp[i:i + SPLIT_CHUNK]
-            _split_chunk(sel, s, aa_all, bb_all, p_start, bounds, cal_how, hu_min, G, P, slab, W, out, acc)
+        keys, wts = [], []
+        for i in range(0, len(grp), SPLIT_CHUNK):  # small chunks keep the temporaries in the CPU cache
+            kw = _split_chunk(grp[i:i + SPLIT_CHUNK], s, aa_all, bb_all, p_start, bounds, cal_how, hu_min, G, P,
+                              slab, W, out)
+            if kw is not None:
+                keys.append(kw[0])
+                wts.append(kw[1])
+        if keys:
+            key = np.concatenate(keys)
+            plo, phi = int(key.min()) // slab, int(key.max()) // slab
+            sums = np.bincount(key - plo * slab, weights=np.concatenate(wts), minlength=(phi - plo + 1) * slab)
+            for pp in range(plo, phi + 1):
+                part = sums[(pp - plo) * slab:(pp - plo + 1) * slab]
+                if pp in acc:
+                    acc[pp] += part
+                else:
+                    acc[pp] = part  # a view of this group's sums, which nothing else uses
         # sessions starting later cannot reach period q any more
         while done <= q:
             finalize(done)
@@ -280,8 +294,9 @@ def _hourly_split(s: dict[str, np.ndarray], cal: pd.DataFrame, per: pd.DataFrame
     return out
 
 
-def _split_chunk(sel, s, aa_all, bb_all, p_start, bounds, cal_how, hu_min, G, P, slab, W, out, acc) -> None:
-    """One chunk of :func:`_hourly_split` (sessions ``sel``, all starting in the same period)."""
+def _split_chunk(sel, s, aa_all, bb_all, p_start, bounds, cal_how, hu_min, G, P, slab, W, out):
+    """One chunk of :func:`_hourly_split` (sessions ``sel``, all starting in the same period): adds the
+    per-period sums to ``out`` and returns the hour-of-week difference entries (keys, weights) or None."""
     a, c, e = s["a"][sel], s["c"][sel], s["e"][sel]
     b, aa, bb = s["b"][sel], aa_all[sel], bb_all[sel]
     kidx, matched = s["kidx"][sel].astype(np.int64), s["matched"][sel].astype(bool)
@@ -323,7 +338,7 @@ def _split_chunk(sel, s, aa_all, bb_all, p_start, bounds, cal_how, hu_min, G, P,
     sm = (hi > lo) if all_m else (matched & (hi > lo))
     lo, hi, kidx, pid = lo[sm], hi[sm], kidx[sm], pid[sm]
     if not len(lo):
-        return
+        return None
     ha = np.floor(lo / 3600).astype(np.int64)
     hb = np.ceil(hi / 3600).astype(np.int64) - 1
     la, lb = cal_how[ha - hu_min], cal_how[hb - hu_min]
@@ -361,15 +376,7 @@ def _split_chunk(sel, s, aa_all, bb_all, p_start, bounds, cal_how, hu_min, G, P,
         bb_ = np.repeat(base[bad], nh)
         keys += [bb_ + lab, bb_ + lab + 1]
         wts += [secs, -secs]
-    plo, phi = int(pid.min()), int(pid.max())
-    sums = np.bincount(np.concatenate(keys) - plo * slab, weights=np.concatenate(wts),
-                       minlength=(phi - plo + 1) * slab)
-    for pp in range(plo, phi + 1):
-        part = sums[(pp - plo) * slab:(pp - plo + 1) * slab]
-        if pp in acc:
-            acc[pp] += part
-        else:
-            acc[pp] = part  # a view of this chunk's sums, which nothing else uses
+    return np.concatenate(keys), np.concatenate(wts)
 
 
 def _labels(idx: np.ndarray) -> np.ndarray:
