@@ -128,7 +128,20 @@ def test_contract_cli_month_gemeente_and_alerts(db):
     assert rows["GM0001"]["uptime_share"] == pytest.approx((714 + 624) / 1440)
     assert rows["GM0001"]["failures"] == 2 and rows["GM0001"]["evses_below_uptime_norm"] == 1
     assert out["summary"]["uptime_share"] == pytest.approx((714 + 624 + 720 + 720) / 2880)
+    ops = {r["subject_id"]: r for r in json.loads(
+        _cli(db, "--json", "contract", "--month", "2026-09", "--level", "operator"))["rows"]}
+    a, b = ops["Op A"], ops["Op B"]  # Op A: E1, E2 (L1) and E4 (L3); Op B: E3
+    assert a["n_evses"] == 3 and a["uptime_share"] == pytest.approx((714 + 624 + 720) / 2160)
+    assert a["connectors_with_tariff"] == 3 and a["connectors_over_max_tariff"] == 1  # T2: 0.45 * 1.21 > 0.48
+    assert a["tariff_compliant_share"] == pytest.approx(2 / 3)
+    assert a["smart_charging_share"] == pytest.approx(1 / 3) and a["evses_new"] == 1  # E4, first seen 2026-08-01
+    assert a["smart_charging_share_new"] == 0
+    assert b["connectors_tariff_unknown"] == 1 and b["tariff_compliant_share"] is None
+    assert b["uptime_share"] == 1 and b["status_coverage_share"] == 1
     al = json.loads(_cli(db, "--json", "alerts", "--month", "2026-09"))["alerts"]
+    smart = [x for x in al if x["rule"] == "CM-SMART-CHARGING"]
+    assert len(smart) == 1 and smart[0]["subject_id"] == "Op A"
+    assert [e["evse_uid"] for e in json.loads(smart[0]["evidence_json"])["evses"]] == ["E4"]
     rules = sorted({a["rule"] for a in al})
     assert "CM-UPTIME" in rules and "CM-TARIFF" in rules and "CM-CDR-REJECTED" in rules
     up = next(a for a in al if a["rule"] == "CM-UPTIME")
