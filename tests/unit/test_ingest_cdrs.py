@@ -187,7 +187,7 @@ CASES_221 = [
     ("LP-MISSING", _set(["cdr_location", "evse_uid"], "")),
     ("LP-MISSING", _del(["total_fixed_cost"])),  # LINDA profile field
     ("LP-TYPE", _set(["total_energy"], "16.5")),
-    ("LP-TYPE", _set(["id"], 123)),
+    ("LP-TYPE", _set(["id"], {"value": "CDR1"})),  # (a number where a string is due is taken as its text)
     ("LP-TYPE", _set(["start_date_time"], "yesterday evening")),
     ("LP-TYPE", _set(["cdr_location", "coordinates", "latitude"], "north")),
     # an object where the array is required: the array is missing

@@ -67,31 +67,35 @@ CONTENT_COLUMNS = ("country_code", "party_id", "location_id", "evse_uid", "evse_
                    "end_utc", "charging_h", "energy_kwh", "user_id", "auth_method", "total_cost_eur",
                    "total_cost_incl_vat_eur", "currency", "lat", "lon")
 
-# Macros classifying a JSON-text leaf produced by from_json(..., 'JSON'): NULL means absent or null.
+# Macros classifying a leaf: JSON text (numbers, prices) or text (strings, times, coordinates); NULL
+# means absent or null.
 MACROS = r"""
 CREATE OR REPLACE TEMP MACRO lp_present(v) AS v IS NOT NULL AND v NOT IN ('""', '[]', '{}');
-CREATE OR REPLACE TEMP MACRO lp_str(v) AS CASE WHEN starts_with(v, '"') THEN
-    CASE WHEN contains(v, '\') THEN json_extract_string(v, '$') ELSE v[2:-2] END END;
+CREATE OR REPLACE TEMP MACRO lp_tpresent(v) AS v IS NOT NULL AND v <> '';
+CREATE OR REPLACE TEMP MACRO lp_str(v) AS CASE WHEN starts_with(v, '{') OR starts_with(v, '[') THEN NULL ELSE v END;
 CREATE OR REPLACE TEMP MACRO lp_num(v) AS TRY_CAST(CAST(v AS VARCHAR) AS DOUBLE);
-CREATE OR REPLACE TEMP MACRO lp_ts(v) AS timezone('UTC', TRY_CAST(lp_str(v) AS TIMESTAMPTZ));
-CREATE OR REPLACE TEMP MACRO lp_coord(v) AS TRY_CAST(coalesce(lp_str(v), CAST(v AS VARCHAR)) AS DOUBLE);
+CREATE OR REPLACE TEMP MACRO lp_ts(v) AS timezone('UTC', TRY_CAST(v AS TIMESTAMPTZ));
+CREATE OR REPLACE TEMP MACRO lp_coord(v) AS TRY_CAST(v AS DOUBLE);
 CREATE OR REPLACE TEMP MACRO lp_price(v) AS CASE WHEN starts_with(v, '{') THEN TRY_CAST(v ->> '$.excl_vat' AS DOUBLE)
     ELSE lp_num(v) END;
 CREATE OR REPLACE TEMP MACRO lp_price_incl(v) AS CASE WHEN starts_with(v, '{')
     THEN TRY_CAST(v ->> '$.incl_vat' AS DOUBLE) END;
 """
 
-# from_json structure: every leaf is kept as JSON text so that its type can be checked, except the two
-# arrays (charging_periods, tariffs), parsed typed for speed: one that is not an array counts as missing.
+# from_json structure. Numbers and prices stay JSON text so that a number given as a string is caught;
+# strings, times and coordinates are read as text (a JSON number there is taken as its text, an object or
+# array is a wrong type); the two arrays (charging_periods, tariffs) are parsed typed, for speed: one that
+# is not an array counts as missing.
 _STRUCTURE = (
-    '{"country_code":"JSON","party_id":"JSON","id":"JSON","start_date_time":"JSON","end_date_time":"JSON",'
-    '"stop_date_time":"JSON","cdr_token":{"uid":"JSON","type":"JSON","contract_id":"JSON"},"auth_id":"JSON",'
-    '"auth_method":"JSON","cdr_location":{"id":"JSON","coordinates":{"latitude":"JSON","longitude":"JSON"},'
-    '"evse_uid":"JSON","evse_id":"JSON","connector_id":"JSON"},'
-    '"location":{"id":"JSON","coordinates":{"latitude":"JSON","longitude":"JSON"},"evses":"JSON"},'
-    '"currency":"JSON","charging_periods":[{"dimensions":[{"type":"VARCHAR","volume":"DOUBLE"}]}],'
+    '{"country_code":"VARCHAR","party_id":"VARCHAR","id":"VARCHAR","start_date_time":"VARCHAR",'
+    '"end_date_time":"VARCHAR","stop_date_time":"VARCHAR",'
+    '"cdr_token":{"uid":"VARCHAR","type":"VARCHAR","contract_id":"VARCHAR"},"auth_id":"VARCHAR",'
+    '"auth_method":"VARCHAR","cdr_location":{"id":"VARCHAR","coordinates":{"latitude":"VARCHAR",'
+    '"longitude":"VARCHAR"},"evse_uid":"VARCHAR","evse_id":"VARCHAR","connector_id":"VARCHAR"},'
+    '"location":{"id":"VARCHAR","coordinates":{"latitude":"VARCHAR","longitude":"VARCHAR"},"evses":"JSON"},'
+    '"currency":"VARCHAR","charging_periods":[{"dimensions":[{"type":"VARCHAR","volume":"DOUBLE"}]}],'
     '"total_cost":"JSON","total_energy":"JSON","total_time":"JSON","total_parking_time":"JSON",'
-    '"total_fixed_cost":"JSON","total_energy_cost":"JSON","tariffs":[{"id":"VARCHAR"}],"last_updated":"JSON"}'
+    '"total_fixed_cost":"JSON","total_energy_cost":"JSON","tariffs":[{"id":"VARCHAR"}],"last_updated":"VARCHAR"}'
 )
 
 
@@ -129,11 +133,11 @@ FIELDS = (
           "cdr_location.coordinates.latitude", "location.coordinates.latitude"),
     Field("lon", "coord", "j.cdr_location.coordinates.longitude", "j.location.coordinates.longitude", "M", "M",
           "cdr_location.coordinates.longitude", "location.coordinates.longitude"),
-    Field("evse_uid", "str", "j.cdr_location.evse_uid", f"json_extract({_E}, '$[0].uid')", "M", "M",
+    Field("evse_uid", "str", "j.cdr_location.evse_uid", f"json_extract_string({_E}, '$[0].uid')", "M", "M",
           "cdr_location.evse_uid", "location.evses[0].uid"),
-    Field("evse_id", "str", "j.cdr_location.evse_id", f"json_extract({_E}, '$[0].evse_id')", "M", "",
+    Field("evse_id", "str", "j.cdr_location.evse_id", f"json_extract_string({_E}, '$[0].evse_id')", "M", "",
           "cdr_location.evse_id", "location.evses[0].evse_id"),
-    Field("connector_id", "str", "j.cdr_location.connector_id", f"json_extract({_E}, '$[0].connectors[0].id')",
+    Field("connector_id", "str", "j.cdr_location.connector_id", f"json_extract_string({_E}, '$[0].connectors[0].id')",
           "M", "", "cdr_location.connector_id", "location.evses[0].connectors[0].id"),
     Field("currency", "str", "j.currency", "j.currency", "M", "M", "currency", "currency"),
     Field("charging_periods", "list", "j.charging_periods", "j.charging_periods", "M", "M", "charging_periods",
@@ -163,6 +167,8 @@ def _label(f: Field) -> str:
 def _present(f: Field) -> str:
     if f.kind == "list":
         return f"(f_{f.name} IS NOT NULL AND len(f_{f.name}) > 0)"
+    if f.kind in ("str", "ts", "coord"):
+        return f"lp_tpresent(f_{f.name})"
     return f"lp_present(f_{f.name})"
 
 
@@ -363,25 +369,41 @@ def _content_hash(alias: str) -> str:
     return "hash(" + ", ".join(f"{alias}.{c}" for c in CONTENT_COLUMNS) + ")"
 
 
-def duplicate_sql(checked_table: str) -> str:
-    """SQL adding LP-DUPLICATE to otherwise valid records; result: ``position, broken`` for every record."""
+def multi_sql(checked_table: str) -> str:
+    """Session ids occurring more than once among the otherwise valid records of the batch (usually none)."""
+    return (f"SELECT session_id FROM {checked_table} WHERE len(broken) = 0 "
+            "GROUP BY session_id HAVING count(*) > 1")
+
+
+def duplicate_sql(checked_table: str, multi_table: str) -> str:
+    """SQL adding LP-DUPLICATE to otherwise valid records; result: ``position, broken`` for every record.
+
+    Only ids listed in ``multi_table`` (see :func:`multi_sql`) need the in-batch window, and only records
+    whose id and last_updated match a stored session need a content comparison with it.
+    """
+    c_hash = _content_hash("c")
     return f"""
-WITH clean AS (
-    SELECT c.position, c.session_id, c.last_updated_utc, {_content_hash('c')} AS h
-    FROM {checked_table} c WHERE len(c.broken) = 0
-), firsts AS (
-    SELECT *, first_value(h) OVER w AS h0, first_value(position) OVER w AS p0
-    FROM clean WINDOW w AS (PARTITION BY session_id, last_updated_utc ORDER BY position)
+WITH inbatch AS (
+    SELECT c.position, c.session_id, {c_hash} AS h,
+           first_value({c_hash}) OVER w AS h0, first_value(c.position) OVER w AS p0
+    FROM {checked_table} c
+    WHERE len(c.broken) = 0 AND c.session_id IN (SELECT session_id FROM {multi_table})
+    WINDOW w AS (PARTITION BY c.session_id, c.last_updated_utc ORDER BY c.position)
+), stored AS (
+    SELECT c.position, c.session_id, s.source_file, {_content_hash('s')} <> {c_hash} AS differs
+    FROM {checked_table} c
+    JOIN sessions s ON s.session_id = c.session_id AND s.last_updated_utc IS NOT DISTINCT FROM c.last_updated_utc
+    WHERE len(c.broken) = 0
 ), dup AS (
-    SELECT f.position,
-        CASE WHEN f.h <> f.h0 THEN printf('same id %s and last_updated as record %d of this source, '
-                                          'different content', f.session_id, f.p0)
-             WHEN s.session_id IS NOT NULL AND {_content_hash('s')} <> f.h
-             THEN printf('same id %s and last_updated as a stored session (from %s), different content',
-                         f.session_id, s.source_file) END AS msg
-    FROM firsts f
-    LEFT JOIN sessions s ON s.session_id = f.session_id
-        AND s.last_updated_utc IS NOT DISTINCT FROM f.last_updated_utc
+    SELECT position, arg_min(msg, prio) AS msg FROM (
+        SELECT position, 1 AS prio, printf('same id %s and last_updated as record %d of this source, '
+                                           'different content', session_id, p0) AS msg
+        FROM inbatch WHERE h <> h0
+        UNION ALL
+        SELECT position, 2 AS prio, printf('same id %s and last_updated as a stored session (from %s), '
+                                           'different content', session_id, source_file) AS msg
+        FROM stored WHERE differs
+    ) GROUP BY position
 )
 SELECT c.position,
     CASE WHEN d.msg IS NOT NULL THEN [{{'code': 'LP-DUPLICATE', 'msg': d.msg}}] ELSE c.broken END AS broken

@@ -144,7 +144,8 @@ class _Batch:
         norm = _cdr_sql.norm_select(_cdr_sql.norm_sql("_cdr_in", cfg.validation.linda_profile))
         self.checked_json_sql = _cdr_sql.checked_sql(f"({norm})", cfg, now_utc)  # parse + check in one pass
         self.checked_sql = _cdr_sql.checked_sql("_cdr_norm", cfg, now_utc)
-        self.dup_sql = _cdr_sql.duplicate_sql("_cdr_checked")
+        self.multi_sql = _cdr_sql.multi_sql("_cdr_checked")
+        self.dup_sql = _cdr_sql.duplicate_sql("_cdr_checked", "_cdr_multi")
 
     def run_json(self, table: pa.Table) -> None:
         self.con.complete()
@@ -167,6 +168,7 @@ class _Batch:
     def _validate_and_store(self, checked_sql: str) -> None:
         con = self.con
         con.execute(f"CREATE OR REPLACE TEMP TABLE _cdr_checked AS {checked_sql}")
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _cdr_multi AS {self.multi_sql}")
         con.execute(f"CREATE OR REPLACE TEMP TABLE _cdr_verdict AS {self.dup_sql}")
         n_read, n_bad = con.execute(
             "SELECT count(*), count(*) FILTER (WHERE len(broken) > 0) FROM _cdr_verdict").fetchall()[0]
@@ -199,9 +201,15 @@ class _Batch:
         t = model.table("sessions")
         sel = ", ".join(f"CAST(? AS {model.SQL_TYPES[c.type]}) AS {c.name}" if c.name == "source_file"
                         else f"CAST(c.{c.name} AS {model.SQL_TYPES[c.type]}) AS {c.name}" for c in t.columns)
+        # ids seen once in the batch go straight in; repeated ids keep their newest version (first on ties)
         con.execute(
             f"CREATE OR REPLACE TEMP TABLE _cdr_acc AS SELECT {sel} FROM _cdr_checked c "
             "JOIN _cdr_verdict v USING (position) WHERE len(v.broken) = 0 "
+            "AND c.session_id NOT IN (SELECT session_id FROM _cdr_multi)", [self.src])
+        con.execute(
+            f"INSERT INTO _cdr_acc SELECT {sel} FROM _cdr_checked c "
+            "JOIN _cdr_verdict v USING (position) WHERE len(v.broken) = 0 "
+            "AND c.session_id IN (SELECT session_id FROM _cdr_multi) "
             "QUALIFY row_number() OVER (PARTITION BY c.session_id "
             "ORDER BY c.last_updated_utc DESC NULLS LAST, c.position) = 1", [self.src])
         cols = ", ".join(t.column_names)
@@ -223,7 +231,7 @@ class _Batch:
 
     def cleanup(self) -> None:
         self.con.complete()
-        for t in ("_cdr_norm", "_cdr_checked", "_cdr_verdict"):
+        for t in ("_cdr_checked", "_cdr_verdict", "_cdr_multi"):
             self.con.execute(f"DROP TABLE IF EXISTS {t}")
 
 
