@@ -20,6 +20,10 @@ break nothing else). A record counts once: ``accepted + quarantined == read``; `
 per rule. Rules that need a value a record lacks (e.g. start >= end without a start) are not evaluated
 for it; LP-MISSING or LP-TYPE already names the field.
 
+- LP-MALFORMED: not valid JSON (a broken line, a truncated document); CSV rows with the wrong field count.
+- LP-TYPE: a record that is not a JSON object; a number field given as a string or object (``"16.5"``);
+  a time that does not parse; coordinates that are not numbers; an object or array where text is due (a
+  JSON number where text is due is taken as its text). CSV: a value that is not a number or a date.
 - LP-MISSING: OCPI's mandatory CDR fields of the record's version; with ``validation.linda_profile`` also
   the LINDA profile's (2.2.1: tariffs, total_fixed_cost, total_energy_cost, total_parking_time; 2.1.1,
   which has no cost breakdown: tariffs, total_parking_time). For CSVs: Started, Ended, TotalEnergy,
