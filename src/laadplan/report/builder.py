@@ -30,6 +30,8 @@ from laadplan.store import Store
 
 log = logging.getLogger(__name__)
 NA = "niet beschikbaar"
+NOTES_NL = {"no request log: lead times not available":
+            "er is geen aanvraaglog (tabel requests of --requests): doorlooptijden zijn niet beschikbaar."}
 
 
 # -- number formatting (Dutch) -------------------------------------------------------------------------
@@ -164,10 +166,21 @@ def _usage(store: Store, cfg: RegionConfig, year: int) -> tuple[pd.DataFrame | N
     try:
         reg = usage_kpis(store, cfg, "region", f"{year}-01-01", f"{year}-12-31")
         gem = usage_kpis(store, cfg, "gemeente", f"{year}-01-01", f"{year}-12-31")
-    except Exception as e:  # noqa: BLE001 (another family's analysis failing must not sink the report)
+    except (duckdb.Error, ValueError, KeyError) as e:  # another family failing must not sink the report
         log.warning("usage KPIs not available for the report: %s", e)
         return None, None
     return reg, gem
+
+
+def _status_occupancy(store: Store, cfg: RegionConfig, year: int) -> pd.DataFrame | None:
+    try:
+        from laadplan.kpi import status_occupancy
+
+        occ = status_occupancy(store, cfg, "gemeente", f"{year}-01-01", f"{year}-12-31")
+    except (ImportError, duckdb.Error, ValueError, KeyError) as e:
+        log.warning("status occupancy not available for the report: %s", e)
+        return None
+    return occ.dropna(subset=["gm_code", "mean_occupancy_share"]) if len(occ) else None
 
 
 def build_context(store: Store, cfg: RegionConfig, year: int, *, requests: pd.DataFrame | None = None) -> dict:
@@ -183,7 +196,7 @@ def build_context(store: Store, cfg: RegionConfig, year: int, *, requests: pd.Da
     months_in = ", ".join(sql_literal(f"{P}-{m:02d}") for m in range(1, 13))
     areas, areas_q = _areas(F)
     ctx: dict[str, Any] = {"year": year, "region": cfg.region.name, "cfg": cfg, "F": F, "NA": NA,
-                           "notes": list(res.notes)}
+                           "notes": [NOTES_NL.get(n, n) for n in res.notes]}
     k = lambda kpi, kind="int": F.kpi(P, kpi, KPI_LABELS.get(kpi, (None, kpi))[1], kind)  # noqa: E731
     ctx["k"] = k
 
@@ -235,9 +248,15 @@ def build_context(store: Store, cfg: RegionConfig, year: int, *, requests: pd.Da
                               cmap="YlOrRd") if areas is not None else None,
             "Gemiddelde bezetting per gemeente", usage_src, sid)
     else:
-        ctx["usage_table"] = Markup(f'<p class="na">Gebruikskengetallen: {NA}</p>')
-        ctx["map_occupancy"] = Markup(f'<p class="na">Kaart bezetting: {NA}</p>')
-    if reg_u is not None and len(reg_u):
+        ctx["usage_table"] = Markup(f'<p class="na">Gebruikskengetallen uit laadsessies: {NA}</p>')
+        occ = _status_occupancy(store, cfg, year)
+        src = f"laadplan.kpi.status_occupancy(store, cfg, 'gemeente', '{year}-01-01', '{year}-12-31')"
+        sid = F.source("kaart bezetting uit statusdata", src)
+        ctx["map_occupancy"] = figure_html(
+            charts.choropleth(areas, occ.set_index("gm_code")["mean_occupancy_share"], label="bezetting",
+                              cmap="YlOrRd") if occ is not None and len(occ) and areas is not None else None,
+            "Gemiddelde bezetting per gemeente (uit statuswaarnemingen)", src, sid)
+    if reg_u is not None and len(reg_u) and (reg_u.iloc[0].get("sessions") or 0) > 0:
         r = reg_u.iloc[0]
         ctx["usage_region"] = {c: fmt_value(r.get(c), kind) for c, kind in (
             ("occupancy_share", "pct"), ("peak_how_occupancy_share", "pct"), ("kwh_per_session", "dec1"),
