@@ -256,3 +256,25 @@ def test_empty_store_gives_a_report_saying_not_available(tmp_path):
     nonzero = {n["title"] for n in p.nums if n["data-value"] not in ("", "0.0")}
     assert nonzero == {"lineair pad naar de doelstelling"}  # from the config, not from data
     assert text.count("niet beschikbaar") > 10
+
+
+def test_concession_scope_limits_evses_but_not_the_feed(db, tmp_path):
+    import shutil
+
+    from laadplan.config import RegionConfig
+    from laadplan.contract.run import compute_contract
+
+    copy = tmp_path / "scope.duckdb"
+    shutil.copy(db, copy)
+    cfg = RegionConfig()
+    cfg.region.concession_gm_codes = ["GM0001"]  # only L1: E1 and E2
+    cfg.contract.status_gap_scope = "all"
+    s = Store(copy)
+    try:
+        res = compute_contract(s, cfg, "2026-09", write=False)
+    finally:
+        s.close()
+    assert res.summary["n_evses"] == 2
+    assert res.summary["uptime_share"] == pytest.approx((714 + 624) / 1440)
+    assert set(res.levels["gemeente"]["subject_id"]) == {"GM0001"}
+    assert res.summary["connectors_with_tariff"] == 2 and res.summary["connectors_over_max_tariff"] == 1
