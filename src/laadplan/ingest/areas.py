@@ -167,14 +167,16 @@ def _batch(store: Store, gdf, crs, start: int, name: str, version, res: IngestRe
         if not src.equals(pyproj.CRS.from_epsg(4326)):
             t = pyproj.Transformer.from_crs(src, "EPSG:4326", always_xy=True)
             geoms = shapely.transform(geoms, lambda xy: np.column_stack(t.transform(xy[:, 0], xy[:, 1])))
-    # code: first CBS-looking value among the code fields
+    # code: the first NON-EMPTY code field in priority order (most specific first). It is then judged as it
+    # is: a buurt whose buurtcode is broken is quarantined, never stored under its gemeentecode (which would
+    # replace the gemeente itself).
     code = pd.Series(pd.NA, index=props.index, dtype="string")
     for f in CODE_FIELDS:
         if f in props.columns:
-            v = props[f].astype("string").str.strip().str.upper()
+            v = props[f].astype("string").str.strip().str.upper().replace("", pd.NA)
             if f in ("pc4", "postcode"):
-                v = v.str.extract(r"^(\d{4})", expand=False).astype("string")
-            code = code.where(code.notna() & code.map(level_of, na_action="ignore").notna(), v)
+                v = v.where(v.isna(), v.str.extract(r"^(\d{4})", expand=False).astype("string").fillna(v))
+            code = code.fillna(v)
     level = code.map(level_of, na_action="ignore")
 
     def raw(i: int) -> str:
