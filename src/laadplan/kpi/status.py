@@ -29,6 +29,7 @@ from datetime import date, timedelta
 from typing import Any
 
 import duckdb
+import numpy as np
 import pandas as pd
 
 from laadplan.kpi.calendar import hour_calendar, how_label, periods
@@ -64,7 +65,7 @@ def compute_status_occupancy(con: duckdb.DuckDBPyConnection, occupancy_obs: str,
         r1_carry = r1
     t0s, t1s = t0.isoformat(sep=" "), t1.isoformat(sep=" ")
     tag = uuid.uuid4().hex[:8]
-    t_cal, t_obs = f"_st_cal_{tag}", f"_st_obs_{tag}"
+    t_cal, t_obs, t_occ, t_iv, t_snap = (f"_st_{n}_{tag}" for n in ("cal", "obs", "occ", "iv", "snap"))
     con.register(t_cal + "_df", cal)
     occ_list = ", ".join(_sql_str(s) for s in occupied) or "NULL"
     excl = ", ".join(_sql_str(s) for s in EXCLUDED_STATUSES)
@@ -72,39 +73,46 @@ def compute_status_occupancy(con: duckdb.DuckDBPyConnection, occupancy_obs: str,
         con.execute(f"CREATE TEMP TABLE {t_cal} AS SELECT * FROM {t_cal}_df")
         # location-level observations: occupancy snapshots first, EVSE status history for the rest
         con.execute(f"""
-            CREATE TEMP TABLE {t_obs} AS
-            WITH occ AS (
-                SELECT o.subject_id AS location_id, coalesce(o.gm_code, l.gm_code) AS gm_code,
-                       floor(epoch(o.observed_utc) / 3600)::BIGINT AS hu, o.observed_utc,
-                       coalesce(o.evses_observed, 1)::DOUBLE AS den,
-                       coalesce(o.evses_occupied, o.occupancy_share * coalesce(o.evses_observed, 1))::DOUBLE AS num
-                FROM {occupancy_obs} o
-                LEFT JOIN (SELECT location_id, any_value(gm_code) AS gm_code FROM {locations}
-                           GROUP BY location_id) l ON l.location_id = o.subject_id
-                WHERE o.subject_level = 'location' AND o.observed_utc >= TIMESTAMP '{t0s}'
-                  AND o.observed_utc < TIMESTAMP '{t1s}'),
-            so AS (
+            CREATE TEMP TABLE {t_occ} AS
+            SELECT o.subject_id AS location_id, coalesce(o.gm_code, l.gm_code) AS gm_code,
+                   floor(epoch(o.observed_utc) / 3600)::BIGINT AS hu, o.observed_utc,
+                   coalesce(o.evses_observed, 1)::DOUBLE AS den,
+                   coalesce(o.evses_occupied, o.occupancy_share * coalesce(o.evses_observed, 1))::DOUBLE AS num
+            FROM {occupancy_obs} o
+            LEFT JOIN (SELECT location_id, any_value(gm_code) AS gm_code FROM {locations}
+                       GROUP BY location_id) l ON l.location_id = o.subject_id
+            WHERE o.subject_level = 'location' AND o.observed_utc >= TIMESTAMP '{t0s}'
+              AND o.observed_utc < TIMESTAMP '{t1s}'""")
+        # status intervals [t, next observation of the EVSE) -> snapshot hours [h_a, h_b)
+        con.execute(f"""
+            CREATE TEMP TABLE {t_iv} AS
+            WITH so AS (
                 SELECT country_code, party_id, location_id, status, epoch(observed_utc) AS t,
                        lead(epoch(observed_utc)) OVER (PARTITION BY country_code, party_id, location_id, evse_uid
                                                        ORDER BY observed_utc) AS t_next
                 FROM {status_obs} WHERE observed_utc < TIMESTAMP '{t1s}'
-                  AND location_id NOT IN (SELECT location_id FROM occ)),
-            x AS (
-                SELECT country_code, party_id, location_id, status,
-                       unnest(range(ceil(greatest(t, {r0}) / 3600)::BIGINT,
-                                    ceil(least(coalesce(t_next, {r1_carry}), {r1_carry}) / 3600)::BIGINT)) AS hu
-                FROM so),
-            snap AS (
-                SELECT country_code, party_id, location_id, hu,
-                       count(*) FILTER (WHERE status NOT IN ({excl}))::DOUBLE AS den,
-                       count(*) FILTER (WHERE status IN ({occ_list}))::DOUBLE AS num
-                FROM x GROUP BY country_code, party_id, location_id, hu)
+                  AND location_id NOT IN (SELECT location_id FROM {t_occ})),
+            iv AS (
+                SELECT country_code, party_id, location_id,
+                       ceil(greatest(t, {r0}) / 3600)::BIGINT AS h_a,
+                       ceil(least(coalesce(t_next, {r1_carry}), {r1_carry}) / 3600)::BIGINT AS h_b,
+                       status NOT IN ({excl}) AS observed, status IN ({occ_list}) AS occupied
+                FROM so)
+            SELECT (dense_rank() OVER (ORDER BY country_code, party_id, location_id) - 1)::BIGINT AS lidx, *
+            FROM iv WHERE h_b > h_a ORDER BY lidx""")
+        iv = con.execute(f"SELECT lidx, h_a, h_b, observed, occupied FROM {t_iv}").fetchnumpy()
+        snap = _snapshots({k: np.asarray(v) for k, v in iv.items()}, int(round(r0 / 3600)), len(cal))
+        con.register(t_snap + "_df", snap)
+        con.execute(f"""
+            CREATE TEMP TABLE {t_obs} AS
             SELECT NULL::VARCHAR AS country_code, NULL::VARCHAR AS party_id, location_id, gm_code, hu, den, num,
-                   observed_utc FROM occ
+                   observed_utc FROM {t_occ}
             UNION ALL
-            SELECT s.country_code, s.party_id, s.location_id, l.gm_code, s.hu, s.den, s.num,
+            SELECT k.country_code, k.party_id, k.location_id, l.gm_code, s.hu, s.den, s.num,
                    to_timestamp(s.hu * 3600)::TIMESTAMP AS observed_utc
-            FROM snap s LEFT JOIN {locations} l USING (country_code, party_id, location_id)""")
+            FROM {t_snap}_df s
+            JOIN (SELECT DISTINCT lidx, country_code, party_id, location_id FROM {t_iv}) k USING (lidx)
+            LEFT JOIN {locations} l USING (country_code, party_id, location_id)""")
         if level == "location":
             subj = f"SELECT country_code, party_id, location_id, gm_code, hu, den, num, observed_utc FROM {t_obs}"
             keys = ["country_code", "party_id", "location_id", "gm_code"]
@@ -144,17 +152,62 @@ def compute_status_occupancy(con: duckdb.DuckDBPyConnection, occupancy_obs: str,
             prof = con.execute(base + f" SELECT * FROM hw ORDER BY {kcols}, how").df()
             prof["how_label"] = prof["how"].map(how_label)
     finally:
-        for t in (t_cal, t_obs):
+        for t in (t_cal, t_obs, t_occ, t_iv):
             con.execute(f"DROP TABLE IF EXISTS {t}")
-        try:
-            con.unregister(t_cal + "_df")
-        except duckdb.Error:
-            pass
-    df["peak_how"] = df.pop("peak_how_idx").map(how_label)
+        for t in (t_cal + "_df", t_snap + "_df"):
+            try:
+                con.unregister(t)
+            except duckdb.Error:
+                pass
+    idx = df.pop("peak_how_idx")
+    df["peak_how"] = [how_label(w) if v > 0 else None for w, v in zip(idx, df["peak_how_occupancy_share"])]
     df.insert(0, "period_start", ps[0].first_day)
     df.insert(1, "period_end", ps[0].last_day)
     df = df[keys + ["period_start", "period_end"] + STATUS_COLUMNS]
     return df, prof
+
+
+#: cells (locations x hours) per block of the snapshot arrays
+SNAPSHOT_BLOCK = 20_000_000
+
+
+def _snapshots(iv: dict[str, np.ndarray], hu_min: int, n_hours: int) -> pd.DataFrame:
+    """Hourly snapshots per location from EVSE status intervals.
+
+    ``iv``: lidx (location index, sorted), h_a / h_b (first and past-the-last snapshot hour, hours since
+    1970 UTC), observed, occupied. Per location ``l`` and hour ``h``: ``den = #intervals observed and
+    covering h``, ``num`` likewise for occupied, built as difference arrays (+1 at h_a, -1 at h_b) and a
+    cumulative sum over the hours, in blocks of locations. Returns lidx, hu, den, num where den > 0.
+    """
+    cols = {"lidx": [], "hu": [], "den": [], "num": []}
+    n_loc = int(iv["lidx"].max()) + 1 if len(iv["lidx"]) else 0
+    width = n_hours + 1
+    block = max(1, SNAPSHOT_BLOCK // width)
+    cuts = np.searchsorted(iv["lidx"], np.arange(0, n_loc + block, block))
+    for bi in range(len(cuts) - 1):
+        sl = slice(cuts[bi], cuts[bi + 1])
+        if sl.start == sl.stop:
+            continue
+        l0 = bi * block
+        li = iv["lidx"][sl] - l0
+        ha = np.clip(iv["h_a"][sl] - hu_min, 0, n_hours)
+        hb = np.clip(iv["h_b"][sl] - hu_min, 0, n_hours)
+        nl = int(li.max()) + 1
+        keys = np.concatenate([li * width + ha, li * width + hb])
+        out = {}
+        for name, flag in (("den", "observed"), ("num", "occupied")):
+            w = iv[flag][sl].astype(np.float64)
+            d = np.bincount(keys, weights=np.concatenate([w, -w]), minlength=nl * width).reshape(nl, width)
+            out[name] = np.cumsum(d, axis=1)[:, :n_hours]
+        ll, hh = np.nonzero(out["den"] > 0.5)
+        cols["lidx"].append(ll + l0)
+        cols["hu"].append(hh + hu_min)
+        cols["den"].append(np.rint(out["den"][ll, hh]))
+        cols["num"].append(np.rint(out["num"][ll, hh]))
+    if not cols["lidx"]:
+        return pd.DataFrame({"lidx": pd.Series(dtype="int64"), "hu": pd.Series(dtype="int64"),
+                             "den": pd.Series(dtype="float64"), "num": pd.Series(dtype="float64")})
+    return pd.DataFrame({k: np.concatenate(v) for k, v in cols.items()})
 
 
 def _observed_range(con: duckdb.DuckDBPyConnection) -> tuple[Any, Any] | None:
