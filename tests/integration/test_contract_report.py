@@ -155,10 +155,14 @@ class _Nums(HTMLParser):
         super().__init__()
         self.nums: list[dict] = []
 
+        self.fns: list[dict] = []
+
     def handle_starttag(self, tag, attrs):
         a = dict(attrs)
         if tag == "span" and "num" in (a.get("class") or "").split():
             self.nums.append(a)
+        if tag == "span" and "fn" in (a.get("class") or "").split():
+            self.fns.append(a)
 
 
 def test_report_figures_equal_cli_and_their_queries(db, tmp_path):
@@ -188,6 +192,19 @@ def test_report_figures_equal_cli_and_their_queries(db, tmp_path):
             assert got == pytest.approx(want), n
     finally:
         s.close()
+    # numbers from a laadplan function name the call, and equal what it returns
+    from laadplan.config import RegionConfig
+    from laadplan.kpi import usage_kpis
+
+    s = Store(db, read_only=True)
+    try:
+        reg = usage_kpis(s, RegionConfig(), "region", "2026-01-01", "2026-12-31").iloc[0]
+    finally:
+        s.close()
+    assert len(p.fns) == 5 and all("usage_kpis(store, cfg, 'region'" in f["data-source"] for f in p.fns)
+    assert sorted(float(f["data-value"]) for f in p.fns) == pytest.approx(sorted(
+        float(reg[c]) for c in ("occupancy_share", "peak_how_occupancy_share", "kwh_per_session",
+                                "evening_session_share", "unique_users")))
     assert summary["uptime_share"] is not None and summary["placed_in_year"] == 1  # E4 first seen in 2026
     assert summary["actual_eur"] == 170000 and summary["budget_eur"] == 150000
     assert "niet beschikbaar" in html_text  # no logistics tables in this store

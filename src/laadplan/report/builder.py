@@ -144,6 +144,13 @@ def table_html(df: pd.DataFrame | None, cols: dict[str, tuple[str, str]], *, que
                   f'<tbody>{"".join(rows)}</tbody></table>{more}')
 
 
+def _fn_span(text: str, value: Any, source: str, sid: str) -> Markup:
+    """A number computed by a laadplan function (not a single query): it names the function call."""
+    v = "" if value is None or (isinstance(value, float) and math.isnan(value)) else repr(float(value))
+    return Markup(f'<span class="fn" data-source="{html.escape(source)}" data-source-id="{sid}" '
+                  f'data-value="{v}">{html.escape(text)}</span>')
+
+
 def figure_html(content: Markup | None, caption: str, query: str, sid: str) -> Markup:
     if content is None:
         return Markup(f'<p class="na">{html.escape(caption)}: {NA}</p>')
@@ -258,7 +265,9 @@ def build_context(store: Store, cfg: RegionConfig, year: int, *, requests: pd.Da
             "Gemiddelde bezetting per gemeente (uit statuswaarnemingen)", src, sid)
     if reg_u is not None and len(reg_u) and (reg_u.iloc[0].get("sessions") or 0) > 0:
         r = reg_u.iloc[0]
-        ctx["usage_region"] = {c: fmt_value(r.get(c), kind) for c, kind in (
+        reg_src = usage_src.replace("level", "'region'")
+        sid = F.source("gebruikskengetallen regio", reg_src)
+        ctx["usage_region"] = {c: _fn_span(fmt_value(r.get(c), kind), r.get(c), reg_src, sid) for c, kind in (
             ("occupancy_share", "pct"), ("peak_how_occupancy_share", "pct"), ("kwh_per_session", "dec1"),
             ("evening_session_share", "pct"), ("unique_users", "int"))}
         ctx["usage_region"]["peak_how"] = str(r.get("peak_how") or "")
