@@ -87,3 +87,28 @@ def test_occupancy_matches_minute_brute_force(store, cfg, seed, first, last, max
     assert set(prof.index) == set(how)
     for label, v in how.items():
         assert prof[label] == pytest.approx(v, rel=1e-9, abs=1e-12), label
+
+
+def test_chunking_does_not_change_results(store, cfg, monkeypatch):
+    """The split processes sessions in chunks per start month; tiny chunks must give the same figures."""
+    import laadplan.kpi.usage as U
+
+    rng = np.random.default_rng(11)
+    store.upsert("locations", pd.DataFrame([dict(country_code="NL", party_id="P", location_id=f"L{i}",
+                                                 gm_code=f"GM000{i % 3}") for i in range(6)]))
+    store.upsert("evses", pd.DataFrame([dict(country_code="NL", party_id="P", location_id=f"L{i % 6}",
+                                             evse_uid=f"E{i}", status="AVAILABLE") for i in range(12)]))
+    t0 = datetime(2026, 2, 20)
+    rows = []
+    for i in range(300):
+        a = t0 + timedelta(minutes=int(rng.integers(0, 60 * 24 * 60)))
+        rows.append(dict(session_id=f"s{i}", country_code="NL", party_id="P", location_id=f"L{i % 12 % 6}",
+                         evse_uid=f"E{i % 12}", start_utc=a, end_utc=a + timedelta(minutes=int(rng.integers(5, 3000))),
+                         energy_kwh=float(rng.integers(1, 40)), charging_h=float(rng.random() * 5),
+                         user_id=f"u{rng.integers(0, 40)}"))
+    store.upsert("sessions", pd.DataFrame(rows))
+    ref = usage_kpis(store, cfg, "location", "2026-02-20", "2026-04-20", period="month")
+    monkeypatch.setattr(U, "SPLIT_CHUNK", 7)
+    small = usage_kpis(store, cfg, "location", "2026-02-20", "2026-04-20", period="month")
+    pd.testing.assert_frame_equal(ref, small, check_exact=False, rtol=1e-12)
+    assert ref["sessions"].sum() == 300 and ref["peak_how_occupancy_share"].max() > 0

@@ -87,3 +87,23 @@ def test_share_only_observations_and_empty(store, cfg):
     assert y["mean_occupancy_share"] == pytest.approx(0.4) and y["peak_how"] == "Mon 11:00"
     with pytest.raises(ValueError):
         status_occupancy(store, cfg, "buurt", "2026-06-01", "2026-06-02")
+
+
+def test_snapshot_blocks_do_not_change_results(store, cfg, monkeypatch):
+    """Snapshots are built in blocks of locations; a block of one location gives the same figures."""
+    import laadplan.kpi.status as S
+
+    _locations(store, *[(f"L{i}", f"GM000{i % 2}") for i in range(5)])
+    for i in range(5):
+        _status(store, [(f"E{i}", datetime(2026, 6, 1, 8 + i), "AVAILABLE"),
+                        (f"E{i}", datetime(2026, 6, 1, 10 + i, 30), "CHARGING"),
+                        (f"E{i}", datetime(2026, 6, 2, 1 + i), "AVAILABLE")], loc=f"L{i}")
+    ref = status_occupancy(store, cfg, "gemeente", "2026-06-01", "2026-06-02")
+    monkeypatch.setattr(S, "SNAPSHOT_BLOCK", 10)
+    small = status_occupancy(store, cfg, "gemeente", "2026-06-01", "2026-06-02")
+    pd.testing.assert_frame_equal(ref, small)
+    # carried to the end of the requested days: E0 observed from 08:00 UTC 1 June to 22:00 UTC 2 June
+    loc = status_occupancy(store, cfg, "location", "2026-06-01", "2026-06-02").set_index("location_id")
+    assert loc.loc["L0", "observations"] == 16 + 22
+    # CHARGING at the snapshots 11:00..23:00 on 1 June and 00:00 on 2 June: 14 of 38
+    assert loc.loc["L0", "mean_occupancy_share"] == pytest.approx(14 / 38)
