@@ -67,6 +67,12 @@ CONTENT_COLUMNS = ("country_code", "party_id", "location_id", "evse_uid", "evse_
                    "end_utc", "charging_h", "energy_kwh", "user_id", "auth_method", "total_cost_eur",
                    "total_cost_incl_vat_eur", "currency", "lat", "lon")
 
+#: Columns the checked relation carries on (besides max_power_kw and broken): what sessions needs.
+CHECKED_COLUMNS = ("position", "source", "session_id", "country_code", "party_id", "location_id", "evse_uid",
+                   "evse_id", "connector_id", "start_utc", "end_utc", "connected_h", "charging_h", "energy_kwh",
+                   "user_id", "auth_method", "total_cost_eur", "total_cost_incl_vat_eur", "currency", "lat", "lon",
+                   "last_updated_utc")
+
 # Macros classifying a leaf: JSON text (numbers, prices) or text (strings, times, coordinates); NULL
 # means absent or null.
 MACROS = r"""
@@ -358,7 +364,7 @@ WITH n AS (
              ELSE 'default' END AS limit_src
     FROM n
 )
-SELECT *,
+SELECT {', '.join(CHECKED_COLUMNS)},
     CASE WHEN conn_power_kw > 0 OR own_power_kw > 0 THEN greatest(conn_power_kw, own_power_kw) END AS max_power_kw,
     CASE WHEN {any_broken} THEN list_filter([{items}], lambda x: x IS NOT NULL) ELSE [] END AS broken
 FROM l
