@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from laadplan import model
 from laadplan.config import RegionConfig
 from laadplan.contract import availability as av
 from laadplan.contract import budget as bu
@@ -575,5 +576,5 @@ def _alerts(period, monthly, fails, fails_p, ct, lts, start, end, delivery, by_r
                 out.append(_alert(period, "CM-BUDGET-TOTAL", "region", "region", b["cumulative_eur"],
                                   cfg.budget.budget_eur_total_max, "EUR",
                                   f"cumulative costs EUR {b['cumulative_eur']:,.0f} above the maximum", b.to_dict(), now))
-    cols = [c.name for c in __import__("laadplan.model", fromlist=["table"]).table("alerts").columns]
+    cols = model.table("alerts").column_names
     return pd.DataFrame(out, columns=cols).drop_duplicates("alert_id")

@@ -204,7 +204,10 @@ def build_context(store: Store, cfg: RegionConfig, year: int, *, requests: pd.Da
     areas, areas_q = _areas(F)
     ctx: dict[str, Any] = {"year": year, "region": cfg.region.name, "cfg": cfg, "F": F, "NA": NA,
                            "notes": [NOTES_NL.get(n, n) for n in res.notes]}
-    k = lambda kpi, kind="int": F.kpi(P, kpi, KPI_LABELS.get(kpi, (None, kpi))[1], kind)  # noqa: E731
+
+    def k(kpi: str, kind: str = "int") -> Markup:
+        return F.kpi(P, kpi, KPI_LABELS.get(kpi, (None, kpi))[1], kind)
+
     ctx["k"] = k
 
     # ---- summary figures (all from contract_kpis, equal to `laadplan --json contract --year`) -------
