@@ -430,7 +430,7 @@ def _assemble(kf: pd.DataFrame, st: pd.DataFrame, sums: dict[str, np.ndarray], p
             "peak_how": _labels(peak_idx.reshape(-1)),
         })
     for c in reversed(keys + extra):
-        df.insert(0, c, kf[c].to_numpy()[kk])
+        df.insert(0, c, kf[c].take(kk).reset_index(drop=True))  # keeps the string dtype (fast)
     if level == "region":
         df["sessions_unmatched"] = scatter("sessions_unmatched").astype(np.int64)
     prof = None
