@@ -339,11 +339,14 @@ def build_context(store: Store, cfg: RegionConfig, year: int, *, requests: pd.Da
         "Prognose: tekort aan publieke laadpunten per gemeente", q, sid)
 
     # ---- Logistiek & bedrijventerreinen ------------------------------------------------------------------
-    q = ("SELECT ref, vehicle, milestone_year, round(covered_share, 3) AS covered_share, longest_gap_km, compliant "
-         "FROM afir_coverage ORDER BY milestone_year, ref")
+    q = ("SELECT ref, vehicle, milestone_year, round(min(covered_share), 3) AS covered_share, "
+         "max(longest_gap_km) AS longest_gap_km, bool_and(compliant) AS compliant FROM afir_coverage "
+         "WHERE milestone_year = (SELECT coalesce(min(milestone_year) FILTER (WHERE milestone_year >= "
+         f"{year}), max(milestone_year)) FROM afir_coverage) GROUP BY ref, vehicle, milestone_year "
+         "ORDER BY ref, vehicle")
     sid = F.source("AFIR-dekking corridors", q)
     ctx["afir_table"] = table_html(F.frame(q), {"ref": ("corridor", "str"), "vehicle": ("voertuig", "str"),
-                                                "milestone_year": ("jaar", "str"), "covered_share": ("gedekt", "pct"),
+                                                "milestone_year": ("mijlpaal", "str"), "covered_share": ("gedekt (min. richting)", "pct"),
                                                 "longest_gap_km": ("grootste gat (km)", "dec1"),
                                                 "compliant": ("voldoet", "str")}, query=q, sid=sid)
     q = ("SELECT ref, name, kind, new_pools_needed, needed_kw, grid_status, lat, lon FROM hub_suggestions "
@@ -361,7 +364,8 @@ def build_context(store: Store, cfg: RegionConfig, year: int, *, requests: pd.Da
                           cmap="RdYlGn_r", vmin=0, vmax=3) if ga is not None and len(ga) else None,
         "Netcongestie (afname) per voedingsgebied", q2, sid)
     q = ("SELECT name, year, scenario, ev_vans, ev_trucks, round(daily_kwh) AS daily_kwh, round(connection_kw) AS "
-         "connection_kw, grid_status, priority_class FROM park_hubs ORDER BY priority DESC NULLS LAST")
+         "connection_kw, grid_status, priority_class FROM park_hubs WHERE year = (SELECT coalesce(min(year) FILTER "
+         f"(WHERE year >= {year}), max(year)) FROM park_hubs) ORDER BY priority DESC NULLS LAST, name")
     sid = F.source("laadhubs bedrijventerreinen", q)
     ctx["parks_table"] = table_html(F.frame(q), {"name": ("bedrijventerrein", "str"), "year": ("jaar", "str"),
                                                  "ev_vans": ("e-bestel", "int"), "ev_trucks": ("e-truck", "int"),
