@@ -9,10 +9,11 @@ its own):
 * a baseline: one hand-written DuckDB GROUP BY computing only the occupancy per EVSE per local month
   (sessions joined to the 12 month windows, overlap summed).
 
-It prints both times, their ratio (goal <= 1.5), the peak resident memory of each, and checks that the
-two occupancy columns agree (EVSEs without sessions must be 0 in the KPI output).
+Each is run ``--repeat`` times (alternating; default 3) and the best time counts, as the machine may be
+shared. It prints both times, their ratio (goal <= 1.5), the peak resident memory of each, and checks that
+the two occupancy columns agree (EVSEs without sessions must be 0 in the KPI output).
 
-    .venv/bin/python benchmarks/bench_kpi.py [--quick] [--sessions N] [--evses N] [--keep DIR]
+    .venv/bin/python benchmarks/bench_kpi.py [--quick] [--sessions N] [--evses N] [--repeat N] [--keep DIR]
 """
 
 from __future__ import annotations
@@ -124,6 +125,7 @@ def main() -> None:
     ap.add_argument("--sessions", type=int, default=None)
     ap.add_argument("--evses", type=int, default=20_000)
     ap.add_argument("--keep", default=None, help="keep the generated store in this directory")
+    ap.add_argument("--repeat", type=int, default=3, help="runs of each (alternating); the best counts")
     ap.add_argument("--phase", choices=["kpi", "baseline"], help=argparse.SUPPRESS)
     ap.add_argument("--db", help=argparse.SUPPRESS)
     ap.add_argument("--out", help=argparse.SUPPRESS)
@@ -141,8 +143,13 @@ def main() -> None:
         if not Path(db).exists():
             gen = generate(db, n, a.evses)
             log.info("generated %s sessions on %s EVSEs in %.1f s", f"{n:,}", f"{a.evses:,}", gen)
-        base = _run_phase("baseline", db, str(tmp / "base.parquet"))
-        kpi = _run_phase("kpi", db, str(tmp / "kpi.parquet"))
+        # alternate the two, best of --repeat each (the machine may be shared: minima are the fair figures)
+        bases, kpis = [], []
+        for _ in range(a.repeat):
+            bases.append(_run_phase("baseline", db, str(tmp / "base.parquet")))
+            kpis.append(_run_phase("kpi", db, str(tmp / "kpi.parquet")))
+        base = min(bases, key=lambda r: r["seconds"])
+        kpi = min(kpis, key=lambda r: r["seconds"])
 
         import numpy as np
         import pandas as pd
@@ -156,8 +163,10 @@ def main() -> None:
         ratio = kpi["seconds"] / base["seconds"]
         log.info("sessions                 : %s", f"{n:,}")
         log.info("EVSE-month rows          : %s (baseline rows with sessions: %s)", f"{kpi['rows']:,}", f"{base['rows']:,}")
-        log.info("usage_kpis (all KPIs)    : %.2f s, peak RSS %.0f MB", kpi["seconds"], kpi["peak_rss_mb"])
-        log.info("baseline GROUP BY (occ.) : %.2f s, peak RSS %.0f MB", base["seconds"], base["peak_rss_mb"])
+        log.info("usage_kpis (all KPIs)    : %.2f s (runs: %s), peak RSS %.0f MB", kpi["seconds"],
+                 ", ".join(f"{r['seconds']:.1f}" for r in kpis), max(r["peak_rss_mb"] for r in kpis))
+        log.info("baseline GROUP BY (occ.) : %.2f s (runs: %s), peak RSS %.0f MB", base["seconds"],
+                 ", ".join(f"{r['seconds']:.1f}" for r in bases), max(r["peak_rss_mb"] for r in bases))
         log.info("ratio usage_kpis/baseline: %.2f (goal <= 1.5)", ratio)
         log.info("occupancy equal          : %s (max |diff| %.2e)", same, max_diff)
         if not same:
