@@ -85,8 +85,8 @@ class Store:
         return int(self.con.execute(sql, params or []).fetchone()[0])
 
     # -- writing ---------------------------------------------------------------------------------
-    def _stage(self, t: model.Table, data: Any) -> str:
-        """Register ``data`` (DataFrame / Arrow table / relation) as a typed, deduplicated stage."""
+    def _register_incoming(self, t: model.Table, data: Any) -> set[str]:
+        """Register ``data`` as the view ``_incoming``; return its columns. Unknown columns are an error."""
         self.con.complete()  # DuckDB 2: finish a pending execute() result before register()
         if isinstance(data, pd.DataFrame) and not isinstance(data.index, pd.RangeIndex):
             data = data.reset_index(drop=True)  # else Arrow-backed frames leak "__index_level_0__"
@@ -96,6 +96,11 @@ class Store:
         if unknown:
             self.con.unregister("_incoming")
             raise ValueError(f"{t.name}: columns not in the data model: {sorted(unknown)}")
+        return have
+
+    def _stage(self, t: model.Table, data: Any) -> str:
+        """Register ``data`` (DataFrame / Arrow table / relation) as a typed, deduplicated stage."""
+        have = self._register_incoming(t, data)
         sel = []
         for c in t.columns:
             typ = model.SQL_TYPES[c.type]
@@ -162,13 +167,7 @@ class Store:
         t = model.table(table)
         if hasattr(data, "__len__") and len(data) == 0:
             return 0
-        self.con.complete()  # DuckDB 2: finish a pending execute() result before register()
-        self.con.register("_incoming", data)
-        have = {r[0] for r in self.con.execute("SELECT * FROM _incoming LIMIT 0").description}
-        unknown = have - set(t.column_names)
-        if unknown:
-            self.con.unregister("_incoming")
-            raise ValueError(f"{t.name}: columns not in the data model: {sorted(unknown)}")
+        have = self._register_incoming(t, data)
         sel = [(f'CAST("{c.name}" AS {model.SQL_TYPES[c.type]})' if c.name in have else "NULL")
                for c in t.columns]
         cols = ", ".join(f'"{c}"' for c in t.column_names)
