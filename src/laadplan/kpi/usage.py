@@ -183,11 +183,11 @@ def _start_measures(s: dict[str, np.ndarray], cal: pd.DataFrame, G: int, P: int,
         inside = slice(None)
     hu_min = int(cal["hu"].min())
     j = np.floor(s["a"][inside] / 3600).astype(np.int64) - hu_min
-    k = s["kidx"][inside].astype(np.int64) * P + cal["pid"].to_numpy(np.int64)[j]
+    k = s["kidx"][inside].astype(np.int64, copy=False) * P + cal["pid"].to_numpy(np.int64)[j]
     hour = cal["how"].to_numpy(np.int64)[j] % 24
     lo, hi = evening
     eve = (hour >= lo) & (hour < hi) if hi > lo else (hour >= lo) | (hour < hi)
-    m = s["matched"][inside].astype(bool)
+    m = s["matched"][inside].astype(bool, copy=False)
     e = s["e"][inside]
     out = {"sessions": np.bincount(k, minlength=n_k).astype(np.float64),
            "sessions_matched": np.bincount(k[m], minlength=n_k).astype(np.float64),
@@ -195,7 +195,7 @@ def _start_measures(s: dict[str, np.ndarray], cal: pd.DataFrame, G: int, P: int,
            "evening_sessions": np.bincount(k[eve], minlength=n_k).astype(np.float64),
            "evening_energy_kwh": np.bincount(k[eve], weights=e[eve], minlength=n_k)}
     out["sessions_unmatched"] = out["sessions"] - out["sessions_matched"]
-    hu = s["has_user"][inside].astype(bool)
+    hu = s["has_user"][inside].astype(bool, copy=False)
     ku, uh = k[hu], s["user_hash"][inside][hu].astype(np.uint64)
     # one 64-bit value per (key, user): the key in the high bits, the top bits of the user hash below it;
     # sorted, the first of each run is a distinct user of that key. Two users of one key collide with odds
@@ -247,7 +247,8 @@ def _hourly_split(s: dict[str, np.ndarray], cal: pd.DataFrame, per: pd.DataFrame
     a_all, b_all = s["a"], s["b"]
     aa_all, bb_all = np.maximum(a_all, r0), np.minimum(b_all, r1)
     p_start = np.clip(np.searchsorted(bounds, aa_all, side="right") - 1, 0, P - 1)
-    order = np.argsort(p_start, kind="stable")
+    # stable sort of small integers: numpy uses a radix sort for 16-bit keys
+    order = np.argsort(p_start.astype(np.int16) if P < 32_000 else p_start, kind="stable")
 
     def finalize(p: int) -> None:
         h = acc.pop(p, None)
@@ -306,7 +307,8 @@ def _split_chunk(sel, s, aa_all, bb_all, p_start, bounds, cal_how, hu_min, G, P,
     per-period sums to ``out`` and returns the hour-of-week difference entries (keys, weights) or None."""
     a, c, e = s["a"][sel], s["c"][sel], s["e"][sel]
     b, aa, bb = s["b"][sel], aa_all[sel], bb_all[sel]
-    kidx, matched = s["kidx"][sel].astype(np.int64), s["matched"][sel].astype(bool)
+    kidx = s["kidx"][sel].astype(np.int64, copy=False)
+    matched = s["matched"][sel].astype(bool, copy=False)
     # -- pieces: each session's part inside each period it touches (the first piece needs no copy)
     p0 = p_start[sel]
     p1 = np.clip(np.searchsorted(bounds, bb, side="left") - 1, p0, P - 1)
