@@ -371,8 +371,9 @@ def greedy(inst: Instance) -> Solution:
 
 # -- MIP --------------------------------------------------------------------------------------------
 def solve_mip(inst: Instance, *, time_limit_s: float = 60.0, mip_rel_gap: float = 0.01,
-              warm: Solution | None = None, threads: int | None = None) -> Solution:
-    """Build the model of :class:`PlacementModel` for ``inst`` and solve it with HiGHS."""
+              warm: Solution | None = None, threads: int | None = None, relax: bool = False) -> Solution:
+    """Build the model of :class:`PlacementModel` for ``inst`` and solve it with HiGHS (``relax``: its LP
+    relaxation, whose optimum is an upper bound)."""
     t0 = time.perf_counter()
     J, T, I = inst.J, inst.T, inst.I  # noqa: E741
     P = len(inst.pair_i)
@@ -490,8 +491,9 @@ def solve_mip(inst: Instance, *, time_limit_s: float = 60.0, mip_rel_gap: float 
     lp.a_matrix_.value_ = V
     lp.a_matrix_.num_col_ = ncol
     lp.a_matrix_.num_row_ = nrow
-    lp.integrality_ = [highspy.HighsVarType.kInteger if k else highspy.HighsVarType.kContinuous
-                       for k in integrality]
+    if not relax:
+        lp.integrality_ = [highspy.HighsVarType.kInteger if k else highspy.HighsVarType.kContinuous
+                           for k in integrality]
     h.passModel(lp)
     if warm is not None and ncol:
         x = np.zeros(ncol)
@@ -514,14 +516,19 @@ def solve_mip(inst: Instance, *, time_limit_s: float = 60.0, mip_rel_gap: float 
     if not sol.value_valid:
         log.warning("HiGHS found no solution (%s)", status)
         return Solution(n=np.zeros((J, T), dtype="int64"), flow_p=np.zeros(0, "int64"), flow_t=np.zeros(0, "int64"),
-                        flow_v=np.zeros(0), objective=0.0, bound=np.inf, seconds=time.perf_counter() - t0,
-                        method="mip", status=status)
+                        flow_v=np.zeros(0), objective=0.0, bound=_trivial_bound(inst),
+                        seconds=time.perf_counter() - t0, method="lp" if relax else "mip", status=status)
     x = np.asarray(sol.col_value)
+    if relax:
+        obj = float(info.objective_function_value)
+        return Solution(n=np.zeros((J, T), dtype="int64"), flow_p=np.zeros(0, "int64"), flow_t=np.zeros(0, "int64"),
+                        flow_v=np.zeros(0), objective=obj, bound=obj, seconds=time.perf_counter() - t0,
+                        method="lp", status=status)
     n = np.rint(x[:off_y]).astype("int64").reshape(J, T)
     fv = x[off_f:]
     nz = fv > 1e-9
     obj = float((cost[off_f:] * fv).sum())
-    bound = float(info.mip_dual_bound) if np.isfinite(info.mip_dual_bound) else obj
+    bound = float(info.mip_dual_bound) if np.isfinite(info.mip_dual_bound) else _trivial_bound(inst)
     out = Solution(n=n, flow_p=f_pair[nz], flow_t=f_t[nz], flow_v=fv[nz], objective=obj, bound=max(bound, obj),
                    seconds=time.perf_counter() - t0, method="mip", status=status)
     return trim(inst, out)
@@ -546,136 +553,191 @@ def trim(inst: Instance, sol: Solution) -> Solution:
 
 
 # -- decomposition --------------------------------------------------------------------------------------
+def _pieces(qc: np.ndarray, di: np.ndarray, w: np.ndarray):
+    """Demand pieces from per-year bounds ``qc`` (local demand x years): one piece per run of years with the
+    same bound. Returns q, w, arrive, depart, local demand index."""
+    T = qc.shape[1]
+    sub_q, sub_w, sub_a, sub_d, sub_i = [], [], [], [], []
+    for a_idx, i in enumerate(di):
+        t = 0
+        while t < T:
+            v = qc[a_idx, t]
+            e = t + 1
+            while e < T and abs(qc[a_idx, e] - v) < 1e-9:
+                e += 1
+            if v > 1e-9:
+                sub_q.append(v)
+                sub_w.append(w[i])
+                sub_a.append(t)
+                sub_d.append(e)
+                sub_i.append(a_idx)
+            t = e
+    return (np.array(sub_q, dtype="float64"), np.array(sub_w, dtype="float64"), np.array(sub_a, dtype="int64"),
+            np.array(sub_d, dtype="int64"), np.array(sub_i, dtype="int64"))
+
+
+def _component(inst: Instance, c: int, comp: np.ndarray, qc_fn, budget, conn_cap, area_cap, forbid):
+    """The sub-instance of component ``c`` with the given demand bounds and resources."""
+    sj = np.flatnonzero(comp == c)
+    pm = np.isin(inst.pair_j, sj)
+    di = np.unique(inst.pair_i[pm])
+    loc_j = {int(j): a for a, j in enumerate(sj)}
+    loc_i = {int(i): a for a, i in enumerate(di)}
+    q, w, arr, dep, sub_i = _pieces(qc_fn(di), di, inst.w)
+    pi_loc = np.array([loc_i[int(i)] for i in inst.pair_i[pm]], dtype="int64")
+    pj_loc = np.array([loc_j[int(j)] for j in inst.pair_j[pm]], dtype="int64")
+    by_demand: dict[int, list[int]] = {}
+    for pidx, a_idx in enumerate(sub_i):
+        by_demand.setdefault(int(a_idx), []).append(pidx)
+    npi, npj = [], []
+    for a_idx, j_loc in zip(pi_loc, pj_loc):
+        for pidx in by_demand.get(int(a_idx), ()):
+            npi.append(pidx)
+            npj.append(j_loc)
+    sp = inst.spacing[(comp[inst.spacing[:, 0]] == c) & (comp[inst.spacing[:, 1]] == c)]
+    sp_loc = np.array([[loc_j[int(a)], loc_j[int(b)]] for a, b in sp], dtype="int64").reshape(-1, 2)
+    sub = Instance(years=inst.years, site_id=inst.site_id[sj], site_gm=np.zeros(len(sj), dtype="int64"),
+                   gms=[inst.gms[c]], max_evses=inst.max_evses[sj], kw_per_evse=inst.kw_per_evse[sj],
+                   allowed=inst.allowed[sj], conn=inst.conn[sj], conn_cap_kw=conn_cap, area=inst.area[sj],
+                   area_cap_kw=area_cap, spacing=sp_loc, q=q, w=w, arrive=arr, depart=dep,
+                   pair_i=np.array(npi, dtype="int64"), pair_j=np.array(npj, dtype="int64"),
+                   budget=np.asarray(budget, dtype="int64"), gm_budget=inst.gm_budget[[c]], kappa=inst.kappa,
+                   forbid_open=forbid)
+    return sub, sj, di, sub_i, loc_i, loc_j, pm
+
+
+def _solve_component(args):
+    """Worker: LP bound of the relaxed component; the MIP on the allocated component unless the greedy plan
+    is already within the gap of that bound."""
+    sub, relaxed, gs, time_limit_s, mip_rel_gap = args
+    t0 = time.perf_counter()
+    lp = solve_mip(relaxed, time_limit_s=max(0.05, time_limit_s / 2), relax=True) if len(relaxed.pair_i) else None
+    ub = lp.bound if lp is not None and lp.status == "Optimal" else _trivial_bound(relaxed)
+    if gs.objective >= (1 - mip_rel_gap) * ub - 1e-9 or not len(sub.pair_i):
+        return gs, ub, "greedy-within-gap"
+    left = time_limit_s - (time.perf_counter() - t0)
+    if left < 0.05:
+        return gs, ub, "greedy-fallback"
+    ms = solve_mip(sub, time_limit_s=left, mip_rel_gap=mip_rel_gap, warm=gs)
+    if ms.objective < gs.objective - 1e-6:
+        return gs, ub, "greedy-fallback"
+    return ms, ub, "mip"
+
+
+def _trivial_bound(inst: Instance) -> float:
+    """Every piece of demand that some site can reach, served in every year of it."""
+    reach = np.zeros(inst.I, dtype=bool)
+    reach[inst.pair_i] = True
+    return float((inst.w * inst.q * (inst.dep() - inst.arrive))[reach].sum())
+
+
 def _solve_decomposed(inst: Instance, g: Solution, *, time_limit_s: float, mip_rel_gap: float,
-                      t0: float) -> Solution:
+                      t0: float, workers: int = 2, parallel_min_vars: int = 100_000) -> Solution:
+    """Decomposition by municipality (see :class:`PlacementModel`). The reported bound is the sum over
+    municipalities of the LP relaxation of each municipality with every coupling constraint dropped (full
+    budget, full shared capacities, full border demand, no spacing across borders): a valid upper bound of
+    the whole problem, so the gap is a true global gap."""
+    from concurrent.futures import ProcessPoolExecutor
+
     J, T = inst.J, inst.T
     if len(inst.pair_i) == 0:
         g.method, g.bound = "greedy", g.objective
         return g
-    comp = inst.site_gm  # component of each site = its municipality
+    comp = inst.site_gm
     C = len(inst.gms)
     used_ct = np.zeros((C, T), dtype="int64")
     np.add.at(used_ct, comp, g.n)
-    left_t = inst.budget - used_ct.sum(axis=0)
-    # greedy flow per pair and year
+    left_t = np.maximum(inst.budget - used_ct.sum(axis=0), 0)
     gflow = np.zeros((len(inst.pair_i), T))
     if len(g.flow_p):
         np.add.at(gflow, (g.flow_p, g.flow_t), g.flow_v)
-    # demand allocation: greedy's flow to each component, the residual to the home component (nearest site)
+    fp_idx = np.unique(inst.pair_i, return_index=True)
     first_pair = np.full(inst.I, -1, dtype="int64")
-    if len(inst.pair_i):
-        fp_idx = np.unique(inst.pair_i, return_index=True)
-        first_pair[fp_idx[0]] = fp_idx[1]
+    first_pair[fp_idx[0]] = fp_idx[1]
     home = np.where(first_pair >= 0, comp[inst.pair_j[np.maximum(first_pair, 0)]], -1)
-    served_ic = {}
     pc = comp[inst.pair_j]
+    yrs = np.arange(T)[None, :]
+    qT = np.where((yrs >= inst.arrive[:, None]) & (yrs < inst.dep()[:, None]), inst.q[:, None], 0.0)
+    served_c: dict[int, np.ndarray] = {}
+    total = np.zeros((inst.I, T))
     for c in np.unique(pc):
         m = pc == c
         arr = np.zeros((inst.I, T))
         np.add.at(arr, inst.pair_i[m], gflow[m])
-        served_ic[int(c)] = arr
-    total_served = sum(served_ic.values()) if served_ic else np.zeros((inst.I, T))
-    yrs = np.arange(T)[None, :]
-    qT = np.where((yrs >= inst.arrive[:, None]) & (yrs < inst.dep()[:, None]), inst.q[:, None], 0.0)
-    resid = np.maximum(qT - total_served, 0.0)
-    # shared connections / areas: greedy usage + the leftover to the component with most sites on it
+        served_c[int(c)] = arr
+        total += arr
+    resid = np.maximum(qT - total, 0.0)
     tot = g.n.sum(axis=1)
-    objective, bound = 0.0, 0.0
-    n_out = np.zeros((J, T), dtype="int64")
-    fps, fts, fvs = [], [], []
-    methods = {}
     opened_g = tot > 0
     comps = [c for c in range(C) if (comp == c).any()]
     pair_keys = inst.pair_i * J + inst.pair_j
     pair_order = np.argsort(pair_keys, kind="stable")
     pair_keys_sorted = pair_keys[pair_order]
-    deadline = t0 + time_limit_s
+    jobs, meta = [], []
+    sizes = []
     for k, c in enumerate(comps):
         sj = np.flatnonzero(comp == c)
-        pm = np.isin(inst.pair_j, sj)
-        di = np.unique(inst.pair_i[pm])
-        loc_j = {int(j): a for a, j in enumerate(sj)}
-        loc_i = {int(i): a for a, i in enumerate(di)}
-        # demand bound in this component per year: greedy's flow here + residual if home
-        qc = served_ic.get(c, np.zeros((inst.I, T)))[di] + np.where((home[di] == c)[:, None], resid[di], 0.0)
-        sub_q, sub_w, sub_a, sub_d, sub_i = [], [], [], [], []
-        for a_idx, i in enumerate(di):
-            t = 0
-            while t < T:  # one piece per run of years with the same allocation
-                v = qc[a_idx, t]
-                e = t + 1
-                while e < T and abs(qc[a_idx, e] - v) < 1e-9:
-                    e += 1
-                if v > 1e-9:
-                    sub_q.append(v)
-                    sub_w.append(inst.w[i])
-                    sub_a.append(t)
-                    sub_d.append(e)
-                    sub_i.append(a_idx)
-                t = e
-        sub_q = np.array(sub_q)
-        sub_i = np.array(sub_i, dtype="int64")
-        pi_loc = np.array([loc_i[int(i)] for i in inst.pair_i[pm]], dtype="int64")
-        pj_loc = np.array([loc_j[int(j)] for j in inst.pair_j[pm]], dtype="int64")
-        # expand pairs to pieces
-        piece_of = {}
-        for pidx, a_idx in enumerate(sub_i):
-            piece_of.setdefault(int(a_idx), []).append(pidx)
-        npi, npj = [], []
-        for a_idx, j_loc in zip(pi_loc, pj_loc):
-            for pidx in piece_of.get(int(a_idx), ()):
-                npi.append(pidx)
-                npj.append(j_loc)
-        budget_c = used_ct[c] + np.maximum(left_t, 0) // len(comps) + (k < np.maximum(left_t, 0) % len(comps))
-        conn_sub = inst.conn[sj]
+        # allocation of shared resources from the greedy plan
+        budget_c = used_ct[c] + left_t // len(comps) + (k < left_t % len(comps))
+        budget_c = np.minimum(budget_c, inst.gm_budget[c])
         conn_cap = inst.conn_cap_kw.copy()
         area_cap = inst.area_cap_kw.copy()
-        for arr, caps in ((inst.conn, conn_cap), (np.where(inst.conn < 0, inst.area, -1), area_cap)):
-            for r in np.unique(arr[sj][arr[sj] >= 0]):
-                users = np.flatnonzero(arr == r)
+        for arr_idx, caps in ((inst.conn, conn_cap), (np.where(inst.conn < 0, inst.area, -1), area_cap)):
+            for r in np.unique(arr_idx[sj][arr_idx[sj] >= 0]):
+                users = np.flatnonzero(arr_idx == r)
                 if np.all(comp[users] == c):
                     continue
                 usage_here = (tot[users] * inst.kw_per_evse[users])[comp[users] == c].sum()
                 usage_all = (tot[users] * inst.kw_per_evse[users]).sum()
-                counts = np.bincount(comp[users])
-                owner = int(np.argmax(counts))
+                owner = int(np.argmax(np.bincount(comp[users])))
                 caps[r] = usage_here + (caps[r] - usage_all if owner == c else 0.0)
-        # spacing across the border: a site next to a greedy-opened site elsewhere stays closed; when
-        # neither is open the site in the higher-numbered municipality stays closed
         forbid = np.zeros(len(sj), dtype=bool)
+        loc = {int(j): a for a, j in enumerate(sj)}
         for a, b in inst.spacing:
             ca, cb = comp[a], comp[b]
             if ca == cb or c not in (ca, cb):
                 continue
             mine, other = (a, b) if ca == c else (b, a)
             if opened_g[other] or (not opened_g[mine] and comp[mine] > comp[other]):
-                forbid[loc_j[int(mine)]] = True
-        sp = inst.spacing[(comp[inst.spacing[:, 0]] == c) & (comp[inst.spacing[:, 1]] == c)]
-        sp_loc = np.array([[loc_j[int(a)], loc_j[int(b)]] for a, b in sp], dtype="int64").reshape(-1, 2)
-        sub = Instance(years=inst.years, site_id=inst.site_id[sj], site_gm=np.zeros(len(sj), dtype="int64"),
-                       gms=[inst.gms[c]], max_evses=inst.max_evses[sj], kw_per_evse=inst.kw_per_evse[sj],
-                       allowed=inst.allowed[sj], conn=conn_sub, conn_cap_kw=conn_cap, area=inst.area[sj],
-                       area_cap_kw=area_cap, spacing=sp_loc, q=sub_q, w=np.array(sub_w), arrive=np.array(sub_a, dtype="int64"),
-                       depart=np.array(sub_d, dtype="int64"),
-                       pair_i=np.array(npi, dtype="int64"), pair_j=np.array(npj, dtype="int64"),
-                       budget=np.minimum(budget_c, inst.gm_budget[c]).astype("int64"),
-                       gm_budget=inst.gm_budget[[c]], kappa=inst.kappa, forbid_open=forbid)
+                forbid[loc[int(mine)]] = True
+        alloc = _component(inst, c, comp,
+                           lambda di, c=c: served_c.get(c, np.zeros((inst.I, T)))[di]
+                           + np.where((home[di] == c)[:, None], resid[di], 0.0),
+                           budget_c, conn_cap, area_cap, forbid)
+        relaxed = _component(inst, c, comp, lambda di: qT[di], np.minimum(inst.budget, inst.gm_budget[c]),
+                             inst.conn_cap_kw.copy(), inst.area_cap_kw.copy(), None)[0]
+        sub, sj, di, sub_i, loc_i, loc_j, pm = alloc
         gs = _restrict(g, sub, inst, sj, di, sub_i, loc_i, loc_j, pm)
-        remaining = deadline - time.perf_counter()
-        ms = None
-        if remaining > 0.05 and len(sub.pair_i):
-            ms = solve_mip(sub, time_limit_s=max(0.05, remaining / (len(comps) - k)), mip_rel_gap=mip_rel_gap,
-                           warm=gs)
-        if ms is None or ms.objective < gs.objective - 1e-6:
-            best, methods[inst.gms[c]] = gs, "greedy-fallback"
-            b = max(ms.bound, gs.objective) if ms is not None else np.inf
-        else:
-            best, methods[inst.gms[c]] = ms, "mip"
-            b = ms.bound
+        jobs.append([sub, relaxed, gs])
+        meta.append((c, sj, di, sub_i, sub))
+        sizes.append(_n_flow_vars(relaxed) + 1)
+    remaining = max(0.5, time_limit_s - (time.perf_counter() - t0))
+    share = np.asarray(sizes, dtype="float64") / sum(sizes)
+    # two workers: each gets half the components by size, so each component's time is its size share x 2
+    args = [(sub, relaxed, gs, float(max(0.1, remaining * share[k] * workers * 0.9)), mip_rel_gap)
+            for k, (sub, relaxed, gs) in enumerate(jobs)]
+    order = np.argsort(-share)
+    results: list = [None] * len(args)
+    if workers > 1 and len(args) > 1 and sum(sizes) > parallel_min_vars:
+        import multiprocessing as mp
+
+        # spawn, not fork: a forked child inherits HiGHS's thread pool in a locked state
+        with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn")) as ex:
+            futs = {int(k): ex.submit(_solve_component, args[k]) for k in order}
+            for k, f in futs.items():
+                results[k] = f.result()
+    else:
+        for k in order:
+            results[int(k)] = _solve_component(args[int(k)])
+    objective, bound = 0.0, 0.0
+    n_out = np.zeros((J, T), dtype="int64")
+    fps, fts, fvs = [], [], []
+    methods = {}
+    for (c, sj, di, sub_i, sub), (best, ub, how) in zip(meta, results):
+        methods[inst.gms[c]] = how
         objective += best.objective
-        bound += b if np.isfinite(b) else best.objective
+        bound += ub
         n_out[sj] = best.n
-        # map flows back to the full instance's pairs (pair key i * J + j)
         if len(best.flow_p):
             keys = di[sub_i[sub.pair_i[best.flow_p]]] * J + sj[sub.pair_j[best.flow_p]]
             fps.append(pair_order[np.searchsorted(pair_keys_sorted, keys)])
@@ -684,8 +746,9 @@ def _solve_decomposed(inst: Instance, g: Solution, *, time_limit_s: float, mip_r
     fp = np.concatenate(fps) if fps else np.zeros(0, "int64")
     ft = np.concatenate(fts) if fts else np.zeros(0, "int64")
     fv = np.concatenate(fvs) if fvs else np.zeros(0)
-    return Solution(n=n_out, flow_p=fp, flow_t=ft, flow_v=fv, objective=objective, bound=bound, seconds=0.0,
-                    method="mip-decomposed", status="decomposed", components=len(comps), component_methods=methods)
+    return Solution(n=n_out, flow_p=fp, flow_t=ft, flow_v=fv, objective=objective, bound=max(bound, objective),
+                    seconds=0.0, method="mip-decomposed", status="decomposed", components=len(comps),
+                    component_methods=methods)
 
 
 def _restrict(g: Solution, sub: Instance, inst: Instance, sj: np.ndarray, di: np.ndarray, sub_i: np.ndarray,

@@ -127,7 +127,9 @@ def make_plan(inp: PlanInputs, cfg: RegionConfig, years: list[int] | None = None
              "ratio_vs_greedy": (sol.objective / g_obj) if g_obj > 0 else None,
              "components": sol.components, "demand_points": len(demand), "candidate_sites": len(feas),
              "evses": int(sol.n.sum()), "sites": int((sol.n.sum(axis=1) > 0).sum()),
-             "fallback_components": sorted(k for k, v in sol.component_methods.items() if v != "mip")}
+             "component_methods": {m: sum(1 for v in sol.component_methods.values() if v == m)
+                                   for m in sorted(set(sol.component_methods.values()))},
+             "fallback_components": sorted(k for k, v in sol.component_methods.items() if v == "greedy-fallback")}
     return PlanResult(sites=rows, demand=dem, candidates=feas, stats=stats)
 
 
