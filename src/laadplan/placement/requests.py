@@ -23,7 +23,7 @@ import pandas as pd
 
 from laadplan import geo
 from laadplan.config import RegionConfig
-from laadplan.placement.triggers import LOCATION_KEYS
+from laadplan.placement.triggers import LOCATION_KEYS, match_keys
 
 RULES = {
     "REQ-ELIG-RESIDENCE": "refused: the driver neither lives nor works in the municipality",
@@ -93,7 +93,7 @@ def decide_requests(requests: pd.DataFrame, locations: pd.DataFrame, kpi: pd.Dat
     loc = loc[np.isfinite(loc["x_rd"].astype("float64"))].reset_index(drop=True)
     busy = np.zeros(len(loc), dtype=bool)
     if kpi is not None and len(kpi) and len(loc):
-        kk = [k for k in keys if k in kpi.columns]
+        kk = match_keys(kpi, loc)
         b = busy_locations(kpi, cfg)
         busy = loc.merge(b[kk + ["busy"]].drop_duplicates(kk), on=kk, how="left")["busy"].fillna(False).to_numpy(bool)
     rx, ry = r["x_rd"].to_numpy("float64"), r["y_rd"].to_numpy("float64")

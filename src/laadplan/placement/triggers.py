@@ -22,6 +22,18 @@ DEMAND_COLUMNS = ["demand_id", "trigger", "x_rd", "y_rd", "gm_code", "quantity",
 LOCATION_KEYS = ["country_code", "party_id", "location_id"]
 
 
+def match_keys(kpi: pd.DataFrame, locations: pd.DataFrame) -> list[str]:
+    """Location key columns to join KPIs on: those present in both and filled in the KPI frame (status
+    snapshots aggregated per location carry no country_code / party_id)."""
+    keys = []
+    for k in LOCATION_KEYS:
+        if k in kpi.columns and k in locations.columns:
+            v = kpi[k].astype("string").fillna("")
+            if k == "location_id" or (v != "").any():
+                keys.append(k)
+    return keys
+
+
 def empty_demand() -> pd.DataFrame:
     return pd.DataFrame({c: pd.Series(dtype="float64" if c in ("x_rd", "y_rd", "quantity", "weight", "walk_m")
                                       else ("int64" if c == "year" else "string")) for c in DEMAND_COLUMNS})
@@ -45,7 +57,7 @@ def usage_catchments(kpi: pd.DataFrame, locations: pd.DataFrame, cfg: RegionConf
     location keys, ``peak_how_occupancy_share``, ``occupancy_share`` or ``mean_occupancy_share``, optional
     ``kwh_per_evse_day``, ``peak_how``, ``n_evses``. ``locations``: keys, x_rd, y_rd, gm_code, n_evses.
     """
-    keys = [k for k in LOCATION_KEYS if k in kpi.columns and k in locations.columns]
+    keys = match_keys(kpi, locations)
     k = kpi.copy()
     if "occupancy_share" not in k.columns and "mean_occupancy_share" in k.columns:
         k["occupancy_share"] = k["mean_occupancy_share"]
