@@ -94,6 +94,8 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="small size (2,000 locations, 3,000 sites, 6,000 demand)")
     ap.add_argument("--time-limit", type=float, default=90.0, help="HiGHS time limit for the whole plan, s")
+    ap.add_argument("--pairs", type=int, default=None,
+                    help="placement.max_candidates_per_demand (default: the config's)")
     args = ap.parse_args()
     sizes = (2_000, 3_000, 6_000, 1_000) if args.quick else (32_000, 50_000, 100_000, 15_000)
     t = time.perf_counter()
@@ -101,9 +103,12 @@ def main() -> None:
     t_gen = time.perf_counter() - t
     cfg = RegionConfig()
     cfg.placement.generate_candidates = False
+    if args.pairs:
+        cfg.placement.max_candidates_per_demand = args.pairs
     years = [2026, 2027, 2028, 2029, 2030]
     inp = PlanInputs(locations=locations, connections=conns, grid_areas=grid)
     out = {"size": dict(zip(["locations", "candidate_sites", "demand_points", "connections"], sizes)),
+           "max_candidates_per_demand": cfg.placement.max_candidates_per_demand,
            "generate_s": round(t_gen, 1)}
     t = time.perf_counter()
     g = make_plan(inp, cfg, years, demand=demand, sites=sites, method="greedy")

@@ -128,7 +128,9 @@ def step(ctx) -> dict[str, Any]:
         r = reader(kind)(ctx.store, p, ctx.cfg)
         ingested[p.rsplit("/", 1)[-1]] = {"read": r.read, "accepted": r.accepted, "quarantined": r.quarantined}
     cfg = ctx.cfg.model_copy(deep=True)
-    cfg.placement.time_limit_s = min(cfg.placement.time_limit_s, 4.0)
+    # keep the demo step short: a few forecast points per buurt and a short HiGHS time limit
+    cfg.placement.time_limit_s = min(cfg.placement.time_limit_s, 3.0)
+    cfg.placement.forecast_max_points_per_area = min(cfg.placement.forecast_max_points_per_area, 2)
     inp, notes = load_inputs(ctx.store, cfg)
     a, b, cmp = plan_both(inp, cfg, scenario="middle")
     decided = a.stats.pop("requests", None)

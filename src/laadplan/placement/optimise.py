@@ -514,7 +514,7 @@ def solve_mip(inst: Instance, *, time_limit_s: float = 60.0, mip_rel_gap: float 
     info = h.getInfo()
     sol = h.getSolution()
     if not sol.value_valid:
-        log.warning("HiGHS found no solution (%s)", status)
+        log.info("HiGHS found no solution (%s)", status)
         return Solution(n=np.zeros((J, T), dtype="int64"), flow_p=np.zeros(0, "int64"), flow_t=np.zeros(0, "int64"),
                         flow_v=np.zeros(0), objective=0.0, bound=_trivial_bound(inst),
                         seconds=time.perf_counter() - t0, method="lp" if relax else "mip", status=status)
@@ -611,6 +611,8 @@ def _solve_component(args):
     is already within the gap of that bound."""
     sub, relaxed, gs, time_limit_s, mip_rel_gap = args
     t0 = time.perf_counter()
+    if time_limit_s < 0.25:  # no time for this component: keep the greedy plan, trivial bound
+        return gs, _trivial_bound(relaxed), "greedy-no-time"
     lp = solve_mip(relaxed, time_limit_s=max(0.05, time_limit_s / 2), relax=True) if len(relaxed.pair_i) else None
     ub = lp.bound if lp is not None and lp.status == "Optimal" else _trivial_bound(relaxed)
     if gs.objective >= (1 - mip_rel_gap) * ub - 1e-9 or not len(sub.pair_i):
