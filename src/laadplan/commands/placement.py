@@ -72,9 +72,11 @@ def register(app: typer.Typer) -> None:
                        "files": files})
             return
         st = main.stats
+        gap = "unknown" if st["gap"] is None else f"{100 * st['gap']:.2f} %"
         console.print(f"[bold]plan {ys[0]}-{ys[-1]}[/] ({'without' if no_congestion else 'with'} congestion rule): "
                       f"{st['evses']:,} new EVSEs at {st['sites']:,} sites; objective {st['objective']:.1f} "
-                      f"(gap {100 * st['gap']:.2f} %, greedy {st['greedy_objective']:.1f}), {st['seconds']:.1f} s, "
+                      f"(gap {gap}, "
+                      f"greedy {st['greedy_objective']:.1f}), {st['seconds']:.1f} s, "
                       f"{st['method']}")
         console.print(f"inputs: {notes}")
         print_frame(summary(main.sites).groupby("gm_code", as_index=False)[["sites", "evses", "power_kw",

@@ -81,6 +81,9 @@ class Solution:
 
     @property
     def gap(self) -> float:
+        """Relative gap to the bound; NaN when no bound is known (the greedy alone)."""
+        if not np.isfinite(self.bound):
+            return float("nan")
         if self.bound <= 0:
             return 0.0
         return max(0.0, (self.bound - self.objective) / max(abs(self.bound), 1e-9))

@@ -122,7 +122,8 @@ def make_plan(inp: PlanInputs, cfg: RegionConfig, years: list[int] | None = None
         dem[f"served_{y}"] = served[:, k]
     g_obj = model.greedy_objective if model.greedy_objective is not None else sol.objective
     stats = {"congestion_rule": congestion_rule, "method": sol.method, "status": sol.status,
-             "objective": sol.objective, "bound": sol.bound if np.isfinite(sol.bound) else None, "gap": sol.gap,
+             "objective": sol.objective, "bound": sol.bound if np.isfinite(sol.bound) else None,
+             "gap": sol.gap if np.isfinite(sol.gap) else None,
              "seconds": sol.seconds, "greedy_objective": g_obj,
              "ratio_vs_greedy": (sol.objective / g_obj) if g_obj > 0 else None,
              "components": sol.components, "demand_points": len(demand), "candidate_sites": len(feas),
