@@ -63,7 +63,7 @@ def register(app: typer.Typer) -> None:
                      "(laadplan ingest locations ..., laadplan ingest requests ...)")
             a, b, cmp = plan_both(inp, cfg, ys, scenario=scenario, method=method.value, time_limit_s=time_limit)
             decided = a.stats.pop("requests", None)
-            save(store, a, b, decided)
+            save(store, a, b, decided, primary_rule=not no_congestion)
         files = write_outputs(out, a, b, cmp, decided, inp.grid_areas, inp.areas, inp.locations,
                               primary_rule=not no_congestion)
         main = b if no_congestion else a

@@ -128,7 +128,9 @@ CANDIDATES = Table(
 PLAN_SITES = Table(
     "plan_sites",
     "The placement plan: new EVSEs per site per year with the triggers and demand they cover and the grid "
-    "route. Written twice per run: with the congestion rule (congestion_rule true) and without it.",
+    "route. Holds the main plan of the last run (with the congestion rule unless `laadplan plan --no-congestion`); "
+    "the other variant and the comparison are written as files. grid_route tells whether a site uses an existing "
+    "connection.",
     (
         C("year", "int", "plan year in which the EVSEs are placed", nullable=False),
         C("gm_code", "str", "municipality"),

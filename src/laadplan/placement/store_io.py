@@ -88,11 +88,14 @@ def load_inputs(store: Store, cfg: RegionConfig) -> tuple[PlanInputs, dict]:
     return inp, notes
 
 
-def save(store: Store, with_rule: PlanResult, without: PlanResult, decided: pd.DataFrame | None) -> None:
-    """plan_sites (both variants) and the request decisions into the store."""
+def save(store: Store, with_rule: PlanResult, without: PlanResult, decided: pd.DataFrame | None,
+         primary_rule: bool = True) -> None:
+    """The main plan (with the congestion rule unless ``primary_rule`` is False) into ``plan_sites`` and the
+    request decisions into ``requests``. Only one variant is stored so that readers summing
+    ``plan_sites.evses`` never count a placement twice; the other variant and the comparison are files."""
     cols = model.table("plan_sites").column_names
-    both = pd.concat([with_rule.sites, without.sites], ignore_index=True)
-    store.replace_all("plan_sites", both[[c for c in cols if c in both.columns]])
+    main = (with_rule if primary_rule else without).sites
+    store.replace_all("plan_sites", main[[c for c in cols if c in main.columns]])
     if decided is not None and len(decided):
         rc = model.table("requests").column_names
         store.replace_all("requests", decided[[c for c in rc if c in decided.columns]])
