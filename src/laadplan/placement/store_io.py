@@ -201,7 +201,8 @@ def plan_map(path: Path, res: PlanResult, grid_areas: pd.DataFrame | None, areas
     ax.set_ylabel("RD y (m)")
     rule = "with" if res.stats.get("congestion_rule", True) else "without"
     ax.set_title(f"Placement plan {rule} the congestion rule: {int(s['evses'].sum()) if len(s) else 0} new EVSEs "
-                 f"at {s['site_id'].nunique() if len(s) else 0} sites (red: areas refusing new connections)")
+                 f"at {s['site_id'].nunique() if len(s) else 0} sites\n(shaded red: supply areas with offtake "
+                 "status 2-3; squares: on an existing connection)", fontsize=10)
     if len(s):
         ax.legend(loc="best", fontsize=7, markerscale=0.7)
     fig.tight_layout()
