@@ -120,6 +120,8 @@ def main() -> None:
     out["mip"] = {"seconds_to_plan": round(time.perf_counter() - t, 1), "solve_s": round(st["seconds"], 1),
                   "method": st["method"], "objective": round(st["objective"], 2),
                   "bound": round(st["bound"], 2) if st["bound"] else None, "gap_pct": round(100 * st["gap"], 3),
+                  "global_bound": round(st["global_bound"], 2) if st["global_bound"] else None,
+                  "global_gap_pct": round(100 * st["global_gap"], 3) if st["global_gap"] is not None else None,
                   "evses": st["evses"], "sites": st["sites"], "components": st["components"],
                   "component_methods": st["component_methods"]}
     out["ratio_mip_over_greedy"] = round(st["objective"] / g.stats["objective"], 5) if g.stats["objective"] else None

@@ -168,3 +168,21 @@ def test_property_plans_respect_every_constraint(seed, J, I, budget, conn_kw, sp
     for sol in (g, s):
         _check_constraints(m, sol, spacing, budget)
     assert g.objective <= s.objective + 1e-6
+
+
+@pytest.mark.parametrize("seed", [11, 12, 13])
+def test_decomposition_feasible_and_global_bound_valid(seed):
+    """Forced decomposition by municipality: never better than the whole model's optimum, never worse than
+    the greedy plan, and its global bound is at least the whole model's optimum."""
+    years = [2026, 2027]
+    sites, demand, conns = _frames(seed, J=16, I=24, years=years, conn_kw=30.0, extent=700.0)
+    m = PlacementModel.from_frames(demand, sites, conns, years, budget_per_year=4, evses_per_site_max=2,
+                                   min_spacing_m=120.0, area_capacity_kw={"A1": 44.0})
+    whole = m.solve("mip", mip_rel_gap=0.0, decompose=False)
+    assert whole.status == "Optimal"
+    dec = m.solve("mip", mip_rel_gap=0.0, decompose=True, time_limit_s=20)
+    g = m.solve("greedy")
+    assert g.objective - 1e-6 <= dec.objective <= whole.objective + 1e-6
+    assert dec.global_bound >= whole.objective - 1e-6
+    m.sites_xy = (sites["x_rd"].to_numpy(), sites["y_rd"].to_numpy())
+    _check_constraints(m, dec, 120.0, 4)

@@ -78,6 +78,8 @@ class Solution:
     status: str = ""
     components: int = 1
     component_methods: dict = field(default_factory=dict)
+    #: a bound of the whole problem when ``bound`` is only one of the decomposed problem
+    global_bound: float | None = None
 
     @property
     def gap(self) -> float:
@@ -127,8 +129,10 @@ class PlacementModel:
     with the greedy solution. Large instances are decomposed by municipality: the greedy solution
     allocates every shared resource (yearly budget, a connection or area used across municipalities,
     demand reachable from two municipalities, spacing across a border) to the municipalities, each
-    municipality is solved to optimality within its allocation, so the result is feasible for the
-    whole and never worse than the greedy plan; the reported gap is that of the decomposed problems.
+    municipality is solved (two worker processes, time shared by size) within its allocation, so the result
+    is feasible for the whole and never worse than the greedy plan. ``bound``/``gap`` are then those of the
+    decomposed problem; ``global_bound`` sums, per municipality, the LP relaxation with every coupling
+    constraint dropped (a valid bound of the whole problem; the trivial bound where the LP did not finish).
     """
 
     def __init__(self, inst: Instance):
@@ -610,23 +614,25 @@ def _component(inst: Instance, c: int, comp: np.ndarray, qc_fn, budget, conn_cap
 
 
 def _solve_component(args):
-    """Worker: LP bound of the relaxed component; the MIP on the allocated component unless the greedy plan
-    is already within the gap of that bound."""
+    """Worker: the MIP on the allocated component (warm-started with the greedy restriction); with time
+    left, the LP relaxation of the relaxed component for the global bound. Returns (solution, bound of the
+    allocated component, global bound contribution, how)."""
     sub, relaxed, gs, time_limit_s, mip_rel_gap = args
     t0 = time.perf_counter()
-    if time_limit_s < 0.25:  # no time for this component: keep the greedy plan, trivial bound
-        return gs, _trivial_bound(relaxed), "greedy-no-time"
-    lp = solve_mip(relaxed, time_limit_s=max(0.05, time_limit_s / 2), relax=True) if len(relaxed.pair_i) else None
-    ub = lp.bound if lp is not None and lp.status == "Optimal" else _trivial_bound(relaxed)
-    if gs.objective >= (1 - mip_rel_gap) * ub - 1e-9 or not len(sub.pair_i):
-        return gs, ub, "greedy-within-gap"
-    left = time_limit_s - (time.perf_counter() - t0)
-    if left < 0.05:
-        return gs, ub, "greedy-fallback"
-    ms = solve_mip(sub, time_limit_s=left, mip_rel_gap=mip_rel_gap, warm=gs)
+    if time_limit_s < 0.25 or not len(sub.pair_i):  # no time (or nothing) for this component
+        return gs, _trivial_bound(sub), _trivial_bound(relaxed), "greedy-no-time"
+    ms = solve_mip(sub, time_limit_s=time_limit_s, mip_rel_gap=mip_rel_gap, warm=gs)
     if ms.objective < gs.objective - 1e-6:
-        return gs, ub, "greedy-fallback"
-    return ms, ub, "mip"
+        best, how, ub = gs, "greedy-fallback", max(ms.bound, gs.objective)
+    else:
+        best, how, ub = ms, "mip", ms.bound
+    left = time_limit_s - (time.perf_counter() - t0)
+    ug = _trivial_bound(relaxed)
+    if left > 0.25 and len(relaxed.pair_i):
+        lp = solve_mip(relaxed, time_limit_s=left, relax=True)
+        if lp.status == "Optimal":
+            ug = lp.bound
+    return best, ub, max(ug, ub), how
 
 
 def _trivial_bound(inst: Instance) -> float:
@@ -638,10 +644,9 @@ def _trivial_bound(inst: Instance) -> float:
 
 def _solve_decomposed(inst: Instance, g: Solution, *, time_limit_s: float, mip_rel_gap: float,
                       t0: float, workers: int = 2, parallel_min_vars: int = 100_000) -> Solution:
-    """Decomposition by municipality (see :class:`PlacementModel`). The reported bound is the sum over
-    municipalities of the LP relaxation of each municipality with every coupling constraint dropped (full
-    budget, full shared capacities, full border demand, no spacing across borders): a valid upper bound of
-    the whole problem, so the gap is a true global gap."""
+    """Decomposition by municipality (see :class:`PlacementModel`): ``bound`` of the decomposed problem and
+    ``global_bound`` from the relaxed municipal LPs (full budget, full shared capacities, full border demand,
+    no spacing across borders), a valid upper bound of the whole problem."""
     from concurrent.futures import ProcessPoolExecutor
 
     J, T = inst.J, inst.T
@@ -734,14 +739,15 @@ def _solve_decomposed(inst: Instance, g: Solution, *, time_limit_s: float, mip_r
     else:
         for k in order:
             results[int(k)] = _solve_component(args[int(k)])
-    objective, bound = 0.0, 0.0
+    objective, bound, gbound = 0.0, 0.0, 0.0
     n_out = np.zeros((J, T), dtype="int64")
     fps, fts, fvs = [], [], []
     methods = {}
-    for (c, sj, di, sub_i, sub), (best, ub, how) in zip(meta, results):
+    for (c, sj, di, sub_i, sub), (best, ub, ug, how) in zip(meta, results):
         methods[inst.gms[c]] = how
         objective += best.objective
         bound += ub
+        gbound += ug
         n_out[sj] = best.n
         if len(best.flow_p):
             keys = di[sub_i[sub.pair_i[best.flow_p]]] * J + sj[sub.pair_j[best.flow_p]]
@@ -753,7 +759,7 @@ def _solve_decomposed(inst: Instance, g: Solution, *, time_limit_s: float, mip_r
     fv = np.concatenate(fvs) if fvs else np.zeros(0)
     return Solution(n=n_out, flow_p=fp, flow_t=ft, flow_v=fv, objective=objective, bound=max(bound, objective),
                     seconds=0.0, method="mip-decomposed", status="decomposed", components=len(comps),
-                    component_methods=methods)
+                    component_methods=methods, global_bound=max(gbound, objective))
 
 
 def _restrict(g: Solution, sub: Instance, inst: Instance, sj: np.ndarray, di: np.ndarray, sub_i: np.ndarray,
