@@ -724,7 +724,7 @@ def _solve_decomposed(inst: Instance, g: Solution, *, time_limit_s: float, mip_r
     remaining = max(0.5, time_limit_s - (time.perf_counter() - t0))
     share = np.asarray(sizes, dtype="float64") / sum(sizes)
     # two workers: each gets half the components by size, so each component's time is its size share x 2
-    args = [(sub, relaxed, gs, float(max(0.1, remaining * share[k] * workers * 0.9)), mip_rel_gap)
+    args = [(sub, relaxed, gs, float(max(0.5, remaining * share[k] * workers * 0.8)), mip_rel_gap)
             for k, (sub, relaxed, gs) in enumerate(jobs)]
     order = np.argsort(-share)
     results: list = [None] * len(args)
