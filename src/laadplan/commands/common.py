@@ -19,8 +19,17 @@ from rich.table import Table as RichTable
 from laadplan.config import RegionConfig, load_config
 from laadplan.store import Store, default_db_path
 
-console = Console(stderr=False)
-err_console = Console(stderr=True)
+def _console(stderr: bool) -> Console:
+    """Rich console; when output is not a terminal (pipes, CI, tests) tables and messages are not cut or
+    wrapped at 80 columns."""
+    c = Console(stderr=stderr, soft_wrap=True)
+    if not c.is_terminal:
+        c = Console(stderr=stderr, soft_wrap=True, width=max(c.width, 240))
+    return c
+
+
+console = _console(stderr=False)
+err_console = _console(stderr=True)
 log = logging.getLogger("laadplan")
 
 

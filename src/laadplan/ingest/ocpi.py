@@ -34,7 +34,7 @@ import re
 from datetime import datetime, timezone
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
 
 from laadplan.model.core import EVSE_STATUSES
 
@@ -56,14 +56,23 @@ def _to_utc_naive(v: Any) -> Any:
         if d.tzinfo is not None:
             d = d.astimezone(timezone.utc).replace(tzinfo=None)
         return d
-    return v
+    if isinstance(v, datetime) or v is None:
+        return v
+    # OCPI DateTime is a string; pydantic would read a number as epoch seconds (and make it tz-aware)
+    raise ValueError(f"not an RFC 3339 date-time string: {v!r}")
+
+
+def _naive_utc(d: datetime | None) -> datetime | None:
+    if d is not None and d.tzinfo is not None:
+        d = d.astimezone(timezone.utc).replace(tzinfo=None)
+    return d
 
 
 def _strip(v: Any) -> Any:
     return v.strip() if isinstance(v, str) else v
 
 
-UtcDateTime = Annotated[datetime, BeforeValidator(_to_utc_naive)]
+UtcDateTime = Annotated[datetime, BeforeValidator(_to_utc_naive), AfterValidator(_naive_utc)]
 # an id: non-empty string; a bare number is accepted and written as text (some feeds do that)
 Id = Annotated[str, BeforeValidator(lambda v: str(v) if isinstance(v, int) and not isinstance(v, bool) else _strip(v)),
                Field(min_length=1)]
