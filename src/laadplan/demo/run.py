@@ -50,13 +50,7 @@ def run_demo(store: Store, cfg: RegionConfig, out_dir: Path, *, seed: int = DEMO
     for title, mod in STEPS:
         if only and mod.rsplit(".", 1)[-1] not in only:
             continue
-        try:
-            step = importlib.import_module(mod).step
-        except ModuleNotFoundError as e:
-            if e.name != mod:
-                raise
-            log(f"- {title}: not available yet")
-            continue
+        step = importlib.import_module(mod).step
         t0 = time.perf_counter()
         summary = step(ctx)
         ctx.results[mod.rsplit(".", 1)[-1]] = summary

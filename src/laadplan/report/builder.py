@@ -282,14 +282,16 @@ def build_context(store: Store, cfg: RegionConfig, year: int, *, requests: pd.Da
     ctx["realisation_table"] = table_html(F.frame(q), {"gm_code": ("gemeente", "str"), "name": ("naam", "str"),
                                                        "planned": ("gepland", "int"), "placed": ("geplaatst", "int")},
                                           query=q, sid=sid, max_rows=20)
-    q = (f"SELECT lat, lon, evses, congestion_rule FROM plan_sites WHERE year = {year} "
-         "AND lat IS NOT NULL AND lon IS NOT NULL")
+    # the grid route tells how a site is fed; congestion_rule only says the plan applied the rule
+    q = (f"SELECT lat, lon, evses, grid_route = 'existing_connection' AS on_existing FROM plan_sites "
+         f"WHERE year = {year} AND lat IS NOT NULL AND lon IS NOT NULL")
     plan = F.frame(q)
     sid = F.source("kaart plan", q)
     ctx["map_plan"] = figure_html(
-        charts.points_map(areas, plan.assign(cong=plan["congestion_rule"].fillna(False).astype(bool)),
+        charts.points_map(areas, plan.assign(cong=plan["on_existing"].fillna(False).astype(bool)),
                           color_col="cong", size_col="evses",
-                          categories={False: (charts.GREEN, "vrij net"), True: (charts.RED, "congestie: bestaande aansluiting")})
+                          categories={False: (charts.GREEN, "nieuwe aansluiting"),
+                                      True: (charts.RED, "bestaande aansluiting (congestie)")})
         if plan is not None and len(plan) else None, f"Plan {year}: nieuwe laadlocaties", q, sid)
     ctx["real_figs"] = {"planned": k("planned_in_year"), "placed": k("placed_in_year"),
                         "cum": k("placed_cumulative"), "target_share": k("target_share", "pct"),
