@@ -36,8 +36,11 @@ def register(app: typer.Typer) -> None:
     @app.command("rules")
     def rules_cmd() -> None:
         """List the validation rules with their codes."""
+        from laadplan.ingest import load_all_rules
         from laadplan.ingest import rules as R
 
+        load_all_rules()  # every reader registers the rules it adds
         df = pd.DataFrame([{"rule_code": r.code, "source": r.source, "applies_to": ", ".join(r.kinds),
-                            "description": r.description} for r in R.RULES.values()])
+                            "description": r.description}
+                           for r in sorted(R.RULES.values(), key=lambda r: (r.source != "LINDA", r.code))])
         print_frame(df, title="validation rules")

@@ -44,7 +44,16 @@ class State:
         return Store(self.db or default_db_path(), read_only=read_only)
 
     def config(self) -> RegionConfig:
-        return load_config(self.config_path)
+        from pydantic import ValidationError
+
+        try:
+            return load_config(self.config_path)
+        except ValidationError as e:
+            problems = "; ".join(f"{'.'.join(map(str, x['loc']))}: {x['msg']}" for x in e.errors())
+            fail(f"config {self.config_path}: {problems}")
+        except (FileNotFoundError, ValueError) as e:
+            fail(str(e))
+        raise AssertionError("unreachable")
 
 
 STATE = State()

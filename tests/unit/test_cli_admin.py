@@ -1,0 +1,58 @@
+"""The commands about laadplan itself: rules, config, schema."""
+
+import tomllib
+
+from typer.testing import CliRunner
+
+from laadplan import model
+from laadplan.cli import app
+from laadplan.config import RegionConfig
+
+runner = CliRunner()
+
+
+def test_rules_lists_the_rules_every_reader_registers():
+    res = runner.invoke(app, ["--json", "rules"])
+    assert res.exit_code == 0, res.output
+    import json
+
+    codes = {r["rule_code"] for r in json.loads(res.output)}
+    # core rules, and rules that only a reader module registers (grid connections, CBS vehicles, costs)
+    assert {"LINDA-START-END", "LP-COORDS-NL", "LP-EAN18", "LP-VEHICLES-CODE", "LP-COST-YEAR"} <= codes
+    from laadplan.ingest import load_all_rules
+    from laadplan.ingest import rules as R
+
+    load_all_rules()
+    assert codes == set(R.RULES)
+
+
+def test_config_prints_the_defaults_as_valid_toml(tmp_path):
+    res = runner.invoke(app, ["config"])
+    assert res.exit_code == 0
+    assert RegionConfig.model_validate(tomllib.loads(res.output)) == RegionConfig()
+    over = tmp_path / "c.toml"
+    over.write_text("[grid]\nrefuse_at_offtake_status = 3\n")
+    res = runner.invoke(app, ["--config", str(over), "config"])
+    assert tomllib.loads(res.output)["grid"]["refuse_at_offtake_status"] == 3
+
+
+def test_bad_config_is_a_clear_error(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[grid]\nrefuse_at_offtake_status = 'hoog'\n")
+    res = runner.invoke(app, ["--config", str(bad), "config"])
+    assert res.exit_code == 1
+    assert f"config {bad}: grid.refuse_at_offtake_status" in res.output
+    res = runner.invoke(app, ["--config", str(tmp_path / "nope.toml"), "config"])
+    assert res.exit_code == 1 and "config file not found" in res.output
+
+
+def test_schema_documents_every_table_and_the_shipped_doc_is_current():
+    res = runner.invoke(app, ["schema"])
+    assert res.exit_code == 0
+    for t in model.all_tables():
+        assert f"### `{t.name}`" in res.output
+    from pathlib import Path
+
+    doc = Path(__file__).resolve().parents[2] / "docs" / "data-model.md"
+    assert doc.read_text(encoding="utf-8").strip() == model.markdown().strip(), \
+        "docs/data-model.md is stale: run `laadplan schema --write docs/data-model.md`"
