@@ -262,9 +262,28 @@ def test_status_has_faults_over_the_norm(demo):
     assert (uptime < 0.99).any()
     # ... but most EVSE-months have no fault at all
     assert st["evse_uid"].nunique() * 12 > 20 * len(down_h)
-    # every EVSE starts AVAILABLE at the start of the period
+    # every EVSE starts AVAILABLE when it comes into service: most at the start of the period, some later
     first = st.groupby("evse_uid").first()
-    assert (first["status"] == "AVAILABLE").all() and (first["observed_utc"] == "2025-11-01T00:00:00Z").all()
+    assert (first["status"] == "AVAILABLE").all() and (first["observed_utc"] >= "2025-11-01T00:00:00Z").all()
+    later = (first["observed_utc"] > "2025-11-01T00:00:00Z").mean()
+    assert 0.03 < later < 0.25
+
+
+def test_evses_commissioned_during_the_year_have_no_earlier_sessions(demo, cdrs):
+    """Growth: EVSEs whose first status comes after the period start have no good CDR before it."""
+    _, d, manifest = demo
+    good, _ = cdrs
+    bad = _bad_lines(manifest, "status")
+    lines = (d / FILES["status"]).read_text(encoding="utf-8").splitlines()
+    rows = [line.split(",") for i, line in enumerate(lines, start=1) if i > 1 and i not in bad]
+    first = pd.DataFrame(rows, columns=lines[0].split(",")).groupby("evse_uid")["observed_utc"].min()
+    later = first[first > "2025-11-01T00:00:00Z"]
+    assert len(later) > 0
+    starts = pd.DataFrame([(c["cdr_location"]["evse_uid"], c["start_date_time"]) for c in good],
+                          columns=["evse_uid", "start"])
+    s = starts[starts["evse_uid"].isin(later.index)]
+    assert len(s) > 0  # they are used once in service
+    assert (s["start"].to_numpy() >= later.reindex(s["evse_uid"]).to_numpy()).all()
 
 
 def test_status_charging_matches_sessions(demo, cdrs):

@@ -25,7 +25,9 @@ From those and a seed, :func:`generate_demo` builds (pure, no I/O):
   Energy: lognormal wish capped by what the car's on-board charger can take in the connected time,
   ``E = min(E_wish, 0.98 x P_eff x T_connected)`` with ``P_eff = 0.95 x min(P_connector, P_car)``, and
   charging time ``E / P_eff <= T_connected``;
-* **status observations**: one AVAILABLE per EVSE at the start, faults (OUTOFORDER / INOPERATIVE for hours to
+* **commissioning**: ~15 % of the ordinary AC locations come into service during the year (no session or
+  status before that date), so the contract and report see EVSEs being placed;
+* **status observations**: one AVAILABLE per EVSE when it comes into service, faults (OUTOFORDER / INOPERATIVE for hours to
   days, repeated faults on a few "lemon" EVSEs, a fault spanning each of two month boundaries) and UNKNOWN
   gaps, each followed by AVAILABLE; CHARGING/AVAILABLE at session start/end for the EVSEs in Zeeland.
   Sessions overlapping a fault are removed;
@@ -322,6 +324,12 @@ def _locations(rng: np.random.Generator, gem: pd.DataFrame, bu: pd.DataFrame, sc
         "operator": [CPO_NAMES[p] for p in party], "n_evses": n_evse, "last_updated_s": last_upd,
     })
 
+    # ~15 % of the ordinary AC locations are commissioned during the year (growth the contract and report
+    # see as EVSEs placed); the rest exist from the start of the period
+    day0 = int(PERIOD_START.astype("datetime64[s]").astype("int64"))
+    new_loc = (rng.random(n) < 0.15) & ~is_dc & ~loc["busy"].to_numpy()
+    loc["commissioned_s"] = np.where(new_loc, day0 + rng.integers(30 * 86400, (N_DAYS - 30) * 86400, n), day0)
+
     # EVSEs and connectors
     li = np.repeat(np.arange(n), n_evse)
     k_in = np.arange(len(li)) - np.repeat(np.cumsum(n_evse) - n_evse, n_evse)
@@ -559,8 +567,7 @@ def _remove_fault_overlaps(s: pd.DataFrame, f: pd.DataFrame) -> pd.DataFrame:
 
 
 def _status_rows(ev: pd.DataFrame, s: pd.DataFrame, f: pd.DataFrame) -> pd.DataFrame:
-    day0 = int(PERIOD_START.astype("datetime64[s]").astype("int64"))
-    parts = [pd.DataFrame({"evse": np.arange(len(ev)), "t": day0, "status": "AVAILABLE"}),
+    parts = [pd.DataFrame({"evse": np.arange(len(ev)), "t": ev["commissioned_s"].to_numpy(), "status": "AVAILABLE"}),
              pd.DataFrame({"evse": f["evse"], "t": f["start_s"], "status": f["status"]}),
              pd.DataFrame({"evse": f["evse"], "t": f["end_s"], "status": "AVAILABLE"})]
     zl = s[ev["province"].to_numpy()[s["evse"].to_numpy()] == "Zeeland"]
@@ -585,7 +592,13 @@ def generate_demo(seed: int, scale: float = 1.0) -> DemoData:
     loc, ev, conn = _locations(r_loc, gem, bu, scale)
     tariffs = _tariffs()
     faults = _faults(r_fault, ev)
+    # an EVSE with a scripted fault keeps its location in service from the start; otherwise nothing (no
+    # session, no status) happens on an EVSE before its location is commissioned
+    faulty_loc = np.unique(ev["loc_idx"].to_numpy()[faults["evse"].to_numpy()])
+    loc.loc[loc.index[faulty_loc], "commissioned_s"] = int(PERIOD_START.astype("datetime64[s]").astype("int64"))
+    ev["commissioned_s"] = loc["commissioned_s"].to_numpy()[ev["loc_idx"].to_numpy()]
     s = _sessions(r_sess, ev, gem)
+    s = s[s["start_s"].to_numpy() >= ev["commissioned_s"].to_numpy()[s["evse"].to_numpy()]]
     s = _remove_fault_overlaps(s, faults)
     s = s.sort_values(["end_s", "evse"], kind="stable").reset_index(drop=True)
     s = _energy(r_energy, s, ev)
