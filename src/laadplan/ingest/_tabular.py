@@ -161,3 +161,18 @@ class RowErrors:
             "record_id": (d[id_col].astype("object").to_numpy() if id_col and id_col in d.columns
                           else [None] * len(d)),
         }))
+
+
+def fill_gm_code(store, out: pd.DataFrame) -> None:
+    """Set a missing ``gm_code`` of point records (``lat``/``lon``) from the gemeente polygons in the store
+    (in place); records outside every gemeente keep ``<NA>``."""
+    from laadplan import geo
+    from laadplan.grid.capacity import wkb_bytes
+
+    if not out["gm_code"].isna().any():
+        return
+    gms = wkb_bytes(store.frame("areas", "level = 'gemeente' AND geometry_wkb IS NOT NULL",
+                                columns=["area_code", "geometry_wkb"]))
+    if len(gms):
+        miss = out["gm_code"].isna().to_numpy()
+        out.loc[miss, "gm_code"] = geo.assign_area(out["lon"][miss], out["lat"][miss], gms).to_numpy()

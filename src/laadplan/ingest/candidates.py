@@ -15,11 +15,10 @@ from __future__ import annotations
 
 import pandas as pd
 
-from laadplan import geo
 from laadplan.config import RegionConfig
-from laadplan.grid.capacity import wkb_bytes, normalise_pc6
+from laadplan.grid.capacity import normalise_pc6
 from laadplan.ingest import rules as R
-from laadplan.ingest._tabular import RowErrors, pick, read_records, to_date, to_float
+from laadplan.ingest._tabular import fill_gm_code, RowErrors, pick, read_records, to_date, to_float
 from laadplan.ingest.base import IngestResult, Quarantine, log_run, utcnow
 from laadplan.ingest.connections import point_columns
 from laadplan.model.placement import CANDIDATE_KINDS
@@ -60,12 +59,7 @@ def ingest_candidates(store: Store, source, cfg: RegionConfig, *, progress=None)
     out["last_updated_utc"] = upd
     err.quarantine(q, name, id_col="site_id" if "site_id" in df.columns else None)
     out = out[~err.bad].reset_index(drop=True)
-    if out["gm_code"].isna().any():
-        gms = wkb_bytes(store.frame("areas", "level = 'gemeente' AND geometry_wkb IS NOT NULL",
-                                    columns=["area_code", "geometry_wkb"]))
-        if len(gms):
-            miss = out["gm_code"].isna().to_numpy()
-            out.loc[miss, "gm_code"] = geo.assign_area(out["lon"][miss], out["lat"][miss], gms).to_numpy()
+    fill_gm_code(store, out)
     out["source"] = "candidates"
     out["source_file"] = name
     res.accepted = len(out)

@@ -19,9 +19,9 @@ import pandas as pd
 
 from laadplan import geo
 from laadplan.config import RegionConfig
-from laadplan.grid.capacity import wkb_bytes, ean18_valid, normalise_pc6
+from laadplan.grid.capacity import ean18_valid, normalise_pc6
 from laadplan.ingest import rules as R
-from laadplan.ingest._tabular import RowErrors, pick, read_records, to_bool, to_date, to_float
+from laadplan.ingest._tabular import fill_gm_code, RowErrors, pick, read_records, to_bool, to_date, to_float
 from laadplan.ingest.base import IngestResult, Quarantine, log_run, utcnow
 from laadplan.store import Store
 
@@ -91,12 +91,7 @@ def ingest_connections(store: Store, source, cfg: RegionConfig, *, progress=None
     out["last_updated_utc"] = updated[ok]
     out["source"] = "connections-parquet" if name.endswith(".parquet") else "connections-csv"
     out["source_file"] = name
-    if out["gm_code"].isna().any():
-        gms = wkb_bytes(store.frame("areas", "level = 'gemeente' AND geometry_wkb IS NOT NULL",
-                                    columns=["area_code", "geometry_wkb"]))
-        if len(gms):
-            miss = out["gm_code"].isna().to_numpy()
-            out.loc[miss, "gm_code"] = geo.assign_area(out["lon"][miss], out["lat"][miss], gms).to_numpy()
+    fill_gm_code(store, out)
     n_over = int((peak[ok] > contracted[ok]).sum())
     if n_over:
         res.notes.append(f"{n_over} connection(s) with peak above contract: spare_kw set to 0")

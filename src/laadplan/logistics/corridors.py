@@ -122,6 +122,19 @@ def load_corridors(src: str | os.PathLike | None = None) -> gpd.GeoDataFrame:
     return out.sort_values("corridor_id").reset_index(drop=True)
 
 
+def read_feature_list(src: str | os.PathLike) -> list:
+    """The ``features`` of a GeoJSON FeatureCollection (path or URL); SourceError when it is none."""
+    try:
+        with open_text(src) as f:
+            doc = json.load(f)
+    except json.JSONDecodeError as e:
+        raise SourceError(f"{src}: not valid JSON ({e})") from None
+    feats = doc.get("features") if isinstance(doc, dict) else None
+    if not isinstance(feats, list):
+        raise SourceError(f"{src}: not a GeoJSON FeatureCollection")
+    return feats
+
+
 # -- pools ------------------------------------------------------------------------------------------
 def _pool_frame(rows: list[dict]) -> pd.DataFrame:
     df = pd.DataFrame(rows, columns=POOL_COLUMNS)
@@ -139,14 +152,7 @@ def read_freight_chargers(src: str | os.PathLike, stations_assumed: int = 1) -> 
     (a lower bound). Pools serve heavy and light vehicles (``vehicle = "both"``). Features without
     coordinates or power are left out and listed in ``df.attrs["problems"]`` (rule code, position, message).
     """
-    try:
-        with open_text(src) as f:
-            doc = json.load(f)
-    except json.JSONDecodeError as e:
-        raise SourceError(f"{src}: not valid JSON ({e})") from None
-    feats = doc.get("features") if isinstance(doc, dict) else None
-    if not isinstance(feats, list):
-        raise SourceError(f"{src}: not a GeoJSON FeatureCollection")
+    feats = read_feature_list(src)
     rows, problems = [], []
     for pos, ft in enumerate(feats):
         props = (ft or {}).get("properties") or {}

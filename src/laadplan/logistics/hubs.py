@@ -18,7 +18,6 @@ there must add to meet the milestone.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import os
@@ -28,8 +27,7 @@ import pandas as pd
 import shapely
 
 from laadplan.geo import assign_area, to_rd
-from laadplan.ingest._io import SourceError, open_text
-from laadplan.logistics.corridors import AfirResult, applies, n_stations, project_pools
+from laadplan.logistics.corridors import AfirResult, applies, n_stations, project_pools, read_feature_list
 from laadplan.logistics.settings import LogisticsConfig
 
 log = logging.getLogger(__name__)
@@ -54,14 +52,7 @@ def read_truck_parkings(src: str | os.PathLike) -> pd.DataFrame:
     true for truck parkings, service areas and ``hgv=designated``. Features without geometry are left out
     and listed in ``df.attrs["problems"]``.
     """
-    try:
-        with open_text(src) as f:
-            doc = json.load(f)
-    except json.JSONDecodeError as e:
-        raise SourceError(f"{src}: not valid JSON ({e})") from None
-    feats = doc.get("features") if isinstance(doc, dict) else None
-    if not isinstance(feats, list):
-        raise SourceError(f"{src}: not a GeoJSON FeatureCollection")
+    feats = read_feature_list(src)
     rows, problems = [], []
     for pos, ft in enumerate(feats):
         props = (ft or {}).get("properties") or {}
