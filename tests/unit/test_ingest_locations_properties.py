@@ -101,7 +101,7 @@ def test_corrupt_locations_never_crash(tmp_path_factory, muts):
     if any(_is_object(x) for x in lines[1:]):
         assert r.read == n_lines  # NDJSON: one record per line, even when the first line is broken
     else:  # nothing after the first line parses: possibly one broken (pretty-printed) document
-        assert 1 <= r.read <= n_lines or n_lines == 0
+        assert (r.read >= 1 and r.read <= n_lines) or n_lines == 0
     assert r.accepted + r.quarantined == r.read
     assert s.count("quarantine") == r.quarantined
     # every accepted record's location is in the store, nothing else is

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from datetime import date
 import sys
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -78,6 +79,17 @@ def progress(description: str, total: int | None = None) -> Iterator[Any]:
             p.update(task, advance=n, **kw)
 
         yield advance
+
+
+def parse_date(value: str | None, name: str) -> date | None:
+    """A CLI date option (YYYY-MM-DD); a clear error names the option."""
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        fail(f"{name} must be a date YYYY-MM-DD, not {value!r}")
+    return None
 
 
 def emit_json(obj: Any) -> None:

@@ -3,14 +3,13 @@ profiles and smart charging)."""
 
 from __future__ import annotations
 
-from datetime import date
 from enum import Enum
 from pathlib import Path
 
 import pandas as pd
 import typer
 
-from laadplan.commands.common import STATE, console, emit_json, fail, print_frame
+from laadplan.commands.common import parse_date, STATE, console, emit_json, fail, print_frame
 
 
 class Scenario(str, Enum):
@@ -39,15 +38,6 @@ class Smart(str, Enum):
     cap = "cap"
     shift = "shift"
     limit = "limit"
-
-
-def _date(value: str | None, name: str) -> date | None:
-    if value is None:
-        return None
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        fail(f"{name} must be a date YYYY-MM-DD, not {value!r}")
 
 
 def register(app: typer.Typer) -> None:
@@ -113,7 +103,7 @@ def register(app: typer.Typer) -> None:
         and smart-charging simulations against uncontrolled charging."""
         from laadplan.forecast.runner import load_run
 
-        start, end = _date(date_from, "--from"), _date(date_to, "--to")
+        start, end = parse_date(date_from, "--from"), parse_date(date_to, "--to")
         if start and end and end < start:
             fail(f"--to {end} is before --from {start}")
         events = None

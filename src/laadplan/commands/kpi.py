@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import date
 from enum import Enum
 
 import pandas as pd
 import typer
 
-from laadplan.commands.common import STATE, fail, print_frame
+from laadplan.commands.common import parse_date, STATE, fail, print_frame
 
 
 class Level(str, Enum):
@@ -35,15 +34,6 @@ class Source(str, Enum):
     status = "status"
 
 
-def _date(value: str | None, name: str) -> date | None:
-    if value is None:
-        return None
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        fail(f"{name} must be a date YYYY-MM-DD, not {value!r}")
-
-
 def register(app: typer.Typer) -> None:
     @app.command("kpi")
     def kpi_cmd(
@@ -68,7 +58,7 @@ def register(app: typer.Typer) -> None:
         """
         from laadplan.kpi import hour_of_week_occupancy, status_occupancy, usage_kpis
 
-        start, end = _date(date_from, "--from"), _date(date_to, "--to")
+        start, end = parse_date(date_from, "--from"), parse_date(date_to, "--to")
         if start and end and end < start:
             fail(f"--to {end} is before --from {start}")
         cfg = STATE.config()
