@@ -7,6 +7,7 @@ import copy
 import gzip
 import json
 import math
+import os
 from pathlib import Path
 
 import pandas as pd
@@ -16,7 +17,9 @@ from laadplan.ingest import SourceError
 from laadplan.ingest import ocpi
 from laadplan.ingest.locations import connector_power, ingest_locations
 
-EXAMPLES = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "ocpi_examples" / "ocpi_2.2.1"
+SHARED = Path(os.environ.get("LAADPLAN_SHARED_DATA", Path(__file__).resolve().parents[2].parent / "shared" / "data"))
+EXAMPLES = SHARED / "ocpi_examples" / "ocpi_2.2.1"
+NO_EXAMPLES = f"official OCPI examples not found at {EXAMPLES} (set LAADPLAN_SHARED_DATA)"
 
 NL_LOC = {
     "country_code": "NL", "party_id": "ABC", "id": "LOC1", "publish": True, "name": "Plein 1",
@@ -84,10 +87,11 @@ def test_reported_power_is_used_and_not_flagged(cfg):
 # the official OCPI 2.2.1 examples
 # --------------------------------------------------------------------------------------------------
 def _examples(pattern: str) -> list[Path]:
-    return sorted(EXAMPLES.glob(pattern)) if EXAMPLES.is_dir() else []
+    found = sorted(EXAMPLES.glob(pattern)) if EXAMPLES.is_dir() else []
+    return found or [pytest.param(None, marks=pytest.mark.skip(reason=NO_EXAMPLES))]
 
 
-@pytest.mark.parametrize("path", _examples("location_example*.json"), ids=lambda p: p.name)
+@pytest.mark.parametrize("path", _examples("location_example*.json"), ids=lambda p: getattr(p, "name", "none"))
 def test_official_location_examples(store, cfg, path):
     obj = json.loads(path.read_text())
     ocpi.Location221.model_validate(obj)  # every official example parses
@@ -116,7 +120,7 @@ def test_official_location_examples(store, cfg, path):
 
 def test_examples_are_found():
     if not EXAMPLES.is_dir():
-        pytest.skip("shared data absent")
+        pytest.skip(NO_EXAMPLES)
     assert len(_examples("location_example*.json")) == 6
 
 
