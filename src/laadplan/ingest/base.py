@@ -100,6 +100,11 @@ class Quarantine:
 
 
 def log_run(store: Store, result: IngestResult, started: datetime) -> None:
+    """Record one finished ingest. Every reader ends here, so the invariant of all of them is checked here:
+    each record read was either accepted or quarantined (none lost, none counted twice)."""
+    if result.accepted + result.quarantined != result.read:
+        raise AssertionError(f"{result.kind} {result.source_file}: accepted {result.accepted} + quarantined "
+                             f"{result.quarantined} != read {result.read}")
     ups = result.upserts.values()
     store.upsert("ingest_runs", pd.DataFrame([{
         "run_id": uuid.uuid4().hex, "kind": result.kind, "source_file": result.source_file,
