@@ -117,6 +117,19 @@ class Table:
         return pd.DataFrame({c.name: pd.Series(dtype=PANDAS_TYPES[c.type]) for c in self.columns})
 
 
+# Column groups shared by every family's tables.
+POINT_COLUMNS = (
+    Column("lat", "float", "latitude WGS84", "deg", minimum=-90, maximum=90),
+    Column("lon", "float", "longitude WGS84", "deg", minimum=-180, maximum=180),
+    Column("x_rd", "float", "easting RD New (EPSG:28992)", "m"),
+    Column("y_rd", "float", "northing RD New (EPSG:28992)", "m"),
+)
+SOURCE_COLUMNS = (
+    Column("source", "str", "reader and format the row came from, e.g. ocpi-2.2.1, ndw-csv, elaad-csv, "
+                            "capaciteitskaart-json, connections-csv"),
+    Column("source_file", "str", "file path or URL the row was read from"),
+)
+
 TABLES: dict[str, Table] = {}
 
 

@@ -4,7 +4,7 @@ status observations, quarantine and the ingest log."""
 from __future__ import annotations
 
 from . import Column as C
-from . import Table, register
+from . import POINT_COLUMNS, SOURCE_COLUMNS, Table, register
 
 EVSE_STATUSES = ("AVAILABLE", "BLOCKED", "CHARGING", "INOPERATIVE", "OUTOFORDER", "PLANNED", "REMOVED",
                  "RESERVED", "UNKNOWN")
@@ -13,22 +13,14 @@ PARKING_TYPES = ("ON_STREET", "PARKING_LOT", "PARKING_GARAGE", "UNDERGROUND_GARA
 POWER_TYPES = ("AC_1_PHASE", "AC_2_PHASE", "AC_2_PHASE_SPLIT", "AC_3_PHASE", "DC")
 AREA_LEVELS = ("province", "gemeente", "wijk", "buurt", "pc4", "pc6", "cell500", "supply_area")
 
-_src = (
-    C("source", "str", "reader and format the row came from, e.g. ocpi-2.2.1, ndw-csv, elaad-csv"),
-    C("source_file", "str", "file path or URL the row was read from"),
-)
+_src = SOURCE_COLUMNS
 _area_codes = (
     C("gm_code", "str", "CBS municipality code the point falls in (point-in-polygon), e.g. GM0599"),
     C("wk_code", "str", "CBS district code, when wijk areas are loaded"),
     C("bu_code", "str", "CBS neighbourhood code, when buurt areas are loaded"),
     C("cell500_code", "str", "CBS 500 m grid cell (RD New), always set when coordinates are valid"),
 )
-_point = (
-    C("lat", "float", "latitude WGS84", "deg", minimum=-90, maximum=90),
-    C("lon", "float", "longitude WGS84", "deg", minimum=-180, maximum=180),
-    C("x_rd", "float", "easting RD New (EPSG:28992)", "m"),
-    C("y_rd", "float", "northing RD New (EPSG:28992)", "m"),
-)
+_point = POINT_COLUMNS
 
 AREAS = Table(
     "areas",

@@ -4,23 +4,15 @@ candidate sites and the yearly placement plan."""
 from __future__ import annotations
 
 from . import Column as C
-from . import Table, register
+from . import POINT_COLUMNS, SOURCE_COLUMNS, Table, register
 
 GRID_AREA_LEVELS = ("supply_area", "pc6", "congestion_area")
 REQUEST_DECISIONS = ("granted", "refused")
 CANDIDATE_KINDS = ("parking_bay", "municipal_list", "generated", "other")
 GRID_ROUTES = ("new_connection", "existing_connection")
 
-_src = (
-    C("source", "str", "reader and format the row came from, e.g. capaciteitskaart-json, voedingsgebieden-csv"),
-    C("source_file", "str", "file path or URL the row was read from"),
-)
-_point = (
-    C("lat", "float", "latitude WGS84", "deg", minimum=-90, maximum=90),
-    C("lon", "float", "longitude WGS84", "deg", minimum=-180, maximum=180),
-    C("x_rd", "float", "easting RD New (EPSG:28992)", "m"),
-    C("y_rd", "float", "northing RD New (EPSG:28992)", "m"),
-)
+_src = SOURCE_COLUMNS
+_point = POINT_COLUMNS
 
 GRID_AREAS = Table(
     "grid_areas",
