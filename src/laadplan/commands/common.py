@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 from datetime import date
+from enum import Enum
 import sys
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -94,6 +95,14 @@ def parse_date(value: str | None, name: str) -> date | None:
 
 def emit_json(obj: Any) -> None:
     sys.stdout.write(json.dumps(obj, ensure_ascii=False, indent=2, default=str) + "\n")
+
+
+class Fmt(str, Enum):
+    """Output format of table commands (``--format``)."""
+
+    table = "table"
+    csv = "csv"
+    json = "json"
 
 
 def print_frame(df: pd.DataFrame, title: str | None = None, fmt: str = "table", max_rows: int = 60) -> None:

@@ -7,7 +7,7 @@ from enum import Enum
 import pandas as pd
 import typer
 
-from laadplan.commands.common import parse_date, STATE, fail, print_frame
+from laadplan.commands.common import Fmt, parse_date, STATE, fail, print_frame
 
 
 class Level(str, Enum):
@@ -21,12 +21,6 @@ class Level(str, Enum):
 class PeriodKind(str, Enum):
     range = "range"
     month = "month"
-
-
-class Fmt(str, Enum):
-    table = "table"
-    csv = "csv"
-    json = "json"
 
 
 class Source(str, Enum):

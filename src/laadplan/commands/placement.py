@@ -8,18 +8,12 @@ from pathlib import Path
 
 import typer
 
-from laadplan.commands.common import STATE, console, emit_json, fail, print_frame
+from laadplan.commands.common import Fmt, STATE, console, emit_json, fail, print_frame
 
 
 class Method(str, Enum):
     mip = "mip"
     greedy = "greedy"
-
-
-class Fmt(str, Enum):
-    table = "table"
-    csv = "csv"
-    json = "json"
 
 
 def parse_years(text: str) -> list[int]:

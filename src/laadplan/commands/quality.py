@@ -6,7 +6,7 @@ from enum import Enum
 
 import typer
 
-from laadplan.commands.common import STATE, emit_json, fail, print_frame
+from laadplan.commands.common import Fmt, STATE, emit_json, fail, print_frame
 
 
 class Section(str, Enum):
@@ -15,12 +15,6 @@ class Section(str, Enum):
     operators = "operators"
     runs = "runs"
     quarantine = "quarantine"
-
-
-class Fmt(str, Enum):
-    table = "table"
-    csv = "csv"
-    json = "json"
 
 
 def register(app: typer.Typer) -> None:
