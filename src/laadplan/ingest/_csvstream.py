@@ -129,6 +129,9 @@ def to_utc(s: pd.Series) -> tuple[pd.Series, pd.Series]:
 class RowRules:
     """The first rule each row breaks, in the order the rules are checked (one quarantine row per record)."""
 
+    #: what a position counts, in quarantine messages
+    position_label = "line"
+
     def __init__(self, df: pd.DataFrame):
         self.df = df
         self.rule = pd.Series(None, index=df.index, dtype="object")
@@ -161,6 +164,6 @@ class RowRules:
             "rule_code": self.rule[b].astype(str).to_numpy(),
             "position": d["_pos"].astype("int64").to_numpy(),
             "raw": d["_raw"].astype(str).to_numpy(),
-            "message": [f"{name} line {p}: {m}" for p, m in zip(d["_pos"], self.msg[b])],
+            "message": [f"{name} {self.position_label} {p}: {m}" for p, m in zip(d["_pos"], self.msg[b])],
             "record_id": opt(id_col), "operator": opt(operator_col), "party_id": opt(party_col),
         }))

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from laadplan.ingest._io import SourceError, open_binary
+from laadplan.ingest._csvstream import RowRules
 from laadplan.ingest.base import Quarantine
 
 
@@ -129,38 +130,11 @@ def to_date(s: pd.Series) -> tuple[pd.Series, pd.Series]:
     return v.astype("datetime64[us]"), s.notna() & v.isna()
 
 
-class RowErrors:
-    """First rule broken per row (in the order rules are checked), for bulk quarantining."""
+class RowErrors(RowRules):
+    """:class:`RowRules` for flat record files, whose positions are record numbers (Parquet, GeoJSON) as well as
+    CSV lines."""
 
-    def __init__(self, df: pd.DataFrame):
-        self.df = df
-        self.rule = pd.Series(pd.NA, index=df.index, dtype="object")
-        self.msg = pd.Series(pd.NA, index=df.index, dtype="object")
-
-    def flag(self, mask: pd.Series, rule: str, message) -> None:
-        mask = mask.fillna(False).astype(bool) & self.rule.isna()
-        if not mask.any():
-            return
-        self.rule[mask] = rule
-        self.msg[mask] = message(self.df[mask]) if callable(message) else message
-
-    @property
-    def bad(self) -> pd.Series:
-        return self.rule.notna()
-
-    def quarantine(self, q: Quarantine, name: str, id_col: str | None = None) -> None:
-        b = self.bad
-        if not b.any():
-            return
-        d = self.df[b]
-        q.add_frame(pd.DataFrame({
-            "rule_code": self.rule[b].astype(str).to_numpy(),
-            "position": d["_pos"].astype("int64").to_numpy(),
-            "raw": d["_raw"].astype(str).to_numpy(),
-            "message": [f"{name} record {p}: {m}" for p, m in zip(d["_pos"], self.msg[b])],
-            "record_id": (d[id_col].astype("object").to_numpy() if id_col and id_col in d.columns
-                          else [None] * len(d)),
-        }))
+    position_label = "record"
 
 
 def fill_gm_code(store, out: pd.DataFrame) -> None:
