@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from laadplan.commands.common import STATE, console, emit_json, fail, print_frame, progress
+from laadplan.commands.common import STATE, console, emit_json, print_frame, progress
 from laadplan.ingest import DESCRIPTIONS, READERS, SourceError, reader
 
 
@@ -21,10 +21,7 @@ def _add(ingest_app: typer.Typer, kind: str) -> None:
     def cmd(sources: list[str] = typer.Argument(..., help="Files or http(s) URLs")) -> None:
         import pandas as pd
 
-        try:
-            fn = reader(kind)
-        except ModuleNotFoundError:
-            fail(f"ingest {kind} is not available in this version")
+        fn = reader(kind)
         cfg = STATE.config()
         results, errors = [], []
         with STATE.store() as store:
