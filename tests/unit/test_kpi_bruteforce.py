@@ -112,3 +112,35 @@ def test_chunking_does_not_change_results(store, cfg, monkeypatch):
     small = usage_kpis(store, cfg, "location", "2026-02-20", "2026-04-20", period="month")
     pd.testing.assert_frame_equal(ref, small, check_exact=False, rtol=1e-12)
     assert ref["sessions"].sum() == 300 and ref["peak_how_occupancy_share"].max() > 0
+
+
+@pytest.mark.parametrize("period,level", [("month", "evse"), ("range", "evse"), ("range", "region"),
+                                          ("month", "gemeente")])
+def test_threads_and_groups_do_not_change_results(store, cfg, monkeypatch, period, level):
+    """Sessions are summed in groups (per start period, and per key range when there are few periods) in
+    parallel threads; one thread with whole chunks must give exactly the same figures."""
+    import laadplan.kpi.usage as U
+
+    rng = np.random.default_rng(5)
+    store.upsert("locations", pd.DataFrame([dict(country_code="NL", party_id="P", location_id=f"L{i}",
+                                                 gm_code=f"GM000{i % 3}") for i in range(8)]))
+    store.upsert("evses", pd.DataFrame([dict(country_code="NL", party_id="P", location_id=f"L{i % 8}",
+                                             evse_uid=f"E{i}", status="AVAILABLE") for i in range(16)]))
+    t0 = datetime(2026, 9, 25)
+    rows = []
+    for i in range(400):
+        a = t0 + timedelta(minutes=int(rng.integers(-3000, 60 * 24 * 70)))
+        rows.append(dict(session_id=f"s{i}", country_code="NL", party_id="P" if i % 9 else None,
+                         location_id=f"L{i % 16 % 8}", evse_uid=f"E{i % 16}", start_utc=a,
+                         end_utc=a + timedelta(minutes=int(rng.integers(5, 4000))),
+                         energy_kwh=float(rng.integers(1, 40)), charging_h=float(rng.random() * 5),
+                         user_id=f"u{rng.integers(0, 30)}" if i % 7 else None))
+    store.upsert("sessions", pd.DataFrame(rows))
+    monkeypatch.setattr(U, "THREADS", 1)
+    ref = usage_kpis(store, cfg, level, "2026-10-01", "2026-11-30", period=period)
+    monkeypatch.setattr(U, "THREADS", 3)
+    monkeypatch.setattr(U, "SPLIT_CHUNK", 5)
+    par = usage_kpis(store, cfg, level, "2026-10-01", "2026-11-30", period=period)
+    pd.testing.assert_frame_equal(ref, par, check_exact=False, rtol=1e-12)
+    assert ref["sessions"].sum() > 300 and ref["unique_users"].max() > 1
+    assert ref["peak_how_occupancy_share"].max() > 0

@@ -32,16 +32,24 @@ is only over the EVSEs known in the store and their sessions.
 
 Sessions are split at period boundaries and into UTC hours (every UTC hour is a real hour); each hour
 is labelled with its local hour of week (:mod:`laadplan.kpi.calendar`), which makes every figure correct
-over DST changes. Implementation: one DuckDB query matches sessions to EVSEs and returns plain arrays;
-every sum is a ``numpy.bincount`` into dense per-key arrays (no high-cardinality hash aggregation), and a
-session's hours enter the hour-of-week sums as a handful of difference-array entries rather than one row
-per hour (``benchmarks/bench_kpi.py`` compares it with a plain DuckDB GROUP BY).
+over DST changes. Implementation: one DuckDB query matches sessions to EVSEs, labels each with the period
+and local hour of week it starts in, and returns plain arrays; every sum is a ``numpy.bincount`` into
+dense per-key arrays (no high-cardinality hash aggregation), and a session's hours enter the hour-of-week
+sums as four difference-array entries rather than one row per hour. Sessions are summed in groups of one
+start period (or one range of keys) in parallel threads -- numpy releases the GIL in its array loops --
+and each period is reduced to its peak as soon as the groups that can reach it are in
+(``benchmarks/bench_kpi.py`` compares it with a plain DuckDB GROUP BY).
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import uuid
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
@@ -153,8 +161,10 @@ def compute_usage(con: duckdb.DuckDBPyConnection, evses: str, sessions: str, ps:
                             ELSE least(m.a + m.charging_h * 3600.0, m.b) END AS c,
                        coalesce(m.energy_kwh, 0.0) AS e,
                        m.user_id IS NOT NULL AS has_user,
-                       coalesce(hash(m.user_id), 0::UBIGINT) AS user_hash  -- 64-bit, for counting
-                FROM m) WHERE kidx IS NOT NULL""").fetchnumpy()
+                       coalesce(hash(m.user_id), 0::UBIGINT) AS user_hash,  -- 64-bit, for counting
+                       k.pid::INTEGER AS ps, k.how::SMALLINT AS hs  -- start period and hour of week
+                FROM m JOIN {t_cal} k ON k.hu = floor(greatest(m.a, {r0!r}) / 3600)::BIGINT)
+            WHERE kidx IS NOT NULL""").fetchnumpy()
     finally:
         for t in created:
             con.execute(f"DROP TABLE IF EXISTS {t}")
@@ -164,96 +174,101 @@ def compute_usage(con: duckdb.DuckDBPyConnection, evses: str, sessions: str, ps:
             except duckdb.Error:
                 pass
     s = {k: np.asarray(v) for k, v in arr.items()}
-    st = _start_measures(s, cal, len(kf), len(ps), r0, evening)
-    pos = s["b"] > s["a"]
-    split_in = {k: s[k] if pos.all() else s[k][pos] for k in ("kidx", "matched", "a", "b", "c", "e")}
-    sums = _hourly_split(split_in, cal, per,
-                         kf["n_evses"].to_numpy(np.float64), r0, r1, profile)
+    sums, st = _sums(s, cal, per, kf["n_evses"].to_numpy(np.float64), r0, r1, evening, profile)
     return _assemble(kf, st, sums, per, cal, keys, extra, level, profile)
 
 
-def _start_measures(s: dict[str, np.ndarray], cal: pd.DataFrame, G: int, P: int, r0: float,
-                    evening: tuple[int, int]) -> dict[str, np.ndarray]:
-    """Measures attributed to the period a session starts in, per ``kidx * P + pid``: sessions (matched,
-    unmatched), energy of those sessions, the same in the local evening window, and distinct users
-    (64-bit hashes of the user ids)."""
-    n_k = G * P
-    inside = s["a"] >= r0
-    if inside.all():  # no copies when every session starts inside the periods
-        inside = slice(None)
-    hu_min = int(cal["hu"].min())
-    j = np.floor(s["a"][inside] / 3600).astype(np.int64) - hu_min
-    k = s["kidx"][inside].astype(np.int64, copy=False) * P + cal["pid"].to_numpy(np.int64)[j]
-    hour = cal["how"].to_numpy(np.int64)[j] % 24
-    lo, hi = evening
-    eve = (hour >= lo) & (hour < hi) if hi > lo else (hour >= lo) | (hour < hi)
-    m = s["matched"][inside].astype(bool, copy=False)
-    e = s["e"][inside]
-    out = {"sessions": np.bincount(k, minlength=n_k).astype(np.float64),
-           "sessions_matched": np.bincount(k[m], minlength=n_k).astype(np.float64),
-           "energy_start_kwh": np.bincount(k, weights=e, minlength=n_k),
-           "evening_sessions": np.bincount(k[eve], minlength=n_k).astype(np.float64),
-           "evening_energy_kwh": np.bincount(k[eve], weights=e[eve], minlength=n_k)}
-    out["sessions_unmatched"] = out["sessions"] - out["sessions_matched"]
-    hu = s["has_user"][inside].astype(bool, copy=False)
-    ku, uh = k[hu], s["user_hash"][inside][hu].astype(np.uint64)
-    # one 64-bit value per (key, user): the key in the high bits, the top bits of the user hash below it;
-    # sorted, the first of each run is a distinct user of that key. Two users of one key collide with odds
-    # ~ n^2 / 2^(65 - bits(key)) (n users of the key): negligible for EVSEs and for the region alike.
-    nb = max(1, int(n_k - 1).bit_length())
-    shift = np.uint64(64 - nb)
-    comb = np.sort((ku.astype(np.uint64) << shift) | (uh >> np.uint64(nb)))
-    first = np.ones(len(comb), dtype=bool)
-    first[1:] = comb[1:] != comb[:-1]
-    out["unique_users"] = np.bincount((comb[first] >> shift).astype(np.int64), minlength=n_k).astype(np.float64)
-    return out
-
-
 HOUR_US = 3600e6
-#: sessions per chunk of the split (temporaries of ~1 MB stay in the CPU cache)
+#: sessions per chunk (temporaries of ~1 MB stay in the CPU cache)
 SPLIT_CHUNK = 131_072
+#: threads for the sums: numpy releases the GIL inside its array loops, so groups of sessions run in parallel
+THREADS = max(1, min(4, os.cpu_count() or 1))
+SPLIT_SUMS = ("conn", "chg", "conn_known", "energy", "energy_matched")
+START_SUMS = ("sessions", "sessions_matched", "energy_start_kwh", "evening_sessions", "evening_energy_kwh",
+              "unique_users")
 
 
-def _hourly_split(s: dict[str, np.ndarray], cal: pd.DataFrame, per: pd.DataFrame, n_ev: np.ndarray,
-                  r0: float, r1: float, profile: bool = False) -> dict[str, object]:
-    """Split sessions over periods and UTC hours; sum per key and period, and per local hour of week.
+@dataclass(frozen=True)
+class _Grid:
+    """Constants of one computation: ``G`` keys, ``P`` periods with their bounds (s since 1970 UTC), the
+    UTC-hour calendar (hour-of-week label of hour ``hu_min + i``) and the evening window."""
 
-    Input arrays: kidx, matched, a, b (start/end, s since 1970 UTC), c (end of charging, NaN when
-    unknown), e (kWh). Over period ``p = [P0, P1)`` a session contributes connected time
-    ``min(b, P1) - max(a, P0)``, charging time ``min(c, P1) - max(a, P0)`` (clipped at 0) and energy
-    ``e x charging time / (c - a)`` (constant power while charging; ``e x connected / (b - a)`` when
-    ``c`` is unknown). Over UTC hour ``u`` (``[3600u, 3600u + 3600)``) its connected time is 3600 s except
-    in its first and last hour. Hour sums go into one dense ``G x 168`` array per period with
-    ``numpy.bincount`` (no hashing); sessions are processed in order of the period they start in, so a
-    period is complete -- and reduced to its peak -- once the sessions starting in it are done.
+    G: int
+    P: int
+    r0: float
+    r1: float
+    bounds: np.ndarray
+    hu_min: int
+    cal_how: np.ndarray
+    cal_seg: np.ndarray  # stretches of the calendar without a DST change: labels run on by one per hour
+    evening: tuple[int, int]
+    W: int = 169  # 168 hours of the week + a sentinel slot for the difference arrays
+
+    @property
+    def slab(self) -> int:
+        return self.G * self.W
+
+    @property
+    def n_k(self) -> int:
+        return self.G * self.P
+
+
+def _sums(s: dict[str, np.ndarray], cal: pd.DataFrame, per: pd.DataFrame, n_ev: np.ndarray, r0: float, r1: float,
+          evening: tuple[int, int], profile: bool = False,
+          threads: int | None = None) -> tuple[dict[str, object], dict[str, np.ndarray]]:
+    """Every sum behind the KPIs: ``(split, start)``, both indexed ``kidx * P + pid``.
+
+    Input arrays (one entry per session overlapping the periods): kidx, matched, a, b (start/end, s since
+    1970 UTC), c (end of charging, NaN when unknown), e (kWh), has_user, user_hash, ps (period of the
+    start, 0 for a session starting before the periods) and hs (local hour of week of the start).
+
+    *split*: over period ``p = [P0, P1)`` a session contributes connected time ``min(b, P1) - max(a, P0)``,
+    charging time ``min(c, P1) - max(a, P0)`` (clipped at 0) and energy ``e x charging time / (c - a)``
+    (constant power while charging; ``e x connected / (b - a)`` when ``c`` is unknown). Over UTC hour ``u``
+    (``[3600u, 3600u + 3600)``) its connected time is 3600 s except in its first and last hour. Hour sums
+    go into one dense ``G x 168`` array per period with ``numpy.bincount`` (no hashing), and each period
+    is reduced to its peak hour of week (``peak``, ``peak_idx``) once complete.
+
+    *start*: sessions (all, matched), energy of those sessions, the same in the local evening window and
+    distinct users (64-bit hashes of the user ids), attributed to the period the session starts in.
+
+    Sessions are processed in groups of one start period (and, when there are fewer periods than twice the
+    threads, one range of keys), in parallel threads; a period is complete once the groups starting in
+    or before it are merged, since a session never reaches back before its start.
     """
     G, P = len(n_ev), len(per)
-    hu_min = int(cal["hu"].min())
     cal_pid = cal["pid"].to_numpy(np.int64)
-    cal_how = cal["how"].to_numpy(np.int64)
-    W = 169  # 168 hours of the week + a sentinel slot for the difference arrays
-    slab = G * W
-    n_hours = np.zeros((P, 168))
-    np.add.at(n_hours, (cal_pid, cal_how), 1.0)
     bounds = np.array([r0 + 3600.0 * float(h) for h in np.r_[0, np.cumsum(per["hours"].to_numpy())]])
     bounds[-1] = r1
-    n_k = G * P
-    out: dict[str, object] = {k: np.zeros(n_k) for k in ("conn", "chg", "conn_known", "energy", "energy_matched")}
+    cal_how = cal["how"].to_numpy(np.int64)
+    seg = np.r_[0, np.cumsum((cal_how[1:] - cal_how[:-1]) % 168 != 1)]
+    g = _Grid(G=G, P=P, r0=r0, r1=r1, bounds=bounds, hu_min=int(cal["hu"].min()), cal_how=cal_how,
+              cal_seg=seg, evening=evening)
+    n_hours = np.zeros((P, 168))
+    np.add.at(n_hours, (cal_pid, cal_how), 1.0)
+    threads = THREADS if threads is None else max(1, threads)
+    n = len(s["a"])
+    parts = threads if (threads > 1 and P < 2 * threads and G >= threads and n > SPLIT_CHUNK) else 1
+    task = s["ps"].astype(np.int64) * parts
+    if parts > 1:
+        task += s["kidx"] * parts // G
+    n_tasks = P * parts
+    # stable sort of small integers: numpy uses a radix sort for 16-bit keys
+    order = np.argsort(task.astype(np.int16) if n_tasks < 32_000 else task, kind="stable")
+    cuts = np.r_[0, np.cumsum(np.bincount(task, minlength=n_tasks))]
+    del task
+
+    split = {k: np.zeros(g.n_k) for k in SPLIT_SUMS}
+    start = {k: np.zeros(g.n_k) for k in START_SUMS}
     peak = np.full((G, P), np.nan)
     peak_idx = np.full((G, P), -1, dtype=np.int64)
     prof: dict[int, np.ndarray] = {}
     acc: dict[int, np.ndarray] = {}
 
-    a_all, b_all = s["a"], s["b"]
-    aa_all, bb_all = np.maximum(a_all, r0), np.minimum(b_all, r1)
-    p_start = np.clip(np.searchsorted(bounds, aa_all, side="right") - 1, 0, P - 1)
-    # stable sort of small integers: numpy uses a radix sort for 16-bit keys
-    order = np.argsort(p_start.astype(np.int16) if P < 32_000 else p_start, kind="stable")
-
     def finalize(p: int) -> None:
         h = acc.pop(p, None)
         # cumulative sum of the difference slots (whole microseconds, so exact) -> seconds per hour of week
-        h = np.zeros((G, 168)) if h is None else np.cumsum(h.reshape(G, W), axis=1)[:, :168] / 1e6
+        h = np.zeros((G, 168)) if h is None else np.cumsum(h.reshape(G, g.W), axis=1)[:, :168] / 1e6
         present = n_hours[p] > 0
         # argmax_w C_w / (E N_w) does not depend on E: rank by C_w / N_w (hours absent from the period -> 0)
         inv = np.where(present, 1.0 / np.where(present, n_hours[p], 1.0), 0.0) / 3600.0
@@ -267,72 +282,131 @@ def _hourly_split(s: dict[str, np.ndarray], cal: pd.DataFrame, per: pd.DataFrame
         if profile:
             prof[p] = h / 3600.0
 
-    done = 0
-    bounds_q = np.searchsorted(p_start[order], np.arange(P + 1))
-    for q in range(P):
-        grp = order[bounds_q[q]:bounds_q[q + 1]]
-        keys, wts = [], []
-        for i in range(0, len(grp), SPLIT_CHUNK):  # small chunks keep the temporaries in the CPU cache
-            kw = _split_chunk(grp[i:i + SPLIT_CHUNK], s, aa_all, bb_all, p_start, bounds, cal_how, hu_min, G, P,
-                              slab, W, out)
-            if kw is not None:
-                keys.append(kw[0])
-                wts.append(kw[1])
-        if keys:
-            key = np.concatenate(keys)
-            plo, phi = int(key.min()) // slab, int(key.max()) // slab
-            sums = np.bincount(key - plo * slab, weights=np.concatenate(wts), minlength=(phi - plo + 1) * slab)
-            for pp in range(plo, phi + 1):
-                part = sums[(pp - plo) * slab:(pp - plo + 1) * slab]
+    def merge(res: tuple) -> None:
+        q, sp, st, plo, how = res
+        for k in SPLIT_SUMS:
+            split[k] += sp[k]
+        for k in START_SUMS:
+            start[k].reshape(G, P)[:, q] += st[k]
+        if how is not None:
+            for pp in range(plo, plo + len(how) // g.slab):
+                part = how[(pp - plo) * g.slab:(pp - plo + 1) * g.slab]
                 if pp in acc:
                     acc[pp] += part
                 else:
                     acc[pp] = part  # a view of this group's sums, which nothing else uses
-        # sessions starting later cannot reach period q any more
-        while done <= q:
-            finalize(done)
-            done += 1
+
+    def run(t: int) -> tuple:
+        return _group(t // parts, order[cuts[t]:cuts[t + 1]], s, g)
+
+    done = 0
+    pending: deque = deque()
+    with ThreadPoolExecutor(threads) if threads > 1 else nullcontext() as ex:
+        for t in range(n_tasks):
+            if cuts[t + 1] > cuts[t]:
+                pending.append((t, ex.submit(run, t) if ex else run(t)))
+            # at most `threads` groups in flight plus one done: memory stays a few periods' worth
+            while pending and (len(pending) > threads - 1 or t == n_tasks - 1):
+                tt, res = pending.popleft()
+                merge(res.result() if ex else res)
+                while done < (tt + 1) // parts:  # every group starting in period `done` is merged
+                    finalize(done)
+                    done += 1
     while done < P:
         finalize(done)
         done += 1
-    out["conn"] = out["conn"] / 3600.0
-    out["chg"] = out["chg"] / 3600.0
-    out["conn_known"] = out["conn_known"] / 3600.0
-    out.update(peak=peak, peak_idx=peak_idx, n_hours=n_hours, prof=prof)
-    return out
+    for k in ("conn", "chg", "conn_known"):
+        split[k] /= 3600.0
+    start["sessions_unmatched"] = start["sessions"] - start["sessions_matched"]
+    split.update(peak=peak, peak_idx=peak_idx, n_hours=n_hours, prof=prof)
+    return split, start
 
 
-def _split_chunk(sel, s, aa_all, bb_all, p_start, bounds, cal_how, hu_min, G, P, slab, W, out):
-    """One chunk of :func:`_hourly_split` (sessions ``sel``, all starting in the same period): adds the
-    per-period sums to ``out`` and returns the hour-of-week difference entries (keys, weights) or None."""
-    a, c, e = s["a"][sel], s["c"][sel], s["e"][sel]
-    b, aa, bb = s["b"][sel], aa_all[sel], bb_all[sel]
-    kidx = s["kidx"][sel].astype(np.int64, copy=False)
-    matched = s["matched"][sel].astype(bool, copy=False)
+def _group(q: int, sel: np.ndarray, s: dict[str, np.ndarray], g: _Grid) -> tuple:
+    """The sums of the sessions ``sel``, all starting in period ``q``: (q, split sums, start sums per key,
+    first period of the hour-of-week sums, hour-of-week difference sums or None)."""
+    sp = {k: np.zeros(g.n_k) for k in SPLIT_SUMS}
+    st = {k: np.zeros(g.G) for k in START_SUMS[:-1]}
+    keys, wts, users = [], [], []
+    for i in range(0, len(sel), SPLIT_CHUNK):  # small chunks keep the temporaries in the CPU cache
+        c = {k: v[sel[i:i + SPLIT_CHUNK]] for k, v in s.items() if k != "ps"}
+        _start_chunk(c, g, st, users)
+        kw = _split_chunk(c, q, g, sp)
+        if kw is not None:
+            keys.append(kw[0])
+            wts.append(kw[1])
+    # distinct users per key: one 64-bit value per (key, user), the key in the high bits and the top bits of
+    # the user hash below it; sorted, the first of each run is a distinct user of that key. Two users of one
+    # key collide with odds ~ n^2 / 2^(65 - bits(key)) (n users of the key): negligible for any level.
+    nb = max(1, int(g.G - 1).bit_length())
+    comb = np.sort(np.concatenate(users)) if users else np.zeros(0, np.uint64)
+    first = np.ones(len(comb), dtype=bool)
+    first[1:] = comb[1:] != comb[:-1]
+    st["unique_users"] = np.bincount((comb[first] >> np.uint64(64 - nb)).astype(np.int64),
+                                     minlength=g.G).astype(np.float64)
+    if not keys:
+        return q, sp, st, q, None
+    key = np.concatenate(keys)
+    plo, phi = int(key.min()) // g.slab, int(key.max()) // g.slab
+    how = np.bincount(key - plo * g.slab, weights=np.concatenate(wts), minlength=(phi - plo + 1) * g.slab)
+    return q, sp, st, plo, how
+
+
+def _start_chunk(c: dict[str, np.ndarray], g: _Grid, st: dict[str, np.ndarray], users: list) -> None:
+    """Add one chunk's sessions that start inside the periods to the start sums (per key) of its period."""
+    inside = c["a"] >= g.r0
+    if not inside.all():
+        c = {k: c[k][inside] for k in ("kidx", "matched", "e", "hs", "has_user", "user_hash")}
+    k = c["kidx"]
+    hour = c["hs"] % 24
+    lo, hi = g.evening
+    eve = (hour >= lo) & (hour < hi) if hi > lo else (hour >= lo) | (hour < hi)
+    e = c["e"]
+    ke = k[eve]
+    st["sessions"] += np.bincount(k, minlength=g.G)
+    st["sessions_matched"] += np.bincount(k[c["matched"]], minlength=g.G)
+    st["energy_start_kwh"] += np.bincount(k, weights=e, minlength=g.G)
+    st["evening_sessions"] += np.bincount(ke, minlength=g.G)
+    st["evening_energy_kwh"] += np.bincount(ke, weights=e[eve], minlength=g.G)
+    hu = c["has_user"]
+    nb = max(1, int(g.G - 1).bit_length())
+    users.append((k[hu].astype(np.uint64) << np.uint64(64 - nb)) | (c["user_hash"][hu] >> np.uint64(nb)))
+
+
+def _split_chunk(c: dict[str, np.ndarray], q: int, g: _Grid, out: dict[str, np.ndarray]):
+    """One chunk of :func:`_sums`' split (sessions ``c``, all starting in period ``q``): adds the per-period
+    sums to ``out`` and returns the hour-of-week difference entries (keys, weights) or None."""
+    G, P, bounds = g.G, g.P, g.bounds
+    a, b = c["a"], c["b"]
+    pos = b > a  # an empty session has no time to split (and would divide by zero)
+    if not pos.all():
+        c = {k: c[k][pos] for k in ("kidx", "matched", "a", "b", "c", "e")}
+        a, b = c["a"], c["b"]
+    c_, e, kidx, matched = c["c"], c["e"], c["kidx"], c["matched"]
+    aa, bb = np.maximum(a, g.r0), np.minimum(b, g.r1)
     # -- pieces: each session's part inside each period it touches (the first piece needs no copy)
-    p0 = p_start[sel]
-    p1 = np.clip(np.searchsorted(bounds, bb, side="left") - 1, p0, P - 1)
-    extra = p1 - p0
+    p1 = np.clip(np.searchsorted(bounds, bb, side="left") - 1, q, P - 1)
+    extra = p1 - q
     cross = np.nonzero(extra > 0)[0]
     if len(cross):
         n_x = extra[cross]
         xi = np.repeat(cross, n_x)
-        xp = p0[xi] + 1 + (np.arange(len(xi)) - np.repeat(np.cumsum(n_x) - n_x, n_x))
-        src = np.concatenate([np.arange(len(sel)), xi])
-        pid = np.concatenate([p0, xp])
-        a, c, e, b, aa, bb, kidx, matched = (v[src] for v in (a, c, e, b, aa, bb, kidx, matched))
+        xp = q + 1 + (np.arange(len(xi)) - np.repeat(np.cumsum(n_x) - n_x, n_x))
+        src = np.concatenate([np.arange(len(a)), xi])
+        pid = np.concatenate([np.full(len(a), q), xp])
+        a, c_, e, b, aa, bb, kidx, matched = (v[src] for v in (a, c_, e, b, aa, bb, kidx, matched))
     else:
-        pid = p0
+        pid = np.full(len(a), q)
     lo = np.maximum(aa, bounds[pid])
     hi = np.minimum(bb, bounds[pid + 1])
     conn = np.maximum(hi - lo, 0.0)
-    known = ~np.isnan(c)
-    chg = np.clip(np.minimum(np.where(known, c, -np.inf), hi) - lo, 0.0, None)
-    by_chg = known & (c > a)
+    known = ~np.isnan(c_)
+    chg = np.clip(np.minimum(np.where(known, c_, -np.inf), hi) - lo, 0.0, None)
+    by_chg = known & (c_ > a)
     with np.errstate(divide="ignore", invalid="ignore"):
-        energy = e * np.where(by_chg, chg / np.where(by_chg, c - a, 1.0), conn / (b - a))
+        energy = e * np.where(by_chg, chg / np.where(by_chg, c_ - a, 1.0), conn / (b - a))
     k2 = kidx * P + pid
-    n_k = G * P
+    n_k = g.n_k
     all_m = bool(matched.all())
     out["conn"] += np.bincount(k2, weights=conn if all_m else np.where(matched, conn, 0.0), minlength=n_k)
     out["chg"] += np.bincount(k2, weights=chg if all_m else np.where(matched, chg, 0.0), minlength=n_k)
@@ -342,43 +416,43 @@ def _split_chunk(sel, s, aa_all, bb_all, p_start, bounds, cal_how, hu_min, G, P,
                                          minlength=n_k)
     # -- per local hour of week (matched pieces), as a difference array of W = 169 slots per key and period:
     #    a value v on labels [w0, w1) adds +v at w0 and -v at w1 (slot 168 is a sentinel, never read).
-    #    A piece covers UTC hours ha..hb: s1 seconds in ha, 3600 in each hour between, s2 in hb. Their
-    #    labels run la, la+1, ... (mod 168) unless a DST change lies inside; such pieces are split per hour.
+    #    A piece [lo, hi) covers UTC hours ha..hb, labelled la, la+1, ... (mod 168) unless a DST change lies
+    #    inside (such pieces are split per hour). It is the full hours ha..hb-1 (3600 s on each of their
+    #    labels: +3600 at la, -3600 at lb, and +3600 at slot 0 per wrap round the week) plus x seconds in
+    #    hour hb (+x at lb, -x at lb+1) minus the y seconds of hour ha before lo (-y at la, +y at la+1).
     sm = (hi > lo) if all_m else (matched & (hi > lo))
     lo, hi, kidx, pid = lo[sm], hi[sm], kidx[sm], pid[sm]
     if not len(lo):
         return None
+    cal_how, hu_min = g.cal_how, g.hu_min
     ha = np.floor(lo / 3600).astype(np.int64)
     hb = np.ceil(hi / 3600).astype(np.int64) - 1
-    la, lb = cal_how[ha - hu_min], cal_how[hb - hu_min]
-    single = ha == hb
-    nf = hb - ha - 1  # full hours between the first and the last hour
+    ia, ib = ha - hu_min, hb - hu_min
+    la, lb = cal_how[ia], cal_how[ib]
     # seconds as whole microseconds: the difference sums are then exact (no float residue, exact ties)
-    s1 = np.rint(np.where(single, hi - lo, (ha + 1) * 3600.0 - lo) * 1e6)
-    s2 = np.rint(np.where(single, 0.0, hi - hb * 3600.0) * 1e6)
-    ok = single | (((lb - la - (nf + 1)) % 168 == 0) & (nf < 24 * 14))
-    wrap = ok & ~single & (lb <= la)
-    covered = np.where(wrap, 168 - la + lb + 1, lb - la + 1)
-    weeks = np.where(ok & ~single, (nf + 2 - covered) // 168, 0)
-    base = pid * slab + kidx * W
-    full = np.where(single, -s1, HOUR_US - s1)  # at la + 1
-    end2 = np.where(single, 0.0, s2 - HOUR_US)  # at lb
-    keys = [base + la, base + la + 1, base + lb, base + lb + 1]
+    y = np.rint((lo - ha * 3600.0) * 1e6)
+    x = np.rint((hi - hb * 3600.0) * 1e6)
+    base = pid * g.slab + kidx * g.W
+    ka, kb = base + la, base + lb
+    ok = g.cal_seg[ia] == g.cal_seg[ib]
     bad = np.nonzero(~ok)[0]
     if len(bad):
-        s1, full, end2, s2 = (np.where(ok, v, 0.0) for v in (s1, full, end2, s2))
-    wts = [s1, full, end2, -s2]
-    extra_w = np.where(wrap, HOUR_US, 0.0) + weeks * HOUR_US
-    xw = np.nonzero(extra_w)[0]
+        x, y = np.where(ok, x, 0.0), np.where(ok, y, 0.0)
+        hour = np.where(ok, HOUR_US, 0.0)
+        keys, wts = [ka, ka + 1, kb, kb + 1], [hour - y, y, x - hour, -x]
+    else:
+        keys, wts = [ka, ka + 1, kb, kb + 1], [HOUR_US - y, y, x - HOUR_US, -x]
+    wraps = (hb - ha) // 168 + (lb < la)
+    xw = np.nonzero(wraps * ok)[0]
     if len(xw):
         keys.append(base[xw])
-        wts.append(extra_w[xw])
+        wts.append(wraps[xw] * HOUR_US)
     if len(bad):  # split per UTC hour
         nh = (hb - ha + 1)[bad]
         hrs = np.repeat(ha[bad] - (np.cumsum(nh) - nh), nh) + np.arange(int(nh.sum()))
         first = np.repeat(ha[bad], nh) == hrs
         last = np.repeat(hb[bad], nh) == hrs
-        s1b = np.rint(((ha + 1) * 3600.0 - lo)[bad] * 1e6)
+        s1b = HOUR_US - np.rint((lo - ha * 3600.0)[bad] * 1e6)
         s2b = np.rint((hi - hb * 3600.0)[bad] * 1e6)
         secs = np.where(first, np.repeat(s1b, nh), np.where(last, np.repeat(s2b, nh), HOUR_US))
         lab = cal_how[hrs - hu_min]
