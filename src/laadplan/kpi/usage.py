@@ -131,6 +131,8 @@ def compute_usage(con: duckdb.DuckDBPyConnection, evses: str, sessions: str, ps:
                   FROM {evses} ORDER BY country_code, party_id, location_id, evse_uid)""")
         region_kidx = "0" if include_unmatched else "CASE WHEN m.eidx IS NOT NULL THEN 0 END"
         kid_expr = region_kidx if level == "region" else "m.kidx"
+        # only the region with unmatched sessions has rows matching no EVSE; elsewhere every row is matched
+        matched_col = "m.eidx IS NOT NULL AS matched," if level == "region" and include_unmatched else ""
         key_sel = ", ".join(f'any_value("{c}") AS "{c}"' for c in keys + extra)
         keys_sql = (f"SELECT kidx, {key_sel}, count(*) AS n_evses FROM {t_ev} GROUP BY kidx ORDER BY kidx" if keys
                     else f"SELECT 0::BIGINT AS kidx, (SELECT count(*) FROM {t_ev}) AS n_evses")
@@ -155,13 +157,13 @@ def compute_usage(con: duckdb.DuckDBPyConnection, evses: str, sessions: str, ps:
                 LEFT JOIN by_uid e2 ON coalesce(s.party_id, '') = '' AND e2.location_id = s.location_id
                      AND e2.evse_uid = s.evse_uid)
             SELECT * FROM (
-                SELECT ({kid_expr})::BIGINT AS kidx, m.eidx IS NOT NULL AS matched, m.a, m.b,
+                SELECT ({kid_expr})::BIGINT AS kidx, {matched_col} m.a, m.b,
                        -- least() skips NULLs, hence the CASE
-                       CASE WHEN m.charging_h IS NULL THEN 'NaN'::DOUBLE
+                       CASE WHEN m.charging_h IS NULL THEN '-Infinity'::DOUBLE
                             ELSE least(m.a + m.charging_h * 3600.0, m.b) END AS c,
                        coalesce(m.energy_kwh, 0.0) AS e,
-                       m.user_id IS NOT NULL AS has_user,
-                       coalesce(hash(m.user_id), 0::UBIGINT) AS user_hash,  -- 64-bit, for counting
+                       -- 64-bit, for counting; 0 = no user (a real id hashes to 0 with odds 2^-64)
+                       CASE WHEN m.user_id IS NULL THEN 0::UBIGINT ELSE hash(m.user_id) END AS user_hash,
                        k.pid::INTEGER AS ps, k.how::SMALLINT AS hs  -- start period and hour of week
                 FROM m JOIN {t_cal} k ON k.hu = floor(greatest(m.a, {r0!r}) / 3600)::BIGINT)
             WHERE kidx IS NOT NULL""").fetchnumpy()
@@ -219,8 +221,9 @@ def _sums(s: dict[str, np.ndarray], cal: pd.DataFrame, per: pd.DataFrame, n_ev: 
     """Every sum behind the KPIs: ``(split, start)``, both indexed ``kidx * P + pid``.
 
     Input arrays (one entry per session overlapping the periods): kidx, matched, a, b (start/end, s since
-    1970 UTC), c (end of charging, NaN when unknown), e (kWh), has_user, user_hash, ps (period of the
-    start, 0 for a session starting before the periods) and hs (local hour of week of the start).
+    1970 UTC), c (end of charging, -inf when unknown), e (kWh), user_hash (0: no user), ps (period of the
+    start, 0 for a session starting before the periods), hs (local hour of week of the start) and, when
+    some sessions match no EVSE, matched.
 
     *split*: over period ``p = [P0, P1)`` a session contributes connected time ``min(b, P1) - max(a, P0)``,
     charging time ``min(c, P1) - max(a, P0)`` (clipped at 0) and energy ``e x charging time / (c - a)``
@@ -356,19 +359,20 @@ def _start_chunk(c: dict[str, np.ndarray], g: _Grid, st: dict[str, np.ndarray], 
     """Add one chunk's sessions that start inside the periods to the start sums (per key) of its period."""
     inside = c["a"] >= g.r0
     if not inside.all():
-        c = {k: c[k][inside] for k in ("kidx", "matched", "e", "hs", "has_user", "user_hash")}
+        c = {k: v[inside] for k, v in c.items()}
     k = c["kidx"]
     hour = c["hs"] % 24
     lo, hi = g.evening
     eve = (hour >= lo) & (hour < hi) if hi > lo else (hour >= lo) | (hour < hi)
     e = c["e"]
     ke = k[eve]
-    st["sessions"] += np.bincount(k, minlength=g.G)
-    st["sessions_matched"] += np.bincount(k[c["matched"]], minlength=g.G)
+    n = np.bincount(k, minlength=g.G)
+    st["sessions"] += n
+    st["sessions_matched"] += np.bincount(k[c["matched"]], minlength=g.G) if "matched" in c else n
     st["energy_start_kwh"] += np.bincount(k, weights=e, minlength=g.G)
     st["evening_sessions"] += np.bincount(ke, minlength=g.G)
     st["evening_energy_kwh"] += np.bincount(ke, weights=e[eve], minlength=g.G)
-    hu = c["has_user"]
+    hu = c["user_hash"] != 0
     nb = max(1, int(g.G - 1).bit_length())
     users.append((k[hu].astype(np.uint64) << np.uint64(64 - nb)) | (c["user_hash"][hu] >> np.uint64(nb)))
 
@@ -376,41 +380,48 @@ def _start_chunk(c: dict[str, np.ndarray], g: _Grid, st: dict[str, np.ndarray], 
 def _split_chunk(c: dict[str, np.ndarray], q: int, g: _Grid, out: dict[str, np.ndarray]):
     """One chunk of :func:`_sums`' split (sessions ``c``, all starting in period ``q``): adds the per-period
     sums to ``out`` and returns the hour-of-week difference entries (keys, weights) or None."""
-    G, P, bounds = g.G, g.P, g.bounds
     a, b = c["a"], c["b"]
     pos = b > a  # an empty session has no time to split (and would divide by zero)
     if not pos.all():
-        c = {k: c[k][pos] for k in ("kidx", "matched", "a", "b", "c", "e")}
+        c = {k: v[pos] for k, v in c.items()}
         a, b = c["a"], c["b"]
-    c_, e, kidx, matched = c["c"], c["e"], c["kidx"], c["matched"]
+    c_, e, kidx, matched = c["c"], c["e"], c["kidx"], c.get("matched")
     aa, bb = np.maximum(a, g.r0), np.minimum(b, g.r1)
-    # -- pieces: each session's part inside each period it touches (the first piece needs no copy)
-    p1 = np.clip(np.searchsorted(bounds, bb, side="left") - 1, q, P - 1)
-    extra = p1 - q
-    cross = np.nonzero(extra > 0)[0]
+    # each session's first piece lies in its start period q (aa >= bounds[q]); the few crossing into later
+    # periods get one more piece per period they reach
+    kw = [_pieces(aa, np.minimum(bb, g.bounds[q + 1]), q, a, b, c_, e, kidx, matched, g, out)]
+    cross = np.nonzero(bb > g.bounds[q + 1])[0]
     if len(cross):
-        n_x = extra[cross]
+        n_x = np.searchsorted(g.bounds, bb[cross], side="left") - 1 - q
         xi = np.repeat(cross, n_x)
         xp = q + 1 + (np.arange(len(xi)) - np.repeat(np.cumsum(n_x) - n_x, n_x))
-        src = np.concatenate([np.arange(len(a)), xi])
-        pid = np.concatenate([np.full(len(a), q), xp])
-        a, c_, e, b, aa, bb, kidx, matched = (v[src] for v in (a, c_, e, b, aa, bb, kidx, matched))
-    else:
-        pid = np.full(len(a), q)
-    lo = np.maximum(aa, bounds[pid])
-    hi = np.minimum(bb, bounds[pid + 1])
+        kw.append(_pieces(g.bounds[xp], np.minimum(bb[xi], g.bounds[xp + 1]), xp, a[xi], b[xi], c_[xi], e[xi],
+                          kidx[xi], None if matched is None else matched[xi], g, out))
+    kw = [x for x in kw if x is not None]
+    if not kw:
+        return None
+    return (kw[0] if len(kw) == 1 else
+            (np.concatenate([k for k, _ in kw]), np.concatenate([w for _, w in kw])))
+
+
+def _pieces(lo, hi, pid, a, b, c_, e, kidx, matched, g: _Grid, out: dict[str, np.ndarray]):
+    """Pieces ``[lo, hi)`` of sessions ``[a, b)`` inside period(s) ``pid``: adds connected and charging time
+    and energy to ``out`` per key and period, and returns the hour-of-week difference entries (keys,
+    weights) of the matched pieces, or None. ``matched`` None: every session is matched; ``c_`` is the end
+    of charging, -inf when unknown."""
     conn = np.maximum(hi - lo, 0.0)
-    known = ~np.isnan(c_)
-    chg = np.clip(np.minimum(np.where(known, c_, -np.inf), hi) - lo, 0.0, None)
-    by_chg = known & (c_ > a)
+    known = c_ > -np.inf
+    chg = np.maximum(np.minimum(c_, hi) - lo, 0.0)
+    by_chg = c_ > a
     with np.errstate(divide="ignore", invalid="ignore"):
         energy = e * np.where(by_chg, chg / np.where(by_chg, c_ - a, 1.0), conn / (b - a))
-    k2 = kidx * P + pid
+    k2 = kidx * g.P + pid
     n_k = g.n_k
-    all_m = bool(matched.all())
+    all_m = matched is None or bool(matched.all())
     out["conn"] += np.bincount(k2, weights=conn if all_m else np.where(matched, conn, 0.0), minlength=n_k)
     out["chg"] += np.bincount(k2, weights=chg if all_m else np.where(matched, chg, 0.0), minlength=n_k)
-    out["conn_known"] += np.bincount(k2, weights=np.where(known & matched, conn, 0.0), minlength=n_k)
+    out["conn_known"] += np.bincount(k2, weights=np.where(known if all_m else known & matched, conn, 0.0),
+                                     minlength=n_k)
     out["energy"] += np.bincount(k2, weights=energy, minlength=n_k)
     out["energy_matched"] += np.bincount(k2, weights=energy if all_m else np.where(matched, energy, 0.0),
                                          minlength=n_k)
@@ -421,7 +432,9 @@ def _split_chunk(c: dict[str, np.ndarray], q: int, g: _Grid, out: dict[str, np.n
     #    labels: +3600 at la, -3600 at lb, and +3600 at slot 0 per wrap round the week) plus x seconds in
     #    hour hb (+x at lb, -x at lb+1) minus the y seconds of hour ha before lo (-y at la, +y at la+1).
     sm = (hi > lo) if all_m else (matched & (hi > lo))
-    lo, hi, kidx, pid = lo[sm], hi[sm], kidx[sm], pid[sm]
+    if not sm.all():
+        lo, hi, kidx = lo[sm], hi[sm], kidx[sm]
+        pid = pid[sm] if isinstance(pid, np.ndarray) else pid
     if not len(lo):
         return None
     cal_how, hu_min = g.cal_how, g.hu_min
