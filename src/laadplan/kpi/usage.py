@@ -140,8 +140,9 @@ def compute_usage(con: duckdb.DuckDBPyConnection, evses: str, sessions: str, ps:
             keys_sql = keys_sql.replace('any_value("gm_code")', 'CASE WHEN count(DISTINCT gm_code) = 1 '
                                         'THEN any_value("gm_code") END')
         kf = con.execute(keys_sql).df()
-        # sessions matched to their EVSE (key), as numpy arrays; everything else is summed in numpy
-        arr = con.execute(f"""
+        # sessions matched to their EVSE (key), as numpy arrays; everything else is summed in numpy. The
+        # relation's Arrow export is built by DuckDB's threads, cheaper than fetchnumpy's conversion
+        tbl = con.sql(f"""
             WITH s AS (
                 SELECT country_code, party_id, location_id, evse_uid, epoch(start_utc) AS a, epoch(end_utc) AS b,
                        energy_kwh, charging_h, user_id
@@ -164,9 +165,11 @@ def compute_usage(con: duckdb.DuckDBPyConnection, evses: str, sessions: str, ps:
                        coalesce(m.energy_kwh, 0.0) AS e,
                        -- 64-bit, for counting; 0 = no user (a real id hashes to 0 with odds 2^-64)
                        CASE WHEN m.user_id IS NULL THEN 0::UBIGINT ELSE hash(m.user_id) END AS user_hash,
-                       k.pid::INTEGER AS ps, k.how::SMALLINT AS hs  -- start period and hour of week
+                       k.pid::{'SMALLINT' if len(ps) < 8_000 else 'INTEGER'} AS ps, k.how::SMALLINT AS hs  -- start period, hour of week
                 FROM m JOIN {t_cal} k ON k.hu = floor(greatest(m.a, {r0!r}) / 3600)::BIGINT)
-            WHERE kidx IS NOT NULL""").fetchnumpy()
+            WHERE kidx IS NOT NULL""").to_arrow_table().combine_chunks()
+        arr = {name: tbl.column(name).to_numpy() for name in tbl.column_names}
+        del tbl
     finally:
         for t in created:
             con.execute(f"DROP TABLE IF EXISTS {t}")
@@ -252,12 +255,12 @@ def _sums(s: dict[str, np.ndarray], cal: pd.DataFrame, per: pd.DataFrame, n_ev: 
     threads = THREADS if threads is None else max(1, threads)
     n = len(s["a"])
     parts = threads if (threads > 1 and P < 2 * threads and G >= threads and n > SPLIT_CHUNK) else 1
-    task = s["ps"].astype(np.int64) * parts
-    if parts > 1:
-        task += s["kidx"] * parts // G
     n_tasks = P * parts
     # stable sort of small integers: numpy uses a radix sort for 16-bit keys
-    order = np.argsort(task.astype(np.int16) if n_tasks < 32_000 else task, kind="stable")
+    task = s["ps"].astype(np.int16 if n_tasks < 32_000 else np.int64, copy=False)
+    if parts > 1:
+        task = task * parts + (s["kidx"] * parts // G).astype(task.dtype)
+    order = np.argsort(task, kind="stable")
     cuts = np.r_[0, np.cumsum(np.bincount(task, minlength=n_tasks))]
     del task
 
