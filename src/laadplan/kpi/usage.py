@@ -238,9 +238,10 @@ def _sums(s: dict[str, np.ndarray], cal: pd.DataFrame, per: pd.DataFrame, n_ev: 
     *start*: sessions (all, matched), energy of those sessions, the same in the local evening window and
     distinct users (64-bit hashes of the user ids), attributed to the period the session starts in.
 
-    Sessions are processed in groups of one start period (and, when there are fewer periods than twice the
-    threads, one range of keys), in parallel threads; a period is complete once the groups starting in
-    or before it are merged, since a session never reaches back before its start.
+    Sessions are processed in groups of one start period and one range of keys (about ``SPLIT_CHUNK``
+    sessions each, so a group's arrays and its slice of the period's slab stay small), in parallel
+    threads; a period is complete once the groups starting in or before it are merged, since a session
+    never reaches back before its start.
     """
     G, P = len(n_ev), len(per)
     cal_pid = cal["pid"].to_numpy(np.int64)
@@ -254,7 +255,12 @@ def _sums(s: dict[str, np.ndarray], cal: pd.DataFrame, per: pd.DataFrame, n_ev: 
     np.add.at(n_hours, (cal_pid, cal_how), 1.0)
     threads = THREADS if threads is None else max(1, threads)
     n = len(s["a"])
-    parts = threads if (threads > 1 and P < 2 * threads and G >= threads and n > SPLIT_CHUNK) else 1
+    # tasks: the sessions starting in one period with keys in one range, about one chunk each, so every
+    # task's arrays -- and its slice of the period's hour-of-week slab -- stay small and cache-sized
+    parts = -(-n // (P * SPLIT_CHUNK))
+    if P < 2 * threads:
+        parts = max(parts, threads)
+    parts = max(1, min(parts, G))
     n_tasks = P * parts
     # stable sort of small integers: numpy uses a radix sort for 16-bit keys
     task = s["ps"].astype(np.int16 if n_tasks < 32_000 else np.int64, copy=False)
@@ -263,6 +269,8 @@ def _sums(s: dict[str, np.ndarray], cal: pd.DataFrame, per: pd.DataFrame, n_ev: 
     order = np.argsort(task, kind="stable")
     cuts = np.r_[0, np.cumsum(np.bincount(task, minlength=n_tasks))]
     del task
+    # part r holds the keys k with k * parts // G == r
+    k_lo = -(-np.arange(parts + 1) * G // parts)
 
     split = {k: np.zeros(g.n_k) for k in SPLIT_SUMS}
     start = {k: np.zeros(g.n_k) for k in START_SUMS}
@@ -289,21 +297,25 @@ def _sums(s: dict[str, np.ndarray], cal: pd.DataFrame, per: pd.DataFrame, n_ev: 
             prof[p] = h / 3600.0
 
     def merge(res: tuple) -> None:
-        q, sp, st, plo, how = res
+        q, k0, k1, sp, st, how, later = res
         for k in SPLIT_SUMS:
-            split[k] += sp[k]
+            split[k].reshape(G, P)[k0:k1] += sp[k].reshape(k1 - k0, P)
         for k in START_SUMS:
-            start[k].reshape(G, P)[:, q] += st[k]
+            start[k].reshape(G, P)[k0:k1, q] += st[k]
         if how is not None:
-            for pp in range(plo, plo + len(how) // g.slab):
-                part = how[(pp - plo) * g.slab:(pp - plo + 1) * g.slab]
-                if pp in acc:
-                    acc[pp] += part
-                else:
-                    acc[pp] = part  # a view of this group's sums, which nothing else uses
+            if q not in acc:
+                acc[q] = np.zeros(g.slab)
+            acc[q][k0 * g.W:k1 * g.W] += how
+        if later is not None:
+            key, wt = later
+            pp = key // g.slab
+            for p in np.unique(pp):
+                m = pp == p
+                np.add.at(acc.setdefault(int(p), np.zeros(g.slab)), key[m] - p * g.slab, wt[m])
 
     def run(t: int) -> tuple:
-        return _group(t // parts, order[cuts[t]:cuts[t + 1]], s, g)
+        r = t % parts
+        return _group(t // parts, int(k_lo[r]), int(k_lo[r + 1]), order[cuts[t]:cuts[t + 1]], s, g)
 
     done = 0
     pending: deque = deque()
@@ -328,61 +340,69 @@ def _sums(s: dict[str, np.ndarray], cal: pd.DataFrame, per: pd.DataFrame, n_ev: 
     return split, start
 
 
-def _group(q: int, sel: np.ndarray, s: dict[str, np.ndarray], g: _Grid) -> tuple:
-    """The sums of the sessions ``sel``, all starting in period ``q``: (q, split sums, start sums per key,
-    first period of the hour-of-week sums, hour-of-week difference sums or None)."""
-    sp = {k: np.zeros(g.n_k) for k in SPLIT_SUMS}
-    st = {k: np.zeros(g.G) for k in START_SUMS[:-1]}
-    keys, wts, users = [], [], []
+def _group(q: int, k0: int, k1: int, sel: np.ndarray, s: dict[str, np.ndarray], g: _Grid) -> tuple:
+    """The sums of the sessions ``sel``, all starting in period ``q`` with keys in ``k0 .. k1 - 1``:
+    (q, k0, k1, split sums per local key and period, start sums per local key, hour-of-week difference
+    sums of period ``q`` for these keys or None, (keys, weights) of later periods or None)."""
+    nk = k1 - k0
+    sp = {k: np.zeros(nk * g.P) for k in SPLIT_SUMS}
+    st = {k: np.zeros(nk) for k in START_SUMS[:-1]}
+    keys, wts, xkeys, xwts, users = [], [], [], [], []
     for i in range(0, len(sel), SPLIT_CHUNK):  # small chunks keep the temporaries in the CPU cache
         c = {k: v[sel[i:i + SPLIT_CHUNK]] for k, v in s.items() if k != "ps"}
-        _start_chunk(c, g, st, users)
-        kw = _split_chunk(c, q, g, sp)
-        if kw is not None:
-            keys.append(kw[0])
-            wts.append(kw[1])
+        _start_chunk(c, k0, nk, g, st, users)
+        here, later = _split_chunk(c, q, k0, nk, g, sp)
+        for kw, ks, ws in ((here, keys, wts), (later, xkeys, xwts)):
+            if kw is not None:
+                ks.append(kw[0])
+                ws.append(kw[1])
     # distinct users per key: one 64-bit value per (key, user), the key in the high bits and the top bits of
     # the user hash below it; sorted, the first of each run is a distinct user of that key. Two users of one
     # key collide with odds ~ n^2 / 2^(65 - bits(key)) (n users of the key): negligible for any level.
-    nb = max(1, int(g.G - 1).bit_length())
-    comb = np.sort(np.concatenate(users)) if users else np.zeros(0, np.uint64)
+    nb = max(1, int(nk - 1).bit_length())
+    comb = np.sort(np.concatenate(users) if len(users) > 1 else users[0]) if users else np.zeros(0, np.uint64)
     first = np.ones(len(comb), dtype=bool)
     first[1:] = comb[1:] != comb[:-1]
     st["unique_users"] = np.bincount((comb[first] >> np.uint64(64 - nb)).astype(np.int64),
-                                     minlength=g.G).astype(np.float64)
-    if not keys:
-        return q, sp, st, q, None
-    key = np.concatenate(keys)
-    plo, phi = int(key.min()) // g.slab, int(key.max()) // g.slab
-    how = np.bincount(key - plo * g.slab, weights=np.concatenate(wts), minlength=(phi - plo + 1) * g.slab)
-    return q, sp, st, plo, how
+                                     minlength=nk).astype(np.float64)
+    # pieces in the start period fill this task's slice of the period's slab; the few later ones stay entries
+    how = None
+    if keys:
+        key = np.concatenate(keys) if len(keys) > 1 else keys[0]
+        wt = np.concatenate(wts) if len(wts) > 1 else wts[0]
+        how = np.bincount(key - (q * g.slab + k0 * g.W), weights=wt, minlength=nk * g.W)
+    later = (np.concatenate(xkeys), np.concatenate(xwts)) if xkeys else None
+    return q, k0, k1, sp, st, how, later
 
 
-def _start_chunk(c: dict[str, np.ndarray], g: _Grid, st: dict[str, np.ndarray], users: list) -> None:
-    """Add one chunk's sessions that start inside the periods to the start sums (per key) of its period."""
+def _start_chunk(c: dict[str, np.ndarray], k0: int, nk: int, g: _Grid, st: dict[str, np.ndarray],
+                 users: list) -> None:
+    """Add one chunk's sessions that start inside the periods to the start sums of its period (per key
+    ``k0 + i``, at ``i``)."""
     inside = c["a"] >= g.r0
     if not inside.all():
         c = {k: v[inside] for k, v in c.items()}
-    k = c["kidx"]
+    k = c["kidx"] - k0 if k0 else c["kidx"]
     hour = c["hs"] % 24
     lo, hi = g.evening
     eve = (hour >= lo) & (hour < hi) if hi > lo else (hour >= lo) | (hour < hi)
     e = c["e"]
     ke = k[eve]
-    n = np.bincount(k, minlength=g.G)
+    n = np.bincount(k, minlength=nk)
     st["sessions"] += n
-    st["sessions_matched"] += np.bincount(k[c["matched"]], minlength=g.G) if "matched" in c else n
-    st["energy_start_kwh"] += np.bincount(k, weights=e, minlength=g.G)
-    st["evening_sessions"] += np.bincount(ke, minlength=g.G)
-    st["evening_energy_kwh"] += np.bincount(ke, weights=e[eve], minlength=g.G)
+    st["sessions_matched"] += np.bincount(k[c["matched"]], minlength=nk) if "matched" in c else n
+    st["energy_start_kwh"] += np.bincount(k, weights=e, minlength=nk)
+    st["evening_sessions"] += np.bincount(ke, minlength=nk)
+    st["evening_energy_kwh"] += np.bincount(ke, weights=e[eve], minlength=nk)
     hu = c["user_hash"] != 0
-    nb = max(1, int(g.G - 1).bit_length())
+    nb = max(1, int(nk - 1).bit_length())
     users.append((k[hu].astype(np.uint64) << np.uint64(64 - nb)) | (c["user_hash"][hu] >> np.uint64(nb)))
 
 
-def _split_chunk(c: dict[str, np.ndarray], q: int, g: _Grid, out: dict[str, np.ndarray]):
+def _split_chunk(c: dict[str, np.ndarray], q: int, k0: int, nk: int, g: _Grid, out: dict[str, np.ndarray]):
     """One chunk of :func:`_sums`' split (sessions ``c``, all starting in period ``q``): adds the per-period
-    sums to ``out`` and returns the hour-of-week difference entries (keys, weights) or None."""
+    sums to ``out`` (per key ``k0 + i`` and period ``p``, at ``i * P + p``) and returns the hour-of-week
+    difference entries (keys, weights) of period ``q`` and of later periods, each None when there are none."""
     a, b = c["a"], c["b"]
     pos = b > a  # an empty session has no time to split (and would divide by zero)
     if not pos.all():
@@ -392,22 +412,18 @@ def _split_chunk(c: dict[str, np.ndarray], q: int, g: _Grid, out: dict[str, np.n
     aa, bb = np.maximum(a, g.r0), np.minimum(b, g.r1)
     # each session's first piece lies in its start period q (aa >= bounds[q]); the few crossing into later
     # periods get one more piece per period they reach
-    kw = [_pieces(aa, np.minimum(bb, g.bounds[q + 1]), q, a, b, c_, e, kidx, matched, g, out)]
+    kw = [_pieces(aa, np.minimum(bb, g.bounds[q + 1]), q, a, b, c_, e, kidx, matched, k0, nk, g, out)]
     cross = np.nonzero(bb > g.bounds[q + 1])[0]
     if len(cross):
         n_x = np.searchsorted(g.bounds, bb[cross], side="left") - 1 - q
         xi = np.repeat(cross, n_x)
         xp = q + 1 + (np.arange(len(xi)) - np.repeat(np.cumsum(n_x) - n_x, n_x))
         kw.append(_pieces(g.bounds[xp], np.minimum(bb[xi], g.bounds[xp + 1]), xp, a[xi], b[xi], c_[xi], e[xi],
-                          kidx[xi], None if matched is None else matched[xi], g, out))
-    kw = [x for x in kw if x is not None]
-    if not kw:
-        return None
-    return (kw[0] if len(kw) == 1 else
-            (np.concatenate([k for k, _ in kw]), np.concatenate([w for _, w in kw])))
+                          kidx[xi], None if matched is None else matched[xi], k0, nk, g, out))
+    return kw[0], (kw[1] if len(kw) > 1 else None)
 
 
-def _pieces(lo, hi, pid, a, b, c_, e, kidx, matched, g: _Grid, out: dict[str, np.ndarray]):
+def _pieces(lo, hi, pid, a, b, c_, e, kidx, matched, k0: int, nk: int, g: _Grid, out: dict[str, np.ndarray]):
     """Pieces ``[lo, hi)`` of sessions ``[a, b)`` inside period(s) ``pid``: adds connected and charging time
     and energy to ``out`` per key and period, and returns the hour-of-week difference entries (keys,
     weights) of the matched pieces, or None. ``matched`` None: every session is matched; ``c_`` is the end
@@ -418,8 +434,8 @@ def _pieces(lo, hi, pid, a, b, c_, e, kidx, matched, g: _Grid, out: dict[str, np
     by_chg = c_ > a
     with np.errstate(divide="ignore", invalid="ignore"):
         energy = e * np.where(by_chg, chg / np.where(by_chg, c_ - a, 1.0), conn / (b - a))
-    k2 = kidx * g.P + pid
-    n_k = g.n_k
+    k2 = (kidx - k0 if k0 else kidx) * g.P + pid
+    n_k = nk * g.P
     all_m = matched is None or bool(matched.all())
     out["conn"] += np.bincount(k2, weights=conn if all_m else np.where(matched, conn, 0.0), minlength=n_k)
     out["chg"] += np.bincount(k2, weights=chg if all_m else np.where(matched, chg, 0.0), minlength=n_k)
