@@ -279,22 +279,34 @@ def _sums(s: dict[str, np.ndarray], cal: pd.DataFrame, per: pd.DataFrame, n_ev: 
     prof: dict[int, np.ndarray] = {}
     acc: dict[int, np.ndarray] = {}
 
+    spare: list[np.ndarray] = []  # finished slabs, reused: fresh memory costs page faults
+
+    def slab() -> np.ndarray:
+        if spare:
+            buf = spare.pop()
+            buf.fill(0.0)
+            return buf
+        return np.zeros(g.slab)
+
     def finalize(p: int) -> None:
-        h = acc.pop(p, None)
-        # cumulative sum of the difference slots (whole microseconds, so exact) -> seconds per hour of week
-        h = np.zeros((G, 168)) if h is None else np.cumsum(h.reshape(G, g.W), axis=1)[:, :168] / 1e6
+        buf = acc.pop(p, None)
+        if buf is None:
+            buf = slab()
+        # cumulative sum of the difference slots (whole microseconds, so exact): connected us per hour of week
+        h = np.cumsum(buf.reshape(G, g.W), axis=1, out=buf.reshape(G, g.W))[:, :168]
+        if profile:
+            prof[p] = h / 3.6e9
         present = n_hours[p] > 0
         # argmax_w C_w / (E N_w) does not depend on E: rank by C_w / N_w (hours absent from the period -> 0)
-        inv = np.where(present, 1.0 / np.where(present, n_hours[p], 1.0), 0.0) / 3600.0
-        r = h * inv[None, :]
+        inv = np.where(present, 1.0 / np.where(present, n_hours[p], 1.0), 0.0) / 3.6e9
+        r = np.multiply(h, inv[None, :], out=h)
         arg = np.argmax(r, axis=1)  # the first maximum: earliest hour of week on ties
         ok = n_ev > 0
         val = r[np.arange(G), arg] / np.where(ok, n_ev, 1.0)
         peak[ok, p] = val[ok]
         pos = ok & (val > 0)
         peak_idx[pos, p] = arg[pos]
-        if profile:
-            prof[p] = h / 3600.0
+        spare.append(buf)
 
     def merge(res: tuple) -> None:
         q, k0, k1, sp, st, how, later = res
@@ -304,14 +316,16 @@ def _sums(s: dict[str, np.ndarray], cal: pd.DataFrame, per: pd.DataFrame, n_ev: 
             start[k].reshape(G, P)[k0:k1, q] += st[k]
         if how is not None:
             if q not in acc:
-                acc[q] = np.zeros(g.slab)
+                acc[q] = slab()
             acc[q][k0 * g.W:k1 * g.W] += how
         if later is not None:
             key, wt = later
             pp = key // g.slab
             for p in np.unique(pp):
                 m = pp == p
-                np.add.at(acc.setdefault(int(p), np.zeros(g.slab)), key[m] - p * g.slab, wt[m])
+                if p not in acc:
+                    acc[int(p)] = slab()
+                np.add.at(acc[int(p)], key[m] - p * g.slab, wt[m])
 
     def run(t: int) -> tuple:
         r = t % parts
