@@ -140,9 +140,9 @@ def compute_usage(con: duckdb.DuckDBPyConnection, evses: str, sessions: str, ps:
             keys_sql = keys_sql.replace('any_value("gm_code")', 'CASE WHEN count(DISTINCT gm_code) = 1 '
                                         'THEN any_value("gm_code") END')
         kf = con.execute(keys_sql).df()
-        # sessions matched to their EVSE (key), as numpy arrays; everything else is summed in numpy. The
-        # relation's Arrow export is built by DuckDB's threads, cheaper than fetchnumpy's conversion
-        tbl = con.sql(f"""
+        # sessions matched to their EVSE (key), as numpy arrays; everything else is summed in numpy. A
+        # relation's fetchnumpy touches less fresh memory than a cursor's (no separate materialized result)
+        arr = con.sql(f"""
             WITH s AS (
                 SELECT country_code, party_id, location_id, evse_uid, epoch(start_utc) AS a, epoch(end_utc) AS b,
                        energy_kwh, charging_h, user_id
@@ -167,9 +167,7 @@ def compute_usage(con: duckdb.DuckDBPyConnection, evses: str, sessions: str, ps:
                        CASE WHEN m.user_id IS NULL THEN 0::UBIGINT ELSE hash(m.user_id) END AS user_hash,
                        k.pid::{'SMALLINT' if len(ps) < 8_000 else 'INTEGER'} AS ps, k.how::SMALLINT AS hs  -- start period, hour of week
                 FROM m JOIN {t_cal} k ON k.hu = floor(greatest(m.a, {r0!r}) / 3600)::BIGINT)
-            WHERE kidx IS NOT NULL""").to_arrow_table().combine_chunks()
-        arr = {name: tbl.column(name).to_numpy() for name in tbl.column_names}
-        del tbl
+            WHERE kidx IS NOT NULL""").fetchnumpy()
     finally:
         for t in created:
             con.execute(f"DROP TABLE IF EXISTS {t}")
