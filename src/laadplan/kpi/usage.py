@@ -221,7 +221,7 @@ def _sums(s: dict[str, np.ndarray], cal: pd.DataFrame, per: pd.DataFrame, n_ev: 
           threads: int | None = None) -> tuple[dict[str, object], dict[str, np.ndarray]]:
     """Every sum behind the KPIs: ``(split, start)``, both indexed ``kidx * P + pid``.
 
-    Input arrays (one entry per session overlapping the periods): kidx, matched, a, b (start/end, s since
+    Input arrays (one entry per session overlapping the periods): kidx, a, b (start/end, s since
     1970 UTC), c (end of charging, -inf when unknown), e (kWh), user_hash (0: no user), ps (period of the
     start, 0 for a session starting before the periods), hs (local hour of week of the start) and, when
     some sessions match no EVSE, matched.
