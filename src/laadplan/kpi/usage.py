@@ -140,9 +140,8 @@ def compute_usage(con: duckdb.DuckDBPyConnection, evses: str, sessions: str, ps:
             keys_sql = keys_sql.replace('any_value("gm_code")', 'CASE WHEN count(DISTINCT gm_code) = 1 '
                                         'THEN any_value("gm_code") END')
         kf = con.execute(keys_sql).df()
-        # sessions matched to their EVSE (key), as numpy arrays; everything else is summed in numpy. A
-        # relation's fetchnumpy touches less fresh memory than a cursor's (no separate materialized result)
-        arr = con.sql(f"""
+        # sessions matched to their EVSE (key), as numpy arrays; everything else is summed in numpy
+        arr = con.execute(f"""
             WITH s AS (
                 SELECT country_code, party_id, location_id, evse_uid, epoch(start_utc) AS a, epoch(end_utc) AS b,
                        energy_kwh, charging_h, user_id
