@@ -117,8 +117,8 @@ def test_chunking_does_not_change_results(store, cfg, monkeypatch):
 @pytest.mark.parametrize("period,level", [("month", "evse"), ("range", "evse"), ("range", "region"),
                                           ("month", "gemeente")])
 def test_threads_and_groups_do_not_change_results(store, cfg, monkeypatch, period, level):
-    """Sessions are summed in groups (per start period, and per key range when there are few periods) in
-    parallel threads; one thread with whole chunks must give exactly the same figures."""
+    """Sessions are summed in groups (per start period and key range) in parallel threads; one thread with
+    whole chunks must give the same figures as three threads with many small groups and chunks."""
     import laadplan.kpi.usage as U
 
     rng = np.random.default_rng(5)
@@ -140,6 +140,7 @@ def test_threads_and_groups_do_not_change_results(store, cfg, monkeypatch, perio
     ref = usage_kpis(store, cfg, level, "2026-10-01", "2026-11-30", period=period)
     monkeypatch.setattr(U, "THREADS", 3)
     monkeypatch.setattr(U, "SPLIT_CHUNK", 5)
+    monkeypatch.setattr(U, "KEYS_PER_TASK", 2)
     par = usage_kpis(store, cfg, level, "2026-10-01", "2026-11-30", period=period)
     pd.testing.assert_frame_equal(ref, par, check_exact=False, rtol=1e-12)
     assert ref["sessions"].sum() > 300 and ref["unique_users"].max() > 1

@@ -32,11 +32,11 @@ is only over the EVSEs known in the store and their sessions.
 
 Sessions are split at period boundaries and into UTC hours (every UTC hour is a real hour); each hour
 is labelled with its local hour of week (:mod:`laadplan.kpi.calendar`), which makes every figure correct
-over DST changes. Implementation: one DuckDB query matches sessions to EVSEs, labels each with the period
-and local hour of week it starts in, and returns plain arrays; every sum is a ``numpy.bincount`` into
+over DST changes. Implementation: one DuckDB query matches sessions to EVSEs, labels each with its group
+(start period and a range of keys), and returns plain arrays; every sum is a ``numpy.bincount`` into
 dense per-key arrays (no high-cardinality hash aggregation), and a session's hours enter the hour-of-week
 sums as four difference-array entries rather than one row per hour. Sessions are summed in groups of one
-start period (or one range of keys) in parallel threads -- numpy releases the GIL in its array loops --
+start period and range of keys in parallel threads -- numpy releases the GIL in its array loops --
 and each period is reduced to its peak as soon as the groups that can reach it are in
 (``benchmarks/bench_kpi.py`` compares it with a plain DuckDB GROUP BY).
 """
@@ -103,6 +103,7 @@ def compute_usage(con: duckdb.DuckDBPyConnection, evses: str, sessions: str, ps:
     _check_level(level)
     if not ps:
         raise ValueError("no periods")
+    threads = THREADS
     keys = KEY_COLUMNS[level]
     extra = EXTRA_COLUMNS[level]
     tag = uuid.uuid4().hex[:8]
@@ -140,6 +141,9 @@ def compute_usage(con: duckdb.DuckDBPyConnection, evses: str, sessions: str, ps:
             keys_sql = keys_sql.replace('any_value("gm_code")', 'CASE WHEN count(DISTINCT gm_code) = 1 '
                                         'THEN any_value("gm_code") END')
         kf = con.execute(keys_sql).df()
+        # the group of sessions each row is summed in: its start period and a range of keys (see _sums)
+        parts = _parts(len(kf), len(ps), threads)
+        task_sql = f"k.pid * {parts}" + (f" + ({kid_expr}) * {parts} // {len(kf)}" if parts > 1 else "")
         # sessions matched to their EVSE (key), as numpy arrays; everything else is summed in numpy
         arr = con.execute(f"""
             WITH s AS (
@@ -164,7 +168,7 @@ def compute_usage(con: duckdb.DuckDBPyConnection, evses: str, sessions: str, ps:
                        coalesce(m.energy_kwh, 0.0) AS e,
                        -- 64-bit, for counting; 0 = no user (a real id hashes to 0 with odds 2^-64)
                        CASE WHEN m.user_id IS NULL THEN 0::UBIGINT ELSE hash(m.user_id) END AS user_hash,
-                       k.pid::{'SMALLINT' if len(ps) < 8_000 else 'INTEGER'} AS ps, k.how::SMALLINT AS hs  -- start period, hour of week
+                       ({task_sql})::{'SMALLINT' if len(ps) * parts < 32_000 else 'BIGINT'} AS task
                 FROM m JOIN {t_cal} k ON k.hu = floor(greatest(m.a, {r0!r}) / 3600)::BIGINT)
             WHERE kidx IS NOT NULL""").fetchnumpy()
     finally:
@@ -176,7 +180,7 @@ def compute_usage(con: duckdb.DuckDBPyConnection, evses: str, sessions: str, ps:
             except duckdb.Error:
                 pass
     s = {k: np.asarray(v) for k, v in arr.items()}
-    sums, st = _sums(s, cal, per, kf["n_evses"].to_numpy(np.float64), r0, r1, evening, profile)
+    sums, st = _sums(s, cal, per, kf["n_evses"].to_numpy(np.float64), r0, r1, evening, profile, threads)
     return _assemble(kf, st, sums, per, cal, keys, extra, level, profile)
 
 
@@ -185,6 +189,8 @@ HOUR_US = 3600e6
 SPLIT_CHUNK = 131_072
 #: threads for the sums: numpy releases the GIL inside its array loops, so groups of sessions run in parallel
 THREADS = max(1, min(4, os.cpu_count() or 1))
+#: keys per group of sessions: its slice of a period's hour-of-week slab is KEYS_PER_TASK x 169 x 8 bytes
+KEYS_PER_TASK = 2048
 SPLIT_SUMS = ("conn", "chg", "conn_known", "energy", "energy_matched")
 START_SUMS = ("sessions", "sessions_matched", "energy_start_kwh", "evening_sessions", "evening_energy_kwh",
               "unique_users")
@@ -215,15 +221,24 @@ class _Grid:
         return self.G * self.P
 
 
+def _parts(G: int, P: int, threads: int) -> int:
+    """Key ranges per period: groups of at most ``KEYS_PER_TASK`` keys, and at least one per thread when
+    there are few periods to share out."""
+    parts = -(-G // KEYS_PER_TASK)
+    if P < 2 * threads:
+        parts = max(parts, threads)
+    return max(1, min(parts, G))
+
+
 def _sums(s: dict[str, np.ndarray], cal: pd.DataFrame, per: pd.DataFrame, n_ev: np.ndarray, r0: float, r1: float,
           evening: tuple[int, int], profile: bool = False,
           threads: int | None = None) -> tuple[dict[str, object], dict[str, np.ndarray]]:
     """Every sum behind the KPIs: ``(split, start)``, both indexed ``kidx * P + pid``.
 
     Input arrays (one entry per session overlapping the periods): kidx, a, b (start/end, s since
-    1970 UTC), c (end of charging, -inf when unknown), e (kWh), user_hash (0: no user), ps (period of the
-    start, 0 for a session starting before the periods), hs (local hour of week of the start) and, when
-    some sessions match no EVSE, matched.
+    1970 UTC), c (end of charging, -inf when unknown), e (kWh), user_hash (0: no user), task (the group it
+    belongs to: ``start period * parts + kidx * parts // G`` with ``parts`` from :func:`_parts`, the start
+    period 0 for a session starting before the periods) and, when some sessions match no EVSE, matched.
 
     *split*: over period ``p = [P0, P1)`` a session contributes connected time ``min(b, P1) - max(a, P0)``,
     charging time ``min(c, P1) - max(a, P0)`` (clipped at 0) and energy ``e x charging time / (c - a)``
@@ -235,10 +250,10 @@ def _sums(s: dict[str, np.ndarray], cal: pd.DataFrame, per: pd.DataFrame, n_ev: 
     *start*: sessions (all, matched), energy of those sessions, the same in the local evening window and
     distinct users (64-bit hashes of the user ids), attributed to the period the session starts in.
 
-    Sessions are processed in groups of one start period and one range of keys (about ``SPLIT_CHUNK``
-    sessions each, so a group's arrays and its slice of the period's slab stay small), in parallel
-    threads; a period is complete once the groups starting in or before it are merged, since a session
-    never reaches back before its start.
+    Sessions are processed in groups of one start period and one range of at most ``KEYS_PER_TASK`` keys
+    (so a group's arrays and its slice of the period's slab stay small), in parallel threads; a period is
+    complete once the groups starting in or before it are merged, since a session never reaches back
+    before its start, and is then reduced to its peak in a thread as well.
     """
     G, P = len(n_ev), len(per)
     cal_pid = cal["pid"].to_numpy(np.int64)
@@ -251,21 +266,11 @@ def _sums(s: dict[str, np.ndarray], cal: pd.DataFrame, per: pd.DataFrame, n_ev: 
     n_hours = np.zeros((P, 168))
     np.add.at(n_hours, (cal_pid, cal_how), 1.0)
     threads = THREADS if threads is None else max(1, threads)
-    n = len(s["a"])
-    # tasks: the sessions starting in one period with keys in one range, about one chunk each, so every
-    # task's arrays -- and its slice of the period's hour-of-week slab -- stay small and cache-sized
-    parts = -(-n // (P * SPLIT_CHUNK))
-    if P < 2 * threads:
-        parts = max(parts, threads)
-    parts = max(1, min(parts, G))
+    parts = _parts(G, P, threads)
     n_tasks = P * parts
-    # stable sort of small integers: numpy uses a radix sort for 16-bit keys
-    task = s["ps"].astype(np.int16 if n_tasks < 32_000 else np.int64, copy=False)
-    if parts > 1:
-        task = task * parts + (s["kidx"] * parts // G).astype(task.dtype)
-    order = np.argsort(task, kind="stable")
-    cuts = np.r_[0, np.cumsum(np.bincount(task, minlength=n_tasks))]
-    del task
+    # stable sort of small integers (the task, from SQL): numpy uses a radix sort for 16-bit keys
+    order = np.argsort(s["task"], kind="stable")
+    cuts = np.r_[0, np.cumsum(np.bincount(s["task"], minlength=n_tasks))]
     # part r holds the keys k with k * parts // G == r
     k_lo = -(-np.arange(parts + 1) * G // parts)
 
@@ -331,6 +336,14 @@ def _sums(s: dict[str, np.ndarray], cal: pd.DataFrame, per: pd.DataFrame, n_ev: 
     done = 0
     pending: deque = deque()
     with ThreadPoolExecutor(threads) if threads > 1 else nullcontext() as ex:
+        finals = []
+
+        def complete(upto: int) -> None:  # every group starting in a period before `upto` is merged
+            nonlocal done
+            while done < upto:
+                finals.append(ex.submit(finalize, done) if ex else finalize(done))
+                done += 1
+
         for t in range(n_tasks):
             if cuts[t + 1] > cuts[t]:
                 pending.append((t, ex.submit(run, t) if ex else run(t)))
@@ -338,12 +351,11 @@ def _sums(s: dict[str, np.ndarray], cal: pd.DataFrame, per: pd.DataFrame, n_ev: 
             while pending and (len(pending) > threads - 1 or t == n_tasks - 1):
                 tt, res = pending.popleft()
                 merge(res.result() if ex else res)
-                while done < (tt + 1) // parts:  # every group starting in period `done` is merged
-                    finalize(done)
-                    done += 1
-    while done < P:
-        finalize(done)
-        done += 1
+                complete((tt + 1) // parts)
+        complete(P)
+        for f in finals:
+            if ex:
+                f.result()  # raises what the thread raised
     for k in ("conn", "chg", "conn_known"):
         split[k] /= 3600.0
     start["sessions_unmatched"] = start["sessions"] - start["sessions_matched"]
@@ -360,7 +372,7 @@ def _group(q: int, k0: int, k1: int, sel: np.ndarray, s: dict[str, np.ndarray], 
     st = {k: np.zeros(nk) for k in START_SUMS[:-1]}
     keys, wts, xkeys, xwts, users = [], [], [], [], []
     for i in range(0, len(sel), SPLIT_CHUNK):  # small chunks keep the temporaries in the CPU cache
-        c = {k: v[sel[i:i + SPLIT_CHUNK]] for k, v in s.items() if k != "ps"}
+        c = {k: v[sel[i:i + SPLIT_CHUNK]] for k, v in s.items() if k != "task"}
         _start_chunk(c, k0, nk, g, st, users)
         here, later = _split_chunk(c, q, k0, nk, g, sp)
         for kw, ks, ws in ((here, keys, wts), (later, xkeys, xwts)):
@@ -394,7 +406,7 @@ def _start_chunk(c: dict[str, np.ndarray], k0: int, nk: int, g: _Grid, st: dict[
     if not inside.all():
         c = {k: v[inside] for k, v in c.items()}
     k = c["kidx"] - k0 if k0 else c["kidx"]
-    hour = c["hs"] % 24
+    hour = g.cal_how[np.floor(c["a"] / 3600).astype(np.int64) - g.hu_min] % 24  # local hour of the start
     lo, hi = g.evening
     eve = (hour >= lo) & (hour < hi) if hi > lo else (hour >= lo) | (hour < hi)
     e = c["e"]
