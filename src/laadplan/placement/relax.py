@@ -39,6 +39,7 @@ counts fixed, budget rows not needed).
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -66,8 +67,16 @@ class Evaluation:
     optimal: bool  # every block solved to optimality
 
 
+def _release_memory() -> None:
+    """Hand freed heap back to the OS (glibc keeps it per thread arena otherwise; peak memory matters)."""
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc
+        pass
+
+
 class _Bundle:
-    """Independent blocks solved as one block-diagonal LP (one HiGHS object, warm-started)."""
+    """Independent blocks solved as one block-diagonal LP, restarted from its last optimal basis."""
 
     def __init__(self, cols: np.ndarray, rows: np.ndarray, lp: "RelaxedModel", ent: np.ndarray):
         self.cols, self.rows = cols, rows
@@ -82,27 +91,40 @@ class _Bundle:
         self.n_local = np.flatnonzero(is_n).astype("int32")
         self.n_year = lp.n_t[cols[is_n]]
         self.cost0 = lp.cost[cols]
-        self.h = h = highspy.Highs()
+        self.basis = None
+        self.seconds = 0.0
+        self.cost = self.cost0.copy()
+        self.upper = lp.upper[cols].copy()
+        self.rup = lp.rup[rows]
+        self.start = np.searchsorted(r, np.arange(len(rows) + 1))
+        self.index, self.value = c.astype("int32"), v
+
+    def _highs(self) -> highspy.Highs:
+        h = highspy.Highs()
         h.setOptionValue("output_flag", False)
         m = highspy.HighsLp()
-        m.num_col_, m.num_row_ = len(cols), len(rows)
-        m.col_cost_ = self.cost0
-        m.col_lower_ = np.zeros(len(cols))
-        m.col_upper_ = lp.upper[cols]
-        m.row_lower_ = np.full(len(rows), -np.inf)
-        m.row_upper_ = lp.rup[rows]
+        m.num_col_, m.num_row_ = len(self.cols), len(self.rows)
+        m.col_cost_ = self.cost
+        m.col_lower_ = np.zeros(len(self.cols))
+        m.col_upper_ = self.upper
+        m.row_lower_ = np.full(len(self.rows), -np.inf)
+        m.row_upper_ = self.rup
         m.sense_ = highspy.ObjSense.kMaximize
         m.a_matrix_.format_ = highspy.MatrixFormat.kRowwise
-        m.a_matrix_.start_ = np.searchsorted(r, np.arange(len(rows) + 1))
-        m.a_matrix_.index_ = c
-        m.a_matrix_.value_ = v
-        m.a_matrix_.num_col_, m.a_matrix_.num_row_ = len(cols), len(rows)
+        m.a_matrix_.start_ = self.start
+        m.a_matrix_.index_ = self.index
+        m.a_matrix_.value_ = self.value
+        m.a_matrix_.num_col_, m.a_matrix_.num_row_ = len(self.cols), len(self.rows)
         h.passModel(m)
+        return h
 
     def run(self, time_limit_s: float):
-        h = self.h
-        # HiGHS's run clock adds up over the runs of one object: the limit is on that clock
-        h.setOptionValue("time_limit", h.getRunTime() + float(max(time_limit_s, 0.05)))
+        """Solve from the last optimal basis. A fresh HiGHS object per run, dropped afterwards: kept
+        alive, the simplex data of ~1,000 blocks would hold GBs; the basis alone restarts them."""
+        h = self._highs()
+        h.setOptionValue("time_limit", float(max(time_limit_s, 0.05)))
+        if self.basis is not None:
+            h.setBasis(self.basis)
         t = time.perf_counter()
         h.run()
         self.seconds = time.perf_counter() - t
@@ -110,6 +132,10 @@ class _Bundle:
         sol = h.getSolution()
         x = np.asarray(sol.col_value) if sol.value_valid else np.zeros(len(self.cols))
         y = np.abs(np.asarray(sol.row_dual)) if sol.dual_valid else np.zeros(len(self.rows))
+        basis = h.getBasis()
+        self.basis = basis if basis.valid and ok else self.basis
+        del h
+        _release_memory()
         return ok, x, y
 
 
@@ -216,6 +242,10 @@ class RelaxedModel:
     def _blocks(self, bundle_cols: int) -> None:
         """Connected components of the LP without the budget rows, grouped into bundles of about
         ``bundle_cols`` columns (a large block is a bundle of its own)."""
+        self.bundles: list[_Bundle] = []
+        self.n_blocks = 0
+        if self.ncol == 0:  # no site can take an EVSE
+            return
         keep = self.kind[self.R] != ROW_BUDGET
         r, c = self.R[keep], self.C[keep]
         lab = np.arange(self.ncol)
@@ -245,7 +275,6 @@ class RelaxedModel:
         row_b = np.where(row_lab >= 0, bundle_of[np.searchsorted(comps, np.maximum(row_lab, 0))], -1)
         ent_b = np.where(keep, col_b[self.C], -1)
         self.n_blocks = len(comps)
-        self.bundles: list[_Bundle] = []
         col_o = np.argsort(col_b, kind="stable")
         row_o = np.argsort(row_b, kind="stable")
         ent_o = np.argsort(ent_b, kind="stable")
@@ -283,8 +312,7 @@ class RelaxedModel:
     def evaluate(self, lam: np.ndarray, deadline: float, threads: int = 2) -> Evaluation:
         lam = np.asarray(lam, dtype="float64")
         for bd in self.bundles:
-            if len(bd.n_local):
-                bd.h.changeColsCost(len(bd.n_local), bd.n_local, bd.cost0[bd.n_local] - lam[bd.n_year])
+            bd.cost[bd.n_local] = bd.cost0[bd.n_local] - lam[bd.n_year]
         ok, x, y = self._run_all(deadline, threads)
         y[self.budget_row0:] = lam
         usage = np.bincount(self.n_t, weights=x[:self.ncol_n], minlength=self.inst.T)
@@ -298,10 +326,8 @@ class RelaxedModel:
         original costs. Returns (flow pair, year, value) or None when a block did not finish."""
         fixed = n[self.n_j, self.n_t].astype("float64")
         for bd in self.bundles:
-            if len(bd.n_local):
-                bd.h.changeColsCost(len(bd.n_local), bd.n_local, bd.cost0[bd.n_local])
-                v = fixed[bd.cols[bd.n_local]]
-                bd.h.changeColsBounds(len(bd.n_local), bd.n_local, v, v)
+            bd.cost[bd.n_local] = bd.cost0[bd.n_local]
+            bd.upper[bd.n_local] = fixed[bd.cols[bd.n_local]]
         ok, x, _ = self._run_all(deadline, threads)
         if not ok:
             return None
@@ -324,7 +350,7 @@ def _model_min(evals: list[Evaluation], B: np.ndarray, lo: np.ndarray, hi: np.nd
     return float(sol[T]), sol[:T]
 
 
-def _search_prices(rm: RelaxedModel, deadline: float, threads: int, tol: float, max_iter: int = 12
+def _search_prices(rm: RelaxedModel, deadline: float, threads: int, tol: float, max_iter: int = 30
                    ) -> list[Evaluation]:
     """Cutting-plane search for the budget prices minimising L(lam) (convex; subgradient B - usage),
     with a trust region around the best point. Stops when the best bound is within ``tol`` (relative) of
