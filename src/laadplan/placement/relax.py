@@ -379,7 +379,8 @@ def _search_prices(rm: RelaxedModel, deadline: float, threads: int, tol: float, 
             radius *= 1.5
         else:
             radius *= 0.5
-        log.info("budget prices %s: bound %.2f (model minimum %.2f)", np.round(lam_next, 4), e.bound, box_min)
+        log.info("budget prices %s: bound %.2f (model minimum %.2f), largest block %.1f s", np.round(lam_next, 4),
+                 e.bound, box_min, max((bd.seconds for bd in rm.bundles), default=0.0))
     return evals
 
 
@@ -391,6 +392,8 @@ def solve_relaxed(inst: Instance, warm: Solution, *, time_limit_s: float, t0: fl
         warm.method, warm.bound, warm.bound_source = "greedy", warm.objective, "no demand within reach"
         return warm
     rm = RelaxedModel(inst)
+    log.info("relaxed LP: %d columns, %d rows, %d blocks in %d bundles, %.1f s", rm.ncol, rm.nrow, rm.n_blocks,
+             len(rm.bundles), time.perf_counter() - t0)
     # the price search may use three quarters of the time; the exact flows of the plan get the rest
     evals = _search_prices(rm, t0 + 0.75 * time_limit_s, threads, tol)
     best = min(evals, key=lambda e: e.bound)
@@ -400,7 +403,9 @@ def solve_relaxed(inst: Instance, warm: Solution, *, time_limit_s: float, t0: fl
     cum = np.floor(np.cumsum(n_lp, axis=1) + 1e-6)
     start = np.diff(np.concatenate([np.zeros((J, 1)), cum], axis=1)).astype("int64")
     filled = greedy(inst, start=start)
+    log.info("rounded and repaired: %.2f (greedy flows), %.1f s", filled.objective, time.perf_counter() - t0)
     flows = rm.best_flows(filled.n, t0 + time_limit_s, threads)
+    log.info("exact flows of the plan, %.1f s", time.perf_counter() - t0)
     if flows is not None:
         fp, ft, fv = flows
         sol = Solution(n=filled.n, flow_p=fp, flow_t=ft, flow_v=fv,
