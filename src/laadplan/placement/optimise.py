@@ -10,7 +10,7 @@ from __future__ import annotations
 import heapq
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import highspy
 import numpy as np
@@ -46,7 +46,7 @@ class Instance:
     budget: np.ndarray  # B_t
     gm_budget: np.ndarray  # G x T (BIG = no cap)
     kappa: float = 1.0
-    forbid_open: np.ndarray | None = None  # sites that must stay closed (decomposition)
+    forbid_open: np.ndarray | None = None  # sites that must stay closed
     depart: np.ndarray | None = None  # year index after the demand's last year (None: the horizon)
 
     def dep(self) -> np.ndarray:
@@ -77,9 +77,8 @@ class Solution:
     method: str
     status: str = ""
     components: int = 1
-    component_methods: dict = field(default_factory=dict)
-    #: a bound of the whole problem when ``bound`` is only one of the decomposed problem
-    global_bound: float | None = None
+    #: where ``bound`` comes from (always a bound on the optimum of the whole instance)
+    bound_source: str = ""
 
     @property
     def gap(self) -> float:
@@ -126,13 +125,16 @@ class PlacementModel:
     produce demand net of them.
 
     Solving: HiGHS branch-and-cut to the relative gap ``mip_rel_gap`` or the time limit, warm-started
-    with the greedy solution. Large instances are decomposed by municipality: the greedy solution
-    allocates every shared resource (yearly budget, a connection or area used across municipalities,
-    demand reachable from two municipalities, spacing across a border) to the municipalities, each
-    municipality is solved (two worker processes, time shared by size) within its allocation, so the result
-    is feasible for the whole and never worse than the greedy plan. ``bound``/``gap`` are then those of the
-    decomposed problem; ``global_bound`` sums, per municipality, the LP relaxation with every coupling
-    constraint dropped (a valid bound of the whole problem; the trivial bound where the LP did not finish).
+    with the greedy solution; ``bound`` is HiGHS's dual bound of the whole model. Instances with more than
+    ``max_vars`` flow variables are solved through their LP relaxation instead
+    (:mod:`laadplan.placement.relax`): the LP, made exactly smaller (columns the model fixes at zero
+    dropped, kW capacity rows rounded down to EVSE counts), falls apart into independent blocks once the
+    yearly budget rows are priced out; the prices are searched by cutting planes, and ``bound`` is a
+    dual bound :math:`y^\top b + \sum_j u_j \max(0, c_j - (A^\top y)_j)`, valid for the optimum of the
+    whole instance for any row prices :math:`y \ge 0`. The plan rounds the LP's EVSEs down, lets the
+    greedy drop what breaks spacing and fill what is left, and takes the exact best flows for those
+    EVSEs; it is never worse than the greedy plan. ``gap`` is always against a bound of the whole
+    instance.
     """
 
     def __init__(self, inst: Instance):
@@ -216,9 +218,10 @@ class PlacementModel:
               max_vars: int = 250_000, decompose: bool | None = None) -> Solution:
         """Solve with ``method`` ``"mip"`` (HiGHS, greedy warm start) or ``"greedy"``.
 
-        ``decompose`` None: decompose by municipality when the single model would have more than
-        ``max_vars`` flow variables. A component the MIP cannot improve on in the time limit keeps its
-        greedy plan (the fallback), recorded in ``component_methods``.
+        ``decompose`` None: above ``max_vars`` flow variables, solve the LP relaxation block by block and
+        round it (:func:`laadplan.placement.relax.solve_relaxed`) instead of the MIP. A MIP that cannot
+        reach the greedy value in the time limit returns the greedy plan (the fallback) with the MIP's
+        bound.
         """
         t0 = time.perf_counter()
         inst = self.inst
@@ -227,17 +230,20 @@ class PlacementModel:
         if method == "greedy":
             g.seconds = time.perf_counter() - t0
             return g
-        nf = _n_flow_vars(inst)
         if decompose is None:
-            decompose = nf > max_vars and len(inst.gms) > 1
+            decompose = _n_flow_vars(inst) > max_vars
         if not decompose:
             sol = solve_mip(inst, time_limit_s=time_limit_s, mip_rel_gap=mip_rel_gap, warm=g)
             if sol.objective < g.objective - 1e-6:  # time limit without reaching the greedy value
-                g.method, g.bound = "greedy-fallback", sol.bound
+                g.method, g.bound, g.status = "greedy-fallback", sol.bound, sol.status
                 sol = g
+            sol.bound_source = "HiGHS branch-and-cut dual bound of the whole model"
             sol.seconds = time.perf_counter() - t0
             return sol
-        sol = _solve_decomposed(inst, g, time_limit_s=time_limit_s, mip_rel_gap=mip_rel_gap, t0=t0)
+        from laadplan.placement.relax import solve_relaxed
+
+        sol = solve_relaxed(inst, g, time_limit_s=max(time_limit_s - (time.perf_counter() - t0), 1.0),
+                            t0=time.perf_counter())
         sol.seconds = time.perf_counter() - t0
         return sol
 
@@ -247,11 +253,14 @@ def _n_flow_vars(inst: Instance) -> int:
 
 
 # -- greedy ---------------------------------------------------------------------------------------------
-def greedy(inst: Instance) -> Solution:
+def greedy(inst: Instance, start: np.ndarray | None = None) -> Solution:
     """Greedy heuristic of the same model: year by year, add the single EVSE with the largest gain
     (weighted demand it would serve from its year to the horizon, filling the heaviest residual demand
     first), as long as the budget, site, route, connection, area and spacing constraints allow.
-    Lazy evaluation: within a year gains only fall, so a popped site is re-scored and re-queued."""
+    Lazy evaluation: within a year gains only fall, so a popped site is re-scored and re-queued.
+
+    ``start`` (J x T, feasible): EVSEs placed first in their year (largest gain first), the greedy then
+    fills what budget and capacity are left (the repair step of the LP rounding)."""
     t0 = time.perf_counter()
     J, T = inst.J, inst.T
     n = np.zeros((J, T), dtype="int64")
@@ -327,8 +336,31 @@ def greedy(inst: Instance) -> Solution:
     wmax = np.zeros(J)
     if len(inst.pair_j):
         np.maximum.at(wmax, inst.pair_j, inst.w[inst.pair_i])
+    def place(j: int, t: int) -> None:
+        nonlocal left, objective
+        objective += commit(j, t)
+        n[j, t] += 1
+        tot[j] += 1
+        left -= 1
+        gm_left[inst.site_gm[j], t] -= 1
+        kw = inst.kw_per_evse[j]
+        if inst.conn[j] >= 0:
+            conn_left[inst.conn[j]] -= kw
+        elif inst.area[j] >= 0:
+            area_left[inst.area[j]] -= kw
+        if not opened[j]:
+            opened[j] = True
+            for b in nbrs.get(j, ()):
+                blocked[b] = True
+
     for t in range(T):
         left = int(inst.budget[t])
+        if start is not None:
+            js = np.flatnonzero(start[:, t] > 0)
+            for j in sorted(js.tolist(), key=lambda j: -gain(j, t)):
+                for _ in range(int(start[j, t])):
+                    if feasible(j, t) and left > 0:
+                        place(j, t)
         heap = []
         kwv = inst.kw_per_evse
         cl = np.r_[conn_left, np.inf][inst.conn]
@@ -352,20 +384,7 @@ def greedy(inst: Instance) -> Solution:
             if heap and gj < -heap[0][0] - 1e-12:
                 heapq.heappush(heap, (-gj, j))
                 continue
-            objective += commit(j, t)
-            n[j, t] += 1
-            tot[j] += 1
-            left -= 1
-            gm_left[inst.site_gm[j], t] -= 1
-            kw = inst.kw_per_evse[j]
-            if inst.conn[j] >= 0:
-                conn_left[inst.conn[j]] -= kw
-            elif inst.area[j] >= 0:
-                area_left[inst.area[j]] -= kw
-            if not opened[j]:
-                opened[j] = True
-                for b in nbrs.get(j, ()):
-                    blocked[b] = True
+            place(j, t)
             if feasible(j, t):
                 heapq.heappush(heap, (-gain(j, t), j))
     keys = list(flows.keys())
@@ -559,231 +578,8 @@ def trim(inst: Instance, sol: Solution) -> Solution:
     return sol
 
 
-# -- decomposition --------------------------------------------------------------------------------------
-def _pieces(qc: np.ndarray, di: np.ndarray, w: np.ndarray):
-    """Demand pieces from per-year bounds ``qc`` (local demand x years): one piece per run of years with the
-    same bound. Returns q, w, arrive, depart, local demand index."""
-    T = qc.shape[1]
-    sub_q, sub_w, sub_a, sub_d, sub_i = [], [], [], [], []
-    for a_idx, i in enumerate(di):
-        t = 0
-        while t < T:
-            v = qc[a_idx, t]
-            e = t + 1
-            while e < T and abs(qc[a_idx, e] - v) < 1e-9:
-                e += 1
-            if v > 1e-9:
-                sub_q.append(v)
-                sub_w.append(w[i])
-                sub_a.append(t)
-                sub_d.append(e)
-                sub_i.append(a_idx)
-            t = e
-    return (np.array(sub_q, dtype="float64"), np.array(sub_w, dtype="float64"), np.array(sub_a, dtype="int64"),
-            np.array(sub_d, dtype="int64"), np.array(sub_i, dtype="int64"))
-
-
-def _component(inst: Instance, c: int, comp: np.ndarray, qc_fn, budget, conn_cap, area_cap, forbid):
-    """The sub-instance of component ``c`` with the given demand bounds and resources."""
-    sj = np.flatnonzero(comp == c)
-    pm = np.isin(inst.pair_j, sj)
-    di = np.unique(inst.pair_i[pm])
-    loc_j = {int(j): a for a, j in enumerate(sj)}
-    loc_i = {int(i): a for a, i in enumerate(di)}
-    q, w, arr, dep, sub_i = _pieces(qc_fn(di), di, inst.w)
-    pi_loc = np.array([loc_i[int(i)] for i in inst.pair_i[pm]], dtype="int64")
-    pj_loc = np.array([loc_j[int(j)] for j in inst.pair_j[pm]], dtype="int64")
-    by_demand: dict[int, list[int]] = {}
-    for pidx, a_idx in enumerate(sub_i):
-        by_demand.setdefault(int(a_idx), []).append(pidx)
-    npi, npj = [], []
-    for a_idx, j_loc in zip(pi_loc, pj_loc):
-        for pidx in by_demand.get(int(a_idx), ()):
-            npi.append(pidx)
-            npj.append(j_loc)
-    sp = inst.spacing[(comp[inst.spacing[:, 0]] == c) & (comp[inst.spacing[:, 1]] == c)]
-    sp_loc = np.array([[loc_j[int(a)], loc_j[int(b)]] for a, b in sp], dtype="int64").reshape(-1, 2)
-    sub = Instance(years=inst.years, site_id=inst.site_id[sj], site_gm=np.zeros(len(sj), dtype="int64"),
-                   gms=[inst.gms[c]], max_evses=inst.max_evses[sj], kw_per_evse=inst.kw_per_evse[sj],
-                   allowed=inst.allowed[sj], conn=inst.conn[sj], conn_cap_kw=conn_cap, area=inst.area[sj],
-                   area_cap_kw=area_cap, spacing=sp_loc, q=q, w=w, arrive=arr, depart=dep,
-                   pair_i=np.array(npi, dtype="int64"), pair_j=np.array(npj, dtype="int64"),
-                   budget=np.asarray(budget, dtype="int64"), gm_budget=inst.gm_budget[[c]], kappa=inst.kappa,
-                   forbid_open=forbid)
-    return sub, sj, di, sub_i, loc_i, loc_j, pm
-
-
-def _solve_component(args):
-    """Worker: the MIP on the allocated component (warm-started with the greedy restriction); with time
-    left, the LP relaxation of the relaxed component for the global bound. Returns (solution, bound of the
-    allocated component, global bound contribution, how)."""
-    sub, relaxed, gs, time_limit_s, mip_rel_gap = args
-    t0 = time.perf_counter()
-    if time_limit_s < 0.25 or not len(sub.pair_i):  # no time (or nothing) for this component
-        return gs, _trivial_bound(sub), _trivial_bound(relaxed), "greedy-no-time"
-    ms = solve_mip(sub, time_limit_s=time_limit_s, mip_rel_gap=mip_rel_gap, warm=gs)
-    if ms.objective < gs.objective - 1e-6:
-        best, how, ub = gs, "greedy-fallback", max(ms.bound, gs.objective)
-    else:
-        best, how, ub = ms, "mip", ms.bound
-    left = time_limit_s - (time.perf_counter() - t0)
-    ug = _trivial_bound(relaxed)
-    if left > 0.25 and len(relaxed.pair_i):
-        lp = solve_mip(relaxed, time_limit_s=left, relax=True)
-        if lp.status == "Optimal":
-            ug = lp.bound
-    return best, ub, max(ug, ub), how
-
-
 def _trivial_bound(inst: Instance) -> float:
     """Every piece of demand that some site can reach, served in every year of it."""
     reach = np.zeros(inst.I, dtype=bool)
     reach[inst.pair_i] = True
     return float((inst.w * inst.q * (inst.dep() - inst.arrive))[reach].sum())
-
-
-def _solve_decomposed(inst: Instance, g: Solution, *, time_limit_s: float, mip_rel_gap: float,
-                      t0: float, workers: int = 2, parallel_min_vars: int = 100_000) -> Solution:
-    """Decomposition by municipality (see :class:`PlacementModel`): ``bound`` of the decomposed problem and
-    ``global_bound`` from the relaxed municipal LPs (full budget, full shared capacities, full border demand,
-    no spacing across borders), a valid upper bound of the whole problem."""
-    from concurrent.futures import ProcessPoolExecutor
-
-    J, T = inst.J, inst.T
-    if len(inst.pair_i) == 0:
-        g.method, g.bound = "greedy", g.objective
-        return g
-    comp = inst.site_gm
-    C = len(inst.gms)
-    used_ct = np.zeros((C, T), dtype="int64")
-    np.add.at(used_ct, comp, g.n)
-    left_t = np.maximum(inst.budget - used_ct.sum(axis=0), 0)
-    gflow = np.zeros((len(inst.pair_i), T))
-    if len(g.flow_p):
-        np.add.at(gflow, (g.flow_p, g.flow_t), g.flow_v)
-    fp_idx = np.unique(inst.pair_i, return_index=True)
-    first_pair = np.full(inst.I, -1, dtype="int64")
-    first_pair[fp_idx[0]] = fp_idx[1]
-    home = np.where(first_pair >= 0, comp[inst.pair_j[np.maximum(first_pair, 0)]], -1)
-    pc = comp[inst.pair_j]
-    yrs = np.arange(T)[None, :]
-    qT = np.where((yrs >= inst.arrive[:, None]) & (yrs < inst.dep()[:, None]), inst.q[:, None], 0.0)
-    served_c: dict[int, np.ndarray] = {}
-    total = np.zeros((inst.I, T))
-    for c in np.unique(pc):
-        m = pc == c
-        arr = np.zeros((inst.I, T))
-        np.add.at(arr, inst.pair_i[m], gflow[m])
-        served_c[int(c)] = arr
-        total += arr
-    resid = np.maximum(qT - total, 0.0)
-    tot = g.n.sum(axis=1)
-    opened_g = tot > 0
-    comps = [c for c in range(C) if (comp == c).any()]
-    pair_keys = inst.pair_i * J + inst.pair_j
-    pair_order = np.argsort(pair_keys, kind="stable")
-    pair_keys_sorted = pair_keys[pair_order]
-    jobs, meta = [], []
-    sizes = []
-    for k, c in enumerate(comps):
-        sj = np.flatnonzero(comp == c)
-        # allocation of shared resources from the greedy plan
-        budget_c = used_ct[c] + left_t // len(comps) + (k < left_t % len(comps))
-        budget_c = np.minimum(budget_c, inst.gm_budget[c])
-        conn_cap = inst.conn_cap_kw.copy()
-        area_cap = inst.area_cap_kw.copy()
-        for arr_idx, caps in ((inst.conn, conn_cap), (np.where(inst.conn < 0, inst.area, -1), area_cap)):
-            for r in np.unique(arr_idx[sj][arr_idx[sj] >= 0]):
-                users = np.flatnonzero(arr_idx == r)
-                if np.all(comp[users] == c):
-                    continue
-                usage_here = (tot[users] * inst.kw_per_evse[users])[comp[users] == c].sum()
-                usage_all = (tot[users] * inst.kw_per_evse[users]).sum()
-                owner = int(np.argmax(np.bincount(comp[users])))
-                caps[r] = usage_here + (caps[r] - usage_all if owner == c else 0.0)
-        forbid = np.zeros(len(sj), dtype=bool)
-        loc = {int(j): a for a, j in enumerate(sj)}
-        for a, b in inst.spacing:
-            ca, cb = comp[a], comp[b]
-            if ca == cb or c not in (ca, cb):
-                continue
-            mine, other = (a, b) if ca == c else (b, a)
-            if opened_g[other] or (not opened_g[mine] and comp[mine] > comp[other]):
-                forbid[loc[int(mine)]] = True
-        alloc = _component(inst, c, comp,
-                           lambda di, c=c: served_c.get(c, np.zeros((inst.I, T)))[di]
-                           + np.where((home[di] == c)[:, None], resid[di], 0.0),
-                           budget_c, conn_cap, area_cap, forbid)
-        relaxed = _component(inst, c, comp, lambda di: qT[di], np.minimum(inst.budget, inst.gm_budget[c]),
-                             inst.conn_cap_kw.copy(), inst.area_cap_kw.copy(), None)[0]
-        sub, sj, di, sub_i, loc_i, loc_j, pm = alloc
-        gs = _restrict(g, sub, inst, sj, di, sub_i, loc_i, loc_j, pm)
-        jobs.append([sub, relaxed, gs])
-        meta.append((c, sj, di, sub_i, sub))
-        sizes.append(_n_flow_vars(relaxed) + 1)
-    remaining = max(0.5, time_limit_s - (time.perf_counter() - t0))
-    share = np.asarray(sizes, dtype="float64") / sum(sizes)
-    # two workers: each gets half the components by size, so each component's time is its size share x 2
-    args = [(sub, relaxed, gs, float(max(0.5, remaining * share[k] * workers * 0.8)), mip_rel_gap)
-            for k, (sub, relaxed, gs) in enumerate(jobs)]
-    order = np.argsort(-share)
-    results: list = [None] * len(args)
-    if workers > 1 and len(args) > 1 and sum(sizes) > parallel_min_vars:
-        import multiprocessing as mp
-
-        # spawn, not fork: a forked child inherits HiGHS's thread pool in a locked state
-        with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn")) as ex:
-            futs = {int(k): ex.submit(_solve_component, args[k]) for k in order}
-            for k, f in futs.items():
-                results[k] = f.result()
-    else:
-        for k in order:
-            results[int(k)] = _solve_component(args[int(k)])
-    objective, bound, gbound = 0.0, 0.0, 0.0
-    n_out = np.zeros((J, T), dtype="int64")
-    fps, fts, fvs = [], [], []
-    methods = {}
-    for (c, sj, di, sub_i, sub), (best, ub, ug, how) in zip(meta, results):
-        methods[inst.gms[c]] = how
-        objective += best.objective
-        bound += ub
-        gbound += ug
-        n_out[sj] = best.n
-        if len(best.flow_p):
-            keys = di[sub_i[sub.pair_i[best.flow_p]]] * J + sj[sub.pair_j[best.flow_p]]
-            fps.append(pair_order[np.searchsorted(pair_keys_sorted, keys)])
-            fts.append(best.flow_t)
-            fvs.append(best.flow_v)
-    fp = np.concatenate(fps) if fps else np.zeros(0, "int64")
-    ft = np.concatenate(fts) if fts else np.zeros(0, "int64")
-    fv = np.concatenate(fvs) if fvs else np.zeros(0)
-    return Solution(n=n_out, flow_p=fp, flow_t=ft, flow_v=fv, objective=objective, bound=max(bound, objective),
-                    seconds=0.0, method="mip-decomposed", status="decomposed", components=len(comps),
-                    component_methods=methods, global_bound=max(gbound, objective))
-
-
-def _restrict(g: Solution, sub: Instance, inst: Instance, sj: np.ndarray, di: np.ndarray, sub_i: np.ndarray,
-              loc_i: dict, loc_j: dict, pm: np.ndarray) -> Solution:
-    """The global greedy solution restricted to one component, as a solution of its sub-instance (feasible
-    there by construction of the allocation)."""
-    T = inst.T
-    n = g.n[sj].copy()
-    if len(g.flow_p) == 0 or len(sub.pair_i) == 0:
-        return Solution(n=n, flow_p=np.zeros(0, "int64"), flow_t=np.zeros(0, "int64"), flow_v=np.zeros(0),
-                        objective=0.0, bound=np.inf, seconds=0.0, method="greedy", status="heuristic")
-    in_c = pm[g.flow_p]
-    fp, ft, fv = g.flow_p[in_c], g.flow_t[in_c], g.flow_v[in_c]
-    # piece of (local demand, year): pieces partition each demand's years
-    piece_at = np.full((len(di), T), -1, dtype="int64")
-    for k in range(len(sub.q)):
-        piece_at[sub_i[k], sub.arrive[k]:sub.dep()[k]] = k
-    li = np.array([loc_i[int(i)] for i in inst.pair_i[fp]], dtype="int64")
-    lj = np.array([loc_j[int(j)] for j in inst.pair_j[fp]], dtype="int64")
-    piece = piece_at[li, ft]
-    key = piece * len(sj) + lj
-    skeys = sub.pair_i * len(sj) + sub.pair_j
-    order = np.argsort(skeys, kind="stable")
-    pos = order[np.searchsorted(skeys[order], key)]
-    obj = float((sub.w[sub.pair_i[pos]] * fv).sum())
-    return Solution(n=n, flow_p=pos, flow_t=ft, flow_v=fv, objective=obj, bound=np.inf, seconds=0.0,
-                    method="greedy", status="heuristic")

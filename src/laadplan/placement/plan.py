@@ -124,16 +124,11 @@ def make_plan(inp: PlanInputs, cfg: RegionConfig, years: list[int] | None = None
     stats = {"congestion_rule": congestion_rule, "method": sol.method, "status": sol.status,
              "objective": sol.objective, "bound": sol.bound if np.isfinite(sol.bound) else None,
              "gap": sol.gap if np.isfinite(sol.gap) else None,
-             "global_bound": sol.global_bound,
-             "global_gap": (max(0.0, (sol.global_bound - sol.objective) / sol.global_bound)
-                            if sol.global_bound else None),
+             "bound_source": sol.bound_source,
              "seconds": sol.seconds, "greedy_objective": g_obj,
              "ratio_vs_greedy": (sol.objective / g_obj) if g_obj > 0 else None,
              "components": sol.components, "demand_points": len(demand), "candidate_sites": len(feas),
-             "evses": int(sol.n.sum()), "sites": int((sol.n.sum(axis=1) > 0).sum()),
-             "component_methods": {m: sum(1 for v in sol.component_methods.values() if v == m)
-                                   for m in sorted(set(sol.component_methods.values()))},
-             "fallback_components": sorted(k for k, v in sol.component_methods.items() if v == "greedy-fallback")}
+             "evses": int(sol.n.sum()), "sites": int((sol.n.sum(axis=1) > 0).sum())}
     return PlanResult(sites=rows, demand=dem, candidates=feas, stats=stats)
 
 

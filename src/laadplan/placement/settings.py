@@ -35,7 +35,8 @@ class PlacementConfig(BaseModel):
     max_candidates_per_demand: int = Field(
         8, ge=1, description="Optimiser: a demand point may be served by at most this many nearest candidate sites")
     decompose_max_vars: int = Field(
-        250_000, description="Optimiser: decompose by municipality above this many flow variables")
+        250_000, description="Optimiser: above this many flow variables, solve the LP relaxation block by block and "
+                              "round it (certified bound) instead of the MIP")
     demand_units_per_evse: float = Field(
         1.0, gt=0, description="Demand units (EVSE-equivalents) one new EVSE serves per year")
     unknown_offtake_status: int = Field(
