@@ -199,7 +199,7 @@ START_SUMS = ("sessions", "sessions_matched", "energy_start_kwh", "evening_sessi
 @dataclass(frozen=True)
 class _Grid:
     """Constants of one computation: ``G`` keys, ``P`` periods with their bounds (s since 1970 UTC), the
-    UTC-hour calendar (hour-of-week label of hour ``hu_min + i``) and the evening window."""
+    UTC-hour calendar (hour-of-week label of hour ``hu_min + i``, DST-free stretch, evening or not)."""
 
     G: int
     P: int
@@ -209,7 +209,7 @@ class _Grid:
     hu_min: int
     cal_how: np.ndarray
     cal_seg: np.ndarray  # stretches of the calendar without a DST change: labels run on by one per hour
-    evening: tuple[int, int]
+    cal_eve: np.ndarray  # the hour lies in the local evening window
     W: int = 169  # 168 hours of the week + a sentinel slot for the difference arrays
 
     @property
@@ -261,8 +261,11 @@ def _sums(s: dict[str, np.ndarray], cal: pd.DataFrame, per: pd.DataFrame, n_ev: 
     bounds[-1] = r1
     cal_how = cal["how"].to_numpy(np.int64)
     seg = np.r_[0, np.cumsum((cal_how[1:] - cal_how[:-1]) % 168 != 1)]
+    hour = cal_how % 24
+    lo, hi = evening
+    eve = (hour >= lo) & (hour < hi) if hi > lo else (hour >= lo) | (hour < hi)
     g = _Grid(G=G, P=P, r0=r0, r1=r1, bounds=bounds, hu_min=int(cal["hu"].min()), cal_how=cal_how,
-              cal_seg=seg, evening=evening)
+              cal_seg=seg, cal_eve=eve)
     n_hours = np.zeros((P, 168))
     np.add.at(n_hours, (cal_pid, cal_how), 1.0)
     threads = THREADS if threads is None else max(1, threads)
@@ -406,9 +409,7 @@ def _start_chunk(c: dict[str, np.ndarray], k0: int, nk: int, g: _Grid, st: dict[
     if not inside.all():
         c = {k: v[inside] for k, v in c.items()}
     k = c["kidx"] - k0 if k0 else c["kidx"]
-    hour = g.cal_how[np.floor(c["a"] / 3600).astype(np.int64) - g.hu_min] % 24  # local hour of the start
-    lo, hi = g.evening
-    eve = (hour >= lo) & (hour < hi) if hi > lo else (hour >= lo) | (hour < hi)
+    eve = g.cal_eve[np.floor(c["a"] / 3600).astype(np.int64) - g.hu_min]  # starts in the local evening
     e = c["e"]
     ke = k[eve]
     n = np.bincount(k, minlength=nk)
@@ -417,9 +418,12 @@ def _start_chunk(c: dict[str, np.ndarray], k0: int, nk: int, g: _Grid, st: dict[
     st["energy_start_kwh"] += np.bincount(k, weights=e, minlength=nk)
     st["evening_sessions"] += np.bincount(ke, minlength=nk)
     st["evening_energy_kwh"] += np.bincount(ke, weights=e[eve], minlength=nk)
-    hu = c["user_hash"] != 0
+    uh = c["user_hash"]
+    hu = uh != 0
+    if not hu.all():
+        k, uh = k[hu], uh[hu]
     nb = max(1, int(nk - 1).bit_length())
-    users.append((k[hu].astype(np.uint64) << np.uint64(64 - nb)) | (c["user_hash"][hu] >> np.uint64(nb)))
+    users.append((k.astype(np.uint64) << np.uint64(64 - nb)) | (uh >> np.uint64(nb)))
 
 
 def _split_chunk(c: dict[str, np.ndarray], q: int, k0: int, nk: int, g: _Grid, out: dict[str, np.ndarray]):
@@ -451,19 +455,25 @@ def _pieces(lo, hi, pid, a, b, c_, e, kidx, matched, k0: int, nk: int, g: _Grid,
     and energy to ``out`` per key and period, and returns the hour-of-week difference entries (keys,
     weights) of the matched pieces, or None. ``matched`` None: every session is matched; ``c_`` is the end
     of charging, -inf when unknown."""
-    conn = np.maximum(hi - lo, 0.0)
-    known = c_ > -np.inf
+    conn = hi - lo  # > 0: a piece is never empty (b > a, and a later piece starts before the session ends)
     chg = np.maximum(np.minimum(c_, hi) - lo, 0.0)
-    by_chg = c_ > a
-    with np.errstate(divide="ignore", invalid="ignore"):
-        energy = e * np.where(by_chg, chg / np.where(by_chg, c_ - a, 1.0), conn / (b - a))
+    by_chg = c_ > a  # the charging end is known (and after the start): energy spreads over the charging
+    if by_chg.all():  # the common case, without the selections
+        known = None
+        energy = e * chg / (c_ - a)
+    else:
+        known = c_ > -np.inf
+        energy = e * np.where(by_chg, chg, conn) / np.where(by_chg, c_ - a, b - a)
     k2 = (kidx - k0 if k0 else kidx) * g.P + pid
     n_k = nk * g.P
     all_m = matched is None or bool(matched.all())
     out["conn"] += np.bincount(k2, weights=conn if all_m else np.where(matched, conn, 0.0), minlength=n_k)
     out["chg"] += np.bincount(k2, weights=chg if all_m else np.where(matched, chg, 0.0), minlength=n_k)
-    out["conn_known"] += np.bincount(k2, weights=np.where(known if all_m else known & matched, conn, 0.0),
-                                     minlength=n_k)
+    if known is None and all_m:
+        out["conn_known"] += np.bincount(k2, weights=conn, minlength=n_k)
+    else:
+        kn = matched if known is None else (known if all_m else known & matched)
+        out["conn_known"] += np.bincount(k2, weights=np.where(kn, conn, 0.0), minlength=n_k)
     out["energy"] += np.bincount(k2, weights=energy, minlength=n_k)
     out["energy_matched"] += np.bincount(k2, weights=energy if all_m else np.where(matched, energy, 0.0),
                                          minlength=n_k)
@@ -473,10 +483,9 @@ def _pieces(lo, hi, pid, a, b, c_, e, kidx, matched, k0: int, nk: int, g: _Grid,
     #    inside (such pieces are split per hour). It is the full hours ha..hb-1 (3600 s on each of their
     #    labels: +3600 at la, -3600 at lb, and +3600 at slot 0 per wrap round the week) plus x seconds in
     #    hour hb (+x at lb, -x at lb+1) minus the y seconds of hour ha before lo (-y at la, +y at la+1).
-    sm = (hi > lo) if all_m else (matched & (hi > lo))
-    if not sm.all():
-        lo, hi, kidx = lo[sm], hi[sm], kidx[sm]
-        pid = pid[sm] if isinstance(pid, np.ndarray) else pid
+    if not all_m:
+        lo, hi, kidx = lo[matched], hi[matched], kidx[matched]
+        pid = pid[matched] if isinstance(pid, np.ndarray) else pid
     if not len(lo):
         return None
     cal_how, hu_min = g.cal_how, g.hu_min
@@ -497,11 +506,18 @@ def _pieces(lo, hi, pid, a, b, c_, e, kidx, matched, k0: int, nk: int, g: _Grid,
         keys, wts = [ka, ka + 1, kb, kb + 1], [hour - y, y, x - hour, -x]
     else:
         keys, wts = [ka, ka + 1, kb, kb + 1], [HOUR_US - y, y, x - HOUR_US, -x]
-    wraps = (hb - ha) // 168 + (lb < la)
-    xw = np.nonzero(wraps * ok)[0]
-    if len(xw):
-        keys.append(base[xw])
-        wts.append(wraps[xw] * HOUR_US)
+    span = hb - ha
+    if span.max() < 168:  # no piece a week long: it wraps round the week at most once
+        xw = np.nonzero((lb < la) & ok)[0]
+        if len(xw):
+            keys.append(base[xw])
+            wts.append(np.full(len(xw), HOUR_US))
+    else:
+        wraps = span // 168 + (lb < la)
+        xw = np.nonzero(wraps * ok)[0]
+        if len(xw):
+            keys.append(base[xw])
+            wts.append(wraps[xw] * HOUR_US)
     if len(bad):  # split per UTC hour
         nh = (hb - ha + 1)[bad]
         hrs = np.repeat(ha[bad] - (np.cumsum(nh) - nh), nh) + np.arange(int(nh.sum()))
