@@ -89,24 +89,34 @@ def test_occupancy_matches_minute_brute_force(store, cfg, seed, first, last, max
         assert prof[label] == pytest.approx(v, rel=1e-9, abs=1e-12), label
 
 
+def _random_sessions(store, seed: int, n_loc: int, n: int, t0: datetime, start_min: tuple[int, int],
+                     max_dur_min: int, n_users: int, partyless_every: int = 0, userless_every: int = 0) -> None:
+    """Locations, two EVSEs per location and ``n`` random sessions (seeded; starts ``start_min`` minutes
+    from ``t0``); every ``partyless_every``-th session without a party, every ``userless_every``-th without
+    a user (0: none)."""
+    rng = np.random.default_rng(seed)
+    store.upsert("locations", pd.DataFrame([dict(country_code="NL", party_id="P", location_id=f"L{i}",
+                                                 gm_code=f"GM000{i % 3}") for i in range(n_loc)]))
+    store.upsert("evses", pd.DataFrame([dict(country_code="NL", party_id="P", location_id=f"L{i % n_loc}",
+                                             evse_uid=f"E{i}", status="AVAILABLE") for i in range(2 * n_loc)]))
+    rows = []
+    for i in range(n):
+        a = t0 + timedelta(minutes=int(rng.integers(*start_min)))
+        rows.append(dict(session_id=f"s{i}", country_code="NL",
+                         party_id=None if partyless_every and i % partyless_every == 0 else "P",
+                         location_id=f"L{i % (2 * n_loc) % n_loc}", evse_uid=f"E{i % (2 * n_loc)}", start_utc=a,
+                         end_utc=a + timedelta(minutes=int(rng.integers(5, max_dur_min))),
+                         energy_kwh=float(rng.integers(1, 40)), charging_h=float(rng.random() * 5),
+                         user_id=None if userless_every and i % userless_every == 0
+                         else f"u{rng.integers(0, n_users)}"))
+    store.upsert("sessions", pd.DataFrame(rows))
+
+
 def test_chunking_does_not_change_results(store, cfg, monkeypatch):
     """The split processes sessions in chunks per start month; tiny chunks must give the same figures."""
     import laadplan.kpi.usage as U
 
-    rng = np.random.default_rng(11)
-    store.upsert("locations", pd.DataFrame([dict(country_code="NL", party_id="P", location_id=f"L{i}",
-                                                 gm_code=f"GM000{i % 3}") for i in range(6)]))
-    store.upsert("evses", pd.DataFrame([dict(country_code="NL", party_id="P", location_id=f"L{i % 6}",
-                                             evse_uid=f"E{i}", status="AVAILABLE") for i in range(12)]))
-    t0 = datetime(2026, 2, 20)
-    rows = []
-    for i in range(300):
-        a = t0 + timedelta(minutes=int(rng.integers(0, 60 * 24 * 60)))
-        rows.append(dict(session_id=f"s{i}", country_code="NL", party_id="P", location_id=f"L{i % 12 % 6}",
-                         evse_uid=f"E{i % 12}", start_utc=a, end_utc=a + timedelta(minutes=int(rng.integers(5, 3000))),
-                         energy_kwh=float(rng.integers(1, 40)), charging_h=float(rng.random() * 5),
-                         user_id=f"u{rng.integers(0, 40)}"))
-    store.upsert("sessions", pd.DataFrame(rows))
+    _random_sessions(store, 11, 6, 300, datetime(2026, 2, 20), (0, 60 * 24 * 60), 3000, 40)
     ref = usage_kpis(store, cfg, "location", "2026-02-20", "2026-04-20", period="month")
     monkeypatch.setattr(U, "SPLIT_CHUNK", 7)
     small = usage_kpis(store, cfg, "location", "2026-02-20", "2026-04-20", period="month")
@@ -121,21 +131,8 @@ def test_threads_and_groups_do_not_change_results(store, cfg, monkeypatch, perio
     whole chunks must give the same figures as three threads with many small groups and chunks."""
     import laadplan.kpi.usage as U
 
-    rng = np.random.default_rng(5)
-    store.upsert("locations", pd.DataFrame([dict(country_code="NL", party_id="P", location_id=f"L{i}",
-                                                 gm_code=f"GM000{i % 3}") for i in range(8)]))
-    store.upsert("evses", pd.DataFrame([dict(country_code="NL", party_id="P", location_id=f"L{i % 8}",
-                                             evse_uid=f"E{i}", status="AVAILABLE") for i in range(16)]))
-    t0 = datetime(2026, 9, 25)
-    rows = []
-    for i in range(400):
-        a = t0 + timedelta(minutes=int(rng.integers(-3000, 60 * 24 * 70)))
-        rows.append(dict(session_id=f"s{i}", country_code="NL", party_id="P" if i % 9 else None,
-                         location_id=f"L{i % 16 % 8}", evse_uid=f"E{i % 16}", start_utc=a,
-                         end_utc=a + timedelta(minutes=int(rng.integers(5, 4000))),
-                         energy_kwh=float(rng.integers(1, 40)), charging_h=float(rng.random() * 5),
-                         user_id=f"u{rng.integers(0, 30)}" if i % 7 else None))
-    store.upsert("sessions", pd.DataFrame(rows))
+    _random_sessions(store, 5, 8, 400, datetime(2026, 9, 25), (-3000, 60 * 24 * 70), 4000, 30,
+                     partyless_every=9, userless_every=7)
     monkeypatch.setattr(U, "THREADS", 1)
     ref = usage_kpis(store, cfg, level, "2026-10-01", "2026-11-30", period=period)
     monkeypatch.setattr(U, "THREADS", 3)
