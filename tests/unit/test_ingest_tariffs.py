@@ -126,3 +126,45 @@ def test_url_and_missing(store, cfg, http_server):
     assert ingest_tariffs(store, f"{base}/tariffs.json", cfg).accepted == 1
     with pytest.raises(SourceError, match="nothere"):
         ingest_tariffs(store, f"{base}/nothere.json", cfg)
+
+
+def _newer(price: float = 0.45, last_updated: str = "2026-06-01T00:00:00Z") -> dict:
+    """T with its second ENERGY component re-priced (max excl. VAT = max(0.40, price))."""
+    t = copy.deepcopy(T)
+    t["last_updated"] = last_updated
+    t["elements"][1]["price_components"][0]["price"] = price
+    return t
+
+
+def test_history_same_file_twice_adds_no_version(store, cfg, tmp_path):
+    p = _file(tmp_path, [T, _newer()])
+    r1 = ingest_tariffs(store, p, cfg)
+    assert r1.upserts["tariff_versions"].inserted == 2 and store.count("tariff_versions") == 2
+    before = store.frame("tariff_versions")
+    r2 = ingest_tariffs(store, p, cfg)
+    assert (r2.upserts["tariff_versions"].inserted, r2.upserts["tariff_versions"].unchanged) == (0, 2)
+    pd.testing.assert_frame_equal(before, store.frame("tariff_versions"))
+
+
+def test_older_file_after_newer_keeps_tariffs_newest_and_history_both(store, cfg, tmp_path):
+    ingest_tariffs(store, _file(tmp_path, [_newer()], "new.json"), cfg)
+    r = ingest_tariffs(store, _file(tmp_path, [T], "old.json"), cfg)
+    assert r.upserts["tariffs"].unchanged == 1 and r.upserts["tariff_versions"].inserted == 1
+    cur = store.frame("tariffs")
+    assert len(cur) == 1 and cur.last_updated_utc[0] == pd.Timestamp("2026-06-01")
+    assert cur.energy_price_eur_kwh_max[0] == pytest.approx(0.45)
+    hist = store.frame("tariff_versions").sort_values("last_updated_utc")
+    assert hist.last_updated_utc.tolist() == [pd.Timestamp("2026-05-01"), pd.Timestamp("2026-06-01")]
+    # 2026-05-01: max(0.40, 0.50); 2026-06-01: max(0.40, 0.45)
+    assert hist.energy_price_eur_kwh_max.tolist() == pytest.approx([0.50, 0.45])
+    assert [Path(f).name for f in hist.source_file] == ["old.json", "new.json"]
+
+
+def test_duplicate_of_an_earlier_version_is_caught_in_the_history(store, cfg, tmp_path):
+    """`tariffs` holds only the newest version: a changed copy of the older one is found in the history."""
+    ingest_tariffs(store, _file(tmp_path, [T, _newer()], "a.json"), cfg)
+    other = copy.deepcopy(T)
+    other["currency"] = "USD"
+    r = ingest_tariffs(store, _file(tmp_path, [other], "b.json"), cfg)
+    assert r.accepted == 0 and dict(r.by_rule) == {"LP-DUPLICATE": 1}
+    assert set(store.frame("tariff_versions").currency) == {"EUR"}

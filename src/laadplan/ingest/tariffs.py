@@ -11,6 +11,11 @@ components of ``price x (1 + vat/100)`` (vat 0 when absent); ``time_price_eur_h_
 ``parking_price_eur_h_max``, ``flat_price_eur_max`` the maxima of TIME, PARKING_TIME and FLAT;
 ``vat_pct`` the VAT of the first ENERGY component (else of the first component). The elements are kept
 verbatim as JSON (``elements_json``) for tariff calculations.
+
+``tariffs`` keeps the newest version of each (country_code, party_id, tariff_id); ``tariff_versions``
+gains every version not seen before (key plus ``last_updated``), so reloading a file changes nothing and an
+older file loaded after a newer one still adds its version to the history. LP-DUPLICATE is checked
+against both.
 """
 
 from __future__ import annotations
@@ -103,7 +108,10 @@ def _flush(store: Store, rows: list[dict], name: str, res: IngestResult, q: Quar
     df = pd.DataFrame(rows)
     for c in ("start_utc", "end_utc", "last_updated_utc"):
         df[c] = pd.to_datetime(df[c]).astype("datetime64[us]")
-    kept, dups = split_duplicates(store, "tariffs", df.drop(columns=["_raw"]))
+    kept, dups = df.drop(columns=["_raw"]), df.iloc[0:0]
+    for tab in ("tariffs", "tariff_versions"):  # the newest version, then every earlier one
+        kept, d = split_duplicates(store, tab, kept)
+        dups = pd.concat([dups, d]) if len(d) else dups
     for i in dups.index:
         q.add("LP-DUPLICATE", int(df.at[i, "_pos"]), df.at[i, "_raw"],
               f"{name} record {df.at[i, '_pos']}: tariff {df.at[i, 'tariff_id']} already read with the same "
@@ -111,5 +119,6 @@ def _flush(store: Store, rows: list[dict], name: str, res: IngestResult, q: Quar
               party_id=str(df.at[i, "party_id"]))
     res.accepted += len(kept)
     if len(kept):
-        res.upserts.setdefault("tariffs", UpsertResult())
-        res.upserts["tariffs"] += store.upsert("tariffs", kept[table("tariffs").column_names])
+        for tab in ("tariffs", "tariff_versions"):  # same columns; only the key differs
+            res.upserts.setdefault(tab, UpsertResult())
+            res.upserts[tab] += store.upsert(tab, kept[table(tab).column_names])

@@ -1,7 +1,9 @@
-"""Foundation tables: areas, charge points (locations / EVSEs / connectors), tariffs, sessions,
-status observations, quarantine and the ingest log."""
+"""Foundation tables: areas, charge points (locations / EVSEs / connectors), tariffs and their version
+history, sessions, status observations, quarantine and the ingest log."""
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 from . import Column as C
 from . import POINT_COLUMNS, SOURCE_COLUMNS, Table, register
@@ -156,6 +158,16 @@ TARIFFS = Table(
     version_column="last_updated_utc",
 )
 
+TARIFF_VERSIONS = Table(
+    "tariff_versions",
+    "Every distinct version of an OCPI tariff ever ingested (same columns as `tariffs`, which keeps only the "
+    "newest). A version is in force from its `last_updated_utc` (or `start_utc` when later; the earliest "
+    "known version also before) until the next version's start, within `start_utc` .. `end_utc`; contract "
+    "tariff compliance per period reads it.",
+    tuple(replace(c, nullable=False) if c.name == "last_updated_utc" else c for c in TARIFFS.columns),
+    primary_key=TARIFFS.primary_key + ("last_updated_utc",),
+)
+
 SESSIONS = Table(
     "sessions",
     "Charging sessions: OCPI CDRs (2.1.1, 2.2.1) and session CSV exports (ElaadNL layout).",
@@ -257,5 +269,5 @@ INGEST_RUNS = Table(
     primary_key=("run_id",),
 )
 
-register(AREAS, LOCATIONS, EVSES, CONNECTORS, TARIFFS, SESSIONS, STATUS_OBSERVATIONS, OCCUPANCY_OBSERVATIONS,
-         QUARANTINE, INGEST_RUNS)
+register(AREAS, LOCATIONS, EVSES, CONNECTORS, TARIFFS, TARIFF_VERSIONS, SESSIONS, STATUS_OBSERVATIONS,
+         OCCUPANCY_OBSERVATIONS, QUARANTINE, INGEST_RUNS)
