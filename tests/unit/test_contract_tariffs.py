@@ -8,7 +8,8 @@ import pandas as pd
 import pytest
 
 from laadplan.contract.settings import ContractConfig
-from laadplan.contract.tariffs import connector_tariffs, energy_price_incl_vat_max, max_tariff_norm
+from laadplan.contract.tariffs import (connector_tariffs, energy_price_incl_vat_max, max_tariff_norm, tariff_history,
+                                       tariff_prices, versions_in_force)
 
 
 @pytest.fixture(scope="module")
@@ -114,3 +115,98 @@ def test_store_tariffs_from_the_reader_agree_with_the_elements(shared_data, stor
                                                                        nan_ok=True)
     tnm = a[a["tariff_ids"] == "4473587a5b74614ccc3a0ccec240ea51"].iloc[0]
     assert tnm["max_price_eur_kwh_incl_vat"] == pytest.approx(0.388 * 1.21) and tnm["status"] == "compliant"
+
+
+def _version(tid: str, price_excl_vat: float, last_updated: str, start: str | None = None) -> dict:
+    """One stored tariff version with a single ENERGY component at 21 % VAT."""
+    return {"country_code": "NL", "party_id": "X", "tariff_id": tid,
+            "elements_json": json.dumps([{"price_components": [{"type": "ENERGY", "price": price_excl_vat,
+                                                               "vat": 21}]}]),
+            "start_utc": pd.Timestamp(start) if start else pd.NaT, "end_utc": pd.NaT,
+            "last_updated_utc": pd.Timestamp(last_updated)}
+
+
+def _conn(tariff_ids: str) -> pd.DataFrame:
+    return pd.DataFrame([{"country_code": "NL", "party_id": "X", "location_id": "L", "evse_uid": "E",
+                          "connector_id": "1", "tariff_ids": tariff_ids}])
+
+
+def _months(first: str, last: str) -> tuple[pd.Timestamp, pd.Timestamp]:
+    from laadplan.contract.periods import month_bounds
+
+    return month_bounds(first)[0], month_bounds(last)[1]
+
+
+def test_tariff_raised_mid_year_is_checked_per_quarter_against_the_version_in_force():
+    # v1 0.36 excl. -> 0.4356 incl. VAT; v2 from 1 July 00:00 local (22:00 UTC): 0.42 -> 0.5082
+    versions = pd.DataFrame([_version("T", 0.36, "2025-12-15"), _version("T", 0.42, "2026-06-30 22:00")])
+    cc = ContractConfig(max_tariff_eur_kwh_incl_vat=0.48)
+    q2 = connector_tariffs(_conn("T"), versions, "2026-06", cc, _months("2026-04", "2026-06")).iloc[0]
+    assert q2["max_price_eur_kwh_incl_vat"] == pytest.approx(0.4356) and q2["status"] == "compliant"
+    q3 = connector_tariffs(_conn("T"), versions, "2026-09", cc, _months("2026-07", "2026-09")).iloc[0]
+    assert q3["max_price_eur_kwh_incl_vat"] == pytest.approx(0.5082) and q3["status"] == "over"
+    assert q3["n_tariffs"] == 1 and q3["worst_tariff_id"] == "T"
+    # the first version seen also stands for the time before its last_updated (nothing earlier is known)
+    q1_2025 = connector_tariffs(_conn("T"), versions, "2025-03", cc, _months("2025-01", "2025-03")).iloc[0]
+    assert q1_2025["max_price_eur_kwh_incl_vat"] == pytest.approx(0.4356)
+    # the store's newest version alone (no history) would have put Q2 over the norm
+    current = versions.iloc[[1]]
+    assert connector_tariffs(_conn("T"), current, "2026-06", cc, _months("2026-04", "2026-06")).iloc[0][
+        "status"] == "over"
+
+
+def test_version_change_inside_a_quarter_counts_the_worst_price():
+    # Q: 0.38 -> 0.4598 until 2026-08-15, 0.41 -> 0.4961 until 2026-09-10, then 0.37 -> 0.4477
+    versions = pd.DataFrame([_version("Q", 0.38, "2025-11-01"), _version("Q", 0.41, "2026-08-15"),
+                             _version("Q", 0.37, "2026-09-10")])
+    cc = ContractConfig(max_tariff_eur_kwh_incl_vat=0.48)
+    by_months = {("2026-07", "2026-09"): (0.4961, "over"), ("2026-07", "2026-07"): (0.4598, "compliant"),
+                 ("2026-08", "2026-08"): (0.4961, "over"), ("2026-10", "2026-12"): (0.4477, "compliant")}
+    for (m0, m1), (price, status) in by_months.items():
+        out = connector_tariffs(_conn("Q"), versions, m1, cc, _months(m0, m1)).iloc[0]
+        assert out["max_price_eur_kwh_incl_vat"] == pytest.approx(price), (m0, m1)
+        assert out["status"] == status and out["n_tariffs"] == 1, (m0, m1)
+
+
+def test_versions_in_force_windows_by_hand():
+    # A: v1 published 2026-01-10 for 2026-02-01 .. 2026-12-31; v2 (2026-03-01) before v3 (2026-05-01) starts
+    versions = pd.DataFrame([
+        _version("A", 0.30, "2026-01-10", start="2026-02-01"), _version("A", 0.31, "2026-03-01"),
+        _version("A", 0.32, "2026-04-01", start="2026-05-01")])
+    versions["end_utc"] = pd.Timestamp("2026-12-31")
+    w = versions_in_force(tariff_prices(versions, ContractConfig()))
+    assert w["in_force_from_utc"].tolist() == [pd.Timestamp(d) for d in ("2026-02-01", "2026-03-01", "2026-05-01")]
+    assert w["in_force_until_utc"].tolist() == [pd.Timestamp(d) for d in ("2026-03-01", "2026-05-01", "2026-12-31")]
+    # B: a version announced for 2026-06-01 but replaced on 2026-03-01 is never in force, not even in the year
+    b = pd.DataFrame([_version("B", 0.50, "2026-01-10", start="2026-06-01"), _version("B", 0.33, "2026-03-01")])
+    out = connector_tariffs(_conn("B"), b, "2026", ContractConfig(), _months("2026-01", "2026-12")).iloc[0]
+    assert out["max_price_eur_kwh_incl_vat"] == pytest.approx(0.33 * 1.21)
+
+
+def test_history_falls_back_to_the_stored_tariffs():
+    current = pd.DataFrame([_version("T", 0.42, "2026-06-20"), _version("U", 0.30, "2025-01-01")])
+    # an old store: no history at all -> the stored tariffs, one version each (the behaviour before versions)
+    assert tariff_history(current, current.iloc[0:0]) is current
+    # history started after U was loaded: U's stored row joins T's versions, T's current row is not doubled
+    hist = pd.DataFrame([_version("T", 0.36, "2025-12-15"), _version("T", 0.42, "2026-06-20")])
+    both = tariff_history(current, hist)
+    assert sorted(zip(both["tariff_id"], both["last_updated_utc"])) == [
+        ("T", pd.Timestamp("2025-12-15")), ("T", pd.Timestamp("2026-06-20")), ("U", pd.Timestamp("2025-01-01"))]
+
+
+def test_ingested_versions_drive_compliance(store, cfg, tmp_path):
+    """Through the reader: a raise loaded before the original (files out of order) still splits the quarters."""
+    from laadplan.ingest.tariffs import ingest_tariffs
+
+    def tariff(price, last_updated):
+        return {"country_code": "NL", "party_id": "X", "id": "T", "currency": "EUR", "last_updated": last_updated,
+                "elements": [{"price_components": [{"type": "ENERGY", "price": price, "vat": 21, "step_size": 1}]}]}
+
+    for name, t in (("new.json", tariff(0.42, "2026-07-01T00:00:00Z")), ("old.json", tariff(0.36, "2025-12-15T00:00:00Z"))):
+        (tmp_path / name).write_text(json.dumps([t]))
+        ingest_tariffs(store, str(tmp_path / name), cfg)
+    versions = tariff_history(store.frame("tariffs"), store.frame("tariff_versions"))
+    cc = ContractConfig(max_tariff_eur_kwh_incl_vat=0.48)
+    status = {q: connector_tariffs(_conn("T"), versions, m1, cc, _months(m0, m1)).iloc[0]["status"]
+              for q, (m0, m1) in {"Q2": ("2026-04", "2026-06"), "Q3": ("2026-07", "2026-09")}.items()}
+    assert status == {"Q2": "compliant", "Q3": "over"}

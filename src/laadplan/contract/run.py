@@ -223,7 +223,9 @@ def compute_contract(store: Store, cfg: RegionConfig, period: str, *, requests: 
     # tariffs per concession connector
     conns = store.frame("connectors").merge(meta[EVSE_KEY + ["gm_code", "operator"]], on=EVSE_KEY, how="inner")
     tariffs = store.frame("tariffs")
-    ct = tf.connector_tariffs(conns, tariffs, period, cc, (start, end))
+    versions = tf.tariff_history(tariffs, store.frame("tariff_versions")  # absent in a read-only old store
+                                 if _has_table(store, "tariff_versions") else None)
+    ct = tf.connector_tariffs(conns, versions, period, cc, (start, end))
     ct = ct.merge(conns[tf.CONNECTOR_KEY + ["gm_code", "operator"]], on=tf.CONNECTOR_KEY, how="left")
 
     # smart charging and first appearance
