@@ -111,6 +111,7 @@ def connector_tariffs(connectors: pd.DataFrame, tariffs: pd.DataFrame, period: s
     worst_tariff_id, norm, status ('compliant' | 'over' | 'unknown').
 
     ``tariffs`` holds tariff versions (:func:`tariff_history`) or one row per tariff (``tariffs`` alone).
+    Without ``period_bounds`` every version counts.
     """
     prices = tariff_prices(tariffs, cc)
     if period_bounds is not None and not prices.empty:
