@@ -125,11 +125,6 @@ class ContractResult:
 
 
 # -- reading the store --------------------------------------------------------------------------------
-def _has_table(store: Store, name: str) -> bool:
-    q = "SELECT count(*) FROM information_schema.tables WHERE table_name = ?"
-    return bool(store.con.execute(q, [name]).fetchone()[0])
-
-
 def evse_meta(store: Store, cfg: RegionConfig) -> pd.DataFrame:
     """EVSEs in the concession scope with location, gm_code, operator and first_seen_utc."""
     e = store.query(
@@ -224,7 +219,7 @@ def compute_contract(store: Store, cfg: RegionConfig, period: str, *, requests: 
     conns = store.frame("connectors").merge(meta[EVSE_KEY + ["gm_code", "operator"]], on=EVSE_KEY, how="inner")
     tariffs = store.frame("tariffs")
     versions = tf.tariff_history(tariffs, store.frame("tariff_versions")  # absent in a read-only old store
-                                 if _has_table(store, "tariff_versions") else None)
+                                 if store.has_table("tariff_versions") else None)
     ct = tf.connector_tariffs(conns, versions, period, cc, (start, end))
     ct = ct.merge(conns[tf.CONNECTOR_KEY + ["gm_code", "operator"]], on=tf.CONNECTOR_KEY, how="left")
 
@@ -250,7 +245,7 @@ def compute_contract(store: Store, cfg: RegionConfig, period: str, *, requests: 
         pd.DataFrame(columns=["session_id", "tariff_current"])
 
     # lead times
-    if requests is None and _has_table(store, "requests"):
+    if requests is None and store.has_table("requests"):
         requests = store.query("SELECT * FROM requests")
     if requests is not None and len(requests):
         lts = lt.lead_times(requests, cc)
@@ -264,7 +259,7 @@ def compute_contract(store: Store, cfg: RegionConfig, period: str, *, requests: 
 
     # realisation and budget (years)
     year = int(months[0][:4])
-    plan = store.query("SELECT year, gm_code, evses FROM plan_sites") if _has_table(store, "plan_sites") else None
+    plan = store.query("SELECT year, gm_code, evses FROM plan_sites") if store.has_table("plan_sites") else None
     if plan is not None and plan.empty:
         plan = None
     real = rl.realisation(meta[["gm_code", "first_seen_utc"]], plan, tz)

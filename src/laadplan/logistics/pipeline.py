@@ -34,26 +34,20 @@ class Outcome:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def _has_table(store: Store, name: str) -> bool:
-    """True when the table is declared (another family's module may be absent) and has rows."""
-    import duckdb
-
-    try:
-        return store.count(name) > 0
-    except (KeyError, duckdb.Error) as e:  # undeclared, or a store file made before the table existed
-        log.debug("table %s not available: %s", name, e)
-        return False
+def _has_rows(store: Store, name: str) -> bool:
+    """True when the store file holds the table and it has rows."""
+    return store.has_table(name) and store.count(name) > 0
 
 
 def grid_areas(store: Store) -> pd.DataFrame | None:
-    if not _has_table(store, "grid_areas"):
+    if not _has_rows(store, "grid_areas"):
         return None
     return store.frame("grid_areas", where="geometry_wkb IS NOT NULL",
                        columns=["area_code", "offtake_status", "geometry_wkb"])
 
 
 def outline(store: Store, cfg: RegionConfig | None = None) -> list:
-    if not _has_table(store, "areas"):
+    if not _has_rows(store, "areas"):
         return []
     v = (cfg or RegionConfig()).validation
     return maps.outline_from_areas(store.frame("areas", where="level = 'gemeente'",
@@ -89,7 +83,7 @@ def load_pools(store: Store, cfg: RegionConfig, freight: str | os.PathLike | Non
     lc = cfg.logistics
     parts = []
     out = Outcome()
-    if _has_table(store, "locations"):
+    if _has_rows(store, "locations"):
         locs = store.frame("locations", where="has_dc OR max_power_kw >= ?", params=[lc.light_min_dc_kw])
         conns = store.frame("connectors", where="power_type = 'DC'")
         parts.append(co.pools_from_charge_points(locs, conns, lc))
@@ -122,7 +116,7 @@ def run_corridors(store: Store, cfg: RegionConfig, out_dir: Path, *, freight=Non
     _csv(result.coverage, out_dir / "afir_coverage.csv", res.files)
     _csv(result.gaps, out_dir / "afir_gaps.csv", res.files)
     _csv(result.pool_checks[~result.pool_checks["qualifies"]], out_dir / "afir_pools_short.csv", res.files)
-    if _has_table(store, "areas"):
+    if _has_rows(store, "areas"):
         areas = store.frame("areas", where="level = 'gemeente'", columns=["area_code", "name", "geometry_wkb"])
         nodes = co.urban_node_check(pools, areas, lc)
         res.tables["urban_nodes"] = nodes

@@ -79,6 +79,12 @@ class Store:
         sql = f'SELECT {cols} FROM "{t.name}"' + (f" WHERE {where}" if where else "")
         return self.query(sql, params)
 
+    def has_table(self, name: str) -> bool:
+        """True when the store file holds the table (a file made by an older version, opened read-only, may
+        lack tables declared since)."""
+        q = "SELECT count(*) FROM information_schema.tables WHERE table_name = ?"
+        return bool(self.con.execute(q, [name]).fetchone()[0])
+
     def count(self, table: str, where: str | None = None, params: list | None = None) -> int:
         t = model.table(table)
         sql = f'SELECT count(*) FROM "{t.name}"' + (f" WHERE {where}" if where else "")
