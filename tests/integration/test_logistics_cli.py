@@ -70,7 +70,9 @@ def test_corridors_with_a_user_road_file(tmp_path, inputs):
     out = tmp_path / "o"
     run(tmp_path / "l.duckdb", "corridors", "--roads", str(roads), "--out", str(out))
     cov = pd.read_csv(out / "afir_coverage.csv")
-    assert set(cov["corridor_id"]) == {"N57"} and set(cov["vehicle"]) == {"heavy"}  # light: core only
+    # light-duty has comprehensive-network rules too (AFIR Art. 3(3): 2027 on 50 %, 2030, 2035)
+    assert set(cov["corridor_id"]) == {"N57"} and set(cov["vehicle"]) == {"heavy", "light"}
+    assert sorted(set(cov.loc[cov["vehicle"] == "light", "milestone_year"])) == [2027, 2030, 2035]
 
 
 def test_bad_freight_file_is_a_clear_error(tmp_path):

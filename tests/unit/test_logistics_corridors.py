@@ -178,7 +178,7 @@ def test_merge_pools_adds_power_and_dedupes_ids():
 def test_pools_from_charge_points_uses_dc_evses():
     cfg = LogisticsConfig()
     loc = pd.DataFrame({"country_code": ["NL"] * 5, "party_id": ["X"] * 5,
-                        "location_id": ["L1", "L2", "L3", "L4", "L5"], "name": ["hub", "ac", "point", "na", "na-ac"],
+                        "location_id": ["L1", "L2", "L3", "L4", "L5"], "name": ["truck hub", "ac", "point", "na", "na-ac"],
                         "operator": ["o"] * 5, "lat": [51.9, 51.91, 51.92, 51.93, 51.94], "lon": [4.5] * 5,
                         "layer": ["freight", "passenger", "passenger", "passenger", "passenger"],
                         "has_dc": pd.array([True, False, True, pd.NA, pd.NA], dtype="boolean"),
@@ -259,13 +259,18 @@ def test_urban_node_power():
 
     areas = pd.DataFrame({"area_code": ["GM0599", "GM0518", "GM0505"], "name": ["R", "DH", "D"],
                           "geometry_wkb": [square(X0, Y0), square(X0 + 10_000, Y0), square(X0 + 20_000, Y0)]})
-    p = pools(("a", 1.0, 1000.0, 600.0, [350.0], "both"), ("b", 2.0, 2000.0, 400.0, [400.0], "heavy"),
+    # pool a: a 350 kW station plus four 100 kW ones (800 kW); only the 350 kW station counts (Art. 4(1)(e))
+    p = pools(("a", 1.0, 1000.0, 750.0, [350.0, 100.0, 100.0, 100.0, 100.0], "both"),
+              ("b", 2.0, 2000.0, 650.0, [400.0, 150.0, 100.0], "heavy"),
               ("cars", 3.0, 1000.0, 5000.0, [350.0] * 10, "light"), ("c", 12.0, 1000.0, 500.0, [500.0], "both"),
+              ("slow", 13.0, 1000.0, 1200.0, [120.0] * 10, "both"),
               ("d", 22.0, 1000.0, 2000.0, [350.0] * 4, "both"))
     out = co.urban_node_check(p, areas, LogisticsConfig()).set_index(["gm_code", "milestone_year"])
     assert set(out.index.get_level_values(0)) == {"GM0599", "GM0518"}  # Dordrecht is not a node by default
-    assert out.loc[("GM0599", 2025), "power_kw"] == 1000.0 and out.loc[("GM0599", 2025), "compliant"]
-    assert out.loc[("GM0599", 2030), "short_kw"] == 800.0 and not out.loc[("GM0599", 2030), "compliant"]
+    # by hand: 350 (a) + 400 + 150 (b) = 900 kW >= 900 kW; the old sum of pool power said 1,400 kW
+    assert out.loc[("GM0599", 2025), "power_kw"] == 900.0 and out.loc[("GM0599", 2025), "compliant"]
+    assert out.loc[("GM0599", 2030), "short_kw"] == 900.0 and not out.loc[("GM0599", 2030), "compliant"]
+    # 's-Gravenhage: 500 kW; the pool of 120 kW stations (1,200 kW) does not count and is no node pool
     assert out.loc[("GM0518", 2025), "short_kw"] == 400.0 and out.loc[("GM0518", 2025), "pools"] == 1
 
 

@@ -40,12 +40,16 @@ def _guard(fn):
 
 def register(app: typer.Typer) -> None:
     @app.command("corridors")
-    def corridors_cmd(freight: str = _FREIGHT, roads: str = _ROADS, out: Path = _OUT) -> None:
+    def corridors_cmd(freight: str = _FREIGHT, roads: str = _ROADS, out: Path = _OUT,
+                      parkings: str = typer.Option(None, "--parkings", help="Truck parking / service areas GeoJSON: "
+                                                   "high-power sites next to a truck parking count for trucks")
+                      ) -> None:
         """AFIR check of the TEN-T corridors: coverage, gaps and pools short of power per milestone."""
         from laadplan.logistics.pipeline import run_corridors
 
         with STATE.store() as store:
-            res = _guard(lambda: run_corridors(store, STATE.config(), out, freight=freight, roads=roads))
+            res = _guard(lambda: run_corridors(store, STATE.config(), out, freight=freight, roads=roads,
+                                               parkings=parkings))
         cols = ["corridor_id", "network", "vehicle", "milestone_year", "length_km", "spacing_km", "required_share",
                 "qualifying_pools", "covered_share", "gaps", "compliant"]
         res.tables["summary"] = res.tables["summary"][cols]
@@ -57,11 +61,16 @@ def register(app: typer.Typer) -> None:
         short = chk[(chk["vehicle"] == "heavy") & (chk["milestone_year"] == year) & ~chk["qualifies"]]
         res.tables["pools_short"] = short[["corridor_id", "name", "pos_km", "power_kw", "stations", "power_short_kw",
                                            "stations_short"]].round(1)
-        tables = [("summary", "AFIR coverage per corridor (worse direction)"),
+        tables = [("network", "AFIR verdict on the whole TEN-T length of the region, per direction"),
+                  ("summary", "AFIR coverage per corridor (worse direction)"),
                   ("gaps_short", "Stretches lacking a pool within the spacing"),
                   ("pools_short", f"Pools near a corridor short of the heavy-duty {year} requirement")]
         if len(res.tables.get("urban_nodes", [])):
-            tables.append(("urban_nodes", "AFIR urban nodes: heavy-duty charging power"))
+            tables.append(("urban_nodes", "AFIR urban nodes: heavy-duty charging power (stations >= 150 kW)"))
+        if not STATE.json:
+            console.print(f"heavy-duty: {res.extra.get('heavy_sites', 0)} high-power sites trucks can reach; "
+                          f"{res.extra.get('light_only_sites', 0)} count for light-duty only (no truck parking, "
+                          f"truck flag or truck name)")
         _done(res, tables)
 
     @app.command("hubs")

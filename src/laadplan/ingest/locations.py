@@ -37,6 +37,9 @@ Connector power (``LP-POWER``) never rejects a location: power is ``max_electric
 else derived ``phases x V_phase x A`` (``power_derived``; phases 3 for AC_3_PHASE, 2 for AC_2_PHASE*,
 1 otherwise; a 3-phase voltage above 300 V is a line voltage, ``V_phase = V / sqrt(3)``, the NDW quirk
 of 400 V), else null. Each connector left without power is counted in the run's notes under LP-POWER.
+A location-level ``max_power_kw`` (NDW locations CSV) above ``connector_max_power_kw``, or above
+``connector_max_ac_power_kw`` at a location without DC, is a watt figure or an error: it is left empty
+(:func:`location_power_plausible`), counted under LP-POWER and logged with the location ids.
 
 Area codes: x/y in RD New and the CBS 500 m cell always; gm/wk/bu codes by point-in-polygon against
 the areas in the store (for the NDW CSV without gemeente polygons loaded, its own ``gm_code`` column).
@@ -200,6 +203,19 @@ def connector_power(power_type: pd.Series, volts: pd.Series, amps: pd.Series, re
     problem[none & (derived.isna() | (derived <= 0))] = "power missing and not derivable from V x A"
     problem[none & derived.notna() & (derived > 0)] = "power implausible (reported and V x A)"
     return power.astype("float64"), is_derived, problem
+
+
+def location_power_plausible(max_power_kw: pd.Series, has_dc: pd.Series | None, cfg: RegionConfig) -> pd.Series:
+    """LP-POWER for a location-level power (the NDW flat CSV's ``max_power_kw``, the freight layer's
+    ``maxPowerKw``): plausible when missing or ``<= connector_max_power_kw``, and for a location known to
+    have no DC also ``<= connector_max_ac_power_kw``. A higher value cannot be one charge point's power;
+    it is mostly a watt figure (7360 = 7.36 kW, 32 A single-phase) and is left empty (n/a), never used."""
+    v = cfg.validation
+    p = pd.to_numeric(max_power_kw, errors="coerce").astype("float64")
+    ac_only = pd.Series(False, index=p.index) if has_dc is None else \
+        (pd.Series(has_dc, index=p.index).astype("boolean") == False).fillna(False)  # noqa: E712
+    bad = (p > v.connector_max_power_kw) | (ac_only & (p > v.connector_max_ac_power_kw))
+    return ~bad.fillna(False).astype(bool)
 
 
 class _AreaIndex:
@@ -616,6 +632,11 @@ def _ingest_ndw_locations(ctx: _Ctx, source: str) -> None:
         ok = ~rr.bad
         d = df[ok]
         lid = d["location_id"].astype("string")
+        p_ok = location_power_plausible(maxp[ok], has_dc[ok], ctx.cfg)
+        if (~p_ok).any():
+            ctx.fixed["LP-POWER: location max_power_kw implausible (a watt figure?), left empty"] += int((~p_ok).sum())
+            log.warning("%s [rule LP-POWER]: max_power_kw %s of location(s) %s implausible, left empty", ctx.name,
+                        ", ".join(f"{x:g}" for x in maxp[ok][~p_ok].head(5)), ", ".join(lid[~p_ok].head(5)))
         parties = _ndw_party_lookup(ctx.store, lid)
         pm = parties.set_index("location_id")
         parking = col(d, "parking_type").astype("string").str.upper()
@@ -637,7 +658,7 @@ def _ingest_ndw_locations(ctx: _Ctx, source: str) -> None:
             "twentyfourseven": t247[ok], "time_zone": pd.Series(ctx.cfg.region.time_zone, index=d.index),
             "n_evses": n_evses[ok].round().astype("Int64"),
             # 0 means 'unknown' in the point_only rows
-            "max_power_kw": maxp[ok].where(maxp[ok] > 0),
+            "max_power_kw": maxp[ok].where((maxp[ok] > 0) & p_ok),
             "has_dc": has_dc[ok],
             "layer": layer.where(layer.isin(["passenger", "freight"])),
             "source": "ndw-csv", "source_file": ctx.name, "last_updated_utc": lu[ok],

@@ -66,6 +66,8 @@ _EPS_M = 1e-6  # metres; a gap exactly at the limit complies despite float round
 
 POOL_COLUMNS = ["pool_id", "name", "operator", "source", "lon", "lat", "x_rd", "y_rd", "power_kw", "stations_kw",
                 "vehicle"]
+#: extra columns of unmerged sites: can serve trucks by power / trucks can reach it (see read_freight_chargers)
+SITE_COLUMNS = ["heavy_capable", "truck_access"]
 
 
 # -- corridors --------------------------------------------------------------------------------------
@@ -136,22 +138,40 @@ def read_feature_list(src: str | os.PathLike) -> list:
 
 
 # -- pools ------------------------------------------------------------------------------------------
-def _pool_frame(rows: list[dict]) -> pd.DataFrame:
-    df = pd.DataFrame(rows, columns=POOL_COLUMNS)
+def _pool_frame(rows: list[dict], extra: list[str] | tuple = ()) -> pd.DataFrame:
+    df = pd.DataFrame(rows, columns=POOL_COLUMNS + list(extra))
     if len(df):
         x, y = to_rd(df["lon"].to_numpy(float), df["lat"].to_numpy(float))
         df["x_rd"], df["y_rd"] = x, y
     return df
 
 
-def read_freight_chargers(src: str | os.PathLike, stations_assumed: int = 1) -> pd.DataFrame:
-    """Heavy-duty charge locations from the NDW freight layer GeoJSON (path or URL).
+def truck_named(names: pd.Series, operators: pd.Series, cfg: LogisticsConfig) -> np.ndarray:
+    """True where a site's own data says trucks can reach it: its name matches ``truck_name_pattern``
+    (E-Truck, Truck parking, vrachtwagen, MCS) or its operator is one of ``truck_operators``."""
+    nm = pd.Series(names, dtype="object").fillna("").astype(str)
+    op = pd.Series(operators, dtype="object").fillna("").astype(str).str.strip().str.lower()
+    by_name = nm.str.contains(cfg.truck_name_pattern, case=False, regex=True).to_numpy(bool)
+    by_op = op.isin([o.lower() for o in cfg.truck_operators]).to_numpy(bool)
+    return by_name | by_op
+
+
+def read_freight_chargers(src: str | os.PathLike, stations_assumed: int = 1, *, cfg: LogisticsConfig | None = None,
+                          max_power_kw: float | None = None) -> pd.DataFrame:
+    """High-power charge locations from the NDW freight layer GeoJSON (path or URL).
 
     The feed gives one point per location with ``maxPowerKw`` only, so each location is taken as
     ``stations_assumed`` stations of that power and a pool output of ``maxPowerKw`` x ``stations_assumed``
-    (a lower bound). Pools serve heavy and light vehicles (``vehicle = "both"``). Features without
-    coordinates or power are left out and listed in ``df.attrs["problems"]`` (rule code, position, message).
+    (a lower bound). The layer holds every DC site of 350 kW and more, car fast-charging sites included, so
+    a site serves heavy vehicles (``vehicle = "both"``, ``truck_access`` true) only when its data says trucks
+    can reach it: the feed's own flags (``source = curated``: a hand-curated truck hub; ``isMegawatt`` with a
+    plausible power: a megawatt charger is for trucks) or its name / operator (:func:`truck_named`); else
+    ``vehicle = "light"`` (``cfg.heavy_requires_truck_access`` false: every site serves both). A truck
+    parking next to it can still make it a truck pool (:func:`apply_truck_parkings`).
+    Features without coordinates or power, and with a power above ``max_power_kw`` (rule ``LP-POWER``: a watt
+    figure such as 7360 for an AC point of 7.36 kW), are left out and listed in ``df.attrs["problems"]``.
     """
+    cfg = cfg or LogisticsConfig()
     feats = read_feature_list(src)
     rows, problems = [], []
     for pos, ft in enumerate(feats):
@@ -169,30 +189,78 @@ def read_freight_chargers(src: str | os.PathLike, stations_assumed: int = 1) -> 
             problems.append({"rule_code": "LP-TYPE", "position": pos, "record_id": props.get("locationId"),
                              "message": f"{src}: feature {pos} has maxPowerKw={props.get('maxPowerKw')!r}"})
             continue
+        if max_power_kw is not None and kw > max_power_kw:
+            problems.append({"rule_code": "LP-POWER", "position": pos, "record_id": props.get("locationId"),
+                             "message": f"{src}: feature {pos} ({props.get('name')}) has maxPowerKw={kw:g}, above "
+                                        f"the {max_power_kw:g} kW a charge point can have (a watt figure?); "
+                                        f"not used"})
+            continue
+        flag = str(props.get("source") or "").lower() == "curated" or props.get("isMegawatt") is True
         rows.append({"pool_id": str(props.get("locationId") or f"freight-{pos}"), "name": props.get("name"),
                      "operator": props.get("operatorName"), "source": "freight-feed", "lon": lon, "lat": lat,
                      "power_kw": kw * stations_assumed, "stations_kw": [kw] * stations_assumed,
-                     "vehicle": "both"})
+                     "vehicle": "both", "heavy_capable": True, "truck_access": bool(flag)})
     for p in problems:
-        log.warning("%s", p["message"])
-    df = _pool_frame(rows)
+        log.warning("%s [rule %s]", p["message"], p["rule_code"])
+    df = _pool_frame(rows, extra=SITE_COLUMNS)
+    if len(df):
+        df["truck_access"] = df["truck_access"].to_numpy(bool) | truck_named(df["name"], df["operator"], cfg)
+        df["vehicle"] = _vehicle(df, cfg)
     df.attrs["problems"] = problems
     return df
 
 
+def _vehicle(df: pd.DataFrame, cfg: LogisticsConfig) -> np.ndarray:
+    """``both`` for a heavy-capable site trucks can reach (or any heavy-capable site when
+    ``heavy_requires_truck_access`` is off), else ``light``."""
+    cap = df["heavy_capable"].to_numpy(bool)
+    acc = df["truck_access"].to_numpy(bool) | (not cfg.heavy_requires_truck_access)
+    return np.where(cap & acc, "both", "light")
+
+
+def apply_truck_parkings(sites: pd.DataFrame, parkings: pd.DataFrame | None, cfg: LogisticsConfig) -> pd.DataFrame:
+    """Sites within ``truck_access_radius_m`` of a truck parking (``kind = truck_parking``, which includes
+    ``hgv=designated`` areas, see :func:`laadplan.logistics.hubs.read_truck_parkings`) are reachable by
+    trucks; heavy-capable ones among them serve heavy vehicles. Returns a copy."""
+    out = sites.copy()
+    if parkings is None or len(parkings) == 0 or len(out) == 0 or "truck_access" not in out.columns:
+        return out
+    tp = parkings[parkings["kind"] == "truck_parking"]
+    if len(tp) == 0:
+        return out
+    from laadplan.geo import pairwise_within
+
+    i_site, _, _ = pairwise_within(out["x_rd"], out["y_rd"], tp["x_rd"], tp["y_rd"], cfg.truck_access_radius_m)
+    acc = out["truck_access"].to_numpy(bool).copy()
+    acc[np.unique(np.asarray(i_site, dtype=int))] = True
+    out["truck_access"] = acc
+    out["vehicle"] = _vehicle(out, cfg)
+    return out
+
+
+def light_only_count(sites: pd.DataFrame) -> int:
+    """Heavy-capable sites that serve light vehicles only because nothing says trucks can reach them."""
+    if len(sites) == 0 or "heavy_capable" not in sites.columns:
+        return 0
+    return int((sites["heavy_capable"].to_numpy(bool) & (sites["vehicle"] == "light").to_numpy()).sum())
+
+
 def pools_from_charge_points(locations: pd.DataFrame, connectors: pd.DataFrame,
-                             cfg: LogisticsConfig) -> pd.DataFrame:
+                             cfg: LogisticsConfig, max_power_kw: float | None = None) -> pd.DataFrame:
     """High-power DC locations of the charge point store as pool candidates.
 
     Per EVSE the station power is its highest DC connector power; a location's pool output is the sum
     over its DC EVSEs. Locations without connector rows (point-only sources) count as one station of the
     location's ``max_power_kw`` unless ``has_dc`` is false (an unknown ``has_dc`` with at least
-    ``light_min_dc_kw`` can only be DC). A location is kept when its best station reaches
-    ``light_min_dc_kw``; it serves heavy vehicles too (``vehicle = "both"``) when its layer is in
-    ``heavy_store_layers`` and its best station reaches ``heavy_min_dc_kw``.
+    ``light_min_dc_kw`` can only be DC) or that power is above ``max_power_kw`` (rule LP-POWER: a watt
+    figure, never used; a store loaded before the ingest check may still hold one). A location is kept
+    when its best station reaches ``light_min_dc_kw``; it is heavy-capable (``heavy_capable``) when its
+    layer is in ``heavy_store_layers`` and its best station reaches ``heavy_min_dc_kw``, and serves heavy
+    vehicles too (``vehicle = "both"``) when trucks can reach it (``truck_access``: :func:`truck_named`,
+    or later :func:`apply_truck_parkings`; not required when ``heavy_requires_truck_access`` is off).
     """
     if locations is None or len(locations) == 0:
-        return _pool_frame([])
+        return _pool_frame([], extra=SITE_COLUMNS)
     key = ["country_code", "party_id", "location_id"]
     st: dict[tuple, list[float]] = {}
     if connectors is not None and len(connectors):
@@ -200,13 +268,16 @@ def pools_from_charge_points(locations: pd.DataFrame, connectors: pd.DataFrame,
         ev = dc.groupby(key + ["evse_uid"], dropna=False)["power_kw"].max().reset_index()
         for k, g in ev.groupby(key, dropna=False):
             st[tuple(k)] = sorted(g["power_kw"].astype(float).tolist(), reverse=True)
-    rows = []
+    rows, watt = [], 0
     for r in locations.itertuples(index=False):
         k = (r.country_code, r.party_id, r.location_id)
         stations = st.get(k)
         if not stations:
             # point-only rows: has_dc may be unknown; >= light_min_dc_kw (checked below) is DC anyway
             if (pd.isna(r.has_dc) or bool(r.has_dc)) and pd.notna(r.max_power_kw):
+                if max_power_kw is not None and float(r.max_power_kw) > max_power_kw:
+                    watt += 1
+                    continue
                 stations = [float(r.max_power_kw)]
             else:
                 continue
@@ -215,8 +286,15 @@ def pools_from_charge_points(locations: pd.DataFrame, connectors: pd.DataFrame,
         heavy = (str(r.layer) in cfg.heavy_store_layers) and max(stations) >= cfg.heavy_min_dc_kw
         rows.append({"pool_id": str(r.location_id), "name": r.name, "operator": r.operator, "source": "store",
                      "lon": float(r.lon), "lat": float(r.lat), "power_kw": float(sum(stations)),
-                     "stations_kw": stations, "vehicle": "both" if heavy else "light"})
-    return _pool_frame(rows)
+                     "stations_kw": stations, "vehicle": "light", "heavy_capable": heavy, "truck_access": False})
+    if watt:
+        log.warning("locations: %d point-only location(s) with max_power_kw above %g kW not used [rule LP-POWER]",
+                    watt, max_power_kw)
+    df = _pool_frame(rows, extra=SITE_COLUMNS)
+    if len(df):
+        df["truck_access"] = truck_named(df["name"], df["operator"], cfg)
+        df["vehicle"] = _vehicle(df, cfg)
+    return df
 
 
 def merge_pools(pools: pd.DataFrame, merge_m: float) -> pd.DataFrame:
@@ -420,6 +498,41 @@ def afir_check_all(corridors: gpd.GeoDataFrame, locations: pd.DataFrame, cfg: Lo
                       positions=positions, milestones={"heavy": cfg.heavy, "light": cfg.light})
 
 
+NETWORK_COLUMNS = ["vehicle", "milestone_year", "direction", "corridors", "length_km", "covered_km",
+                   "covered_share", "required_share", "corridors_compliant", "compliant"]
+
+
+def network_verdict(coverage: pd.DataFrame) -> pd.DataFrame:
+    """The AFIR verdict per vehicle class, milestone and direction on the whole TEN-T length of the region.
+
+    AFIR's length shares (heavy-duty 15 % by 2025 and 50 % by 2027, light-duty comprehensive 50 % by 2027)
+    are shares of the whole TEN-T road network, not of each corridor: the covered kilometres of every
+    corridor the milestone applies to are summed and divided by their summed length. A milestone without a
+    share (pools along the whole length) is met only when every corridor it applies to is compliant.
+    ``corridors_compliant`` counts the corridors that meet the milestone on their own (per-corridor view).
+    """
+    if len(coverage) == 0:
+        return pd.DataFrame(columns=NETWORK_COLUMNS)
+    rows = []
+    for (veh, year, direction), g in coverage.groupby(["vehicle", "milestone_year", "direction"], sort=True):
+        # one year may hold rules with and without a share (light 2027: core every 60 km, comprehensive on
+        # 50 %): the share is over the corridors of the share rules, the others must comply each
+        part = g[g["required_share"].astype(float) < 1]
+        whole = g[g["required_share"].astype(float) >= 1]
+        if len(part):
+            length, covered = float(part["length_km"].sum()), float(part["covered_km"].sum())
+            required = float(part["required_share"].max())
+        else:
+            length, covered, required = float(g["length_km"].sum()), float(g["covered_km"].sum()), 1.0
+        share = covered / length if length > 0 else 0.0
+        ok = (share >= required - 1e-9 if len(part) else True) and bool(whole["compliant"].all())
+        rows.append({"vehicle": veh, "milestone_year": int(year), "direction": direction, "corridors": int(len(g)),
+                     "length_km": length, "covered_km": covered, "covered_share": share,
+                     "required_share": required, "corridors_compliant": int(g["compliant"].sum()),
+                     "compliant": bool(ok)})
+    return pd.DataFrame(rows, columns=NETWORK_COLUMNS)
+
+
 COVERAGE_COLUMNS = ["corridor_id", "ref", "network", "vehicle", "milestone_year", "direction", "length_km",
                     "spacing_km", "required_share", "pools_near", "qualifying_pools", "covered_km", "covered_share",
                     "gaps_over_spacing", "longest_gap_km", "compliant"]
@@ -432,8 +545,10 @@ POOL_CHECK_COLUMNS = ["corridor_id", "ref", "network", "vehicle", "milestone_yea
 
 
 def urban_node_check(pools: pd.DataFrame, areas: pd.DataFrame, cfg: LogisticsConfig) -> pd.DataFrame:
-    """AFIR urban nodes: the summed power of heavy-duty pools inside each urban-node gemeente
-    (``areas`` with ``area_code``, ``name``, ``geometry_wkb``) against ``urban_node_kw`` per milestone."""
+    """AFIR urban nodes (Art. 4(1)(e)): inside each urban-node gemeente (``areas`` with ``area_code``,
+    ``name``, ``geometry_wkb``) the summed power of the heavy-duty stations of at least
+    ``urban_node_min_station_kw`` (150 kW) against ``urban_node_kw`` per milestone. Slower stations of a
+    heavy-duty pool do not count; ``pools`` counts the pools with at least one such station."""
     from laadplan.geo import assign_area
 
     cols = ["gm_code", "name", "milestone_year", "pools", "power_kw", "required_kw", "short_kw", "compliant"]
@@ -442,6 +557,10 @@ def urban_node_check(pools: pd.DataFrame, areas: pd.DataFrame, cfg: LogisticsCon
         return pd.DataFrame(columns=cols)
     nodes = nodes.assign(geometry_wkb=[bytes(b) for b in nodes["geometry_wkb"]]).reset_index(drop=True)
     heavy = pools[pools["vehicle"].isin(["both", "heavy"])] if len(pools) else pools
+    if len(heavy):
+        kw_fast = [float(sum(x for x in st if x >= cfg.urban_node_min_station_kw)) for st in heavy["stations_kw"]]
+        heavy = heavy.assign(power_kw=kw_fast)
+        heavy = heavy[heavy["power_kw"] > 0]
     gm = assign_area(heavy["lon"].to_numpy(float), heavy["lat"].to_numpy(float), nodes) if len(heavy) \
         else pd.Series(dtype="string")
     kw = heavy["power_kw"].groupby(gm.to_numpy()).sum() if len(heavy) else pd.Series(dtype=float)

@@ -77,43 +77,69 @@ def _csv(df: pd.DataFrame, path: Path, files: list[Path]) -> None:
     files.append(path)
 
 
-def load_pools(store: Store, cfg: RegionConfig, freight: str | os.PathLike | None = None) -> Outcome:
+def load_pools(store: Store, cfg: RegionConfig, freight: str | os.PathLike | None = None,
+               parkings: str | os.PathLike | pd.DataFrame | None = None) -> Outcome:
     """High-power DC locations from the store and (optionally) the freight feed (``locations``, unmerged)
-    and the merged heavy-duty pools (``pools``)."""
+    and the merged heavy-duty pools (``pools``). Truck parkings (a GeoJSON or a frame as read by
+    :func:`~laadplan.logistics.hubs.read_truck_parkings`) make the heavy-capable sites next to them truck
+    pools. ``extra["heavy_sites"]`` / ``extra["light_only_sites"]``: heavy-capable sites that do / do not
+    count for heavy-duty (nothing says trucks can reach the latter)."""
     lc = cfg.logistics
+    max_kw = cfg.validation.connector_max_power_kw
     parts = []
     out = Outcome()
     if _has_rows(store, "locations"):
         locs = store.frame("locations", where="has_dc OR max_power_kw >= ?", params=[lc.light_min_dc_kw])
         conns = store.frame("connectors", where="power_type = 'DC'")
-        parts.append(co.pools_from_charge_points(locs, conns, lc))
+        parts.append(co.pools_from_charge_points(locs, conns, lc, max_power_kw=max_kw))
     if freight:
-        fr = co.read_freight_chargers(freight, lc.freight_stations_assumed)
+        fr = co.read_freight_chargers(freight, lc.freight_stations_assumed, cfg=lc, max_power_kw=max_kw)
         out.problems = pd.DataFrame(fr.attrs.get("problems", []))
         quarantine(store, "locations", freight, out.problems)
         parts.append(fr)
     parts = [p for p in parts if len(p)]
-    raw = pd.concat(parts, ignore_index=True) if parts else co._pool_frame([])
+    raw = pd.concat(parts, ignore_index=True) if parts else co._pool_frame([], extra=co.SITE_COLUMNS)
+    if len(raw):  # a site in the store and the feed: what either says about trucks holds for both rows
+        raw["truck_access"] = raw.groupby("pool_id")["truck_access"].transform("max").astype(bool)
+        raw["heavy_capable"] = raw["heavy_capable"].astype(bool)
+        raw["vehicle"] = co._vehicle(raw, lc)
+    if parkings is not None:
+        tp = parkings if isinstance(parkings, pd.DataFrame) else hb.read_truck_parkings(parkings)
+        if not isinstance(parkings, pd.DataFrame):
+            quarantine(store, "candidates", parkings, pd.DataFrame(tp.attrs.get("problems", [])))
+        out.extra["parkings"] = tp
+        raw = co.apply_truck_parkings(raw, tp, lc)
+    # the same site in the store and the feed counts once (the store's row wins, as in merge_pools)
+    uniq = raw.assign(_r=(raw["source"] != "store").astype(int)).sort_values(["_r", "pool_id"]) \
+        .drop_duplicates("pool_id") if len(raw) else raw
+    out.extra["heavy_sites"] = int((uniq["vehicle"] == "both").sum()) if len(uniq) else 0
+    out.extra["light_only_sites"] = co.light_only_count(uniq)
+    if out.extra["light_only_sites"]:
+        log.info("heavy-duty: %d high-power sites count for light-duty only (nothing says trucks can reach them), "
+                 "%d count for heavy-duty", out.extra["light_only_sites"], out.extra["heavy_sites"])
     out.tables["locations"] = raw
     out.tables["pools"] = co.pools_for(raw, "heavy", lc.pool_merge_m)  # truck pools (maps, hubs, parkings)
     return out
 
 
-def run_corridors(store: Store, cfg: RegionConfig, out_dir: Path, *, freight=None, roads=None,
+def run_corridors(store: Store, cfg: RegionConfig, out_dir: Path, *, freight=None, roads=None, parkings=None,
                   map_png: bool = True) -> Outcome:
     lc = cfg.logistics
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    res = load_pools(store, cfg, freight)
+    res = load_pools(store, cfg, freight, parkings)
     pools = res.tables["pools"]
     corr = co.load_corridors(roads)
     result = co.afir_check_all(corr, res.tables["locations"], lc)
     write_table(store, "afir_coverage", result.coverage)
     write_table(store, "afir_gaps", result.gaps)
     summary = corridor_summary(result.coverage)
-    res.tables.update(coverage=result.coverage, gaps=result.gaps, pool_checks=result.pool_checks, summary=summary)
+    network = co.network_verdict(result.coverage)
+    res.tables.update(coverage=result.coverage, gaps=result.gaps, pool_checks=result.pool_checks, summary=summary,
+                      network=network)
     res.extra.update(result=result, corridors=corr)
     _csv(result.coverage, out_dir / "afir_coverage.csv", res.files)
+    _csv(network, out_dir / "afir_network.csv", res.files)
     _csv(result.gaps, out_dir / "afir_gaps.csv", res.files)
     _csv(result.pool_checks[~result.pool_checks["qualifies"]], out_dir / "afir_pools_short.csv", res.files)
     if _has_rows(store, "areas"):
@@ -183,7 +209,11 @@ def run_hubs(store: Store, cfg: RegionConfig, out_dir: Path, *, freight=None, ro
              parks: pd.DataFrame | None = None) -> Outcome:
     """Hub suggestions; ``checked`` is a :func:`run_corridors` outcome to reuse (else it is run here)."""
     out_dir = Path(out_dir)
-    res = checked or run_corridors(store, cfg, out_dir, freight=freight, roads=roads, map_png=False)
+    tp = None
+    if parkings and checked is None:
+        tp = hb.read_truck_parkings(parkings)
+        quarantine(store, "candidates", parkings, pd.DataFrame(tp.attrs.get("problems", [])))
+    res = checked or run_corridors(store, cfg, out_dir, freight=freight, roads=roads, parkings=tp, map_png=False)
     result, corr, pools = res.extra["result"], res.extra["corridors"], res.tables["pools"]
     cands = [hb.pool_candidates(pools)]
     if parks is None and parks_src:
@@ -191,8 +221,11 @@ def run_hubs(store: Store, cfg: RegionConfig, out_dir: Path, *, freight=None, ro
     if parks is not None:
         cands.append(hb.park_candidates(parks))
     if parkings:
-        tp = hb.read_truck_parkings(parkings)
-        quarantine(store, "candidates", parkings, pd.DataFrame(tp.attrs.get("problems", [])))
+        if tp is None:
+            tp = res.extra.get("parkings")
+        if tp is None:
+            tp = hb.read_truck_parkings(parkings)
+            quarantine(store, "candidates", parkings, pd.DataFrame(tp.attrs.get("problems", [])))
         cands.insert(0, tp)
         tpc = hb.truck_parking_check(tp, pools, cfg.logistics)
         res.tables["truck_parkings"] = tpc

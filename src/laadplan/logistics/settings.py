@@ -17,11 +17,14 @@ class AfirMilestone(BaseModel):
 
 
 def _heavy() -> list[AfirMilestone]:
+    """AFIR Art. 4(1)(a)-(d): heavy-duty pools per direction of travel on the TEN-T road network."""
     return [
         AfirMilestone(year=2025, spacing_km=120, min_pool_kw=1400, min_station_kw=350, min_stations=1,
                       length_share=0.15, network="both"),
+        AfirMilestone(year=2027, spacing_km=120, min_pool_kw=2800, min_station_kw=350, min_stations=2,
+                      length_share=0.50, network="core"),
         AfirMilestone(year=2027, spacing_km=120, min_pool_kw=1400, min_station_kw=350, min_stations=1,
-                      length_share=0.50, network="both"),
+                      length_share=0.50, network="comprehensive"),
         AfirMilestone(year=2030, spacing_km=60, min_pool_kw=3600, min_station_kw=350, min_stations=2,
                       length_share=1.0, network="core"),
         AfirMilestone(year=2030, spacing_km=100, min_pool_kw=1500, min_station_kw=350, min_stations=1,
@@ -30,9 +33,16 @@ def _heavy() -> list[AfirMilestone]:
 
 
 def _light() -> list[AfirMilestone]:
+    """AFIR Art. 3(2) (core) and 3(3) (comprehensive): light-duty pools per direction of travel."""
     return [
         AfirMilestone(year=2025, spacing_km=60, min_pool_kw=400, min_station_kw=150, min_stations=1, network="core"),
-        AfirMilestone(year=2027, spacing_km=60, min_pool_kw=600, min_station_kw=150, min_stations=1, network="core"),
+        AfirMilestone(year=2027, spacing_km=60, min_pool_kw=600, min_station_kw=150, min_stations=2, network="core"),
+        AfirMilestone(year=2027, spacing_km=60, min_pool_kw=300, min_station_kw=150, min_stations=1,
+                      length_share=0.50, network="comprehensive"),
+        AfirMilestone(year=2030, spacing_km=60, min_pool_kw=300, min_station_kw=150, min_stations=1,
+                      network="comprehensive"),
+        AfirMilestone(year=2035, spacing_km=60, min_pool_kw=600, min_station_kw=150, min_stations=2,
+                      network="comprehensive"),
     ]
 
 
@@ -73,6 +83,17 @@ class LogisticsConfig(BaseModel):
     light_min_dc_kw: float = Field(50.0, description="A DC location counts as a light-duty pool from this power, kW")
     freight_stations_assumed: int = Field(
         1, ge=1, description="High-power stations assumed per freight-feed location (the feed gives only max kW)")
+    heavy_requires_truck_access: bool = Field(
+        True, description="A heavy-capable site counts for heavy-duty only when its data says trucks can reach it "
+                          "(truck parking nearby, truck hub flag, truck name or operator); off: every high-power "
+                          "site counts for trucks as well (a car fast-charging site is no truck pool)")
+    truck_name_pattern: str = Field(
+        r"truck|vrachtwagen|\bhgv\b|\bmcs\b|megawatt",
+        description="Regular expression (case-insensitive) on a site's name that says trucks can reach it")
+    truck_operators: list[str] = Field(
+        ["Milence", "WattHub"], description="Operators whose sites are truck charging hubs *(verify)*")
+    truck_access_radius_m: float = Field(
+        300.0, description="A site within this distance of a truck parking is reachable by trucks, m")
     heavy_store_layers: list[str] = Field(
         ["freight"], description="Store location layers whose DC points count as heavy-duty pools")
     # -- hub suggestions ----------------------------------------------------------------------------------
@@ -88,6 +109,9 @@ class LogisticsConfig(BaseModel):
     urban_node_kw: dict[str, float] = Field(
         {"2025": 900.0, "2030": 1800.0},
         description="AFIR: aggregated heavy-duty charging power per urban node by end of year, kW *(verify)*")
+    urban_node_min_station_kw: float = Field(
+        150.0, description="AFIR Art. 4(1)(e): only heavy-duty stations of at least this power count for an urban "
+                           "node, kW")
     safe_parking_stations: dict[str, int] = Field(
         {"2027": 2, "2030": 4},
         description="AFIR: high-power stations per safe and secure truck parking area by end of year *(verify)*")
