@@ -15,8 +15,11 @@ For an area ``a`` with ``EV_a`` battery-electric cars (:mod:`laadplan.forecast.s
 Existing EVSEs are counted now (not per year): the evses table per location (REMOVED and PLANNED not
 counted), or the location's n_evses when it has no EVSE rows.
 
-AFIR (Regulation (EU) 2023/1804 art. 3): public power >= kW_BEV * BEVs + kW_PHEV * PHEVs, with PHEVs
-estimated as ``phev_per_bev`` x BEVs when unknown; checked per gemeente and for the whole region.
+AFIR (Regulation (EU) 2023/1804 art. 3): public power >= kW_BEV * BEVs + kW_PHEV * PHEVs over the
+light-duty fleet (M1 + N1: battery-electric cars and vans), with PHEVs estimated as ``phev_per_bev`` x
+battery-electric cars when unknown; checked per gemeente and for the whole region. A location-level
+``max_power_kw`` above the connector limit (a watt figure, rule LP-POWER) is never counted
+(:func:`laadplan.forecast.pipeline.run_forecast`).
 """
 
 from __future__ import annotations
@@ -86,10 +89,18 @@ def public_need(ev_forecast: pd.DataFrame, snp: pd.Series, existing: pd.DataFram
     return cars[cols].sort_values(["scenario", "year", "area_code"]).reset_index(drop=True)
 
 
+#: AFIR Art. 3(1) counts light-duty vehicles: M1 (passenger cars) and N1 (vans)
+AFIR_FLEET_VEHICLES = ("car", "van")
+
+
 def afir_check(ev_forecast: pd.DataFrame, public_kw_by_gm: pd.Series, cfg) -> pd.DataFrame:
-    """AFIR fleet check per gemeente and for the region (area_code REGION) for every year and scenario."""
+    """AFIR fleet check per gemeente and for the region (area_code REGION) for every year and scenario.
+
+    ``bev_count`` is the battery-electric light-duty fleet, cars and vans (M1 + N1, AFIR Art. 3(1)); the
+    PHEV estimate stays ``phev_per_bev`` x the battery-electric cars (plug-in vans are negligible)."""
     fc = _fc(cfg)
-    cars = ev_forecast[ev_forecast["vehicle"] == "car"]
+    cars = ev_forecast[ev_forecast["vehicle"].isin(AFIR_FLEET_VEHICLES)]
+    car_bev = ev_forecast[ev_forecast["vehicle"] == "car"]
     gm = cars.dropna(subset=["gm_code"]).groupby(["gm_code", "year", "scenario"], as_index=False)["ev_count"].sum()
     gm = gm.rename(columns={"gm_code": "area_code", "ev_count": "bev_count"})
     gm["area_level"] = "gemeente"
@@ -99,7 +110,13 @@ def afir_check(ev_forecast: pd.DataFrame, public_kw_by_gm: pd.Series, cfg) -> pd
     reg["area_level"] = "region"
     reg["public_kw"] = float(public_kw_by_gm.sum()) if len(public_kw_by_gm) else 0.0
     out = pd.concat([gm, reg], ignore_index=True)
-    out["phev_count"] = out["bev_count"] * fc.phev_per_bev
+    key = ["area_code", "year", "scenario"]
+    cb = car_bev.dropna(subset=["gm_code"]).groupby(["gm_code", "year", "scenario"])["ev_count"].sum()
+    cb.index = cb.index.set_names(key)
+    cr = car_bev.groupby(["year", "scenario"])["ev_count"].sum()
+    car_n = [cb.get((a, y, sc), 0.0) if lvl == "gemeente" else cr.get((y, sc), 0.0)
+             for a, y, sc, lvl in zip(out["area_code"], out["year"], out["scenario"], out["area_level"])]
+    out["phev_count"] = np.asarray(car_n, dtype=float) * fc.phev_per_bev
     out["required_kw"] = out["bev_count"] * fc.afir_kw_per_bev + out["phev_count"] * fc.afir_kw_per_phev
     out["kw_per_bev"] = np.divide(out["public_kw"], out["bev_count"], out=np.zeros(len(out)),
                                   where=out["bev_count"].to_numpy() > 0)

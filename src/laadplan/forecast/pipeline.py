@@ -80,6 +80,14 @@ def run_forecast(vehicle_counts: pd.DataFrame, areas: pd.DataFrame, locations: p
     snp = share_no_private_parking(attrs, fc)
     existing = existing_supply(locations, evses, level)
     need = public_need(ev, snp, existing, fc)
+    from laadplan.ingest.locations import location_power_plausible
+
+    if "max_power_kw" in locations.columns and len(locations):  # LP-POWER: a watt figure is never counted
+        from laadplan.config import RegionConfig
+
+        rc = cfg if hasattr(cfg, "validation") else RegionConfig()
+        ok = location_power_plausible(locations["max_power_kw"], locations.get("has_dc"), rc)
+        locations = locations.assign(max_power_kw=locations["max_power_kw"].where(ok))
     kw_gm = existing_supply(locations, evses, "gemeente").set_index("area_code")["public_kw"]
     afir = afir_check(ev, kw_gm, fc)
     log.info("forecast %s: %d areas, %d years, %s; fleet from %s", level, counts["area_code"].nunique(),

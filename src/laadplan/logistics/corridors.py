@@ -44,6 +44,7 @@ import json
 import logging
 import math
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -297,17 +298,25 @@ def pools_from_charge_points(locations: pd.DataFrame, connectors: pd.DataFrame,
     return df
 
 
-def merge_pools(pools: pd.DataFrame, merge_m: float) -> pd.DataFrame:
+def merge_pools(pools: pd.DataFrame, merge_m: float, by: list[str] | None = None) -> pd.DataFrame:
     """One row per pool: locations within ``merge_m`` of each other (single linkage) are one pool.
 
     The same ``pool_id`` seen in several sources counts once (the store's row, with station detail,
     wins). A merged pool's power and stations add up; it serves heavy vehicles when any member does.
+    With ``by`` (columns, e.g. the carriageway of :func:`assign_carriageways`) only locations with equal
+    values merge, so two service areas facing each other across the motorway stay two pools; the columns
+    are kept.
     """
     if len(pools) == 0:
         return pools.copy()
     p = pools.copy()
     p["_rank"] = (p["source"] != "store").astype(int)
     p = p.sort_values(["_rank", "pool_id"]).drop_duplicates("pool_id").drop(columns="_rank").reset_index(drop=True)
+    if by:
+        keys = p[by].astype("string").fillna("").agg("|".join, axis=1)
+        parts = [merge_pools(g.drop(columns=by), merge_m).assign(**{c: g[c].iloc[0] for c in by})
+                 for _, g in p.groupby(keys, sort=True)]
+        return pd.concat(parts, ignore_index=True)[POOL_COLUMNS + list(by)]
     pts = shapely.points(p["x_rd"].to_numpy(float), p["y_rd"].to_numpy(float))
     blobs = shapely.get_parts(shapely.union_all(shapely.buffer(pts, merge_m / 2.0)))
     tree = shapely.STRtree(blobs)
@@ -329,6 +338,77 @@ def merge_pools(pools: pd.DataFrame, merge_m: float) -> pd.DataFrame:
             "vehicle": "both" if ("both" in veh or veh >= {"heavy", "light"}) else next(iter(veh)),
         })
     return pd.DataFrame(out, columns=POOL_COLUMNS)
+
+
+_SIDE_TOKEN = re.compile(r"(?:^|[\s\-/(])(oost|west|noord|zuid)(?:$|[\s\-/)])", re.IGNORECASE)
+
+
+def _side_tokens(names) -> np.ndarray:
+    """'oost' / 'west' / 'noord' / 'zuid' when a site's name ends a service-area name with it, else None."""
+    out = []
+    for n in names:
+        m = _SIDE_TOKEN.findall(str(n)) if isinstance(n, str) else []
+        out.append(m[-1].lower() if m else None)
+    return np.array(out, dtype=object)
+
+
+def assign_carriageways(corridors: gpd.GeoDataFrame, sites: pd.DataFrame, cfg: LogisticsConfig) -> pd.DataFrame:
+    """The carriageway of each site on its nearest corridor: columns ``cw_corridor`` and ``carriageway``
+    (``forward``, ``backward`` or ``both``; empty for a site near no corridor), index as ``sites``.
+
+    Signed offset :math:`o` = distance to the line, positive left of the digitised direction. Sites of one
+    corridor within ``carriageway_pair_m`` of each other along it (single linkage) form a group. When the
+    group's names hold both halves of a pair of side words (``Oost`` / ``West``, ``Noord`` / ``Zuid``, as in
+    "Sandelingen-Oost" / "Sandelingen-West") those two sets face each other: the set with the lower mean
+    :math:`o` (further right) serves ``forward``, the other ``backward``. Else, when the largest step between
+    consecutive :math:`o` in the group is at least ``carriageway_min_separation_m``, the road runs between
+    them: the sites below the step serve ``forward``, those above it ``backward``. This compares the sites with each other, so an offset of the coarse reference line does
+    not flip them. Otherwise each site serves the direction of its own side (right-hand traffic: right of
+    the line ``forward``; exactly on it ``both``). With ``both_directions_min_offset_m`` above 0, a site at least
+    that far from the line (off the motorway, at an exit) serves ``both``.
+    """
+    out = pd.DataFrame({"cw_corridor": pd.Series(None, index=sites.index, dtype="object"),
+                        "carriageway": pd.Series(None, index=sites.index, dtype="object")})
+    if len(sites) == 0 or len(corridors) == 0:
+        return out
+    tmp = pd.DataFrame({"pool_id": np.arange(len(sites)), "x_rd": sites["x_rd"].to_numpy(float),
+                        "y_rd": sites["y_rd"].to_numpy(float)})
+    proj = project_pools(corridors, tmp, cfg.pool_max_distance_km * 1000.0)
+    if len(proj) == 0:
+        return out
+    proj = proj.sort_values(["offset_m", "corridor_id"]).drop_duplicates("pool_id")  # nearest corridor
+    proj["o"] = proj["side"].astype(float) * proj["offset_m"].astype(float)
+    labels = np.full(len(sites), None, dtype=object)
+    corr_of = np.full(len(sites), None, dtype=object)
+    for cid, g in proj.groupby("corridor_id", sort=True):
+        g = g.sort_values("pos_m")
+        group = np.concatenate([[0], np.cumsum(np.diff(g["pos_m"].to_numpy(float)) > cfg.carriageway_pair_m)])
+        for _, h in g.groupby(group):
+            o = h["o"].to_numpy(float)
+            lab = np.where(o < 0, "forward", np.where(o > 0, "backward", "both")).astype(object)
+            idx = h["pool_id"].to_numpy(int)
+            tok = _side_tokens(sites["name"].to_numpy(object)[idx]) if "name" in sites.columns else \
+                np.full(len(h), None, dtype=object)
+            pairs = [(a, b) for a, b in (("oost", "west"), ("noord", "zuid")) if {a, b} <= set(tok)]
+            if pairs:  # '... Oost' / '... West': the name says which sites face each other; the line says which is right
+                a, b = pairs[0]
+                ia, ib = tok == a, tok == b
+                first = "forward" if o[ia].mean() <= o[ib].mean() else "backward"
+                lab[ia] = first
+                lab[ib] = "backward" if first == "forward" else "forward"
+            elif len(h) > 1:
+                os_ = np.sort(o)
+                steps = np.diff(os_)
+                k = int(np.argmax(steps))
+                if steps[k] >= cfg.carriageway_min_separation_m:
+                    lab = np.where(o <= os_[k], "forward", "backward").astype(object)
+            if cfg.both_directions_min_offset_m > 0:
+                lab[h["offset_m"].to_numpy(float) >= cfg.both_directions_min_offset_m] = "both"
+            labels[idx] = lab
+            corr_of[idx] = cid
+    out["cw_corridor"] = corr_of
+    out["carriageway"] = labels
+    return out
 
 
 # -- the check --------------------------------------------------------------------------------------
@@ -373,11 +453,22 @@ def project_pools(corridors: gpd.GeoDataFrame, pools: pd.DataFrame, max_distance
     return pd.concat(out, ignore_index=True) if out else pd.DataFrame(columns=cols)
 
 
-def serves(side: np.ndarray, offset_m: np.ndarray, direction: str, cfg: LogisticsConfig) -> np.ndarray:
-    """Which projected pools serve ``direction`` under ``cfg.direction_rule`` (see module docstring)."""
+def serves(side: np.ndarray, offset_m: np.ndarray, direction: str, cfg: LogisticsConfig,
+           carriageway: np.ndarray | None = None) -> np.ndarray:
+    """Which projected pools serve ``direction`` under ``cfg.direction_rule`` (see module docstring).
+    ``carriageway``: the pools' labels from :func:`assign_carriageways` for this corridor (None where
+    unknown: then the side of the line decides, on the line both)."""
     side = np.asarray(side)
     if cfg.direction_rule == "both":
         return np.ones(len(side), dtype=bool)
+    if cfg.direction_rule == "carriageway":
+        wanted = -1 if direction == "forward" else 1
+        own = (side == wanted) | (side == 0)
+        if carriageway is None:
+            return own
+        cw = np.asarray(carriageway, dtype=object)
+        known = np.array([c in ("forward", "backward", "both") for c in cw], dtype=bool)
+        return np.where(known, (cw == direction) | (cw == "both"), own)
     near = np.asarray(offset_m, dtype=float) <= cfg.side_tolerance_m
     wanted = -1 if direction == "forward" else 1
     return near | (side == wanted)
@@ -438,8 +529,12 @@ def afir_check(corridors: gpd.GeoDataFrame, pools: pd.DataFrame, cfg: LogisticsC
                                      "min_stations": m.min_stations, "power_short_kw": max(0.0, m.min_pool_kw - pk),
                                      "stations_short": max(0, m.min_stations - ns), "qualifies": bool(q)})
                 d = m.spacing_km * 1000.0
+                cw = None
+                if "carriageway" in pinfo.columns and len(pv):
+                    cw = np.array([pinfo.at[pid, "carriageway"] if pinfo.at[pid, "cw_corridor"] == c.corridor_id
+                                   else None for pid in pv["pool_id"]], dtype=object)
                 for direction in DIRECTIONS:
-                    sv = serves(pv["side"].to_numpy(), pv["offset_m"].to_numpy(float), direction, cfg)
+                    sv = serves(pv["side"].to_numpy(), pv["offset_m"].to_numpy(float), direction, cfg, cw)
                     sel = sv & quals
                     p_along = pv["pos_m"].to_numpy(float)[sel]
                     ids = pv["pool_id"].to_numpy()[sel]
@@ -478,19 +573,24 @@ def afir_check(corridors: gpd.GeoDataFrame, pools: pd.DataFrame, cfg: LogisticsC
                       milestones=ms_by_vehicle)
 
 
-def pools_for(pools: pd.DataFrame, vehicle: str, merge_m: float) -> pd.DataFrame:
+def pools_for(pools: pd.DataFrame, vehicle: str, merge_m: float, by: list[str] | None = None) -> pd.DataFrame:
     """Merged pools usable by ``vehicle`` (heavy or light): only locations serving that class are merged,
-    so a truck pool's power never includes the passenger chargers next to it."""
+    so a truck pool's power never includes the passenger chargers next to it (``by``: see merge_pools)."""
     if len(pools) == 0:
         return pools.copy()
-    return merge_pools(pools[pools["vehicle"].isin(["both", vehicle])].reset_index(drop=True), merge_m)
+    return merge_pools(pools[pools["vehicle"].isin(["both", vehicle])].reset_index(drop=True), merge_m, by=by)
 
 
 def afir_check_all(corridors: gpd.GeoDataFrame, locations: pd.DataFrame, cfg: LogisticsConfig,
                    vehicles: tuple[str, ...] = VEHICLES) -> AfirResult:
     """:func:`afir_check` per vehicle class on unmerged charge ``locations``, each class with its own
     pools (:func:`pools_for`); the outputs are concatenated (``positions`` gets a ``vehicle`` column)."""
-    parts = [(v, afir_check(corridors, pools_for(locations, v, cfg.pool_merge_m), cfg, vehicles=(v,)))
+    by = None
+    if cfg.direction_rule == "carriageway" and len(locations):
+        locations = pd.concat([locations.drop(columns=["cw_corridor", "carriageway"], errors="ignore"),
+                               assign_carriageways(corridors, locations, cfg)], axis=1)
+        by = ["cw_corridor", "carriageway"]
+    parts = [(v, afir_check(corridors, pools_for(locations, v, cfg.pool_merge_m, by=by), cfg, vehicles=(v,)))
              for v in vehicles]
     cat = lambda name: pd.concat([getattr(r, name) for _, r in parts], ignore_index=True)  # noqa: E731
     positions = pd.concat([r.positions.assign(vehicle_class=v) for v, r in parts], ignore_index=True)

@@ -72,12 +72,25 @@ class LogisticsConfig(BaseModel):
                     "and last real pool must lie within spacing/2 of the end; neutral assumption about the "
                     "network outside the region); 'pool' = each end counts as a pool (optimistic)")
     direction_rule: str = Field(
-        "both", pattern="^(both|side)$",
-        description="Which direction a pool serves: 'both' (default; the reference geometry is too coarse to "
-                    "tell the side) or 'side' (right-hand traffic: right of the digitised line serves the "
-                    "forward direction, left the backward one; within side_tolerance_m of the line: both)")
+        "carriageway", pattern="^(both|side|carriageway)$",
+        description="Which direction of travel a site serves (AFIR asks the power per direction): 'carriageway' "
+                    "(default): sites facing each other across the road (within carriageway_pair_m along it, "
+                    "carriageway_min_separation_m apart across it) serve one direction each, the right-hand one "
+                    "the forward direction, and are never merged into one pool; a lone site serves the direction "
+                    "of its side of the line (right-hand traffic); 'side': side of the line only, within "
+                    "side_tolerance_m of it both; 'both': every site serves both directions (old behaviour)")
     side_tolerance_m: float = Field(
         50.0, description="With direction_rule 'side', a pool this close to the line serves both directions, m")
+    carriageway_pair_m: float = Field(
+        600.0, description="With direction_rule 'carriageway', sites this close along the road are checked for "
+                           "lying on opposite carriageways (service areas such as '... Oost' / '... West'), m")
+    carriageway_min_separation_m: float = Field(
+        150.0, description="With direction_rule 'carriageway', sites at least this far apart across the road lie on "
+                          "opposite carriageways, m")
+    both_directions_min_offset_m: float = Field(
+        0.0, ge=0, description="With direction_rule 'carriageway', a site at least this far from the road line is "
+                               "off the motorway (at an exit) and reachable from both directions; 0 (default): off, "
+                               "no site counts for both directions, m")
     pool_merge_m: float = Field(
         300.0, description="Charge locations closer than this are one pool (power and stations add up), m")
     light_min_dc_kw: float = Field(50.0, description="A DC location counts as a light-duty pool from this power, kW")
