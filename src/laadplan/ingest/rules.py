@@ -65,7 +65,8 @@ CHARGE_GT_CONNECTED = rule("LP-CHARGE-GT-CONNECTED", ("cdrs", "sessions"),
 
 # -- location / status / tariff / area rules ----------------------------------------------------------
 EVSE_STATUS = rule("LP-STATUS", ("locations", "status"), "EVSE status is not an OCPI status")
-POWER_IMPLAUSIBLE = rule("LP-POWER", "locations", "connector power missing and not derivable, or implausible")
+POWER_IMPLAUSIBLE = rule("LP-POWER", "locations", "connector power missing and not derivable, or implausible; a "
+                         "location or freight-feed power above connector_max_power_kw (a watt figure) is never used")
 AREA_GEOMETRY = rule("LP-GEOMETRY", "areas", "area geometry missing or invalid")
 AREA_CODE = rule("LP-AREA-CODE", "areas", "area code missing or not a CBS code")
 SHARE_RANGE = rule("LP-SHARE-RANGE", ("status",), "a share or percentage outside 0..100 % or more occupied than observed")

@@ -13,12 +13,19 @@ geometry carries no exits, so distance to the road line stands in for "near an e
 the linear reference of its projection onto the line, :math:`s = \\text{line.project}(p)` in
 :math:`[0, L]`.
 
-**Directions.** ``forward`` runs in the digitised direction of the line, ``backward`` the other way
-(position :math:`L - s`). With ``direction_rule = "both"`` every pool serves both directions (default:
-the reference geometry is too coarse to tell which carriageway a station is on). With ``"side"``, traffic
-keeps right, so a pool right of the line (negative cross product of the tangent with the pool offset)
-serves ``forward``, one on the left serves ``backward``, and a pool within ``side_tolerance_m`` of the
-line serves both.
+**Directions.** AFIR asks the power per direction of travel. ``forward`` runs in the digitised direction
+of the line, ``backward`` the other way (position :math:`L - s`). With ``direction_rule = "carriageway"``
+(default) each site is put on its carriageway before pools are formed (:func:`assign_carriageways`):
+service areas facing each other ("... Oost" / "... West", or two sites at least
+``carriageway_min_separation_m`` apart across the road) serve one direction each and are never merged
+into one pool; a lone site serves the direction of its side (traffic keeps right: right of the line is
+``forward``); a site counts for both directions only with ``both_directions_min_offset_m`` set (off by
+default). ``"side"``: side of the line only, within ``side_tolerance_m`` both; ``"both"``: every pool
+serves both directions (the old behaviour).
+
+**Heavy-duty** pools are sites trucks can reach (see :func:`read_freight_chargers`): a car fast-charging
+site of 350 kW is no truck pool. Station powers above ``connector_max_power_kw`` are watt figures
+(rule LP-POWER) and never used.
 
 A pool **qualifies** for a milestone (spacing :math:`d`, minimum pool power, minimum stations of at least
 ``min_station_kw``) when ``power_kw >= min_pool_kw`` and it has at least ``min_stations`` such stations.
@@ -34,8 +41,10 @@ length of :math:`[0, L] \\cap \\bigcup_i [s_i - d/2, s_i + d/2]` over the qualif
 the virtual ends, so with the ``half`` rule "no gap" and "covered share = 1" are the same statement.
 
 **Compliance** of a corridor-direction with a milestone: when the milestone asks for a share of the length
-below 1 (AFIR end-2025: 15 %, end-2027: 50 %) the covered share must reach it; otherwise there must be no
-gap longer than the spacing.
+below 1 (AFIR heavy-duty end-2025: 15 %, end-2027: 50 %; light-duty comprehensive end-2027: 50 %) the
+covered share must reach it; otherwise there must be no gap longer than the spacing. AFIR's shares are of
+the whole TEN-T length, so the verdict is :func:`network_verdict` (summed covered km / summed length per
+direction); the per-corridor share is reported beside it.
 """
 
 from __future__ import annotations
