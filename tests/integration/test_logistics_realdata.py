@@ -62,9 +62,10 @@ def test_coverage_agrees_with_sampling(real):
         for m in cfg.light[:1] + cfg.heavy[:1]:
             veh = "light" if m in cfg.light else "heavy"
             pos = res.positions[res.positions["corridor_id"] == c.corridor_id]
-            ok = [info.at[p, "vehicle"] in ("both", veh) and co.qualifies(info.at[p, "power_kw"],
-                                                                          info.at[p, "stations_kw"], m)
-                  for p in pos["pool_id"]]
+            # forward direction: traffic keeps right, so a pool right of the line (side -1; 0 = on it) serves it
+            ok = [info.at[p, "vehicle"] in ("both", veh) and side in (-1, 0)
+                  and co.qualifies(info.at[p, "power_kw"], info.at[p, "stations_kw"], m)
+                  for p, side in zip(pos["pool_id"], pos["side"])]
             row = res.coverage[(res.coverage["corridor_id"] == c.corridor_id) & (res.coverage["vehicle"] == veh)
                                & (res.coverage["milestone_year"] == m.year) & (res.coverage["direction"] == "forward")]
             if not co.applies(m, c.network):
