@@ -197,3 +197,20 @@ def test_location_power_plausible():
     p = pd.Series([7360.0, 2222.0, 1500.0, 400.0, 49.0, 60.0, None])
     dc = pd.Series([pd.NA, pd.NA, True, True, False, False, pd.NA], dtype="boolean")
     assert location_power_plausible(p, dc, cfg).tolist() == [False, False, True, True, True, False, True]
+
+
+def test_two_service_area_names_face_each_other():
+    # the real A15 layout against the coarse reference line: all three sites lie left of it, Fastned and
+    # bp pulse Coosenhoek 104 m apart across the road on one service area, Tussenhoek 160 m further, 3 m
+    # across from Fastned Coosenhoek; the geometry alone cannot tell the carriageways apart
+    cfg = LogisticsConfig()
+    sites = pools(("FC", 14.1226, 10.1, 400.0, [400.0], "light"), ("BC", 14.1301, 114.2, 300.0, [300.0], "light"),
+                  ("FT", 14.2839, 13.5, 400.0, [400.0], "light"))
+    sites["name"] = ["Fastned Coosenhoek", "bp pulse Coosenhoek", "Fastned Tussenhoek"]
+    cw = co.assign_carriageways(straight(120), sites, cfg)
+    # Coosenhoek (mean offset 62 m) lies left of Tussenhoek (13.5 m): Tussenhoek forward, Coosenhoek backward
+    assert list(cw["carriageway"]) == ["backward", "backward", "forward"]
+    # one site listed twice under two names at one point is no pair: both take the side of the line
+    dup = pools(("A", 30.0, -400.0, 300.0, [300.0], "light"), ("B", 30.0, -400.0, 300.0, [300.0], "light"))
+    dup["name"] = ["Shell Recharge NL8522 - Shell Blijdorp", "Shell Recharge Abraham van Stolkweg 3"]
+    assert list(co.assign_carriageways(straight(120), dup, cfg)["carriageway"]) == ["forward", "forward"]

@@ -361,6 +361,48 @@ def _side_tokens(names) -> np.ndarray:
     return np.array(out, dtype=object)
 
 
+#: words that name an operator, a brand or a kind of place, not the service area itself
+_NOT_PLACE = frozenset("""fastned ionity shell recharge allego pulse tesla supercharger electra tango vissers esso total
+energies totalenergies texaco tinq tamoil avia bp gulf eneco vattenfall incharge equans e-flux road mcdonald mcdonalds
+verzorgingsplaats laadplein laadstation charging charge charger station tankstation parking snellader snelladen hub
+netherlands nederland oost west noord zuid truck trucks""".split())
+_WORD = re.compile(r"[a-z][a-z\-']{3,}")
+
+
+def _place_groups(names) -> list:
+    """Group label per site: sites whose names share a place word (not an operator or generic word, at least
+    four letters) are one group; a site without a place word is its own group (None name: own group)."""
+    words = []
+    for n in names:
+        w = {x.strip("-'") for x in _WORD.findall(str(n).lower())} if isinstance(n, str) else set()
+        words.append({x for x in w if x not in _NOT_PLACE and len(x) >= 4})
+    parent = list(range(len(words)))
+
+    def find(i):
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for i in range(len(words)):
+        for j in range(i + 1, len(words)):
+            if words[i] & words[j]:
+                parent[find(i)] = find(j)
+    return [find(i) for i in range(len(words))]
+
+
+def _two_places(names, pos_m: np.ndarray, o: np.ndarray, min_apart_m: float = 50.0) -> np.ndarray | None:
+    """Mask of the first of exactly two places (see :func:`_place_groups`) whose centres lie at least
+    ``min_apart_m`` apart, else None (one listing under two names at one point is no pair)."""
+    comp = np.asarray(_place_groups(names))
+    if len(set(comp.tolist())) != 2:
+        return None
+    c0 = comp == comp[0]
+    if math.hypot(pos_m[c0].mean() - pos_m[~c0].mean(), o[c0].mean() - o[~c0].mean()) < min_apart_m:
+        return None
+    return c0
+
+
 def assign_carriageways(corridors: gpd.GeoDataFrame, sites: pd.DataFrame, cfg: LogisticsConfig) -> pd.DataFrame:
     """The carriageway of each site on its nearest corridor: columns ``cw_corridor`` and ``carriageway``
     (``forward``, ``backward`` or ``both``; empty for a site near no corridor), index as ``sites``.
@@ -369,7 +411,9 @@ def assign_carriageways(corridors: gpd.GeoDataFrame, sites: pd.DataFrame, cfg: L
     corridor within ``carriageway_pair_m`` of each other along it (single linkage) form a group. When the
     group's names hold both halves of a pair of side words (``Oost`` / ``West``, ``Noord`` / ``Zuid``, as in
     "Sandelingen-Oost" / "Sandelingen-West") those two sets face each other: the set with the lower mean
-    :math:`o` (further right) serves ``forward``, the other ``backward``. Else, when the largest step between
+    :math:`o` (further right) serves ``forward``, the other ``backward``. Else, when the names form exactly
+    two places (sites sharing a place word are one place: "Fastned Coosenhoek" and "bp pulse Coosenhoek"
+    against "Fastned Tussenhoek"), the two places face each other, split the same way. Else, when the largest step between
     consecutive :math:`o` in the group is at least ``carriageway_min_separation_m``, the road runs between
     them: the sites below the step serve ``forward``, those above it ``backward``. This compares the sites with each other, so an offset of the coarse reference line does
     not flip them. Otherwise each site serves the direction of its own side (right-hand traffic: right of
@@ -405,6 +449,13 @@ def assign_carriageways(corridors: gpd.GeoDataFrame, sites: pd.DataFrame, cfg: L
                 first = "forward" if o[ia].mean() <= o[ib].mean() else "backward"
                 lab[ia] = first
                 lab[ib] = "backward" if first == "forward" else "forward"
+            elif len(h) > 1 and _two_places(sites["name"].to_numpy(object)[idx] if "name" in sites.columns
+                                            else [None] * len(h), h["pos_m"].to_numpy(float), o) is not None:
+                # two service-area names on one stretch (Coosenhoek / Tussenhoek): one per carriageway
+                c0 = _two_places(sites["name"].to_numpy(object)[idx], h["pos_m"].to_numpy(float), o)
+                first = "forward" if o[c0].mean() <= o[~c0].mean() else "backward"
+                lab[c0] = first
+                lab[~c0] = "backward" if first == "forward" else "forward"
             elif len(h) > 1:
                 os_ = np.sort(o)
                 steps = np.diff(os_)
