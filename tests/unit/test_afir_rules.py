@@ -214,3 +214,41 @@ def test_two_service_area_names_face_each_other():
     dup = pools(("A", 30.0, -400.0, 300.0, [300.0], "light"), ("B", 30.0, -400.0, 300.0, [300.0], "light"))
     dup["name"] = ["Shell Recharge NL8522 - Shell Blijdorp", "Shell Recharge Abraham van Stolkweg 3"]
     assert list(co.assign_carriageways(straight(120), dup, cfg)["carriageway"]) == ["forward", "forward"]
+
+
+def test_a_station_published_under_two_locations_counts_once():
+    from laadplan.forecast.fleet import stations_once
+    from laadplan.forecast.need import existing_supply
+
+    k = {"country_code": "NL", "party_id": "ABC"}
+    locs = pd.DataFrame([{**k, "location_id": "L1", "gm_code": "GM1", "n_evses": 2, "max_power_kw": 22.0},
+                         {**k, "location_id": "L2", "gm_code": "GM1", "n_evses": 3, "max_power_kw": 22.0},
+                         {**k, "location_id": "L3", "gm_code": "GM1", "n_evses": 2, "max_power_kw": 22.0}])
+    ev = pd.DataFrame([{**k, "location_id": "L1", "evse_uid": "E1", "status": "AVAILABLE", "max_power_kw": 22.0},
+                       {**k, "location_id": "L1", "evse_uid": "E2", "status": "AVAILABLE", "max_power_kw": 22.0},
+                       # L2 republishes E1 and E2 and has one EVSE of its own
+                       {**k, "location_id": "L2", "evse_uid": "E1", "status": "AVAILABLE", "max_power_kw": 22.0},
+                       {**k, "location_id": "L2", "evse_uid": "E2", "status": "AVAILABLE", "max_power_kw": 22.0},
+                       {**k, "location_id": "L2", "evse_uid": "E3", "status": "AVAILABLE", "max_power_kw": 11.0},
+                       # L3 is L1 published again: all its EVSEs are counted at L1
+                       {**k, "location_id": "L3", "evse_uid": "E1", "status": "AVAILABLE", "max_power_kw": 22.0},
+                       {**k, "location_id": "L3", "evse_uid": "E2", "status": "AVAILABLE", "max_power_kw": 22.0}])
+    before = existing_supply(locs, ev, "gemeente")["public_kw"].iloc[0]
+    assert before == 22 * 6 + 11  # the old sum: E1 and E2 three times
+    loc2, ev2, n = stations_once(locs, ev)
+    assert n == {"evses": 4, "locations": 1} and list(loc2["location_id"]) == ["L1", "L2"]
+    assert existing_supply(loc2, ev2, "gemeente")["public_kw"].iloc[0] == 22 + 22 + 11  # each EVSE once
+
+
+def test_pool_counts_an_evse_published_twice_once():
+    cfg = LogisticsConfig()
+    lon, lat = to_wgs84(np.array([X0, X0]), np.array([Y0, Y0]))
+    loc = pd.DataFrame({"country_code": "NL", "party_id": "FAS", "location_id": ["31350", "a8a7"],
+                        "name": ["Fastned De Andel"] * 2, "operator": "Fastned", "lat": lat, "lon": lon,
+                        "layer": "passenger", "has_dc": pd.array([True, True], dtype="boolean"),
+                        "max_power_kw": [150.0, 150.0]})
+    con = pd.DataFrame({"country_code": "NL", "party_id": "FAS", "location_id": ["31350"] * 2 + ["a8a7"] * 2,
+                        "evse_uid": ["E1", "E2", "E1", "E2"], "connector_id": "1", "power_type": "DC",
+                        "power_kw": 150.0})
+    p = co.pools_from_charge_points(loc, con, cfg)
+    assert list(p["pool_id"]) == ["31350"] and p["power_kw"].iloc[0] == 300.0  # not 2 x 300 kW after merging

@@ -124,3 +124,42 @@ def stock_paths(cfg, years: list[int] | None = None, scenarios: tuple[str, ...] 
                              "national_fleet": fleet, "national_ev_stock": s * fleet if v == "car" else np.nan,
                              "observed": v == "car" and y in obs and y <= fc.base_year})
     return pd.DataFrame(rows)
+
+
+def stations_once(locations: pd.DataFrame, evses: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+    """Locations and EVSEs with every charge point counted once, for the AFIR fleet check's public power.
+
+    Operators publish the same EVSEs under two OCPI locations (the same ``country_code, party_id,
+    evse_uid`` at two location ids, at one point: 20,939 EVSEs in the NDW feed of Zuid-Holland and
+    Zeeland); summing per location would count their power twice. The EVSE is kept at its first location
+    (sorted by location key); a location whose EVSEs are all counted elsewhere is left out (else its
+    ``n_evses x max_power_kw`` would count them again). Locations without EVSE rows (point-only sources)
+    listed twice, with the same coordinates, operator, EVSE count and power, count once. Returns the two
+    frames and the counts removed (``evses``, ``locations``).
+    """
+    lk = ["country_code", "party_id", "location_id"]
+    ek = ["country_code", "party_id", "evse_uid"]
+    if len(evses) and set(ek) <= set(evses.columns):
+        ev = evses.sort_values(lk + ["evse_uid"], kind="stable")
+        dup = ev.duplicated(ek, keep="first")
+        kept = ev[~dup]
+    else:
+        ev, dup, kept = evses, pd.Series(False, index=evses.index), evses
+    had = ev[lk].drop_duplicates()
+    still = kept[lk].drop_duplicates().assign(_keep=True)
+    gone = had.merge(still, on=lk, how="left")
+    gone = gone[gone["_keep"].isna()][lk]
+    loc = locations.merge(gone.assign(_gone=True), on=lk, how="left")
+    n_gone = int(loc["_gone"].notna().sum())
+    loc = loc[loc["_gone"].isna()].drop(columns="_gone")
+    # point-only duplicates: no EVSE rows, same place, operator, count and power
+    no_rows = ~loc.set_index(lk).index.isin(had.set_index(lk).index)
+    sig = [c for c in ("lat", "lon", "operator", "n_evses", "max_power_kw") if c in loc.columns]
+    n_point = 0
+    if {"lat", "lon"} <= set(sig):
+        key = loc[sig].astype("string").fillna("")
+        twice = key.duplicated(keep="first") & no_rows & loc["lat"].notna().to_numpy()
+        n_point = int(twice.sum())
+        loc = loc[~twice.to_numpy()]
+    return loc.reset_index(drop=True), kept.reset_index(drop=True), \
+        {"evses": int(dup.sum()), "locations": n_gone + n_point}

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from laadplan.forecast.fleet import _fc, stock_paths
+from laadplan.forecast.fleet import _fc, stations_once, stock_paths
 from laadplan.forecast.need import afir_check, existing_supply, public_need
 from laadplan.forecast.spread import forecast_areas, project_fleet, share_no_private_parking
 
@@ -88,7 +88,11 @@ def run_forecast(vehicle_counts: pd.DataFrame, areas: pd.DataFrame, locations: p
         rc = cfg if hasattr(cfg, "validation") else RegionConfig()
         ok = location_power_plausible(locations["max_power_kw"], locations.get("has_dc"), rc)
         locations = locations.assign(max_power_kw=locations["max_power_kw"].where(ok))
-    kw_gm = existing_supply(locations, evses, "gemeente").set_index("area_code")["public_kw"]
+    kw_locs, kw_evses, twice = stations_once(locations, evses)  # a station's power counts once (AFIR)
+    if twice["evses"] or twice["locations"]:
+        log.info("AFIR fleet check: %d EVSEs and %d locations published twice counted once", twice["evses"],
+                 twice["locations"])
+    kw_gm = existing_supply(kw_locs, kw_evses, "gemeente").set_index("area_code")["public_kw"]
     afir = afir_check(ev, kw_gm, fc)
     log.info("forecast %s: %d areas, %d years, %s; fleet from %s", level, counts["area_code"].nunique(),
              len(fc.years), ",".join(scenarios), source)

@@ -73,6 +73,7 @@ NETWORKS = ("core", "comprehensive")
 DIRECTIONS = ("forward", "backward")
 VEHICLES = ("heavy", "light")
 _EPS_M = 1e-6  # metres; a gap exactly at the limit complies despite float round-off
+_ON_LINE_M = 1.0  # metres; a site this close to the line has no side (only in synthetic data)
 
 POOL_COLUMNS = ["pool_id", "name", "operator", "source", "lon", "lat", "x_rd", "y_rd", "power_kw", "stations_kw",
                 "vehicle"]
@@ -260,7 +261,7 @@ def pools_from_charge_points(locations: pd.DataFrame, connectors: pd.DataFrame,
     """High-power DC locations of the charge point store as pool candidates.
 
     Per EVSE the station power is its highest DC connector power; a location's pool output is the sum
-    over its DC EVSEs. Locations without connector rows (point-only sources) count as one station of the
+    over its DC EVSEs, each EVSE counted once (one published under two locations counts at the first). Locations without connector rows (point-only sources) count as one station of the
     location's ``max_power_kw`` unless ``has_dc`` is false (an unknown ``has_dc`` with at least
     ``light_min_dc_kw`` can only be DC) or that power is above ``max_power_kw`` (rule LP-POWER: a watt
     figure, never used; a store loaded before the ingest check may still hold one). A location is kept
@@ -273,15 +274,22 @@ def pools_from_charge_points(locations: pd.DataFrame, connectors: pd.DataFrame,
         return _pool_frame([], extra=SITE_COLUMNS)
     key = ["country_code", "party_id", "location_id"]
     st: dict[tuple, list[float]] = {}
+    had: set[tuple] = set()  # locations with DC EVSE rows (all of them may be counted at another location)
     if connectors is not None and len(connectors):
         dc = connectors[(connectors["power_type"] == "DC") & connectors["power_kw"].notna()]
         ev = dc.groupby(key + ["evse_uid"], dropna=False)["power_kw"].max().reset_index()
+        had = set(map(tuple, ev[key].drop_duplicates().itertuples(index=False, name=None)))
+        # an EVSE published under two locations (same party and uid) is one station: counted at the first
+        ev = ev.sort_values(key + ["evse_uid"], kind="stable").drop_duplicates(
+            ["country_code", "party_id", "evse_uid"], keep="first")
         for k, g in ev.groupby(key, dropna=False):
             st[tuple(k)] = sorted(g["power_kw"].astype(float).tolist(), reverse=True)
     rows, watt = [], 0
     for r in locations.itertuples(index=False):
         k = (r.country_code, r.party_id, r.location_id)
         stations = st.get(k)
+        if not stations and k in had:
+            continue  # its DC EVSEs are counted at the location that published them first
         if not stations:
             # point-only rows: has_dc may be unknown; >= light_min_dc_kw (checked below) is DC anyway
             if (pd.isna(r.has_dc) or bool(r.has_dc)) and pd.notna(r.max_power_kw):
@@ -371,11 +379,13 @@ _WORD = re.compile(r"[a-z][a-z\-']{3,}")
 
 def _place_groups(names) -> list:
     """Group label per site: sites whose names share a place word (not an operator or generic word, at least
-    four letters) are one group; a site without a place word is its own group (None name: own group)."""
+    four letters) are one group. None when a site has no place word."""
     words = []
     for n in names:
         w = {x.strip("-'") for x in _WORD.findall(str(n).lower())} if isinstance(n, str) else set()
         words.append({x for x in w if x not in _NOT_PLACE and len(x) >= 4})
+    if not all(words):
+        return None  # a site without a place word: the names cannot tell the places
     parent = list(range(len(words)))
 
     def find(i):
@@ -394,7 +404,10 @@ def _place_groups(names) -> list:
 def _two_places(names, pos_m: np.ndarray, o: np.ndarray, min_apart_m: float = 50.0) -> np.ndarray | None:
     """Mask of the first of exactly two places (see :func:`_place_groups`) whose centres lie at least
     ``min_apart_m`` apart, else None (one listing under two names at one point is no pair)."""
-    comp = np.asarray(_place_groups(names))
+    groups = _place_groups(names)
+    if groups is None:
+        return None
+    comp = np.asarray(groups)
     if len(set(comp.tolist())) != 2:
         return None
     c0 = comp == comp[0]
@@ -417,7 +430,7 @@ def assign_carriageways(corridors: gpd.GeoDataFrame, sites: pd.DataFrame, cfg: L
     consecutive :math:`o` in the group is at least ``carriageway_min_separation_m``, the road runs between
     them: the sites below the step serve ``forward``, those above it ``backward``. This compares the sites with each other, so an offset of the coarse reference line does
     not flip them. Otherwise each site serves the direction of its own side (right-hand traffic: right of
-    the line ``forward``; exactly on it ``both``). With ``both_directions_min_offset_m`` above 0, a site at least
+    the line ``forward``; within 1 m of it ``both``). With ``both_directions_min_offset_m`` above 0, a site at least
     that far from the line (off the motorway, at an exit) serves ``both``.
     """
     out = pd.DataFrame({"cw_corridor": pd.Series(None, index=sites.index, dtype="object"),
@@ -438,7 +451,7 @@ def assign_carriageways(corridors: gpd.GeoDataFrame, sites: pd.DataFrame, cfg: L
         group = np.concatenate([[0], np.cumsum(np.diff(g["pos_m"].to_numpy(float)) > cfg.carriageway_pair_m)])
         for _, h in g.groupby(group):
             o = h["o"].to_numpy(float)
-            lab = np.where(o < 0, "forward", np.where(o > 0, "backward", "both")).astype(object)
+            lab = np.where(o < -_ON_LINE_M, "forward", np.where(o > _ON_LINE_M, "backward", "both")).astype(object)
             idx = h["pool_id"].to_numpy(int)
             tok = _side_tokens(sites["name"].to_numpy(object)[idx]) if "name" in sites.columns else \
                 np.full(len(h), None, dtype=object)
