@@ -90,14 +90,16 @@ def test_half_spacing_end_rule():
     cfg = cfg_with(spacing_km=60, end_rule="half")
     ok = co.afir_check(straight(90), pools(("A", 30.0, 0, 1500.0, [350.0], "both"),
                                            ("B", 60.0, 0, 1500.0, [350.0], "both")), cfg, vehicles=("heavy",))
-    # virtual ends at -30 and 120: gaps 60, 30, 60
-    assert row(ok, "forward")["compliant"] and row(ok, "forward")["longest_gap_km"] == pytest.approx(60.0)
+    # virtual ends at -30 and 120: gaps 60, 30, 60; inside the 90 km corridor the stretches are 30, 30, 30
+    assert row(ok, "forward")["compliant"] and row(ok, "forward")["longest_gap_km"] == pytest.approx(30.0)
     assert row(ok, "forward")["covered_share"] == pytest.approx(1.0)
     bad = co.afir_check(straight(90), pools(("A", 31.0, 0, 1500.0, [350.0], "both"),
                                             ("B", 60.0, 0, 1500.0, [350.0], "both")), cfg, vehicles=("heavy",))
     g = bad.gaps[bad.gaps["direction"] == "forward"].iloc[0]
-    assert g["gap_km"] == pytest.approx(61.0) and g["from_km"] == 0.0 and g["to_km"] == pytest.approx(31.0)
-    assert g["anchor_from_km"] == pytest.approx(-30.0)
+    # anchors -30 and 31 are 61 km apart (1 km too far); the stretch inside the corridor is 0..31 km
+    assert g["gap_km"] == pytest.approx(31.0) and g["from_km"] == 0.0 and g["to_km"] == pytest.approx(31.0)
+    assert g["anchor_from_km"] == pytest.approx(-30.0) and g["excess_km"] == pytest.approx(1.0)
+    assert g["from_pool"] == "end" and g["to_pool"] == "A" and g["to_pool_id"] == "A"
     # covered by real pools only: [1, 90] (A covers 1..61, B covers 30..90)
     assert row(bad, "forward")["covered_km"] == pytest.approx(89.0)
     assert row(bad, "forward")["covered_km"] == pytest.approx(brute_covered_km([-30, 31, 60, 120], 90, 60), abs=0.02)
@@ -289,3 +291,18 @@ def test_check_all_merges_per_vehicle_class():
     assert cov.loc[("light", "forward"), "qualifying_pools"] == 1 and cov.loc[("light", "forward"), "compliant"]
     chk = res.pool_checks.set_index("vehicle")
     assert chk.loc["heavy", "power_kw"] == 1000.0 and chk.loc["light", "power_kw"] == 2000.0
+
+
+def test_gap_is_never_longer_than_the_corridor_and_names_its_pools():
+    """Issue 10.10: A29 (23.7 km, no pool) showed a gap of 143.7 km (the virtual ends 60 km beyond it)."""
+    cfg = cfg_with(spacing_km=120, end_rule="half")
+    res = co.afir_check(straight(23.7), pools(), cfg, vehicles=("heavy",))
+    g = res.gaps[res.gaps["direction"] == "forward"].iloc[0]
+    assert g["gap_km"] == pytest.approx(23.7) and g["excess_km"] == pytest.approx(23.7)  # 143.7 - 120
+    assert row(res, "forward")["longest_gap_km"] == pytest.approx(23.7)
+    p = pools(("50475+cb6a", 100.0, 0.0, 900.0, [350.0], "both"))
+    p["name"] = "Fastned Ridderkerk"
+    r2 = co.afir_check(straight(200), p, cfg_with(spacing_km=60, end_rule="half", min_pool_kw=800),
+                       vehicles=("heavy",))
+    g2 = r2.gaps[r2.gaps["direction"] == "forward"].sort_values("from_km")
+    assert list(g2["to_pool"])[0] == "Fastned Ridderkerk" and list(g2["to_pool_id"])[0] == "50475+cb6a"

@@ -36,7 +36,9 @@ last real pool must then lie within :math:`d/2` of the end, which is what a regu
 continuing outside the region needs. With ``"pool"`` each end counts as a pool (at 0 and :math:`L`).
 
 **Gaps** are the distances between consecutive qualifying positions including the virtual ends; a gap
-:math:`g > d` is a stretch lacking a pool (a gap exactly :math:`d` complies). **Covered length** is the
+:math:`g > d` is a stretch lacking a pool (a gap exactly :math:`d` complies). The gaps table reports the
+stretch inside the corridor (``from_km``..``to_km``, ``gap_km`` = its length, never more than the
+corridor), ``excess_km`` = :math:`g - d` and the pools at either end by name (``end`` = corridor end). **Covered length** is the
 length of :math:`[0, L] \\cap \\bigcup_i [s_i - d/2, s_i + d/2]` over the qualifying positions including
 the virtual ends, so with the ``half`` rule "no gap" and "covered share = 1" are the same statement.
 
@@ -616,17 +618,21 @@ def afir_check(corridors: gpd.GeoDataFrame, pools: pd.DataFrame, cfg: LogisticsC
                     order = np.argsort(p_along, kind="stable")
                     p_along, ids = p_along[order], ids[order]
                     anchors, covered = gaps_and_coverage(p_along, L, d, cfg.end_rule)
-                    names = ["end"] + list(ids) + ["end"]
+                    names = ["end"] + [_label(pinfo.at[x, "name"], x) for x in ids] + ["end"]
+                    pids = ["end"] + list(ids) + ["end"]
                     g = np.diff(anchors)
+                    # the stretch inside the corridor (the anchors may be virtual ends beyond it)
+                    inside = np.minimum(anchors[1:], L) - np.maximum(anchors[:-1], 0.0)
                     bad = np.flatnonzero(g > d + _EPS_M)
                     for i in bad:
                         gap_rows.append({
                             "corridor_id": c.corridor_id, "ref": c.ref, "network": c.network, "vehicle": veh,
                             "milestone_year": m.year, "direction": direction, "spacing_km": m.spacing_km,
-                            "gap_km": g[i] / 1000, "excess_km": (g[i] - d) / 1000,
+                            "gap_km": inside[i] / 1000, "excess_km": (g[i] - d) / 1000,
                             "from_km": max(anchors[i], 0.0) / 1000, "to_km": min(anchors[i + 1], L) / 1000,
                             "anchor_from_km": anchors[i] / 1000, "anchor_to_km": anchors[i + 1] / 1000,
                             "from_pool": names[i], "to_pool": names[i + 1],
+                            "from_pool_id": pids[i], "to_pool_id": pids[i + 1],
                             "new_pools_needed": int(math.ceil(g[i] / d - 1e-12)) - 1})
                     share = covered / L if L > 0 else 0.0
                     compliant = (share >= m.length_share - 1e-9) if m.length_share < 1 else len(bad) == 0
@@ -636,7 +642,7 @@ def afir_check(corridors: gpd.GeoDataFrame, pools: pd.DataFrame, cfg: LogisticsC
                         "spacing_km": m.spacing_km, "required_share": m.length_share,
                         "pools_near": int(len(pv)), "qualifying_pools": int(sel.sum()),
                         "covered_km": covered / 1000, "covered_share": share, "gaps_over_spacing": int(len(bad)),
-                        "longest_gap_km": float(g.max()) / 1000 if len(g) else float("nan"),
+                        "longest_gap_km": float(inside.max()) / 1000 if len(inside) else float("nan"),
                         "compliant": bool(compliant)})
     positions = pos.merge(pools[["pool_id", "name", "power_kw", "vehicle", "lon", "lat", "x_rd", "y_rd"]],
                           on="pool_id", how="left") if len(pos) else pos
@@ -711,7 +717,12 @@ COVERAGE_COLUMNS = ["corridor_id", "ref", "network", "vehicle", "milestone_year"
                     "gaps_over_spacing", "longest_gap_km", "compliant"]
 GAP_COLUMNS = ["corridor_id", "ref", "network", "vehicle", "milestone_year", "direction", "spacing_km", "gap_km",
                "excess_km", "from_km", "to_km", "anchor_from_km", "anchor_to_km", "from_pool", "to_pool",
-               "new_pools_needed"]
+               "from_pool_id", "to_pool_id", "new_pools_needed"]
+
+
+def _label(name, pool_id) -> str:
+    """A pool's name for tables (its id when it has none)."""
+    return str(name) if isinstance(name, str) and name.strip() else str(pool_id)
 POOL_CHECK_COLUMNS = ["corridor_id", "ref", "network", "vehicle", "milestone_year", "pool_id", "name", "pos_km",
                       "offset_km", "power_kw", "stations", "min_pool_kw", "min_stations", "power_short_kw",
                       "stations_short", "qualifies"]
