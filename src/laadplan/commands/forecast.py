@@ -71,6 +71,9 @@ def register(app: typer.Typer) -> None:
         rows = [{"scenario": sc, "year": year, **summary[f"{sc}_{year}"]} for sc in scenarios
                 if f"{sc}_{year}" in summary]
         print_frame(pd.DataFrame(rows), title=f"public charging need, {summary['areas']} areas ({level.value})")
+        console.print(f"existing EVSEs in the store: {summary['evses_existing_total']:,}")
+        for n in summary.get("notes", []):
+            console.print(f"note: {n}")
         print_frame(pd.DataFrame(summary["afir_region"]), title=f"AFIR fleet check, region {year}")
         if backtest:
             bt = summary["backtest"]
