@@ -126,6 +126,17 @@ def register(app: typer.Typer) -> None:
                 events["limit_kw"] = pd.to_numeric(events["limit_kw"], errors="raise")
             except (ValueError, TypeError) as e:
                 fail(f"{limits}: start_utc/end_utc must be times and limit_kw a number ({e})")
+            bad = events.index[(events["limit_kw"] < 0) | (events["end_utc"] <= events["start_utc"])]
+            if len(bad):
+                fail(f"{limits}: record {int(bad[0]) + 1}: limit_kw must not be negative and end_utc must be after "
+                     f"start_utc ({len(bad)} such records)")
+        for name, v in (("--cap-kw", cap_kw), ("--limit-kw", limit_kw)):
+            if v is not None and not (v > 0 and v != float("inf")):
+                fail(f"{name} must be a positive power in kW, not {v:g}")
+        if cap_kw is not None and smart is not Smart.cap:
+            fail("--cap-kw needs --smart cap")
+        if limit_kw is not None and smart is not Smart.limit:
+            fail("--limit-kw needs --smart limit")
         cfg = STATE.config()
         if cap_kw is not None:
             cfg.load.cap_power_kw = cap_kw
