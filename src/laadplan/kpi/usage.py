@@ -30,6 +30,12 @@ count in the region's ``sessions``, ``energy_kwh``, ``kwh_per_session``, ``uniqu
 shares (``sessions_unmatched`` says how many), but not in any per-EVSE or occupancy figure: occupancy
 is only over the EVSEs known in the store and their sessions.
 
+Missing data is n/a, not 0: a key none of whose locations has a matched session in the whole range (no
+CDRs delivered for them, or sessions without an EVSE id such as the ElaadNL CSV) gets NaN for
+``sessions_per_evse_day``, ``kwh_per_evse_day``, ``occupancy_share``, ``peak_how_occupancy_share`` and
+``peak_how`` (:data:`NO_DATA_NA`), and NaN in its hour-of-week profile. An idle EVSE at a location whose
+other EVSEs have sessions keeps its 0, and counts with zero usage in its areas.
+
 Sessions are split at period boundaries and into UTC hours (every UTC hour is a real hour); each hour
 is labelled with its local hour of week (:mod:`laadplan.kpi.calendar`), which makes every figure correct
 over DST changes. Implementation: one DuckDB query matches sessions to EVSEs, labels each with its group
