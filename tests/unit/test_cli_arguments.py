@@ -93,3 +93,16 @@ def test_sessions_without_charge_point_give_na_not_zero(db):
     # the gemeente rows likewise, and the table prints n/a
     table = invoke(db, "kpi", "--level", "gemeente").stdout
     assert "n/a" in table and "0.000" not in table.split("GM0599")[1].split("\n")[0]
+
+
+def test_placement_usage_trigger_falls_back_to_status_when_sessions_are_unlinked(db, cfg):
+    """Sessions without a charge point give n/a occupancy: the plan's usage trigger uses status data then."""
+    from laadplan.placement.store_io import usage_kpi_frame
+
+    with Store(db) as s:
+        s.upsert("occupancy_observations", pd.DataFrame([
+            dict(subject_level="location", subject_id="L1", gm_code="GM0599", observed_utc=datetime(2026, 6, 2, 17),
+                 evses_observed=2, evses_occupied=2.0, occupancy_share=1.0)]))
+        k, source = usage_kpi_frame(s, cfg)
+    assert source == "status"
+    assert k.set_index("location_id").loc["L1", "mean_occupancy_share"] == pytest.approx(1.0)

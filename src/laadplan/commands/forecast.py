@@ -157,6 +157,6 @@ def register(app: typer.Typer) -> None:
         print_frame(summ[cols].sort_values("peak_kw", ascending=False), title=f"load per {level.value}")
         if "smart" in result:
             smart_rows = pd.DataFrame({"measure": list(result["smart"]),
-                                       "value": [str(v) for v in result["smart"].values()]})
+                                       "value": ["n/a" if v is None else str(v) for v in result["smart"].values()]})
             print_frame(smart_rows, title=f"smart charging: {smart.value}")
         console.print(f"tables and charts in {out}/")
