@@ -108,6 +108,8 @@ def test_report_counts_the_same_evses_and_maps_status_occupancy(db, expected, tm
     # missing figures are worded, not "0,0 %": no smart-charging capability in the NDW CSV, no status history
     assert "Slim laden: de gegevens vermelden voor geen enkel laadpunt" in html
     assert "Beschikbaarheid en storingen: geen statusgegevens" in html
+    # and it warns that Rotterdam and Den Haag are known only as counts per location
+    assert "Rotterdam (19.305 van 19.305)" in html and "alleen het aantal per locatie bekend" in html
     # the contract figures behind it (computed by the report for 2026): smart charging n/a, not 0 %, and
     # unknown capability raises no CM-SMART-CHARGING alert
     with Store(db, read_only=True) as s:

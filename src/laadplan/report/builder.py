@@ -190,6 +190,25 @@ def _status_occupancy(store: Store, cfg: RegionConfig, year: int) -> pd.DataFram
     return occ.dropna(subset=["gm_code", "mean_occupancy_share"]) if len(occ) else None
 
 
+def _detail_note(F: Figures, cfg: RegionConfig) -> str | None:
+    """A note naming the gemeenten where most laadpunten are known only as a count per location."""
+    q = ("SELECT l.gm_code, coalesce(a.name, l.gm_code) AS name, count(*) AS evses, "
+         "count(*) FILTER (WHERE e.derived_from_count) AS derived FROM evses e JOIN locations l "
+         "USING (country_code, party_id, location_id) LEFT JOIN areas a ON a.area_code = l.gm_code "
+         "WHERE l.gm_code IS NOT NULL GROUP BY ALL ORDER BY derived DESC")
+    df = F.frame(q)
+    if df is None or df.empty:
+        return None
+    df = df[df["derived"] > cfg.kpi.evse_detail_missing_warn_share * df["evses"]]
+    if df.empty:
+        return None
+    names = ", ".join(f"{n} ({fmt_value(d)} van {fmt_value(t)})" for n, d, t in
+                      zip(df["name"].head(6), df["derived"].head(6), df["evses"].head(6)))
+    more = f" en {len(df) - 6} andere gemeenten" if len(df) > 6 else ""
+    return (f"van veel laadpunten is alleen het aantal per locatie bekend, zonder gegevens per laadpunt (status, "
+            f"id, vermogen): {names}{more}. Ze tellen mee in de aantallen, niet in beschikbaarheid en tarieven.")
+
+
 def build_context(store: Store, cfg: RegionConfig, year: int, *, requests: pd.DataFrame | None = None) -> dict:
     from laadplan.contract.periods import period_bounds
     from laadplan.contract.run import ALERT_RULES, KPI_LABELS, compute_contract
@@ -209,6 +228,9 @@ def build_context(store: Store, cfg: RegionConfig, year: int, *, requests: pd.Da
         return F.kpi(P, kpi, KPI_LABELS.get(kpi, (None, kpi))[1], kind)
 
     ctx["k"] = k
+    detail = _detail_note(F, cfg)
+    if detail:
+        ctx["notes"].append(detail)
     # a figure whose value is missing (rendered "niet beschikbaar"): the template then words the sentence
     # around it instead of putting "niet beschikbaar" where a number belongs
     ctx["is_na"] = lambda fig: 'class="num na"' in str(fig)
