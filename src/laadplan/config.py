@@ -67,6 +67,9 @@ class KpiSection(Section):
     evening_end_hour: int = Field(21, ge=1, le=24, description="End of the evening peak (local hour, exclusive)")
     occupied_statuses: list[str] = Field(
         ["CHARGING"], description="EVSE statuses that count as occupied in status-based occupancy")
+    evse_detail_missing_warn_share: float = Field(
+        0.25, ge=0, le=1, description="Warn when more than this share of a gemeente's EVSEs has no detail (EVSE "
+        "records derived from the location's n_evses count) (assumption)")
 
 
 class WalkingSection(Section):

@@ -70,6 +70,8 @@ def test_first_seen_smart_charging_and_realisation():
     assert list(ev["first_seen_utc"].dt.strftime("%Y-%m-%d")) == ["2025-11-01", "2026-08-01", "2026-09-15", "2025-03-01"]
     sm = smart_charging(ev, pd.Timestamp("2026-07-01"))
     assert list(sm["new"]) == [False, True, True, False] and list(sm["smart"]) == [True, False, False, True]
+    # E3's capability is not stated: it is not evidence of "cannot charge smart" (shares are over the known)
+    assert list(sm["smart_known"]) == [True, True, False, True]
     plan = pd.DataFrame({"year": [2026, 2026, 2027], "gm_code": ["GM1", "GM2", "GM1"], "evses": [4, 1, 3]})
     real = realisation(ev[["gm_code", "first_seen_utc"]], plan).set_index(["year", "gm_code"])
     assert real.loc[(2026, "GM1"), "placed"] == 1 and real.loc[(2026, "GM1"), "realisation_share"] == 0.25

@@ -421,12 +421,55 @@ def test_ndw_csv_pair_shares_one_key(store, cfg, tmp_path, order):
     assert (L.loc["L1", "country_code"], L.loc["L1", "party_id"]) == ("NL", "ABC")
     assert L.loc["P1", "party_id"] == "" and L.loc["P1", "n_evses"] == 4 and pd.isna(L.loc["P1", "max_power_kw"])
     E = store.frame("evses")
-    assert set(E.party_id) == {"ABC"} and set(E.location_id) == {"L1"}
+    real = E[~E.derived_from_count.fillna(False).astype(bool)]
+    assert set(real.party_id) == {"ABC"} and set(real.location_id) == {"L1"}
+    # P1 has only a count (point_only): 4 EVSE records derived from it, none for L1
+    derived = E[E.derived_from_count.fillna(False).astype(bool)]
+    assert sorted(derived.evse_uid) == ["count-1", "count-2", "count-3", "count-4"] and set(derived.location_id) == {"P1"}
     C = store.frame("connectors").set_index("evse_uid")
     # 400 V reported for three phases is the line voltage: 3 x 400/sqrt(3) x 16 A
     assert C.loc["U1", "power_kw"] == pytest.approx(3 * 400 / math.sqrt(3) * 16 / 1000)
     # 7,360 kW reported on a 32 A socket is absurd: derived 3 x 230 x 32 instead
     assert C.loc["U2", "power_kw"] == pytest.approx(22.08) and bool(C.loc["U2", "power_derived"])
+
+
+def _evse_counts(store) -> dict:
+    E = store.frame("evses")
+    E["d"] = E.derived_from_count.fillna(False).astype(bool)
+    return {(lid, bool(d)): int(n) for (lid, d), n in E.groupby(["location_id", "d"]).size().items()}
+
+
+@pytest.mark.parametrize("order", ["locations-first", "connectors-first"])
+def test_point_only_locations_get_evses_from_their_count(store, cfg, tmp_path, order):
+    """A location with only a count (NDW point_only) gets n_evses derived EVSE records; one with EVSE detail
+    keeps its real EVSEs and gets none; the result does not depend on the loading order or on reloads."""
+    rows = LOC_ROWS + ["GM0599,Rotterdam,Zuid-Holland,P2,Punt 2,,,Rotterdam,51.92,4.48,Op2,,,,passenger,3,,22,,,,,,,"
+                       "point_only",
+                       "GM0599,Rotterdam,Zuid-Holland,P0,Punt 0,,,Rotterdam,51.92,4.48,Op2,,,,passenger,0,,,,,,,,,"
+                       "point_only"]
+    lp = _csv(tmp_path / "locations.csv", LOC_HEADER, rows)
+    cp = _csv(tmp_path / "connectors.csv", CONN_HEADER, CONN_ROWS)
+    files = [lp, cp] if order == "locations-first" else [cp, lp]
+    for p in files + files:  # loaded twice: nothing changes
+        r = ingest_locations(store, p, cfg)
+    # by hand: L1 2 real EVSEs (U1, U2); P1 4 and P2 3 from their counts; P0 none
+    assert _evse_counts(store) == {("L1", False): 2, ("P1", True): 4, ("P2", True): 3}
+    E = store.frame("evses", "location_id = 'P2'")
+    assert (E.max_power_kw == 22.0).all() and E.status.isna().all()
+    # 7 of the 9 EVSEs of GM0599 (P2 3 of 3, and P1 4 of 4 in GM0518) lack detail: warned
+    assert any("GM0518 4 of 4" in n and "GM0599 3 of 5" in n for n in r.notes)
+
+
+def test_derived_evses_give_way_to_real_ones(store, cfg, tmp_path):
+    """Once the connectors of a point_only location arrive its derived records go; a lower count drops the
+    surplus."""
+    ingest_locations(store, _csv(tmp_path / "l.csv", LOC_HEADER, LOC_ROWS), cfg)
+    assert _evse_counts(store) == {("L1", True): 2, ("P1", True): 4}
+    ingest_locations(store, _csv(tmp_path / "c.csv", CONN_HEADER, CONN_ROWS), cfg)
+    assert _evse_counts(store) == {("L1", False): 2, ("P1", True): 4}
+    newer = LOC_ROWS[1].replace(",4,,0,", ",1,,0,").replace(",,point_only", ",2026-07-01T00:00:00Z,point_only")
+    ingest_locations(store, _csv(tmp_path / "l2.csv", LOC_HEADER, [newer]), cfg)
+    assert _evse_counts(store) == {("L1", False): 2, ("P1", True): 1}
 
 
 def test_ndw_locations_csv_rules(store, cfg, tmp_path):

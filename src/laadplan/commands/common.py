@@ -125,7 +125,7 @@ def print_frame(df: pd.DataFrame, title: str | None = None, fmt: str = "table", 
 
 def _fmt(v: Any) -> str:
     if v is None or (isinstance(v, float) and pd.isna(v)) or v is pd.NA:
-        return ""
+        return "n/a"
     if isinstance(v, float):
         return f"{v:,.3f}" if abs(v) < 1000 else f"{v:,.0f}"
     return str(v)

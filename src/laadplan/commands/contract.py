@@ -68,6 +68,8 @@ def register(app: typer.Typer) -> None:
         with STATE.store() as store:
             period = str(year) if year else (month or default_month(store))
             _check_period(period)
+            if municipality:
+                _check_municipality(store, municipality)
             res = compute_contract(store, STATE.config(), period, requests=req)
         tab = res.levels[level]
         if municipality:
@@ -85,12 +87,12 @@ def register(app: typer.Typer) -> None:
         tab = tab[cols].copy()
         for c in cols:
             if c.endswith("_share"):
-                tab[c] = tab[c].map(lambda v: "" if pd.isna(v) else f"{v:.2%}")
+                tab[c] = tab[c].map(lambda v: "n/a" if pd.isna(v) else f"{v:.2%}")
         tab = tab.rename(columns=SHOW)
         cols = list(tab.columns)
         s = res.summary
-        console.print(f"[bold]Concession KPIs {res.period}[/]: {s.get('n_evses') or 0:,.0f} EVSEs, uptime "
-                      f"{_pct(s.get('uptime_share'))}, {s.get('failures') or 0:,.0f} failures, "
+        console.print(f"[bold]Concession KPIs {res.period}[/]: {_count(s.get('n_evses'))} EVSEs with status data, "
+                      f"uptime {_pct(s.get('uptime_share'))}, {_count(s.get('failures'))} failures, "
                       f"{s.get('alerts', 0)} alerts")
         print_frame(tab if len(tab) else pd.DataFrame(columns=cols), title=f"level {level}", fmt=fmt)
         for n in res.notes:
@@ -151,12 +153,31 @@ def register(app: typer.Typer) -> None:
 
 
 def _check_period(period: str) -> None:
-    from laadplan.contract.periods import parse_period
+    """A month or year label that has begun: a period in the future has no data, so any figure for it
+    would be made up."""
+    import pandas as pd
+
+    from laadplan.contract.periods import parse_period, period_bounds
 
     try:
         parse_period(period)
     except ValueError as e:
         fail(str(e))
+    tz = STATE.config().region.time_zone
+    now = pd.Timestamp.now(tz="UTC").tz_localize(None)
+    if period_bounds(period, tz)[0] > now:
+        fail(f"period {period} lies in the future (today is {pd.Timestamp.now(tz=tz).date()}): there is no data "
+             f"for it yet")
+
+
+def _check_municipality(store, gm_code: str) -> None:
+    """--municipality must name a gemeente the store knows (an area or a location's gm_code)."""
+    known = store.query("SELECT area_code AS gm FROM areas WHERE level = 'gemeente' UNION "
+                        "SELECT DISTINCT gm_code FROM locations WHERE gm_code IS NOT NULL")["gm"]
+    if gm_code not in set(known):
+        fail(f"--municipality {gm_code}: not a gemeente in the store ({len(known)} known"
+             + (f", e.g. {', '.join(sorted(known)[:3])}" if len(known) else "; ingest areas or locations first")
+             + ")")
 
 
 def _records(df) -> list[dict]:
@@ -167,3 +188,7 @@ def _records(df) -> list[dict]:
 
 def _pct(v) -> str:
     return "n/a" if v is None else f"{v:.2%}"
+
+
+def _count(v) -> str:
+    return "n/a" if v is None else f"{v:,.0f}"

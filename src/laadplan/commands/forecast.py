@@ -71,6 +71,9 @@ def register(app: typer.Typer) -> None:
         rows = [{"scenario": sc, "year": year, **summary[f"{sc}_{year}"]} for sc in scenarios
                 if f"{sc}_{year}" in summary]
         print_frame(pd.DataFrame(rows), title=f"public charging need, {summary['areas']} areas ({level.value})")
+        console.print(f"existing EVSEs in the store: {summary['evses_existing_total']:,}")
+        for n in summary.get("notes", []):
+            console.print(f"note: {n}")
         print_frame(pd.DataFrame(summary["afir_region"]), title=f"AFIR fleet check, region {year}")
         if backtest:
             bt = summary["backtest"]
@@ -123,6 +126,17 @@ def register(app: typer.Typer) -> None:
                 events["limit_kw"] = pd.to_numeric(events["limit_kw"], errors="raise")
             except (ValueError, TypeError) as e:
                 fail(f"{limits}: start_utc/end_utc must be times and limit_kw a number ({e})")
+            bad = events.index[(events["limit_kw"] < 0) | (events["end_utc"] <= events["start_utc"])]
+            if len(bad):
+                fail(f"{limits}: record {int(bad[0]) + 1}: limit_kw must not be negative and end_utc must be after "
+                     f"start_utc ({len(bad)} such records)")
+        for name, v in (("--cap-kw", cap_kw), ("--limit-kw", limit_kw)):
+            if v is not None and not (v > 0 and v != float("inf")):
+                fail(f"{name} must be a positive power in kW, not {v:g}")
+        if cap_kw is not None and smart is not Smart.cap:
+            fail("--cap-kw needs --smart cap")
+        if limit_kw is not None and smart is not Smart.limit:
+            fail("--limit-kw needs --smart limit")
         cfg = STATE.config()
         if cap_kw is not None:
             cfg.load.cap_power_kw = cap_kw
@@ -143,6 +157,6 @@ def register(app: typer.Typer) -> None:
         print_frame(summ[cols].sort_values("peak_kw", ascending=False), title=f"load per {level.value}")
         if "smart" in result:
             smart_rows = pd.DataFrame({"measure": list(result["smart"]),
-                                       "value": [str(v) for v in result["smart"].values()]})
+                                       "value": ["n/a" if v is None else str(v) for v in result["smart"].values()]})
             print_frame(smart_rows, title=f"smart charging: {smart.value}")
         console.print(f"tables and charts in {out}/")

@@ -7,7 +7,7 @@ from enum import Enum
 import pandas as pd
 import typer
 
-from laadplan.commands.common import Fmt, parse_date, STATE, fail, print_frame
+from laadplan.commands.common import Fmt, parse_date, STATE, err_console, fail, print_frame
 
 
 class Level(str, Enum):
@@ -31,7 +31,8 @@ class Source(str, Enum):
 def register(app: typer.Typer) -> None:
     @app.command("kpi")
     def kpi_cmd(
-        level: Level = typer.Option(Level.region, "--level", help="Aggregation level"),
+        level: Level = typer.Option(None, "--level", help="Aggregation level [default: region for --source "
+                                                          "sessions, gemeente for --source status]"),
         date_from: str = typer.Option(None, "--from", help="First local (Europe/Amsterdam) day, YYYY-MM-DD "
                                                           "[default: first day with data]"),
         date_to: str = typer.Option(None, "--to", help="Last local day, included whole [default: last day with data]"),
@@ -52,11 +53,17 @@ def register(app: typer.Typer) -> None:
         """
         from laadplan.kpi import hour_of_week_occupancy, status_occupancy, usage_kpis
 
+        if level is None:
+            level = Level.gemeente if source is Source.status else Level.region
         start, end = parse_date(date_from, "--from"), parse_date(date_to, "--to")
         if start and end and end < start:
             fail(f"--to {end} is before --from {start}")
         cfg = STATE.config()
         with STATE.store() as store:
+            if level is Level.buurt and source is Source.sessions and not store.count(
+                    "locations", "bu_code IS NOT NULL"):
+                fail("no location has a buurt code: load buurt areas first (laadplan ingest areas "
+                     "wijkenbuurten.gpkg); --level buurt has nothing to group by")
             if source is Source.status:
                 if level.value not in ("location", "gemeente"):
                     fail("--source status supports --level location or gemeente")
@@ -74,6 +81,7 @@ def register(app: typer.Typer) -> None:
             else:
                 df = usage_kpis(store, cfg, level.value, start, end, period.value, gm=gm)
                 title = f"usage KPIs per {level.value}" + (" and month" if period is PeriodKind.month else "")
+            notes = _na_notes(store, df, source, level.value)
         if df.empty and not (STATE.json or fmt is not Fmt.table):
             fail("no data for this selection (ingest sessions/status first, or widen --from/--to)")
         df = df.reset_index(drop=True)
@@ -84,6 +92,33 @@ def register(app: typer.Typer) -> None:
             df = df[[c for c in df.columns if c not in _WIDE_ONLY]]
             title += " (--format csv for every column)"
         print_frame(df, title=title, fmt=fmt.value)
+        for n in notes:
+            err_console.print(f"note: {n}")
+
+
+def _na_notes(store, df: pd.DataFrame, source: Source, level: str) -> list[str]:
+    """Why figures are n/a (null in JSON): said once per run, on stderr (CSV/JSON on stdout stay clean)."""
+    from laadplan.ingest.locations import detail_warning
+
+    notes = []
+    if source is Source.sessions and "occupancy_share" in df.columns and len(df):
+        na = df["occupancy_share"].isna()
+        if na.all():
+            n = int(store.count("sessions"))
+            notes.append(f"occupancy and per-EVSE figures n/a: none of the {n:,} sessions in the store is linked to "
+                         f"a charge point known in the store (sessions without EVSE/location id, or no EVSEs)")
+        elif na.any():
+            notes.append(f"{int(na.sum()):,} of {len(df):,} rows n/a: no session linked to the EVSEs of their "
+                         f"location(s) in this range (no CDRs delivered for them)")
+    for c in ("mean_occupancy_share", "occupancy_share"):
+        if source is Source.status and c in df.columns and len(df) and df[c].isna().any():
+            notes.append(f"{int(df[c].isna().sum()):,} rows n/a: no status observations for them in this range")
+            break
+    if level in ("gemeente", "location", "buurt", "region"):
+        w = detail_warning(store, STATE.config())
+        if w:
+            notes.append(w)
+    return notes
 
 
 #: columns left out of the terminal table (they are in CSV and JSON output)

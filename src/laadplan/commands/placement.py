@@ -48,6 +48,10 @@ def register(app: typer.Typer) -> None:
 
         cfg = STATE.config()
         ys = parse_years(years) if years else list(cfg.placement.years)
+        fy = list(cfg.forecast.years)
+        if not ys or min(ys) < min(fy) or max(ys) > max(fy):
+            fail(f"--years {years}: plan years must lie within the forecast years {min(fy)}-{max(fy)} (setting "
+                 f"forecast.years); there is no charging need to plan for outside them")
         if scenario not in ("low", "middle", "high"):
             fail(f"--scenario must be low, middle or high, not {scenario!r}")
         with STATE.store() as store:

@@ -121,9 +121,11 @@ def first_seen(evses: pd.DataFrame, status: pd.DataFrame) -> pd.Series:
 
 
 def smart_charging(evses: pd.DataFrame, since: pd.Timestamp) -> pd.DataFrame:
-    """Adds ``smart`` (bool, missing -> False) and ``new`` (first_seen_utc >= since) to an EVSE frame
-    that has ``smart_charging_capable`` and ``first_seen_utc``."""
+    """Adds ``smart`` (bool, missing -> False), ``smart_known`` (the source states the capability; shares are
+    taken over these, n/a when none) and ``new`` (first_seen_utc >= since) to an EVSE frame that has
+    ``smart_charging_capable`` and ``first_seen_utc``."""
     e = evses.copy()
+    e["smart_known"] = e["smart_charging_capable"].astype("boolean").notna().astype(bool)
     e["smart"] = e["smart_charging_capable"].astype("boolean").fillna(False).astype(bool)
     e["new"] = (pd.to_datetime(e["first_seen_utc"]) >= since).fillna(False).astype(bool)
     return e

@@ -273,7 +273,9 @@ def compute_contract(store: Store, cfg: RegionConfig, period: str, *, requests: 
     ct_flags = ct.assign(known=(st != "unknown").astype(int), over=(st == "over").astype(int),
                          unknown=(st == "unknown").astype(int))
     sm_flags = sm_period.assign(smart=sm_period["smart"].astype(int), new=sm_period["new"].astype(int),
-                                smart_new=(sm_period["smart"] & sm_period["new"]).astype(int))
+                                smart_new=(sm_period["smart"] & sm_period["new"]).astype(int),
+                                known=sm_period["smart_known"].astype(int),
+                                new_known=(sm_period["new"] & sm_period["smart_known"]).astype(int))
     for level in LEVELS:
         a = aggregate_availability(monthly, level) if len(monthly) else _empty_subjects()
         t = aggregate_count(ct_flags, level, {
@@ -286,12 +288,13 @@ def compute_contract(store: Store, cfg: RegionConfig, period: str, *, requests: 
                                                    t["connectors_with_tariff"])
         s = aggregate_count(sm_flags, level, {
             "evses": ("smart", "size"), "smart": ("smart", "sum"), "evses_new": ("new", "sum"),
-            "smart_new": ("smart_new", "sum"),
+            "smart_new": ("smart_new", "sum"), "known": ("known", "sum"), "new_known": ("new_known", "sum"),
         }) if len(sm_period) else _empty_subjects()
         if len(s):
-            s["smart_charging_share"] = dl.share(s["smart"], s["evses"])
-            s["smart_charging_share_new"] = dl.share(s["smart_new"], s["evses_new"])
-            s = s.drop(columns=["smart", "smart_new"])
+            # over the EVSEs whose capability the source states: n/a (not 0 %) when it states none
+            s["smart_charging_share"] = dl.share(s["smart"], s["known"])
+            s["smart_charging_share_new"] = dl.share(s["smart_new"], s["new_known"])
+            s = s.drop(columns=["smart", "smart_new", "known", "new_known"])
         tab = a.merge(t, on="subject_id", how="outer").merge(s, on="subject_id", how="outer")
         if level != "region":
             names = _names(meta, level)
@@ -548,7 +551,7 @@ def _alerts(period, monthly, fails, fails_p, ct, lts, start, end, delivery, by_r
                               cc.min_status_coverage_share, "share",
                               f"operator {r.operator}: status data for {r.share:.1%} of EVSE-hours in {r.month}",
                               {"data_h": r.data_h, "nodata_h": r.nodata_h}, now, None, r.operator))
-    new = sm[sm["new"]]
+    new = sm[sm["new"] & sm["smart_known"]]  # unknown capability is no evidence of a breach
     if len(new):
         for op, g in new.groupby(new["operator"].fillna("onbekend")):
             sh = float(g["smart"].mean())

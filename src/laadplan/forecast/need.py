@@ -61,6 +61,20 @@ def existing_supply(locations: pd.DataFrame, evses: pd.DataFrame, level: str) ->
     return out
 
 
+def existing_unassigned(locations: pd.DataFrame, evses: pd.DataFrame, level: str) -> dict[str, int]:
+    """Existing EVSEs counted as in :func:`existing_supply`, in total and without an area code at ``level``
+    (a location without postal code has no pc4; one outside the gemeente polygons no gm_code), so every level
+    can state the same total: ``{"total": n, "no_area_code": m}``."""
+    loc = locations.copy()
+    key = "_all"
+    loc[key] = "all"
+    total = existing_supply(loc.assign(gm_code=loc[key]), evses, "gemeente")
+    n_total = int(total["evses_existing"].sum()) if len(total) else 0
+    placed = existing_supply(locations, evses, level)
+    n_placed = int(placed["evses_existing"].sum()) if len(placed) else 0
+    return {"total": n_total, "no_area_code": n_total - n_placed}
+
+
 def evse_capacity_kwh_year(cfg) -> float:
     """Energy one public EVSE delivers per year at the target occupancy (module docstring, ``e``)."""
     fc = _fc(cfg)

@@ -14,6 +14,7 @@ import pandas as pd
 from laadplan import model
 from laadplan.forecast import charts
 from laadplan.forecast.backtest import backtest_areas, backtest_national
+from laadplan.forecast.need import existing_unassigned
 from laadplan.forecast.pipeline import ForecastResult, run_forecast
 from laadplan.grid.load import EVSE_KEY, LOCATION_KEY, load_profile, profile_summary, session_power
 from laadplan.grid.smart import simulate
@@ -48,7 +49,16 @@ def _replace_level(store: Store, table: str, level: str, df: pd.DataFrame) -> No
 
 def forecast_run(store: Store, cfg, *, level: str = "gemeente", scenarios=("low", "middle", "high"),
                  out_dir: Path | None = None, chart_year: int = 2030, backtest: bool = False) -> dict[str, Any]:
-    """Run the forecast for one level, store ev_forecast / forecast_need / afir_fleet_check, write files."""
+    """Run the forecast for one level, store ev_forecast / forecast_need / afir_fleet_check, write files.
+
+    The summary states the existing EVSEs the same way at every level: ``evses_existing_total`` (all counted
+    EVSEs in the store), of which ``evses_existing_no_area_code`` have no area code at this level (no postal
+    code for pc4) and ``evses_existing_area_without_forecast`` lie in areas with no forecast; ``notes`` says so.
+    """
+    years = list(cfg.forecast.years)
+    if chart_year not in years:
+        raise ValueError(f"year {chart_year} is outside the forecast years {min(years)}-{max(years)} "
+                         f"(setting forecast.years): no forecast to show for it")
     inp = read_forecast_inputs(store)
     res: ForecastResult = run_forecast(inp["vehicle_counts"], inp["areas"], inp["locations"], inp["evses"], cfg,
                                        level=level, scenarios=tuple(scenarios))
@@ -64,6 +74,23 @@ def forecast_run(store: Store, cfg, *, level: str = "gemeente", scenarios=("low"
                                          "evses_needed": int(d["evses_needed"].sum()),
                                          "evses_existing": int(d["evses_existing"].sum()),
                                          "evses_gap": int(d["evses_gap"].sum())}
+    un = existing_unassigned(inp["locations"], inp["evses"], level)
+    in_rows = int(res.need[(res.need["year"] == chart_year) & (res.need["scenario"] == scenarios[0])]
+                  ["evses_existing"].sum()) if len(res.need) else 0
+    summary["evses_existing_total"] = un["total"]
+    summary["evses_existing_no_area_code"] = un["no_area_code"]
+    summary["evses_existing_area_without_forecast"] = un["total"] - un["no_area_code"] - in_rows
+    notes = []
+    if un["no_area_code"]:
+        why = ("no postal code: the pc4 gaps where they stand are overstated" if level == "pc4"
+               else f"their location lies outside the {level} areas in the store")
+        notes.append(f"{un['no_area_code']:,} of {un['total']:,} existing EVSEs are in no {level} row ({why})")
+    if summary["evses_existing_area_without_forecast"]:
+        notes.append(f"{summary['evses_existing_area_without_forecast']:,} existing EVSEs lie in {level} areas "
+                     f"without a forecast (no vehicle counts or cars there)")
+    summary["notes"] = notes
+    for n in notes:
+        log.info("forecast %s: %s", level, n)
     reg = res.afir[(res.afir["area_level"] == "region") & (res.afir["year"] == chart_year)]
     summary["afir_region"] = reg[["scenario", "required_kw", "public_kw", "compliant"]].to_dict("records")
     if backtest:

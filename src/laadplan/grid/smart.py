@@ -369,9 +369,10 @@ def simulate(sessions: pd.DataFrame, cfg, strategy: str, *, t_from=None, t_to=No
         "strategy": strategy, "sessions": n, "energy_kwh": energy,
         "peak_uncontrolled_kw": float(p0.max()), "peak_smart_kw": float(p1.max()),
         "peak_reduction_kw": float(p0.max() - p1.max()),
-        "peak_reduction_share": float(1 - p1.max() / p0.max()) if p0.max() > 0 else 0.0,
-        "window_peak_uncontrolled_kw": float(p0[win].max()) if win.any() else 0.0,
-        "window_peak_smart_kw": float(p1[win].max()) if win.any() else 0.0,
+        # n/a (None) where there is nothing to compare: no load at all, or no slot in the evening window
+        "peak_reduction_share": float(1 - p1.max() / p0.max()) if p0.max() > 0 else None,
+        "window_peak_uncontrolled_kw": float(p0[win].max()) if win.any() else None,
+        "window_peak_smart_kw": float(p1[win].max()) if win.any() else None,
         "energy_not_delivered_kwh": float(np.clip(short, 0, None).sum()),
         "sessions_affected": int(changed.sum()),
         "sessions_short": int((short > _TOL_KWH).sum()),

@@ -91,8 +91,10 @@ def ingest_locations(store: Store, source: str, cfg: RegionConfig, *, progress: 
         _ingest_ocpi(ctx, source)
     elif layout == "ndw-locations":
         _ingest_ndw_locations(ctx, source)
+        sync_count_evses(ctx)
     elif layout == "ndw-connectors":
         _ingest_ndw_connectors(ctx, source)
+        sync_count_evses(ctx)
     elif layout == "empty":
         res.notes.append("empty source: nothing to read")
     q.flush()
@@ -599,7 +601,8 @@ def _ndw_party_lookup(store: Store, location_ids: pd.Series) -> pd.DataFrame:
         return store.query(
             "SELECT location_id, arg_max(country_code, n) AS country_code, arg_max(party_id, n) AS party_id FROM ("
             " SELECT e.location_id, e.country_code, e.party_id, count(*) AS n FROM evses e JOIN _ids i"
-            " ON e.location_id = i.location_id WHERE e.source = 'ndw-csv' GROUP BY ALL) GROUP BY location_id")
+            " ON e.location_id = i.location_id WHERE e.source = 'ndw-csv' AND NOT coalesce(e.derived_from_count, false)"
+            " GROUP BY ALL) GROUP BY location_id")
     finally:
         store.con.unregister("_ids")
 
@@ -782,3 +785,73 @@ def _rekey_ndw_locations(store: Store, keys: pd.DataFrame) -> None:
         raise
     finally:
         store.con.unregister("_rk")
+
+
+# ---------------------------------------------------------------------------------------------------
+# EVSEs derived from a location's count (NDW point_only rows)
+# ---------------------------------------------------------------------------------------------------
+COUNT_UID = "count-"
+
+
+def sync_count_evses(ctx: _Ctx) -> None:
+    """Give every NDW location without EVSE detail ``n_evses`` EVSE records (``derived_from_count``, uid
+    ``count-1`` .. ``count-n``, the location's max power, no status), so every EVSE-based output counts
+    them; drop derived records once real EVSEs of the location arrive, the location's count shrinks or its
+    key changes. Adds a note with the counts and warns per gemeente where more than
+    ``cfg.kpi.evse_detail_missing_warn_share`` of the EVSEs have no detail."""
+    store = ctx.store
+    lk = " AND ".join(f'e."{k}" = l."{k}"' for k in LOC_KEY)
+    detailed = ("EXISTS (SELECT 1 FROM evses r WHERE " + " AND ".join(f'r."{k}" = l."{k}"' for k in LOC_KEY)
+                + " AND NOT coalesce(r.derived_from_count, false))")
+    before = int(store.query("SELECT count(*) AS n FROM evses WHERE derived_from_count").n.iloc[0])
+    store.con.execute("BEGIN TRANSACTION")
+    try:
+        # stale: no such location any more (re-keyed), it now has real EVSEs, or its count went down
+        removed = store.con.execute(f"""
+            DELETE FROM evses e WHERE e.derived_from_count AND NOT EXISTS (
+                SELECT 1 FROM locations l WHERE {lk} AND l.source = 'ndw-csv' AND NOT {detailed}
+                AND try_cast(substr(e.evse_uid, {len(COUNT_UID) + 1}) AS BIGINT) <= coalesce(l.n_evses, 0))
+            """).fetchone()[0]
+        cols = ", ".join(f'"{c}"' for c in ("country_code", "party_id", "location_id", "evse_uid", "max_power_kw",
+                                            "derived_from_count", "source", "source_file", "last_updated_utc"))
+        added = store.con.execute(f"""
+            INSERT INTO evses ({cols})
+            SELECT l.country_code, l.party_id, l.location_id, '{COUNT_UID}' || i.i::VARCHAR, l.max_power_kw, true,
+                   l.source, l.source_file, l.last_updated_utc
+            FROM locations l, LATERAL (SELECT range AS i FROM range(1, coalesce(l.n_evses, 0) + 1)) i
+            WHERE l.source = 'ndw-csv' AND coalesce(l.n_evses, 0) > 0 AND NOT {detailed}
+              AND NOT EXISTS (SELECT 1 FROM evses e WHERE {lk} AND e.evse_uid = '{COUNT_UID}' || i.i::VARCHAR)
+            """).fetchone()[0]
+        store.con.execute("COMMIT")
+    except Exception:
+        store.con.execute("ROLLBACK")
+        raise
+    now = before - int(removed) + int(added)
+    if not now and not removed:
+        return
+    ctx.res.notes.append(f"EVSE records derived from the location's n_evses (no EVSE detail in the source): "
+                         f"{now:,} in the store ({int(added):,} added, {int(removed):,} removed)")
+    msg = detail_warning(store, ctx.cfg)
+    if msg:
+        ctx.res.notes.append("warning: " + msg)
+        log.info("%s: %s", ctx.name, msg)
+
+
+def detail_warning(store: Store, cfg: RegionConfig, gm_code: str | None = None, top: int = 8) -> str | None:
+    """A message naming the gemeenten where more than ``cfg.kpi.evse_detail_missing_warn_share`` of the EVSEs
+    are derived from a location count (no EVSE id, status or power per EVSE), or None."""
+    share = cfg.kpi.evse_detail_missing_warn_share
+    df = store.query("""
+        SELECT l.gm_code, count(*) AS evses, count(*) FILTER (WHERE e.derived_from_count) AS derived
+        FROM evses e JOIN locations l USING (country_code, party_id, location_id)
+        WHERE l.gm_code IS NOT NULL GROUP BY l.gm_code ORDER BY derived DESC, l.gm_code""")
+    if gm_code is not None:
+        df = df[df["gm_code"] == gm_code]
+    df = df[df["derived"] > share * df["evses"]]
+    if df.empty:
+        return None
+    parts = [f"{g} {int(d):,} of {int(n):,} ({d / n:.0%})" for g, d, n in
+             zip(df["gm_code"].head(top), df["derived"].head(top), df["evses"].head(top))]
+    more = f" and {len(df) - top} more" if len(df) > top else ""
+    return (f"{len(df)} gemeente(n) with more than {share:.0%} of their EVSEs without EVSE detail in the source "
+            f"(counted from the location's n_evses; no status, id or connector power): " + ", ".join(parts) + more)

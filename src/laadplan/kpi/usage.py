@@ -30,6 +30,12 @@ count in the region's ``sessions``, ``energy_kwh``, ``kwh_per_session``, ``uniqu
 shares (``sessions_unmatched`` says how many), but not in any per-EVSE or occupancy figure: occupancy
 is only over the EVSEs known in the store and their sessions.
 
+Missing data is n/a, not 0: a key none of whose locations has a matched session in the whole range (no
+CDRs delivered for them, or sessions without an EVSE id such as the ElaadNL CSV) gets NaN for
+``sessions_per_evse_day``, ``kwh_per_evse_day``, ``occupancy_share``, ``peak_how_occupancy_share`` and
+``peak_how`` (:data:`NO_DATA_NA`), and NaN in its hour-of-week profile. An idle EVSE at a location whose
+other EVSEs have sessions keeps its 0, and counts with zero usage in its areas.
+
 Sessions are split at period boundaries and into UTC hours (every UTC hour is a real hour); each hour
 is labelled with its local hour of week (:mod:`laadplan.kpi.calendar`), which makes every figure correct
 over DST changes. Implementation: one DuckDB query matches sessions to EVSEs, labels each with its group
@@ -75,6 +81,8 @@ EXTRA_COLUMNS: dict[str, list[str]] = {"evse": ["gm_code", "bu_code"], "location
 #: EVSE statuses that take an EVSE out of the denominator
 EXCLUDED_STATUSES = ("REMOVED", "PLANNED")
 
+#: per-EVSE figures that are n/a (not 0) for a key with no session matched to its EVSEs in the whole range
+NO_DATA_NA = ("sessions_per_evse_day", "kwh_per_evse_day", "occupancy_share", "peak_how_occupancy_share")
 KPI_COLUMNS = [
     "period_start", "period_end", "days", "hours", "n_evses", "sessions", "energy_kwh", "sessions_per_evse_day",
     "kwh_per_evse_day", "kwh_per_session", "connected_h", "charging_h", "occupancy_share", "charging_share",
@@ -579,6 +587,19 @@ def _assemble(kf: pd.DataFrame, st: pd.DataFrame, sums: dict[str, np.ndarray], p
             "peak_how_occupancy_share": peak.reshape(-1),
             "peak_how": _labels(peak_idx.reshape(-1)),
         })
+    # a key with no session matched to any EVSE of its location(s) in the whole range has no usage data: its
+    # per-EVSE figures are n/a, not 0 (sessions without an EVSE id, operators that deliver no CDRs); an idle
+    # EVSE at a location whose other EVSEs have sessions keeps its 0
+    matched_any = st["sessions_matched"].reshape(G, P).sum(axis=1) > 0 if G else np.zeros(0, dtype=bool)
+    if level == "evse" and G:
+        loc_keys = KEY_COLUMNS["location"]
+        matched_any = (pd.Series(matched_any).groupby([kf[c].reset_index(drop=True) for c in loc_keys],
+                                                      dropna=False).transform("max").to_numpy(bool))
+    nd = ~matched_any[kk]
+    if nd.any():
+        for c in NO_DATA_NA:
+            df.loc[nd, c] = np.nan
+        df.loc[nd, "peak_how"] = None
     for c in reversed(keys + extra):
         df.insert(0, c, kf[c].take(kk).reset_index(drop=True))  # keeps the string dtype (fast)
     if level == "region":
@@ -599,6 +620,7 @@ def _assemble(kf: pd.DataFrame, st: pd.DataFrame, sums: dict[str, np.ndarray], p
         with np.errstate(divide="ignore", invalid="ignore"):
             prof["occupancy_share"] = prof["connected_h"] / np.where(prof["n_evses"] > 0,
                                                                      prof["n_evses"] * prof["n_hours"], np.nan)
+        prof.loc[~matched_any[prof["kidx"].to_numpy()], "occupancy_share"] = np.nan
         prof.insert(prof.columns.get_loc("how") + 1, "how_label", _labels(prof["how"].to_numpy()))
         for c in reversed(keys + extra):
             prof.insert(0, c, kf[c].to_numpy()[prof["kidx"].to_numpy()])

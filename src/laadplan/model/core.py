@@ -101,6 +101,8 @@ EVSES = Table(
         C("n_connectors", "int", "connectors on the EVSE", minimum=0),
         C("lat", "float", "EVSE latitude when it has its own", "deg"),
         C("lon", "float", "EVSE longitude when it has its own", "deg"),
+        C("derived_from_count", "bool", "created from the location's n_evses because the source lists no EVSE "
+          "detail (NDW point_only rows): no id, status or connectors; uid 'count-<i>'"),
         *_src,
         C("last_updated_utc", "timestamp", "OCPI last_updated (UTC)"),
     ),

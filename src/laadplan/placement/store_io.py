@@ -37,7 +37,11 @@ def usage_kpi_frame(store: Store, cfg: RegionConfig) -> tuple[pd.DataFrame | Non
     if store.count("sessions"):
         last = store.query("SELECT max(start_utc) AS t FROM sessions")["t"].iloc[0]
         end = pd.Timestamp(last).date()
-        return usage_kpis(store, cfg, "location", start=end - timedelta(days=days - 1), end=end), "sessions"
+        k = usage_kpis(store, cfg, "location", start=end - timedelta(days=days - 1), end=end)
+        if len(k) and k["occupancy_share"].notna().any():
+            return k, "sessions"
+        # no session linked to any location (e.g. sessions without EVSE id): occupancy is n/a, try status
+        log.info("no session is linked to a location: usage trigger from status data when present")
     if store.count("occupancy_observations") or store.count("status_observations"):
         last = store.query("SELECT max(t) AS t FROM (SELECT max(observed_utc) t FROM occupancy_observations "
                            "UNION ALL SELECT max(observed_utc) FROM status_observations)")["t"].iloc[0]

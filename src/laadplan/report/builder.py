@@ -190,6 +190,25 @@ def _status_occupancy(store: Store, cfg: RegionConfig, year: int) -> pd.DataFram
     return occ.dropna(subset=["gm_code", "mean_occupancy_share"]) if len(occ) else None
 
 
+def _detail_note(F: Figures, cfg: RegionConfig) -> str | None:
+    """A note naming the gemeenten where most laadpunten are known only as a count per location."""
+    q = ("SELECT l.gm_code, coalesce(a.name, l.gm_code) AS name, count(*) AS evses, "
+         "count(*) FILTER (WHERE e.derived_from_count) AS derived FROM evses e JOIN locations l "
+         "USING (country_code, party_id, location_id) LEFT JOIN areas a ON a.area_code = l.gm_code "
+         "WHERE l.gm_code IS NOT NULL GROUP BY ALL ORDER BY derived DESC")
+    df = F.frame(q)
+    if df is None or df.empty:
+        return None
+    df = df[df["derived"] > cfg.kpi.evse_detail_missing_warn_share * df["evses"]]
+    if df.empty:
+        return None
+    names = ", ".join(f"{n} ({fmt_value(d)} van {fmt_value(t)})" for n, d, t in
+                      zip(df["name"].head(6), df["derived"].head(6), df["evses"].head(6)))
+    more = f" en {len(df) - 6} andere gemeenten" if len(df) > 6 else ""
+    return (f"van veel laadpunten is alleen het aantal per locatie bekend, zonder gegevens per laadpunt (status, "
+            f"id, vermogen): {names}{more}. Ze tellen mee in de aantallen, niet in beschikbaarheid en tarieven.")
+
+
 def build_context(store: Store, cfg: RegionConfig, year: int, *, requests: pd.DataFrame | None = None) -> dict:
     from laadplan.contract.periods import period_bounds
     from laadplan.contract.run import ALERT_RULES, KPI_LABELS, compute_contract
@@ -209,6 +228,12 @@ def build_context(store: Store, cfg: RegionConfig, year: int, *, requests: pd.Da
         return F.kpi(P, kpi, KPI_LABELS.get(kpi, (None, kpi))[1], kind)
 
     ctx["k"] = k
+    detail = _detail_note(F, cfg)
+    if detail:
+        ctx["notes"].append(detail)
+    # a figure whose value is missing (rendered "niet beschikbaar"): the template then words the sentence
+    # around it instead of putting "niet beschikbaar" where a number belongs
+    ctx["is_na"] = lambda fig: 'class="num na"' in str(fig)
 
     # ---- summary figures (all from contract_kpis, equal to `laadplan --json contract --year`) -------
     ctx["summary_cards"] = [
@@ -224,7 +249,9 @@ def build_context(store: Store, cfg: RegionConfig, year: int, *, requests: pd.Da
     ]
     ctx["store_figs"] = {
         "locations": F.num("laadlocaties in de store", "SELECT count(*) FROM locations"),
-        "evses": F.num("EVSE's in de store", "SELECT count(*) FROM evses"),
+        # the count every other output uses (kpi, forecast): REMOVED and PLANNED EVSEs are not laadpunten
+        "evses": F.num("EVSE's in de store (zonder REMOVED/PLANNED)",
+                       "SELECT count(*) FROM evses WHERE coalesce(status, '') NOT IN ('REMOVED', 'PLANNED')"),
         "sessions": F.num(f"laadsessies gestart in {P}", f"SELECT count(*) FROM sessions WHERE {in_year}"),
         "energy": F.num(f"geladen energie in {P} (kWh, sessies gestart in het jaar)",
                         f"SELECT round(sum(energy_kwh)) FROM sessions WHERE {in_year}"),
@@ -252,21 +279,29 @@ def build_context(store: Store, cfg: RegionConfig, year: int, *, requests: pd.Da
             "energy_kwh": ("kWh", "int"), "occupancy_share": ("bezetting", "pct"),
             "peak_how_occupancy_share": ("piekuur-bezetting", "pct"), "kwh_per_session": ("kWh/sessie", "dec1"),
             "evening_session_share": ("avondsessies", "pct")}, query=usage_src, sid=sid, max_rows=15)
+    else:
+        ctx["usage_table"] = Markup(f'<p class="na">Gebruikskengetallen uit laadsessies: {NA}</p>')
+    # the occupancy map: from sessions when any gemeente has sessions linked to its laadpunten, else from
+    # status observations (the caption says which); never a map of zeros standing for missing data
+    if gem_u is not None and len(gem_u) and gem_u["occupancy_share"].notna().any():
         sid = F.source("kaart bezetting", usage_src.replace("level", "'gemeente'"))
         ctx["map_occupancy"] = figure_html(
             charts.choropleth(areas, gem_u.set_index("gm_code")["occupancy_share"], label="bezetting",
                               cmap="YlOrRd") if areas is not None else None,
-            "Gemiddelde bezetting per gemeente", usage_src, sid)
+            "Gemiddelde bezetting per gemeente (uit laadsessies)", usage_src, sid)
+        ctx["occupancy_source"] = "sessions"
     else:
-        ctx["usage_table"] = Markup(f'<p class="na">Gebruikskengetallen uit laadsessies: {NA}</p>')
         occ = _status_occupancy(store, cfg, year)
         src = f"laadplan.kpi.status_occupancy(store, cfg, 'gemeente', '{year}-01-01', '{year}-12-31')"
         sid = F.source("kaart bezetting uit statusdata", src)
         ctx["map_occupancy"] = figure_html(
             charts.choropleth(areas, occ.set_index("gm_code")["mean_occupancy_share"], label="bezetting",
                               cmap="YlOrRd") if occ is not None and len(occ) and areas is not None else None,
-            "Gemiddelde bezetting per gemeente (uit statuswaarnemingen)", src, sid)
-    if reg_u is not None and len(reg_u) and (reg_u.iloc[0].get("sessions") or 0) > 0:
+            "Gemiddelde bezetting per gemeente uit statuswaarnemingen (geen laadsessies gekoppeld aan laadpunten)",
+            src, sid)
+        ctx["occupancy_source"] = "status" if occ is not None and len(occ) else None
+    if reg_u is not None and len(reg_u) and (reg_u.iloc[0].get("sessions") or 0) > 0 \
+            and not pd.isna(reg_u.iloc[0].get("occupancy_share")):
         r = reg_u.iloc[0]
         reg_src = usage_src.replace("level", "'region'")
         sid = F.source("gebruikskengetallen regio", reg_src)

@@ -123,6 +123,10 @@ def _outlines(ax, areas: pd.DataFrame | None, values: pd.Series | None = None, c
         g.plot(ax=ax, column="v", cmap=cmap, vmin=vmin, vmax=vmax, edgecolor="white", linewidth=0.4,
                missing_kwds={"color": "#eceff1", "edgecolor": "white"}, legend=True,
                legend_kwds={"shrink": 0.6, "label": label})
+        n_na = int(g["v"].isna().sum())
+        if n_na:  # missing is not zero: say what the grey areas are
+            ax.text(0.0, 0.0, f"grijs: geen gegevens ({n_na} gebieden)", transform=ax.transAxes, fontsize=8,
+                    color="#546e7a")
     else:
         g.plot(ax=ax, color="#eef1f4", edgecolor="#b7c0c9", linewidth=0.4)
 
