@@ -165,3 +165,35 @@ def test_request_eligibility_switch(cfg):
     d = decide_requests(_req([{"request_id": "priv", "dx": 0.0, "dy": 0.0, "has_private_parking": True}]),
                         _locs([(5000, 0)], [1]), None, cfg)
     assert d["decision_rule"].iloc[0] == "REQ-NO-POINT"
+
+
+def _profile(rows):
+    """rows: {location_id: {how: occupancy_share}}"""
+    return pd.DataFrame([{"country_code": "NL", "party_id": "ABC", "location_id": lid, "how": h, "occupancy_share": v}
+                         for lid, hv in rows.items() for h, v in hv.items()])
+
+
+def test_usage_catchment_peak_is_the_peak_of_summed_occupancy(cfg):
+    """Two locations 100 m apart (one catchment), each full (100 %) in a different hour of the week. With 2
+    and 3 EVSEs and 70 % in the other hour the summed occupancy is (2 * 1.0 + 3 * 0.7) / 5 = 82 % at hour 10
+    and (2 * 0.7 + 3 * 1.0) / 5 = 88 % at hour 20: the catchment's peak is 88 % at hour 20."""
+    from laadplan.kpi.calendar import how_label
+
+    locs = _locs([(0, 0), (100, 0)], [2, 3])
+    kpi = _kpi([1.0, 1.0], [0.2, 0.2])
+    prof = _profile({"L0": {10: 1.0, 20: 0.7}, "L1": {10: 0.7, 20: 1.0}})
+    c = TR.usage_catchments(kpi, locs, cfg, prof).set_index("location_id")
+    assert c.loc["L0", "catch_peak"] == pytest.approx((2 * 0.7 + 3 * 1.0) / 5)
+    assert c.loc["L0", "catch_peak_how"] == how_label(20)
+    # with the peaks in different hours at 0.6 the summed peak is 0.8 < 0.85: no usage demand, where the
+    # old EVSE-weighted mean of the peaks (1.0) fired
+    prof2 = _profile({"L0": {10: 1.0, 20: 0.6}, "L1": {10: 0.6, 20: 1.0}})
+    locs2 = _locs([(0, 0), (100, 0)], [2, 2])
+    assert TR.usage_catchments(kpi, locs2, cfg, prof2)["catch_peak"].max() == pytest.approx(0.8)
+    assert TR.usage_trigger(kpi, locs2, cfg, 2026, prof2).empty
+    assert len(TR.usage_trigger(kpi, locs2, cfg, 2026)) == 1  # without a profile: the upper bound fires
+    assert "upper bound" in TR.usage_trigger(kpi, locs2, cfg, 2026)["reason"].iloc[0]
+    # the same busy hour at both: the summed peak equals the peaks
+    prof3 = _profile({"L0": {10: 0.9}, "L1": {10: 0.9, 20: 0.1}})
+    d = TR.usage_trigger(kpi, locs2, cfg, 2026, prof3)
+    assert len(d) == 1 and f"90 % ({how_label(10)})" in d["reason"].iloc[0] and "upper bound" not in d["reason"].iloc[0]

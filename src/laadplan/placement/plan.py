@@ -27,6 +27,7 @@ class PlanInputs:
 
     locations: pd.DataFrame  # location keys, x_rd, y_rd, gm_code, n_evses
     kpi: pd.DataFrame | None = None  # per-location usage KPIs (usage_kpis or status_occupancy)
+    kpi_profile: pd.DataFrame | None = None  # per-location hour-of-week occupancy (location keys, how, occupancy_share)
     requests: pd.DataFrame | None = None  # the requests table
     cells: pd.DataFrame | None = None  # households per 500 m cell (cell500_code, households, x_rd, y_rd, gm_code)
     forecast_need: pd.DataFrame | None = None
@@ -49,7 +50,7 @@ def build_demand(inp: PlanInputs, cfg: RegionConfig, years: list[int], scenario:
     """All triggers' demand and the decided requests."""
     parts = []
     if inp.kpi is not None and len(inp.kpi) and len(inp.locations):
-        parts.append(TR.usage_trigger(inp.kpi, inp.locations, cfg, years[0]))
+        parts.append(TR.usage_trigger(inp.kpi, inp.locations, cfg, years[0], inp.kpi_profile))
     decided = None
     if inp.requests is not None and len(inp.requests):
         decided = decide_requests(inp.requests, inp.locations, inp.kpi, cfg)

@@ -46,6 +46,26 @@ def usage_kpi_frame(store: Store, cfg: RegionConfig) -> tuple[pd.DataFrame | Non
     return None, "none"
 
 
+def usage_profile_frame(store: Store, cfg: RegionConfig, source: str) -> pd.DataFrame | None:
+    """Per-location hour-of-week occupancy over the same window as :func:`usage_kpi_frame` (location keys,
+    how, occupancy_share): the usage trigger takes a catchment's peak from the summed profile of its
+    locations."""
+    from laadplan.kpi import status_occupancy
+    from laadplan.kpi.usage import hour_of_week_occupancy
+
+    days = cfg.placement.trigger_window_days
+    if source == "sessions":
+        last = store.query("SELECT max(start_utc) AS t FROM sessions")["t"].iloc[0]
+        end = pd.Timestamp(last).date()
+        return hour_of_week_occupancy(store, cfg, "location", start=end - timedelta(days=days - 1), end=end)
+    if source == "status":
+        last = store.query("SELECT max(t) AS t FROM (SELECT max(observed_utc) t FROM occupancy_observations "
+                           "UNION ALL SELECT max(observed_utc) FROM status_observations)")["t"].iloc[0]
+        end = pd.Timestamp(last).date()
+        return status_occupancy(store, cfg, "location", start=end - timedelta(days=days - 1), end=end, profile=True)
+    return None
+
+
 def load_inputs(store: Store, cfg: RegionConfig) -> tuple[PlanInputs, dict]:
     """Everything the plan needs from the store, with notes on what was (not) available."""
     notes: dict = {}
@@ -57,6 +77,7 @@ def load_inputs(store: Store, cfg: RegionConfig) -> tuple[PlanInputs, dict]:
     loc = loc[loc["x_rd"].notna()].reset_index(drop=True)
     kpi, src = usage_kpi_frame(store, cfg)
     notes["usage_kpi_source"] = src
+    profile = usage_profile_frame(store, cfg, src) if kpi is not None else None
     areas = wkb_bytes(store.query(
         "SELECT area_code, level, gm_code, households, centroid_lat, centroid_lon, geometry_wkb FROM areas "
         "WHERE level IN ('gemeente', 'wijk', 'buurt')"))
@@ -81,7 +102,7 @@ def load_inputs(store: Store, cfg: RegionConfig) -> tuple[PlanInputs, dict]:
         notes["forecast_need_rows"] = len(need)
     else:
         notes["forecast_need_rows"] = 0
-    inp = PlanInputs(locations=loc, kpi=kpi, requests=store.frame("requests") if store.count("requests") else None,
+    inp = PlanInputs(locations=loc, kpi=kpi, kpi_profile=profile, requests=store.frame("requests") if store.count("requests") else None,
                      cells=cells, forecast_need=need, areas=areas,
                      candidates=store.frame("candidates") if store.count("candidates") else None,
                      connections=store.frame("grid_connections"), grid_areas=wkb_bytes(store.frame("grid_areas")))

@@ -48,14 +48,24 @@ def _pct(v: float) -> str:
 
 
 # -- usage -----------------------------------------------------------------------------------------------
-def usage_catchments(kpi: pd.DataFrame, locations: pd.DataFrame, cfg: RegionConfig) -> pd.DataFrame:
+def usage_catchments(kpi: pd.DataFrame, locations: pd.DataFrame, cfg: RegionConfig,
+                     profile: pd.DataFrame | None = None) -> pd.DataFrame:
     """Per existing location, the usage of its walking catchment (every location within ``walk_m`` of it,
-    itself included): EVSE-weighted means of the locations' peak-hour-of-week occupancy, mean occupancy and
-    kWh per EVSE per day (locations without a value are left out of that mean).
+    itself included). A catchment sums numerators and denominators over its EVSEs, never averages ratios:
+
+    * ``catch_peak``: with an hour-of-week ``profile``, the peak of the catchment's summed occupancy,
+      ``max_h sum_b N_b occ_bh / sum_b N_b`` (locations without a value in hour ``h`` left out of that
+      hour), and ``catch_peak_how`` its hour. Without a profile only each location's own peak is known:
+      then ``catch_peak`` is the EVSE-weighted mean of the locations' peaks, an upper bound of the
+      catchment's peak (the busiest hours need not coincide); ``catch_peak_exact`` says which;
+    * ``catch_occ`` and ``catch_kwh``: occupied (or energy) EVSE-hours summed over the catchment's EVSEs
+      divided by its EVSEs (EVSE-weighted, which for a mean over the same period is the exact pooled
+      value; locations without a value are left out).
 
     ``kpi``: per-location KPIs (``usage_kpis(..., "location")`` or ``status_occupancy(..., "location")``):
     location keys, ``peak_how_occupancy_share``, ``occupancy_share`` or ``mean_occupancy_share``, optional
     ``kwh_per_evse_day``, ``peak_how``, ``n_evses``. ``locations``: keys, x_rd, y_rd, gm_code, n_evses.
+    ``profile``: location keys, ``how`` (0-167) and ``occupancy_share`` per hour of the week.
     """
     keys = match_keys(kpi, locations)
     k = kpi.copy()
@@ -83,7 +93,8 @@ def usage_catchments(kpi: pd.DataFrame, locations: pd.DataFrame, cfg: RegionConf
     x, y = df["x_rd"].to_numpy("float64"), df["y_rd"].to_numpy("float64")
     walk = _walk(cfg, df["gm_code"])
     if len(df) == 0:
-        return df.assign(walk_m=[], catch_locations=[], catch_evses=[], catch_peak=[], catch_occ=[], catch_kwh=[])
+        return df.assign(walk_m=[], catch_locations=[], catch_evses=[], catch_peak=[], catch_occ=[], catch_kwh=[],
+                         catch_peak_how=[], catch_peak_exact=[])
     a, b, d = geo.pairwise_within(x, y, x, y, float(walk.max()))
     ok = d <= walk[a] + 1e-9
     a, b = a[ok], b[ok]
@@ -100,10 +111,55 @@ def usage_catchments(kpi: pd.DataFrame, locations: pd.DataFrame, cfg: RegionConf
         den = np.bincount(a[has], weights=n[b][has], minlength=len(df))
         with np.errstate(invalid="ignore", divide="ignore"):
             out[dst] = np.where(den > 0, num / den, np.nan)
+    out["catch_peak_how"] = pd.Series(pd.NA, index=out.index, dtype="string")
+    out["catch_peak_exact"] = out["catch_locations"] == 1
+    if profile is not None and len(profile):
+        peak, how = _catchment_profile_peak(df, keys, profile, a, b, n)
+        has = np.isfinite(peak)
+        from laadplan.kpi.calendar import how_label
+
+        out.loc[has, "catch_peak"] = peak[has]
+        out.loc[has, "catch_peak_how"] = [how_label(int(h)) for h in how[has]]
+        out["catch_peak_exact"] = out["catch_peak_exact"] | has
     return out
 
 
-def usage_trigger(kpi: pd.DataFrame, locations: pd.DataFrame, cfg: RegionConfig, year: int) -> pd.DataFrame:
+def _catchment_profile_peak(df: pd.DataFrame, keys: list[str], profile: pd.DataFrame, a: np.ndarray, b: np.ndarray,
+                            n: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per catchment ``a`` (pairs a -> member b), the largest hour-of-week occupancy of its summed EVSEs and
+    that hour (NaN / -1 when no member has a profile)."""
+    pk = [c for c in keys if c in profile.columns]
+    pr = profile[pk + ["how", "occupancy_share"]].copy()
+    pr["how"] = pd.to_numeric(pr["how"], errors="coerce")
+    pr["occupancy_share"] = pd.to_numeric(pr["occupancy_share"], errors="coerce")
+    pr = pr[pr["how"].between(0, 167) & pr["occupancy_share"].notna()]
+    row = df[pk].reset_index().rename(columns={"index": "_row"})
+    for c in pk:
+        row[c] = row[c].astype("string")
+        pr[c] = pr[c].astype("string")
+    m = row.merge(pr, on=pk, how="inner")
+    L = len(df)
+    P = np.full((L, 168), np.nan)
+    P[m["_row"].to_numpy("int64"), m["how"].to_numpy("int64")] = m["occupancy_share"].to_numpy("float64")
+    best = np.full(L, np.nan)
+    best_h = np.full(L, -1, dtype="int64")
+    nb = n[b]
+    for h in range(168):
+        v = P[b, h]
+        has = np.isfinite(v)
+        if not has.any():
+            continue
+        num = np.bincount(a[has], weights=(nb * v)[has], minlength=L)
+        den = np.bincount(a[has], weights=nb[has], minlength=L)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            r = np.where(den > 0, num / den, np.nan)
+        better = np.isfinite(r) & ~(r <= best)
+        best[better], best_h[better] = r[better], h
+    return best, best_h
+
+
+def usage_trigger(kpi: pd.DataFrame, locations: pd.DataFrame, cfg: RegionConfig, year: int,
+                  profile: pd.DataFrame | None = None) -> pd.DataFrame:
     """Usage demand: catchments whose peak-hour-of-week occupancy, mean occupancy or kWh per EVSE per day
     is at or above the configured thresholds.
 
@@ -113,7 +169,7 @@ def usage_trigger(kpi: pd.DataFrame, locations: pd.DataFrame, cfg: RegionConfig,
     ``N``: ``max_m ceil(N * value_m / threshold_m) - N`` (at least 1).
     """
     pc = cfg.placement
-    c = usage_catchments(kpi, locations, cfg)
+    c = usage_catchments(kpi, locations, cfg, profile)
     if len(c) == 0:
         return empty_demand()
     thr = {"catch_peak": pc.trigger_peak_occupancy_share, "catch_occ": pc.trigger_mean_occupancy_share,
@@ -144,9 +200,15 @@ def usage_trigger(kpi: pd.DataFrame, locations: pd.DataFrame, cfg: RegionConfig,
                 if m == "catch_kwh":
                     why.append(f"{labels[m]} {v:.1f} >= {t:.1f}")
                 else:
-                    how = c["peak_how"].iloc[s] if m == "catch_peak" else None
+                    how = None
+                    if m == "catch_peak":
+                        how = c["catch_peak_how"].iloc[s]
+                        if pd.isna(how) and int(c["catch_locations"].iloc[s]) == 1:
+                            how = c["peak_how"].iloc[s]
+                    bound = "" if m != "catch_peak" or bool(c["catch_peak_exact"].iloc[s]) else \
+                        " (upper bound: EVSE-weighted mean of the locations' peaks, no hour-of-week profile)"
                     why.append(f"{labels[m]} {_pct(v)}" + (f" ({how})" if isinstance(how, str) else "")
-                               + f" >= {_pct(t)}")
+                               + f" >= {_pct(t)}" + bound)
         lid = str(c["location_id"].iloc[s])
         rows.append({
             "trigger": "usage", "x_rd": x[s], "y_rd": y[s], "gm_code": c["gm_code"].iloc[s],
