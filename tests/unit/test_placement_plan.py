@@ -67,9 +67,10 @@ def test_feasibility_routes_and_refusal_years(cfg):
     assert [bool(f.loc["S1", f"allowed_{y}"]) for y in years] == [False, False, True]
     assert all(bool(f.loc["S0", f"allowed_{y}"]) for y in years)
     assert all(bool(f.loc["S2", f"allowed_{y}"]) for y in years)
-    assert f.loc["S0", "lead_time_weeks"] == cfg.placement.request_lead_time_weeks
-    assert f.loc["S2", "lead_time_weeks"] == max(cfg.placement.request_lead_time_weeks,
-                                                 cfg.placement.request_objection_weeks + cfg.grid.connection_lead_time_weeks)
+    # weeks from the decision: 20 - 8 = 12 on an existing connection; 6 + the grid's 12-18 weeks otherwise
+    assert f.loc["S0", "lead_time_weeks"] == 20 - 8 == (cfg.placement.request_lead_time_weeks
+                                                        - cfg.placement.request_decision_weeks)
+    assert f.loc["S2", "lead_time_weeks"] == max(12, 6 + cfg.grid.connection_lead_time_weeks)
     assert c["capacity_kw"].iloc[0] == pytest.approx(50 * cfg.grid.spare_capacity_margin)
     # without the rule nothing refuses
     f2, _ = site_grid_feasibility(sites, conns, _grid_areas(alleviation=2028), cfg, years, congestion_rule=False)

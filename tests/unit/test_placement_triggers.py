@@ -150,10 +150,11 @@ def test_request_rules(cfg):
     assert d.loc["away", "decision_rule"] == "REQ-ELIG-RESIDENCE"
     assert d.loc["priv", "decision_rule"] == "REQ-ELIG-PRIVATE-PARKING"
     assert d.loc["works", "decision_rule"] == "REQ-NO-POINT"
-    # dates: decision after 8 weeks, objection 6 weeks later, operational 20 weeks after the decision
+    # dates (requested 2026-03-02): decision after 8 weeks, objection 6 weeks later, operational 20 weeks
+    # after the request (29 + 30 + 31 + 30 + 20 = 140 days: 2026-07-20), not after the decision
     assert d.loc["over", "decided_date"] == pd.Timestamp("2026-04-27")
     assert d.loc["over", "objection_end_date"] == pd.Timestamp("2026-06-08")
-    assert d.loc["over", "operational_date"] == pd.Timestamp("2026-09-14")
+    assert d.loc["over", "operational_date"] == pd.Timestamp("2026-07-20")
     assert pd.isna(d.loc["at250", "operational_date"])
     dem = TR.request_demand(d.reset_index(), cfg, [2026, 2027])
     assert sorted(dem["source_id"]) == ["busy", "over", "works"]
@@ -197,3 +198,42 @@ def test_usage_catchment_peak_is_the_peak_of_summed_occupancy(cfg):
     prof3 = _profile({"L0": {10: 0.9}, "L1": {10: 0.9, 20: 0.1}})
     d = TR.usage_trigger(kpi, locs2, cfg, 2026, prof3)
     assert len(d) == 1 and f"90 % ({how_label(10)})" in d["reason"].iloc[0] and "upper bound" not in d["reason"].iloc[0]
+
+
+def test_request_lead_time_parts_add_up_to_the_setting(cfg):
+    """Request to working point is request_lead_time_weeks (20 weeks = 140 days, inside DOMAIN's 4-6 months);
+    the old code added the 8 decision weeks on top (28 weeks, 196 days: more than 6 months)."""
+    d = decide_requests(_req([{"request_id": "r", "dx": 0.0, "dy": 0.0}]), _locs([(5000, 0)], [1]), None, cfg)
+    r = d.iloc[0]
+    assert r["decision"] == "granted"
+    total = (r["operational_date"] - r["requested_date"]).days
+    assert total == 7 * cfg.placement.request_lead_time_weeks == 140
+    assert 4 * 365.25 / 12 <= total <= 6 * 365.25 / 12
+    assert (r["decided_date"] - r["requested_date"]).days == 56 and (r["objection_end_date"] - r["decided_date"]).days == 42
+    assert r["objection_end_date"] <= r["operational_date"]
+    # a lead time shorter than decision + objection is refused as configuration
+    with pytest.raises(ValueError, match="exceed request_lead_time_weeks"):
+        cfg.placement.request_lead_time_weeks = 12.0
+
+
+def test_request_without_occupancy_data_is_na_not_room(cfg):
+    """Locations within 250 m but no occupancy data: the old code said "2 of 2 have room" and refused."""
+    locs = _locs([(0, 0), (100, 0), (3000, 0), (3100, 0)], [2, 2, 2, 2])
+    req = _req([{"request_id": "a", "dx": 50.0, "dy": 0.0}, {"request_id": "b", "dx": 3050.0, "dy": 0.0}])
+    d = decide_requests(req, locs, None, cfg).set_index("request_id")
+    assert pd.isna(d.loc["a", "decision"]) and d.loc["a", "decision_rule"] == "REQ-NO-OCCUPANCY-DATA"
+    assert d.loc["a", "decision_reason"].startswith("n/a: 2 of 2 public location(s) within 250 m have no occupancy data")
+    assert "have room (" not in d.loc["a", "decision_reason"]
+    assert pd.isna(d.loc["a", "decided_date"]) and pd.isna(d.loc["a", "operational_date"])
+    # data for L2 only (quiet): b has a location with room -> refused, and the unknown one is named
+    kpi = _kpi([0.2], [0.1]).assign(location_id=["L2"])
+    d2 = decide_requests(req, locs, kpi, cfg).set_index("request_id")
+    assert d2.loc["b", "decision_rule"] == "REQ-POINT-AVAILABLE"
+    assert d2.loc["b", "decision_reason"].startswith("1 of 2 public location(s) within 250 m have room")
+    assert "1 without occupancy data" in d2.loc["b", "decision_reason"]
+    assert d2.loc["a", "decision_rule"] == "REQ-NO-OCCUPANCY-DATA"
+    # L0 busy, L1 without data: still not decided (n/a), and it says one is busy
+    kpi3 = _kpi([0.95], [0.1])
+    d3 = decide_requests(req, locs, kpi3, cfg).set_index("request_id")
+    assert d3.loc["a", "decision_rule"] == "REQ-NO-OCCUPANCY-DATA" and "(1 busy)" in d3.loc["a", "decision_reason"]
+    assert TR.request_demand(d3.reset_index(), cfg, [2026]).empty

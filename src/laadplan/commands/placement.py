@@ -99,6 +99,9 @@ def register(app: typer.Typer) -> None:
 
             rc = model.table("requests").column_names
             store.replace_all("requests", d[[c for c in rc if c in d.columns]])
+        if inp.kpi is None or not len(inp.kpi):
+            console.print("note: no occupancy data in the store (sessions or status): requests with a public point "
+                          "within walking distance are n/a (rule REQ-NO-OCCUPANCY-DATA), not refused")
         if decision:
             d = d[d["decision"] == decision]
         cols = ["request_id", "requested_date", "gm_code", "decision", "decision_rule", "decision_reason",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class PlacementConfig(BaseModel):
@@ -29,7 +29,9 @@ class PlacementConfig(BaseModel):
     weight_coverage: float = Field(1.0, description="Objective weight of coverage demand")
     weight_forecast: float = Field(0.8, description="Objective weight of forecast demand")
     request_objection_weeks: float = Field(6.0, description="Objection period on the traffic decision, weeks")
-    request_lead_time_weeks: float = Field(20.0, description="Request to working point without grid work (4-6 months)")
+    request_lead_time_weeks: float = Field(
+        20.0, description="Weeks from a driver's request to a working point without grid work (DOMAIN: about 4-6 "
+                          "months); includes the decision and the objection period")
     time_limit_s: float = Field(60.0, description="HiGHS time limit per solve, s")
     mip_rel_gap: float = Field(0.01, description="Relative optimality gap at which HiGHS stops")
     max_candidates_per_demand: int = Field(
@@ -61,3 +63,11 @@ class PlacementConfig(BaseModel):
     generate_candidates: bool = Field(
         True, description="Generate grid candidates near demand (inside gemeenten) besides loaded candidate sites")
 
+    @model_validator(mode="after")
+    def _lead_time_parts(self) -> "PlacementConfig":
+        parts = self.request_decision_weeks + self.request_objection_weeks
+        if parts > self.request_lead_time_weeks + 1e-9:
+            raise ValueError(f"request_decision_weeks + request_objection_weeks ({parts:g}) exceed "
+                             f"request_lead_time_weeks ({self.request_lead_time_weeks:g}): the request-to-working-point "
+                             "lead time includes both")
+        return self
