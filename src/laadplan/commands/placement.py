@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from laadplan.commands.common import Fmt, STATE, console, emit_json, fail, print_frame
+from laadplan.commands.common import Fmt, STATE, console, emit_json, err_console, fail, print_frame
 
 
 class Method(str, Enum):
@@ -100,7 +100,7 @@ def register(app: typer.Typer) -> None:
             rc = model.table("requests").column_names
             store.replace_all("requests", d[[c for c in rc if c in d.columns]])
         if inp.kpi is None or not len(inp.kpi):
-            console.print("note: no occupancy data in the store (sessions or status): requests with a public point "
+            err_console.print("note: no occupancy data in the store (sessions or status): requests with a public point "
                           "within walking distance are n/a (rule REQ-NO-OCCUPANCY-DATA), not refused")
         if decision:
             d = d[d["decision"] == decision]
