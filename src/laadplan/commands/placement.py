@@ -73,6 +73,7 @@ def register(app: typer.Typer) -> None:
                       f"greedy {st['greedy_objective']:.1f}), {st['seconds']:.1f} s, "
                       f"{st['method']}")
         console.print(f"inputs: {notes}")
+        console.print(f"coverage: {notes.get('coverage')}")
         print_frame(summary(main.sites).groupby("gm_code", as_index=False)[["sites", "evses", "power_kw",
                                                                             "demand_covered"]].sum(),
                     title="per municipality (all years)")

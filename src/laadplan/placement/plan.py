@@ -35,6 +35,7 @@ class PlanInputs:
     candidates: pd.DataFrame | None = None
     connections: pd.DataFrame | None = None
     grid_areas: pd.DataFrame | None = None
+    coverage_note: str | None = None  # how households per 500 m cell were obtained (exact cells / approximate)
 
 
 @dataclass
@@ -129,7 +130,8 @@ def make_plan(inp: PlanInputs, cfg: RegionConfig, years: list[int] | None = None
              "seconds": sol.seconds, "greedy_objective": g_obj,
              "ratio_vs_greedy": (sol.objective / g_obj) if g_obj > 0 else None,
              "components": sol.components, "demand_points": len(demand), "candidate_sites": len(feas),
-             "evses": int(sol.n.sum()), "sites": int((sol.n.sum(axis=1) > 0).sum())}
+             "evses": int(sol.n.sum()), "sites": int((sol.n.sum(axis=1) > 0).sum()),
+             "coverage": inp.coverage_note}
     return PlanResult(sites=rows, demand=dem, candidates=feas, stats=stats)
 
 
