@@ -119,6 +119,48 @@ def test_forecast_trigger_increments(cfg):
     assert (d["trigger"] == "forecast").all() and d["reason"].str.contains("GM0001").all()
 
 
+def test_forecast_spread_follows_need_not_a_fixed_ceiling(cfg):
+    """A 5 x 5 km gemeente (100 cells of 500 m) with existing EVSEs in three cells. The old trigger put any
+    need at the first 8 cells by code (its western edge), 8 x 4 candidates x 4 EVSEs = at most 128 EVSEs.
+    Now: ceil(need / 16) cells, the cells with existing EVSEs first (most first), the rest spread evenly,
+    whole units per cell."""
+    import shapely
+
+    from laadplan import geo
+
+    x0, y0 = 100_000.0, 450_000.0
+    xs, ys = np.array([x0, x0 + 5000, x0 + 5000, x0, x0]), np.array([y0, y0, y0 + 5000, y0 + 5000, y0])
+    lon, lat = geo.to_wgs84(xs, ys)
+    poly = shapely.Polygon(np.column_stack([lon, lat]))
+    areas = pd.DataFrame({"area_code": ["GM0001"], "level": "gemeente", "gm_code": ["GM0001"],
+                          "geometry_wkb": [shapely.to_wkb(poly)], "centroid_lat": [np.nan], "centroid_lon": [np.nan]})
+    locs = pd.DataFrame({"location_id": ["a", "b", "c", "d"], "gm_code": "GM0001", "n_evses": [2, 2, 6, 3],
+                         "x_rd": [x0 + 4100, x0 + 4200, x0 + 2600, x0 + 1100],
+                         "y_rd": [y0 + 4100, y0 + 4300, y0 + 2600, y0 + 3100]})
+    busiest = geo.cell_code([x0 + 2600, x0 + 4100, x0 + 1100], [y0 + 2600, y0 + 4100, y0 + 3100]).tolist()
+
+    def need(gaps):
+        return pd.DataFrame({"area_code": "GM0001", "area_level": "gemeente", "year": [2026, 2027][:len(gaps)],
+                             "scenario": "middle", "evses_gap": gaps})
+
+    d = TR.forecast_trigger(need([100.0]), areas, cfg, [2026], "middle", locations=locs)
+    assert len(d) == math.ceil(100 / 16) == 7 and d["quantity"].sum() == pytest.approx(100)
+    assert (d["quantity"] == np.round(d["quantity"])).all() and d["quantity"].max() <= 16
+    codes = geo.cell_code(d["x_rd"], d["y_rd"]).tolist()
+    assert codes[:3] == busiest  # 6 EVSEs, then 4 (a + b), then 3
+    assert len(set(codes)) == 7 and d["reason"].str.contains("existing public EVSEs").all()
+    # 2,000 units: more than 100 cells x 16 -> every cell, 20 units each (no 128 ceiling)
+    d2 = TR.forecast_trigger(need([2000.0]), areas, cfg, [2026], "middle", locations=locs)
+    assert len(d2) == 100 and d2["quantity"].sum() == pytest.approx(2000) and (d2["quantity"] == 20).all()
+    # growth in a later year goes to the same cells, in that year, in whole units rotating over the cells
+    d3 = TR.forecast_trigger(need([32.0, 35.0]), areas, cfg, [2026, 2027], "middle", locations=locs)
+    assert d3.groupby("year")["quantity"].sum().to_dict() == {2026: 32.0, 2027: 3.0}
+    assert (d3["quantity"] == np.round(d3["quantity"])).all()
+    # the named cap still bounds the cells
+    cfg.placement.forecast_max_points_per_area = 2
+    assert len(TR.forecast_trigger(need([100.0]), areas, cfg, [2026], "middle", locations=locs)) == 2
+
+
 # -- requests --------------------------------------------------------------------------------------------
 def _req(rows):
     base = {"requested_date": pd.Timestamp("2026-03-02"), "gm_code": "GM0001", "lives_in_gm": True,

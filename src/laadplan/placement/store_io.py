@@ -19,7 +19,7 @@ from laadplan import geo, model
 from laadplan.config import RegionConfig
 from laadplan.grid.capacity import wkb_bytes
 from laadplan.placement import triggers as TR
-from laadplan.placement.plan import PlanInputs, PlanResult, summary
+from laadplan.placement.plan import PlanInputs, PlanResult, summary, unmet_need
 from laadplan.store import Store
 
 log = logging.getLogger(__name__)
@@ -162,6 +162,8 @@ def write_outputs(out: Path, with_rule: PlanResult, without: PlanResult, compari
     files["plan_sites.parquet"] = str(out / "plan_sites.parquet")
     w_csv(other.sites, "plan_sites_without_congestion_rule.csv" if primary_rule else "plan_sites_with_congestion_rule.csv")
     w_csv(summary(main.sites), "summary_gemeente.csv")
+    w_csv(unmet_need(main.demand, sorted({int(c.split("_", 1)[1]) for c in main.demand.columns
+                                          if c.startswith("served_")})), "unmet_need.csv")
     w_csv(comparison, "comparison_congestion.csv")
     w_csv(main.demand, "demand.csv")
     if decided is not None and len(decided):

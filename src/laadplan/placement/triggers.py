@@ -315,15 +315,19 @@ def coverage_trigger(cells: pd.DataFrame, locations: pd.DataFrame, cfg: RegionCo
 
 # -- forecast ---------------------------------------------------------------------------------------------
 def forecast_trigger(need: pd.DataFrame, areas: pd.DataFrame, cfg: RegionConfig, years: list[int],
-                     scenario: str = "middle", cells: pd.DataFrame | None = None) -> pd.DataFrame:
+                     scenario: str = "middle", cells: pd.DataFrame | None = None,
+                     locations: pd.DataFrame | None = None) -> pd.DataFrame:
     """Forecast demand: per area, the growth of ``evses_gap`` (forecast need minus existing EVSEs) in each
     plan year, counted in the year it appears (the first plan year takes the whole gap then). Only the
     finest area level present in both ``need`` and ``areas`` is used (buurt, wijk, pc4, then gemeente), so
     the same need is never counted twice.
 
-    The area's new demand is spread evenly over the 500 m cells inside its polygon (the
-    ``forecast_max_points_per_area`` with most households when ``cells`` is given, else the first by
-    code), or put at its centroid without a polygon.
+    The area's demand is spread evenly over ``k`` 500 m cells inside its polygon, ``k`` = its growth over the
+    plan / ``forecast_units_per_point`` rounded up (so no point carries more than its candidate sites can
+    take; at most the cells the area has, and ``forecast_max_points_per_area`` when set). The cells are
+    those with most households when ``cells`` is given, else most existing public EVSEs (``locations``:
+    where public charging is used today), then the rest spread evenly over the area; without a polygon the
+    demand sits at the area's centroid.
     """
     if need is None or need.empty:
         return empty_demand()
@@ -344,41 +348,77 @@ def forecast_trigger(need: pd.DataFrame, areas: pd.DataFrame, cfg: RegionConfig,
     if nd.empty:
         return empty_demand()
     ar = areas.drop_duplicates("area_code").set_index("area_code")
+    pc = cfg.placement
+    per_point = pc.forecast_units_per_point or pc.generated_candidates_per_demand * pc.evses_per_site_max
+    total = nd.groupby("area_code")["inc"].sum()
     rows = []
-    maxp = cfg.placement.forecast_max_points_per_area
-    pts_cache: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    pts_cache: dict[str, tuple[np.ndarray, np.ndarray, str]] = {}
+    offset: dict[str, int] = {}  # where the next year's extra units start, so they rotate over the cells
     hh_by_cell = dict(zip(cells["cell500_code"].astype(str), cells["households"].astype(float))) \
         if cells is not None and len(cells) else None
+    ev_by_cell = None
+    if locations is not None and len(locations):
+        n_ev = pd.to_numeric(locations["n_evses"], errors="coerce").fillna(1) if "n_evses" in locations \
+            else pd.Series(1.0, index=locations.index)
+        codes = geo.cell_code(locations["x_rd"].to_numpy("float64"), locations["y_rd"].to_numpy("float64"))
+        ev_by_cell = pd.Series(n_ev.to_numpy("float64")).groupby(codes.to_numpy()).sum().to_dict()
     for code, yr, inc in zip(nd["area_code"], nd["year"], nd["inc"]):
         if code not in ar.index:
             continue
         a = ar.loc[code]
         gm = a.get("gm_code") if isinstance(a.get("gm_code"), str) else (code if str(code).startswith("GM") else None)
         if code not in pts_cache:
-            pts_cache[code] = _area_points(a, maxp, hh_by_cell)
-        px, py = pts_cache[code]
+            k = max(1, math.ceil(float(total[code]) / per_point - 1e-9))
+            if pc.forecast_max_points_per_area:
+                k = min(k, pc.forecast_max_points_per_area)
+            pts_cache[code] = _area_points(a, k, hh_by_cell, ev_by_cell)
+        px, py, basis = pts_cache[code]
         if len(px) == 0:
             continue
         k = len(px)
-        for x, y in zip(px, py):
-            rows.append({"trigger": "forecast", "x_rd": x, "y_rd": y, "gm_code": gm, "quantity": float(inc) / k,
-                         "weight": cfg.placement.weight_forecast, "year": int(yr), "walk_m": cfg.walk_m(gm),
+        share = _whole_units(float(inc), k, offset.get(code, 0))
+        offset[code] = offset.get(code, 0) + int(np.floor(float(inc) - k * np.floor(float(inc) / k) + 1e-9)) + 1
+        for x, y, q in zip(px, py, share):
+            if q <= 1e-9:
+                continue
+            rows.append({"trigger": "forecast", "x_rd": x, "y_rd": y, "gm_code": gm, "quantity": float(q),
+                         "weight": pc.weight_forecast, "year": int(yr), "walk_m": cfg.walk_m(gm),
                          "source_id": str(code),
                          "reason": f"forecast ({scenario}): need in {code} grows by {inc:.1f} EVSE(s) in {int(yr)}"
-                                   f" beyond supply; share {float(inc) / k:.2f} at this spot"})
+                                   f" beyond supply; {q:.2f} of it at this spot (one of {k} cells, "
+                                   f"chosen by {basis})"})
     return _finish(pd.DataFrame(rows), "forecast")
 
 
-def _area_points(a: pd.Series, maxp: int, hh_by_cell: dict | None) -> tuple[np.ndarray, np.ndarray]:
+def _whole_units(units: float, k: int, start: int = 0) -> np.ndarray:
+    """``units`` over ``k`` points in whole units (so each new EVSE serves a whole unit): ``floor(units / k)``
+    each, one more for the next ``floor(rest)`` points from ``start`` (cyclically) and the fraction left to
+    the point after them. Sums to ``units``."""
+    base = np.floor(units / k + 1e-12)
+    q = np.full(k, base)
+    rest = units - base * k
+    extra = int(np.floor(rest + 1e-9))
+    idx = (start + np.arange(extra + 1)) % k
+    q[idx[:extra]] += 1.0
+    frac = rest - extra
+    if frac > 1e-9:
+        q[idx[extra]] += frac
+    return q
+
+
+def _area_points(a: pd.Series, k: int, hh_by_cell: dict | None, ev_by_cell: dict | None = None
+                 ) -> tuple[np.ndarray, np.ndarray, str]:
+    """Centres of up to ``k`` 500 m cells inside the area's polygon and how they were chosen: by households,
+    else by existing EVSEs, the rest (cells with neither) evenly spread over the area in code order."""
     import shapely
 
     wkb = a.get("geometry_wkb")
     if wkb is None or (isinstance(wkb, float) and np.isnan(wkb)):
         lat, lon = a.get("centroid_lat"), a.get("centroid_lon")
         if lat is None or pd.isna(lat):
-            return np.zeros(0), np.zeros(0)
+            return np.zeros(0), np.zeros(0), "none"
         x, y = geo.to_rd([lon], [lat])
-        return x, y
+        return x, y, "the area's centroid (no polygon)"
     poly = shapely.from_wkb(bytes(wkb))
     lon0, lat0, lon1, lat1 = poly.bounds
     (x0, x1), (y0, y1) = geo.to_rd([lon0, lon1], [lat0, lat1])
@@ -391,12 +431,24 @@ def _area_points(a: pd.Series, maxp: int, hh_by_cell: dict | None) -> tuple[np.n
     X, Y = X[inside], Y[inside]
     if len(X) == 0:
         c = poly.representative_point()
-        return geo.to_rd([c.x], [c.y])
-    codes = np.array([f"E{int(x // 500 * 5):04d}N{int(y // 500 * 5):04d}" for x, y in zip(X, Y)])
-    if hh_by_cell:
-        hh = np.array([hh_by_cell.get(c, 0.0) for c in codes])
-        order = np.lexsort((codes, -hh))
-    else:
-        order = np.argsort(codes, kind="stable")
-    order = order[:maxp]
-    return X[order], Y[order]
+        x, y = geo.to_rd([c.x], [c.y])
+        return x, y, "the area's inner point (no cell centre inside it)"
+    codes = geo.cell_code(X, Y).to_numpy().astype(str)
+    w, basis = np.zeros(len(X)), "an even spread over the area"
+    for lookup, name in ((hh_by_cell, "households"), (ev_by_cell, "existing public EVSEs")):
+        if lookup:
+            v = np.array([lookup.get(c, 0.0) for c in codes], dtype="float64")
+            if (v > 0).any():
+                w, basis = v, name
+                break
+    order = np.lexsort((codes, -w))
+    pos = order[w[order] > 0][:k]
+    if len(pos) < k:  # the rest evenly over the cells without weight, in code order
+        rest = np.sort(order[w[order] <= 0])
+        if len(rest):
+            m = min(k - len(pos), len(rest))
+            pick = np.unique(np.round(np.linspace(0, len(rest) - 1, m)).astype(int))
+            pos = np.concatenate([pos, rest[pick]])
+            if basis != "an even spread over the area":
+                basis += ", then an even spread"
+    return X[pos], Y[pos], basis
