@@ -255,3 +255,28 @@ def test_concession_gm_codes_restrict_the_plan(cfg):
     assert dem["gm_code"].tolist() == ["GM0001"]
     cfg.region.concession_gm_codes = []
     assert sorted(build_demand(inp, cfg, [2026])[0]["gm_code"]) == ["GM0001", "GM0002"]
+
+
+@pytest.mark.parametrize("method", ["mip", "greedy"])
+def test_budget_shared_by_need_when_it_cannot_meet_the_need(cfg, method):
+    """Budget 4 in one year, need 6 units in GM0001 and 2 in GM0002: without sharing, any split is optimal
+    (MIP and greedy both put all 4 in GM0001, leaving GM0002 empty); shared by need GM0001 may place
+    ceil(4 x 6 / 8) = 3 and GM0002 ceil(4 x 2 / 8) = 1."""
+    from laadplan.placement.plan import need_share_caps
+
+    cfg.placement.years = [2026]
+    cfg.placement.generate_candidates = False
+    cfg.placement.min_spacing_m = 0
+    cfg.placement.new_evses_per_year = 4
+    sites = pd.concat([_sites([(0, 0), (0, 100)]), _sites([(5000, 0)]).assign(site_id="T0", gm_code="GM0002")],
+                      ignore_index=True)
+    d = pd.concat([_demand([(0, 50)], q=6.0), _demand([(5000, 50)], q=2.0).assign(demand_id="e", gm_code="GM0002")],
+                  ignore_index=True)
+    inp = PlanInputs(locations=pd.DataFrame(columns=["location_id", "x_rd", "y_rd", "gm_code"]))
+    caps = need_share_caps(d, ["GM0001", "GM0002"], [2026], np.array([4]))
+    assert caps.tolist() == [[3], [1]]
+    a = make_plan(inp, cfg, demand=d, sites=sites, method=method)
+    assert a.sites.groupby("gm_code")["evses"].sum().to_dict() == {"GM0001": 3, "GM0002": 1}
+    assert a.stats["budget_shared_by_need"] is True
+    # a budget that meets the need: no caps
+    assert (need_share_caps(d, ["GM0001", "GM0002"], [2026], np.array([8])) >= 10**9).all()

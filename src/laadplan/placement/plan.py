@@ -15,7 +15,7 @@ from laadplan import geo
 from laadplan.config import RegionConfig
 from laadplan.placement import triggers as TR
 from laadplan.placement.candidates import area_capacities, generate_candidates, site_grid_feasibility
-from laadplan.placement.optimise import PlacementModel, Solution
+from laadplan.placement.optimise import BIG, PlacementModel, Solution
 from laadplan.placement.requests import decide_requests
 
 log = logging.getLogger(__name__)
@@ -125,6 +125,9 @@ def make_plan(inp: PlanInputs, cfg: RegionConfig, years: list[int] | None = None
         min_spacing_m=pc.min_spacing_m, max_candidates_per_demand=pc.max_candidates_per_demand,
         area_capacity_kw=area_capacities(inp.grid_areas, cfg), kappa=pc.demand_units_per_evse)
     model.inst.budget = yearly_budget(cfg, years)
+    if pc.share_budget_by_need:
+        model.inst.gm_budget = np.minimum(model.inst.gm_budget, need_share_caps(demand, model.inst.gms, years,
+                                                                                model.inst.budget))
     sol = model.solve(method, time_limit_s=time_limit_s or pc.time_limit_s, mip_rel_gap=pc.mip_rel_gap,
                       max_vars=pc.decompose_max_vars)
     sol, moved, idle = delay_to_need(model, sol)
@@ -146,6 +149,7 @@ def make_plan(inp: PlanInputs, cfg: RegionConfig, years: list[int] | None = None
              "evses": int(sol.n.sum()), "sites": int((sol.n.sum(axis=1) > 0).sum()),
              "evses_by_year": {int(y): int(v) for y, v in zip(years, sol.n.sum(axis=0))},
              "budget_by_year": {int(y): int(v) for y, v in zip(years, model.inst.budget)},
+             "budget_shared_by_need": bool(pc.share_budget_by_need and (model.inst.gm_budget < BIG).any()),
              "evses_moved_later": moved, "idle_evses_dropped": idle,
              "coverage": inp.coverage_note}
     un = unmet_need(dem, years)
@@ -161,6 +165,27 @@ def yearly_budget(cfg: RegionConfig, years: list[int]) -> np.ndarray:
     pc = cfg.placement
     cap = {int(k): int(v) for k, v in pc.build_capacity_evses_by_year.items()}
     return np.array([min(pc.new_evses_per_year, cap.get(int(y), pc.new_evses_per_year)) for y in years], dtype="int64")
+
+
+def need_share_caps(demand: pd.DataFrame, gms: list[str], years: list[int], budget: np.ndarray) -> np.ndarray:
+    """G x T caps: in a year ``t`` whose need so far (demand units counting by ``t``) exceeds the budget so
+    far, municipality ``g`` may place ``ceil(B_t x need_g,t / need_t)`` new EVSEs; other years: no cap."""
+    caps = np.full((len(gms), len(years)), BIG, dtype="int64")
+    if demand is None or demand.empty or not gms:
+        return caps
+    gm = demand["gm_code"].astype("string").fillna("").to_numpy()
+    yr = demand["year"].astype(int).to_numpy()
+    q = demand["quantity"].astype(float).to_numpy()
+    cum_budget = np.cumsum(budget)
+    for k, y in enumerate(years):
+        active = yr <= y
+        need_t = q[active].sum()
+        if need_t <= cum_budget[k] + 1e-9:
+            continue
+        by_gm = pd.Series(q[active]).groupby(gm[active]).sum()
+        for g_idx, g in enumerate(gms):
+            caps[g_idx, k] = int(np.ceil(budget[k] * float(by_gm.get(g, 0.0)) / need_t - 1e-9))
+    return caps
 
 
 def delay_to_need(model: PlacementModel, sol: Solution) -> tuple[Solution, int, int]:
