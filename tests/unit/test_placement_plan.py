@@ -280,3 +280,8 @@ def test_budget_shared_by_need_when_it_cannot_meet_the_need(cfg, method):
     assert a.stats["budget_shared_by_need"] is True
     # a budget that meets the need: no caps
     assert (need_share_caps(d, ["GM0001", "GM0002"], [2026], np.array([8])) >= 10**9).all()
+    # over years the share is of the need so far: GM0001 needs 6 from 2026, GM0002 6 from 2027, budget 4 a
+    # year. 2026: share 4/6, GM0001 may have 4; 2027: 8 of 12 -> each 2/3 of its 6 = 4 by 2027, so the 2027
+    # budget goes to GM0002 (caps 0 and 4), not again by the need shares of one year (6:6 -> 2 and 2)
+    d2 = d.assign(quantity=[6.0, 6.0], year=[2026, 2027])
+    assert need_share_caps(d2, ["GM0001", "GM0002"], [2026, 2027], np.array([4, 4])).tolist() == [[4, 0], [0, 4]]

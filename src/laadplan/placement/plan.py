@@ -168,23 +168,28 @@ def yearly_budget(cfg: RegionConfig, years: list[int]) -> np.ndarray:
 
 
 def need_share_caps(demand: pd.DataFrame, gms: list[str], years: list[int], budget: np.ndarray) -> np.ndarray:
-    """G x T caps: in a year ``t`` whose need so far (demand units counting by ``t``) exceeds the budget so
-    far, municipality ``g`` may place ``ceil(B_t x need_g,t / need_t)`` new EVSEs; other years: no cap."""
+    """G x T caps sharing a binding budget by need. By year ``t`` municipality ``g`` may have
+    ``C_gt = need_gt x min(1, cumulative budget_t / need_t)`` new EVSEs (``need``: demand units counting by
+    ``t``), the same share of its need as every other municipality; its cap in a year whose need so far
+    exceeds the budget so far is ``ceil(C_gt - C_g,t-1)`` (at least 0). Other years: no cap."""
     caps = np.full((len(gms), len(years)), BIG, dtype="int64")
     if demand is None or demand.empty or not gms:
         return caps
     gm = demand["gm_code"].astype("string").fillna("").to_numpy()
     yr = demand["year"].astype(int).to_numpy()
     q = demand["quantity"].astype(float).to_numpy()
-    cum_budget = np.cumsum(budget)
+    cum_budget = np.cumsum(budget).astype("float64")
+    prev = np.zeros(len(gms))
     for k, y in enumerate(years):
         active = yr <= y
         need_t = q[active].sum()
-        if need_t <= cum_budget[k] + 1e-9:
-            continue
         by_gm = pd.Series(q[active]).groupby(gm[active]).sum()
-        for g_idx, g in enumerate(gms):
-            caps[g_idx, k] = int(np.ceil(budget[k] * float(by_gm.get(g, 0.0)) / need_t - 1e-9))
+        need_g = np.array([float(by_gm.get(g, 0.0)) for g in gms])
+        share = min(1.0, cum_budget[k] / need_t) if need_t > 0 else 1.0
+        target = need_g * share
+        if share < 1.0:
+            caps[:, k] = np.ceil(np.maximum(target - prev, 0.0) - 1e-9).astype("int64")
+        prev = target
     return caps
 
 

@@ -22,9 +22,9 @@ class PlacementConfig(BaseModel):
         {}, description="EVSEs the operator can build in a plan year, where lower than new_evses_per_year (e.g. a "
                         "ramp-up after the concession's award in Q2 2026); a year not listed: new_evses_per_year")
     share_budget_by_need: bool = Field(
-        True, description="In a year whose need so far exceeds the budget so far, cap each municipality's new EVSEs at "
-                          "its share of that need times the year's budget (rounded up), so the budget is spread "
-                          "over the municipalities by need instead of filling some and leaving others empty")
+        True, description="When the need so far exceeds the budget so far, give every municipality the same share of "
+                          "its need by each year (cumulative budget / cumulative need), as yearly per-gemeente caps, "
+                          "instead of filling some municipalities and leaving others empty")
     evses_per_site_max: int = Field(4, description="Most new EVSEs at one site")
     evse_power_kw: float = Field(11.0, description="Power of a new public AC EVSE, kW")
     site_connection_kw: float = Field(
