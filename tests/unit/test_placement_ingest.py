@@ -219,9 +219,12 @@ def test_plan_inputs_use_cbs_500m_cells_for_coverage(store, cfg, tmp_path):
                           crs="EPSG:28992")
     gm.to_file(tmp_path / "gm.gpkg", driver="GPKG")
     cells = gpd.GeoDataFrame([
-        {"crs28992res500m": "E0920N4370", "aantal_part_huishoudens": 300, "geometry": shapely.box(92000, 437000, 92500, 437500)},
-        {"crs28992res500m": "E0925N4370", "aantal_part_huishoudens": 124, "geometry": shapely.box(92500, 437000, 93000, 437500)},
-        {"crs28992res500m": "E0930N4370", "aantal_part_huishoudens": 125, "geometry": shapely.box(93000, 437000, 93500, 437500)},
+        {"crs28992res500m": "E0920N4370", "aantal_part_huishoudens": 300,
+         "geometry": shapely.box(92000, 437000, 92500, 437500)},
+        {"crs28992res500m": "E0925N4370", "aantal_part_huishoudens": 124,
+         "geometry": shapely.box(92500, 437000, 93000, 437500)},
+        {"crs28992res500m": "E0930N4370", "aantal_part_huishoudens": 125,
+         "geometry": shapely.box(93000, 437000, 93500, 437500)},
     ], crs="EPSG:28992")
     cells.to_file(tmp_path / "vk500.gpkg", driver="GPKG")
     reader("areas")(store, str(tmp_path / "gm.gpkg"), cfg)

@@ -251,7 +251,8 @@ def test_request_lead_time_parts_add_up_to_the_setting(cfg):
     total = (r["operational_date"] - r["requested_date"]).days
     assert total == 7 * cfg.placement.request_lead_time_weeks == 140
     assert 4 * 365.25 / 12 <= total <= 6 * 365.25 / 12
-    assert (r["decided_date"] - r["requested_date"]).days == 56 and (r["objection_end_date"] - r["decided_date"]).days == 42
+    assert (r["decided_date"] - r["requested_date"]).days == 56
+    assert (r["objection_end_date"] - r["decided_date"]).days == 42
     assert r["objection_end_date"] <= r["operational_date"]
     # a lead time shorter than decision + objection is refused as configuration
     with pytest.raises(ValueError, match="exceed request_lead_time_weeks"):
@@ -264,7 +265,8 @@ def test_request_without_occupancy_data_is_na_not_room(cfg):
     req = _req([{"request_id": "a", "dx": 50.0, "dy": 0.0}, {"request_id": "b", "dx": 3050.0, "dy": 0.0}])
     d = decide_requests(req, locs, None, cfg).set_index("request_id")
     assert pd.isna(d.loc["a", "decision"]) and d.loc["a", "decision_rule"] == "REQ-NO-OCCUPANCY-DATA"
-    assert d.loc["a", "decision_reason"].startswith("n/a: 2 of 2 public location(s) within 250 m have no occupancy data")
+    assert d.loc["a", "decision_reason"].startswith(
+        "n/a: 2 of 2 public location(s) within 250 m have no occupancy data")
     assert "have room (" not in d.loc["a", "decision_reason"]
     assert pd.isna(d.loc["a", "decided_date"]) and pd.isna(d.loc["a", "operational_date"])
     # data for L2 only (quiet): b has a location with room -> refused, and the unknown one is named

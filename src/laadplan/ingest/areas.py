@@ -15,7 +15,8 @@ The level comes from the code: ``GM`` gemeente, ``WK`` wijk, ``BU`` buurt, ``PV`
 PC4, and CBS 500 m grid cells (*vierkantstatistieken*, code field ``crs28992res500m`` or ``c28992r500``) as
 ``E0920N4370`` (easting and northing of the lower-left corner in hectometres) or
 ``CRS28992RES500mN437000E092000`` (metres); both are stored as ``E0920N4370`` with level ``cell500``
-(households from ``aantal_part_huishoudens``). A cell code off the 500 m grid is ``LP-AREA-CODE``. Geometry is reprojected to WGS84 (a file without CRS whose coordinates are metres is taken as RD
+(households from ``aantal_part_huishoudens``). A cell code off the 500 m grid is ``LP-AREA-CODE``.
+Geometry is reprojected to WGS84 (a file without CRS whose coordinates are metres is taken as RD
 New); invalid polygons are repaired with ``shapely.make_valid`` (noted); missing or empty geometry is
 ``LP-GEOMETRY``; a missing or non-CBS code is ``LP-AREA-CODE``. ``area_km2`` is computed in RD New.
 
@@ -56,7 +57,8 @@ _LEVELS = [(re.compile(r"^GM\d{4}$"), "gemeente"), (re.compile(r"^WK\d{6}$"), "w
            (re.compile(r"^BU\d{8}$"), "buurt"), (re.compile(r"^PV\d{2}$"), "province"),
            (re.compile(r"^\d{4}$"), "pc4"), (re.compile(r"^E\d{4}N\d{4}$"), "cell500")]
 _CELL_M = re.compile(r"^CRS28992RES500MN(\d{6,7})E(\d{6,7})$")
-CODE_FIELDS = ("crs28992res500m", "c28992r500", "statcode", "buurtcode", "wijkcode", "gemeentecode", "code", "area_code", "pc4", "postcode")
+CODE_FIELDS = ("crs28992res500m", "c28992r500", "statcode", "buurtcode", "wijkcode", "gemeentecode", "code",
+               "area_code", "pc4", "postcode")
 NAME_FIELDS = ("statnaam", "buurtnaam", "wijknaam", "gemeentenaam", "gemeente", "name", "naam")
 FACTS = {  # our column -> candidate property names
     "inhabitants": ("inwoners", "aantal_inwoners"),
@@ -208,7 +210,8 @@ def _batch(store: Store, gdf, crs, start: int, name: str, version, res: IngestRe
 
     bad = np.zeros(len(gdf), dtype=bool)
     for i in np.flatnonzero(level.isna().to_numpy()):
-        q.add("LP-AREA-CODE", int(pos[i]), raw(i), f"{name} feature {pos[i]}: no CBS area code (GM/WK/BU/PV/PC4/500 m cell) "
+        q.add("LP-AREA-CODE", int(pos[i]), raw(i), f"{name} feature {pos[i]}: no CBS area code "
+              "(GM/WK/BU/PV/PC4/500 m cell) "
               f"in {[f for f in CODE_FIELDS if f in props.columns]} (got {code.iloc[i]!r})",
               record_id=None if pd.isna(code.iloc[i]) else str(code.iloc[i]))
         bad[i] = True

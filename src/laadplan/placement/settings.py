@@ -81,6 +81,6 @@ class PlacementConfig(BaseModel):
         parts = self.request_decision_weeks + self.request_objection_weeks
         if parts > self.request_lead_time_weeks + 1e-9:
             raise ValueError(f"request_decision_weeks + request_objection_weeks ({parts:g}) exceed "
-                             f"request_lead_time_weeks ({self.request_lead_time_weeks:g}): the request-to-working-point "
-                             "lead time includes both")
+                             f"request_lead_time_weeks ({self.request_lead_time_weeks:g}): the request-to-working-"
+                             "point lead time includes both")
         return self

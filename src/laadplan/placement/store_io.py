@@ -122,7 +122,8 @@ def load_inputs(store: Store, cfg: RegionConfig) -> tuple[PlanInputs, dict]:
         notes["forecast_need_rows"] = len(need)
     else:
         notes["forecast_need_rows"] = 0
-    inp = PlanInputs(locations=loc, kpi=kpi, kpi_profile=profile, coverage_note=notes["coverage"], requests=store.frame("requests") if store.count("requests") else None,
+    inp = PlanInputs(locations=loc, kpi=kpi, kpi_profile=profile, coverage_note=notes["coverage"],
+                     requests=store.frame("requests") if store.count("requests") else None,
                      cells=cells, forecast_need=need, areas=areas,
                      candidates=store.frame("candidates") if store.count("candidates") else None,
                      connections=store.frame("grid_connections"), grid_areas=wkb_bytes(store.frame("grid_areas")))
