@@ -62,7 +62,8 @@ def test_cli_plan_and_requests(tmp_path):
     assert st["with_congestion_rule"]["evses"] <= st["without_congestion_rule"]["evses"]
     plan = pd.read_csv(out / "plan_sites.csv", dtype={"ean18": str})
     # R1 (near P1, west, connection 100 m away with (40-15)*0.9 = 22.5 kW -> 2 EVSEs), R2 (near P2, west,
-    # no connection: blocked), R4 (near P3, east: new connection); R3 is 100 m from L0 -> refused
+    # no connection: blocked), R4 (near P3, east: new connection); R3 is 100 m from L0, whose occupancy is
+    # unknown (no status or sessions loaded) -> n/a, not decided
     west = plan[plan["x_rd"] < X0 + 1000]
     assert len(west) and (west["grid_route"] == "existing_connection").all() and (west["ean18"] == ean).all()
     assert west["power_kw"].sum() <= (40 - 15) * 0.9
@@ -86,8 +87,9 @@ def test_cli_plan_and_requests(tmp_path):
     res = r.invoke(app, ["--db", str(db), "requests", "--format", "csv"])
     assert res.exit_code == 0, res.output
     from io import StringIO
-    d = pd.read_csv(StringIO(res.output)).set_index("request_id")
-    assert d.loc["R3", "decision_rule"] == "REQ-POINT-AVAILABLE"
+    assert "no occupancy data" in res.stderr
+    d = pd.read_csv(StringIO(res.stdout)).set_index("request_id")
+    assert d.loc["R3", "decision_rule"] == "REQ-NO-OCCUPANCY-DATA" and pd.isna(d.loc["R3", "decision"])
     assert d.loc["R1", "decision_rule"] == "REQ-NO-POINT" and d.loc["R4", "decision"] == "granted"
     with Store(db) as s:
-        assert s.frame("requests").set_index("request_id").loc["R3", "decision"] == "refused"
+        assert pd.isna(s.frame("requests").set_index("request_id").loc["R3", "decision"])

@@ -157,3 +157,26 @@ def test_multilayer_geopackage(store, cfg, tmp_path):
     assert a.level.to_dict() == {"GM0599": "gemeente", "WK059901": "wijk", "BU05990101": "buurt",
                                  "BU05990102": "buurt"}
     assert a.parent_code["WK059901"] == "GM0599" and a.inhabitants["GM0599"] == 5000
+
+
+def test_cbs_500m_cells_are_accepted(store, cfg, tmp_path):
+    """CBS vierkantstatistieken: both code styles become E0920N4370-style cell500 areas with households;
+    a code off the 500 m grid is LP-AREA-CODE (the old reader rejected every cell code)."""
+    import geopandas as gpd
+
+    rows = [{"crs28992res500m": "E0920N4370", "aantal_part_huishoudens": 300, "aantal_inwoners": 600,
+             "geometry": shapely.box(92000, 437000, 92500, 437500)},
+            {"crs28992res500m": "CRS28992RES500mN437000E092500", "aantal_part_huishoudens": -99997,
+             "geometry": shapely.box(92500, 437000, 93000, 437500)},
+            {"crs28992res500m": "E0921N4370", "aantal_part_huishoudens": 5,  # 92100: not a 500 m corner
+             "geometry": shapely.box(92100, 437000, 92600, 437500)}]
+    p = tmp_path / "vk500.gpkg"
+    gpd.GeoDataFrame(rows, crs="EPSG:28992").to_file(p, driver="GPKG")
+    r = ingest_areas(store, str(p), cfg)
+    assert (r.read, r.accepted, r.quarantined) == (3, 2, 1)
+    a = store.frame("areas").set_index("area_code")
+    assert sorted(a.index) == ["E0920N4370", "E0925N4370"] and set(a["level"]) == {"cell500"}
+    assert a.loc["E0920N4370", "households"] == 300 and pd.isna(a.loc["E0925N4370", "households"])
+    assert a.loc["E0920N4370", "area_km2"] == pytest.approx(0.25, rel=1e-3)
+    q = store.query("SELECT rule_code, record_id FROM quarantine")
+    assert q.values.tolist() == [["LP-AREA-CODE", "E0921N4370"]]

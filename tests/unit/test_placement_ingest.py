@@ -204,3 +204,39 @@ def test_candidates_reader_geojson(store, cfg, tmp_path):
 def test_unreadable_source_names_file(store, cfg, tmp_path):
     with pytest.raises(SourceError, match="nope.csv"):
         reader("candidates")(store, str(tmp_path / "nope.csv"), cfg)
+
+
+def test_plan_inputs_use_cbs_500m_cells_for_coverage(store, cfg, tmp_path):
+    """Loaded CBS 500 m cells drive the coverage trigger (cell centre from the code, gemeente from the polygon);
+    the old reader quarantined every cell code, so there was no coverage demand without buurten."""
+    import geopandas as gpd
+    import shapely
+
+    from laadplan.placement.plan import build_demand
+    from laadplan.placement.store_io import load_inputs
+
+    gm = gpd.GeoDataFrame([{"code": "GM0001", "gemeente": "A", "geometry": shapely.box(90000, 435000, 95000, 440000)}],
+                          crs="EPSG:28992")
+    gm.to_file(tmp_path / "gm.gpkg", driver="GPKG")
+    cells = gpd.GeoDataFrame([
+        {"crs28992res500m": "E0920N4370", "aantal_part_huishoudens": 300,
+         "geometry": shapely.box(92000, 437000, 92500, 437500)},
+        {"crs28992res500m": "E0925N4370", "aantal_part_huishoudens": 124,
+         "geometry": shapely.box(92500, 437000, 93000, 437500)},
+        {"crs28992res500m": "E0930N4370", "aantal_part_huishoudens": 125,
+         "geometry": shapely.box(93000, 437000, 93500, 437500)},
+    ], crs="EPSG:28992")
+    cells.to_file(tmp_path / "vk500.gpkg", driver="GPKG")
+    reader("areas")(store, str(tmp_path / "gm.gpkg"), cfg)
+    reader("areas")(store, str(tmp_path / "vk500.gpkg"), cfg)
+    inp, notes = load_inputs(store, cfg)
+    assert notes["coverage"].startswith("exact")
+    c = inp.cells.set_index("cell500_code")
+    assert (c.loc["E0920N4370", "x_rd"], c.loc["E0920N4370", "y_rd"]) == (92250.0, 437250.0)
+    assert set(c["gm_code"]) == {"GM0001"}
+    inp.locations = pd.DataFrame({"country_code": ["NL"], "party_id": ["X"], "location_id": ["L1"], "x_rd": [93100.0],
+                                  "y_rd": [437100.0], "gm_code": ["GM0001"], "n_evses": [2]})
+    d, _ = build_demand(inp, cfg, [2026])
+    # 300 >= 125 and no point: demand; 124 < 125: none; 125 but a point inside: none
+    assert d["trigger"].tolist() == ["coverage"] and d["source_id"].tolist() == ["E0920N4370"]
+    assert (d["x_rd"].iloc[0], d["y_rd"].iloc[0], d["gm_code"].iloc[0]) == (92250.0, 437250.0, "GM0001")

@@ -67,9 +67,10 @@ def test_feasibility_routes_and_refusal_years(cfg):
     assert [bool(f.loc["S1", f"allowed_{y}"]) for y in years] == [False, False, True]
     assert all(bool(f.loc["S0", f"allowed_{y}"]) for y in years)
     assert all(bool(f.loc["S2", f"allowed_{y}"]) for y in years)
-    assert f.loc["S0", "lead_time_weeks"] == cfg.placement.request_lead_time_weeks
-    assert f.loc["S2", "lead_time_weeks"] == max(cfg.placement.request_lead_time_weeks,
-                                                 cfg.placement.request_objection_weeks + cfg.grid.connection_lead_time_weeks)
+    # weeks from the decision: 20 - 8 = 12 on an existing connection; 6 + the grid's 12-18 weeks otherwise
+    assert f.loc["S0", "lead_time_weeks"] == 20 - 8 == (cfg.placement.request_lead_time_weeks
+                                                        - cfg.placement.request_decision_weeks)
+    assert f.loc["S2", "lead_time_weeks"] == max(12, 6 + cfg.grid.connection_lead_time_weeks)
     assert c["capacity_kw"].iloc[0] == pytest.approx(50 * cfg.grid.spare_capacity_margin)
     # without the rule nothing refuses
     f2, _ = site_grid_feasibility(sites, conns, _grid_areas(alleviation=2028), cfg, years, congestion_rule=False)
@@ -164,3 +165,123 @@ def test_property_plan_never_breaks_grid_spacing_or_budget(seed, n_sites, n_dem,
         assert d.min() >= spacing - 1e-6
     # every placement carries a reason
     assert (p["reasons"].str.len() > 0).all()
+    # never ahead of need: EVSEs that serve nothing in their year could not have waited a year (the next
+    # year's budget is full, or the site has no grid route then)
+    per_year = p.groupby("year")["evses"].sum()
+    for r in p[p["demand_covered"] <= 0].itertuples():
+        nxt = r.year + 1
+        assert nxt in years
+        assert per_year.get(nxt, 0) >= budget or not feas.loc[r.site_id, f"allowed_{nxt}"]
+
+
+def _plan_years(a) -> dict:
+    return {(r.site_id, int(r.year)): int(r.evses) for r in a.sites.itertuples()}
+
+
+@pytest.mark.parametrize("method", ["mip", "greedy"])
+def test_plan_never_builds_ahead_of_need(cfg, method):
+    """Demand arising in 2028 gets its EVSEs in 2028, not 2026 (the old plan put every EVSE in the first
+    year); a yearly budget that cannot take a year's need builds the rest as late as it can; a site whose
+    area refuses new connections from 2027 is built in 2026, the last year it can be."""
+    cfg.placement.years = [2026, 2027, 2028]
+    cfg.placement.generate_candidates = False
+    cfg.placement.min_spacing_m = 0
+    cfg.placement.connection_request_month = 1  # 2026 requests (January) come before the refusals of 2026-07-01
+    cfg.placement.new_evses_per_year = 10
+    sites = _sites([(1000, 0), (3000, 0), (-2000, 0)])  # S0, S1 east (free), S2 west (refuses from 2027)
+    inp = PlanInputs(locations=pd.DataFrame(columns=["location_id", "x_rd", "y_rd", "gm_code"]),
+                     grid_areas=_grid_areas(status_west=3))
+    d = _demand([(1000, 50), (3000, 50), (-2000, 50)], q=2.0, year=2028)
+    a = make_plan(inp, cfg, demand=d, sites=sites, method=method)
+    assert _plan_years(a) == {("S0", 2028): 2, ("S1", 2028): 2, ("S2", 2026): 2}
+    assert a.stats["evses_by_year"] == {2026: 2, 2027: 0, 2028: 4}
+    assert (a.sites["demand_covered"] > 0).sum() == 2  # S2's EVSEs wait for their demand until 2028
+    # budget 2 a year: 1 unit at S0 from 2026, 3 units at S1 from 2028 -> S1 needs one EVSE before 2028, and
+    # the latest year that can take it is 2027
+    cfg.placement.new_evses_per_year = 2
+    d2 = pd.concat([_demand([(1000, 50)], q=1.0, year=2026), _demand([(3000, 50)], q=3.0, year=2028)],
+                   ignore_index=True)
+    d2["demand_id"] = ["a", "b"]
+    b = make_plan(inp, cfg, demand=d2, sites=sites, method=method)
+    assert _plan_years(b) == {("S0", 2026): 1, ("S1", 2027): 1, ("S1", 2028): 2}
+    assert b.stats["objective"] == pytest.approx(1 * 3 + 3)  # S0's unit for 3 years, S1's 3 units in 2028
+    # the operator's build capacity per year lowers a year's budget
+    cfg.placement.new_evses_per_year = 10
+    cfg.placement.build_capacity_evses_by_year = {2028: 3}
+    c = make_plan(inp, cfg, demand=d2, sites=sites, method=method)
+    assert c.stats["budget_by_year"] == {2026: 10, 2027: 10, 2028: 3}
+    assert _plan_years(c) == {("S0", 2026): 1, ("S1", 2028): 3}
+
+
+def test_unmet_need_per_gemeente_and_year(cfg):
+    """Need counts from each demand point's year on; served from the plan; unmet = need - served."""
+    from laadplan.placement.plan import unmet_need
+
+    cfg.placement.years = [2026, 2027]
+    cfg.placement.generate_candidates = False
+    cfg.placement.new_evses_per_year = 1
+    sites = _sites([(1000, 0)])
+    d = _demand([(1000, 50), (5000, 0)], q=[3.0, 2.0], year=[2026, 2027])  # the second has no site in reach
+    inp = PlanInputs(locations=pd.DataFrame(columns=["location_id", "x_rd", "y_rd", "gm_code"]))
+    a = make_plan(inp, cfg, demand=d, sites=sites)
+    u = unmet_need(a.demand, [2026, 2027]).set_index("year")
+    # 2026: need 3, 1 EVSE serves 1; 2027: need 3 + 2, 2 EVSEs serve 2
+    assert u.loc[2026, "need_units"] == 3 and u.loc[2026, "served_units"] == 1 and u.loc[2026, "unmet_units"] == 2
+    assert u.loc[2027, "need_units"] == 5 and u.loc[2027, "served_units"] == 2 and u.loc[2027, "unmet_units"] == 3
+    assert a.stats["need_units_last_year"] == 5 and a.stats["unmet_units_last_year"] == 3
+
+
+def test_concession_gm_codes_restrict_the_plan(cfg):
+    """Demand and sites outside the concession municipalities are left out, as contract leaves them out."""
+    cfg.placement.years = [2026]
+    cfg.placement.generate_candidates = False
+    cfg.region.concession_gm_codes = ["GM0001"]
+    sites = pd.concat([_sites([(0, 0)]), _sites([(3000, 0)]).assign(site_id="T0", gm_code="GM0002")],
+                      ignore_index=True)
+    sites["kind"] = "parking_bay"
+    d = pd.concat([_demand([(0, 50)]), _demand([(3000, 50)]).assign(demand_id="e", gm_code="GM0002")],
+                  ignore_index=True)
+    inp = PlanInputs(locations=pd.DataFrame(columns=["location_id", "x_rd", "y_rd", "gm_code"]), candidates=sites)
+    from laadplan.placement.plan import candidate_sites
+
+    assert candidate_sites(inp, d, cfg)["site_id"].tolist() == ["S0"]
+    # coverage demand in both municipalities (cells of 200 households, no charge point): only GM0001 counts
+    from laadplan.placement.plan import build_demand
+
+    inp.cells = pd.DataFrame({"cell500_code": geo.cell_code([X0 + 10, X0 + 3010], [Y0 + 10, Y0 + 10]),
+                              "households": [200.0, 200.0], "x_rd": [X0 + 250, X0 + 3250], "y_rd": [Y0 + 250, Y0 + 250],
+                              "gm_code": ["GM0001", "GM0002"]})
+    dem, _ = build_demand(inp, cfg, [2026])
+    assert dem["gm_code"].tolist() == ["GM0001"]
+    cfg.region.concession_gm_codes = []
+    assert sorted(build_demand(inp, cfg, [2026])[0]["gm_code"]) == ["GM0001", "GM0002"]
+
+
+@pytest.mark.parametrize("method", ["mip", "greedy"])
+def test_budget_shared_by_need_when_it_cannot_meet_the_need(cfg, method):
+    """Budget 4 in one year, need 6 units in GM0001 and 2 in GM0002: without sharing, any split is optimal
+    (MIP and greedy both put all 4 in GM0001, leaving GM0002 empty); shared by need GM0001 may place
+    ceil(4 x 6 / 8) = 3 and GM0002 ceil(4 x 2 / 8) = 1."""
+    from laadplan.placement.plan import need_share_caps
+
+    cfg.placement.years = [2026]
+    cfg.placement.generate_candidates = False
+    cfg.placement.min_spacing_m = 0
+    cfg.placement.new_evses_per_year = 4
+    sites = pd.concat([_sites([(0, 0), (0, 100)]), _sites([(5000, 0)]).assign(site_id="T0", gm_code="GM0002")],
+                      ignore_index=True)
+    d = pd.concat([_demand([(0, 50)], q=6.0), _demand([(5000, 50)], q=2.0).assign(demand_id="e", gm_code="GM0002")],
+                  ignore_index=True)
+    inp = PlanInputs(locations=pd.DataFrame(columns=["location_id", "x_rd", "y_rd", "gm_code"]))
+    caps = need_share_caps(d, ["GM0001", "GM0002"], [2026], np.array([4]))
+    assert caps.tolist() == [[3], [1]]
+    a = make_plan(inp, cfg, demand=d, sites=sites, method=method)
+    assert a.sites.groupby("gm_code")["evses"].sum().to_dict() == {"GM0001": 3, "GM0002": 1}
+    assert a.stats["budget_shared_by_need"] is True
+    # a budget that meets the need: no caps
+    assert (need_share_caps(d, ["GM0001", "GM0002"], [2026], np.array([8])) >= 10**9).all()
+    # over years the share is of the need so far: GM0001 needs 6 from 2026, GM0002 6 from 2027, budget 4 a
+    # year. 2026: share 4/6, GM0001 may have 4; 2027: 8 of 12 -> each 2/3 of its 6 = 4 by 2027, so the 2027
+    # budget goes to GM0002 (caps 0 and 4), not again by the need shares of one year (6:6 -> 2 and 2)
+    d2 = d.assign(quantity=[6.0, 6.0], year=[2026, 2027])
+    assert need_share_caps(d2, ["GM0001", "GM0002"], [2026, 2027], np.array([4, 4])).tolist() == [[4, 0], [0, 4]]

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from laadplan.commands.common import Fmt, STATE, console, emit_json, fail, print_frame
+from laadplan.commands.common import Fmt, STATE, console, emit_json, err_console, fail, print_frame
 
 
 class Method(str, Enum):
@@ -76,10 +76,22 @@ def register(app: typer.Typer) -> None:
                       f"(gap {gap}, "
                       f"greedy {st['greedy_objective']:.1f}), {st['seconds']:.1f} s, "
                       f"{st['method']}")
+        by_year = ", ".join(f"{y}: {v:,}" for y, v in st["evses_by_year"].items())
+        console.print(f"new EVSEs per year: {by_year} (budget per year: "
+                      f"{', '.join(f'{v:,}' for v in st['budget_by_year'].values())})")
+        console.print(f"need in {ys[-1]}: {st['need_units_last_year']:,.0f} EVSE-equivalents, unmet "
+                      f"{st['unmet_units_last_year']:,.0f} (per municipality and year: unmet_need.csv)")
         console.print(f"inputs: {notes}")
+        console.print(f"coverage: {notes.get('coverage')}")
         print_frame(summary(main.sites).groupby("gm_code", as_index=False)[["sites", "evses", "power_kw",
                                                                             "demand_covered"]].sum(),
                     title="per municipality (all years)")
+        from laadplan.placement.plan import unmet_need
+
+        un = unmet_need(main.demand, ys)
+        if len(un):
+            print_frame(un[un["year"] == ys[-1]].sort_values("unmet_units", ascending=False)
+                        .drop(columns="year").round(1), title=f"unmet need in {ys[-1]} (EVSE-equivalents)")
         if len(cmp):
             print_frame(cmp, title="with vs without the congestion rule")
         console.print(f"files in {out}/: {', '.join(sorted(files))}")
@@ -103,6 +115,9 @@ def register(app: typer.Typer) -> None:
 
             rc = model.table("requests").column_names
             store.replace_all("requests", d[[c for c in rc if c in d.columns]])
+        if inp.kpi is None or not len(inp.kpi):
+            err_console.print("note: no occupancy data in the store (sessions or status): requests with a public point "
+                          "within walking distance are n/a (rule REQ-NO-OCCUPANCY-DATA), not refused")
         if decision:
             d = d[d["decision"] == decision]
         cols = ["request_id", "requested_date", "gm_code", "decision", "decision_rule", "decision_reason",

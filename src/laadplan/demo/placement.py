@@ -130,7 +130,7 @@ def step(ctx) -> dict[str, Any]:
     cfg = ctx.cfg.model_copy(deep=True)
     # keep the demo step short: a few forecast points per buurt and a short HiGHS time limit
     cfg.placement.time_limit_s = min(cfg.placement.time_limit_s, 3.0)
-    cfg.placement.forecast_max_points_per_area = min(cfg.placement.forecast_max_points_per_area, 2)
+    cfg.placement.forecast_max_points_per_area = min(cfg.placement.forecast_max_points_per_area or 2, 2)
     inp, notes = load_inputs(ctx.store, cfg)
     a, b, cmp = plan_both(inp, cfg, scenario="middle")
     decided = a.stats.pop("requests", None)

@@ -12,7 +12,11 @@ Two property layouts are understood (others map by the same names where they mat
   large negative numbers (-99999999, -99997, ...): every negative fact is stored as missing.
 
 The level comes from the code: ``GM`` gemeente, ``WK`` wijk, ``BU`` buurt, ``PV`` province, four digits
-PC4. Geometry is reprojected to WGS84 (a file without CRS whose coordinates are metres is taken as RD
+PC4, and CBS 500 m grid cells (*vierkantstatistieken*, code field ``crs28992res500m`` or ``c28992r500``) as
+``E0920N4370`` (easting and northing of the lower-left corner in hectometres) or
+``CRS28992RES500mN437000E092000`` (metres); both are stored as ``E0920N4370`` with level ``cell500``
+(households from ``aantal_part_huishoudens``). A cell code off the 500 m grid is ``LP-AREA-CODE``.
+Geometry is reprojected to WGS84 (a file without CRS whose coordinates are metres is taken as RD
 New); invalid polygons are repaired with ``shapely.make_valid`` (noted); missing or empty geometry is
 ``LP-GEOMETRY``; a missing or non-CBS code is ``LP-AREA-CODE``. ``area_km2`` is computed in RD New.
 
@@ -51,12 +55,14 @@ PROVINCE_CODES = {"groningen": "PV20", "friesland": "PV21", "fryslân": "PV21", 
                   "limburg": "PV31"}
 _LEVELS = [(re.compile(r"^GM\d{4}$"), "gemeente"), (re.compile(r"^WK\d{6}$"), "wijk"),
            (re.compile(r"^BU\d{8}$"), "buurt"), (re.compile(r"^PV\d{2}$"), "province"),
-           (re.compile(r"^\d{4}$"), "pc4")]
-CODE_FIELDS = ("statcode", "buurtcode", "wijkcode", "gemeentecode", "code", "area_code", "pc4", "postcode")
+           (re.compile(r"^\d{4}$"), "pc4"), (re.compile(r"^E\d{4}N\d{4}$"), "cell500")]
+_CELL_M = re.compile(r"^CRS28992RES500MN(\d{6,7})E(\d{6,7})$")
+CODE_FIELDS = ("crs28992res500m", "c28992r500", "statcode", "buurtcode", "wijkcode", "gemeentecode", "code",
+               "area_code", "pc4", "postcode")
 NAME_FIELDS = ("statnaam", "buurtnaam", "wijknaam", "gemeentenaam", "gemeente", "name", "naam")
 FACTS = {  # our column -> candidate property names
     "inhabitants": ("inwoners", "aantal_inwoners"),
-    "households": ("huishoudens", "aantal_huishoudens"),
+    "households": ("huishoudens", "aantal_huishoudens", "aantal_part_huishoudens"),
     "cars": ("autos_totaal", "personenautos_totaal"),
     "cars_per_household": ("autos_per_huishouden", "personenautos_per_huishouden"),
     "income_per_inhabitant_keur": ("inkomen_per_inwoner", "gemiddeld_inkomen_per_inwoner"),
@@ -66,13 +72,30 @@ FACTS = {  # our column -> candidate property names
 
 
 def level_of(code: str | None) -> str | None:
-    """CBS level of an area code (GM/WK/BU/PV prefix or a 4-digit PC4), None when not a CBS code."""
+    """CBS level of an area code (GM/WK/BU/PV prefix, a 4-digit PC4 or a 500 m cell ``E0920N4370`` whose
+    corner lies on the 500 m grid), None when not a CBS code."""
     if not isinstance(code, str):
         return None
     for rx, lvl in _LEVELS:
         if rx.match(code):
+            if lvl == "cell500" and (int(code[1:5]) % 5 or int(code[6:10]) % 5):
+                return None  # not a 500 m cell corner
             return lvl
     return None
+
+
+def normalise_cell_code(code: str | None) -> str | None:
+    """``CRS28992RES500mN437000E092000`` (metres) -> ``E0920N4370`` (hectometres, as :func:`laadplan.geo.cell_code`);
+    other codes unchanged."""
+    if not isinstance(code, str):
+        return code
+    m = _CELL_M.match(code.upper())
+    if not m:
+        return code
+    n, e = int(m.group(1)), int(m.group(2))
+    if n % 100 or e % 100:
+        return code  # not whole hectometres: left as it is, so the code check rejects it
+    return f"E{e // 100:04d}N{n // 100:04d}"
 
 
 def ingest_areas(store: Store, source: str, cfg: RegionConfig, *, progress: Progress | None = None
@@ -176,6 +199,7 @@ def _batch(store: Store, gdf, crs, start: int, name: str, version, res: IngestRe
             if f in ("pc4", "postcode"):
                 v = v.where(v.isna(), v.str.extract(r"^(\d{4})", expand=False).astype("string").fillna(v))
             code = code.fillna(v)
+    code = code.map(normalise_cell_code, na_action="ignore").astype("string")
     level = code.map(level_of, na_action="ignore")
 
     def raw(i: int) -> str:
@@ -186,7 +210,8 @@ def _batch(store: Store, gdf, crs, start: int, name: str, version, res: IngestRe
 
     bad = np.zeros(len(gdf), dtype=bool)
     for i in np.flatnonzero(level.isna().to_numpy()):
-        q.add("LP-AREA-CODE", int(pos[i]), raw(i), f"{name} feature {pos[i]}: no CBS area code (GM/WK/BU/PV/PC4) "
+        q.add("LP-AREA-CODE", int(pos[i]), raw(i), f"{name} feature {pos[i]}: no CBS area code "
+              "(GM/WK/BU/PV/PC4/500 m cell) "
               f"in {[f for f in CODE_FIELDS if f in props.columns]} (got {code.iloc[i]!r})",
               record_id=None if pd.isna(code.iloc[i]) else str(code.iloc[i]))
         bad[i] = True

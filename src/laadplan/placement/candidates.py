@@ -116,8 +116,11 @@ def site_grid_feasibility(sites: pd.DataFrame, connections: pd.DataFrame, grid_a
         s[f"refuses_{y}"] = refuses[:, k]
         s[f"allowed_{y}"] = has_conn | ~refuses[:, k]
     grid_weeks = np.where(congested, gc.congested_connection_lead_time_weeks, gc.connection_lead_time_weeks)
-    s["lead_time_weeks"] = np.where(has_conn, pc.request_lead_time_weeks,
-                                    np.maximum(pc.request_lead_time_weeks, pc.request_objection_weeks + grid_weeks))
+    # weeks from the decision to a working point: the rest of the request lead time, or the objection period
+    # followed by the grid connection when that takes longer
+    after_decision = pc.request_lead_time_weeks - pc.request_decision_weeks
+    s["lead_time_weeks"] = np.where(has_conn, after_decision,
+                                    np.maximum(after_decision, pc.request_objection_weeks + grid_weeks))
     return s, conns
 
 

@@ -10,7 +10,15 @@ Rules, checked in this order (the first that applies decides; :data:`RULES`):
    inclusive: a point at exactly that distance counts as within it);
 5. ``REQ-POINTS-BUSY`` granted: every location within the walking distance is busy (its peak-hour-of-week
    occupancy or mean occupancy at or above the usage-trigger thresholds);
-6. ``REQ-POINT-AVAILABLE`` refused: a location within the walking distance has room.
+6. ``REQ-POINT-AVAILABLE`` refused: a location within the walking distance has room (its occupancy is known
+   and below both thresholds);
+7. ``REQ-NO-OCCUPANCY-DATA`` n/a (decision left empty): locations are within the walking distance but none
+   is known to have room and at least one has no occupancy data: whether it has room is unknown, so the
+   request is not decided (missing data is never read as "room").
+
+Dates: the decision ``request_decision_weeks`` after the request, the objection period
+``request_objection_weeks`` after the decision, and the working point ``request_lead_time_weeks`` after the
+*request* (the "4-6 months request to working point" of DOMAIN.md): the parts add up to the setting.
 
 An eligibility field left empty is not held against the driver (the reason says it was not recorded).
 Eligibility rules can be switched off in ``[placement]``. Distances are straight lines in RD New.
@@ -32,11 +40,13 @@ RULES = {
     "REQ-NO-POINT": "granted: no public charge point within walking distance",
     "REQ-POINTS-BUSY": "granted: every public charge point within walking distance is too busy",
     "REQ-POINT-AVAILABLE": "refused: a public charge point within walking distance has room",
+    "REQ-NO-OCCUPANCY-DATA": "n/a (not decided): no occupancy data for the points within walking distance",
 }
 
 
 def busy_locations(kpi: pd.DataFrame, cfg: RegionConfig) -> pd.DataFrame:
-    """Location keys with a ``busy`` flag and the metric values behind it."""
+    """Location keys with a ``busy`` flag (None when neither occupancy metric is known) and the metric
+    values behind it."""
     k = kpi.copy()
     if "occupancy_share" not in k.columns and "mean_occupancy_share" in k.columns:
         k["occupancy_share"] = k["mean_occupancy_share"]
@@ -44,8 +54,10 @@ def busy_locations(kpi: pd.DataFrame, cfg: RegionConfig) -> pd.DataFrame:
         if c not in k.columns:
             k[c] = np.nan
     pc = cfg.placement
-    k["busy"] = ((pd.to_numeric(k["peak_how_occupancy_share"], errors="coerce") >= pc.trigger_peak_occupancy_share)
-                 | (pd.to_numeric(k["occupancy_share"], errors="coerce") >= pc.trigger_mean_occupancy_share)).fillna(False)
+    peak = pd.to_numeric(k["peak_how_occupancy_share"], errors="coerce")
+    occ = pd.to_numeric(k["occupancy_share"], errors="coerce")
+    busy = (peak >= pc.trigger_peak_occupancy_share) | (occ >= pc.trigger_mean_occupancy_share)
+    k["busy"] = pd.array(np.where(peak.isna() & occ.isna(), None, busy), dtype="boolean")
     return k
 
 
@@ -92,14 +104,18 @@ def decide_requests(requests: pd.DataFrame, locations: pd.DataFrame, kpi: pd.Dat
     loc = locations[keys + ["x_rd", "y_rd"]].reset_index(drop=True)
     loc = loc[np.isfinite(loc["x_rd"].astype("float64"))].reset_index(drop=True)
     busy = np.zeros(len(loc), dtype=bool)
+    known = np.zeros(len(loc), dtype=bool)  # occupancy known (busy or not)
     if kpi is not None and len(kpi) and len(loc):
         kk = match_keys(kpi, loc)
         b = busy_locations(kpi, cfg)
-        busy = loc.merge(b[kk + ["busy"]].drop_duplicates(kk), on=kk, how="left")["busy"].fillna(False).to_numpy(bool)
+        flag = loc.merge(b[kk + ["busy"]].drop_duplicates(kk), on=kk, how="left")["busy"].astype("boolean")
+        known = flag.notna().to_numpy(bool)
+        busy = flag.fillna(False).to_numpy(bool)
     rx, ry = r["x_rd"].to_numpy("float64"), r["y_rd"].to_numpy("float64")
     nearest = np.full(n, np.nan)
     within = np.zeros(n, dtype="int64")
     n_busy = np.zeros(n, dtype="int64")
+    n_room = np.zeros(n, dtype="int64")
     if len(loc) and n:
         lx, ly = loc["x_rd"].to_numpy("float64"), loc["y_rd"].to_numpy("float64")
         ia, ib, d = geo.pairwise_within(rx, ry, lx, ly, float(max(walk.max(), cfg.walking.walk_m_upper_bound)) * 4)
@@ -109,6 +125,7 @@ def decide_requests(requests: pd.DataFrame, locations: pd.DataFrame, kpi: pd.Dat
             if dd <= walk[i] + 1e-9:
                 within[i] += 1
                 n_busy[i] += int(busy[j])
+                n_room[i] += int(known[j] and not busy[j])
     for i in range(n):
         if decision[i] is not None:
             continue
@@ -121,10 +138,17 @@ def decide_requests(requests: pd.DataFrame, locations: pd.DataFrame, kpi: pd.Dat
         elif n_busy[i] == within[i]:
             decision[i], rule[i] = "granted", "REQ-POINTS-BUSY"
             reason[i] = f"all {within[i]} public location(s) within {w:.0f} m are too busy ({near})"
-        else:
+        elif n_room[i] > 0:
             decision[i], rule[i] = "refused", "REQ-POINT-AVAILABLE"
-            reason[i] = (f"{within[i] - n_busy[i]} of {within[i]} public location(s) within {w:.0f} m have room "
-                         f"({near})")
+            unknown = within[i] - n_busy[i] - n_room[i]
+            reason[i] = (f"{n_room[i]} of {within[i]} public location(s) within {w:.0f} m have room ({near})"
+                         + (f"; {unknown} without occupancy data" if unknown else ""))
+        else:
+            rule[i] = "REQ-NO-OCCUPANCY-DATA"
+            unknown = within[i] - n_busy[i]
+            reason[i] = (f"n/a: {unknown} of {within[i]} public location(s) within {w:.0f} m have no occupancy data"
+                         + (f" ({n_busy[i]} busy)" if n_busy[i] else "") + f" ({near}); whether they have room is "
+                         "unknown: load occupancy data (status or sessions) or decide by hand")
     reason = [f"{rs}; {'; '.join(nt)}" if nt else rs for rs, nt in zip(reason, notes)]
     req_date = pd.to_datetime(r["requested_date"])
     decided = req_date + pd.to_timedelta(pc.request_decision_weeks * 7, unit="D")
@@ -133,8 +157,8 @@ def decide_requests(requests: pd.DataFrame, locations: pd.DataFrame, kpi: pd.Dat
     r["decision_reason"] = pd.array(reason, dtype="string")
     r["nearest_point_m"] = nearest
     r["points_within_walk"] = within
-    r["decided_date"] = decided
+    r["decided_date"] = decided.where(r["decision"].notna())
     granted = r["decision"] == "granted"
     r["objection_end_date"] = (decided + pd.to_timedelta(pc.request_objection_weeks * 7, unit="D")).where(granted)
-    r["operational_date"] = (decided + pd.to_timedelta(pc.request_lead_time_weeks * 7, unit="D")).where(granted)
+    r["operational_date"] = (req_date + pd.to_timedelta(pc.request_lead_time_weeks * 7, unit="D")).where(granted)
     return r

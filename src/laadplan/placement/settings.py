@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class PlacementConfig(BaseModel):
@@ -18,6 +18,13 @@ class PlacementConfig(BaseModel):
     coverage_min_households: int = Field(125, description="Coverage: 500 m cells with at least this many households need a point")
     new_evses_per_year: int = Field(8000, description="Budget of new public EVSEs per year in the region (about 40,000 over 2026-2030)")
     new_evses_per_year_by_gm_code: dict[str, int] = Field({}, description="Optional per-municipality yearly caps")
+    build_capacity_evses_by_year: dict[int, int] = Field(
+        {}, description="EVSEs the operator can build in a plan year, where lower than new_evses_per_year (e.g. a "
+                        "ramp-up after the concession's award in Q2 2026); a year not listed: new_evses_per_year")
+    share_budget_by_need: bool = Field(
+        True, description="When the need so far exceeds the budget so far, give every municipality the same share of "
+                          "its need by each year (cumulative budget / cumulative need), as yearly per-gemeente caps, "
+                          "instead of filling some municipalities and leaving others empty")
     evses_per_site_max: int = Field(4, description="Most new EVSEs at one site")
     evse_power_kw: float = Field(11.0, description="Power of a new public AC EVSE, kW")
     site_connection_kw: float = Field(
@@ -29,7 +36,9 @@ class PlacementConfig(BaseModel):
     weight_coverage: float = Field(1.0, description="Objective weight of coverage demand")
     weight_forecast: float = Field(0.8, description="Objective weight of forecast demand")
     request_objection_weeks: float = Field(6.0, description="Objection period on the traffic decision, weeks")
-    request_lead_time_weeks: float = Field(20.0, description="Request to working point without grid work (4-6 months)")
+    request_lead_time_weeks: float = Field(
+        20.0, description="Weeks from a driver's request to a working point without grid work (DOMAIN: about 4-6 "
+                          "months); includes the decision and the objection period")
     time_limit_s: float = Field(60.0, description="HiGHS time limit per solve, s")
     mip_rel_gap: float = Field(0.01, description="Relative optimality gap at which HiGHS stops")
     max_candidates_per_demand: int = Field(
@@ -55,9 +64,23 @@ class PlacementConfig(BaseModel):
     request_refuse_private_parking: bool = Field(
         True, description="Eligibility: drivers with private parking are refused")
     forecast_max_points_per_area: int = Field(
-        8, description="Forecast demand of an area is spread over at most this many 500 m cells inside it")
+        0, ge=0, description="Optional cap on the 500 m cells an area's forecast demand is spread over (0: as "
+                             "many as its growth needs, see forecast_units_per_point). A cap limits what the plan "
+                             "can place in an area: cap x generated_candidates_per_demand x evses_per_site_max")
+    forecast_units_per_point: float = Field(
+        0.0, ge=0, description="Most forecast demand units (EVSE-equivalents) put at one 500 m cell; an area's growth "
+                               "is spread over growth / this cells (0: generated_candidates_per_demand x "
+                               "evses_per_site_max, what the cell's candidate sites can take)")
     generated_candidates_per_demand: int = Field(
         4, ge=1, description="Generated candidates: the nearest grid points to each demand point (within walking distance)")
     generate_candidates: bool = Field(
         True, description="Generate grid candidates near demand (inside gemeenten) besides loaded candidate sites")
 
+    @model_validator(mode="after")
+    def _lead_time_parts(self) -> "PlacementConfig":
+        parts = self.request_decision_weeks + self.request_objection_weeks
+        if parts > self.request_lead_time_weeks + 1e-9:
+            raise ValueError(f"request_decision_weeks + request_objection_weeks ({parts:g}) exceed "
+                             f"request_lead_time_weeks ({self.request_lead_time_weeks:g}): the request-to-working-"
+                             "point lead time includes both")
+        return self

@@ -19,7 +19,7 @@ from laadplan import geo, model
 from laadplan.config import RegionConfig
 from laadplan.grid.capacity import wkb_bytes
 from laadplan.placement import triggers as TR
-from laadplan.placement.plan import PlanInputs, PlanResult, summary
+from laadplan.placement.plan import PlanInputs, PlanResult, summary, unmet_need
 from laadplan.store import Store
 
 log = logging.getLogger(__name__)
@@ -50,6 +50,43 @@ def usage_kpi_frame(store: Store, cfg: RegionConfig) -> tuple[pd.DataFrame | Non
     return None, "none"
 
 
+def usage_profile_frame(store: Store, cfg: RegionConfig, source: str) -> pd.DataFrame | None:
+    """Per-location hour-of-week occupancy over the same window as :func:`usage_kpi_frame` (location keys,
+    how, occupancy_share): the usage trigger takes a catchment's peak from the summed profile of its
+    locations."""
+    from laadplan.kpi import status_occupancy
+    from laadplan.kpi.usage import hour_of_week_occupancy
+
+    days = cfg.placement.trigger_window_days
+    if source == "sessions":
+        last = store.query("SELECT max(start_utc) AS t FROM sessions")["t"].iloc[0]
+        end = pd.Timestamp(last).date()
+        return hour_of_week_occupancy(store, cfg, "location", start=end - timedelta(days=days - 1), end=end)
+    if source == "status":
+        last = store.query("SELECT max(t) AS t FROM (SELECT max(observed_utc) t FROM occupancy_observations "
+                           "UNION ALL SELECT max(observed_utc) FROM status_observations)")["t"].iloc[0]
+        end = pd.Timestamp(last).date()
+        return status_occupancy(store, cfg, "location", start=end - timedelta(days=days - 1), end=end, profile=True)
+    return None
+
+
+def cells_from_codes(cell_rows: pd.DataFrame, areas: pd.DataFrame | None) -> pd.DataFrame:
+    """CBS 500 m cells (cell500_code, households, gm_code) with their centre in RD New (from the code) and,
+    where the file gave none, the gemeente whose polygon holds the centre."""
+    b = np.array([geo.cell_bounds(str(c)) for c in cell_rows["cell500_code"]], dtype="float64").reshape(-1, 4)
+    c = cell_rows.assign(x_rd=(b[:, 0] + b[:, 2]) / 2, y_rd=(b[:, 1] + b[:, 3]) / 2).reset_index(drop=True)
+    c["gm_code"] = c["gm_code"].astype("string")
+    miss = c["gm_code"].isna().to_numpy()
+    if miss.any() and areas is not None and len(areas):
+        gm = areas[(areas["level"] == "gemeente") & areas["geometry_wkb"].notna()]
+        if len(gm):
+            lon, lat = geo.to_wgs84(c.loc[miss, "x_rd"].to_numpy(), c.loc[miss, "y_rd"].to_numpy())
+            c.loc[miss, "gm_code"] = geo.assign_area(lon, lat, wkb_bytes(gm[["area_code", "geometry_wkb"]]
+                                                                        .reset_index(drop=True))).to_numpy()
+    c["households"] = c["households"].astype("float64")
+    return c[["cell500_code", "households", "x_rd", "y_rd", "gm_code"]]
+
+
 def load_inputs(store: Store, cfg: RegionConfig) -> tuple[PlanInputs, dict]:
     """Everything the plan needs from the store, with notes on what was (not) available."""
     notes: dict = {}
@@ -61,23 +98,27 @@ def load_inputs(store: Store, cfg: RegionConfig) -> tuple[PlanInputs, dict]:
     loc = loc[loc["x_rd"].notna()].reset_index(drop=True)
     kpi, src = usage_kpi_frame(store, cfg)
     notes["usage_kpi_source"] = src
+    profile = usage_profile_frame(store, cfg, src) if kpi is not None else None
     areas = wkb_bytes(store.query(
         "SELECT area_code, level, gm_code, households, centroid_lat, centroid_lon, geometry_wkb FROM areas "
         "WHERE level IN ('gemeente', 'wijk', 'buurt')"))
     cells = None
-    cell_rows = store.query("SELECT area_code AS cell500_code, households, gm_code, centroid_lat, centroid_lon "
-                            "FROM areas WHERE level = 'cell500' AND households IS NOT NULL")
+    cell_rows = store.query("SELECT area_code AS cell500_code, households, gm_code FROM areas "
+                            "WHERE level = 'cell500' AND households IS NOT NULL")
     if len(cell_rows):
-        x, y = geo.to_rd(cell_rows["centroid_lon"], cell_rows["centroid_lat"])
-        cells = cell_rows.assign(x_rd=x, y_rd=y)[["cell500_code", "households", "x_rd", "y_rd", "gm_code"]]
-        notes["households"] = "cell500 areas"
+        cells = cells_from_codes(cell_rows, areas)
+        notes["households"] = f"CBS 500 m cells ({len(cells):,} with households)"
+        notes["coverage"] = "exact: households per CBS 500 m cell"
     else:
         bu = areas[(areas["level"] == "buurt") & areas["households"].notna()]
         if len(bu):
             cells = TR.households_per_cell(bu)
             notes["households"] = "buurten spread over 500 m cells by area share"
+            notes["coverage"] = ("approximate: no CBS 500 m cells loaded, each buurt's households are spread "
+                                 "evenly over its area (water and parks included)")
         else:
             notes["households"] = "none (no coverage trigger)"
+            notes["coverage"] = "n/a: no households per 500 m cell or buurt loaded"
     need = None
     model.table("areas")  # loads every family's tables
     if "forecast_need" in model.TABLES and store.count("forecast_need"):
@@ -85,7 +126,8 @@ def load_inputs(store: Store, cfg: RegionConfig) -> tuple[PlanInputs, dict]:
         notes["forecast_need_rows"] = len(need)
     else:
         notes["forecast_need_rows"] = 0
-    inp = PlanInputs(locations=loc, kpi=kpi, requests=store.frame("requests") if store.count("requests") else None,
+    inp = PlanInputs(locations=loc, kpi=kpi, kpi_profile=profile, coverage_note=notes["coverage"],
+                     requests=store.frame("requests") if store.count("requests") else None,
                      cells=cells, forecast_need=need, areas=areas,
                      candidates=store.frame("candidates") if store.count("candidates") else None,
                      connections=store.frame("grid_connections"), grid_areas=wkb_bytes(store.frame("grid_areas")))
@@ -125,6 +167,8 @@ def write_outputs(out: Path, with_rule: PlanResult, without: PlanResult, compari
     files["plan_sites.parquet"] = str(out / "plan_sites.parquet")
     w_csv(other.sites, "plan_sites_without_congestion_rule.csv" if primary_rule else "plan_sites_with_congestion_rule.csv")
     w_csv(summary(main.sites), "summary_gemeente.csv")
+    w_csv(unmet_need(main.demand, sorted({int(c.split("_", 1)[1]) for c in main.demand.columns
+                                          if c.startswith("served_")})), "unmet_need.csv")
     w_csv(comparison, "comparison_congestion.csv")
     w_csv(main.demand, "demand.csv")
     if decided is not None and len(decided):

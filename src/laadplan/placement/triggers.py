@@ -48,14 +48,24 @@ def _pct(v: float) -> str:
 
 
 # -- usage -----------------------------------------------------------------------------------------------
-def usage_catchments(kpi: pd.DataFrame, locations: pd.DataFrame, cfg: RegionConfig) -> pd.DataFrame:
+def usage_catchments(kpi: pd.DataFrame, locations: pd.DataFrame, cfg: RegionConfig,
+                     profile: pd.DataFrame | None = None) -> pd.DataFrame:
     """Per existing location, the usage of its walking catchment (every location within ``walk_m`` of it,
-    itself included): EVSE-weighted means of the locations' peak-hour-of-week occupancy, mean occupancy and
-    kWh per EVSE per day (locations without a value are left out of that mean).
+    itself included). A catchment sums numerators and denominators over its EVSEs, never averages ratios:
+
+    * ``catch_peak``: with an hour-of-week ``profile``, the peak of the catchment's summed occupancy,
+      ``max_h sum_b N_b occ_bh / sum_b N_b`` (locations without a value in hour ``h`` left out of that
+      hour), and ``catch_peak_how`` its hour. Without a profile only each location's own peak is known:
+      then ``catch_peak`` is the EVSE-weighted mean of the locations' peaks, an upper bound of the
+      catchment's peak (the busiest hours need not coincide); ``catch_peak_exact`` says which;
+    * ``catch_occ`` and ``catch_kwh``: occupied (or energy) EVSE-hours summed over the catchment's EVSEs
+      divided by its EVSEs (EVSE-weighted, which for a mean over the same period is the exact pooled
+      value; locations without a value are left out).
 
     ``kpi``: per-location KPIs (``usage_kpis(..., "location")`` or ``status_occupancy(..., "location")``):
     location keys, ``peak_how_occupancy_share``, ``occupancy_share`` or ``mean_occupancy_share``, optional
     ``kwh_per_evse_day``, ``peak_how``, ``n_evses``. ``locations``: keys, x_rd, y_rd, gm_code, n_evses.
+    ``profile``: location keys, ``how`` (0-167) and ``occupancy_share`` per hour of the week.
     """
     keys = match_keys(kpi, locations)
     k = kpi.copy()
@@ -83,7 +93,8 @@ def usage_catchments(kpi: pd.DataFrame, locations: pd.DataFrame, cfg: RegionConf
     x, y = df["x_rd"].to_numpy("float64"), df["y_rd"].to_numpy("float64")
     walk = _walk(cfg, df["gm_code"])
     if len(df) == 0:
-        return df.assign(walk_m=[], catch_locations=[], catch_evses=[], catch_peak=[], catch_occ=[], catch_kwh=[])
+        return df.assign(walk_m=[], catch_locations=[], catch_evses=[], catch_peak=[], catch_occ=[], catch_kwh=[],
+                         catch_peak_how=[], catch_peak_exact=[])
     a, b, d = geo.pairwise_within(x, y, x, y, float(walk.max()))
     ok = d <= walk[a] + 1e-9
     a, b = a[ok], b[ok]
@@ -100,10 +111,55 @@ def usage_catchments(kpi: pd.DataFrame, locations: pd.DataFrame, cfg: RegionConf
         den = np.bincount(a[has], weights=n[b][has], minlength=len(df))
         with np.errstate(invalid="ignore", divide="ignore"):
             out[dst] = np.where(den > 0, num / den, np.nan)
+    out["catch_peak_how"] = pd.Series(pd.NA, index=out.index, dtype="string")
+    out["catch_peak_exact"] = out["catch_locations"] == 1
+    if profile is not None and len(profile):
+        peak, how = _catchment_profile_peak(df, keys, profile, a, b, n)
+        has = np.isfinite(peak)
+        from laadplan.kpi.calendar import how_label
+
+        out.loc[has, "catch_peak"] = peak[has]
+        out.loc[has, "catch_peak_how"] = [how_label(int(h)) for h in how[has]]
+        out["catch_peak_exact"] = out["catch_peak_exact"] | has
     return out
 
 
-def usage_trigger(kpi: pd.DataFrame, locations: pd.DataFrame, cfg: RegionConfig, year: int) -> pd.DataFrame:
+def _catchment_profile_peak(df: pd.DataFrame, keys: list[str], profile: pd.DataFrame, a: np.ndarray, b: np.ndarray,
+                            n: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per catchment ``a`` (pairs a -> member b), the largest hour-of-week occupancy of its summed EVSEs and
+    that hour (NaN / -1 when no member has a profile)."""
+    pk = [c for c in keys if c in profile.columns]
+    pr = profile[pk + ["how", "occupancy_share"]].copy()
+    pr["how"] = pd.to_numeric(pr["how"], errors="coerce")
+    pr["occupancy_share"] = pd.to_numeric(pr["occupancy_share"], errors="coerce")
+    pr = pr[pr["how"].between(0, 167) & pr["occupancy_share"].notna()]
+    row = df[pk].reset_index().rename(columns={"index": "_row"})
+    for c in pk:
+        row[c] = row[c].astype("string")
+        pr[c] = pr[c].astype("string")
+    m = row.merge(pr, on=pk, how="inner")
+    L = len(df)
+    P = np.full((L, 168), np.nan)
+    P[m["_row"].to_numpy("int64"), m["how"].to_numpy("int64")] = m["occupancy_share"].to_numpy("float64")
+    best = np.full(L, np.nan)
+    best_h = np.full(L, -1, dtype="int64")
+    nb = n[b]
+    for h in range(168):
+        v = P[b, h]
+        has = np.isfinite(v)
+        if not has.any():
+            continue
+        num = np.bincount(a[has], weights=(nb * v)[has], minlength=L)
+        den = np.bincount(a[has], weights=nb[has], minlength=L)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            r = np.where(den > 0, num / den, np.nan)
+        better = np.isfinite(r) & ~(r <= best)
+        best[better], best_h[better] = r[better], h
+    return best, best_h
+
+
+def usage_trigger(kpi: pd.DataFrame, locations: pd.DataFrame, cfg: RegionConfig, year: int,
+                  profile: pd.DataFrame | None = None) -> pd.DataFrame:
     """Usage demand: catchments whose peak-hour-of-week occupancy, mean occupancy or kWh per EVSE per day
     is at or above the configured thresholds.
 
@@ -113,7 +169,7 @@ def usage_trigger(kpi: pd.DataFrame, locations: pd.DataFrame, cfg: RegionConfig,
     ``N``: ``max_m ceil(N * value_m / threshold_m) - N`` (at least 1).
     """
     pc = cfg.placement
-    c = usage_catchments(kpi, locations, cfg)
+    c = usage_catchments(kpi, locations, cfg, profile)
     if len(c) == 0:
         return empty_demand()
     thr = {"catch_peak": pc.trigger_peak_occupancy_share, "catch_occ": pc.trigger_mean_occupancy_share,
@@ -144,9 +200,15 @@ def usage_trigger(kpi: pd.DataFrame, locations: pd.DataFrame, cfg: RegionConfig,
                 if m == "catch_kwh":
                     why.append(f"{labels[m]} {v:.1f} >= {t:.1f}")
                 else:
-                    how = c["peak_how"].iloc[s] if m == "catch_peak" else None
+                    how = None
+                    if m == "catch_peak":
+                        how = c["catch_peak_how"].iloc[s]
+                        if pd.isna(how) and int(c["catch_locations"].iloc[s]) == 1:
+                            how = c["peak_how"].iloc[s]
+                    bound = "" if m != "catch_peak" or bool(c["catch_peak_exact"].iloc[s]) else \
+                        " (upper bound: EVSE-weighted mean of the locations' peaks, no hour-of-week profile)"
                     why.append(f"{labels[m]} {_pct(v)}" + (f" ({how})" if isinstance(how, str) else "")
-                               + f" >= {_pct(t)}")
+                               + f" >= {_pct(t)}" + bound)
         lid = str(c["location_id"].iloc[s])
         rows.append({
             "trigger": "usage", "x_rd": x[s], "y_rd": y[s], "gm_code": c["gm_code"].iloc[s],
@@ -253,15 +315,19 @@ def coverage_trigger(cells: pd.DataFrame, locations: pd.DataFrame, cfg: RegionCo
 
 # -- forecast ---------------------------------------------------------------------------------------------
 def forecast_trigger(need: pd.DataFrame, areas: pd.DataFrame, cfg: RegionConfig, years: list[int],
-                     scenario: str = "middle", cells: pd.DataFrame | None = None) -> pd.DataFrame:
+                     scenario: str = "middle", cells: pd.DataFrame | None = None,
+                     locations: pd.DataFrame | None = None) -> pd.DataFrame:
     """Forecast demand: per area, the growth of ``evses_gap`` (forecast need minus existing EVSEs) in each
     plan year, counted in the year it appears (the first plan year takes the whole gap then). Only the
     finest area level present in both ``need`` and ``areas`` is used (buurt, wijk, pc4, then gemeente), so
     the same need is never counted twice.
 
-    The area's new demand is spread evenly over the 500 m cells inside its polygon (the
-    ``forecast_max_points_per_area`` with most households when ``cells`` is given, else the first by
-    code), or put at its centroid without a polygon.
+    The area's demand is spread evenly over ``k`` 500 m cells inside its polygon, ``k`` = its growth over the
+    plan / ``forecast_units_per_point`` rounded up (so no point carries more than its candidate sites can
+    take; at most the cells the area has, and ``forecast_max_points_per_area`` when set). The cells are
+    those with most households when ``cells`` is given, else most existing public EVSEs (``locations``:
+    where public charging is used today), then the rest spread evenly over the area; without a polygon the
+    demand sits at the area's centroid.
     """
     if need is None or need.empty:
         return empty_demand()
@@ -282,41 +348,77 @@ def forecast_trigger(need: pd.DataFrame, areas: pd.DataFrame, cfg: RegionConfig,
     if nd.empty:
         return empty_demand()
     ar = areas.drop_duplicates("area_code").set_index("area_code")
+    pc = cfg.placement
+    per_point = pc.forecast_units_per_point or pc.generated_candidates_per_demand * pc.evses_per_site_max
+    total = nd.groupby("area_code")["inc"].sum()
     rows = []
-    maxp = cfg.placement.forecast_max_points_per_area
-    pts_cache: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    pts_cache: dict[str, tuple[np.ndarray, np.ndarray, str]] = {}
+    offset: dict[str, int] = {}  # where the next year's extra units start, so they rotate over the cells
     hh_by_cell = dict(zip(cells["cell500_code"].astype(str), cells["households"].astype(float))) \
         if cells is not None and len(cells) else None
+    ev_by_cell = None
+    if locations is not None and len(locations):
+        n_ev = pd.to_numeric(locations["n_evses"], errors="coerce").fillna(1) if "n_evses" in locations \
+            else pd.Series(1.0, index=locations.index)
+        codes = geo.cell_code(locations["x_rd"].to_numpy("float64"), locations["y_rd"].to_numpy("float64"))
+        ev_by_cell = pd.Series(n_ev.to_numpy("float64")).groupby(codes.to_numpy()).sum().to_dict()
     for code, yr, inc in zip(nd["area_code"], nd["year"], nd["inc"]):
         if code not in ar.index:
             continue
         a = ar.loc[code]
         gm = a.get("gm_code") if isinstance(a.get("gm_code"), str) else (code if str(code).startswith("GM") else None)
         if code not in pts_cache:
-            pts_cache[code] = _area_points(a, maxp, hh_by_cell)
-        px, py = pts_cache[code]
+            k = max(1, math.ceil(float(total[code]) / per_point - 1e-9))
+            if pc.forecast_max_points_per_area:
+                k = min(k, pc.forecast_max_points_per_area)
+            pts_cache[code] = _area_points(a, k, hh_by_cell, ev_by_cell)
+        px, py, basis = pts_cache[code]
         if len(px) == 0:
             continue
         k = len(px)
-        for x, y in zip(px, py):
-            rows.append({"trigger": "forecast", "x_rd": x, "y_rd": y, "gm_code": gm, "quantity": float(inc) / k,
-                         "weight": cfg.placement.weight_forecast, "year": int(yr), "walk_m": cfg.walk_m(gm),
+        share = _whole_units(float(inc), k, offset.get(code, 0))
+        offset[code] = offset.get(code, 0) + int(np.floor(float(inc) - k * np.floor(float(inc) / k) + 1e-9)) + 1
+        for x, y, q in zip(px, py, share):
+            if q <= 1e-9:
+                continue
+            rows.append({"trigger": "forecast", "x_rd": x, "y_rd": y, "gm_code": gm, "quantity": float(q),
+                         "weight": pc.weight_forecast, "year": int(yr), "walk_m": cfg.walk_m(gm),
                          "source_id": str(code),
                          "reason": f"forecast ({scenario}): need in {code} grows by {inc:.1f} EVSE(s) in {int(yr)}"
-                                   f" beyond supply; share {float(inc) / k:.2f} at this spot"})
+                                   f" beyond supply; {q:.2f} of it at this spot (one of {k} cells, "
+                                   f"chosen by {basis})"})
     return _finish(pd.DataFrame(rows), "forecast")
 
 
-def _area_points(a: pd.Series, maxp: int, hh_by_cell: dict | None) -> tuple[np.ndarray, np.ndarray]:
+def _whole_units(units: float, k: int, start: int = 0) -> np.ndarray:
+    """``units`` over ``k`` points in whole units (so each new EVSE serves a whole unit): ``floor(units / k)``
+    each, one more for the next ``floor(rest)`` points from ``start`` (cyclically) and the fraction left to
+    the point after them. Sums to ``units``."""
+    base = np.floor(units / k + 1e-12)
+    q = np.full(k, base)
+    rest = units - base * k
+    extra = int(np.floor(rest + 1e-9))
+    idx = (start + np.arange(extra + 1)) % k
+    q[idx[:extra]] += 1.0
+    frac = rest - extra
+    if frac > 1e-9:
+        q[idx[extra]] += frac
+    return q
+
+
+def _area_points(a: pd.Series, k: int, hh_by_cell: dict | None, ev_by_cell: dict | None = None
+                 ) -> tuple[np.ndarray, np.ndarray, str]:
+    """Centres of up to ``k`` 500 m cells inside the area's polygon and how they were chosen: by households,
+    else by existing EVSEs, the rest (cells with neither) evenly spread over the area in code order."""
     import shapely
 
     wkb = a.get("geometry_wkb")
     if wkb is None or (isinstance(wkb, float) and np.isnan(wkb)):
         lat, lon = a.get("centroid_lat"), a.get("centroid_lon")
         if lat is None or pd.isna(lat):
-            return np.zeros(0), np.zeros(0)
+            return np.zeros(0), np.zeros(0), "none"
         x, y = geo.to_rd([lon], [lat])
-        return x, y
+        return x, y, "the area's centroid (no polygon)"
     poly = shapely.from_wkb(bytes(wkb))
     lon0, lat0, lon1, lat1 = poly.bounds
     (x0, x1), (y0, y1) = geo.to_rd([lon0, lon1], [lat0, lat1])
@@ -329,12 +431,24 @@ def _area_points(a: pd.Series, maxp: int, hh_by_cell: dict | None) -> tuple[np.n
     X, Y = X[inside], Y[inside]
     if len(X) == 0:
         c = poly.representative_point()
-        return geo.to_rd([c.x], [c.y])
-    codes = np.array([f"E{int(x // 500 * 5):04d}N{int(y // 500 * 5):04d}" for x, y in zip(X, Y)])
-    if hh_by_cell:
-        hh = np.array([hh_by_cell.get(c, 0.0) for c in codes])
-        order = np.lexsort((codes, -hh))
-    else:
-        order = np.argsort(codes, kind="stable")
-    order = order[:maxp]
-    return X[order], Y[order]
+        x, y = geo.to_rd([c.x], [c.y])
+        return x, y, "the area's inner point (no cell centre inside it)"
+    codes = geo.cell_code(X, Y).to_numpy().astype(str)
+    w, basis = np.zeros(len(X)), "an even spread over the area"
+    for lookup, name in ((hh_by_cell, "households"), (ev_by_cell, "existing public EVSEs")):
+        if lookup:
+            v = np.array([lookup.get(c, 0.0) for c in codes], dtype="float64")
+            if (v > 0).any():
+                w, basis = v, name
+                break
+    order = np.lexsort((codes, -w))
+    pos = order[w[order] > 0][:k]
+    if len(pos) < k:  # the rest evenly over the cells without weight, in code order
+        rest = np.sort(order[w[order] <= 0])
+        if len(rest):
+            m = min(k - len(pos), len(rest))
+            pick = np.unique(np.round(np.linspace(0, len(rest) - 1, m)).astype(int))
+            pos = np.concatenate([pos, rest[pick]])
+            if basis != "an even spread over the area":
+                basis += ", then an even spread"
+    return X[pos], Y[pos], basis
