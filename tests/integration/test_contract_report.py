@@ -116,7 +116,10 @@ def db(tmp_path_factory):
 
 
 def _cli(db, *args) -> str:
-    r = CliRunner().invoke(app, ["--db", str(db), *args])
+    # the hand-built store's concession operator is AAA (the region default is the incumbent's party id)
+    conf = Path(db).parent / "concession_aaa.toml"
+    conf.write_text('[contract]\ntariff_norm_party_ids = ["AAA"]\n')
+    r = CliRunner().invoke(app, ["--db", str(db), "--config", str(conf), *args])
     assert r.exit_code == 0, r.output + repr(r.exception)
     return r.stdout
 
@@ -136,7 +139,8 @@ def test_contract_cli_month_gemeente_and_alerts(db):
     assert a["tariff_compliant_share"] == pytest.approx(2 / 3)
     assert a["smart_charging_share"] == pytest.approx(1 / 3) and a["evses_new"] == 1  # E4, first seen 2026-08-01
     assert a["smart_charging_share_new"] == 0
-    assert b["connectors_tariff_unknown"] == 1 and b["tariff_compliant_share"] is None
+    # BBB is not the concession's operator: its connector is not held to the tariff norm
+    assert b.get("connectors_tariff_unknown") is None and b.get("tariff_compliant_share") is None
     assert b["uptime_share"] == 1 and b["status_coverage_share"] == 1
     al = json.loads(_cli(db, "--json", "alerts", "--month", "2026-09"))["alerts"]
     smart = [x for x in al if x["rule"] == "CM-SMART-CHARGING"]
@@ -284,6 +288,7 @@ def test_concession_scope_limits_evses_but_not_the_feed(db, tmp_path):
     copy = tmp_path / "scope.duckdb"
     shutil.copy(db, copy)
     cfg = RegionConfig()
+    cfg.contract.tariff_norm_party_ids = ["AAA"]
     cfg.region.concession_gm_codes = ["GM0001"]  # only L1: E1 and E2
     cfg.contract.status_gap_scope = "all"
     s = Store(copy)

@@ -25,6 +25,8 @@ def _expected(obj: dict) -> dict:
     comps = [pc for el in obj["elements"] for pc in el["price_components"]]
 
     def mx(kind, vat=False):
+        if vat and any(pc.get("vat") is None and pc["price"] != 0 for pc in comps if pc["type"] == kind):
+            return None  # VAT unknown
         v = [pc["price"] * (1 + pc.get("vat", 0) / 100) if vat else pc["price"] for pc in comps if pc["type"] == kind]
         return max(v) if v else None
 

@@ -7,7 +7,8 @@ currency, elements with price components, last_updated; ``LP-MISSING`` / ``LP-TY
 
 Summaries per tariff, over all elements (whatever their restrictions), prices excl. VAT as in OCPI:
 ``energy_price_eur_kwh_max`` = max ENERGY price; ``energy_price_eur_kwh_max_incl_vat`` = max over ENERGY
-components of ``price x (1 + vat/100)`` (vat 0 when absent); ``time_price_eur_h_max``,
+components of ``price x (1 + vat/100)``, null when a non-zero ENERGY component omits vat (VAT unknown; the
+contract check applies the region's ``contract.vat_pct_when_missing`` when set); ``time_price_eur_h_max``,
 ``parking_price_eur_h_max``, ``flat_price_eur_max`` the maxima of TIME, PARKING_TIME and FLAT;
 ``vat_pct`` the VAT of the first ENERGY component (else of the first component). The elements are kept
 verbatim as JSON (``elements_json``) for tariff calculations.
@@ -44,7 +45,10 @@ def tariff_row(t: ocpi.Tariff, elements: list) -> dict:
     comps = [pc for el in t.elements for pc in el.price_components]
 
     def mx(kind: str, incl_vat: bool = False) -> float | None:
-        vals = [pc.price * (1 + (pc.vat or 0) / 100) if incl_vat else pc.price for pc in comps if pc.type == kind]
+        of = [pc for pc in comps if pc.type == kind]
+        if incl_vat and any(pc.vat is None and pc.price != 0 for pc in of):
+            return None  # VAT unknown: not "no VAT"
+        vals = [pc.price * (1 + (pc.vat or 0) / 100) if incl_vat else pc.price for pc in of]
         return max(vals) if vals else None
 
     energy = [pc for pc in comps if pc.type == "ENERGY"]
