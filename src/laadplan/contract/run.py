@@ -82,8 +82,7 @@ KPI_LABELS: dict[str, tuple[str, str]] = {
     "cdrs_rejected": ("count", "afgekeurde CDR's"),
     "cdr_rejected_share": ("share", "aandeel afgekeurde CDR's"),
     "sessions": ("count", "laadsessies"),
-    "ingest_cdrs_read": ("count", "CDR's ingelezen in de periode"),
-    "ingest_rejected_share": ("share", "aandeel afgekeurd bij inlezen in de periode"),
+    "cdrs_rejected_undated": ("count", "afgekeurde CDR's zonder leesbare starttijd (geen maand)"),
     "tariff_current_share": ("share", "sessies met tijdig actueel tarief"),
     "placed_in_year": ("count", "geplaatste laadpunten in het jaar"),
     "planned_in_year": ("count", "geplande laadpunten in het jaar"),
@@ -242,7 +241,22 @@ def compute_contract(store: Store, cfg: RegionConfig, period: str, *, requests: 
     # smart charging and first appearance
     fs = dl.first_seen(meta, status)
     meta = meta.merge(fs.reset_index(), on=EVSE_KEY, how="left")
+    # placed = commissioned since the concession start, not in the first load of its feed (realisation.py)
+    com = rl.commissioned(store, cc.concession_start)
+    placed_known = com is not None
+    if placed_known:
+        meta = meta.merge(com[EVSE_KEY + ["baseline", "commissioned_utc", "placed"]], on=EVSE_KEY, how="left")
+        meta["placed"] = meta["placed"].astype("boolean").fillna(False).astype(bool)
+        n_base = int(meta["baseline"].astype("boolean").fillna(False).sum())
+        if n_base:
+            notes.append(f"{n_base} EVSEs were in the first load of their operator's feed: the baseline, not "
+                         f"counted as placed")
+    else:
+        meta["commissioned_utc"], meta["placed"] = pd.NaT, False
+        notes.append("no commissioning stamps in the store (EVSEs not loaded through `laadplan ingest "
+                     "locations`): placed EVSEs n/a")
     sm = dl.smart_charging(meta, pd.Timestamp(cc.concession_start))
+    sm["new"] = sm["placed"] & (pd.to_datetime(sm["commissioned_utc"]) < end).fillna(False)
     sm_period = sm[sm["first_seen_utc"].isna() | (sm["first_seen_utc"] < end)]
 
     # sessions and data delivery
@@ -278,8 +292,10 @@ def compute_contract(store: Store, cfg: RegionConfig, period: str, *, requests: 
     plan = store.query("SELECT year, gm_code, evses FROM plan_sites") if store.has_table("plan_sites") else None
     if plan is not None and plan.empty:
         plan = None
-    real = rl.realisation(meta[["gm_code", "first_seen_utc"]], plan, tz)
-    prog = rl.region_progress(real, year, cfg)
+    placed = meta.loc[meta["placed"], ["gm_code", "commissioned_utc"]].rename(
+        columns={"commissioned_utc": "first_seen_utc"})
+    real = rl.realisation(placed, plan, tz)
+    prog = rl.region_progress(real, year, cfg, known=placed_known)
     costs = store.frame("costs")
     budget = bu.budget_table(costs, cfg.budget, [year]) if len(costs) else pd.DataFrame()
 
@@ -332,17 +348,16 @@ def compute_contract(store: Store, cfg: RegionConfig, period: str, *, requests: 
               "smart_charging_share_new"):
         summary[k] = _num(reg.get(k))
     summary["connectors_tariff_comparison"] = n_cmp
+    if not placed_known:
+        summary["evses_new"] = summary["smart_charging_share_new"] = None
+        for lv, tab in levels.items():
+            levels[lv] = tab.drop(columns=[c for c in ("evses_new", "smart_charging_share_new") if c in tab])
     summary.update({k: _num(v) for k, v in lead.items()})
     tot = delivery_p[delivery_p["party_id"] == "*"]
     summary["cdrs_accepted"] = int(tot["accepted"].sum()) if len(tot) else 0
     summary["cdrs_rejected"] = int(tot["rejected"].sum()) if len(tot) else 0
     summary["cdr_rejected_share"] = _num(tot["rejected_share"].iloc[0]) if len(tot) else None
-    runs = store.query("SELECT sum(records_read) AS r, sum(records_quarantined) AS q FROM ingest_runs "
-                       "WHERE kind IN ('cdrs', 'sessions') AND started_utc >= ? AND started_utc < ?",
-                       [start.to_pydatetime(), end.to_pydatetime()])
-    r_read, r_q = runs["r"].iloc[0], runs["q"].iloc[0]
-    summary["ingest_cdrs_read"] = _num(r_read)
-    summary["ingest_rejected_share"] = _num(r_q / r_read) if r_read and not pd.isna(r_read) else None
+    summary["cdrs_rejected_undated"] = dl.undated_rejections(quarantine, start, end)
     summary["sessions"] = int(len(sessions))
     summary["tariff_current_share"] = _num(fresh["tariff_current"].mean()) if len(fresh) else None
     if kind == "year":
@@ -598,9 +613,11 @@ def _alerts(period, monthly, fails, fails_p, ct, lts, start, end, delivery, by_r
                 bad = g[~g["smart"]]
                 out.append(_alert(period, "CM-SMART-CHARGING", "operator", op, sh, cc.min_smart_charging_share_new,
                                   "share", f"operator {op}: {len(bad)} of {len(g)} new EVSEs cannot charge smart",
-                                  {"evses": _records(bad, EVSE_KEY + ["evse_id", "first_seen_utc"])}, now, None, op))
+                                  {"evses": _records(bad, EVSE_KEY + ["evse_id", "commissioned_utc"])}, now, None,
+                                  op))
     if kind == "year":
-        if len(sm) and prog["target_path_evses"] and prog["placed_cumulative"] < prog["target_path_evses"]:
+        if len(sm) and prog["target_path_evses"] and prog["placed_cumulative"] is not None \
+                and prog["placed_cumulative"] < prog["target_path_evses"]:
             out.append(_alert(period, "CM-REALISATION", "region", "region", prog["placed_cumulative"],
                               prog["target_path_evses"], "count",
                               f"{prog['placed_cumulative']} EVSEs placed since the concession start, "

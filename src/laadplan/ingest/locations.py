@@ -93,6 +93,9 @@ def ingest_locations(store: Store, source: str, cfg: RegionConfig, *, progress: 
     elif layout == "empty":
         res.notes.append("empty source: nothing to read")
     q.flush()
+    from laadplan.contract.realisation import stamp_evses  # placed = commissioned after the feed's first load
+
+    stamp_evses(store, started)
     if ctx.power_problems:
         res.notes.append(f"LP-POWER: {sum(ctx.power_problems.values()):,} connectors with a power problem ("
                          + "; ".join(f"{k}: {v:,}" for k, v in ctx.power_problems.most_common()) + ")")

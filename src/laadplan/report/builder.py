@@ -315,7 +315,7 @@ def build_context(store: Store, cfg: RegionConfig, year: int, *, requests: pd.Da
                                                   "read": ("gelezen", "int"), "accepted": ("geaccepteerd", "int"),
                                                   "quarantined": ("quarantaine", "int")}, query=q, sid=sid)
     ctx["data_figs"] = {"rejected": k("cdr_rejected_share", "pct"), "cdrs": k("cdrs_accepted"),
-                        "ingest_read": k("ingest_cdrs_read"), "ingest_rej": k("ingest_rejected_share", "pct"),
+                        "undated": k("cdrs_rejected_undated"),
                         "cdrs_rej": k("cdrs_rejected"), "tariff_current": k("tariff_current_share", "pct"),
                         "coverage": k("status_coverage_share", "pct")}
     dsrc = f"laadplan.contract.delivery.cdr_rejections(quarantine, sessions, months of {P})"
