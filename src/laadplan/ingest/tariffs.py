@@ -13,6 +13,9 @@ contract check applies the region's ``contract.vat_pct_when_missing`` when set);
 ``vat_pct`` the VAT of the first ENERGY component (else of the first component). The elements are kept
 verbatim as JSON (``elements_json``) for tariff calculations.
 
+A tariff without ``type`` breaks the LINDA profile (``LINDA-TARIFF-TYPE``); LINDA only warns, so it is
+accepted and counted in the run's notes.
+
 ``tariffs`` keeps the newest version of each (country_code, party_id, tariff_id); ``tariff_versions``
 gains every version not seen before (key plus ``last_updated``), so reloading a file changes nothing and an
 older file loaded after a newer one still adds its version to the history. LP-DUPLICATE is checked
@@ -74,6 +77,7 @@ def ingest_tariffs(store: Store, source: str, cfg: RegionConfig, *, progress: Pr
     q = Quarantine(store, "tariffs", name, res)
     rows: list[dict] = []
     n = 0
+    no_type, example = 0, None
     for rec in iter_json_records(source):
         res.read += 1
         n += 1
@@ -90,6 +94,9 @@ def ingest_tariffs(store: Store, source: str, cfg: RegionConfig, *, progress: Pr
                       record_id=str(rec.obj.get("id")), party_id=rec.obj.get("party_id")
                       if isinstance(rec.obj.get("party_id"), str) else None)
             else:
+                if t.type is None:
+                    no_type += 1
+                    example = example or str(t.id)
                 row = tariff_row(t, rec.obj.get("elements"))
                 row.update(source="ocpi-2.2.1", source_file=name, _pos=rec.position, _raw=rec.obj)
                 rows.append(row)
@@ -102,6 +109,9 @@ def ingest_tariffs(store: Store, source: str, cfg: RegionConfig, *, progress: Pr
     if progress is not None:
         progress(n)
     q.flush()
+    if no_type:
+        res.notes.append(f"LINDA-TARIFF-TYPE: {no_type:,} accepted with a note (tariff without type; e.g. "
+                         f"{example!r})")
     log_run(store, res, started)
     return res
 
