@@ -584,3 +584,17 @@ def test_linda_rules_are_listed_with_their_action():
         line = next(x for x in out.splitlines() if code in x)
         assert "note" in line, line
     assert "quarantine" in next(x for x in out.splitlines() if "LINDA-START-END" in x)
+
+
+def test_reload_over_a_store_with_unnormalised_postal_codes_is_no_duplicate(store, cfg, tmp_path):
+    import json
+
+    from laadplan.ingest import reader
+
+    f = tmp_path / "locs.json"
+    f.write_text(json.dumps([_linda_loc("L1", "3011ad", "Op", ["NL*ABC*E1"])]))
+    reader("locations")(store, str(f), cfg)
+    # as an older laadplan stored it: the postal code as delivered
+    store.con.execute("UPDATE locations SET postal_code = '3011ad'")
+    r = reader("locations")(store, str(f), cfg)
+    assert r.quarantined == 0 and r.accepted == 1

@@ -389,6 +389,11 @@ def split_duplicates(store: Store, table: str, df: pd.DataFrame) -> tuple[pd.Dat
         # only a stored row of the same source format is comparable (another format has other fields)
         same = stored["source"].astype("string").isin(df["source"].astype("string").unique())
         stored = stored[same.fillna(False).to_numpy()]
+    if len(stored) and table == "locations":
+        # a store written before postal codes were normalised: compare in LINDA's form, not as a new content
+        nl = (stored["country_code"].astype("string") == "NL").fillna(False)
+        stored["postal_code"] = normal_postal_code(stored["postal_code"])[0].where(
+            nl, stored["postal_code"].astype("string"))
     if len(stored):
         skv = _keytext(stored, key) + "\x1e" + (_version_text(stored[t.version_column]) if t.version_column
                                                  else "")
