@@ -241,6 +241,7 @@ def test_tariff_without_vat_is_vat_unknown_not_compliant():
     out = connector_tariffs(conns, tariffs, "2026-09", ContractConfig()).set_index("evse_uid")
     assert out.loc["E1", "status"] == "vat_unknown" and pd.isna(out.loc["E1", "max_price_eur_kwh_incl_vat"])
     assert out.loc["E2", "status"] == "over"  # 0.50 > 0.48 whatever the VAT
+    assert out.loc["E2", "effective_eur_kwh"] == pytest.approx(0.50)
     assert out.loc["E3", "status"] == "compliant"
     assert out.loc["E3", "max_price_eur_kwh_incl_vat"] == pytest.approx(0.37 * 1.21)
     # the region's assumption: 21 % -> 0.4477 compliant; 40 % -> 0.518 over
@@ -325,6 +326,7 @@ def test_contract_alerts_only_for_the_concession_operators_ac_points(store, cfg)
     res = compute_contract(store, cfg, "2026-09", write=False)
     tariff_alerts = res.alerts[res.alerts["rule"] == "CM-TARIFF"]
     assert list(tariff_alerts["subject_id"]) == ["NL*CON*CON-AC"]
+    assert tariff_alerts.iloc[0]["value"] == pytest.approx(0.60 * 1.21)
     assert res.summary["connectors_with_tariff"] == 1 and res.summary["connectors_over_max_tariff"] == 1
     assert res.summary["connectors_tariff_comparison"] == 3
     cmp = res.tariff_comparison.set_index(["operator", "in_scope"])

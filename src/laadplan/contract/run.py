@@ -564,11 +564,12 @@ def _alerts(period, monthly, fails, fails_p, ct, lts, start, end, delivery, by_r
     for (cco, party, tid), g in over.groupby(["country_code", "party_id", "worst_tariff_id"]):
         kwh = g["max_price_eur_kwh_incl_vat"].max()
         sess = g["session_price_eur_kwh_incl_vat"].max()
-        price = float(np.nanmax([kwh, sess])) if pd.notna(kwh) or pd.notna(sess) else None
-        what = (f"EUR {kwh:.3f}/kWh" if pd.notna(kwh) else "VAT unknown per kWh") + \
-            (f", typical session EUR {sess:.3f}/kWh" if pd.notna(sess) else "")
+        price = float(g["effective_eur_kwh"].max())
+        what = (f"EUR {kwh:.3f}/kWh incl. VAT" if pd.notna(kwh) else
+                f"EUR {price:.3f}/kWh already without VAT (VAT unknown)") + \
+            (f", typical session EUR {sess:.3f}/kWh incl. VAT" if pd.notna(sess) else "")
         out.append(_alert(period, "CM-TARIFF", "operator", f"{cco}*{party}*{tid}", price, float(g["norm"].iloc[0]),
-                          "EUR/kWh", f"tariff {tid} of {party}: {what} incl. VAT above the maximum "
+                          "EUR/kWh", f"tariff {tid} of {party}: {what}, above the maximum "
                           f"EUR {g['norm'].iloc[0]:.2f} at {len(g)} connector(s)",
                           {"connectors": _records(g, tf.CONNECTOR_KEY + ["max_price_eur_kwh_incl_vat",
                                                                          "session_price_eur_kwh_incl_vat"])}, now,

@@ -218,8 +218,16 @@ def tariff_prices(tariffs: pd.DataFrame, cc: ContractConfig) -> pd.DataFrame:
     has_el = el.map(lambda x: _parse_elements(x) is not None)
     inc = el.map(lambda x: energy_price_incl_vat_max(x, vm))
     exc = el.map(energy_price_excl_vat_max)
-    sess = el.map(lambda x: session_price(x, cc.typical_session_energy_kwh, cc.typical_session_charging_h,
-                                          cc.typical_session_parking_h, vm))
+    memo: dict = {}  # many tariffs (and versions) share their elements
+
+    def sess_of(x):
+        k = x if isinstance(x, str) else json.dumps(x, sort_keys=True, default=str)
+        if k not in memo:
+            memo[k] = session_price(x, cc.typical_session_energy_kwh, cc.typical_session_charging_h,
+                                    cc.typical_session_parking_h, vm)
+        return memo[k]
+
+    sess = el.map(sess_of)
     fb_inc = pd.to_numeric(t.get("energy_price_eur_kwh_max_incl_vat", pd.Series(np.nan, index=t.index)))
     fb_exc = pd.to_numeric(t.get("energy_price_eur_kwh_max", pd.Series(np.nan, index=t.index)))
     t["price_eur_kwh_incl_vat"] = pd.to_numeric(inc.where(has_el), errors="coerce").where(has_el, fb_inc)
@@ -267,7 +275,8 @@ def connector_tariffs(connectors: pd.DataFrame, tariffs: pd.DataFrame, period: s
     """Per connector: max_price_eur_kwh_incl_vat (largest ENERGY price, NaN when its VAT is unknown),
     session_price_eur_incl_vat and session_price_eur_kwh_incl_vat (typical session), over every version of
     its tariffs in force in the period (the worst one counts, see the module doc); n_tariffs (distinct
-    tariffs priced), tariff_ids, worst_tariff_id, norm, status ('compliant' | 'over' | 'vat_unknown' |
+    tariffs priced), tariff_ids, worst_tariff_id, effective_eur_kwh (the larger per-kWh figure, excl. VAT
+    where VAT is unknown: what the verdict compares), norm, status ('compliant' | 'over' | 'vat_unknown' |
     'unknown') and in_scope (the concession norm applies; needs ``power_type`` to check power types).
 
     ``tariffs`` holds tariff versions (:func:`tariff_history`) or one row per tariff (``tariffs`` alone).
@@ -295,8 +304,8 @@ def connector_tariffs(connectors: pd.DataFrame, tariffs: pd.DataFrame, period: s
                   on=["country_code", "party_id", "tariff_id"], how="inner")
     if ex.empty:
         worst = pd.DataFrame(columns=CONNECTOR_KEY + ["max_price_eur_kwh_incl_vat", "session_price_eur_incl_vat",
-                                                      "session_price_eur_kwh_incl_vat", "worst_tariff_id",
-                                                      "n_tariffs", "status"])
+                                                      "session_price_eur_kwh_incl_vat", "effective_eur_kwh",
+                                                      "worst_tariff_id", "n_tariffs", "status"])
     else:
         ex["_rank"] = ex["status"].map(STATUS_RANK)
         ex = ex.sort_values(["_rank", "effective_eur_kwh"], ascending=False, kind="mergesort")
@@ -305,13 +314,15 @@ def connector_tariffs(connectors: pd.DataFrame, tariffs: pd.DataFrame, period: s
             max_price_eur_kwh_incl_vat=("price_eur_kwh_incl_vat", lambda x: x.max(skipna=False)),
             session_price_eur_incl_vat=("session_price_eur_incl_vat", lambda x: x.max(skipna=False)),
             session_price_eur_kwh_incl_vat=("session_price_eur_kwh_incl_vat", lambda x: x.max(skipna=False)),
+            effective_eur_kwh=("effective_eur_kwh", "max"),
         ).reset_index()
     keep = CONNECTOR_KEY + ["tariff_ids"] + (["power_type"] if "power_type" in connectors else [])
     out = connectors[keep].merge(worst, on=CONNECTOR_KEY, how="left")
     out["norm"] = norm
     out["status"] = out["status"].fillna("unknown").astype(str)
     out["n_tariffs"] = out["n_tariffs"].fillna(0).astype(int)
-    for col in ("max_price_eur_kwh_incl_vat", "session_price_eur_incl_vat", "session_price_eur_kwh_incl_vat"):
+    for col in ("max_price_eur_kwh_incl_vat", "session_price_eur_incl_vat", "session_price_eur_kwh_incl_vat",
+                "effective_eur_kwh"):
         out[col] = pd.to_numeric(out[col], errors="coerce").astype(float)
     out["in_scope"] = in_norm_scope(out, cc).to_numpy()
     return out
