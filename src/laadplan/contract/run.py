@@ -62,7 +62,7 @@ KPI_LABELS: dict[str, tuple[str, str]] = {
     "recurring_fault_evses": ("count", "laadpunten met terugkerende storingen"),
     "status_coverage_share": ("share", "dekking statusdata"),
     "connectors_with_tariff": ("count", "connectoren met bekend tarief"),
-    "tariff_compliant_share": ("share", "connectoren binnen het maximumtarief"),
+    "tariff_compliant_share": ("share", "connectoren binnen het maximumtarief (van de toetsbare)"),
     "connectors_over_max_tariff": ("count", "connectoren boven het maximumtarief"),
     "connectors_tariff_unknown": ("count", "connectoren zonder bekend tarief"),
     "connectors_tariff_vat_unknown": ("count", "connectoren met tarief zonder btw-opgave"),
@@ -317,8 +317,8 @@ def compute_contract(store: Store, cfg: RegionConfig, period: str, *, requests: 
             "session_price_eur_kwh_incl_vat": ("session_price_eur_kwh_incl_vat", "max"),
         }) if len(ct) else _empty_subjects()
         if len(t):
-            # compliant = price incl. VAT known and within the norm; 'VAT unknown' is not compliant
-            t["tariff_compliant_share"] = dl.share(t["_compliant"], t["connectors_with_tariff"])
+            # of the connectors with a verdict (compliant or over): 'VAT unknown' is neither, counted apart
+            t["tariff_compliant_share"] = dl.share(t["_compliant"], t["_compliant"] + t["connectors_over_max_tariff"])
             t = t.drop(columns=["_compliant"])
         s = aggregate_count(sm_flags, level, {
             "evses": ("smart", "size"), "smart": ("smart", "sum"), "evses_new": ("new", "sum"),
