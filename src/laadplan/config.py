@@ -151,7 +151,8 @@ def to_toml(cfg: RegionConfig) -> str:
             for name, f, val in simple:
                 if f.description:
                     lines.append(f"# {f.description}")
-                lines.append(f"{name} = {_toml_value(val)}")
+                # TOML has no null: an unset optional value is written commented out
+                lines.append(f"# {name} = (not set)" if val is None else f"{name} = {_toml_value(val)}")
             lines.append("")
         for name, f, val in arrays:
             if f.description:

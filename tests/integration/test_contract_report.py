@@ -63,11 +63,18 @@ def build_store(path) -> None:
         {"country_code": "NL", "party_id": "AAA", "location_id": "L3", "gm_code": "GM0002", "operator": "Op A",
          "lat": 51.93, "lon": 4.56, "has_dc": False, "last_updated_utc": t0},
     ]))
-    s.upsert("evses", pd.DataFrame([
+    evses = pd.DataFrame([
         {"country_code": "NL", "party_id": p, "location_id": loc, "evse_uid": e, "evse_id": f"NL*{p}*{e}",
          "smart_charging_capable": sm, "last_updated_utc": lu}
         for p, loc, e, sm, lu in [("AAA", "L1", "E1", True, t0), ("AAA", "L1", "E2", False, t0),
-                                  ("BBB", "L2", "E3", True, t0), ("AAA", "L3", "E4", False, pd.Timestamp("2026-08-01"))]]))
+                                  ("BBB", "L2", "E3", True, t0), ("AAA", "L3", "E4", False, pd.Timestamp("2026-08-01"))]])
+    # two feed loads: the first (E1-E3) is the baseline, E4 arrives in the second and counts as placed
+    from laadplan.contract.realisation import stamp_evses
+
+    s.upsert("evses", evses.iloc[:3])
+    stamp_evses(s, t0)
+    s.upsert("evses", evses.iloc[3:])
+    stamp_evses(s, pd.Timestamp("2026-08-02"))
     s.upsert("connectors", pd.DataFrame([
         {"country_code": "NL", "party_id": p, "location_id": loc, "evse_uid": e, "connector_id": "1", "tariff_ids": t,
          "last_updated_utc": t0}
@@ -116,7 +123,10 @@ def db(tmp_path_factory):
 
 
 def _cli(db, *args) -> str:
-    r = CliRunner().invoke(app, ["--db", str(db), *args])
+    # the hand-built store's concession operator is AAA (the region default is the incumbent's party id)
+    conf = Path(db).parent / "concession_aaa.toml"
+    conf.write_text('[contract]\ntariff_norm_party_ids = ["AAA"]\n')
+    r = CliRunner().invoke(app, ["--db", str(db), "--config", str(conf), *args])
     assert r.exit_code == 0, r.output + repr(r.exception)
     return r.stdout
 
@@ -136,7 +146,8 @@ def test_contract_cli_month_gemeente_and_alerts(db):
     assert a["tariff_compliant_share"] == pytest.approx(2 / 3)
     assert a["smart_charging_share"] == pytest.approx(1 / 3) and a["evses_new"] == 1  # E4, first seen 2026-08-01
     assert a["smart_charging_share_new"] == 0
-    assert b["connectors_tariff_unknown"] == 1 and b["tariff_compliant_share"] is None
+    # BBB is not the concession's operator: its connector is not held to the tariff norm
+    assert b.get("connectors_tariff_unknown") is None and b.get("tariff_compliant_share") is None
     assert b["uptime_share"] == 1 and b["status_coverage_share"] == 1
     al = json.loads(_cli(db, "--json", "alerts", "--month", "2026-09"))["alerts"]
     smart = [x for x in al if x["rule"] == "CM-SMART-CHARGING"]
@@ -147,7 +158,11 @@ def test_contract_cli_month_gemeente_and_alerts(db):
     up = next(a for a in al if a["rule"] == "CM-UPTIME")
     assert up["subject_id"] == "NL*AAA*L1*E2" and json.loads(up["evidence_json"])["down_h"] == pytest.approx(96)
     cdr = next(a for a in al if a["rule"] == "CM-CDR-REJECTED")
-    assert cdr["operator"] == "BBB" and cdr["value"] == pytest.approx(3 / 6)
+    # 2 rejected CDRs of September (their own start) against 3 accepted; the broken record has no start:
+    # undated, outside the month's share
+    assert cdr["operator"] == "BBB" and cdr["value"] == pytest.approx(2 / 5)
+    month = json.loads(_cli(db, "--json", "contract", "--month", "2026-09", "--level", "region"))["summary"]
+    assert month["cdrs_rejected"] == 2 and month["cdrs_rejected_undated"] == 1
 
 
 class _Nums(HTMLParser):
@@ -284,6 +299,7 @@ def test_concession_scope_limits_evses_but_not_the_feed(db, tmp_path):
     copy = tmp_path / "scope.duckdb"
     shutil.copy(db, copy)
     cfg = RegionConfig()
+    cfg.contract.tariff_norm_party_ids = ["AAA"]
     cfg.region.concession_gm_codes = ["GM0001"]  # only L1: E1 and E2
     cfg.contract.status_gap_scope = "all"
     s = Store(copy)

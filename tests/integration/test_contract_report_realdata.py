@@ -27,3 +27,51 @@ def test_report_on_real_locations_and_occupancy(shared_data, store, cfg, tmp_pat
     assert fig and "data:image/png;base64," in fig.group(1)
     assert 'data-kpi="uptime_share"' in html and "niet beschikbaar" in html
     assert "geen aanvraaglog" in html
+
+
+def test_contract_figures_on_the_real_ndw_feed(shared_data, store, cfg):
+    """NDW locations + connectors + the 60 real tariffs + the 2018 sessions, contract year 2026 (issues 10.2,
+    10.9, 11.7): the first load places nothing (was 47,429 "placed in 2026", 118.6 % of the target), the
+    tariff norm alerts nobody outside the concession operator (was 17 CM-TARIFF alerts for Fastned, bp, ...),
+    the incumbent's tariff without VAT is 'VAT unknown' (was compliant), and 2018 sessions read in 2026 are
+    not "100 % rejected"."""
+    import csv
+    import json
+
+    from laadplan.contract.run import compute_contract
+
+    nd = shared_data / "ndw_ocpi"
+    for kind, f in (("locations", nd / "locations_zh_ze.csv"), ("locations", nd / "connectors_zh_ze.csv"),
+                    ("tariffs", nd / "ocpi_tariffs_sample.json"),
+                    ("cdrs", shared_data / "sessions_nl" / "laadpaaldata_2018.csv")):
+        reader(kind)(store, str(f), cfg)
+    res = compute_contract(store, cfg, "2026", write=False)
+    s = res.summary
+    assert s["placed_in_year"] == 0 and s["placed_cumulative"] == 0 and s["target_share"] == 0
+    assert "CM-TARIFF" not in set(res.alerts["rule"])
+    # independently from the CSV: AC connectors of EQUANS (party LMS in the EVSE id) pointing at LMS's
+    # tariff, whose ENERGY component has no vat
+    lms = [t for t in json.loads((nd / "ocpi_tariffs_sample.json").read_text()) if t["party_id"] == "LMS"]
+    assert len(lms) == 1 and lms[0]["elements"][0]["price_components"][0]["vat"] is None
+    with open(nd / "connectors_zh_ze.csv", newline="") as fh:
+        n_lms = sum(1 for r in csv.DictReader(fh) if r["evse_id"].replace("*", "")[2:5] == "LMS"
+                    and r["power_type"].startswith("AC") and lms[0]["id"] in r["tariff_ids"].split(";"))
+    assert n_lms > 10_000
+    assert s["connectors_tariff_vat_unknown"] == n_lms and s["connectors_over_max_tariff"] == 0
+    assert s["tariff_compliant_share"] is None  # no connector has a verdict: n/a, neither 0 % nor 100 %
+    # with the region's assumption of 21 %: 0.37 x 1.21 = 0.4477 <= 0.48, all compliant
+    cfg.contract.vat_pct_when_missing = 21
+    s21 = compute_contract(store, cfg, "2026", write=False).summary
+    assert s21["connectors_tariff_vat_unknown"] == 0 and s21["tariff_compliant_share"] == 1
+    # every operator's AC points under the norm: alerts, but DC fast-charging connectors never count
+    cfg.contract.tariff_norm_party_ids = []
+    every = compute_contract(store, cfg, "2026", write=False)
+    assert (every.alerts["rule"] == "CM-TARIFF").sum() > 0
+    over = every.tariffs[every.tariffs["status"] == "over"]
+    assert len(over) and over["power_type"].str.startswith("AC").all()
+    cmp = every.tariff_comparison
+    assert cmp.loc[~cmp["in_scope"] & (cmp["operator"] == "Fastned"), "over"].sum() > 0  # DC: comparison only
+    # no CDR of 2026 was delivered: the rejected share is n/a, the 35 rejected 2018 rows are undated
+    assert s["cdrs_accepted"] == 0 and s["cdr_rejected_share"] is None
+    assert s["cdrs_rejected_undated"] == 35
+    assert "CM-CDR-REJECTED" not in set(res.alerts["rule"])

@@ -8,7 +8,8 @@ import pandas as pd
 import pytest
 
 from laadplan.config import RegionConfig
-from laadplan.contract.delivery import cdr_rejections, first_seen, smart_charging, tariff_freshness
+from laadplan.contract.delivery import (cdr_rejections, first_seen, smart_charging, tariff_freshness,
+                                       undated_rejections)
 from laadplan.contract.realisation import realisation, region_progress
 from laadplan.contract.settings import ContractConfig
 
@@ -22,8 +23,8 @@ def test_rejected_cdrs_attributed_to_their_own_month_per_operator_and_rule():
     q = pd.DataFrame([
         _q(1, "LINDA-START-END", "AAA", json.dumps({"start_date_time": "2026-09-10T10:00:00Z"})),
         _q(1, "LINDA-TIME-MISMATCH", "AAA", json.dumps({"start_date_time": "2026-09-10T10:00:00Z"})),  # same record
-        _q(2, "LINDA-FUTURE", "AAA", json.dumps({"start_date_time": "2031-01-01T00:00:00Z"})),  # -> ingest month
-        _q(3, "LP-MALFORMED", "BBB", "{not json", ingested="2026-09-20"),  # -> ingest month (September)
+        _q(2, "LINDA-FUTURE", "AAA", json.dumps({"start_date_time": "2031-01-01T00:00:00Z"})),  # -> undated
+        _q(3, "LP-MALFORMED", "BBB", "{not json", ingested="2026-09-20"),  # -> undated (no readable start)
         _q(4, "LINDA-START-END", "BBB", json.dumps({"start_date_time": "2026-08-31T23:30:00Z"})),  # local 1 Sept
     ])
     s = pd.DataFrame({"party_id": ["AAA"] * 6 + ["BBB"] * 2,
@@ -31,13 +32,28 @@ def test_rejected_cdrs_attributed_to_their_own_month_per_operator_and_rule():
     per, by_rule = cdr_rejections(q, s, ["2026-09"])
     per = per.set_index("party_id")
     assert (per.loc["AAA", "accepted"], per.loc["AAA", "rejected"]) == (6, 1)
-    assert (per.loc["BBB", "accepted"], per.loc["BBB", "rejected"]) == (1, 2)
-    assert per.loc["*", "rejected_share"] == pytest.approx(3 / 10)
-    assert per.loc["BBB", "rejected_share"] == pytest.approx(2 / 3)
+    assert (per.loc["BBB", "accepted"], per.loc["BBB", "rejected"]) == (1, 1)
+    assert per.loc["*", "rejected_share"] == pytest.approx(2 / 9)
+    assert per.loc["BBB", "rejected_share"] == pytest.approx(1 / 2)
     rules = by_rule.set_index("rule_code")["rejected"].to_dict()
-    assert rules == {"LINDA-START-END": 2, "LINDA-TIME-MISMATCH": 1, "LP-MALFORMED": 1}
+    assert rules == {"LINDA-START-END": 2, "LINDA-TIME-MISMATCH": 1}
+    # the records without a usable start belong to no month (they used to count in their ingestion month,
+    # which made old sessions read this year "100 % rejected"); they are counted apart by ingestion time
     per10, _ = cdr_rejections(q, s, ["2026-10"])
-    assert per10.set_index("party_id").loc["AAA", "rejected"] == 1  # the future-dated one, by ingestion
+    assert "AAA" not in set(per10["party_id"]) or per10.set_index("party_id").loc["AAA", "rejected"] == 0
+    assert undated_rejections(q, pd.Timestamp("2026-09-01"), pd.Timestamp("2026-11-01")) == 2
+    assert undated_rejections(q, pd.Timestamp("2026-09-01"), pd.Timestamp("2026-10-01")) == 1
+
+
+def test_old_sessions_read_this_year_are_not_100_percent_rejected():
+    # 2018 sessions read in 2026: 3 accepted (2018), 1 CSV row rejected (raw is CSV text, no readable start)
+    q = pd.DataFrame([_q(9, "LINDA-START-END", None, "2018-03-01 10:00:00,2018-03-01 09:00:00,1000,1,1,3000",
+                         ingested="2026-12-06")])
+    s = pd.DataFrame({"party_id": [None] * 3, "start_utc": pd.to_datetime(["2018-03-01"] * 3)})
+    per, _ = cdr_rejections(q, s, ["2026-12"])
+    assert per.empty or per["rejected"].sum() == 0  # was: 1 rejected, 0 accepted -> 100 %
+    per18, _ = cdr_rejections(q, s, ["2018-03"])
+    assert per18.set_index("party_id").loc["*", "rejected_share"] == 0
 
 
 def test_tariff_freshness_by_session():
@@ -83,3 +99,45 @@ def test_first_seen_smart_charging_and_realisation():
     # concession starts 2026: 2 placed in 2026 + 0 in 2027; path after 2 of 5 placement years = 40
     assert prog["placed_cumulative"] == 2 and prog["target_path_evses"] == 40 and prog["on_path"] is False
     assert prog["planned_in_year"] == 3
+
+
+def _loc(lid: str, evses: list[tuple[str, str]], party: str = "AAA") -> dict:
+    """A minimal OCPI 2.2.1 Location with EVSEs (uid, last_updated)."""
+    return {"country_code": "NL", "party_id": party, "id": lid, "publish": True, "address": "Kade 1",
+            "city": "Rotterdam", "country": "NLD", "coordinates": {"latitude": "51.92", "longitude": "4.47"},
+            "time_zone": "Europe/Amsterdam", "last_updated": max(lu for _, lu in evses),
+            "evses": [{"uid": u, "evse_id": f"NL*{party}*E{u}", "status": "AVAILABLE", "last_updated": lu,
+                       "connectors": [{"id": "1", "standard": "IEC_62196_T2", "format": "SOCKET",
+                                       "power_type": "AC_3_PHASE", "max_voltage": 230, "max_amperage": 16,
+                                       "last_updated": lu}]} for u, lu in evses]}
+
+
+def test_placed_counts_commissioned_evses_not_the_first_load(store, tmp_path):
+    from laadplan.contract.run import compute_contract
+    from laadplan.ingest import reader
+
+    cfg = RegionConfig()
+    cfg.region.concession_gm_codes = []
+    ingest = reader("locations")
+    # first load of the feed: two EVSEs, one updated after the concession start: both existing stock
+    f1 = tmp_path / "v1.json"
+    f1.write_text(json.dumps([_loc("L1", [("1", "2024-05-01T00:00:00Z"), ("2", "2026-08-15T00:00:00Z")])]))
+    ingest(store, str(f1), cfg)
+    res = compute_contract(store, cfg, "2026", write=False)
+    assert res.summary["placed_in_year"] == 0 and res.summary["placed_cumulative"] == 0  # was 1 (EVSE 2)
+    # second load: EVSE 1 updated again (not new), EVSE 3 new, commissioned 2026-09-10; a new operator's
+    # first load (BBB) is its own baseline
+    f2 = tmp_path / "v2.json"
+    f2.write_text(json.dumps([_loc("L1", [("1", "2026-10-01T00:00:00Z"), ("2", "2026-08-15T00:00:00Z"),
+                                          ("3", "2026-09-10T00:00:00Z")]),
+                              _loc("L9", [("7", "2026-11-01T00:00:00Z")], party="BBB")]))
+    ingest(store, str(f2), cfg)
+    res = compute_contract(store, cfg, "2026", write=False)
+    assert res.summary["placed_in_year"] == 1 and res.summary["placed_cumulative"] == 1
+    assert res.summary["evses_new"] == 1
+    c = store.frame("evse_commissioning").set_index("evse_uid")
+    assert c["baseline"].to_dict() == {"1": True, "2": True, "3": False, "7": True}
+    # a store filled by hand (no stamps): placed is n/a, not the whole stock
+    store.con.execute("DELETE FROM evse_commissioning")
+    res = compute_contract(store, cfg, "2026", write=False)
+    assert res.summary["placed_in_year"] is None and res.summary["target_share"] is None

@@ -580,3 +580,64 @@ def test_batches_do_not_change_the_result(tmp_path, cfg, monkeypatch):
     tables, rules, counts = whole
     assert rules == ["LP-DUPLICATE", "LP-MALFORMED"] and counts[0] == (7, 5)
     assert tables["locations"].set_index("location_id").name["LOC1"] == "Newer"
+
+
+# -- LINDA format rules: accepted with a note (issue 11.8) ----------------------------------------------
+def _linda_loc(lid, postal, operator, evse_ids):
+    return {"country_code": "NL", "party_id": "ABC", "id": lid, "publish": True, "address": "Kade 1",
+            "city": "Rotterdam", "postal_code": postal, "country": "NLD",
+            "coordinates": {"latitude": "51.92", "longitude": "4.47"}, "time_zone": "Europe/Amsterdam",
+            "last_updated": "2026-05-01T00:00:00Z", **({"operator": {"name": operator}} if operator else {}),
+            "evses": [{"uid": f"{lid}-{i}", **({"evse_id": e} if e else {}), "status": "AVAILABLE",
+                       "last_updated": "2026-05-01T00:00:00Z",
+                       "connectors": [{"id": "1", "standard": "IEC_62196_T2", "format": "SOCKET",
+                                       "power_type": "AC_3_PHASE", "max_voltage": 230, "max_amperage": 16,
+                                       "last_updated": "2026-05-01T00:00:00Z"}]} for i, e in enumerate(evse_ids)]}
+
+
+def test_linda_location_rules_accept_with_a_note_and_normalise_postal_codes(store, cfg, tmp_path):
+    import json
+
+    from laadplan.ingest import reader
+
+    f = tmp_path / "locs.json"
+    f.write_text(json.dumps([
+        _linda_loc("L1", "3011ad", "Op", ["NL*ABC*E1", "NLABCE2"]),  # fine; postal code normalised
+        _linda_loc("L2", "3011", None, ["NL.ABC.E3", None]),  # PC4 only, no operator, 2 bad evse ids
+        _linda_loc("L3", " 2264 bm ", "Op", ["NL*ABC*E4*1"]),
+    ]))
+    r = reader("locations")(store, str(f), cfg)
+    assert (r.read, r.accepted, r.quarantined) == (3, 3, 0)  # LINDA only warns: nothing quarantined
+    notes = {n.split(":")[0]: n for n in r.notes}
+    assert notes["LINDA-POSTAL-CODE"].startswith("LINDA-POSTAL-CODE: 1 accepted") and "'3011'" in notes[
+        "LINDA-POSTAL-CODE"]
+    assert notes["LINDA-OPERATOR"].startswith("LINDA-OPERATOR: 1 accepted")
+    assert notes["LINDA-EVSE-ID"].startswith("LINDA-EVSE-ID: 2 accepted")
+    pcs = store.frame("locations").set_index("location_id")["postal_code"].to_dict()
+    assert pcs == {"L1": "3011 AD", "L2": "3011", "L3": "2264 BM"}  # LINDA's form '1234 AB'
+
+
+def test_linda_rules_are_listed_with_their_action():
+    from typer.testing import CliRunner
+
+    from laadplan.cli import app
+
+    out = CliRunner().invoke(app, ["rules"], env={"COLUMNS": "250"}).stdout
+    for code in ("LINDA-EVSE-ID", "LINDA-OPERATOR", "LINDA-POSTAL-CODE", "LINDA-TARIFF-TYPE"):
+        line = next(x for x in out.splitlines() if code in x)
+        assert "note" in line, line
+    assert "quarantine" in next(x for x in out.splitlines() if "LINDA-START-END" in x)
+
+
+def test_reload_over_a_store_with_unnormalised_postal_codes_is_no_duplicate(store, cfg, tmp_path):
+    import json
+
+    from laadplan.ingest import reader
+
+    f = tmp_path / "locs.json"
+    f.write_text(json.dumps([_linda_loc("L1", "3011ad", "Op", ["NL*ABC*E1"])]))
+    reader("locations")(store, str(f), cfg)
+    # as an older laadplan stored it: the postal code as delivered
+    store.con.execute("UPDATE locations SET postal_code = '3011ad'")
+    r = reader("locations")(store, str(f), cfg)
+    assert r.quarantined == 0 and r.accepted == 1

@@ -25,6 +25,8 @@ def _expected(obj: dict) -> dict:
     comps = [pc for el in obj["elements"] for pc in el["price_components"]]
 
     def mx(kind, vat=False):
+        if vat and any(pc.get("vat") is None and pc["price"] != 0 for pc in comps if pc["type"] == kind):
+            return None  # VAT unknown
         v = [pc["price"] * (1 + pc.get("vat", 0) / 100) if vat else pc["price"] for pc in comps if pc["type"] == kind]
         return max(v) if v else None
 
@@ -168,3 +170,14 @@ def test_duplicate_of_an_earlier_version_is_caught_in_the_history(store, cfg, tm
     r = ingest_tariffs(store, _file(tmp_path, [other], "b.json"), cfg)
     assert r.accepted == 0 and dict(r.by_rule) == {"LP-DUPLICATE": 1}
     assert set(store.frame("tariff_versions").currency) == {"EUR"}
+
+
+def test_tariff_without_type_is_accepted_with_a_linda_note(store, cfg, tmp_path):
+    el = [{"price_components": [{"type": "ENERGY", "price": 0.3, "vat": 21, "step_size": 1}]}]
+    base = {"country_code": "NL", "party_id": "ABC", "currency": "EUR", "elements": el,
+            "last_updated": "2026-05-01T00:00:00Z"}
+    f = tmp_path / "t.json"
+    f.write_text(json.dumps([{**base, "id": "T1"}, {**base, "id": "T2", "type": "REGULAR"}, {**base, "id": "T3"}]))
+    r = ingest_tariffs(store, str(f), cfg)
+    assert (r.accepted, r.quarantined) == (3, 0)
+    assert r.notes == ["LINDA-TARIFF-TYPE: 2 accepted with a note (tariff without type; e.g. 'T1')"]

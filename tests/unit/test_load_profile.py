@@ -103,3 +103,37 @@ def test_coincidence_and_evening_by_hand(cfg):
     # summer: local = UTC + 2, so 15:00 UTC is 17:00 local, inside the window
     summer = _s([("2026-07-06 15:00", "2026-07-06 16:00", 10.0, 10.0, "a", "GM1")])
     assert profile_summary(summer, cfg).iloc[0]["evening_energy_share"] == pytest.approx(1.0)
+
+
+def test_session_power_from_charging_time_capped_by_evse_power(cfg):
+    # a: 10 kWh charged in 2 h at an 11 kW EVSE: the car drew 5 kW, not the rated 11 kW
+    # b: 30 kWh "charged" in 1 h at an 11 kW EVSE is impossible: capped at 11 kW (2.727 h, inside 4 h connected)
+    # c: no charging time: the EVSE power; d: nothing known: the default power
+    s = pd.DataFrame({"start_utc": ["2026-01-05 10:00"] * 4,
+                      "end_utc": ["2026-01-05 13:00", "2026-01-05 14:00", "2026-01-05 13:00", "2026-01-05 13:00"],
+                      "energy_kwh": [10.0, 30.0, 7.4, 5.5], "max_power_kw": [11.0, 11.0, 3.7, None],
+                      "charging_h": [2.0, 1.0, None, None]})
+    d = session_power(s, cfg)
+    assert d["power_kw"].tolist() == pytest.approx([5.0, 11.0, 3.7, cfg.load.default_session_power_kw])
+    assert d["charge_h"].tolist() == pytest.approx([2.0, 30 / 11, 2.0, 5.5 / cfg.load.default_session_power_kw])
+    # the profile follows: session a puts 5 kW in each quarter of its first two hours, none after
+    p = load_profile(s.iloc[[0]], cfg).set_index("slot_utc")["power_kw"]
+    assert p[pd.Timestamp("2026-01-05 10:00")] == pytest.approx(5.0)
+    assert p[pd.Timestamp("2026-01-05 11:45")] == pytest.approx(5.0)
+    assert p[pd.Timestamp("2026-01-05 12:00")] == pytest.approx(0.0)
+
+
+def test_coincidence_without_unit_ids_is_na_with_a_note(cfg):
+    # sessions without EVSE (or location) ids: no units, so no coincidence factor (was: every session its own
+    # unit, CF = peak / sum of all session peaks = 10 / 30 here)
+    s = pd.DataFrame({"start_utc": ["2026-01-05 10:00", "2026-01-05 10:00", "2026-01-05 14:00"],
+                      "end_utc": ["2026-01-05 11:00", "2026-01-05 11:00", "2026-01-05 15:00"],
+                      "energy_kwh": [5.0, 5.0, 10.0], "max_power_kw": [5.0, 5.0, 10.0]})
+    out = profile_summary(s, cfg).iloc[0]
+    assert out["peak_kw"] == pytest.approx(10.0)
+    assert np.isnan(out["coincidence_factor"]) and pd.isna(out["n_units"]) and out["coincidence_unit"] is None
+    assert "no evse ids" in out["coincidence_note"]
+    # with ids the factor is there and has no note: a and b peak together (10 kW), c alone: 10 / (5+5+10)
+    s["evse_uid"] = ["a", "b", "c"]
+    out = profile_summary(s, cfg).iloc[0]
+    assert out["coincidence_factor"] == pytest.approx(0.5) and out["coincidence_note"] is None

@@ -40,7 +40,7 @@ def register(app: typer.Typer) -> None:
         from laadplan.ingest import rules as R
 
         load_all_rules()  # every reader registers the rules it adds
-        df = pd.DataFrame([{"rule_code": r.code, "source": r.source, "applies_to": ", ".join(r.kinds),
-                            "description": r.description}
+        df = pd.DataFrame([{"rule_code": r.code, "source": r.source, "action": r.action,
+                            "applies_to": ", ".join(r.kinds), "description": r.description}
                            for r in sorted(R.RULES.values(), key=lambda r: (r.source != "LINDA", r.code))])
         print_frame(df, title="validation rules")

@@ -81,7 +81,7 @@ def register(app: typer.Typer) -> None:
                 fail("--municipality filters the evse, location and gemeente levels")
         if STATE.json or fmt == "json":
             emit_json({"period": res.period, "level": level, "summary": res.summary, "notes": res.notes,
-                       "rows": _records(tab)})
+                       "rows": _records(tab), "tariff_comparison": _records(res.tariff_comparison)})
             return
         cols = [c for c in SHOW if c in tab.columns]
         tab = tab[cols].copy()

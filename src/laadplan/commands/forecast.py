@@ -153,10 +153,12 @@ def register(app: typer.Typer) -> None:
             emit_json(result)
             return
         summ = pd.read_csv(out / f"load_summary_{level.value}.csv")
-        cols = [c for c in summ.columns if c not in ("peak_utc", "coincidence_unit")]
+        cols = [c for c in summ.columns if c not in ("peak_utc", "coincidence_unit", "coincidence_note")]
         print_frame(summ[cols].sort_values("peak_kw", ascending=False), title=f"load per {level.value}")
         if "smart" in result:
             smart_rows = pd.DataFrame({"measure": list(result["smart"]),
                                        "value": ["n/a" if v is None else str(v) for v in result["smart"].values()]})
             print_frame(smart_rows, title=f"smart charging: {smart.value}")
+        for note in result.get("notes", []):
+            console.print(note)
         console.print(f"tables and charts in {out}/")

@@ -1,13 +1,14 @@
 """Data delivery KPIs (LINDA norms as contract KPIs) and smart-charging capability.
 
-* **CDRs rejected**: a quarantined CDR (kind ``cdrs`` or ``sessions``) belongs to the month (local time) of
-  its own ``start_date_time`` when that can be read from its raw OCPI JSON and lies between 2009 and its
-  ingestion, else to the month it was ingested. ``rejected_share = rejected / (accepted + rejected)`` with
-  ``accepted`` the sessions in the store starting in that month; per operator by ``party_id``; per rule
-  each rule's count over the same denominator (a record breaking two rules counts once in the total and
-  once under each rule).
-  Next to it, ``ingest_rejected_share`` is the plain share quarantined over the CDR files *ingested* in the
-  period (``ingest_runs``: records_quarantined / records_read), whatever the CDRs' own dates.
+* **CDRs rejected** (one definition, by the session's own month): a quarantined CDR (kind ``cdrs`` or
+  ``sessions``) belongs to the month (local time) of its own ``start_date_time`` when that can be read from
+  its raw OCPI JSON and lies between 2009 and its ingestion, like an accepted CDR belongs to the month its
+  session starts. ``rejected_share = rejected / (accepted + rejected)`` with ``accepted`` the sessions in
+  the store starting in that month; per operator by ``party_id``; per rule each rule's count over the same
+  denominator (a record breaking two rules counts once in the total and once under each rule). A rejected
+  record whose start cannot be read (broken JSON, a CSV row) belongs to no month: it is counted apart as
+  *undated* (:func:`undated_rejections`, by the time it was ingested), never in a month's share (counting
+  it in its ingestion month made 35 rejected rows of 2018 sessions read in 2026 "100 % rejected").
 * **Status data coverage** (status freshness): hours with a status over hours known, from
   :mod:`laadplan.contract.availability`. The LINDA 30-second norm applies to the live feed and cannot be
   measured from a stored change history; coverage is what the store can show.
@@ -62,9 +63,9 @@ def cdr_rejections(quarantine: pd.DataFrame, sessions: pd.DataFrame, months: lis
         start = pd.to_datetime(start)
         ing = pd.to_datetime(q["ingested_utc"])
         ok = start.notna() & (start >= pd.Timestamp("2009-01-01")) & (start <= ing)
-        q["when"] = start.where(ok, ing)
+        q["when"] = start.where(ok)
         q["month"] = month_of(q["when"], tz)
-        q = q[q["month"].isin(months)]
+        q = q[q["month"].isin(months)]  # undated records (no readable start) belong to no month
     else:
         q["month"] = pd.Series(dtype="string")
     recs = q.drop_duplicates(["source_file", "position"])
@@ -84,6 +85,18 @@ def cdr_rejections(quarantine: pd.DataFrame, sessions: pd.DataFrame, months: lis
     by_rule = q.groupby(["month", "rule_code"]).size().rename("rejected").reset_index()
     by_rule["rejected_share"] = by_rule["rejected"] / by_rule["month"].map(denom).astype(float)
     return per.sort_values(["month", "party_id"]).reset_index(drop=True), by_rule
+
+
+def undated_rejections(quarantine: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp) -> int:
+    """Rejected CDR records ingested in [start, end) whose own start cannot be read (or is not between 2009
+    and their ingestion): outside every month's rejected share, reported apart."""
+    q = quarantine[quarantine["kind"].isin(["cdrs", "sessions"])].drop_duplicates(["source_file", "position"])
+    if q.empty:
+        return 0
+    st = pd.to_datetime(q["raw"].map(_raw_start))
+    ing = pd.to_datetime(q["ingested_utc"])
+    dated = st.notna() & (st >= pd.Timestamp("2009-01-01")) & (st <= ing)
+    return int((~dated & (ing >= start) & (ing < end)).sum())
 
 
 def tariff_freshness(sessions: pd.DataFrame, connectors: pd.DataFrame, tariffs: pd.DataFrame,

@@ -39,7 +39,8 @@ ALERT_RULES: dict[str, tuple[str, str]] = {
     "CM-UPTIME": ("breach", "EVSE uptime in a month below the norm"),
     "CM-FAILURES": ("breach", "more failures of an EVSE in a month than the norm allows"),
     "CM-RECURRING": ("breach", "an EVSE failed in each of the last N months"),
-    "CM-TARIFF": ("breach", "a concession connector's energy tariff incl. VAT above the maximum"),
+    "CM-TARIFF": ("breach", "a concession connector's tariff incl. VAT (per kWh or the typical session per kWh) "
+                            "above the maximum"),
     "CM-LEAD-TIME": ("breach", "granted request not working within the lead-time norm"),
     "CM-CDR-REJECTED": ("breach", "share of an operator's CDRs rejected above the norm"),
     "CM-STATUS-COVERAGE": ("warning", "an operator's EVSE-hours covered by status data below the norm"),
@@ -61,9 +62,11 @@ KPI_LABELS: dict[str, tuple[str, str]] = {
     "recurring_fault_evses": ("count", "laadpunten met terugkerende storingen"),
     "status_coverage_share": ("share", "dekking statusdata"),
     "connectors_with_tariff": ("count", "connectoren met bekend tarief"),
-    "tariff_compliant_share": ("share", "connectoren binnen het maximumtarief"),
+    "tariff_compliant_share": ("share", "connectoren binnen het maximumtarief (van de toetsbare)"),
     "connectors_over_max_tariff": ("count", "connectoren boven het maximumtarief"),
     "connectors_tariff_unknown": ("count", "connectoren zonder bekend tarief"),
+    "connectors_tariff_vat_unknown": ("count", "connectoren met tarief zonder btw-opgave"),
+    "connectors_tariff_comparison": ("count", "connectoren buiten de tariefnorm (ter vergelijking)"),
     "smart_charging_share": ("share", "laadpunten geschikt voor slim laden"),
     "evses_new": ("count", "nieuwe laadpunten sinds start concessie"),
     "smart_charging_share_new": ("share", "nieuwe laadpunten geschikt voor slim laden"),
@@ -79,8 +82,7 @@ KPI_LABELS: dict[str, tuple[str, str]] = {
     "cdrs_rejected": ("count", "afgekeurde CDR's"),
     "cdr_rejected_share": ("share", "aandeel afgekeurde CDR's"),
     "sessions": ("count", "laadsessies"),
-    "ingest_cdrs_read": ("count", "CDR's ingelezen in de periode"),
-    "ingest_rejected_share": ("share", "aandeel afgekeurd bij inlezen in de periode"),
+    "cdrs_rejected_undated": ("count", "afgekeurde CDR's zonder leesbare starttijd (geen maand)"),
     "tariff_current_share": ("share", "sessies met tijdig actueel tarief"),
     "placed_in_year": ("count", "geplaatste laadpunten in het jaar"),
     "planned_in_year": ("count", "geplande laadpunten in het jaar"),
@@ -97,6 +99,7 @@ KPI_LABELS: dict[str, tuple[str, str]] = {
 
 COUNT_COLUMNS = ["n_evses", "failures", "evses_below_uptime_norm", "evses_over_failure_norm", "recurring_fault_evses",
                  "connectors", "connectors_with_tariff", "connectors_over_max_tariff", "connectors_tariff_unknown",
+                 "connectors_tariff_vat_unknown",
                  "evses", "evses_new"]
 #: KPIs stored per EVSE (the other levels store every numeric column)
 EVSE_KPIS = {"uptime_share", "up_h", "down_h", "nodata_h", "failures", "failure_h", "status_coverage_share",
@@ -122,6 +125,8 @@ class ContractResult:
     realisation: pd.DataFrame
     budget: pd.DataFrame
     notes: list[str] = field(default_factory=list)
+    #: per operator, every connector incl. those outside the tariff norm's scope (for comparison, no alerts)
+    tariff_comparison: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 # -- reading the store --------------------------------------------------------------------------------
@@ -220,13 +225,38 @@ def compute_contract(store: Store, cfg: RegionConfig, period: str, *, requests: 
     tariffs = store.frame("tariffs")
     versions = tf.tariff_history(tariffs, store.frame("tariff_versions")  # absent in a read-only old store
                                  if store.has_table("tariff_versions") else None)
-    ct = tf.connector_tariffs(conns, versions, period, cc, (start, end))
-    ct = ct.merge(conns[tf.CONNECTOR_KEY + ["gm_code", "operator"]], on=tf.CONNECTOR_KEY, how="left")
+    ct_all = tf.connector_tariffs(conns, versions, period, cc, (start, end))
+    ct_all = ct_all.merge(conns[tf.CONNECTOR_KEY + ["gm_code", "operator"]], on=tf.CONNECTOR_KEY, how="left")
+    ct = ct_all[ct_all["in_scope"]].reset_index(drop=True)  # the concession norm: KPIs and alerts
+    comparison = _tariff_comparison(ct_all)
+    n_cmp = int((~ct_all["in_scope"] & (ct_all["status"] != "unknown")).sum())
+    if n_cmp:
+        notes.append(f"tariff norm applied to party ids {cc.tariff_norm_party_ids or 'all'} and power types "
+                     f"{cc.tariff_norm_power_types or 'all'}; {n_cmp} priced connectors of other operators or "
+                     f"power types are shown for comparison only")
+    if cc.vat_pct_when_missing is None and (ct["status"] == "vat_unknown").any():
+        notes.append(f"{int((ct['status'] == 'vat_unknown').sum())} concession connectors have a tariff without VAT: "
+                     f"verdict 'VAT unknown' (set contract.vat_pct_when_missing to assume one)")
 
     # smart charging and first appearance
     fs = dl.first_seen(meta, status)
     meta = meta.merge(fs.reset_index(), on=EVSE_KEY, how="left")
+    # placed = commissioned since the concession start, not in the first load of its feed (realisation.py)
+    com = rl.commissioned(store, cc.concession_start)
+    placed_known = com is not None
+    if placed_known:
+        meta = meta.merge(com[EVSE_KEY + ["baseline", "commissioned_utc", "placed"]], on=EVSE_KEY, how="left")
+        meta["placed"] = meta["placed"].astype("boolean").fillna(False).astype(bool)
+        n_base = int(meta["baseline"].astype("boolean").fillna(False).sum())
+        if n_base:
+            notes.append(f"{n_base} EVSEs were in the first load of their operator's feed: the baseline, not "
+                         f"counted as placed")
+    else:
+        meta["commissioned_utc"], meta["placed"] = pd.NaT, False
+        notes.append("no commissioning stamps in the store (EVSEs not loaded through `laadplan ingest "
+                     "locations`): placed EVSEs n/a")
     sm = dl.smart_charging(meta, pd.Timestamp(cc.concession_start))
+    sm["new"] = sm["placed"] & (pd.to_datetime(sm["commissioned_utc"]) < end).fillna(False)
     sm_period = sm[sm["first_seen_utc"].isna() | (sm["first_seen_utc"] < end)]
 
     # sessions and data delivery
@@ -262,8 +292,10 @@ def compute_contract(store: Store, cfg: RegionConfig, period: str, *, requests: 
     plan = store.query("SELECT year, gm_code, evses FROM plan_sites") if store.has_table("plan_sites") else None
     if plan is not None and plan.empty:
         plan = None
-    real = rl.realisation(meta[["gm_code", "first_seen_utc"]], plan, tz)
-    prog = rl.region_progress(real, year, cfg)
+    placed = meta.loc[meta["placed"], ["gm_code", "commissioned_utc"]].rename(
+        columns={"commissioned_utc": "first_seen_utc"})
+    real = rl.realisation(placed, plan, tz)
+    prog = rl.region_progress(real, year, cfg, known=placed_known)
     costs = store.frame("costs")
     budget = bu.budget_table(costs, cfg.budget, [year]) if len(costs) else pd.DataFrame()
 
@@ -271,7 +303,8 @@ def compute_contract(store: Store, cfg: RegionConfig, period: str, *, requests: 
     levels: dict[str, pd.DataFrame] = {}
     st = ct["status"].astype(str)
     ct_flags = ct.assign(known=(st != "unknown").astype(int), over=(st == "over").astype(int),
-                         unknown=(st == "unknown").astype(int))
+                         unknown=(st == "unknown").astype(int), vat_unknown=(st == "vat_unknown").astype(int),
+                         compliant=(st == "compliant").astype(int))
     sm_flags = sm_period.assign(smart=sm_period["smart"].astype(int), new=sm_period["new"].astype(int),
                                 smart_new=(sm_period["smart"] & sm_period["new"]).astype(int),
                                 known=sm_period["smart_known"].astype(int),
@@ -281,11 +314,14 @@ def compute_contract(store: Store, cfg: RegionConfig, period: str, *, requests: 
         t = aggregate_count(ct_flags, level, {
             "connectors": ("known", "size"), "connectors_with_tariff": ("known", "sum"),
             "connectors_over_max_tariff": ("over", "sum"), "connectors_tariff_unknown": ("unknown", "sum"),
+            "connectors_tariff_vat_unknown": ("vat_unknown", "sum"), "_compliant": ("compliant", "sum"),
             "max_price_eur_kwh_incl_vat": ("max_price_eur_kwh_incl_vat", "max"),
+            "session_price_eur_kwh_incl_vat": ("session_price_eur_kwh_incl_vat", "max"),
         }) if len(ct) else _empty_subjects()
         if len(t):
-            t["tariff_compliant_share"] = dl.share(t["connectors_with_tariff"] - t["connectors_over_max_tariff"],
-                                                   t["connectors_with_tariff"])
+            # of the connectors with a verdict (compliant or over): 'VAT unknown' is neither, counted apart
+            t["tariff_compliant_share"] = dl.share(t["_compliant"], t["_compliant"] + t["connectors_over_max_tariff"])
+            t = t.drop(columns=["_compliant"])
         s = aggregate_count(sm_flags, level, {
             "evses": ("smart", "size"), "smart": ("smart", "sum"), "evses_new": ("new", "sum"),
             "smart_new": ("smart_new", "sum"), "known": ("known", "sum"), "new_known": ("new_known", "sum"),
@@ -311,19 +347,20 @@ def compute_contract(store: Store, cfg: RegionConfig, period: str, *, requests: 
     for k in ("n_evses", "uptime_share", "down_h", "failures", "mean_failure_h", "evses_below_uptime_norm",
               "evses_over_failure_norm", "recurring_fault_evses", "status_coverage_share",
               "connectors_with_tariff", "tariff_compliant_share", "connectors_over_max_tariff",
-              "connectors_tariff_unknown", "smart_charging_share", "evses_new", "smart_charging_share_new"):
+              "connectors_tariff_unknown", "connectors_tariff_vat_unknown", "smart_charging_share", "evses_new",
+              "smart_charging_share_new"):
         summary[k] = _num(reg.get(k))
+    summary["connectors_tariff_comparison"] = n_cmp
+    if not placed_known:
+        summary["evses_new"] = summary["smart_charging_share_new"] = None
+        for lv, tab in levels.items():
+            levels[lv] = tab.drop(columns=[c for c in ("evses_new", "smart_charging_share_new") if c in tab])
     summary.update({k: _num(v) for k, v in lead.items()})
     tot = delivery_p[delivery_p["party_id"] == "*"]
     summary["cdrs_accepted"] = int(tot["accepted"].sum()) if len(tot) else 0
     summary["cdrs_rejected"] = int(tot["rejected"].sum()) if len(tot) else 0
     summary["cdr_rejected_share"] = _num(tot["rejected_share"].iloc[0]) if len(tot) else None
-    runs = store.query("SELECT sum(records_read) AS r, sum(records_quarantined) AS q FROM ingest_runs "
-                       "WHERE kind IN ('cdrs', 'sessions') AND started_utc >= ? AND started_utc < ?",
-                       [start.to_pydatetime(), end.to_pydatetime()])
-    r_read, r_q = runs["r"].iloc[0], runs["q"].iloc[0]
-    summary["ingest_cdrs_read"] = _num(r_read)
-    summary["ingest_rejected_share"] = _num(r_q / r_read) if r_read and not pd.isna(r_read) else None
+    summary["cdrs_rejected_undated"] = dl.undated_rejections(quarantine, start, end)
     summary["sessions"] = int(len(sessions))
     summary["tariff_current_share"] = _num(fresh["tariff_current"].mean()) if len(fresh) else None
     if kind == "year":
@@ -372,7 +409,22 @@ def compute_contract(store: Store, cfg: RegionConfig, period: str, *, requests: 
         if len(alerts):
             store.upsert("alerts", alerts)
     return ContractResult(period, kind, summary, levels, kpis, alerts, fails_p, monthly, ct, lts, delivery_p,
-                          by_rule_p, real, budget, notes)
+                          by_rule_p, real, budget, notes, comparison)
+
+
+def _tariff_comparison(ct: pd.DataFrame) -> pd.DataFrame:
+    """Per operator and scope: connectors, priced ones, compliant / over / VAT unknown, highest prices."""
+    if ct.empty:
+        return pd.DataFrame()
+    st = ct["status"].astype(str)
+    d = ct.assign(operator=ct["operator"].fillna("onbekend"), priced=(st != "unknown").astype(int),
+                  compliant=(st == "compliant").astype(int), over=(st == "over").astype(int),
+                  vat_unknown=(st == "vat_unknown").astype(int))
+    return d.groupby(["operator", "in_scope"]).agg(
+        connectors=("priced", "size"), priced=("priced", "sum"), compliant=("compliant", "sum"),
+        over=("over", "sum"), vat_unknown=("vat_unknown", "sum"),
+        max_price_eur_kwh_incl_vat=("max_price_eur_kwh_incl_vat", "max"),
+        session_price_eur_kwh_incl_vat=("session_price_eur_kwh_incl_vat", "max")).reset_index()
 
 
 def _empty_subjects() -> pd.DataFrame:
@@ -511,13 +563,19 @@ def _alerts(period, monthly, fails, fails_p, ct, lts, start, end, delivery, by_r
                               f"EVSE {subj} failed in each of the {cc.recurring_fault_months} months up to {r.month}",
                               {"failures": [x for x in by_evse.get(subj, []) if x["month"] <= r.month][-20:]},
                               now, r.gm_code, r.operator))
-    over = ct[ct["status"] == "over"]
+    over = ct[(ct["status"] == "over") & ct["in_scope"]]
     for (cco, party, tid), g in over.groupby(["country_code", "party_id", "worst_tariff_id"]):
-        price = float(g["max_price_eur_kwh_incl_vat"].max())
+        kwh = g["max_price_eur_kwh_incl_vat"].max()
+        sess = g["session_price_eur_kwh_incl_vat"].max()
+        price = float(g["effective_eur_kwh"].max())
+        what = (f"EUR {kwh:.3f}/kWh incl. VAT" if pd.notna(kwh) else
+                f"EUR {price:.3f}/kWh already without VAT (VAT unknown)") + \
+            (f", typical session EUR {sess:.3f}/kWh incl. VAT" if pd.notna(sess) else "")
         out.append(_alert(period, "CM-TARIFF", "operator", f"{cco}*{party}*{tid}", price, float(g["norm"].iloc[0]),
-                          "EUR/kWh", f"tariff {tid} of {party}: EUR {price:.3f}/kWh incl. VAT above the maximum "
+                          "EUR/kWh", f"tariff {tid} of {party}: {what}, above the maximum "
                           f"EUR {g['norm'].iloc[0]:.2f} at {len(g)} connector(s)",
-                          {"connectors": _records(g, tf.CONNECTOR_KEY + ["max_price_eur_kwh_incl_vat"])}, now,
+                          {"connectors": _records(g, tf.CONNECTOR_KEY + ["max_price_eur_kwh_incl_vat",
+                                                                         "session_price_eur_kwh_incl_vat"])}, now,
                           g["gm_code"].iloc[0], g["operator"].iloc[0]))
     if len(lts):
         done = lts[(~lts["open"]) & (lts["operational_date"] >= start) & (lts["operational_date"] < end)
@@ -559,9 +617,11 @@ def _alerts(period, monthly, fails, fails_p, ct, lts, start, end, delivery, by_r
                 bad = g[~g["smart"]]
                 out.append(_alert(period, "CM-SMART-CHARGING", "operator", op, sh, cc.min_smart_charging_share_new,
                                   "share", f"operator {op}: {len(bad)} of {len(g)} new EVSEs cannot charge smart",
-                                  {"evses": _records(bad, EVSE_KEY + ["evse_id", "first_seen_utc"])}, now, None, op))
+                                  {"evses": _records(bad, EVSE_KEY + ["evse_id", "commissioned_utc"])}, now, None,
+                                  op))
     if kind == "year":
-        if len(sm) and prog["target_path_evses"] and prog["placed_cumulative"] < prog["target_path_evses"]:
+        if len(sm) and prog["target_path_evses"] and prog["placed_cumulative"] is not None \
+                and prog["placed_cumulative"] < prog["target_path_evses"]:
             out.append(_alert(period, "CM-REALISATION", "region", "region", prog["placed_cumulative"],
                               prog["target_path_evses"], "count",
                               f"{prog['placed_cumulative']} EVSEs placed since the concession start, "

@@ -36,9 +36,23 @@ class ContractConfig(BaseModel):
         description="What time without status data counts as: excluded (not in the uptime denominator), down or up")
     min_status_coverage_share: float = Field(
         0.95, ge=0, le=1, description="Norm: share of an operator's EVSE-hours covered by status data per month")
-    vat_pct_when_missing: float = Field(
-        0.0, description="VAT % assumed when an OCPI price component has no vat (OCPI 2.2.1: omitted = no VAT "
-                         "applicable, so the price is taken as is)")
+    vat_pct_when_missing: float | None = Field(
+        None, ge=0, description="VAT % the region assumes when an OCPI price component omits vat (most NDW tariffs "
+                                "do); empty: no assumption, such a tariff's verdict is 'vat_unknown', not 'compliant'")
+    tariff_norm_party_ids: list[str] = Field(
+        ["LMS"], description="Party ids of the concession's operator(s): only their connectors are held to the "
+                             "maximum tariff and alerted; others are shown for comparison. Default the incumbent "
+                             "EQUANS (LMS) until the new concession's operator is known (verify); empty: every operator")
+    tariff_norm_power_types: list[str] = Field(
+        ["AC_1_PHASE", "AC_2_PHASE", "AC_2_PHASE_SPLIT", "AC_3_PHASE"],
+        description="Connector power types the maximum tariff applies to (the concession's AC points, not DC fast "
+                    "charging)")
+    typical_session_energy_kwh: float = Field(
+        10.0, gt=0, description="Typical session priced against the norm with all price components: energy, kWh")
+    typical_session_charging_h: float = Field(
+        2.0, gt=0, description="Typical session: charging time (OCPI TIME), h")
+    typical_session_parking_h: float = Field(
+        1.0, ge=0, description="Typical session: time connected but not charging after charging (OCPI PARKING_TIME), h")
     granted_decisions: list[str] = Field(
         ["granted", "toegekend", "approved", "accepted"], description="requests.decision values meaning granted")
     concession_start: date = Field(date(2026, 7, 1), description="Start of the placement period of the concession")

@@ -58,7 +58,12 @@ def synthetic_costs(rng: np.random.Generator) -> pd.DataFrame:
 
 def step(ctx) -> dict[str, Any]:
     rng = np.random.default_rng(ctx.seed + 6)
-    store, cfg = ctx.store, ctx.cfg
+    store, cfg = ctx.store, ctx.cfg.model_copy(deep=True)
+    # the demo region's concession operators are its AC operators (one per gemeente); the maximum tariff
+    # applies to their AC points
+    from laadplan.demo.base import AC_CPOS
+
+    cfg.contract.tariff_norm_party_ids = sorted(AC_CPOS)
     gms = [g for g in store.query("SELECT DISTINCT gm_code FROM locations WHERE gm_code IS NOT NULL "
                                   "ORDER BY gm_code")["gm_code"]]
     req_path = Path(ctx.inputs_dir) / "request_log.csv"

@@ -9,6 +9,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from laadplan import model
@@ -191,8 +192,11 @@ def load_run(store: Store, cfg, *, level: str = "gemeente", smart: str | None = 
     region = profile_summary(prepared, cfg, None, t_from=start, t_to=end, prepared=True).iloc[0].to_dict()
     window = (cfg.kpi.evening_start_hour, cfg.kpi.evening_end_hour)
     result: dict[str, Any] = {"level": level, "sessions": int(len(s)), "groups": int(len(summ)),
-                              "region": {k: (v.isoformat() if hasattr(v, "isoformat") else v)
+                              "region": {k: (v.isoformat() if hasattr(v, "isoformat") else
+                                             None if v is pd.NA or (isinstance(v, float) and np.isnan(v)) else v)
                                          for k, v in region.items()}}
+    if region.get("coincidence_note"):
+        result["notes"] = [region["coincidence_note"]]
     out = Path(out_dir) if out_dir is not None else None
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)

@@ -33,6 +33,13 @@ box (the message says when swapping latitude and longitude would put it inside);
 same key as an earlier record (in the file or the store) with the same ``last_updated`` but different
 content. Two versions with different ``last_updated`` are not a problem: the older is replaced.
 
+LINDA format rules (accepted with a note: LINDA warns, the record is kept and the run's notes count it
+under the code, with an example): ``LINDA-EVSE-ID`` an EVSE whose ``evse_id`` is missing or not in
+eMI3/IDACS form (``NL*ABC*E123``, separators ``*`` optional); ``LINDA-OPERATOR`` a location without
+operator; ``LINDA-POSTAL-CODE`` a Dutch (country_code NL) postal code that is not 4 digits and 2 letters.
+Valid postal codes are stored in LINDA's form ``1234 AB`` (upper case, one space: ``3011ad`` becomes
+``3011 AD``); an invalid one is kept as delivered.
+
 Connector power (``LP-POWER``) never rejects a location: power is ``max_electric_power`` when plausible,
 else derived ``phases x V_phase x A`` (``power_derived``; phases 3 for AC_3_PHASE, 2 for AC_2_PHASE*,
 1 otherwise; a 3-phase voltage above 300 V is a line voltage, ``V_phase = V / sqrt(3)``, the NDW quirk
@@ -58,6 +65,7 @@ from pydantic import ValidationError
 from laadplan import geo, model
 from laadplan.config import RegionConfig
 from laadplan.ingest import ocpi
+from laadplan.ingest import rules as R
 from laadplan.ingest._csvstream import (BATCH, RowRules, col, iter_csv_batches, quarantine_malformed, read_header,
                                         to_bool, to_float, to_utc)
 from laadplan.ingest._io import SourceError, open_binary, source_name
@@ -98,11 +106,17 @@ def ingest_locations(store: Store, source: str, cfg: RegionConfig, *, progress: 
     elif layout == "empty":
         res.notes.append("empty source: nothing to read")
     q.flush()
+    from laadplan.contract.realisation import stamp_evses  # placed = commissioned after the feed's first load
+
+    stamp_evses(store, started)
     if ctx.power_problems:
         res.notes.append(f"LP-POWER: {sum(ctx.power_problems.values()):,} connectors with a power problem ("
                          + "; ".join(f"{k}: {v:,}" for k, v in ctx.power_problems.most_common()) + ")")
     if ctx.fixed:
         res.notes.append("adjusted: " + "; ".join(f"{k}: {v:,}" for k, v in ctx.fixed.most_common()))
+    for code, n in sorted(ctx.linda.items()):
+        res.notes.append(f"{code}: {n:,} accepted with a note ({R.get(code).description}; e.g. "
+                         f"{ctx.linda_example.get(code)!r})")
     log_run(store, res, started)
     log.info("locations %s: read %d, accepted %d, quarantined %d", name, res.read, res.accepted, res.quarantined)
     return res
@@ -135,6 +149,8 @@ class _Ctx:
         self.power_problems: Counter = Counter()
         self.fixed: Counter = Counter()
         self.rekey: list[pd.DataFrame] = []  # location keys seen in an NDW connectors file
+        self.linda: Counter = Counter()  # LINDA note-level rule -> records accepted with that note
+        self.linda_example: dict[str, str] = {}
 
     def advance(self, n: int) -> None:
         if self.progress is not None and n:
@@ -167,6 +183,49 @@ def coords_message(lat: float, lon: float, cfg: RegionConfig) -> str:
     swapped = not outside_nl_scalar(lon, lat, cfg)
     return (f"coordinates ({lat}, {lon}) outside the Netherlands bounding box"
             + ("; latitude and longitude look swapped" if swapped else ""))
+
+
+#: eMI3 / IDACS EVSE id: country (2 letters), optional '*', operator (3 alphanumerics), optional '*', 'E',
+#: power outlet id (alphanumerics and '*', up to 30)
+EVSE_ID_RE = r"^[A-Za-z]{2}\*?[A-Za-z0-9]{3}\*?[Ee][A-Za-z0-9*]{1,30}$"
+_PC_RE = r"^\s*([1-9][0-9]{3})\s*([A-Za-z]{2})\s*$"
+
+
+def normal_postal_code(pc: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """(postal codes in LINDA's form '1234 AB' where valid, else as given; True where present but invalid)."""
+    s = pc.astype("string")
+    m = s.str.extract(_PC_RE)
+    ok = m[0].notna()
+    out = s.where(~ok, m[0] + " " + m[1].str.upper())
+    bad = s.notna() & (s.str.strip() != "") & ~ok
+    return out, bad.fillna(False).astype(bool)
+
+
+def bad_evse_id(evse_id: pd.Series) -> pd.Series:
+    """True where an evse_id is missing or not in eMI3/IDACS form (LINDA-EVSE-ID)."""
+    s = evse_id.astype("string").str.strip()
+    return (~s.str.match(EVSE_ID_RE)).fillna(True).astype(bool)
+
+
+def _linda_notes(ctx: "_Ctx", L: pd.DataFrame | None, E: pd.DataFrame | None) -> None:
+    """LINDA note-level checks on frames about to be stored: postal codes normalised in place (NL only),
+    each breach counted per rule with an example (the records are accepted)."""
+    def note(code: str, mask: pd.Series, values: pd.Series) -> None:
+        n = int(mask.sum())
+        if n:
+            ctx.linda[code] += n
+            ctx.linda_example.setdefault(code, str(values[mask].iloc[0]))
+
+    if L is not None and len(L):
+        nl = (L["country_code"].astype("string") == "NL").fillna(False)
+        pc, bad = normal_postal_code(L["postal_code"])
+        L["postal_code"] = pc.where(nl, L["postal_code"].astype("string"))
+        note("LINDA-POSTAL-CODE", bad & nl, L["postal_code"])
+        op = L["operator"].astype("string").str.strip()
+        note("LINDA-OPERATOR", (op.isna() | (op == "")).fillna(True).astype(bool), L["location_id"])
+    if E is not None and len(E):
+        note("LINDA-EVSE-ID", bad_evse_id(E["evse_id"]),
+             E["evse_id"].astype("string").fillna("(missing) EVSE " + E["evse_uid"].astype("string")))
 
 
 def connector_power(power_type: pd.Series, volts: pd.Series, amps: pd.Series, reported_w: pd.Series,
@@ -348,6 +407,11 @@ def split_duplicates(store: Store, table: str, df: pd.DataFrame) -> tuple[pd.Dat
         # only a stored row of the same source format is comparable (another format has other fields)
         same = stored["source"].astype("string").isin(df["source"].astype("string").unique())
         stored = stored[same.fillna(False).to_numpy()]
+    if len(stored) and table == "locations":
+        # a store written before postal codes were normalised: compare in LINDA's form, not as a new content
+        nl = (stored["country_code"].astype("string") == "NL").fillna(False)
+        stored["postal_code"] = normal_postal_code(stored["postal_code"])[0].where(
+            nl, stored["postal_code"].astype("string"))
     if len(stored):
         skv = _keytext(stored, key) + "\x1e" + (_version_text(stored[t.version_column]) if t.version_column
                                                  else "")
@@ -538,6 +602,7 @@ def _flush_ocpi(ctx: _Ctx, locs: list, evses: list, conns: list) -> None:
         emax = C.groupby(EVSE_KEY, dropna=False)["power_kw"].max().rename("max_power_kw").reset_index()
         E = E.drop(columns=["max_power_kw"]).merge(emax, on=EVSE_KEY, how="left")
     L = ctx.areas.assign(L)
+    _linda_notes(ctx, L, E)
     _store_locations(ctx, L, E, C, replace_children=True)
 
 
@@ -670,6 +735,7 @@ def _ingest_ndw_locations(ctx: _Ctx, source: str) -> None:
         L = ctx.areas.assign(L)
         if not ctx.areas.has("gemeente") and "gm_code" in d.columns:
             L["gm_code"] = d["gm_code"].astype("string")
+        _linda_notes(ctx, L, None)
         _store_locations(ctx, L, None, None, replace_children=False)
         ctx.advance(len(df) + len(b.malformed))
 
@@ -753,6 +819,7 @@ def _ndw_connector_batch(ctx: _Ctx, df: pd.DataFrame) -> None:
               n_connectors=("connector_id", "nunique"), last_updated_utc=("last_updated_utc", "max"))
          .reset_index())
     E["source"], E["source_file"] = "ndw-csv", ctx.name
+    _linda_notes(ctx, None, E)
     ctx.add_upsert("evses", ctx.store.upsert("evses", E))
     ctx.add_upsert("connectors", ctx.store.upsert("connectors", _conform(Ck, "connectors")))
     ctx.rekey.append(E[LOC_KEY].drop_duplicates())

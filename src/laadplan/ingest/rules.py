@@ -1,8 +1,9 @@
 """Named validation rules. Every rejected record carries one of these codes into the quarantine.
 
-Codes are stable identifiers (``LINDA-*`` for the LINDA profile's rejection rules, ``LP-*`` for
-laadplan's own). ``laadplan rules`` lists them. Readers declare the rules they apply by code; a reader
-must never quarantine under a code that is not registered here.
+Codes are stable identifiers (``LINDA-*`` for the LINDA profile's rules, ``LP-*`` for laadplan's own).
+``laadplan rules`` lists them. Readers declare the rules they apply by code; a reader must never quarantine
+under a code that is not registered here. A rule's ``action`` is ``quarantine`` (the record is rejected)
+or ``note`` (LINDA only warns: the record is accepted and the run's notes count it under the code).
 """
 
 from __future__ import annotations
@@ -16,15 +17,19 @@ class Rule:
     kinds: tuple[str, ...]
     description: str
     source: str = "laadplan"  # LINDA, OCPI or laadplan
+    action: str = "quarantine"  # quarantine | note (accepted, counted in the run's notes)
 
 
 RULES: dict[str, Rule] = {}
 
 
-def rule(code: str, kinds: tuple[str, ...] | str, description: str, source: str = "laadplan") -> Rule:
+def rule(code: str, kinds: tuple[str, ...] | str, description: str, source: str = "laadplan",
+         action: str = "quarantine") -> Rule:
     if isinstance(kinds, str):
         kinds = (kinds,)
-    r = Rule(code, kinds, description, source)
+    if action not in ("quarantine", "note"):
+        raise ValueError(f"rule {code}: action must be quarantine or note, not {action!r}")
+    r = Rule(code, kinds, description, source, action)
     if code in RULES and RULES[code] != r:
         raise ValueError(f"rule {code} registered twice with different content")
     RULES[code] = r
@@ -70,3 +75,15 @@ POWER_IMPLAUSIBLE = rule("LP-POWER", "locations", "connector power missing and n
 AREA_GEOMETRY = rule("LP-GEOMETRY", "areas", "area geometry missing or invalid")
 AREA_CODE = rule("LP-AREA-CODE", "areas", "area code missing or not a CBS code")
 SHARE_RANGE = rule("LP-SHARE-RANGE", ("status",), "a share or percentage outside 0..100 % or more occupied than observed")
+
+# -- LINDA profile format rules for Locations and Tariffs: LINDA warns, the record is accepted with a note --
+EVSE_ID_FORMAT = rule("LINDA-EVSE-ID", "locations",
+                      "evse_id missing or not in eMI3/IDACS form (CC*OOO*E..., e.g. NL*ABC*E12345; '*' optional)",
+                      "LINDA", "note")
+OPERATOR_MISSING = rule("LINDA-OPERATOR", "locations", "location without operator", "LINDA", "note")
+POSTAL_CODE = rule("LINDA-POSTAL-CODE", "locations",
+                   "Dutch postal code not 4 digits and 2 letters; valid ones are stored as LINDA writes them, "
+                   "'1234 AB' (upper case, one space)", "LINDA", "note")
+TARIFF_TYPE = rule("LINDA-TARIFF-TYPE", "tariffs",
+                   "tariff without type (AD_HOC_PAYMENT, PROFILE_CHEAP, PROFILE_FAST, PROFILE_GREEN, REGULAR)",
+                   "LINDA", "note")

@@ -7,10 +7,14 @@ currency, elements with price components, last_updated; ``LP-MISSING`` / ``LP-TY
 
 Summaries per tariff, over all elements (whatever their restrictions), prices excl. VAT as in OCPI:
 ``energy_price_eur_kwh_max`` = max ENERGY price; ``energy_price_eur_kwh_max_incl_vat`` = max over ENERGY
-components of ``price x (1 + vat/100)`` (vat 0 when absent); ``time_price_eur_h_max``,
+components of ``price x (1 + vat/100)``, null when a non-zero ENERGY component omits vat (VAT unknown; the
+contract check applies the region's ``contract.vat_pct_when_missing`` when set); ``time_price_eur_h_max``,
 ``parking_price_eur_h_max``, ``flat_price_eur_max`` the maxima of TIME, PARKING_TIME and FLAT;
 ``vat_pct`` the VAT of the first ENERGY component (else of the first component). The elements are kept
 verbatim as JSON (``elements_json``) for tariff calculations.
+
+A tariff without ``type`` breaks the LINDA profile (``LINDA-TARIFF-TYPE``); LINDA only warns, so it is
+accepted and counted in the run's notes.
 
 ``tariffs`` keeps the newest version of each (country_code, party_id, tariff_id); ``tariff_versions``
 gains every version not seen before (key plus ``last_updated``), so reloading a file changes nothing and an
@@ -44,7 +48,10 @@ def tariff_row(t: ocpi.Tariff, elements: list) -> dict:
     comps = [pc for el in t.elements for pc in el.price_components]
 
     def mx(kind: str, incl_vat: bool = False) -> float | None:
-        vals = [pc.price * (1 + (pc.vat or 0) / 100) if incl_vat else pc.price for pc in comps if pc.type == kind]
+        of = [pc for pc in comps if pc.type == kind]
+        if incl_vat and any(pc.vat is None and pc.price != 0 for pc in of):
+            return None  # VAT unknown: not "no VAT"
+        vals = [pc.price * (1 + (pc.vat or 0) / 100) if incl_vat else pc.price for pc in of]
         return max(vals) if vals else None
 
     energy = [pc for pc in comps if pc.type == "ENERGY"]
@@ -70,6 +77,7 @@ def ingest_tariffs(store: Store, source: str, cfg: RegionConfig, *, progress: Pr
     q = Quarantine(store, "tariffs", name, res)
     rows: list[dict] = []
     n = 0
+    no_type, example = 0, None
     for rec in iter_json_records(source):
         res.read += 1
         n += 1
@@ -86,6 +94,9 @@ def ingest_tariffs(store: Store, source: str, cfg: RegionConfig, *, progress: Pr
                       record_id=str(rec.obj.get("id")), party_id=rec.obj.get("party_id")
                       if isinstance(rec.obj.get("party_id"), str) else None)
             else:
+                if t.type is None:
+                    no_type += 1
+                    example = example or str(t.id)
                 row = tariff_row(t, rec.obj.get("elements"))
                 row.update(source="ocpi-2.2.1", source_file=name, _pos=rec.position, _raw=rec.obj)
                 rows.append(row)
@@ -98,6 +109,9 @@ def ingest_tariffs(store: Store, source: str, cfg: RegionConfig, *, progress: Pr
     if progress is not None:
         progress(n)
     q.flush()
+    if no_type:
+        res.notes.append(f"LINDA-TARIFF-TYPE: {no_type:,} accepted with a note (tariff without type; e.g. "
+                         f"{example!r})")
     log_run(store, res, started)
     return res
 

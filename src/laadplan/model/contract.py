@@ -72,4 +72,22 @@ COSTS = Table(
     family="contract",
 )
 
-register(CONTRACT_KPIS, ALERTS, COSTS)
+EVSE_COMMISSIONING = Table(
+    "evse_commissioning",
+    "When each EVSE first appeared in the store, stamped by every locations ingest. EVSEs of an operator "
+    "(party) seen in its feed's first load are the baseline (existing stock); the others were commissioned "
+    "at their first last_updated and count as placed.",
+    (
+        C("country_code", "str", "CPO country", nullable=False),
+        C("party_id", "str", "CPO party id", nullable=False),
+        C("location_id", "str", "location", nullable=False),
+        C("evse_uid", "str", "EVSE", nullable=False),
+        C("first_ingested_utc", "timestamp", "start of the ingest run that first stored the EVSE (UTC)"),
+        C("first_last_updated_utc", "timestamp", "the EVSE's OCPI last_updated when first stored (UTC)"),
+        C("baseline", "bool", "in the first load of its operator's feed: existing stock, not placed"),
+    ),
+    primary_key=("country_code", "party_id", "location_id", "evse_uid"),
+    family="contract",
+)
+
+register(CONTRACT_KPIS, ALERTS, COSTS, EVSE_COMMISSIONING)

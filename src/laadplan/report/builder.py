@@ -350,7 +350,7 @@ def build_context(store: Store, cfg: RegionConfig, year: int, *, requests: pd.Da
                                                   "read": ("gelezen", "int"), "accepted": ("geaccepteerd", "int"),
                                                   "quarantined": ("quarantaine", "int")}, query=q, sid=sid)
     ctx["data_figs"] = {"rejected": k("cdr_rejected_share", "pct"), "cdrs": k("cdrs_accepted"),
-                        "ingest_read": k("ingest_cdrs_read"), "ingest_rej": k("ingest_rejected_share", "pct"),
+                        "undated": k("cdrs_rejected_undated"),
                         "cdrs_rej": k("cdrs_rejected"), "tariff_current": k("tariff_current_share", "pct"),
                         "coverage": k("status_coverage_share", "pct")}
     dsrc = f"laadplan.contract.delivery.cdr_rejections(quarantine, sessions, months of {P})"
@@ -475,7 +475,8 @@ def build_context(store: Store, cfg: RegionConfig, year: int, *, requests: pd.Da
         ("uptime_share", "pct"), ("failures", "int"), ("mean_failure_h", "h"), ("down_h", "dec1"),
         ("evses_below_uptime_norm", "int"), ("evses_over_failure_norm", "int"), ("recurring_fault_evses", "int"),
         ("status_coverage_share", "pct"), ("connectors_with_tariff", "int"), ("connectors_over_max_tariff", "int"),
-        ("connectors_tariff_unknown", "int"), ("tariff_compliant_share", "pct"), ("smart_charging_share", "pct"),
+        ("connectors_tariff_unknown", "int"), ("connectors_tariff_vat_unknown", "int"),
+        ("connectors_tariff_comparison", "int"), ("tariff_compliant_share", "pct"), ("smart_charging_share", "pct"),
         ("evses_new", "int"), ("smart_charging_share_new", "pct"), ("requests_operational", "int"),
         ("lead_time_median_days", "days"), ("lead_time_p90_days", "days"),
         ("lead_time_excl_objection_median_days", "days"), ("lead_time_excl_objection_p90_days", "days"),
