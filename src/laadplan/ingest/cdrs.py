@@ -203,34 +203,32 @@ class _Batch:
         """
         con = self.con
         t = model.table("sessions")
-        sel = ", ".join(f"CAST(? AS {model.SQL_TYPES[c.type]}) AS {c.name}" if c.name == "source_file"
+        sel = ", ".join(f"CAST(? AS {model.SQL_TYPES[c.type]}) AS {c.name}" if c.name in ("source_file", "run_id")
                         else f"CAST(c.{c.name} AS {model.SQL_TYPES[c.type]}) AS {c.name}" for c in t.columns)
+        params = [self.src if c.name == "source_file" else self.store.run_id
+                  for c in t.columns if c.name in ("source_file", "run_id")]
         # ids seen once in the batch go straight in; repeated ids keep their newest version (first on ties)
         con.execute(
             f"CREATE OR REPLACE TEMP TABLE _cdr_acc AS SELECT {sel} FROM _cdr_checked c "
             "JOIN _cdr_verdict v USING (position) WHERE len(v.broken) = 0 "
-            "AND c.session_id NOT IN (SELECT session_id FROM _cdr_multi)", [self.src])
+            "AND c.session_id NOT IN (SELECT session_id FROM _cdr_multi)", params)
         con.execute(
             f"INSERT INTO _cdr_acc SELECT {sel} FROM _cdr_checked c "
             "JOIN _cdr_verdict v USING (position) WHERE len(v.broken) = 0 "
             "AND c.session_id IN (SELECT session_id FROM _cdr_multi) "
             "QUALIFY row_number() OVER (PARTITION BY c.session_id "
-            "ORDER BY c.last_updated_utc DESC NULLS LAST, c.position) = 1", [self.src])
+            "ORDER BY c.last_updated_utc DESC NULLS LAST, c.position) = 1", params)
         cols = ", ".join(t.column_names)
         newer = ("(s.last_updated_utc > t.last_updated_utc OR "
                  "(t.last_updated_utc IS NULL AND s.last_updated_utc IS NOT NULL))")
-        con.execute("BEGIN TRANSACTION")
         try:
-            n_upd = con.execute(f"DELETE FROM sessions t USING _cdr_acc s WHERE t.session_id = s.session_id "
-                                f"AND {newer}").fetchall()[0][0]
-            n_ins = con.execute(f"INSERT INTO sessions ({cols}) SELECT {cols} FROM _cdr_acc s WHERE NOT EXISTS "
-                                "(SELECT 1 FROM sessions t WHERE t.session_id = s.session_id)").fetchall()[0][0]
-            con.execute("COMMIT")
-        except Exception:
-            con.execute("ROLLBACK")
-            raise
+            with self.store.transaction():  # joins the run's transaction
+                n_upd = con.execute(f"DELETE FROM sessions t USING _cdr_acc s WHERE t.session_id = s.session_id "
+                                    f"AND {newer}").fetchall()[0][0]
+                n_ins = con.execute(f"INSERT INTO sessions ({cols}) SELECT {cols} FROM _cdr_acc s WHERE NOT EXISTS "
+                                    "(SELECT 1 FROM sessions t WHERE t.session_id = s.session_id)").fetchall()[0][0]
         finally:
-            con.execute("DROP TABLE IF EXISTS _cdr_acc")
+            self.store._drop_quietly("_cdr_acc")
         return UpsertResult(inserted=int(n_ins - n_upd), updated=int(n_upd), unchanged=int(n_accepted - n_ins))
 
     def cleanup(self) -> None:
