@@ -21,9 +21,11 @@ the kind: the file is refused with one error and nothing is stored (see :func:`r
 
 from __future__ import annotations
 
+import csv
 import json
 import logging
 import uuid
+import zlib
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -206,6 +208,12 @@ def run_reader(fn: Callable[..., IngestResult], store: Store, source: Any, cfg: 
             return fn(store, name, cfg, progress=progress)
     except duckdb.Error as e:
         raise StoreError(f"{name}: nothing of this file was stored: {explain(e, store.path)}") from None
+    except (csv.Error, UnicodeError, EOFError, zlib.error) as e:  # a reader met bytes it cannot read at all
+        raise SourceError(f"{name}: cannot be read as a {getattr(fn, '__name__', 'source').replace('ingest_', '')} "
+                          f"file ({type(e).__name__}: {e}); nothing of this file was stored - is it the right "
+                          f"file and kind?") from None
+    except OSError as e:  # the disk under a temp copy, a vanished file: the file's problem, named
+        raise SourceError(f"{name}: read failed ({e.strerror or e}); nothing of this file was stored") from None
     except MemoryError:
         raise StoreError(f"{name}: out of memory; nothing of this file was stored - split the file or use a "
                          f"machine with more memory") from None
