@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from laadplan.commands.common import STATE, console, emit_json, fail, print_frame, progress
+from laadplan.commands.common import STATE, console, emit_json, err_console, fail, print_frame, progress
 from laadplan.ingest import DESCRIPTIONS, READERS, SourceError, reader
 from laadplan.store import StoreError
 
@@ -77,8 +77,8 @@ def _add(ingest_app: typer.Typer, kind: str) -> None:
                     console.print(f"  {table}: {u.inserted:,} new, {u.updated:,} updated, {u.unchanged:,} unchanged")
                 for n in r.notes:
                     console.print(f"  note: {n}")
-            for e in errors:
-                console.print(f"[bold red]error:[/] {e}")
+        for e in errors:  # on stderr, also with --json (stdout stays machine-readable)
+            err_console.print(f"[bold red]error:[/] {e}", highlight=False)
         if errors:
             raise typer.Exit(1)
 

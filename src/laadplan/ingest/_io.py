@@ -140,7 +140,12 @@ class _Raw(io.RawIOBase):
             raise SourceError(f"{self.name}: download took longer than {self.lim.url_total_timeout_s:g} s; nothing of "
                               f"this file was stored - raise sources.url_total_timeout_s or download it first")
         try:
-            n = self.inner.readinto(buf)
+            if self.url:  # one network read at a time, so the total timeout is checked between them
+                data = self.inner.read1(len(buf))  # type: ignore[attr-defined]
+                n = len(data)
+                buf[:n] = data
+            else:
+                n = self.inner.readinto(buf)
         except SourceError:
             raise
         except Exception as e:  # noqa: BLE001 - every read failure is this source's failure
