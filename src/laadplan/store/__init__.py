@@ -223,6 +223,20 @@ class Store:
         return int(self.con.execute(sql, params or []).fetchone()[0])
 
     # -- writing ---------------------------------------------------------------------------------
+    def run_sql(self, sql: str, params: list | None = None, *, arrow: bool = False, **tables: Any) -> Any:
+        """Execute ``sql`` with in-memory tables (DataFrames, Arrow) bound by name for this statement only.
+
+        Not ``register()``: a view registered inside a transaction (an ingest run is one) keeps its Python
+        object alive until the commit - every batch of a 1 M-record file (2.5 GB). The names are resolved
+        by DuckDB's replacement scan from the namespace the statement runs in, and released after it.
+        With ``arrow=True`` the result is returned as an Arrow table (a scratch result to bind again)."""
+        self.con.complete()
+        ns: dict[str, Any] = {"_con": self.con, "_sql": sql, "_params": params or [], **tables}
+        code = ("_r = _con.sql(_sql, params=_params).to_arrow_table()" if arrow
+                else "_r = _con.execute(_sql, _params)")
+        exec(code, ns, ns)  # noqa: S102 - fixed code; the names of ``tables`` are the replacement-scan scope
+        return ns["_r"]
+
     def _default(self, t: model.Table, column: str) -> str:
         """SQL value of a column the incoming data lacks: the active run's id for ``run_id`` ('' outside a
         run when it is part of the key), else NULL."""
@@ -233,22 +247,20 @@ class Store:
                 return "''"
         return "NULL"
 
-    def _register_incoming(self, t: model.Table, data: Any) -> set[str]:
-        """Register ``data`` as the view ``_incoming``; return its columns. Unknown columns are an error."""
-        self.con.complete()  # DuckDB 2: finish a pending execute() result before register()
+    def _incoming_columns(self, t: model.Table, data: Any) -> tuple[Any, set[str]]:
+        """``data`` ready to bind as ``_incoming`` and its columns. Unknown columns are an error."""
         if isinstance(data, pd.DataFrame) and not isinstance(data.index, pd.RangeIndex):
             data = data.reset_index(drop=True)  # else Arrow-backed frames leak "__index_level_0__"
-        self.con.register("_incoming", data)
-        have = {r[0] for r in self.con.execute("SELECT * FROM _incoming LIMIT 0").description}
+        have = {r[0] for r in self.run_sql("SELECT * FROM _incoming LIMIT 0", _incoming=data).description}
         unknown = have - set(t.column_names)
         if unknown:
-            self.con.unregister("_incoming")
             raise ValueError(f"{t.name}: columns not in the data model: {sorted(unknown)}")
-        return have
+        return data, have
 
-    def _stage(self, t: model.Table, data: Any) -> str:
-        """Register ``data`` (DataFrame / Arrow table / relation) as a typed, deduplicated stage."""
-        have = self._register_incoming(t, data)
+    def _stage(self, t: model.Table, data: Any) -> Any:
+        """``data`` (DataFrame / Arrow table) typed and deduplicated (newest version of each key), as an
+        Arrow table to bind as ``_stage``."""
+        data, have = self._incoming_columns(t, data)
         sel = []
         for c in t.columns:
             typ = model.SQL_TYPES[c.type]
@@ -256,14 +268,10 @@ class Store:
                        else f'CAST({self._default(t, c.name)} AS {typ}) AS "{c.name}"')
         key = ", ".join(f'"{k}"' for k in t.primary_key)
         order = f'"{t.version_column}" DESC NULLS LAST' if t.version_column else "1"
-        self.con.execute("DROP TABLE IF EXISTS _stage")
-        self.con.execute(
-            f"CREATE TEMP TABLE _stage AS SELECT * EXCLUDE (_rn) FROM ("
+        return self.run_sql(
+            f"SELECT * EXCLUDE (_rn) FROM ("
             f"SELECT {', '.join(sel)}, row_number() OVER (PARTITION BY {key} ORDER BY {order}) AS _rn "
-            f"FROM _incoming) WHERE _rn = 1"
-        )
-        self.con.unregister("_incoming")
-        return "_stage"
+            f"FROM _incoming) WHERE _rn = 1", arrow=True, _incoming=data)
 
     def upsert(self, table: str, data: Any) -> UpsertResult:
         """Insert new keys; replace a row only when the incoming version is newer.
@@ -277,26 +285,27 @@ class Store:
         n_in = len(data) if hasattr(data, "__len__") else None
         if n_in == 0:
             return UpsertResult()
-        stage = self._stage(t, data)
+        staged = self._stage(t, data)
+        stage = "_stage"
         match = " AND ".join(f't."{k}" = s."{k}"' for k in t.primary_key)
         newer = (f'(s."{t.version_column}" > t."{t.version_column}" OR '
                  f'(t."{t.version_column}" IS NULL AND s."{t.version_column}" IS NOT NULL))'
                  if t.version_column else "FALSE")
-        try:
-            with self.transaction():
-                n_stage = self.con.execute(f"SELECT count(*) FROM {stage}").fetchone()[0]
-                n_upd = self.con.execute(
-                    f'SELECT count(*) FROM {stage} s JOIN "{t.name}" t ON {match} WHERE {newer}').fetchone()[0]
-                n_exist = self.con.execute(
-                    f'SELECT count(*) FROM {stage} s JOIN "{t.name}" t ON {match}').fetchone()[0]
-                if n_upd:
-                    self.con.execute(f'DELETE FROM "{t.name}" t USING {stage} s WHERE {match} AND {newer}').fetchall()
-                cols = ", ".join(f'"{c}"' for c in t.column_names)
-                self.con.execute(
-                    f'INSERT INTO "{t.name}" ({cols}) SELECT {", ".join("s." + chr(34) + c + chr(34) for c in t.column_names)} '
-                    f'FROM {stage} s WHERE NOT EXISTS (SELECT 1 FROM "{t.name}" t WHERE {match})').fetchall()
-        finally:
-            self._drop_quietly(stage)
+        with self.transaction():
+            n_stage = staged.num_rows
+            n_upd = self.run_sql(
+                f'SELECT count(*) FROM {stage} s JOIN "{t.name}" t ON {match} WHERE {newer}',
+                _stage=staged).fetchall()[0][0]
+            n_exist = self.run_sql(
+                f'SELECT count(*) FROM {stage} s JOIN "{t.name}" t ON {match}', _stage=staged).fetchall()[0][0]
+            if n_upd:
+                self.run_sql(f'DELETE FROM "{t.name}" t USING {stage} s WHERE {match} AND {newer}',
+                             _stage=staged).fetchall()
+            cols = ", ".join(f'"{c}"' for c in t.column_names)
+            self.run_sql(
+                f'INSERT INTO "{t.name}" ({cols}) SELECT {", ".join("s." + chr(34) + c + chr(34) for c in t.column_names)} '
+                f'FROM {stage} s WHERE NOT EXISTS (SELECT 1 FROM "{t.name}" t WHERE {match})',
+                _stage=staged).fetchall()
         n_new = n_stage - n_exist
         dup_in_batch = (n_in - n_stage) if n_in is not None else 0
         return UpsertResult(inserted=n_new, updated=n_upd, unchanged=n_exist - n_upd + dup_in_batch)
@@ -311,10 +320,11 @@ class Store:
         t = model.table(table)
         if hasattr(data, "__len__") and len(data) == 0:
             return 0
-        have = self._register_incoming(t, data)
+        data, have = self._incoming_columns(t, data)
         sel = [(f'coalesce(CAST("{c.name}" AS {model.SQL_TYPES[c.type]}), {self._default(t, c.name)})' if c.name in have
                 else self._default(t, c.name)) for c in t.columns]
         cols = ", ".join(f'"{c}"' for c in t.column_names)
-        n = self.con.execute(f'INSERT INTO "{t.name}" ({cols}) SELECT {", ".join(sel)} FROM _incoming').fetchone()
-        self.con.unregister("_incoming")
+        n = self.run_sql(f'INSERT INTO "{t.name}" ({cols}) SELECT {", ".join(sel)} FROM _incoming',
+                         _incoming=data).fetchone()
+        self.con.complete()
         return int(n[0]) if n else 0
