@@ -161,6 +161,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true", help="100,000 CDRs instead of 1,000,000")
     ap.add_argument("--n", type=int, default=None, help="number of CDRs")
     ap.add_argument("--keep", default=None, help="write the generated file into this directory and keep it")
+    ap.add_argument("--reuse", action="store_true", help="with --keep: reuse files generated there before")
     ap.add_argument("--child", nargs=2, metavar=("MODE", "PATH"), help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
     if a.child:
@@ -174,7 +175,10 @@ def main(argv: list[str] | None = None) -> int:
         path = d / f"cdrs_{n}.ndjson"
         clean = d / f"cdrs_{n}_wellformed.ndjson"
         t0 = time.perf_counter()
-        planted = generate(path, n, clean_path=clean)
+        if a.reuse and path.exists() and clean.exists():
+            planted = {"reused": n}
+        else:
+            planted = generate(path, n, clean_path=clean)
         log.info("generated %s CDRs (%.0f MB) in %.1f s; planted defects: %s", f"{n:,}",
                  path.stat().st_size / 1e6, time.perf_counter() - t0,
                  {k: v for k, v in sorted(planted.items()) if k != "good"})
