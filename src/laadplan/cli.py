@@ -42,7 +42,43 @@ for _m in MODULES:
 
 
 def main() -> None:
-    app()
+    """Run the CLI; an error no command handled still ends in one line naming what failed, never a traceback
+    (``-v`` logs the traceback for a bug report)."""
+    try:
+        app()
+    except KeyboardInterrupt:
+        _die("interrupted; the file being ingested was not stored (each file is one atomic run)", 130)
+    except Exception as e:  # noqa: BLE001 - the last line of defence
+        logging.getLogger("laadplan").debug("unhandled error", exc_info=True)
+        _die(_describe(e))
+
+
+def _describe(e: BaseException) -> str:
+    import duckdb
+
+    from laadplan.ingest import SourceError
+    from laadplan.store import StoreError, explain
+
+    if isinstance(e, (SourceError, StoreError)):
+        return str(e)
+    if isinstance(e, duckdb.Error):
+        return explain(e, STATE.db or default_db_path())
+    if isinstance(e, FileExistsError) or isinstance(e, NotADirectoryError):
+        return f"{e.filename}: a file is in the way where a folder is needed ({e.strerror}); choose another --out"
+    if isinstance(e, OSError):
+        where = f"{e.filename}: " if getattr(e, "filename", None) else ""
+        what = e.strerror or str(e)
+        return f"{where}{what}" + ("; free space and run again" if e.errno == 28 else "")
+    if isinstance(e, MemoryError):
+        return "out of memory; try a smaller input or a machine with more memory"
+    return f"unexpected {type(e).__name__}: {e} (run with -v for details and report it)"
+
+
+def _die(message: str, code: int = 1) -> None:
+    from laadplan.commands.common import err_console
+
+    err_console.print(f"[bold red]error:[/] {message}", markup=True, highlight=False)
+    raise SystemExit(code)
 
 
 if __name__ == "__main__":

@@ -62,6 +62,24 @@ class ValidationSection(Section):
         50.0, description="LP-POWER: AC connector power above this (kW) is implausible (Type 2 tops at 3x63 A, 43.5 kW)")
 
 
+class SourcesSection(Section):
+    """Guards on every ingest source (file or URL): gzip bombs, stalled or endless downloads."""
+
+    max_decompressed_bytes: int = Field(
+        32 << 30, gt=0, description="A source (gzip or URL) yielding more bytes than this is refused (32 GiB; a "
+                                    "year of the region's CDRs is a few GB)")
+    max_decompression_ratio: float = Field(
+        200.0, gt=1, description="A gzip source decompressing more than this many times its compressed size is "
+                                 "refused as a gzip bomb (JSON/CSV compress 5-30x; a bomb ~1000x)")
+    ratio_floor_bytes: int = Field(
+        64 << 20, ge=0, description="The ratio is checked only after this many decompressed bytes (small files "
+                                    "may compress better)")
+    url_read_timeout_s: float = Field(60.0, gt=0, description="A URL sending no data for this long is a stalled "
+                                                               "download (error)")
+    url_total_timeout_s: float = Field(3600.0, gt=0, description="A URL download taking longer than this in all "
+                                                                  "is stopped (error)")
+
+
 class KpiSection(Section):
     evening_start_hour: int = Field(16, ge=0, le=23, description="Start of the evening peak (local hour)")
     evening_end_hour: int = Field(21, ge=1, le=24, description="End of the evening peak (local hour, exclusive)")
@@ -82,6 +100,7 @@ class WalkingSection(Section):
 class RegionConfig(Section):
     region: RegionSection = RegionSection()
     validation: ValidationSection = ValidationSection()
+    sources: SourcesSection = SourcesSection()
     kpi: KpiSection = KpiSection()
     walking: WalkingSection = WalkingSection()
     grid: GridConfig = GridConfig()

@@ -279,6 +279,7 @@ def test_contract_cli_rejects_bad_input_with_clear_messages(db, tmp_path):
 
 def test_empty_store_gives_a_report_saying_not_available(tmp_path):
     db = tmp_path / "empty.duckdb"
+    Store(db).close()  # an empty store (read commands do not create one behind a mistyped --db)
     out = json.loads(_cli(db, "--json", "contract", "--month", "2026-09"))
     assert out["rows"] == [] and out["summary"]["uptime_share"] is None and out["summary"]["alerts"] == 0
     res = json.loads(_cli(db, "--json", "report", "--year", "2026", "--out", str(tmp_path / "r")))

@@ -84,7 +84,15 @@ def _new_path(d: Path, suffix: str) -> Path:
 
 
 def _check(path: Path, store: Store):
-    res = ingest_cdrs(store, str(path), RegionConfig())
+    from laadplan.ingest import SourceError
+
+    try:
+        res = ingest_cdrs(store, str(path), RegionConfig())
+    except SourceError as e:  # not one record parseable: the file is refused as a whole, nothing kept
+        assert "does not look like a cdrs file" in str(e)
+        assert store.count("quarantine", "source_file = ?", [str(path)]) == 0
+        assert store.count("sessions", "source_file = ?", [str(path)]) == 0
+        return None
     assert res.read == res.accepted + res.quarantined
     q = store.frame("quarantine", "source_file = ?", [str(path)])
     assert q["position"].nunique() == res.quarantined

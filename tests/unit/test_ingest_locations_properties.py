@@ -10,6 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from laadplan.config import RegionConfig
+from laadplan.ingest import SourceError
 from laadplan.ingest.locations import ingest_locations
 from laadplan.ingest.status import ingest_status
 from laadplan.store import Store
@@ -96,7 +97,12 @@ def test_corrupt_locations_never_crash(tmp_path_factory, muts):
     p = tmp_path_factory.mktemp("p") / "l.ndjson"
     p.write_text("\n".join(x.replace("\n", " ") for x in lines) + "\n")
     s = fresh_store()
-    r = ingest_locations(s, str(p), CFG)
+    try:
+        r = ingest_locations(s, str(p), CFG)
+    except SourceError as e:  # not one record parseable: refused as a whole (issue 10.7), nothing kept
+        assert "does not look like a locations file" in str(e)
+        assert s.count("quarantine") == s.count("locations") == s.count("ingest_runs") == 0
+        return
     n_lines = sum(1 for x in lines if x.strip())
     if any(_is_object(x) for x in lines[1:]):
         assert r.read == n_lines  # NDJSON: one record per line, even when the first line is broken
@@ -134,7 +140,12 @@ def test_corrupt_status_never_crash(tmp_path_factory, rows):
     p = tmp_path_factory.mktemp("s") / "s.csv"
     p.write_text("country_code,party_id,location_id,evse_uid,observed_utc,status\n" + "\n".join(lines) + "\n")
     s = fresh_store()
-    r = ingest_status(s, str(p), CFG)
+    try:
+        r = ingest_status(s, str(p), CFG)
+    except SourceError as e:  # not one row parseable: refused as a whole (issue 10.7), nothing kept
+        assert "does not look like a status file" in str(e)
+        assert s.count("quarantine") == s.count("status_observations") == s.count("ingest_runs") == 0
+        return
     assert r.accepted + r.quarantined == r.read
     assert s.count("quarantine") == r.quarantined
     assert s.count("status_observations") <= r.accepted

@@ -19,7 +19,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn
 from rich.table import Table as RichTable
 
 from laadplan.config import RegionConfig, load_config
-from laadplan.store import Store, default_db_path
+from laadplan.store import Store, StoreError, default_db_path
 
 def _console(stderr: bool) -> Console:
     """Rich console; when output is not a terminal (pipes, CI, tests) tables and messages are not cut or
@@ -42,8 +42,14 @@ class State:
     json: bool = False
     quiet: bool = False
 
-    def store(self, read_only: bool = False) -> Store:
-        return Store(self.db or default_db_path(), read_only=read_only)
+    def store(self, read_only: bool = False, create: bool = False) -> Store:
+        """Open the store; only commands that fill it (``ingest``, ``demo``) pass ``create=True``, so a
+        mistyped ``--db`` is an error on every other command instead of a new, empty store."""
+        try:
+            return Store(self.db or default_db_path(), read_only=read_only, create=create)
+        except StoreError as e:
+            fail(str(e))
+        raise AssertionError("unreachable")
 
     def config(self) -> RegionConfig:
         from pydantic import ValidationError
@@ -132,6 +138,12 @@ def _fmt(v: Any) -> str:
 
 
 def out_dir(path: str | Path) -> Path:
+    """The output folder ``path``, made when missing; one clear error when it is a file or cannot be made."""
     p = Path(path)
-    p.mkdir(parents=True, exist_ok=True)
+    if p.exists() and not p.is_dir():
+        fail(f"--out {p} is an existing file, not a folder; give a folder (it is made when missing)")
+    try:
+        p.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        fail(f"--out {p}: cannot make this folder ({e.strerror}); give a writable folder")
     return p

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from laadplan.commands.common import STATE, console, emit_json
+from laadplan.commands.common import STATE, console, emit_json, out_dir
 
 
 def register(app: typer.Typer) -> None:
@@ -20,10 +20,11 @@ def register(app: typer.Typer) -> None:
         """Generate the synthetic demo region, ingest it, run every analysis and write OUT."""
         from laadplan.demo.run import DEMO_SEED, run_demo
 
+        out_dir(out)  # an existing file as --out: one clear error before any work
         t0 = time.perf_counter()
         log = (lambda s: None) if STATE.json else console.print
         log(f"[bold]laadplan demo[/] -> {out} (store {STATE.db})")
-        with STATE.store() as store:
+        with STATE.store(create=True) as store:
             ctx = run_demo(store, STATE.config(), out, seed=seed or DEMO_SEED, log=log, only=only)
         elapsed = time.perf_counter() - t0
         if STATE.json:

@@ -47,7 +47,7 @@ def register(app: typer.Typer) -> None:
         """AFIR check of the TEN-T corridors: coverage, gaps and pools short of power per milestone."""
         from laadplan.logistics.pipeline import run_corridors
 
-        with STATE.store() as store:
+        with STATE.store(create=True) as store:  # reads its own source files: may start a store
             res = _guard(lambda: run_corridors(store, STATE.config(), out, freight=freight, roads=roads,
                                                parkings=parkings))
         cols = ["corridor_id", "network", "vehicle", "milestone_year", "length_km", "spacing_km", "required_share",
@@ -86,7 +86,7 @@ def register(app: typer.Typer) -> None:
 
         if vehicle not in ("heavy", "light"):
             fail("--vehicle must be heavy or light")
-        with STATE.store() as store:
+        with STATE.store(create=True) as store:  # reads its own source files: may start a store
             res = _guard(lambda: run_hubs(store, STATE.config(), out, freight=freight, roads=roads,
                                           parkings=parkings, year=year, vehicle=vehicle, parks_src=parks))
         s = res.tables["suggestions"]
@@ -108,7 +108,7 @@ def register(app: typer.Typer) -> None:
         """Electric vans and trucks per business park, shared hub sizing (with/without battery), priority."""
         from laadplan.logistics.pipeline import run_parks
 
-        with STATE.store() as store:
+        with STATE.store(create=True) as store:  # reads its own source files: may start a store
             res = _guard(lambda: run_parks(store, STATE.config(), path, out))
         p = res.tables["priority"]
         cols = [c for c in ["priority", "park_id", "priority_class", "grid_status", "ev_vans", "ev_trucks",
@@ -129,7 +129,7 @@ def register(app: typer.Typer) -> None:
             when = date.fromisoformat(as_of) if as_of else None
         except ValueError:
             fail(f"--as-of {as_of!r} is not a date YYYY-MM-DD")
-        with STATE.store() as store:
+        with STATE.store(create=True) as store:  # reads its own source files: may start a store
             res = _guard(lambda: run_sites(store, STATE.config(), path, out, as_of=when, freight=freight,
                                            parks_src=parks))
         res.tables["summary"] = site_summary(res.tables["options"])

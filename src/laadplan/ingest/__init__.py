@@ -7,7 +7,8 @@ Every reader has the same signature::
 
 ``source`` is a path or an http(s) URL (gzip detected automatically); ``progress(n)`` is called with
 the number of records read since the last call. :data:`READERS` maps each ``laadplan ingest KIND`` to
-its reader; :func:`reader` imports it lazily.
+its reader; :func:`reader` imports it lazily and wraps it so that each source is one atomic ingest run
+(records, quarantine rows and run row commit together; :func:`laadplan.ingest.base.run_reader`).
 """
 
 from __future__ import annotations
@@ -52,7 +53,20 @@ def reader(kind: str) -> Callable[..., IngestResult]:
     except KeyError:
         raise KeyError(f"unknown ingest kind {kind!r}; one of {sorted(READERS)}") from None
     mod, fn = target.split(":")
-    return getattr(importlib.import_module(mod), fn)
+    return atomic(getattr(importlib.import_module(mod), fn))
+
+
+def atomic(fn: Callable[..., IngestResult]) -> Callable[..., IngestResult]:
+    """``fn`` run as one atomic ingest run per source (:func:`laadplan.ingest.base.run_reader`)."""
+    import functools
+
+    from laadplan.ingest.base import run_reader
+
+    @functools.wraps(fn)
+    def run(store, source, cfg, *, progress=None) -> IngestResult:
+        return run_reader(fn, store, source, cfg, progress=progress)
+
+    return run
 
 
 def load_all_rules() -> None:

@@ -141,6 +141,7 @@ class _Batch:
                  now_utc):
         self.store, self.cfg, self.src, self.result, self.q = store, cfg, src, result, quarantine
         self.con = store.con
+        self._tables: dict[str, pa.Table] = {}
         self.con.complete()
         for stmt in _cdr_sql.MACROS.split(";"):
             if stmt.strip():
@@ -152,34 +153,38 @@ class _Batch:
         self.dup_sql = _cdr_sql.duplicate_sql("_cdr_checked", "_cdr_multi")
 
     def run_json(self, table: pa.Table) -> None:
-        self.con.complete()
-        self.con.register("_cdr_in", table)  # zero copy; stays registered until the batch is booked
+        self._tables["_cdr_in"] = table  # zero copy; bound by name to each statement of the batch
         try:
             self._validate_and_store(self.checked_json_sql)
         finally:
-            self.con.unregister("_cdr_in")
+            self.cleanup()
 
     def run_normalised(self, norm: pa.Table, raw: pa.Table) -> None:
-        self.con.complete()
-        self.con.register("_cdr_norm", norm)
-        self.con.register("_cdr_in", raw)
+        self._tables["_cdr_norm"] = norm
+        self._tables["_cdr_in"] = raw
         try:
             self._validate_and_store(self.checked_sql)
         finally:
-            self.con.unregister("_cdr_norm")
-            self.con.unregister("_cdr_in")
+            self.cleanup()
+
+    def _sql(self, sql: str, params: list | None = None):
+        """Run ``sql`` with this batch's tables bound by name (:meth:`Store.run_sql`: no registered views,
+        which a transaction would keep alive until its commit)."""
+        return self.store.run_sql(sql, params, **self._tables)
 
     def _validate_and_store(self, checked_sql: str) -> None:
         con = self.con
-        con.execute(f"CREATE OR REPLACE TEMP TABLE _cdr_checked AS {checked_sql}")
-        con.execute(f"CREATE OR REPLACE TEMP TABLE _cdr_multi AS {self.multi_sql}")
-        con.execute(f"CREATE OR REPLACE TEMP TABLE _cdr_verdict AS {self.dup_sql}")
-        n_read, n_bad = con.execute(
+        # Scratch relations are Arrow tables registered on the connection, not TEMP tables: the whole run is
+        # one transaction, and a database keeps every replaced table version until the commit (2.5 GB at 1 M).
+        self._scratch("_cdr_checked", checked_sql)
+        self._scratch("_cdr_multi", self.multi_sql)
+        self._scratch("_cdr_verdict", self.dup_sql)
+        n_read, n_bad = self._sql(
             "SELECT count(*), count(*) FILTER (WHERE len(broken) > 0) FROM _cdr_verdict").fetchall()[0]
         if n_read > n_bad:
             self.result.upserts["sessions"] += self._upsert_sessions(int(n_read - n_bad))
         if n_bad:
-            rejected = con.execute(
+            rejected = self._sql(
                 f"""SELECT b.code AS rule_code, v.position, rtrim(i.raw, {_WS}) AS raw, b.msg AS message,
                            c.session_id AS record_id, c.party_id
                     FROM (SELECT position, unnest(broken) AS b FROM _cdr_verdict WHERE len(broken) > 0) v
@@ -203,40 +208,44 @@ class _Batch:
         """
         con = self.con
         t = model.table("sessions")
-        sel = ", ".join(f"CAST(? AS {model.SQL_TYPES[c.type]}) AS {c.name}" if c.name == "source_file"
+        sel = ", ".join(f"CAST(? AS {model.SQL_TYPES[c.type]}) AS {c.name}" if c.name in ("source_file", "run_id")
                         else f"CAST(c.{c.name} AS {model.SQL_TYPES[c.type]}) AS {c.name}" for c in t.columns)
+        params = [self.src if c.name == "source_file" else self.store.run_id
+                  for c in t.columns if c.name in ("source_file", "run_id")]
+        for p in params:
+            sel = sel.replace("?", "'" + str(p).replace("'", "''") + "'", 1)
         # ids seen once in the batch go straight in; repeated ids keep their newest version (first on ties)
-        con.execute(
-            f"CREATE OR REPLACE TEMP TABLE _cdr_acc AS SELECT {sel} FROM _cdr_checked c "
+        self._scratch("_cdr_acc",
+            f"SELECT {sel} FROM _cdr_checked c "
             "JOIN _cdr_verdict v USING (position) WHERE len(v.broken) = 0 "
-            "AND c.session_id NOT IN (SELECT session_id FROM _cdr_multi)", [self.src])
-        con.execute(
-            f"INSERT INTO _cdr_acc SELECT {sel} FROM _cdr_checked c "
+            "AND c.session_id NOT IN (SELECT session_id FROM _cdr_multi) UNION ALL "
+            f"(SELECT {sel} FROM _cdr_checked c "
             "JOIN _cdr_verdict v USING (position) WHERE len(v.broken) = 0 "
             "AND c.session_id IN (SELECT session_id FROM _cdr_multi) "
             "QUALIFY row_number() OVER (PARTITION BY c.session_id "
-            "ORDER BY c.last_updated_utc DESC NULLS LAST, c.position) = 1", [self.src])
+            "ORDER BY c.last_updated_utc DESC NULLS LAST, c.position) = 1)")
         cols = ", ".join(t.column_names)
         newer = ("(s.last_updated_utc > t.last_updated_utc OR "
                  "(t.last_updated_utc IS NULL AND s.last_updated_utc IS NOT NULL))")
-        con.execute("BEGIN TRANSACTION")
         try:
-            n_upd = con.execute(f"DELETE FROM sessions t USING _cdr_acc s WHERE t.session_id = s.session_id "
-                                f"AND {newer}").fetchall()[0][0]
-            n_ins = con.execute(f"INSERT INTO sessions ({cols}) SELECT {cols} FROM _cdr_acc s WHERE NOT EXISTS "
-                                "(SELECT 1 FROM sessions t WHERE t.session_id = s.session_id)").fetchall()[0][0]
-            con.execute("COMMIT")
-        except Exception:
-            con.execute("ROLLBACK")
-            raise
+            with self.store.transaction():  # joins the run's transaction
+                n_upd = self._sql(f"DELETE FROM sessions t USING _cdr_acc s WHERE t.session_id = s.session_id "
+                                  f"AND {newer}").fetchall()[0][0]
+                n_ins = self._sql(f"INSERT INTO sessions ({cols}) SELECT {cols} FROM _cdr_acc s WHERE NOT EXISTS "
+                                  "(SELECT 1 FROM sessions t WHERE t.session_id = s.session_id)").fetchall()[0][0]
         finally:
-            con.execute("DROP TABLE IF EXISTS _cdr_acc")
+            self._unscratch("_cdr_acc")
         return UpsertResult(inserted=int(n_ins - n_upd), updated=int(n_upd), unchanged=int(n_accepted - n_ins))
 
+    def _scratch(self, name: str, sql: str) -> None:
+        """Materialise ``sql`` as an Arrow table bound as ``name`` for the rest of the batch."""
+        self._tables[name] = self.store.run_sql(sql, arrow=True, **self._tables)
+
+    def _unscratch(self, name: str) -> None:
+        self._tables.pop(name, None)
+
     def cleanup(self) -> None:
-        self.con.complete()
-        for t in ("_cdr_checked", "_cdr_verdict", "_cdr_multi"):
-            self.con.execute(f"DROP TABLE IF EXISTS {t}")
+        self._tables.clear()
 
 
 __all__ = ["ingest_cdrs", "detect_format"]

@@ -176,6 +176,9 @@ def _csv_frame(name: str, q: Quarantine, res: IngestResult) -> pd.DataFrame:
     df = read_records(name, q)
     res.read += len(df) + res.quarantined
     is_pc6 = any(c in df.columns for c in ("postcode", "pc6"))
+    if len(df) and not is_pc6 and not any(c in df.columns for c in ("area_code", "voedingsgebied_id", "short_code")):
+        raise SourceError(f"{name}: not a capacity-map CSV: it has no postcode/pc6 column (congestion per PC6) "
+                          f"and no area_code/voedingsgebied_id/short_code column (supply areas); nothing was stored")
     err = RowErrors(df)
     off, bad_off = _status_series(pick(df, "offtake_status", "status_afname", "afname"))
     feed, bad_feed = _status_series(pick(df, "feedin_status", "status_invoeding", "invoeding"))

@@ -80,7 +80,7 @@ LOC_KEY = ["country_code", "party_id", "location_id"]
 EVSE_KEY = LOC_KEY + ["evse_uid"]
 CONN_KEY = EVSE_KEY + ["connector_id"]
 #: columns derived here, not content of the record (left out of the LP-DUPLICATE comparison)
-_DERIVED = {"gm_code", "wk_code", "bu_code", "cell500_code", "x_rd", "y_rd", "source", "source_file"}
+_DERIVED = {"gm_code", "wk_code", "bu_code", "cell500_code", "x_rd", "y_rd", "source", "source_file", "run_id"}
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -837,19 +837,15 @@ def _rekey_ndw_locations(store: Store, keys: pd.DataFrame) -> None:
         names = model.table("locations").column_names
         cols = ", ".join(f'"{c}"' for c in names)
         sel = ", ".join(f'r."{c}"' if c in ("party_id", "country_code") else f'l."{c}"' for c in names)
-        store.con.execute("BEGIN TRANSACTION")
-        store.con.execute(
-            f"INSERT INTO locations ({cols}) SELECT {sel} FROM locations l JOIN _rk r "
-            f"ON l.location_id = r.location_id WHERE l.party_id = '' AND l.source = 'ndw-csv' "
-            f"AND NOT EXISTS (SELECT 1 FROM locations x WHERE x.country_code = r.country_code "
-            f"AND x.party_id = r.party_id AND x.location_id = r.location_id)")
-        store.con.execute(
-            "DELETE FROM locations l USING _rk r WHERE l.location_id = r.location_id AND l.party_id = '' "
-            "AND l.source = 'ndw-csv'")
-        store.con.execute("COMMIT")
-    except Exception:
-        store.con.execute("ROLLBACK")
-        raise
+        with store.transaction():  # joins the run's transaction
+            store.con.execute(
+                f"INSERT INTO locations ({cols}) SELECT {sel} FROM locations l JOIN _rk r "
+                f"ON l.location_id = r.location_id WHERE l.party_id = '' AND l.source = 'ndw-csv' "
+                f"AND NOT EXISTS (SELECT 1 FROM locations x WHERE x.country_code = r.country_code "
+                f"AND x.party_id = r.party_id AND x.location_id = r.location_id)")
+            store.con.execute(
+                "DELETE FROM locations l USING _rk r WHERE l.location_id = r.location_id AND l.party_id = '' "
+                "AND l.source = 'ndw-csv'")
     finally:
         store.con.unregister("_rk")
 

@@ -108,7 +108,7 @@ def _store(store: Store, table: str, df: pd.DataFrame, name: str, res: IngestRes
     kept = kept[kept["_pos"].isin(ok_pos)]
     if len(kept):
         res.upserts.setdefault(table, UpsertResult())
-        res.upserts[table] += store.upsert(table, kept[cols])
+        res.upserts[table] += store.upsert(table, kept.reindex(columns=cols))
 
 
 def _lookup_cpo(store: Store, df: pd.DataFrame) -> pd.DataFrame:

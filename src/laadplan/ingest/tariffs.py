@@ -135,4 +135,4 @@ def _flush(store: Store, rows: list[dict], name: str, res: IngestResult, q: Quar
     if len(kept):
         for tab in ("tariffs", "tariff_versions"):  # same columns; only the key differs
             res.upserts.setdefault(tab, UpsertResult())
-            res.upserts[tab] += store.upsert(tab, kept[table(tab).column_names])
+            res.upserts[tab] += store.upsert(tab, kept.reindex(columns=table(tab).column_names))

@@ -128,6 +128,7 @@ SOURCE_COLUMNS = (
     Column("source", "str", "reader and format the row came from, e.g. ocpi-2.2.1, ndw-csv, elaad-csv, "
                             "capaciteitskaart-json, connections-csv"),
     Column("source_file", "str", "file path or URL the row was read from"),
+    Column("run_id", "str", "ingest run that wrote the row (ingest_runs.run_id; `laadplan ingest undo`)"),
 )
 
 TABLES: dict[str, Table] = {}

@@ -67,6 +67,7 @@ COSTS = Table(
         C("amount_eur", "float", "amount (negative for a correction)", "EUR"),
         C("description", "str", "what the cost is for"),
         C("ingested_utc", "timestamp", "when it was read (UTC)"),
+        C("run_id", "str", "ingest run that wrote the row (ingest_runs.run_id)"),
     ),
     primary_key=("source_file", "position"),
     family="contract",

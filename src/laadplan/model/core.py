@@ -240,7 +240,10 @@ QUARANTINE = Table(
     (
         C("kind", "str", "what was being ingested (locations, cdrs, sessions, status, areas, tariffs, ...)", nullable=False),
         C("rule_code", "str", "code of the rule broken (see `laadplan rules`)", nullable=False),
-        C("source_file", "str", "file path or URL", nullable=False),
+        C("source_file", "str", "file path (resolved: one file spelled several ways is one source) or URL",
+          nullable=False),
+        C("run_id", "str", "ingest run that quarantined it (ingest_runs.run_id; '' before runs were recorded)",
+          nullable=False),
         C("position", "int", "record number in the file (1-based line for NDJSON/CSV, index for arrays)", nullable=False),
         C("record_id", "str", "record id when one could be read"),
         C("party_id", "str", "CPO party id when one could be read (for per-operator reporting)"),
@@ -249,17 +252,19 @@ QUARANTINE = Table(
         C("raw", "str", "the raw record text"),
         C("ingested_utc", "timestamp", "when it was quarantined (UTC)"),
     ),
-    primary_key=("kind", "source_file", "position", "rule_code"),
+    primary_key=("kind", "source_file", "run_id", "position", "rule_code"),
     indexes=(("rule_code",),),
 )
 
 INGEST_RUNS = Table(
     "ingest_runs",
-    "One row per file ingested: what was read, accepted and quarantined.",
+    "One row per file ingested: what was read, accepted and quarantined. Written in the same transaction as the "
+    "run's records and quarantine rows: a run that did not finish left none of them.",
     (
         C("run_id", "str", "unique run id", nullable=False),
         C("kind", "str", "what was ingested", nullable=False),
-        C("source_file", "str", "file path or URL", nullable=False),
+        C("source_file", "str", "file path (resolved) or URL", nullable=False),
+        C("source_sha256", "str", "SHA-256 of the decompressed content: the same file under any name has the same"),
         C("started_utc", "timestamp", "start (UTC)"),
         C("finished_utc", "timestamp", "end (UTC)"),
         C("records_read", "int", "records read", minimum=0),

@@ -30,6 +30,7 @@ VEHICLE_COUNTS = Table(
         C("motorcycles", "int", "motorcycles", "vehicles", minimum=0),
         C("source", "str", "reader and format"),
         C("source_file", "str", "file path or URL"),
+        C("run_id", "str", "ingest run that wrote the row (ingest_runs.run_id)"),
     ),
     primary_key=("area_code", "area_level", "year"),
     family="forecast",

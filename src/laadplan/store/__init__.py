@@ -4,14 +4,24 @@ The interface is deliberately small and SQL-standard so it can be backed by Post
 multi-user server later: ``upsert`` (newer ``version_column`` wins, identical reloads change nothing),
 ``insert_new`` (keys not yet present), ``frame`` and ``query`` (results as pandas DataFrames).
 Analyses never touch the connection: they take and return tables.
+
+**Atomicity** is the database's: :meth:`Store.transaction` is one database transaction (``BEGIN`` ..
+``COMMIT``; nested blocks join the outer one), so an ingest run's records, quarantine rows and run row are
+committed together or not at all - a killed process leaves nothing of its file behind (DuckDB discards the
+uncommitted transaction on the next open, as PostgreSQL would). No lock files or hand-held locks: the
+database's own lock keeps a second writer out, and :class:`StoreError` says so in one line.
+
+While :attr:`Store.run_id` is set (an ingest run is active), every row written to a table with a ``run_id``
+column carries it, so a run can be taken out again (``laadplan ingest undo``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import duckdb
 import pandas as pd
@@ -23,6 +33,33 @@ DEFAULT_DB = "laadplan.duckdb"
 
 def default_db_path() -> str:
     return os.environ.get("LAADPLAN_DB", DEFAULT_DB)
+
+
+class StoreError(Exception):
+    """The store cannot be opened or written (one clear line for the user, naming the store file)."""
+
+
+def explain(e: BaseException, path: str) -> str:
+    """One line saying what went wrong with the store at ``path`` and what to do."""
+    msg = str(e)
+    low = msg.lower()
+    if "could not set lock" in low or "conflicting lock" in low:
+        pid = ""
+        if "PID " in msg:
+            pid = " (pid " + msg.split("PID ", 1)[1].split(")", 1)[0].strip() + ")"
+        return (f"another laadplan process{pid} holds the store {path} (an ingest or analysis is running); "
+                f"wait for it to finish and run this again")
+    if "no space left" in low or "disk full" in low or "file too large" in low:
+        return (f"no space left on the device of the store {path}; nothing of this step was stored - free "
+                f"space (or point --db elsewhere) and run it again")
+    if "not a valid duckdb database" in low or "not a valid database" in low:
+        return f"{path} is not a laadplan store (not a DuckDB database file); check --db / LAADPLAN_DB"
+    if "is a directory" in low:
+        return (f"--db {path} is a folder, not a store file; give a file path, e.g. "
+                f"{Path(path) / DEFAULT_DB}")
+    if "read-only" in low or "permission denied" in low:
+        return f"cannot write the store {path} ({msg.splitlines()[0]}); choose a writable --db"
+    return f"store {path}: {msg.splitlines()[0] if msg else type(e).__name__}"
 
 
 @dataclass
@@ -41,23 +78,118 @@ class UpsertResult:
 class Store:
     """A laadplan store in one DuckDB file (``":memory:"`` for tests)."""
 
-    def __init__(self, path: str | os.PathLike | None = None, *, read_only: bool = False):
+    def __init__(self, path: str | os.PathLike | None = None, *, read_only: bool = False, create: bool = True):
+        """Open the store at ``path``; with ``create=False`` a missing file is an error (read commands must
+        not leave an empty store behind a mistyped ``--db``)."""
         self.path = str(path) if path is not None else default_db_path()
+        self.run_id: str | None = None
+        self._depth = 0
         if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        self.con = duckdb.connect(self.path, read_only=read_only)
-        self.con.execute("SET TimeZone = 'UTC'")
-        if not read_only:
-            self.init_schema()
+            p = Path(self.path)
+            if p.is_dir():
+                raise StoreError(explain(IsADirectoryError("Is a directory"), self.path))
+            if not p.exists():
+                if not create or read_only:
+                    raise StoreError(f"no store at {self.path}: check --db / LAADPLAN_DB, or make one with "
+                                     f"`laadplan ingest` or `laadplan demo`")
+                try:
+                    p.parent.mkdir(parents=True, exist_ok=True)
+                except OSError as e:
+                    raise StoreError(f"cannot create the folder of the store {self.path} ({e.strerror}); "
+                                     f"choose a writable --db") from None
+        try:
+            self.con = duckdb.connect(self.path, read_only=read_only)
+        except duckdb.Error as e:
+            raise StoreError(explain(e, self.path)) from None
+        try:
+            self.con.execute("SET TimeZone = 'UTC'")
+            if not read_only:
+                self.init_schema()
+        except duckdb.Error as e:
+            self.con.close()
+            raise StoreError(explain(e, self.path)) from None
 
     # -- lifecycle -------------------------------------------------------------------------------
     def init_schema(self) -> None:
         for t in model.all_tables():
             self.con.execute(t.ddl())
+            self._migrate(t)
             for cols in t.indexes:
                 name = f"idx_{t.name}_{'_'.join(cols)}"
                 self.con.execute(f'CREATE INDEX IF NOT EXISTS "{name}" ON "{t.name}" ('
                                  + ", ".join(f'"{c}"' for c in cols) + ")")
+
+    def _migrate(self, t: model.Table) -> None:
+        """Bring a table of a store made by an earlier version up to the model: add new columns; rebuild it
+        when its primary key changed (in one transaction, keeping every row)."""
+        have = [r[0] for r in self.con.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_name = ? ORDER BY ordinal_position",
+            [t.name]).fetchall()]
+        for c in t.columns:
+            if c.name not in have:
+                self.con.execute(f'ALTER TABLE "{t.name}" ADD COLUMN "{c.name}" {model.SQL_TYPES[c.type]}')
+        if not t.primary_key:
+            return
+        pk = self.con.execute("SELECT constraint_column_names FROM duckdb_constraints() WHERE table_name = ? "
+                              "AND constraint_type = 'PRIMARY KEY'", [t.name]).fetchall()
+        if not pk or list(pk[0][0]) == list(t.primary_key):
+            return
+        cols = ", ".join(f'"{c}"' for c in t.column_names)
+        fill = ", ".join(f"coalesce(\"{c}\", '')" if c in t.primary_key and c not in have else f'"{c}"'
+                         for c in t.column_names)
+        with self.transaction():
+            self.con.execute(f'ALTER TABLE "{t.name}" RENAME TO "_old_{t.name}"')
+            self.con.execute(t.ddl())
+            self.con.execute(f'INSERT INTO "{t.name}" ({cols}) SELECT {fill} FROM "_old_{t.name}"')
+            self.con.execute(f'DROP TABLE "_old_{t.name}"')
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator["Store"]:
+        """One database transaction; a block inside another joins it (commits with the outer one).
+
+        On an error the transaction is rolled back and the *original* error raised (a failed COMMIT, e.g. on
+        a full disk, has already ended the transaction: the rollback must not hide why)."""
+        if self._depth:
+            self._depth += 1
+            try:
+                yield self
+                self.con.complete()  # no pending result may outlive the block (as COMMIT would ensure)
+            finally:
+                self._depth -= 1
+            return
+        self.con.complete()
+        self.con.execute("BEGIN TRANSACTION").fetchall()
+        self._depth = 1
+        try:
+            yield self
+        except BaseException:
+            self._depth = 0
+            self._rollback_quietly()
+            raise
+        self._depth = 0
+        try:
+            self.con.execute("COMMIT").fetchall()
+        except BaseException:
+            self._rollback_quietly()
+            raise
+
+    def _rollback_quietly(self) -> None:
+        try:
+            self.con.execute("ROLLBACK").fetchall()
+        except duckdb.Error:
+            pass  # already ended by the database (a failed COMMIT); the original error is what matters
+
+    def _drop_quietly(self, name: str) -> None:
+        """Drop a scratch table; inside a failed transaction that cannot run, and must not hide the error."""
+        try:
+            self.con.execute(f"DROP TABLE IF EXISTS {name}")
+        except duckdb.Error:
+            if not self._depth:
+                raise
+
+    @property
+    def in_transaction(self) -> bool:
+        return self._depth > 0
 
     def close(self) -> None:
         self.con.close()
@@ -91,37 +223,55 @@ class Store:
         return int(self.con.execute(sql, params or []).fetchone()[0])
 
     # -- writing ---------------------------------------------------------------------------------
-    def _register_incoming(self, t: model.Table, data: Any) -> set[str]:
-        """Register ``data`` as the view ``_incoming``; return its columns. Unknown columns are an error."""
-        self.con.complete()  # DuckDB 2: finish a pending execute() result before register()
+    def run_sql(self, sql: str, params: list | None = None, *, arrow: bool = False, **tables: Any) -> Any:
+        """Execute ``sql`` with in-memory tables (DataFrames, Arrow) bound by name for this statement only.
+
+        Not ``register()``: a view registered inside a transaction (an ingest run is one) keeps its Python
+        object alive until the commit - every batch of a 1 M-record file (2.5 GB). The names are resolved
+        by DuckDB's replacement scan from the namespace the statement runs in, and released after it.
+        With ``arrow=True`` the result is returned as an Arrow table (a scratch result to bind again)."""
+        self.con.complete()
+        ns: dict[str, Any] = {"_con": self.con, "_sql": sql, "_params": params or [], **tables}
+        code = ("_r = _con.sql(_sql, params=_params).to_arrow_table()" if arrow
+                else "_r = _con.execute(_sql, _params)")
+        exec(code, ns, ns)  # noqa: S102 - fixed code; the names of ``tables`` are the replacement-scan scope
+        return ns["_r"]
+
+    def _default(self, t: model.Table, column: str) -> str:
+        """SQL value of a column the incoming data lacks: the active run's id for ``run_id`` ('' outside a
+        run when it is part of the key), else NULL."""
+        if column == "run_id":
+            if self.run_id:
+                return "'" + self.run_id.replace("'", "''") + "'"
+            if column in t.primary_key:
+                return "''"
+        return "NULL"
+
+    def _incoming_columns(self, t: model.Table, data: Any) -> tuple[Any, set[str]]:
+        """``data`` ready to bind as ``_incoming`` and its columns. Unknown columns are an error."""
         if isinstance(data, pd.DataFrame) and not isinstance(data.index, pd.RangeIndex):
             data = data.reset_index(drop=True)  # else Arrow-backed frames leak "__index_level_0__"
-        self.con.register("_incoming", data)
-        have = {r[0] for r in self.con.execute("SELECT * FROM _incoming LIMIT 0").description}
+        have = {r[0] for r in self.run_sql("SELECT * FROM _incoming LIMIT 0", _incoming=data).description}
         unknown = have - set(t.column_names)
         if unknown:
-            self.con.unregister("_incoming")
             raise ValueError(f"{t.name}: columns not in the data model: {sorted(unknown)}")
-        return have
+        return data, have
 
-    def _stage(self, t: model.Table, data: Any) -> str:
-        """Register ``data`` (DataFrame / Arrow table / relation) as a typed, deduplicated stage."""
-        have = self._register_incoming(t, data)
+    def _stage(self, t: model.Table, data: Any) -> Any:
+        """``data`` (DataFrame / Arrow table) typed and deduplicated (newest version of each key), as an
+        Arrow table to bind as ``_stage``."""
+        data, have = self._incoming_columns(t, data)
         sel = []
         for c in t.columns:
             typ = model.SQL_TYPES[c.type]
-            sel.append(f'CAST("{c.name}" AS {typ}) AS "{c.name}"' if c.name in have
-                       else f'CAST(NULL AS {typ}) AS "{c.name}"')
+            sel.append(f'coalesce(CAST("{c.name}" AS {typ}), CAST({self._default(t, c.name)} AS {typ})) AS "{c.name}"' if c.name in have
+                       else f'CAST({self._default(t, c.name)} AS {typ}) AS "{c.name}"')
         key = ", ".join(f'"{k}"' for k in t.primary_key)
         order = f'"{t.version_column}" DESC NULLS LAST' if t.version_column else "1"
-        self.con.execute("DROP TABLE IF EXISTS _stage")
-        self.con.execute(
-            f"CREATE TEMP TABLE _stage AS SELECT * EXCLUDE (_rn) FROM ("
+        return self.run_sql(
+            f"SELECT * EXCLUDE (_rn) FROM ("
             f"SELECT {', '.join(sel)}, row_number() OVER (PARTITION BY {key} ORDER BY {order}) AS _rn "
-            f"FROM _incoming) WHERE _rn = 1"
-        )
-        self.con.unregister("_incoming")
-        return "_stage"
+            f"FROM _incoming) WHERE _rn = 1", arrow=True, _incoming=data)
 
     def upsert(self, table: str, data: Any) -> UpsertResult:
         """Insert new keys; replace a row only when the incoming version is newer.
@@ -135,30 +285,27 @@ class Store:
         n_in = len(data) if hasattr(data, "__len__") else None
         if n_in == 0:
             return UpsertResult()
-        stage = self._stage(t, data)
+        staged = self._stage(t, data)
+        stage = "_stage"
         match = " AND ".join(f't."{k}" = s."{k}"' for k in t.primary_key)
         newer = (f'(s."{t.version_column}" > t."{t.version_column}" OR '
                  f'(t."{t.version_column}" IS NULL AND s."{t.version_column}" IS NOT NULL))'
                  if t.version_column else "FALSE")
-        self.con.execute("BEGIN TRANSACTION")
-        try:
-            n_stage = self.con.execute(f"SELECT count(*) FROM {stage}").fetchone()[0]
-            n_upd = self.con.execute(
-                f'SELECT count(*) FROM {stage} s JOIN "{t.name}" t ON {match} WHERE {newer}').fetchone()[0]
-            n_exist = self.con.execute(
-                f'SELECT count(*) FROM {stage} s JOIN "{t.name}" t ON {match}').fetchone()[0]
+        with self.transaction():
+            n_stage = staged.num_rows
+            n_upd = self.run_sql(
+                f'SELECT count(*) FROM {stage} s JOIN "{t.name}" t ON {match} WHERE {newer}',
+                _stage=staged).fetchall()[0][0]
+            n_exist = self.run_sql(
+                f'SELECT count(*) FROM {stage} s JOIN "{t.name}" t ON {match}', _stage=staged).fetchall()[0][0]
             if n_upd:
-                self.con.execute(f'DELETE FROM "{t.name}" t USING {stage} s WHERE {match} AND {newer}')
+                self.run_sql(f'DELETE FROM "{t.name}" t USING {stage} s WHERE {match} AND {newer}',
+                             _stage=staged).fetchall()
             cols = ", ".join(f'"{c}"' for c in t.column_names)
-            self.con.execute(
+            self.run_sql(
                 f'INSERT INTO "{t.name}" ({cols}) SELECT {", ".join("s." + chr(34) + c + chr(34) for c in t.column_names)} '
-                f'FROM {stage} s WHERE NOT EXISTS (SELECT 1 FROM "{t.name}" t WHERE {match})')
-            self.con.execute("COMMIT")
-        except Exception:
-            self.con.execute("ROLLBACK")
-            raise
-        finally:
-            self.con.execute(f"DROP TABLE IF EXISTS {stage}")
+                f'FROM {stage} s WHERE NOT EXISTS (SELECT 1 FROM "{t.name}" t WHERE {match})',
+                _stage=staged).fetchall()
         n_new = n_stage - n_exist
         dup_in_batch = (n_in - n_stage) if n_in is not None else 0
         return UpsertResult(inserted=n_new, updated=n_upd, unchanged=n_exist - n_upd + dup_in_batch)
@@ -173,10 +320,11 @@ class Store:
         t = model.table(table)
         if hasattr(data, "__len__") and len(data) == 0:
             return 0
-        have = self._register_incoming(t, data)
-        sel = [(f'CAST("{c.name}" AS {model.SQL_TYPES[c.type]})' if c.name in have else "NULL")
-               for c in t.columns]
+        data, have = self._incoming_columns(t, data)
+        sel = [(f'coalesce(CAST("{c.name}" AS {model.SQL_TYPES[c.type]}), {self._default(t, c.name)})' if c.name in have
+                else self._default(t, c.name)) for c in t.columns]
         cols = ", ".join(f'"{c}"' for c in t.column_names)
-        n = self.con.execute(f'INSERT INTO "{t.name}" ({cols}) SELECT {", ".join(sel)} FROM _incoming').fetchone()
-        self.con.unregister("_incoming")
+        n = self.run_sql(f'INSERT INTO "{t.name}" ({cols}) SELECT {", ".join(sel)} FROM _incoming',
+                         _incoming=data).fetchone()
+        self.con.complete()
         return int(n[0]) if n else 0
