@@ -58,7 +58,7 @@ from laadplan.ingest import ocpi
 from laadplan.ingest._csvstream import (BATCH, RowRules, col, iter_csv_batches, quarantine_malformed, read_header,
                                         to_bool, to_float, to_utc)
 from laadplan.ingest._io import SourceError, open_binary, source_name
-from laadplan.ingest._records import iter_json_records
+from laadplan.ingest._records import Limits, iter_json_records
 from laadplan.ingest.base import IngestResult, Progress, Quarantine, log_run, utcnow
 from laadplan.model.core import EVSE_STATUSES, PARKING_TYPES, POWER_TYPES
 from laadplan.store import Store, UpsertResult
@@ -349,7 +349,7 @@ def _ingest_ocpi(ctx: _Ctx, source: str) -> None:
     evses: list[dict] = []
     conns: list[dict] = []
     n_batch = 0
-    for rec in iter_json_records(source):
+    for rec in iter_json_records(source, Limits.of(ctx.cfg)):
         ctx.res.read += 1
         n_batch += 1
         _parse_location(ctx, rec.position, rec.obj, rec.raw_text if rec.error else None, rec.error,

@@ -37,7 +37,7 @@ from laadplan.ingest import ocpi
 from laadplan.ingest._csvstream import BATCH, RowRules, col, iter_csv_batches, quarantine_malformed, read_header, \
     to_float, to_utc
 from laadplan.ingest._io import SourceError, open_binary, source_name
-from laadplan.ingest._records import iter_json_records
+from laadplan.ingest._records import Limits, iter_json_records
 from laadplan.ingest.base import IngestResult, Progress, Quarantine, log_run, utcnow
 from laadplan.ingest.locations import split_duplicates
 from laadplan.model.core import EVSE_STATUSES
@@ -228,7 +228,7 @@ def _ingest_json(store: Store, source: str, cfg: RegionConfig, name: str, res: I
                  progress: Progress | None) -> None:
     rows: list[dict] = []
     n_batch = 0
-    for rec in iter_json_records(source):
+    for rec in iter_json_records(source, Limits.of(cfg)):
         res.read += 1
         n_batch += 1
         _json_record(store, rec.position, rec.obj, rec.raw_text() if rec.error else None, rec.error, name, q,

@@ -30,7 +30,7 @@ from laadplan.config import RegionConfig
 from laadplan.ingest import ocpi
 from laadplan.ingest._csvstream import BATCH
 from laadplan.ingest._io import source_name
-from laadplan.ingest._records import iter_json_records
+from laadplan.ingest._records import Limits, iter_json_records
 from laadplan.ingest.base import IngestResult, Progress, Quarantine, log_run, utcnow
 from laadplan.ingest.locations import split_duplicates
 from laadplan.model import table
@@ -70,7 +70,7 @@ def ingest_tariffs(store: Store, source: str, cfg: RegionConfig, *, progress: Pr
     q = Quarantine(store, "tariffs", name, res)
     rows: list[dict] = []
     n = 0
-    for rec in iter_json_records(source):
+    for rec in iter_json_records(source, Limits.of(cfg)):
         res.read += 1
         n += 1
         if rec.error is not None:
