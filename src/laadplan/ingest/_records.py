@@ -332,6 +332,16 @@ class _Scanner:
             return (head or text[:RAW_KEEP]), True
         return text, False
 
+    def member_name(self) -> str:
+        """The JSON string at ``pos`` (a member name); ValueError when it is not one."""
+        while True:
+            m = _STRING.match(self.buf, self.pos)
+            if m is not None:
+                self.pos = m.end()
+                return json.loads(m.group())
+            if len(self.buf) - self.pos > self.limits.max_record_bytes or not self.fill():
+                raise ValueError("unterminated member name")
+
     # -- containers ----------------------------------------------------------------------------------
     def elements(self, closer: str, first_position: int = 1) -> Iterator[JsonRecord]:
         """The elements of an array whose '[' has been consumed, up to and including ``closer``."""
@@ -369,9 +379,9 @@ class _Scanner:
                 continue
             if c != '"':
                 raise ValueError(f"expected a member name, got {c!r}")
-            key, _, err = self.value(":")
-            if err or not isinstance(key, str) or self.skip_ws() != ":":
-                raise ValueError("broken member name")
+            key = self.member_name()
+            if self.skip_ws() != ":":
+                raise ValueError(f"no ':' after member name {key!r}")
             self.pos += 1
             c = self.skip_ws()
             if key == "data" and c == "[":

@@ -1,0 +1,256 @@
+"""Regression tests for issue 12 (every record read is stored or quarantined with its rule, nothing is lost,
+a bad file gets a clear error). Each test names the defect it guards; each failed on the code before the fix.
+
+Expected counts are worked out from the files written here (how many records, which are bad and why), not
+copied from the code's output.
+"""
+
+from __future__ import annotations
+
+import copy
+import gzip
+import json
+
+import pandas as pd
+import pytest
+
+from laadplan.ingest._records import iter_json_records
+from laadplan.ingest.cdrs import ingest_cdrs
+from laadplan.ingest.locations import ingest_locations
+from laadplan.ingest.status import ingest_status
+from laadplan.ingest.tariffs import ingest_tariffs
+
+from test_ingest_cdrs import CDR_221  # noqa: E402 (tests/unit is on sys.path)
+from test_ingest_locations import NL_LOC  # noqa: E402 (tests/unit is on sys.path)
+from test_ingest_tariffs import T  # noqa: E402 (tests/unit is on sys.path)
+
+
+def _cdr(i: int, **changes) -> dict:
+    d = copy.deepcopy(CDR_221)
+    d["id"] = f"CDR{i}"
+    d.update(changes)
+    return d
+
+
+def _loc(i: int, **changes) -> dict:
+    d = copy.deepcopy(NL_LOC)
+    d["id"] = f"LOC{i}"
+    d.update(changes)
+    return d
+
+
+def _tariff(i: int, **changes) -> dict:
+    d = copy.deepcopy(T)
+    d["id"] = f"T{i}"
+    d.update(changes)
+    return d
+
+
+def _evse(i: int) -> dict:
+    return {"uid": f"E{i}", "location_id": "L1", "country_code": "NL", "party_id": "ABC", "status": "CHARGING",
+            "last_updated": f"2026-05-01T10:{i:02d}:00Z"}
+
+
+def _write(path, data: bytes, gz: bool = False) -> str:
+    path.write_bytes(gzip.compress(data) if gz else data)
+    return str(path)
+
+
+def _q(store) -> pd.DataFrame:
+    return store.frame("quarantine").sort_values("position").reset_index(drop=True)
+
+
+READERS = {
+    "cdrs": (ingest_cdrs, _cdr, "sessions"),
+    "locations": (ingest_locations, _loc, "locations"),
+    "tariffs": (ingest_tariffs, _tariff, "tariffs"),
+    "status": (ingest_status, _evse, "status_observations"),
+}
+
+# -- 12.1: a token the streaming parser rejected stopped arrays and envelopes ----------------------------
+# Each case: three records; the middle one carries the defect as raw JSON text. "read" = the element is
+# valid (an unknown field with a big integer or a Latin-1 byte in a text is no reason to reject the record);
+# "bad" = the element is broken and must cost only itself.
+_DEFECTS = {
+    "bigint_unknown_field": (b'"x_extra": 123456789012345678901234567890', "read"),
+    "nan_unknown_field": (b'"x_extra": NaN', "read"),
+    "infinity_unknown_field": (b'"x_extra": -Infinity', "read"),
+    "latin1_byte": (b'"x_extra": "caf\xe9"', "read"),
+    "broken_literal": (b'"x_extra": tru', "bad"),
+    "unbalanced": (b'"x_extra": [1, 2}', "bad"),
+}
+
+
+def _container(elements: list[bytes], layout: str) -> bytes:
+    if layout == "array":
+        return b"[\n" + b",\n".join(elements) + b"\n]\n"
+    return b'{"status_code": 1000, "data": [' + b", ".join(elements) + b'], "timestamp": "2026-06-01T00:00:00Z"}'
+
+
+def _with_defect(obj: dict, defect: bytes) -> bytes:
+    text = json.dumps(obj).encode()
+    return text[:-1] + b", " + defect + b"}"
+
+
+@pytest.mark.parametrize("kind", list(READERS))
+@pytest.mark.parametrize("layout", ["array", "envelope"])
+@pytest.mark.parametrize("defect", list(_DEFECTS))
+def test_12_1_bad_array_element_costs_only_itself(store, cfg, tmp_path, kind, layout, defect):
+    ingest, make, table = READERS[kind]
+    text, verdict = _DEFECTS[defect]
+    elements = [json.dumps(make(1)).encode(), _with_defect(make(2), text), json.dumps(make(3)).encode()]
+    r = ingest(store, _write(tmp_path / "f.json", _container(elements, layout)), cfg)
+    assert r.read == 3, "every element is judged, also the ones after the defect"
+    assert r.accepted + r.quarantined == 3
+    if verdict == "read":
+        assert r.accepted == 3 and r.quarantined == 0
+    else:
+        assert r.accepted == 2 and dict(r.by_rule) == {"LP-MALFORMED": 1}
+        assert list(_q(store).position) == [2]
+    assert len(store.frame(table)) == (3 if verdict == "read" else 2)
+
+
+@pytest.mark.parametrize("kind", list(READERS))
+@pytest.mark.parametrize("layout", ["array", "envelope"])
+@pytest.mark.parametrize("gz", [False, True])
+def test_12_1_bom_before_the_document_is_read(store, cfg, tmp_path, kind, layout, gz):
+    ingest, make, table = READERS[kind]
+    data = b"\xef\xbb\xbf" + _container([json.dumps(make(i)).encode() for i in (1, 2)], layout)
+    r = ingest(store, _write(tmp_path / "f.json", data, gz), cfg)
+    assert (r.read, r.accepted, r.quarantined) == (2, 2, 0)
+    assert len(store.frame(table)) == 2
+
+
+def test_12_1_big_integer_in_a_valid_document_is_read_exactly(tmp_path):
+    big = 2 ** 70 + 1
+    p = _write(tmp_path / "a.json", json.dumps([{"id": "a", "n": big}, {"id": "b"}]).encode())
+    assert [r.obj for r in iter_json_records(p)] == [{"id": "a", "n": big}, {"id": "b"}]
+
+
+def test_12_1_truncated_array_keeps_what_came_before(tmp_path):
+    text = json.dumps([{"id": i} for i in range(5)])[:-8]  # cut inside the last element
+    recs = list(iter_json_records(_write(tmp_path / "t.json", text.encode())))
+    assert [r.obj for r in recs[:4]] == [{"id": i} for i in range(4)]
+    assert len(recs) == 5 and recs[4].error is not None and recs[4].position == 5
+
+
+def test_12_1_record_boundaries_across_read_chunks(tmp_path, monkeypatch):
+    """Elements and strings with brackets, commas and escaped quotes split over tiny read chunks."""
+    import laadplan.ingest._records as rec
+
+    monkeypatch.setattr(rec, "_CHUNK", 7)
+    objs = [{"id": i, "s": 'a"b,]}[{', "n": [i, {"k": i * 1.5}]} for i in range(40)]
+    elements = [json.dumps(o).encode() for o in objs]
+    elements.insert(20, b'{"id": "bad", "x": nan}')  # lower-case nan is not JSON
+    recs = list(iter_json_records(_write(tmp_path / "c.json", _container(elements, "envelope"))))
+    assert [r.obj for r in recs if r.error is None] == objs
+    assert [r.position for r in recs if r.error is not None] == [21]
+
+
+# -- 12.3: session ids collided --------------------------------------------------------------------------
+def test_12_3_session_ids_cannot_collide(store, cfg, tmp_path):
+    a = _cdr(0, party_id="SHL", id="A*B")
+    b = _cdr(0, party_id="SHL*A", id="B")
+    c = _cdr(0, party_id="SHL", id="A\\*B")  # a backslash in the id must not undo the escape
+    p = _write(tmp_path / "c.ndjson", "\n".join(json.dumps(x) for x in (a, b, c)).encode())
+    r = ingest_cdrs(store, p, cfg)
+    assert (r.read, r.accepted) == (3, 3)
+    ids = store.frame("sessions").session_id
+    assert ids.nunique() == 3
+
+
+def test_12_3_plain_ids_are_unchanged(store, cfg, tmp_path):
+    p = _write(tmp_path / "c.ndjson", json.dumps(_cdr(7)).encode())
+    ingest_cdrs(store, p, cfg)
+    assert list(store.frame("sessions").session_id) == ["NL*ABC*CDR7"]
+
+
+# -- 12.5: non-finite numbers were stored ----------------------------------------------------------------
+@pytest.mark.parametrize("literal", ["NaN", "Infinity", "-Infinity", "1e400"])
+@pytest.mark.parametrize("field", ["total_cost", "total_time", "total_energy"])
+def test_12_5_non_finite_cdr_number_is_lp_type(store, cfg, tmp_path, literal, field):
+    good = json.dumps(_cdr(1))
+    bad = json.dumps(_cdr(2)).replace(f'"{field}": ', f'"{field}": {literal}, "_old_{field}": ', 1)
+    for name, text in (("n.ndjson", good + "\n" + bad + "\n"), ("a.json", "[" + good + "," + bad + "]")):
+        store.con.execute("DELETE FROM sessions; DELETE FROM quarantine")
+        r = ingest_cdrs(store, _write(tmp_path / name, text.encode()), cfg)
+        assert (r.read, r.accepted) == (2, 1), name
+        q = _q(store)
+        assert q.rule_code.iloc[0] == "LP-TYPE" and field in q.message.iloc[0], (name, q.message.tolist())
+
+
+@pytest.mark.parametrize("literal", ["NaN", "Infinity", "1e400"])
+def test_12_5_non_finite_tariff_price_is_lp_type(store, cfg, tmp_path, literal):
+    bad = json.dumps(_tariff(2)).replace('"price": 0.4', f'"price": {literal}', 1)
+    p = _write(tmp_path / "t.json", ("[" + json.dumps(_tariff(1)) + "," + bad + "]").encode())
+    r = ingest_tariffs(store, p, cfg)
+    assert (r.read, r.accepted, dict(r.by_rule)) == (2, 1, {"LP-TYPE": 1})
+    assert list(store.frame("tariffs").tariff_id) == ["T1"]
+
+
+def test_12_5_non_finite_session_csv_value_is_lp_type(store, cfg, tmp_path):
+    head = "Started,Ended,TotalEnergy,ConnectedTime,ChargeTime,MaxPower\n"
+    rows = ["2018-03-01 08:00:00,2018-03-01 10:00:00,10000,2.0,1.5,11000",
+            "2018-03-02 08:00:00,2018-03-02 10:00:00,inf,2.0,1.5,11000",
+            "2018-03-03 08:00:00,2018-03-03 10:00:00,10000,NaN,1.5,11000"]
+    r = ingest_cdrs(store, _write(tmp_path / "s.csv", (head + "\n".join(rows) + "\n").encode()), cfg)
+    assert (r.read, r.accepted, dict(r.by_rule)) == (3, 1, {"LP-TYPE": 2})
+
+
+# -- 12.8: guards ----------------------------------------------------------------------------------------
+@pytest.mark.parametrize("layout", ["array", "ndjson"])
+def test_12_8_deep_nesting_is_one_malformed_record(store, cfg, tmp_path, layout):
+    deep = '{"id": "D", "x": ' + "[" * 5000 + "]" * 5000 + "}"
+    good = [json.dumps(_loc(i)) for i in (1, 2)]
+    items = [good[0], deep, good[1]]
+    text = "[" + ",".join(items) + "]" if layout == "array" else "\n".join(items) + "\n"
+    r = ingest_locations(store, _write(tmp_path / "d.json", text.encode()), cfg)
+    assert (r.read, r.accepted, dict(r.by_rule)) == (3, 2, {"LP-MALFORMED": 1})
+    msg = _q(store).message.iloc[0]
+    assert "max_json_depth = 64" in msg and "5001" in msg
+
+
+def test_12_8_depth_limit_comes_from_config(store, cfg, tmp_path):
+    cfg.validation.max_json_depth = 3  # a Location with EVSEs and connectors is 4 deep
+    r = ingest_locations(store, _write(tmp_path / "l.json", json.dumps([_loc(1)]).encode()), cfg)
+    assert dict(r.by_rule) == {"LP-MALFORMED": 1}
+
+
+@pytest.mark.parametrize("layout", ["array", "ndjson"])
+def test_12_8_over_long_record_is_quarantined_and_the_next_read(store, cfg, tmp_path, layout):
+    cfg.validation.max_record_bytes = 4096
+    long = _tariff(2, x_pad="z" * 10_000)
+    items = [json.dumps(_tariff(1)), json.dumps(long), json.dumps(_tariff(3))]
+    text = "[" + ",".join(items) + "]" if layout == "array" else "\n".join(items) + "\n"
+    r = ingest_tariffs(store, _write(tmp_path / "t.json", text.encode()), cfg)
+    assert (r.read, r.accepted, dict(r.by_rule)) == (3, 2, {"LP-MALFORMED": 1})
+    q = _q(store)
+    assert "max_record_bytes = 4,096" in q.message.iloc[0] and len(q.raw.iloc[0]) <= 20_000
+
+
+def test_12_8_over_long_cdr_line_is_quarantined_and_the_next_read(store, cfg, tmp_path):
+    cfg.validation.max_record_bytes = 4096
+    lines = [json.dumps(_cdr(1)), json.dumps(_cdr(2, x_pad="z" * 100_000)), json.dumps(_cdr(3))]
+    r = ingest_cdrs(store, _write(tmp_path / "c.ndjson", ("\n".join(lines) + "\n").encode()), cfg)
+    assert (r.read, r.accepted, dict(r.by_rule)) == (3, 2, {"LP-MALFORMED": 1})
+    assert list(_q(store).position) == [2]
+
+
+def test_12_8_line_longer_than_a_read_block_is_skipped_not_held(tmp_path):
+    from laadplan.ingest._cdr_lines import _iter_stream
+    import io
+
+    data = b'{"a":1}\n' + b"x" * 5000 + b'\n{"a":3}\n'
+    tables = list(_iter_stream(io.BytesIO(data), 256, max_record_bytes=1000))
+    rows = [r for t in tables for r in t.to_pylist()]
+    assert [r["position"] for r in rows] == [1, 2, 3]
+    assert rows[1]["error"] is not None and len(rows[1]["raw"]) <= 20_000
+    assert rows[0]["error"] is None and rows[2]["raw"].strip() == '{"a":3}'
+
+
+def test_12_8_many_tiny_lines_make_bounded_batches(tmp_path):
+    from laadplan.ingest._cdr_lines import iter_line_batches
+
+    p = _write(tmp_path / "tiny.ndjson", b"{}\n" * 250_001)
+    sizes = [t.num_rows for t in iter_line_batches(p, max_rows=100_000)]
+    assert sizes == [100_000, 100_000, 50_001]
