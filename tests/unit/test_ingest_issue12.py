@@ -254,3 +254,63 @@ def test_12_8_many_tiny_lines_make_bounded_batches(tmp_path):
     p = _write(tmp_path / "tiny.ndjson", b"{}\n" * 250_001)
     sizes = [t.num_rows for t in iter_line_batches(p, max_rows=100_000)]
     assert sizes == [100_000, 100_000, 50_001]
+
+
+# -- 12.2: CSV fields longer than 131,072 characters ended the file or crashed ---------------------------
+def _polygon_wkt(n: int) -> str:
+    """A valid polygon ring of ``n`` vertices (a circle around Rotterdam), several MB of WKT for large n."""
+    import math
+
+    pts = [(4.48 + 0.05 * math.cos(2 * math.pi * k / n), 51.92 + 0.03 * math.sin(2 * math.pi * k / n))
+           for k in range(n)]
+    pts.append(pts[0])
+    return "POLYGON ((" + ", ".join(f"{x:.12f} {y:.12f}" for x, y in pts) + "))"
+
+
+def test_12_2_multi_megabyte_polygon_is_read(store, cfg, tmp_path):
+    from laadplan.ingest.grid import ingest_grid
+
+    wkt = _polygon_wkt(200_000)
+    assert len(wkt) > 5_000_000
+    rows = [f'SA1,Noord,Stedin,1,0,"{wkt}"', 'SA2,Zuid,Stedin,2,0,"POLYGON ((4 51, 4.1 51, 4.1 51.1, 4 51))"']
+    p = _write(tmp_path / "v.csv", ("area_code,name,operator,offtake_status,feedin_status,geometry_wkt\n"
+                                    + "\n".join(rows) + "\n").encode())
+    r = ingest_grid(store, p, cfg)
+    assert (r.read, r.accepted, r.quarantined) == (2, 2, 0)
+    g = store.frame("grid_areas").set_index("area_code")
+    import shapely
+
+    assert len(shapely.from_wkb(bytes(g.loc["SA1", "geometry_wkb"])).exterior.coords) == 200_001
+
+
+def test_12_2_field_beyond_the_limit_costs_only_its_row_grid(store, cfg, tmp_path):
+    from laadplan.ingest.grid import ingest_grid
+
+    cfg.validation.max_csv_field_chars = 10_000
+    rows = [f'SA1,Noord,Stedin,1,0,"{_polygon_wkt(2_000)}"', "SA2,Zuid,Stedin,2,0,", "SA3,West,Stedin,0,0,"]
+    p = _write(tmp_path / "v.csv", ("area_code,name,operator,offtake_status,feedin_status,geometry_wkt\n"
+                                    + "\n".join(rows) + "\n").encode())
+    r = ingest_grid(store, p, cfg)
+    assert (r.read, r.accepted, dict(r.by_rule)) == (3, 2, {"LP-MALFORMED": 1})
+    assert sorted(store.frame("grid_areas").area_code) == ["SA2", "SA3"]
+    q = _q(store)
+    assert q.position.iloc[0] == 2 and "max_csv_field_chars = 10,000" in q.message.iloc[0]
+
+
+def test_12_2_long_field_in_status_csv_does_not_end_the_file(store, cfg, tmp_path):
+    cfg.validation.max_csv_field_chars = 5_000
+    head = "location_id,evse_uid,observed_utc,status\n"
+    rows = ["L1,E1,2026-05-01T10:00:00Z,CHARGING", "L1,E2,2026-05-01T10:00:00Z," + "X" * 6_000,
+            "L1,E3,2026-05-01T10:00:00Z,AVAILABLE"]
+    r = ingest_status(store, _write(tmp_path / "s.csv", (head + "\n".join(rows) + "\n").encode()), cfg)
+    assert (r.read, r.accepted, dict(r.by_rule)) == (3, 2, {"LP-MALFORMED": 1})
+    assert list(_q(store).position) == [3]
+
+
+def test_12_2_default_limit_reads_fields_beyond_131072(store, cfg, tmp_path):
+    from laadplan.ingest.connections import ingest_connections
+
+    head = "ean18,lat,lon,contracted_kw,peak_kw,note\n"
+    rows = ["871687120000000014,51.92,4.48,100,50," + "n" * 200_000, "871687120000000021,51.93,4.48,100,50,x"]
+    r = ingest_connections(store, _write(tmp_path / "c.csv", (head + "\n".join(rows) + "\n").encode()), cfg)
+    assert (r.read, r.accepted + r.quarantined) == (2, 2) and r.by_rule.get("LP-MALFORMED", 0) == 0

@@ -19,6 +19,19 @@ from laadplan.ingest._io import SourceError, open_text
 from laadplan.ingest.base import Quarantine
 
 BATCH = 20_000
+#: default of validation.max_csv_field_chars (Python's csv module stops at 131,072 characters)
+MAX_FIELD_CHARS = 32 << 20
+
+
+def set_field_limit(max_field_chars: int) -> None:
+    """Let the csv module read fields up to ``max_field_chars`` (a longer one is a csv.Error for its row)."""
+    csv.field_size_limit(int(max_field_chars))
+
+
+def csv_error_message(e: csv.Error, max_field_chars: int) -> str:
+    if "field larger than field limit" in str(e):
+        return f"a field longer than validation.max_csv_field_chars = {max_field_chars:,} characters"
+    return f"CSV syntax error: {e}"
 
 
 @dataclass
@@ -41,9 +54,13 @@ def _delimiter(line: str) -> str:
     return ";" if line.count(";") > line.count(",") else ","
 
 
-def iter_csv_batches(source: str, batch: int = BATCH) -> Iterator[CsvBatch]:
-    """Yield the rows of a CSV source in batches (``,`` or ``;`` separated, header required)."""
+def iter_csv_batches(source: str, batch: int = BATCH, max_field_chars: int = MAX_FIELD_CHARS) -> Iterator[CsvBatch]:
+    """Yield the rows of a CSV source in batches (``,`` or ``;`` separated, header required).
+
+    A row the csv module cannot read (a field longer than ``max_field_chars``, a NUL byte) comes back in
+    ``malformed`` and reading goes on with the next row."""
     name = str(source)
+    set_field_limit(max_field_chars)
     with open_text(source) as f:
         first = f.readline()
         if not first.strip():
@@ -58,10 +75,19 @@ def iter_csv_batches(source: str, batch: int = BATCH) -> Iterator[CsvBatch]:
         raws: list[str] = []
         bad: list[tuple[int, str, str]] = []
         consumed = 0  # physical lines the csv reader has consumed after the header
-        try:
-            for rec in reader:
-                line = consumed + 2  # first physical line of this record (header = line 1)
+        while True:
+            line = consumed + 2  # first physical line of this record (header = line 1)
+            try:
+                rec = next(reader)
+            except StopIteration:
+                break
+            except csv.Error as e:  # this row only; the reader goes on with the next line
                 consumed = reader.line_num
+                bad.append((line, "<unreadable CSV row>", csv_error_message(e, max_field_chars)))
+                rec = None
+            else:
+                consumed = reader.line_num
+            if rec is not None:
                 if not rec or (len(rec) == 1 and not rec[0].strip()):
                     continue
                 raw = delim.join(rec)
@@ -71,11 +97,9 @@ def iter_csv_batches(source: str, batch: int = BATCH) -> Iterator[CsvBatch]:
                     rows.append(rec)
                     pos.append(line)
                     raws.append(raw)
-                if len(rows) + len(bad) >= batch:
-                    yield _make(header, rows, pos, raws, bad)
-                    rows, pos, raws, bad = [], [], [], []
-        except csv.Error as e:
-            bad.append((consumed + 2, "<unreadable CSV>", f"CSV syntax error: {e}"))
+            if len(rows) + len(bad) >= batch:
+                yield _make(header, rows, pos, raws, bad)
+                rows, pos, raws, bad = [], [], [], []
         if rows or bad:
             yield _make(header, rows, pos, raws, bad)
 

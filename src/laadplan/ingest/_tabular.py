@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from laadplan.ingest._io import SourceError, open_binary
-from laadplan.ingest._csvstream import RowRules
+from laadplan.ingest._csvstream import MAX_FIELD_CHARS, RowRules, csv_error_message, set_field_limit
 from laadplan.ingest.base import Quarantine
 
 
@@ -23,9 +23,13 @@ def _sniff_delimiter(header: str) -> str:
     return ";" if header.count(";") > header.count(",") else ","
 
 
-def read_records(source: str, q: Quarantine) -> pd.DataFrame:
-    """All records of ``source`` as a string DataFrame with lower-case column names and ``_pos``."""
+def read_records(source: str, q: Quarantine, max_field_chars: int = MAX_FIELD_CHARS) -> pd.DataFrame:
+    """All records of ``source`` as a string DataFrame with lower-case column names and ``_pos``.
+
+    A CSV row the csv module cannot read (a field longer than ``max_field_chars``, a NUL byte) is
+    quarantined as ``LP-MALFORMED`` and reading goes on with the next row."""
     name = str(source)
+    set_field_limit(max_field_chars)
     with open_binary(source) as b:
         head = b.peek(4)[:4] if hasattr(b, "peek") else b""
         data = b.read()
@@ -50,7 +54,16 @@ def read_records(source: str, q: Quarantine) -> pd.DataFrame:
     reader = csv.reader(lines, delimiter=_sniff_delimiter(first))
     header = [h.strip().lower() for h in next(reader)]
     rows, pos, raws = [], [], []
-    for rec in reader:
+    while True:
+        try:
+            rec = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as e:  # this row only: the reader goes on with the next line
+            line = reader.line_num
+            q.add("LP-MALFORMED", line, "<unreadable CSV row>",
+                  f"{name} line {line}: {csv_error_message(e, max_field_chars)}")
+            continue
         if not rec or (len(rec) == 1 and not rec[0].strip()):
             continue
         line = reader.line_num

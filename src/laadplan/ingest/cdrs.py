@@ -62,6 +62,7 @@ from laadplan import model
 from laadplan.config import RegionConfig
 from laadplan.ingest import _cdr_csv, _cdr_sql
 from laadplan.ingest._cdr_lines import iter_line_batches
+from laadplan.ingest._csvstream import set_field_limit
 from laadplan.ingest._io import SourceError, open_binary, open_text, source_name
 from laadplan.ingest._records import Limits, detect_container, iter_json_records
 from laadplan.ingest.base import IngestResult, Progress, Quarantine, log_run, utcnow
@@ -99,6 +100,7 @@ def ingest_cdrs(store: Store, source: str | os.PathLike, cfg: RegionConfig, *,
     batch = _Batch(store, cfg, src, result, quarantine, now_utc=started)
     try:
         if fmt == "csv":
+            set_field_limit(cfg.validation.max_csv_field_chars)
             with open_text(src) as text:
                 semicolon, batches = _cdr_csv.open_rows(text)
                 for header, _n, rows, raws, positions in batches:

@@ -56,7 +56,7 @@ def ingest_connections(store: Store, source, cfg: RegionConfig, *, progress=None
     name = str(source)
     res = IngestResult("connections", name)
     q = Quarantine(store, "connections", name, res)
-    df = read_records(name, q)
+    df = read_records(name, q, cfg.validation.max_csv_field_chars)
     res.read = len(df) + res.quarantined
     if progress:
         progress(res.read)

@@ -59,7 +59,7 @@ def ingest_grid(store: Store, source, cfg: RegionConfig, *, progress=None) -> In
     if head.startswith(b"{"):
         frame = _json_frame(name, q, res)
     else:
-        frame = _csv_frame(name, q, res)
+        frame = _csv_frame(name, q, res, cfg)
     if progress:
         progress(res.read)
     q.flush()
@@ -172,8 +172,8 @@ def _status_series(s: pd.Series) -> tuple[pd.Series, pd.Series]:
     return pd.Series([(-1 if v is None else v) for v in vals], index=s.index, dtype="Int64"), bad
 
 
-def _csv_frame(name: str, q: Quarantine, res: IngestResult) -> pd.DataFrame:
-    df = read_records(name, q)
+def _csv_frame(name: str, q: Quarantine, res: IngestResult, cfg: RegionConfig) -> pd.DataFrame:
+    df = read_records(name, q, cfg.validation.max_csv_field_chars)
     res.read += len(df) + res.quarantined
     is_pc6 = any(c in df.columns for c in ("postcode", "pc6"))
     err = RowErrors(df)

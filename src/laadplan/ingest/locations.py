@@ -589,7 +589,7 @@ def _ndw_party_lookup(store: Store, location_ids: pd.Series) -> pd.DataFrame:
 
 
 def _ingest_ndw_locations(ctx: _Ctx, source: str) -> None:
-    for b in iter_csv_batches(source):
+    for b in iter_csv_batches(source, max_field_chars=ctx.cfg.validation.max_csv_field_chars):
         df = b.rows
         ctx.res.read += len(df) + len(b.malformed)
         quarantine_malformed(ctx.q, ctx.name, b.malformed)
@@ -652,7 +652,7 @@ def _ingest_ndw_locations(ctx: _Ctx, source: str) -> None:
 
 def _ingest_ndw_connectors(ctx: _Ctx, source: str) -> None:
     held: pd.DataFrame | None = None  # rows of the last location of a batch, kept for the next one
-    for b in iter_csv_batches(source):
+    for b in iter_csv_batches(source, max_field_chars=ctx.cfg.validation.max_csv_field_chars):
         ctx.res.read += len(b.rows) + len(b.malformed)
         quarantine_malformed(ctx.q, ctx.name, b.malformed)
         df = b.rows if held is None else pd.concat([held, b.rows], ignore_index=True)

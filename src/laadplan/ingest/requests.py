@@ -38,7 +38,7 @@ def ingest_requests(store: Store, source, cfg: RegionConfig, *, progress=None) -
     name = str(source)
     res = IngestResult("requests", name)
     q = Quarantine(store, "requests", name, res)
-    df = read_records(name, q)
+    df = read_records(name, q, cfg.validation.max_csv_field_chars)
     res.read = len(df) + res.quarantined
     if progress:
         progress(res.read)
