@@ -17,6 +17,7 @@ import pandas as pd
 from laadplan.ingest._io import SourceError, open_binary
 from laadplan.ingest._csvstream import MAX_FIELD_CHARS, RowRules, csv_error_message, set_field_limit
 from laadplan.ingest.base import Quarantine
+from laadplan.store import UpsertResult
 
 
 def _sniff_delimiter(header: str) -> str:
@@ -121,9 +122,27 @@ def pick(df: pd.DataFrame, *names: str) -> pd.Series:
 
 
 def to_float(s: pd.Series) -> tuple[pd.Series, pd.Series]:
-    """(values, bad) where bad marks present values that are not numbers (decimal comma accepted)."""
-    v = pd.to_numeric(s.str.replace(",", ".", regex=False), errors="coerce")
-    return v.astype("float64"), s.notna() & v.isna()
+    """(values, bad) where bad marks present values that are not finite numbers (decimal comma accepted);
+    NaN, inf and 1e400 are bad and come back as missing."""
+    v = pd.to_numeric(s.str.replace(",", ".", regex=False), errors="coerce").astype("float64")
+    finite = np.isfinite(v)
+    return v.where(finite), s.notna() & ~finite
+
+
+#: largest whole number a float carries exactly; an integer column takes nothing beyond it
+MAX_INT = 2 ** 53
+
+
+def int_bad(v: pd.Series) -> pd.Series:
+    """Present values that are not whole numbers an integer column can hold (1e19, 1e308, 2.5, inf)."""
+    v = pd.to_numeric(v, errors="coerce").astype("float64")
+    return v.notna() & ~(np.isfinite(v) & (v.abs() <= MAX_INT) & (v % 1 == 0))
+
+
+def to_int(v: pd.Series) -> pd.Series:
+    """Whole numbers as Int64; values :func:`int_bad` flags become missing (flag them first)."""
+    v = pd.to_numeric(v, errors="coerce").astype("float64")
+    return v.where(~int_bad(v)).round().astype("Int64")
 
 
 def to_bool(s: pd.Series) -> tuple[pd.Series, pd.Series]:
@@ -141,6 +160,27 @@ def to_date(s: pd.Series) -> tuple[pd.Series, pd.Series]:
     except TypeError:
         pass
     return v.astype("datetime64[us]"), s.notna() & v.isna()
+
+
+def store_checked(store, table: str, out: pd.DataFrame, q: Quarantine, name: str, what: str, id_col: str,
+                  res) -> int:
+    """LP-DUPLICATE (same key and version as an earlier record of the file or a stored row of the same
+    source format, different content; versions NULL on both sides count as equal, as for CDRs and
+    locations), then upsert the rest into ``table``. ``out`` carries ``_pos`` and ``_raw``. Returns the
+    number of records accepted."""
+    from laadplan.ingest.locations import split_duplicates
+
+    if out.empty:
+        return 0
+    kept, dups = split_duplicates(store, table, out.drop(columns=["_pos", "_raw"]))
+    for i in dups.index:
+        q.add("LP-DUPLICATE", int(out.at[i, "_pos"]), str(out.at[i, "_raw"]),
+              f"{name} {RowErrors.position_label} {out.at[i, '_pos']}: {what} {dups.at[i, id_col]} already read with "
+              "the same last_updated but different content", record_id=str(dups.at[i, id_col]))
+    if len(kept):
+        res.upserts[table] = res.upserts.get(table) or UpsertResult()
+        res.upserts[table] += store.upsert(table, kept.reset_index(drop=True))
+    return len(kept)
 
 
 class RowErrors(RowRules):

@@ -44,6 +44,7 @@ the areas in the store (for the NDW CSV without gemeente polygons loaded, its ow
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections import Counter
 from typing import Any
@@ -266,16 +267,20 @@ def reassign_location_areas(store: Store) -> int:
     return int(changed.sum())
 
 
-def _content(df: pd.DataFrame, table: str) -> pd.Series:
-    """A text fingerprint of a row's content (every column but key, version and derived ones)."""
+def _content(df: pd.DataFrame, table: str, only: set[str] | None = None) -> pd.Series:
+    """A text fingerprint of a row's content (every column but key, version and derived ones; with ``only``
+    just those of them: the columns a reader fills, not ones a later analysis writes)."""
     t = model.table(table)
     cols = [c.name for c in t.columns if c.name not in t.primary_key and c.name != t.version_column
-            and c.name not in _DERIVED]
+            and c.name not in _DERIVED and (only is None or c.name in only)]
     parts = []
     for c in cols:
         typ = model.PANDAS_TYPES[t.column(c).type]
         s = df[c] if c in df.columns else pd.Series(pd.NA, index=df.index)
-        if typ == "float64":
+        if t.column(c).type == "blob":  # geometry WKB: compare a digest, not the bytes as text
+            s = s.map(lambda b: None if b is None or (isinstance(b, float) and np.isnan(b))
+                      else hashlib.sha1(bytes(b)).hexdigest())
+        elif typ == "float64":
             s = pd.to_numeric(s, errors="coerce").astype("float64").round(6)
         elif typ == "boolean":
             s = s.astype("boolean")
@@ -311,7 +316,7 @@ def split_duplicates(store: Store, table: str, df: pd.DataFrame) -> tuple[pd.Dat
         return df, df.iloc[0:0]
     t = model.table(table)
     key = list(t.primary_key)
-    fp = _content(df, table)
+    fp = _content(df, table, set(df.columns))
     ver = (_version_text(df[t.version_column]) if t.version_column
            else pd.Series("", index=df.index, dtype="string"))
     kv = _keytext(df, key) + "\x1e" + ver
@@ -333,7 +338,7 @@ def split_duplicates(store: Store, table: str, df: pd.DataFrame) -> tuple[pd.Dat
     if len(stored):
         skv = _keytext(stored, key) + "\x1e" + (_version_text(stored[t.version_column]) if t.version_column
                                                  else "")
-        sfp = pd.Series(_content(stored, table).to_numpy(), index=skv.to_numpy())
+        sfp = pd.Series(_content(stored, table, set(df.columns)).to_numpy(), index=skv.to_numpy())
         sfp = sfp[~sfp.index.duplicated()]
         ref = kv.map(sfp)
         dup |= ref.notna() & (ref != fp)

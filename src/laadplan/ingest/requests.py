@@ -19,7 +19,8 @@ import pandas as pd
 from laadplan.config import RegionConfig
 from laadplan.grid.capacity import normalise_pc6
 from laadplan.ingest import rules as R
-from laadplan.ingest._tabular import fill_gm_code, RowErrors, pick, read_records, to_bool, to_date, to_float
+from laadplan.ingest._tabular import fill_gm_code, RowErrors, pick, read_records, store_checked, to_bool, to_date, \
+    to_float
 from laadplan.ingest.base import IngestResult, Quarantine, log_run, utcnow
 from laadplan.ingest.connections import point_columns
 from laadplan.store import Store
@@ -68,13 +69,12 @@ def ingest_requests(store: Store, source, cfg: RegionConfig, *, progress=None) -
     err.flag(bad_u, "LP-TYPE", "last_updated is not a date")
     out["last_updated_utc"] = upd
     err.quarantine(q, name, id_col="request_id" if "request_id" in df.columns else None)
+    out["_pos"], out["_raw"] = df["_pos"], df["_raw"]
     out = out[~err.bad].reset_index(drop=True)
     fill_gm_code(store, out)
     out["source"] = "requests-csv"
     out["source_file"] = name
-    res.accepted = len(out)
-    if len(out):
-        res.upserts["requests"] = store.upsert("requests", out)
+    res.accepted = store_checked(store, "requests", out, q, name, "request", "request_id", res)
     q.flush()
     log_run(store, res, started)
     return res
