@@ -45,7 +45,7 @@ from laadplan.config import RegionConfig
 
 #: The order in which rules are listed for a record (and the first one is the record's main reason).
 RULE_ORDER = (
-    "LP-MALFORMED", "LP-TYPE", "LP-MISSING", "LINDA-ENERGY-NEG", "LINDA-FUTURE", "LINDA-BEFORE-2009",
+    "LP-MALFORMED", "LP-TYPE", "LP-MISSING", "LINDA-ENERGY-NEG", "LINDA-FUTURE", "LP-FUTURE", "LINDA-BEFORE-2009",
     "LINDA-START-END", "LINDA-TIME-NEG", "LINDA-TIME-MISMATCH", "LP-CHARGE-GT-CONNECTED", "LP-ENERGY-POWER",
     "LP-COORDS-NL", "LP-DUPLICATE",
 )
@@ -309,6 +309,7 @@ def checked_sql(norm_table: str, cfg: RegionConfig, now_utc: datetime) -> str:
     """
     v = cfg.validation
     future = _lit_ts(now_utc) + f" + INTERVAL {float(v.future_tolerance_s)} SECOND"
+    future_upd = _lit_ts(now_utc) + f" + INTERVAL {float(v.last_updated_future_h) * 3600} SECOND"
     earliest = f"TIMESTAMP '{v.earliest_date:%Y-%m-%d} 00:00:00'"
     tol = float(v.total_time_tolerance_h)
     margin = float(v.energy_power_margin)
@@ -327,6 +328,9 @@ def checked_sql(norm_table: str, cfg: RegionConfig, now_utc: datetime) -> str:
         (f"start_utc > {future} OR end_utc > {future}",
          "{'code': 'LINDA-FUTURE', 'msg': printf('start %s or end %s lies in the future', "
          "start_utc::VARCHAR, end_utc::VARCHAR)}"),
+        (f"last_updated_utc > {future_upd}",
+         "{'code': 'LP-FUTURE', 'msg': printf('last_updated %s lies more than "
+         f"{float(v.last_updated_future_h):g} h in the future', last_updated_utc::VARCHAR)}}"),
         (f"start_utc < {earliest} OR end_utc < {earliest}",
          f"{{'code': 'LINDA-BEFORE-2009', 'msg': printf('start %s or end %s before {v.earliest_date}', "
          "start_utc::VARCHAR, end_utc::VARCHAR)}"),

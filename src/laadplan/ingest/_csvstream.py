@@ -54,12 +54,16 @@ def _delimiter(line: str) -> str:
     return ";" if line.count(";") > line.count(",") else ","
 
 
-def iter_csv_batches(source: str, batch: int = BATCH, max_field_chars: int = MAX_FIELD_CHARS) -> Iterator[CsvBatch]:
+def iter_csv_batches(source: str, batch: int = BATCH, max_field_chars: int | None = None) -> Iterator[CsvBatch]:
     """Yield the rows of a CSV source in batches (``,`` or ``;`` separated, header required).
 
     A row the csv module cannot read (a field longer than ``max_field_chars``, a NUL byte) comes back in
-    ``malformed`` and reading goes on with the next row."""
+    ``malformed`` and reading goes on with the next row. ``max_field_chars`` None: the limit last set with
+    :func:`set_field_limit` (the readers set ``validation.max_csv_field_chars``)."""
     name = str(source)
+    if max_field_chars is None:
+        max_field_chars = max(csv.field_size_limit(), MAX_FIELD_CHARS) if csv.field_size_limit() == 131_072 \
+            else csv.field_size_limit()
     set_field_limit(max_field_chars)
     with open_text(source) as f:
         first = f.readline()
@@ -148,6 +152,17 @@ def to_utc(s: pd.Series) -> tuple[pd.Series, pd.Series]:
     v = pd.to_datetime(s.astype("string"), errors="coerce", utc=True, format="ISO8601")
     v = v.dt.tz_convert(None).astype("datetime64[us]")
     return v, s.notna() & v.isna()
+
+
+def future_limit(cfg) -> "pd.Timestamp":
+    """The latest acceptable last_updated: now + ``validation.last_updated_future_h`` (naive UTC)."""
+    from laadplan.ingest.base import utcnow
+
+    return pd.Timestamp(utcnow()) + pd.Timedelta(hours=float(cfg.validation.last_updated_future_h))
+
+
+def future_message(cfg, what: str = "last_updated") -> str:
+    return f"{what} more than {cfg.validation.last_updated_future_h:g} h in the future"
 
 
 class RowRules:

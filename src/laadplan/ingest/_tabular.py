@@ -153,12 +153,19 @@ def to_bool(s: pd.Series) -> tuple[pd.Series, pd.Series]:
     return v, s.notna() & v.isna()
 
 
-def to_date(s: pd.Series) -> tuple[pd.Series, pd.Series]:
-    v = pd.to_datetime(s, errors="coerce", format="mixed", dayfirst=False)
-    try:
-        v = v.dt.tz_convert(None)
-    except TypeError:
-        pass
+def to_date(s: pd.Series, dayfirst: bool = False) -> tuple[pd.Series, pd.Series]:
+    """(naive UTC values, bad). ISO 8601 only (``2026-04-03``, ``2026-04-03T10:00:00Z``; no offset = UTC), so
+    that ``03/04/2026`` is never silently read as 4 March; with ``dayfirst`` also day-first dates
+    (``03/04/2026`` = 3 April, ``3-4-2026``)."""
+    s = s.astype("string").str.strip()
+    v = pd.to_datetime(s, errors="coerce", format="ISO8601", utc=True)
+    if dayfirst and v.isna().any():
+        rest = s.notna() & v.isna()
+        alt = pd.Series(pd.NaT, index=s.index, dtype="datetime64[ns, UTC]")
+        for i in rest[rest].index:  # one by one: a mixed-format column must not fail as a whole
+            alt[i] = pd.to_datetime(s[i], errors="coerce", dayfirst=True, utc=True)
+        v = v.fillna(alt)
+    v = v.dt.tz_convert(None)
     return v.astype("datetime64[us]"), s.notna() & v.isna()
 
 

@@ -14,7 +14,7 @@ nothing), rejected records go to the quarantine.
 
 **Rules.** Every rule a record breaks is quarantined as its own row (rule code, source, position, raw
 record, message), listed in this order: LP-MALFORMED, LP-TYPE, LP-MISSING, LINDA-ENERGY-NEG,
-LINDA-FUTURE, LINDA-BEFORE-2009, LINDA-START-END, LINDA-TIME-NEG, LINDA-TIME-MISMATCH,
+LINDA-FUTURE, LP-FUTURE, LINDA-BEFORE-2009, LINDA-START-END, LINDA-TIME-NEG, LINDA-TIME-MISMATCH,
 LP-CHARGE-GT-CONNECTED, LP-ENERGY-POWER, LP-COORDS-NL, and LP-DUPLICATE (checked only for records that
 break nothing else). A record counts once: ``accepted + quarantined == read``; ``by_rule`` counts records
 per rule. Rules that need a value a record lacks (e.g. start >= end without a start) are not evaluated
@@ -28,6 +28,8 @@ for it; LP-MISSING or LP-TYPE already names the field.
   the LINDA profile's (2.2.1: tariffs, total_fixed_cost, total_energy_cost, total_parking_time; 2.1.1,
   which has no cost breakdown: tariffs, total_parking_time). For CSVs: Started, Ended, TotalEnergy,
   ConnectedTime.
+- LP-FUTURE: last_updated more than ``validation.last_updated_future_h`` in the future (it would win
+  over every later version).
 - LINDA-TIME-NEG: total_time < 0 or charging time (total_time - total_parking_time, CSV ChargeTime) < 0.
 - LINDA-TIME-MISMATCH: ``|total_time - (end - start)| > validation.total_time_tolerance_h`` (CSV:
   ConnectedTime against Ended - Started).

@@ -23,6 +23,7 @@ from laadplan import geo
 from laadplan.config import RegionConfig
 from laadplan.grid.capacity import ean18_valid, normalise_pc6
 from laadplan.ingest import rules as R
+from laadplan.ingest._csvstream import future_limit, future_message
 from laadplan.ingest._tabular import fill_gm_code, RowErrors, pick, read_records, store_checked, to_bool, to_date, \
     to_float
 from laadplan.ingest.base import IngestResult, Quarantine, log_run, utcnow
@@ -82,6 +83,7 @@ def ingest_connections(store: Store, source, cfg: RegionConfig, *, progress=None
     err.flag(raw_pc.notna() & pc.isna(), "LP-PC6", "postal_code is not a PC6")
     updated, bad_u = to_date(pick(df, "last_updated", "measured_date", "meetdatum"))
     err.flag(bad_u, "LP-TYPE", "last_updated is not a date")
+    err.flag(updated > future_limit(cfg), "LP-FUTURE", future_message(cfg))
     err.quarantine(q, name, id_col="ean18" if "ean18" in df.columns else None)
     ok = ~err.bad
     out = pd.concat([pd.DataFrame({"ean18": ean}), pts], axis=1)[ok]

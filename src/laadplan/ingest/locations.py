@@ -56,8 +56,9 @@ from pydantic import ValidationError
 from laadplan import geo, model
 from laadplan.config import RegionConfig
 from laadplan.ingest import ocpi
-from laadplan.ingest._csvstream import (BATCH, RowRules, col, iter_csv_batches, quarantine_malformed, read_header,
-                                        to_bool, to_float, to_utc)
+from laadplan.ingest._csvstream import (BATCH, RowRules, col, future_limit, future_message, iter_csv_batches,
+                                        quarantine_malformed, read_header, set_field_limit, to_bool, to_float,
+                                        to_utc)
 from laadplan.ingest._io import SourceError, open_binary, source_name
 from laadplan.ingest._records import Limits, iter_json_records
 from laadplan.ingest.base import IngestResult, Progress, Quarantine, log_run, utcnow
@@ -131,6 +132,7 @@ class _Ctx:
         self.power_problems: Counter = Counter()
         self.fixed: Counter = Counter()
         self.rekey: list[pd.DataFrame] = []  # location keys seen in an NDW connectors file
+        self.future_limit = future_limit(cfg).to_pydatetime()
 
     def advance(self, n: int) -> None:
         if self.progress is not None and n:
@@ -388,6 +390,18 @@ def _parse_location(ctx: _Ctx, pos: int, obj: Any, raw: Any, error: str | None, 
         q.add(code, pos, obj, f"{name} record {pos} (OCPI {version} Location {rid}): {msg}",
               record_id=None if rid is None else str(rid), party_id=pid, operator=op)
         return
+    stamps = [loc.last_updated] + [t for e in loc.evses for t in [e.last_updated] + [c.last_updated
+                                                                                   for c in e.connectors]]
+    if any(t is not None and t > ctx.future_limit for t in stamps):
+        q.add("LP-FUTURE", pos, obj, f"{name} record {pos} (Location {loc.id}): a "
+              + future_message(ctx.cfg), record_id=loc.id, party_id=pid, operator=op)
+        return
+    uids = Counter(e.uid for e in loc.evses)
+    twice = sorted(u for u, n in uids.items() if n > 1)
+    if twice:
+        q.add("LP-DUPLICATE", pos, obj, f"{name} record {pos} (Location {loc.id}): EVSE uid(s) {twice} occur more "
+              "than once in the location", record_id=loc.id, party_id=pid, operator=op)
+        return
     lat, lon = loc.coordinates.latitude, loc.coordinates.longitude
     if not (np.isfinite(lat) and np.isfinite(lon)):
         q.add("LP-TYPE", pos, obj, f"{name} record {pos}: coordinates are not finite numbers",
@@ -594,7 +608,8 @@ def _ndw_party_lookup(store: Store, location_ids: pd.Series) -> pd.DataFrame:
 
 
 def _ingest_ndw_locations(ctx: _Ctx, source: str) -> None:
-    for b in iter_csv_batches(source, max_field_chars=ctx.cfg.validation.max_csv_field_chars):
+    set_field_limit(ctx.cfg.validation.max_csv_field_chars)
+    for b in iter_csv_batches(source):
         df = b.rows
         ctx.res.read += len(df) + len(b.malformed)
         quarantine_malformed(ctx.q, ctx.name, b.malformed)
@@ -610,6 +625,7 @@ def _ingest_ndw_locations(ctx: _Ctx, source: str) -> None:
                 lambda d: "mandatory field missing (location_id, lat, lon)")
         rr.flag(lat_bad | lon_bad, "LP-TYPE", "lat/lon not a number")
         rr.flag(lu_bad, "LP-TYPE", lambda d: "last_updated not a date-time: " + d["last_updated"].astype(str))
+        rr.flag(lu > future_limit(ctx.cfg), "LP-FUTURE", future_message(ctx.cfg))
         rr.flag(ne_bad | (n_evses < 0) | (n_evses.notna() & (n_evses % 1 != 0)), "LP-TYPE",
                 "n_evses not a non-negative whole number")
         rr.flag(mp_bad | (maxp < 0), "LP-TYPE", "max_power_kw not a non-negative number")
@@ -657,7 +673,8 @@ def _ingest_ndw_locations(ctx: _Ctx, source: str) -> None:
 
 def _ingest_ndw_connectors(ctx: _Ctx, source: str) -> None:
     held: pd.DataFrame | None = None  # rows of the last location of a batch, kept for the next one
-    for b in iter_csv_batches(source, max_field_chars=ctx.cfg.validation.max_csv_field_chars):
+    set_field_limit(ctx.cfg.validation.max_csv_field_chars)
+    for b in iter_csv_batches(source):
         ctx.res.read += len(b.rows) + len(b.malformed)
         quarantine_malformed(ctx.q, ctx.name, b.malformed)
         df = b.rows if held is None else pd.concat([held, b.rows], ignore_index=True)
@@ -685,6 +702,7 @@ def _ndw_connector_batch(ctx: _Ctx, df: pd.DataFrame) -> None:
             "LP-MISSING", "mandatory field missing (location_id, evse_uid, connector_id)")
     rr.flag(v_bad | a_bad | r_bad, "LP-TYPE", "max_voltage / max_amperage / max_electric_power_w not a number")
     rr.flag(lu_bad, "LP-TYPE", lambda d: "last_updated not a date-time: " + d["last_updated"].astype(str))
+    rr.flag(lu > future_limit(ctx.cfg), "LP-FUTURE", future_message(ctx.cfg))
     rr.flag(status.notna() & ~status.isin(EVSE_STATUSES), "LP-STATUS",
             lambda d: "EVSE status " + status[d.index].astype(str) + " is not an OCPI status")
     rr.quarantine(ctx.q, ctx.name, id_col="location_id")
