@@ -314,3 +314,235 @@ def test_12_2_default_limit_reads_fields_beyond_131072(store, cfg, tmp_path):
     rows = ["871687120000000014,51.92,4.48,100,50," + "n" * 200_000, "871687120000000021,51.93,4.48,100,50,x"]
     r = ingest_connections(store, _write(tmp_path / "c.csv", (head + "\n".join(rows) + "\n").encode()), cfg)
     assert (r.read, r.accepted + r.quarantined) == (2, 2) and r.by_rule.get("LP-MALFORMED", 0) == 0
+
+
+# -- 12.4: duplicates in requests, areas, grid and connections -------------------------------------------
+_REQ_HEAD = "request_id,requested_date,lat,lon,annual_kwh,last_updated\n"
+
+
+def _ean(prefix17: str) -> str:
+    from laadplan.grid.capacity import ean18_check_digit
+
+    return prefix17 + str(ean18_check_digit(prefix17))
+
+
+def test_12_4_request_duplicate_in_file_is_lp_duplicate(store, cfg, tmp_path):
+    from laadplan.ingest.requests import ingest_requests
+
+    rows = ["R1,2026-03-01,51.92,4.48,2000,", "R1,2026-03-01,51.92,4.48,3000,", "R2,2026-03-02,51.93,4.48,2000,"]
+    r = ingest_requests(store, _write(tmp_path / "r.csv", (_REQ_HEAD + "\n".join(rows) + "\n").encode()), cfg)
+    assert (r.read, r.accepted, dict(r.by_rule)) == (3, 2, {"LP-DUPLICATE": 1})
+    assert list(_q(store).position) == [3]  # line 3 = the second R1
+    assert store.frame("requests").set_index("request_id").loc["R1", "annual_kwh"] == 2000
+
+
+def test_12_4_changed_request_without_a_date_is_not_silently_unchanged(store, cfg, tmp_path):
+    from laadplan.ingest.requests import ingest_requests
+
+    p1 = _write(tmp_path / "r1.csv", (_REQ_HEAD + "R1,2026-03-01,51.92,4.48,2000,\n").encode())
+    p2 = _write(tmp_path / "r2.csv", (_REQ_HEAD + "R1,2026-03-01,51.92,4.48,3000,\n").encode())
+    ingest_requests(store, p1, cfg)
+    r = ingest_requests(store, p2, cfg)
+    assert (r.read, r.accepted, dict(r.by_rule)) == (1, 0, {"LP-DUPLICATE": 1})
+    # the same file again is no duplicate: nothing changed
+    r3 = ingest_requests(store, p1, cfg)
+    assert (r3.accepted, r3.quarantined) == (1, 0)
+
+
+def test_12_4_request_decision_columns_do_not_count_as_content(store, cfg, tmp_path):
+    from laadplan.ingest.requests import ingest_requests
+
+    p = _write(tmp_path / "r.csv", (_REQ_HEAD + "R1,2026-03-01,51.92,4.48,2000,\n").encode())
+    ingest_requests(store, p, cfg)
+    store.con.execute("UPDATE requests SET decision = 'granted', decision_rule = 'X'")
+    r = ingest_requests(store, p, cfg)
+    assert (r.accepted, r.quarantined) == (1, 0)
+
+
+def test_12_4_connection_changed_without_date_and_in_file(store, cfg, tmp_path):
+    from laadplan.ingest.connections import ingest_connections
+
+    e1, e2 = _ean("87168712000000001"), _ean("87168712000000002")
+    head = "ean18,lat,lon,contracted_kw,peak_kw\n"
+    rows = [f"{e1},51.92,4.48,100,50", f"{e1},51.92,4.48,100,80", f"{e2},51.93,4.48,60,10"]
+    r = ingest_connections(store, _write(tmp_path / "c.csv", (head + "\n".join(rows) + "\n").encode()), cfg)
+    assert (r.read, r.accepted, dict(r.by_rule)) == (3, 2, {"LP-DUPLICATE": 1})
+    r2 = ingest_connections(store, _write(tmp_path / "c2.csv", (head + f"{e2},51.93,4.48,60,30\n").encode()), cfg)
+    assert dict(r2.by_rule) == {"LP-DUPLICATE": 1}
+    assert store.frame("grid_connections").set_index("ean18").loc[e2, "peak_kw"] == 10
+
+
+def test_12_4_grid_csv_duplicate_area(store, cfg, tmp_path):
+    from laadplan.ingest.grid import ingest_grid
+
+    text = "area_code,name,offtake_status,feedin_status\nSA1,Noord,1,0\nSA1,Noord,3,0\nSA2,Zuid,2,0\n"
+    r = ingest_grid(store, _write(tmp_path / "g.csv", text.encode()), cfg)
+    assert (r.read, r.accepted, dict(r.by_rule)) == (3, 2, {"LP-DUPLICATE": 1})
+    assert store.frame("grid_areas").set_index("area_code").loc["SA1", "offtake_status"] == 1
+
+
+def test_12_4_areas_duplicate_code_in_file(store, cfg, tmp_path):
+    from test_ingest_areas import fc, gm_feature, square
+    from laadplan.ingest.areas import ingest_areas
+
+    feats = [gm_feature("GM0001", "Oost", square(4.45, 51.8, 4.6, 52.0)),
+             gm_feature("GM0001", "Oost", square(4.45, 51.8, 4.6, 52.0), inwoners=2000.0),
+             gm_feature("GM0002", "West", square(4.3, 51.8, 4.45, 52.0))]
+    r = ingest_areas(store, _write(tmp_path / "a.geojson", fc(feats).encode()), cfg)
+    assert (r.read, r.accepted, dict(r.by_rule)) == (3, 2, {"LP-DUPLICATE": 1})
+    assert store.frame("areas").set_index("area_code").loc["GM0001", "inhabitants"] == 1000
+
+
+# -- 12.5 on the flat readers ------------------------------------------------------------------------------
+@pytest.mark.parametrize("value", ["NaN", "inf", "-Infinity", "1e400"])
+def test_12_5_non_finite_numbers_in_flat_files_are_lp_type(store, cfg, tmp_path, value):
+    from laadplan.ingest.connections import ingest_connections
+    from laadplan.ingest.grid import ingest_grid
+    from laadplan.ingest.requests import ingest_requests
+
+    e1, e2 = _ean("87168712000000001"), _ean("87168712000000002")
+    head = "ean18,lat,lon,contracted_kw,peak_kw\n"
+    r = ingest_connections(store, _write(tmp_path / "c.csv", (
+        head + f"{e1},51.92,4.48,{value},50\n{e2},51.93,4.48,60,10\n").encode()), cfg)
+    assert (r.accepted, dict(r.by_rule)) == (1, {"LP-TYPE": 1})
+    r = ingest_requests(store, _write(tmp_path / "r.csv", (
+        _REQ_HEAD + f"R1,2026-03-01,51.92,4.48,{value},\nR2,2026-03-01,51.92,4.48,10,\n").encode()), cfg)
+    assert (r.accepted, dict(r.by_rule)) == (1, {"LP-TYPE": 1})
+    r = ingest_grid(store, _write(tmp_path / "g.csv", (
+        f"area_code,offtake_status,feedin_status,demand_available_mw\nSA1,1,0,{value}\nSA2,1,0,3\n").encode()), cfg)
+    assert (r.accepted, dict(r.by_rule)) == (1, {"LP-TYPE": 1})
+
+
+@pytest.mark.parametrize("value", ["1e19", "1e308", "2.5"])
+def test_12_5_integer_columns_out_of_range_are_lp_type_not_a_crash(store, cfg, tmp_path, value):
+    from laadplan.ingest.grid import ingest_grid
+
+    r = ingest_grid(store, _write(tmp_path / "g.csv", (
+        f"area_code,offtake_status,feedin_status,demand_requests_in_queue\nSA1,1,0,{value}\nSA2,1,0,3\n").encode()), cfg)
+    assert (r.read, r.accepted, dict(r.by_rule)) == (2, 1, {"LP-TYPE": 1})
+
+
+def test_12_5_capacity_json_non_finite_and_huge_integers(store, cfg, tmp_path):
+    from laadplan.ingest.grid import ingest_grid
+
+    areas = [{"short_code": "A1", "demand_constraint": "red", "demand_available_capacity": 1e400},
+             {"short_code": "A2", "demand_constraint": "red", "demand_requests_in_queue": 10 ** 19},
+             {"short_code": "A3", "demand_constraint": "red", "demand_available_capacity": 3.5}]
+    text = json.dumps({"issued": "2026-05-01", "energy_areas": areas}).replace("Infinity", "1e400")
+    r = ingest_grid(store, _write(tmp_path / "g.json", text.encode()), cfg)
+    assert (r.read, r.accepted, dict(r.by_rule)) == (3, 1, {"LP-TYPE": 2})
+
+
+def test_12_5_huge_counts_in_ndw_and_occupancy_csv(store, cfg, tmp_path):
+    head = "location_id,lat,lon,n_evses\n"
+    r = ingest_locations(store, _write(tmp_path / "l.csv", (head + "L1,51.92,4.48,1e19\nL2,51.92,4.48,2\n").encode()),
+                         cfg)
+    assert (r.read, r.accepted, dict(r.by_rule)) == (2, 1, {"LP-TYPE": 1})
+    head = "date,hour,gm_code,evses_observed,occupancy_pct\n"
+    r = ingest_status(store, _write(tmp_path / "o.csv", (
+        head + "2026-06-01,10,GM0599,1e19,50\n2026-06-01,11,GM0599,10,50\n").encode()), cfg)
+    assert (r.read, r.accepted, dict(r.by_rule)) == (2, 1, {"LP-TYPE": 1})
+
+
+# -- 12.10: small ones ------------------------------------------------------------------------------------
+def test_12_10_year_9999_last_updated_is_rejected_and_blocks_nothing(store, cfg, tmp_path):
+    far = "9999-12-31T00:00:00Z"
+    r = ingest_locations(store, _write(tmp_path / "l.json", json.dumps([_loc(1, last_updated=far)]).encode()), cfg)
+    assert dict(r.by_rule) == {"LP-FUTURE": 1}
+    r = ingest_tariffs(store, _write(tmp_path / "t.json", json.dumps([_tariff(1, last_updated=far)]).encode()), cfg)
+    assert dict(r.by_rule) == {"LP-FUTURE": 1}
+    r = ingest_cdrs(store, _write(tmp_path / "c.ndjson", json.dumps(_cdr(1, last_updated=far)).encode()), cfg)
+    assert dict(r.by_rule) == {"LP-FUTURE": 1}
+    r = ingest_status(store, _write(tmp_path / "s.json", json.dumps([dict(_evse(1), last_updated=far)]).encode()), cfg)
+    assert dict(r.by_rule) == {"LP-FUTURE": 1}
+    head = "location_id,lat,lon,last_updated\n"
+    r = ingest_locations(store, _write(tmp_path / "l.csv", (head + f"L1,51.92,4.48,{far}\n").encode()), cfg)
+    assert dict(r.by_rule) == {"LP-FUTURE": 1}
+    # within the tolerance (now + 1 h) is fine
+    from datetime import datetime, timedelta, timezone
+
+    soon = (datetime.now(timezone.utc) + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    r = ingest_tariffs(store, _write(tmp_path / "t2.json", json.dumps([_tariff(2, last_updated=soon)]).encode()), cfg)
+    assert (r.accepted, r.quarantined) == (1, 0)
+
+
+def test_12_10_tariff_start_after_end(store, cfg, tmp_path):
+    bad = _tariff(1, start_date_time="2026-06-01T00:00:00Z", end_date_time="2026-05-01T00:00:00Z")
+    ok = _tariff(2, start_date_time="2026-05-01T00:00:00Z", end_date_time="2026-06-01T00:00:00Z")
+    r = ingest_tariffs(store, _write(tmp_path / "t.json", json.dumps([bad, ok]).encode()), cfg)
+    assert (r.read, r.accepted, dict(r.by_rule)) == (2, 1, {"LP-PERIOD": 1})
+
+
+def test_12_10_request_dates_are_iso_unless_day_first_is_configured(store, cfg, tmp_path):
+    from laadplan.ingest.requests import ingest_requests
+
+    text = _REQ_HEAD + "R1,03/04/2026,51.92,4.48,2000,\nR2,2026-04-03,51.92,4.48,2000,\n"
+    r = ingest_requests(store, _write(tmp_path / "r.csv", text.encode()), cfg)
+    assert (r.accepted, dict(r.by_rule)) == (1, {"LP-TYPE": 1})
+    assert "ISO" in _q(store).message.iloc[0]
+    cfg.validation.requests_dayfirst = True
+    store.con.execute("DELETE FROM requests; DELETE FROM quarantine")
+    r = ingest_requests(store, _write(tmp_path / "r.csv", text.encode()), cfg)
+    assert r.accepted == 2
+    d = store.frame("requests").set_index("request_id").requested_date
+    assert str(d["R1"])[:10] == "2026-04-03" == str(d["R2"])[:10]  # 3 April both
+
+
+def test_12_10_nan_total_time_is_lp_type_not_time_mismatch(store, cfg, tmp_path):
+    text = json.dumps(_cdr(1)).replace('"total_time": 2.5', '"total_time": NaN')
+    r = ingest_cdrs(store, _write(tmp_path / "c.ndjson", text.encode()), cfg)
+    assert dict(r.by_rule) == {"LP-TYPE": 1}
+
+
+def test_12_10_duplicate_evse_uid_within_a_location(store, cfg, tmp_path):
+    loc = _loc(1)
+    loc["evses"][1]["uid"] = loc["evses"][0]["uid"]
+    r = ingest_locations(store, _write(tmp_path / "l.json", json.dumps([loc, _loc(2)]).encode()), cfg)
+    assert (r.read, r.accepted, dict(r.by_rule)) == (2, 1, {"LP-DUPLICATE": 1})
+    assert "E1" in _q(store).message.iloc[0]
+
+
+def test_12_10_one_unreadable_polygon_costs_only_its_feature(store, cfg, tmp_path):
+    from test_ingest_areas import fc, gm_feature, square
+    from laadplan.ingest.areas import ingest_areas
+
+    unclosed = {"type": "Polygon", "coordinates": [[[4.3, 51.8], [4.45, 51.8], [4.45, 52.0], [4.3, 52.1]]]}
+    feats = [gm_feature("GM0001", "Oost", square(4.45, 51.8, 4.6, 52.0)), gm_feature("GM0002", "West", unclosed),
+             gm_feature("GM0003", "Zuid", square(4.3, 51.6, 4.45, 51.8))]
+    r = ingest_areas(store, _write(tmp_path / "a.geojson", fc(feats).encode()), cfg)
+    assert (r.read, r.accepted, dict(r.by_rule)) == (3, 2, {"LP-GEOMETRY": 1})
+    assert sorted(store.frame("areas").area_code) == ["GM0001", "GM0003"]
+
+
+def test_12_10_bow_tie_polygon_is_repaired_and_noted(store, cfg, tmp_path):
+    from test_ingest_areas import fc, gm_feature
+    from laadplan.ingest.areas import ingest_areas
+    from laadplan.ingest.grid import ingest_grid
+    import shapely
+
+    bow = {"type": "Polygon", "coordinates": [[[4.3, 51.8], [4.5, 52.0], [4.5, 51.8], [4.3, 52.0], [4.3, 51.8]]]}
+    r = ingest_areas(store, _write(tmp_path / "a.geojson", fc([gm_feature("GM0001", "Oost", bow)]).encode()), cfg)
+    assert r.accepted == 1 and any("make_valid" in n and "GM0001" in n for n in r.notes)
+    g = shapely.from_wkb(bytes(store.frame("areas").geometry_wkb.iloc[0]))
+    assert g.is_valid and g.geom_type == "MultiPolygon" and len(g.geoms) == 2
+    wkt = "POLYGON ((4.3 51.8, 4.5 52.0, 4.5 51.8, 4.3 52.0, 4.3 51.8))"
+    r = ingest_grid(store, _write(tmp_path / "g.csv", (
+        f'area_code,offtake_status,feedin_status,geometry_wkt\nSA1,1,0,"{wkt}"\n').encode()), cfg)
+    assert r.accepted == 1 and any("make_valid" in n and "SA1" in n for n in r.notes)
+    g = shapely.from_wkb(bytes(store.frame("grid_areas").geometry_wkb.iloc[0]))
+    # two triangles of 0.1 x 0.1 / 2 degrees^2 each
+    assert g.is_valid and abs(g.area - 2 * (0.2 * 0.1 / 2)) < 1e-9
+
+
+@pytest.mark.parametrize("value", ["veel", "-5", "1e19"])
+def test_12_10_non_numeric_or_negative_inhabitants_are_lp_type(store, cfg, tmp_path, value):
+    from test_ingest_areas import fc, gm_feature, square
+    from laadplan.ingest.areas import ingest_areas
+
+    v = value if value == "veel" else float(value)
+    feats = [gm_feature("GM0001", "Oost", square(4.45, 51.8, 4.6, 52.0), inwoners=v),
+             gm_feature("GM0002", "West", square(4.3, 51.8, 4.45, 52.0), inwoners=-99999999)]  # CBS: secret
+    r = ingest_areas(store, _write(tmp_path / "a.geojson", fc(feats).encode()), cfg)
+    assert (r.read, r.accepted, dict(r.by_rule)) == (2, 1, {"LP-TYPE": 1})
+    a = store.frame("areas").set_index("area_code")
+    assert list(a.index) == ["GM0002"] and pd.isna(a.loc["GM0002", "inhabitants"])

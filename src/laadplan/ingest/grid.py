@@ -244,7 +244,15 @@ def _csv_frame(name: str, q: Quarantine, res: IngestResult, cfg: RegionConfig) -
             badg = pd.Series(False, index=df.index)
             badg.iloc[np.flatnonzero(has)[~ok]] = True
             err.flag(badg, "LP-GRID-GEOMETRY", "geometry_wkt is not a polygon in WKT")
-            geoms[np.flatnonzero(has)[ok]] = shapely.to_wkb(parsed[ok])
+            good = parsed[ok]
+            invalid = ~shapely.is_valid(good)
+            if invalid.any():  # a bow-tie: repaired to its polygonal part, and said so
+                good = good.copy()
+                good[invalid] = shapely.make_valid(good[invalid], method="structure", keep_collapsed=False)
+                codes = pick(df, "area_code", "voedingsgebied_id", "short_code")[has].to_numpy()[ok][invalid]
+                res.notes.append(f"{int(invalid.sum())} invalid supply-area polygon(s) (e.g. self-intersecting) "
+                                 "repaired with make_valid: " + ", ".join(map(str, codes[:10])))
+            geoms[np.flatnonzero(has)[ok]] = shapely.to_wkb(good)
         out["geometry_wkb"] = pd.Series(list(geoms), index=df.index, dtype="object")
     err.flag(bad_off, "LP-GRID-STATUS", "offtake status not in -1..3 or a RAG colour")
     err.flag(bad_feed, "LP-GRID-STATUS", "feed-in status not in -1..3 or a RAG colour")

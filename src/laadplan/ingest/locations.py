@@ -626,7 +626,7 @@ def _ingest_ndw_locations(ctx: _Ctx, source: str) -> None:
         rr.flag(lat_bad | lon_bad, "LP-TYPE", "lat/lon not a number")
         rr.flag(lu_bad, "LP-TYPE", lambda d: "last_updated not a date-time: " + d["last_updated"].astype(str))
         rr.flag(lu > future_limit(ctx.cfg), "LP-FUTURE", future_message(ctx.cfg))
-        rr.flag(ne_bad | (n_evses < 0) | (n_evses.notna() & (n_evses % 1 != 0)), "LP-TYPE",
+        rr.flag(ne_bad | (n_evses < 0) | (n_evses.notna() & (n_evses % 1 != 0)) | (n_evses > 2 ** 53), "LP-TYPE",
                 "n_evses not a non-negative whole number")
         rr.flag(mp_bad | (maxp < 0), "LP-TYPE", "max_power_kw not a non-negative number")
         rr.flag(t_bad | dc_bad, "LP-TYPE", "twentyfourseven/has_dc not a boolean")

@@ -191,7 +191,7 @@ def _occupancy_batch(store: Store, cfg: RegionConfig, df: pd.DataFrame, level: s
             f"mandatory field missing (date, hour, {subj_col}, EVSE count, occupancy percentage)")
     rr.flag((date_s.notna() & date.isna()) | hour_bad | n_bad | pct_bad | ch_bad, "LP-TYPE",
             "date is not YYYY-MM-DD or a number field is not a number")
-    rr.flag(~hour.between(0, 23) | (hour % 1 != 0) | (n < 0) | (n % 1 != 0), "LP-TYPE",
+    rr.flag(~hour.between(0, 23) | (hour % 1 != 0) | (n < 0) | (n % 1 != 0) | (n > 2 ** 53), "LP-TYPE",
             "hour not a whole number 0..23 or EVSE count not a whole number >= 0")
     rr.flag(~pct.between(0, 100) | (charging > n), "LP-SHARE-RANGE",
             lambda d: "occupancy " + pct[d.index].astype(str) + " % outside 0..100 or more EVSEs charging than observed")
