@@ -399,14 +399,19 @@ class _Scanner:
 
 
 def _later_lines_are_objects(src: str, limits: Limits, max_lines: int = 50) -> bool:
-    """True when a line after the first (within ``max_lines``) is a complete JSON object on its own."""
+    """True when a line after the first (within ``max_lines``) is a complete JSON object on its own, or
+    starts with '{' in its first column as NDJSON lines do (a pretty-printed document indents its members)."""
     with open_binary(src) as b:
         for lineno in range(1, max_lines + 1):
             line, too_long = _readline(b, limits.max_record_bytes)
             if not line:
                 break
-            if lineno == 1 or too_long:
+            if lineno == 1:
                 continue
+            if too_long:
+                continue
+            if line.startswith(b"{"):
+                return True
             try:
                 if isinstance(json.loads(line.decode("utf-8", errors="replace")), dict):
                     return True
