@@ -87,6 +87,8 @@ def _geojson_records(name: str, text: str) -> pd.DataFrame:
         obj = json.loads(text)
     except json.JSONDecodeError as e:
         raise SourceError(f"{name}: not valid JSON ({e})") from None
+    except RecursionError:
+        raise SourceError(f"{name}: JSON nested too deeply to be a list of records") from None
     feats = obj.get("features") if isinstance(obj, dict) else obj
     if not isinstance(feats, list):
         raise SourceError(f"{name}: expected a GeoJSON FeatureCollection or a JSON array of records")

@@ -327,6 +327,7 @@ def split_duplicates(store: Store, table: str, df: pd.DataFrame) -> tuple[pd.Dat
     dup = fp != first_fp
     # against the store
     keys = df.loc[~dup, key].drop_duplicates()
+    store.con.complete()  # DuckDB 2: finish a pending execute() result before register()
     store.con.register("_dupkeys", keys)
     try:
         match = " AND ".join(f't."{k}" = k."{k}"' for k in key)
