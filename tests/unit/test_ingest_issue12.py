@@ -546,3 +546,14 @@ def test_12_10_non_numeric_or_negative_inhabitants_are_lp_type(store, cfg, tmp_p
     assert (r.read, r.accepted, dict(r.by_rule)) == (2, 1, {"LP-TYPE": 1})
     a = store.frame("areas").set_index("area_code")
     assert list(a.index) == ["GM0002"] and pd.isna(a.loc["GM0002", "inhabitants"])
+
+
+def test_12_8_over_long_csv_line_is_quarantined_and_the_next_read(store, cfg, tmp_path):
+    cfg.validation.max_record_bytes = 2_000
+    head = "location_id,evse_uid,observed_utc,status\n"
+    rows = ["L1,E1,2026-05-01T10:00:00Z,CHARGING", "L1,E2,2026-05-01T10:00:00Z,CHARGING" + ",x" * 5_000,
+            "L1,E3,2026-05-01T10:00:00Z,AVAILABLE"]
+    r = ingest_status(store, _write(tmp_path / "s.csv", (head + "\n".join(rows) + "\n").encode()), cfg)
+    assert (r.read, r.accepted, dict(r.by_rule)) == (3, 2, {"LP-MALFORMED": 1})
+    q = _q(store)
+    assert q.position.iloc[0] == 3 and "max_record_bytes = 2,000" in q.message.iloc[0]

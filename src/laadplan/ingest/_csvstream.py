@@ -23,9 +23,37 @@ BATCH = 20_000
 MAX_FIELD_CHARS = 32 << 20
 
 
-def set_field_limit(max_field_chars: int) -> None:
-    """Let the csv module read fields up to ``max_field_chars`` (a longer one is a csv.Error for its row)."""
+#: default of validation.max_record_bytes: a longer CSV line is LP-MALFORMED and never held whole
+MAX_LINE_CHARS = 64 << 20
+_LINE_LIMIT = [MAX_LINE_CHARS]
+
+
+def set_field_limit(max_field_chars: int, max_line_chars: int | None = None) -> None:
+    """Let the csv module read fields up to ``max_field_chars`` (a longer one is a csv.Error for its row);
+    with ``max_line_chars`` also the line-length guard of :func:`iter_csv_batches`."""
     csv.field_size_limit(int(max_field_chars))
+    if max_line_chars is not None:
+        _LINE_LIMIT[0] = int(max_line_chars)
+
+
+def _guarded_lines(f, limit: int, too_long: set[int]) -> Iterator[str]:
+    """The lines of ``f`` after the header; a line longer than ``limit`` is skipped without being held and
+    replaced by an empty stand-in line (its file line number goes to ``too_long``)."""
+    n = 1
+    while True:
+        line = f.readline(limit + 1)
+        if not line:
+            return
+        n += 1
+        if len(line) > limit and not line.endswith("\n"):
+            while True:
+                more = f.readline(1 << 20)
+                if not more or more.endswith("\n"):
+                    break
+            too_long.add(n)
+            yield "\n"
+        else:
+            yield line
 
 
 def csv_error_message(e: csv.Error, max_field_chars: int) -> str:
@@ -73,7 +101,8 @@ def iter_csv_batches(source: str, batch: int = BATCH, max_field_chars: int | Non
         header = [h.strip().lower() for h in next(csv.reader([first], delimiter=delim))]
         if len(set(header)) != len(header):
             raise SourceError(f"{name}: duplicate column names in the header {header}")
-        reader = csv.reader(f, delimiter=delim)
+        too_long: set[int] = set()
+        reader = csv.reader(_guarded_lines(f, _LINE_LIMIT[0], too_long), delimiter=delim)
         rows: list[list[str]] = []
         pos: list[int] = []
         raws: list[str] = []
@@ -91,6 +120,10 @@ def iter_csv_batches(source: str, batch: int = BATCH, max_field_chars: int | Non
                 rec = None
             else:
                 consumed = reader.line_num
+                if line in too_long:  # the stand-in of an over-long line
+                    bad.append((line, "<line too long>",
+                                f"line longer than validation.max_record_bytes = {_LINE_LIMIT[0]:,} characters"))
+                    rec = None
             if rec is not None:
                 if not rec or (len(rec) == 1 and not rec[0].strip()):
                     continue

@@ -609,7 +609,7 @@ def _ndw_party_lookup(store: Store, location_ids: pd.Series) -> pd.DataFrame:
 
 
 def _ingest_ndw_locations(ctx: _Ctx, source: str) -> None:
-    set_field_limit(ctx.cfg.validation.max_csv_field_chars)
+    set_field_limit(ctx.cfg.validation.max_csv_field_chars, ctx.cfg.validation.max_record_bytes)
     for b in iter_csv_batches(source):
         df = b.rows
         ctx.res.read += len(df) + len(b.malformed)
@@ -674,7 +674,7 @@ def _ingest_ndw_locations(ctx: _Ctx, source: str) -> None:
 
 def _ingest_ndw_connectors(ctx: _Ctx, source: str) -> None:
     held: pd.DataFrame | None = None  # rows of the last location of a batch, kept for the next one
-    set_field_limit(ctx.cfg.validation.max_csv_field_chars)
+    set_field_limit(ctx.cfg.validation.max_csv_field_chars, ctx.cfg.validation.max_record_bytes)
     for b in iter_csv_batches(source):
         ctx.res.read += len(b.rows) + len(b.malformed)
         quarantine_malformed(ctx.q, ctx.name, b.malformed)

@@ -79,7 +79,7 @@ def ingest_status(store: Store, source: str, cfg: RegionConfig, *, progress: Pro
         res.notes.append("empty source: nothing to read")
     else:
         seen_ambiguous: dict = {}
-        set_field_limit(cfg.validation.max_csv_field_chars)
+        set_field_limit(cfg.validation.max_csv_field_chars, cfg.validation.max_record_bytes)
         for b in iter_csv_batches(source):
             res.read += len(b.rows) + len(b.malformed)
             quarantine_malformed(q, name, b.malformed)
