@@ -60,6 +60,21 @@ class ValidationSection(Section):
         1500.0, description="LP-POWER: connector power above this (kW) is implausible and left empty")
     connector_max_ac_power_kw: float = Field(
         50.0, description="LP-POWER: AC connector power above this (kW) is implausible (Type 2 tops at 3x63 A, 43.5 kW)")
+    max_json_depth: int = Field(
+        64, ge=2, description="Guard: a JSON record nested deeper than this is LP-MALFORMED (OCPI objects reach "
+                              "about 8 levels)")
+    max_record_bytes: int = Field(
+        64 << 20, ge=1024, description="Guard: a record (NDJSON or CSV line, JSON array element) longer than this "
+                                       "many characters is LP-MALFORMED and never held whole in memory")
+    max_csv_field_chars: int = Field(
+        32 << 20, ge=1024, description="Guard: a CSV field longer than this many characters is LP-MALFORMED "
+                                       "(a detailed supply-area polygon in WKT takes a few MB)")
+    last_updated_future_h: float = Field(
+        24.0, ge=0, description="A last_updated (or request date) later than now + this many hours is LP-TYPE, "
+                                "so that a year-9999 date cannot block every later update")
+    requests_dayfirst: bool = Field(
+        False, description="Requests CSV: read ambiguous dates like 03/04/2026 day first (3 April); when false, "
+                           "only ISO dates (2026-04-03) are accepted and others are LP-TYPE")
 
 
 class SourcesSection(Section):

@@ -130,7 +130,8 @@ def iter_rows(text: IO[str]) -> Iterator[tuple[list[str], int, list[list[str] | 
 def _num(s: pd.Series, decimal_comma: bool) -> pd.Series:
     if decimal_comma:
         s = s.str.replace(",", ".", regex=False)
-    return pd.to_numeric(s.str.strip(), errors="coerce")
+    v = pd.to_numeric(s.str.strip(), errors="coerce").astype("float64")
+    return v.where(np.isfinite(v))  # NaN, inf, 1e400: not a number here (LP-TYPE)
 
 
 def _local_to_utc(local: pd.Series, tz: str, summer: bool) -> pd.Series:

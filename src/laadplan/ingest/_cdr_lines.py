@@ -1,4 +1,4 @@
-"""Batches of raw text lines as Arrow tables ``(position, raw)``, without a Python object per line.
+"""Batches of raw text lines as Arrow tables ``(position, raw, error)``, without a Python object per line.
 
 A block of bytes is split at its newline bytes with numpy and wrapped as an Arrow ``large_string`` array
 over the same buffer (zero copy): each string keeps its trailing newline, which JSON parsing ignores and
@@ -14,10 +14,15 @@ from typing import IO, Iterator
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from laadplan.ingest._io import open_binary
 
 BLOCK_BYTES = 64 << 20
+#: defaults of validation.max_record_bytes and of the rows per validation batch
+MAX_RECORD_BYTES = 64 << 20
+MAX_ROWS = 100_000
+RAW_KEEP = 20_000
 _BOM = b"\xef\xbb\xbf"
 
 
@@ -30,7 +35,8 @@ def _newlines(block: bytes, end: int) -> Iterator[int]:
         i = find(b"\n", i + 1, end)
 
 
-def _table(buf: bytes, first_line: int, end: int | None = None) -> tuple[pa.Table, int]:
+def _table(buf: bytes, first_line: int, end: int | None = None, max_record_bytes: int = MAX_RECORD_BYTES
+           ) -> tuple[pa.Table, int]:
     """Split ``buf[:end]`` (ending with a newline) into lines without copying them.
 
     Returns the table and the number of lines (blank ones included).
@@ -45,7 +51,8 @@ def _table(buf: bytes, first_line: int, end: int | None = None) -> tuple[pa.Tabl
     try:
         raw.validate(full=True)
     except pa.ArrowInvalid:  # invalid UTF-8 somewhere in the block: replace it, keep the line structure
-        return _table(bytes(block).decode("utf-8", errors="replace").encode("utf-8"), first_line)
+        return _table(bytes(block).decode("utf-8", errors="replace").encode("utf-8"), first_line,
+                      max_record_bytes=max_record_bytes)
     lengths = np.diff(offsets)
     starts = offsets[:-1]
     # a line is blank when it is "\n" or "\r\n"; other whitespace-only lines are dropped in SQL
@@ -57,23 +64,62 @@ def _table(buf: bytes, first_line: int, end: int | None = None) -> tuple[pa.Tabl
     if blank.any():  # filtering copies the strings: only when there is something to drop
         keep = ~blank
         positions, raw = positions[keep], raw.filter(pa.array(keep))
-    return pa.table({"position": pa.array(positions), "raw": raw}), len(nl)
+    error = pa.nulls(len(positions), pa.large_string())
+    if len(lengths) and lengths.max() > max_record_bytes:  # rare: cut over-long lines, name the guard
+        too = lengths > max_record_bytes
+        if blank.any():
+            too = too[~blank]
+        too_a = pa.array(too)
+        raw = pc.if_else(too_a, pc.utf8_slice_codeunits(raw, 0, RAW_KEEP), raw)
+        error = pc.if_else(too_a, pa.scalar(f"line longer than validation.max_record_bytes = {max_record_bytes:,}",
+                                            pa.large_string()), error)
+    return pa.table({"position": pa.array(positions), "raw": raw, "error": error}), len(nl)
 
 
-def iter_line_batches(src: str | os.PathLike, block_bytes: int = BLOCK_BYTES) -> Iterator[pa.Table]:
-    """Yield ``(position, raw)`` tables of about ``block_bytes`` each from a path or URL (gzip or not)."""
+def _sliced(table: pa.Table, max_rows: int) -> Iterator[pa.Table]:
+    """``table`` in zero-copy slices of at most ``max_rows`` rows (many tiny lines must not make one huge
+    batch: validation memory grows with the rows of a batch, not its bytes)."""
+    for off in range(0, table.num_rows, max_rows):
+        yield table.slice(off, max_rows)
+
+
+def _too_long(line: int, head: bytes, max_bytes: int) -> pa.Table:
+    text = head[:RAW_KEEP].decode("utf-8", errors="replace")
+    return pa.table({"position": pa.array([line], pa.int64()), "raw": pa.array([text], pa.large_string()),
+                     "error": pa.array([f"line longer than validation.max_record_bytes = {max_bytes:,}"],
+                                       pa.large_string())})
+
+
+def iter_line_batches(src: str | os.PathLike, block_bytes: int = BLOCK_BYTES, *,
+                      max_record_bytes: int = MAX_RECORD_BYTES, max_rows: int = MAX_ROWS) -> Iterator[pa.Table]:
+    """Yield ``(position, raw, error)`` tables of about ``block_bytes`` (at most ``max_rows`` lines) each from
+    a path or URL (gzip or not). ``error`` is NULL except for a line longer than ``max_record_bytes``, which
+    comes as one row with its first :data:`RAW_KEEP` bytes and is never held whole."""
     with open_binary(src) as stream:
-        yield from _iter_stream(stream, block_bytes)
+        for table in _iter_stream(stream, block_bytes, max_record_bytes):
+            yield from _sliced(table, max_rows)
 
 
-def _iter_stream(stream: IO[bytes], block_bytes: int) -> Iterator[pa.Table]:
+def _iter_stream(stream: IO[bytes], block_bytes: int, max_record_bytes: int = MAX_RECORD_BYTES
+                 ) -> Iterator[pa.Table]:
     line = 1
     rest = b""
     bom_checked = False
+    skipping: bytes | None = None  # head of an over-long line whose end is still to be found
     while True:
         chunk = stream.read(block_bytes)
         if not chunk:
             break
+        if skipping is not None:
+            nl = chunk.find(b"\n")
+            if nl < 0:
+                continue
+            yield _too_long(line, skipping, max_record_bytes)
+            line += 1
+            skipping = None
+            chunk = chunk[nl + 1:]
+            if not chunk:
+                continue
         buf = rest + chunk if rest else chunk
         if not bom_checked:
             if len(buf) < len(_BOM):
@@ -83,17 +129,23 @@ def _iter_stream(stream: IO[bytes], block_bytes: int) -> Iterator[pa.Table]:
             if buf.startswith(_BOM):
                 buf = buf[len(_BOM):]
         cut = buf.rfind(b"\n")
-        if cut < 0:  # a line longer than the block: keep reading
-            rest = buf
+        if cut < 0:  # a line longer than the block: keep reading, up to the limit
+            if len(buf) > max_record_bytes:
+                skipping, rest = buf[:RAW_KEEP], b""
+            else:
+                rest = buf
             continue
         rest = buf[cut + 1:]
-        table, n = _table(buf, line, cut + 1)
+        table, n = _table(buf, line, cut + 1, max_record_bytes)
         line += n
         if table.num_rows:
             yield table
+    if skipping is not None:
+        yield _too_long(line, skipping, max_record_bytes)
+        return
     if rest:
         if not bom_checked and rest.startswith(_BOM):
             rest = rest[len(_BOM):]
-        table, _ = _table(rest + b"\n", line)
+        table, _ = _table(rest + b"\n", line, max_record_bytes=max_record_bytes)
         if table.num_rows:
             yield table

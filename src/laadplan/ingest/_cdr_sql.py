@@ -45,7 +45,7 @@ from laadplan.config import RegionConfig
 
 #: The order in which rules are listed for a record (and the first one is the record's main reason).
 RULE_ORDER = (
-    "LP-MALFORMED", "LP-TYPE", "LP-MISSING", "LINDA-ENERGY-NEG", "LINDA-FUTURE", "LINDA-BEFORE-2009",
+    "LP-MALFORMED", "LP-TYPE", "LP-MISSING", "LINDA-ENERGY-NEG", "LINDA-FUTURE", "LP-FUTURE", "LINDA-BEFORE-2009",
     "LINDA-START-END", "LINDA-TIME-NEG", "LINDA-TIME-MISMATCH", "LP-CHARGE-GT-CONNECTED", "LP-ENERGY-POWER",
     "LP-COORDS-NL", "LP-DUPLICATE",
 )
@@ -79,13 +79,16 @@ MACROS = r"""
 CREATE OR REPLACE TEMP MACRO lp_present(v) AS v IS NOT NULL AND v NOT IN ('""', '[]', '{}');
 CREATE OR REPLACE TEMP MACRO lp_tpresent(v) AS v IS NOT NULL AND v <> '';
 CREATE OR REPLACE TEMP MACRO lp_str(v) AS CASE WHEN starts_with(v, '{') OR starts_with(v, '[') THEN NULL ELSE v END;
-CREATE OR REPLACE TEMP MACRO lp_num(v) AS TRY_CAST(CAST(v AS VARCHAR) AS DOUBLE);
+CREATE OR REPLACE TEMP MACRO lp_fin(x) AS CASE WHEN isfinite(x) THEN x END;
+CREATE OR REPLACE TEMP MACRO lp_num(v) AS lp_fin(TRY_CAST(CAST(v AS VARCHAR) AS DOUBLE));
 CREATE OR REPLACE TEMP MACRO lp_ts(v) AS timezone('UTC', TRY_CAST(v AS TIMESTAMPTZ));
-CREATE OR REPLACE TEMP MACRO lp_coord(v) AS TRY_CAST(v AS DOUBLE);
-CREATE OR REPLACE TEMP MACRO lp_price(v) AS CASE WHEN starts_with(v, '{') THEN TRY_CAST(v ->> '$.excl_vat' AS DOUBLE)
+CREATE OR REPLACE TEMP MACRO lp_coord(v) AS lp_fin(TRY_CAST(v AS DOUBLE));
+CREATE OR REPLACE TEMP MACRO lp_price(v) AS CASE WHEN starts_with(v, '{') THEN lp_fin(TRY_CAST(v ->> '$.excl_vat' AS DOUBLE))
     ELSE lp_num(v) END;
 CREATE OR REPLACE TEMP MACRO lp_price_incl(v) AS CASE WHEN starts_with(v, '{')
-    THEN TRY_CAST(v ->> '$.incl_vat' AS DOUBLE) END;
+    THEN lp_fin(TRY_CAST(v ->> '$.incl_vat' AS DOUBLE)) END;
+-- one part of a session id: '*' and '\' escaped so that the joined id cannot collide
+CREATE OR REPLACE TEMP MACRO lp_idpart(v) AS replace(replace(v, '\', '\\'), '*', '\*');
 """
 
 # from_json structure. Numbers and prices stay JSON text so that a number given as a string is caught;
@@ -208,12 +211,12 @@ def norm_sql(source_table: str, profile: bool) -> str:
             wrong_any.append(cond)
     return f"""
 WITH src AS (
-    SELECT position, raw, json_valid(raw) AS valid,
+    SELECT position, raw, error, error IS NULL AND json_valid(raw) AS valid,
            CASE WHEN starts_with(raw, '{{') THEN TRUE ELSE regexp_matches(raw, '^\\s*\\{{') END AS is_obj
     FROM {source_table}
     WHERE CASE WHEN starts_with(raw, '{{') THEN TRUE ELSE trim(raw, chr(32) || chr(9) || chr(13) || chr(10)) <> '' END
 ), parsed AS (
-    SELECT position, valid, is_obj,
+    SELECT position, error, valid, is_obj,
            CASE WHEN valid AND is_obj THEN from_json(raw, '{_STRUCTURE}') END AS j
     FROM src
 ), versioned AS (
@@ -222,11 +225,11 @@ WITH src AS (
                    THEN '2.1.1' ELSE '2.2.1' END AS version
     FROM parsed
 ), leaves AS (
-    SELECT position, valid, is_obj, version, j.location.evses AS f_evses,
+    SELECT position, error, valid, is_obj, version, j.location.evses AS f_evses,
       {leaf}
     FROM versioned
 ), vals AS (
-    SELECT position, valid, is_obj, version, f_evses, f_total_cost,
+    SELECT position, error, valid, is_obj, version, f_evses, f_total_cost,
       {vals}
     FROM leaves
 ), ids AS (
@@ -243,12 +246,12 @@ SELECT
     position,
     'ocpi-' || version AS source,
     CASE WHEN NOT valid THEN 'LP-MALFORMED' WHEN NOT is_obj THEN 'LP-TYPE' END AS record_error_code,
-    CASE WHEN NOT valid THEN 'not valid JSON' WHEN NOT is_obj THEN 'record is not a JSON object' END AS record_error,
+    CASE WHEN NOT valid THEN coalesce(error, 'not valid JSON') WHEN NOT is_obj THEN 'record is not a JSON object' END AS record_error,
     CASE WHEN valid AND is_obj AND ({' OR '.join(wrong_any)})
          THEN list_filter([{', '.join(wrong_items)}], lambda x: x IS NOT NULL) ELSE [] END AS wrong,
     CASE WHEN valid AND is_obj AND ({' OR '.join(miss_any)})
          THEN list_filter([{', '.join(miss_items)}], lambda x: x IS NOT NULL) ELSE [] END AS missing,
-    country_code_v || '*' || party_id_v || '*' || v_id AS session_id,
+    lp_idpart(country_code_v) || '*' || lp_idpart(party_id_v) || '*' || lp_idpart(v_id) AS session_id,
     country_code_v AS country_code,
     party_id_v AS party_id,
     v_location_id AS location_id,
@@ -262,8 +265,8 @@ SELECT
     v_total_energy AS energy_kwh,
     CASE WHEN version = '2.1.1' THEN
         TRY_CAST(coalesce(json_extract_string(f_evses, '$[0].connectors[0].max_electric_power'), '') AS DOUBLE) / 1000
-        ELSE list_max(flatten(list_transform(v_charging_periods, lambda p: list_transform(
-            list_filter(p.dimensions, lambda d: d.type = 'MAX_POWER'), lambda d: d.volume)))) END AS own_power_kw_a,
+        ELSE lp_fin(list_max(flatten(list_transform(v_charging_periods, lambda p: list_transform(
+            list_filter(p.dimensions, lambda d: d.type = 'MAX_POWER'), lambda d: d.volume))))) END AS own_power_kw_a,
     CASE WHEN version = '2.1.1' THEN
         TRY_CAST(coalesce(json_extract_string(f_evses, '$[0].connectors[0].voltage'),
                           json_extract_string(f_evses, '$[0].connectors[0].max_voltage')) AS DOUBLE)
@@ -306,6 +309,7 @@ def checked_sql(norm_table: str, cfg: RegionConfig, now_utc: datetime) -> str:
     """
     v = cfg.validation
     future = _lit_ts(now_utc) + f" + INTERVAL {float(v.future_tolerance_s)} SECOND"
+    future_upd = _lit_ts(now_utc) + f" + INTERVAL {float(v.last_updated_future_h) * 3600} SECOND"
     earliest = f"TIMESTAMP '{v.earliest_date:%Y-%m-%d} 00:00:00'"
     tol = float(v.total_time_tolerance_h)
     margin = float(v.energy_power_margin)
@@ -324,6 +328,9 @@ def checked_sql(norm_table: str, cfg: RegionConfig, now_utc: datetime) -> str:
         (f"start_utc > {future} OR end_utc > {future}",
          "{'code': 'LINDA-FUTURE', 'msg': printf('start %s or end %s lies in the future', "
          "start_utc::VARCHAR, end_utc::VARCHAR)}"),
+        (f"last_updated_utc > {future_upd}",
+         "{'code': 'LP-FUTURE', 'msg': printf('last_updated %s lies more than "
+         f"{float(v.last_updated_future_h):g} h in the future', last_updated_utc::VARCHAR)}}"),
         (f"start_utc < {earliest} OR end_utc < {earliest}",
          f"{{'code': 'LINDA-BEFORE-2009', 'msg': printf('start %s or end %s before {v.earliest_date}', "
          "start_utc::VARCHAR, end_utc::VARCHAR)}"),

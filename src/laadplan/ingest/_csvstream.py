@@ -19,6 +19,47 @@ from laadplan.ingest._io import SourceError, open_text
 from laadplan.ingest.base import Quarantine
 
 BATCH = 20_000
+#: default of validation.max_csv_field_chars (Python's csv module stops at 131,072 characters)
+MAX_FIELD_CHARS = 32 << 20
+
+
+#: default of validation.max_record_bytes: a longer CSV line is LP-MALFORMED and never held whole
+MAX_LINE_CHARS = 64 << 20
+_LINE_LIMIT = [MAX_LINE_CHARS]
+
+
+def set_field_limit(max_field_chars: int, max_line_chars: int | None = None) -> None:
+    """Let the csv module read fields up to ``max_field_chars`` (a longer one is a csv.Error for its row);
+    with ``max_line_chars`` also the line-length guard of :func:`iter_csv_batches`."""
+    csv.field_size_limit(int(max_field_chars))
+    if max_line_chars is not None:
+        _LINE_LIMIT[0] = int(max_line_chars)
+
+
+def _guarded_lines(f, limit: int, too_long: set[int]) -> Iterator[str]:
+    """The lines of ``f`` after the header; a line longer than ``limit`` is skipped without being held and
+    replaced by an empty stand-in line (its file line number goes to ``too_long``)."""
+    n = 1
+    while True:
+        line = f.readline(limit + 1)
+        if not line:
+            return
+        n += 1
+        if len(line) > limit and not line.endswith("\n"):
+            while True:
+                more = f.readline(1 << 20)
+                if not more or more.endswith("\n"):
+                    break
+            too_long.add(n)
+            yield "\n"
+        else:
+            yield line
+
+
+def csv_error_message(e: csv.Error, max_field_chars: int) -> str:
+    if "field larger than field limit" in str(e):
+        return f"a field longer than validation.max_csv_field_chars = {max_field_chars:,} characters"
+    return f"CSV syntax error: {e}"
 
 
 @dataclass
@@ -41,9 +82,17 @@ def _delimiter(line: str) -> str:
     return ";" if line.count(";") > line.count(",") else ","
 
 
-def iter_csv_batches(source: str, batch: int = BATCH) -> Iterator[CsvBatch]:
-    """Yield the rows of a CSV source in batches (``,`` or ``;`` separated, header required)."""
+def iter_csv_batches(source: str, batch: int = BATCH, max_field_chars: int | None = None) -> Iterator[CsvBatch]:
+    """Yield the rows of a CSV source in batches (``,`` or ``;`` separated, header required).
+
+    A row the csv module cannot read (a field longer than ``max_field_chars``, a NUL byte) comes back in
+    ``malformed`` and reading goes on with the next row. ``max_field_chars`` None: the limit last set with
+    :func:`set_field_limit` (the readers set ``validation.max_csv_field_chars``)."""
     name = str(source)
+    if max_field_chars is None:
+        max_field_chars = max(csv.field_size_limit(), MAX_FIELD_CHARS) if csv.field_size_limit() == 131_072 \
+            else csv.field_size_limit()
+    set_field_limit(max_field_chars)
     with open_text(source) as f:
         first = f.readline()
         if not first.strip():
@@ -52,16 +101,30 @@ def iter_csv_batches(source: str, batch: int = BATCH) -> Iterator[CsvBatch]:
         header = [h.strip().lower() for h in next(csv.reader([first], delimiter=delim))]
         if len(set(header)) != len(header):
             raise SourceError(f"{name}: duplicate column names in the header {header}")
-        reader = csv.reader(f, delimiter=delim)
+        too_long: set[int] = set()
+        reader = csv.reader(_guarded_lines(f, _LINE_LIMIT[0], too_long), delimiter=delim)
         rows: list[list[str]] = []
         pos: list[int] = []
         raws: list[str] = []
         bad: list[tuple[int, str, str]] = []
         consumed = 0  # physical lines the csv reader has consumed after the header
-        try:
-            for rec in reader:
-                line = consumed + 2  # first physical line of this record (header = line 1)
+        while True:
+            line = consumed + 2  # first physical line of this record (header = line 1)
+            try:
+                rec = next(reader)
+            except StopIteration:
+                break
+            except csv.Error as e:  # this row only; the reader goes on with the next line
                 consumed = reader.line_num
+                bad.append((line, "<unreadable CSV row>", csv_error_message(e, max_field_chars)))
+                rec = None
+            else:
+                consumed = reader.line_num
+                if line in too_long:  # the stand-in of an over-long line
+                    bad.append((line, "<line too long>",
+                                f"line longer than validation.max_record_bytes = {_LINE_LIMIT[0]:,} characters"))
+                    rec = None
+            if rec is not None:
                 if not rec or (len(rec) == 1 and not rec[0].strip()):
                     continue
                 raw = delim.join(rec)
@@ -71,11 +134,9 @@ def iter_csv_batches(source: str, batch: int = BATCH) -> Iterator[CsvBatch]:
                     rows.append(rec)
                     pos.append(line)
                     raws.append(raw)
-                if len(rows) + len(bad) >= batch:
-                    yield _make(header, rows, pos, raws, bad)
-                    rows, pos, raws, bad = [], [], [], []
-        except csv.Error as e:
-            bad.append((consumed + 2, "<unreadable CSV>", f"CSV syntax error: {e}"))
+            if len(rows) + len(bad) >= batch:
+                yield _make(header, rows, pos, raws, bad)
+                rows, pos, raws, bad = [], [], [], []
         if rows or bad:
             yield _make(header, rows, pos, raws, bad)
 
@@ -124,6 +185,17 @@ def to_utc(s: pd.Series) -> tuple[pd.Series, pd.Series]:
     v = pd.to_datetime(s.astype("string"), errors="coerce", utc=True, format="ISO8601")
     v = v.dt.tz_convert(None).astype("datetime64[us]")
     return v, s.notna() & v.isna()
+
+
+def future_limit(cfg) -> "pd.Timestamp":
+    """The latest acceptable last_updated: now + ``validation.last_updated_future_h`` (naive UTC)."""
+    from laadplan.ingest.base import utcnow
+
+    return pd.Timestamp(utcnow()) + pd.Timedelta(hours=float(cfg.validation.last_updated_future_h))
+
+
+def future_message(cfg, what: str = "last_updated") -> str:
+    return f"{what} more than {cfg.validation.last_updated_future_h:g} h in the future"
 
 
 class RowRules:

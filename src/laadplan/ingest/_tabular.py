@@ -15,17 +15,22 @@ import numpy as np
 import pandas as pd
 
 from laadplan.ingest._io import SourceError, open_binary
-from laadplan.ingest._csvstream import RowRules
+from laadplan.ingest._csvstream import MAX_FIELD_CHARS, RowRules, csv_error_message, set_field_limit
 from laadplan.ingest.base import Quarantine
+from laadplan.store import UpsertResult
 
 
 def _sniff_delimiter(header: str) -> str:
     return ";" if header.count(";") > header.count(",") else ","
 
 
-def read_records(source: str, q: Quarantine) -> pd.DataFrame:
-    """All records of ``source`` as a string DataFrame with lower-case column names and ``_pos``."""
+def read_records(source: str, q: Quarantine, max_field_chars: int = MAX_FIELD_CHARS) -> pd.DataFrame:
+    """All records of ``source`` as a string DataFrame with lower-case column names and ``_pos``.
+
+    A CSV row the csv module cannot read (a field longer than ``max_field_chars``, a NUL byte) is
+    quarantined as ``LP-MALFORMED`` and reading goes on with the next row."""
     name = str(source)
+    set_field_limit(max_field_chars)
     with open_binary(source) as b:
         head = b.peek(4)[:4] if hasattr(b, "peek") else b""
         data = b.read()
@@ -50,7 +55,16 @@ def read_records(source: str, q: Quarantine) -> pd.DataFrame:
     reader = csv.reader(lines, delimiter=_sniff_delimiter(first))
     header = [h.strip().lower() for h in next(reader)]
     rows, pos, raws = [], [], []
-    for rec in reader:
+    while True:
+        try:
+            rec = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as e:  # this row only: the reader goes on with the next line
+            line = reader.line_num
+            q.add("LP-MALFORMED", line, "<unreadable CSV row>",
+                  f"{name} line {line}: {csv_error_message(e, max_field_chars)}")
+            continue
         if not rec or (len(rec) == 1 and not rec[0].strip()):
             continue
         line = reader.line_num
@@ -73,6 +87,8 @@ def _geojson_records(name: str, text: str) -> pd.DataFrame:
         obj = json.loads(text)
     except json.JSONDecodeError as e:
         raise SourceError(f"{name}: not valid JSON ({e})") from None
+    except RecursionError:
+        raise SourceError(f"{name}: JSON nested too deeply to be a list of records") from None
     feats = obj.get("features") if isinstance(obj, dict) else obj
     if not isinstance(feats, list):
         raise SourceError(f"{name}: expected a GeoJSON FeatureCollection or a JSON array of records")
@@ -108,9 +124,27 @@ def pick(df: pd.DataFrame, *names: str) -> pd.Series:
 
 
 def to_float(s: pd.Series) -> tuple[pd.Series, pd.Series]:
-    """(values, bad) where bad marks present values that are not numbers (decimal comma accepted)."""
-    v = pd.to_numeric(s.str.replace(",", ".", regex=False), errors="coerce")
-    return v.astype("float64"), s.notna() & v.isna()
+    """(values, bad) where bad marks present values that are not finite numbers (decimal comma accepted);
+    NaN, inf and 1e400 are bad and come back as missing."""
+    v = pd.to_numeric(s.str.replace(",", ".", regex=False), errors="coerce").astype("float64")
+    finite = np.isfinite(v)
+    return v.where(finite), s.notna() & ~finite
+
+
+#: largest whole number a float carries exactly; an integer column takes nothing beyond it
+MAX_INT = 2 ** 53
+
+
+def int_bad(v: pd.Series) -> pd.Series:
+    """Present values that are not whole numbers an integer column can hold (1e19, 1e308, 2.5, inf)."""
+    v = pd.to_numeric(v, errors="coerce").astype("float64")
+    return v.notna() & ~(np.isfinite(v) & (v.abs() <= MAX_INT) & (v % 1 == 0))
+
+
+def to_int(v: pd.Series) -> pd.Series:
+    """Whole numbers as Int64; values :func:`int_bad` flags become missing (flag them first)."""
+    v = pd.to_numeric(v, errors="coerce").astype("float64")
+    return v.where(~int_bad(v)).round().astype("Int64")
 
 
 def to_bool(s: pd.Series) -> tuple[pd.Series, pd.Series]:
@@ -121,13 +155,41 @@ def to_bool(s: pd.Series) -> tuple[pd.Series, pd.Series]:
     return v, s.notna() & v.isna()
 
 
-def to_date(s: pd.Series) -> tuple[pd.Series, pd.Series]:
-    v = pd.to_datetime(s, errors="coerce", format="mixed", dayfirst=False)
-    try:
-        v = v.dt.tz_convert(None)
-    except TypeError:
-        pass
+def to_date(s: pd.Series, dayfirst: bool = False) -> tuple[pd.Series, pd.Series]:
+    """(naive UTC values, bad). ISO 8601 only (``2026-04-03``, ``2026-04-03T10:00:00Z``; no offset = UTC), so
+    that ``03/04/2026`` is never silently read as 4 March; with ``dayfirst`` also day-first dates
+    (``03/04/2026`` = 3 April, ``3-4-2026``)."""
+    s = s.astype("string").str.strip()
+    v = pd.to_datetime(s, errors="coerce", format="ISO8601", utc=True)
+    if dayfirst and v.isna().any():
+        rest = s.notna() & v.isna()
+        alt = pd.Series(pd.NaT, index=s.index, dtype="datetime64[ns, UTC]")
+        for i in rest[rest].index:  # one by one: a mixed-format column must not fail as a whole
+            alt[i] = pd.to_datetime(s[i], errors="coerce", dayfirst=True, utc=True)
+        v = v.fillna(alt)
+    v = v.dt.tz_convert(None)
     return v.astype("datetime64[us]"), s.notna() & v.isna()
+
+
+def store_checked(store, table: str, out: pd.DataFrame, q: Quarantine, name: str, what: str, id_col: str,
+                  res) -> int:
+    """LP-DUPLICATE (same key and version as an earlier record of the file or a stored row of the same
+    source format, different content; versions NULL on both sides count as equal, as for CDRs and
+    locations), then upsert the rest into ``table``. ``out`` carries ``_pos`` and ``_raw``. Returns the
+    number of records accepted."""
+    from laadplan.ingest.locations import split_duplicates
+
+    if out.empty:
+        return 0
+    kept, dups = split_duplicates(store, table, out.drop(columns=["_pos", "_raw"]))
+    for i in dups.index:
+        q.add("LP-DUPLICATE", int(out.at[i, "_pos"]), str(out.at[i, "_raw"]),
+              f"{name} {RowErrors.position_label} {out.at[i, '_pos']}: {what} {dups.at[i, id_col]} already read with "
+              "the same last_updated but different content", record_id=str(dups.at[i, id_col]))
+    if len(kept):
+        res.upserts[table] = res.upserts.get(table) or UpsertResult()
+        res.upserts[table] += store.upsert(table, kept.reset_index(drop=True))
+    return len(kept)
 
 
 class RowErrors(RowRules):

@@ -134,14 +134,14 @@ def ingest_areas(store: Store, source: str, cfg: RegionConfig, *, progress: Prog
             crs = info.get("crs")
             for start in range(0, max(n, 0), BATCH):
                 try:
-                    gdf = pyogrio.read_dataframe(path, layer=layer, skip_features=start, max_features=BATCH)
+                    props, wkb = _read_features(path, layer, start)
                 except Exception as e:  # noqa: BLE001
                     raise SourceError(f"{name}: cannot read features {start + 1}..{start + BATCH} of layer "
                                       f"{layer!r} ({e})") from None
-                res.read += len(gdf)
-                _batch(store, gdf, crs, offset + start, name, version, res, q)
+                res.read += len(props)
+                _batch(store, props, wkb, crs, offset + start, name, version, res, q)
                 if progress is not None:
-                    progress(len(gdf))
+                    progress(len(props))
             offset += n
     q.flush()
     from laadplan.ingest.locations import reassign_location_areas
@@ -153,6 +153,21 @@ def ingest_areas(store: Store, source: str, cfg: RegionConfig, *, progress: Prog
     return res
 
 
+def _read_features(path, layer: str, start: int) -> tuple[pd.DataFrame, np.ndarray]:
+    """Properties and raw WKB of one batch of features. The geometry is converted per feature later, so one
+    unreadable polygon (an unclosed ring) costs only its feature, not the batch."""
+    from pyogrio.raw import read
+
+    meta, _fids, wkb, fields = read(path, layer=layer, skip_features=start, max_features=BATCH)
+    n = len(wkb) if wkb is not None else (len(fields[0]) if len(fields) else 0)
+    props = pd.DataFrame({str(c): v for c, v in zip(meta["fields"], fields)}, index=pd.RangeIndex(n))
+    return props, (wkb if wkb is not None else np.full(n, None, dtype=object))
+
+
+#: CBS writes missing or secret values as these large negative numbers (-99999999, -99997, ...)
+CBS_SENTINEL_MAX = -99995
+
+
 def _num(props: pd.DataFrame, names: tuple[str, ...]) -> pd.Series:
     for n in names:
         if n in props.columns:
@@ -160,6 +175,32 @@ def _num(props: pd.DataFrame, names: tuple[str, ...]) -> pd.Series:
             return v.where(v >= 0)  # CBS sentinels (-99999999, -99997, ...) mean missing
     return pd.Series(np.nan, index=props.index)
 
+
+#: facts stored in integer columns
+_INT_FACTS = ("inhabitants", "households", "cars")
+
+
+def _fact_problems(props: pd.DataFrame) -> pd.Series:
+    """Per feature, the first fact that is present but not a usable number (None when all are fine): text
+    that is not a number, NaN/inf, a negative value that is not a CBS sentinel, a count beyond 2**53."""
+    from laadplan.ingest._tabular import int_bad
+
+    out = pd.Series(None, index=props.index, dtype="object")
+    for fact, names in FACTS.items():
+        for n in names:
+            if n not in props.columns:
+                continue
+            raw = props[n]
+            present = raw.notna() & (raw.astype("string").str.strip() != "").fillna(False)
+            v = pd.to_numeric(raw, errors="coerce").astype("float64")
+            bad = present & ~np.isfinite(v)
+            bad |= (v < 0) & (v > CBS_SENTINEL_MAX)
+            if fact in _INT_FACTS:
+                bad |= (v >= 0) & int_bad(v)
+            msg = n + " " + raw.astype("string").str.slice(0, 40) + " is not a non-negative number"
+            out = out.where(out.notna() | ~bad, msg)
+            break
+    return out
 
 def _text(props: pd.DataFrame, names: tuple[str, ...]) -> pd.Series:
     out = pd.Series(pd.NA, index=props.index, dtype="string")
@@ -170,13 +211,17 @@ def _text(props: pd.DataFrame, names: tuple[str, ...]) -> pd.Series:
     return out
 
 
-def _batch(store: Store, gdf, crs, start: int, name: str, version, res: IngestResult, q: Quarantine) -> None:
+def _batch(store: Store, props: pd.DataFrame, wkb: np.ndarray, crs, start: int, name: str, version,
+           res: IngestResult, q: Quarantine) -> None:
     import shapely
 
-    props = pd.DataFrame(gdf.drop(columns="geometry"))
+    gdf = props  # one row per feature
+    props = props.copy()
     props.columns = [str(c).strip().lower() for c in props.columns]
     pos = np.arange(start + 1, start + 1 + len(gdf))
-    geoms = gdf.geometry.to_numpy()
+    has_wkb = np.array([w is not None and len(w) > 0 for w in wkb], dtype=bool)
+    geoms = shapely.from_wkb(np.asarray(wkb, dtype=object), on_invalid="ignore")
+    unreadable = has_wkb & shapely.is_missing(geoms)
     # reproject to WGS84
     if crs is None and len(gdf):
         b = shapely.bounds(geoms[~shapely.is_missing(geoms)])
@@ -206,6 +251,8 @@ def _batch(store: Store, gdf, crs, start: int, name: str, version, res: IngestRe
         d = {k: (None if pd.isna(v) else v) for k, v in props.iloc[i].items()} if len(props.columns) else {}
         g = geoms[i]
         d["_geometry"] = None if g is None else (shapely.to_wkt(g, rounding_precision=6)[:2000])
+        if unreadable[i]:
+            d["_geometry"] = "<unreadable: " + bytes(wkb[i][:200]).hex() + ">"
         return json.dumps(d, ensure_ascii=False, default=str)
 
     bad = np.zeros(len(gdf), dtype=bool)
@@ -218,8 +265,14 @@ def _batch(store: Store, gdf, crs, start: int, name: str, version, res: IngestRe
     missing = shapely.is_missing(geoms) | shapely.is_empty(geoms)
     not_poly = ~missing & ~np.isin(shapely.get_type_id(geoms), [3, 6])  # Polygon, MultiPolygon
     for i in np.flatnonzero((missing | not_poly) & ~bad):
-        q.add("LP-GEOMETRY", int(pos[i]), raw(i), f"{name} feature {pos[i]} ({code.iloc[i]}): geometry "
-              + ("missing or empty" if missing[i] else f"is a {shapely.get_type_id(geoms[i])} type, not a polygon"),
+        what = ("unreadable (e.g. a ring that is not closed)" if unreadable[i] else "missing or empty"
+                if missing[i] else f"is a {shapely.get_type_id(geoms[i])} type, not a polygon")
+        q.add("LP-GEOMETRY", int(pos[i]), raw(i), f"{name} feature {pos[i]} ({code.iloc[i]}): geometry {what}",
+              record_id=str(code.iloc[i]))
+        bad[i] = True
+    facts_bad = _fact_problems(props)
+    for i in np.flatnonzero(facts_bad.notna().to_numpy() & ~bad):
+        q.add("LP-TYPE", int(pos[i]), raw(i), f"{name} feature {pos[i]} ({code.iloc[i]}): {facts_bad.iloc[i]}",
               record_id=str(code.iloc[i]))
         bad[i] = True
     ok = ~bad
@@ -227,12 +280,13 @@ def _batch(store: Store, gdf, crs, start: int, name: str, version, res: IngestRe
     invalid = ~shapely.is_valid(g)
     if invalid.any():
         g = g.copy()
-        g[invalid] = shapely.make_valid(g[invalid])
-        res.notes.append(f"{int(invalid.sum())} invalid polygons repaired with make_valid")
+        # 'structure' keeps the polygonal part only (a bow-tie becomes two triangles, no stray lines)
+        g[invalid] = shapely.make_valid(g[invalid], method="structure", keep_collapsed=False)
+        res.notes.append(f"{int(invalid.sum())} invalid polygons (e.g. self-intersecting) repaired with "
+                         f"make_valid: " + ", ".join(code[ok][invalid].astype(str).head(10)))
     p = props[ok].reset_index(drop=True)
     c = code[ok].reset_index(drop=True)
     lvl = level[ok].reset_index(drop=True)
-    res.accepted += int(ok.sum())
     if not ok.any():
         return
     gm = pd.Series(pd.NA, index=p.index, dtype="string")
@@ -270,6 +324,17 @@ def _batch(store: Store, gdf, crs, start: int, name: str, version, res: IngestRe
         "source": "cbs-areas", "source_file": name, "last_updated_utc": version,
     })
     df["last_updated_utc"] = pd.to_datetime(df["last_updated_utc"]).astype("datetime64[us]")
+    from laadplan.ingest.locations import split_duplicates
+
+    ok_pos = pos[ok]
+    df, dups = split_duplicates(store, "areas", df)
+    for i in dups.index:  # same code and version as an earlier feature (or stored row), other content
+        j = int(np.flatnonzero(ok)[i])
+        q.add("LP-DUPLICATE", int(ok_pos[i]), raw(j), f"{name} feature {ok_pos[i]}: area {dups.at[i, 'area_code']} "
+              "already read from this file version with different content", record_id=str(dups.at[i, "area_code"]))
+    res.accepted += len(df)
+    if df.empty:
+        return
     u = store.upsert("areas", df)
     res.upserts.setdefault("areas", UpsertResult())
     res.upserts["areas"] += u

@@ -1,4 +1,4 @@
-"""Charging sessions: OCPI CDRs 2.1.1 / 2.2.1 and ElaadNL-layout session CSVs -> table ``sessions``.
+r"""Charging sessions: OCPI CDRs 2.1.1 / 2.2.1 and ElaadNL-layout session CSVs -> table ``sessions``.
 
 ``laadplan ingest cdrs SOURCE...`` reads a path or http(s) URL, gzip or not. The format is detected from
 the content, not the name: a first line that is a CSV header with start and end columns is a session CSV
@@ -14,7 +14,7 @@ nothing), rejected records go to the quarantine.
 
 **Rules.** Every rule a record breaks is quarantined as its own row (rule code, source, position, raw
 record, message), listed in this order: LP-MALFORMED, LP-TYPE, LP-MISSING, LINDA-ENERGY-NEG,
-LINDA-FUTURE, LINDA-BEFORE-2009, LINDA-START-END, LINDA-TIME-NEG, LINDA-TIME-MISMATCH,
+LINDA-FUTURE, LP-FUTURE, LINDA-BEFORE-2009, LINDA-START-END, LINDA-TIME-NEG, LINDA-TIME-MISMATCH,
 LP-CHARGE-GT-CONNECTED, LP-ENERGY-POWER, LP-COORDS-NL, and LP-DUPLICATE (checked only for records that
 break nothing else). A record counts once: ``accepted + quarantined == read``; ``by_rule`` counts records
 per rule. Rules that need a value a record lacks (e.g. start >= end without a start) are not evaluated
@@ -28,6 +28,8 @@ for it; LP-MISSING or LP-TYPE already names the field.
   the LINDA profile's (2.2.1: tariffs, total_fixed_cost, total_energy_cost, total_parking_time; 2.1.1,
   which has no cost breakdown: tariffs, total_parking_time). For CSVs: Started, Ended, TotalEnergy,
   ConnectedTime.
+- LP-FUTURE: last_updated more than ``validation.last_updated_future_h`` in the future (it would win
+  over every later version).
 - LINDA-TIME-NEG: total_time < 0 or charging time (total_time - total_parking_time, CSV ChargeTime) < 0.
 - LINDA-TIME-MISMATCH: ``|total_time - (end - start)| > validation.total_time_tolerance_h`` (CSV:
   ConnectedTime against Ended - Started).
@@ -39,6 +41,15 @@ for it; LP-MISSING or LP-TYPE already names the field.
 - LP-COORDS-NL: coordinates outside the Netherlands' bounding box (``validation.bbox_*``).
 - LP-DUPLICATE: same session_id and last_updated as an earlier record of the source or a stored session,
   with different content.
+
+**Session id.** ``country_code*party_id*id`` with ``\`` and ``*`` inside each part escaped (``\\``,
+``\*``), so that ``{party_id "SHL", id "A*B"}`` (``NL*SHL*A\*B``) and ``{party_id "SHL*A", id "B"}``
+(``NL*SHL\*A*B``) stay two sessions; ids without those characters are unchanged.
+
+**Guards.** A JSON record nested deeper than ``validation.max_json_depth`` (arrays and envelopes) or a
+line / record longer than ``validation.max_record_bytes`` is LP-MALFORMED and never held whole; NDJSON
+is validated in batches of at most 100,000 lines whatever their size, so memory stays flat for many tiny
+records. Non-finite numbers (NaN, Infinity, 1e400) are LP-TYPE.
 """
 
 from __future__ import annotations
@@ -53,8 +64,9 @@ from laadplan import model
 from laadplan.config import RegionConfig
 from laadplan.ingest import _cdr_csv, _cdr_sql
 from laadplan.ingest._cdr_lines import iter_line_batches
+from laadplan.ingest._csvstream import set_field_limit
 from laadplan.ingest._io import SourceError, open_binary, open_text, source_name
-from laadplan.ingest._records import detect_container, iter_json_records
+from laadplan.ingest._records import Limits, detect_container, iter_json_records
 from laadplan.ingest.base import IngestResult, Progress, Quarantine, log_run, utcnow
 from laadplan.store import Store, UpsertResult
 
@@ -64,7 +76,7 @@ JSON_BATCH = 20_000
 _WS = "chr(32) || chr(9) || chr(13) || chr(10)"
 
 
-def detect_format(src: str | os.PathLike) -> str:
+def detect_format(src: str | os.PathLike, limits: Limits | None = None) -> str:
     """'csv', 'ndjson', 'array', 'document' or 'empty', judged from the content."""
     with open_binary(src) as b:
         head = b.read(1 << 16)
@@ -73,7 +85,7 @@ def detect_format(src: str | os.PathLike) -> str:
         return "empty"
     if text[0] not in "[{" and _cdr_csv.looks_like_session_csv(text.split("\n", 1)[0]):
         return "csv"
-    return detect_container(str(src))
+    return detect_container(str(src), limits)
 
 
 def ingest_cdrs(store: Store, source: str | os.PathLike, cfg: RegionConfig, *,
@@ -81,7 +93,8 @@ def ingest_cdrs(store: Store, source: str | os.PathLike, cfg: RegionConfig, *,
     """Ingest one source of CDRs or session rows; see the module docstring for formats and rules."""
     src = source_name(source)
     started = utcnow()
-    fmt = detect_format(src)
+    limits = Limits.of(cfg)
+    fmt = detect_format(src, limits)
     kind = "sessions" if fmt == "csv" else "cdrs"
     result = IngestResult(kind=kind, source_file=src)
     result.upserts["sessions"] = UpsertResult()
@@ -89,6 +102,7 @@ def ingest_cdrs(store: Store, source: str | os.PathLike, cfg: RegionConfig, *,
     batch = _Batch(store, cfg, src, result, quarantine, now_utc=started)
     try:
         if fmt == "csv":
+            set_field_limit(cfg.validation.max_csv_field_chars)
             with open_text(src) as text:
                 semicolon, batches = _cdr_csv.open_rows(text)
                 for header, _n, rows, raws, positions in batches:
@@ -97,11 +111,11 @@ def ingest_cdrs(store: Store, source: str | os.PathLike, cfg: RegionConfig, *,
                     batch.run_normalised(norm, raw)
                     _advance(progress, raw.num_rows)
         elif fmt == "ndjson":
-            for table in iter_line_batches(src):
+            for table in iter_line_batches(src, max_record_bytes=limits.max_record_bytes):
                 batch.run_json(table)
                 _advance(progress, table.num_rows)
         elif fmt in ("array", "document"):
-            for table in _json_record_batches(src):
+            for table in _json_record_batches(src, limits):
                 batch.run_json(table)
                 _advance(progress, table.num_rows)
     except (UnicodeDecodeError, OSError, EOFError) as e:  # truncated gzip, broken connection mid-stream
@@ -121,17 +135,26 @@ def _advance(progress: Progress | None, n: int) -> None:
         progress(n)
 
 
-def _json_record_batches(src: str) -> Iterator[pa.Table]:
+def _json_record_batches(src: str, limits: Limits | None = None) -> Iterator[pa.Table]:
+    """``(position, raw, error)`` tables of the records of a JSON array / envelope / document; ``error`` is
+    the parser's verdict (broken element, guard) so that SQL does not judge such a text again."""
     positions: list[int] = []
     raws: list[str] = []
-    for rec in iter_json_records(src):
+    errors: list[str | None] = []
+
+    def table() -> pa.Table:
+        return pa.table({"position": pa.array(positions, pa.int64()), "raw": pa.array(raws, pa.large_string()),
+                         "error": pa.array(errors, pa.large_string())})
+
+    for rec in iter_json_records(src, limits):
         positions.append(rec.position)
         raws.append(rec.raw_text())
+        errors.append(rec.error)
         if len(raws) >= JSON_BATCH:
-            yield pa.table({"position": pa.array(positions, pa.int64()), "raw": pa.array(raws, pa.large_string())})
-            positions, raws = [], []
+            yield table()
+            positions, raws, errors = [], [], []
     if raws:
-        yield pa.table({"position": pa.array(positions, pa.int64()), "raw": pa.array(raws, pa.large_string())})
+        yield table()
 
 
 class _Batch:

@@ -9,7 +9,9 @@ Columns (aliases in brackets)::
 ``spare_kw = max(0, contracted_kw - peak_kw)``. A record with an EAN that is not 18 digits or fails the
 GS1 check digit (``LP-EAN18``), coordinates outside the Netherlands (``LP-COORDS-NL``), a missing or
 non-numeric power (``LP-MISSING`` / ``LP-TYPE``) or a negative / zero contract (``LP-GRID-KW``) is
-quarantined. Duplicate EANs within the file: the newest ``last_updated`` wins, otherwise the first.
+quarantined. Duplicate EANs: the newest ``last_updated`` wins; the same EAN with the same (or no)
+``last_updated`` as an earlier record of the file or a stored one, but different content, is
+``LP-DUPLICATE`` (as for CDRs and locations: a changed record needs a newer date).
 """
 
 from __future__ import annotations
@@ -21,7 +23,9 @@ from laadplan import geo
 from laadplan.config import RegionConfig
 from laadplan.grid.capacity import ean18_valid, normalise_pc6
 from laadplan.ingest import rules as R
-from laadplan.ingest._tabular import fill_gm_code, RowErrors, pick, read_records, to_bool, to_date, to_float
+from laadplan.ingest._csvstream import future_limit, future_message
+from laadplan.ingest._tabular import fill_gm_code, RowErrors, pick, read_records, store_checked, to_bool, to_date, \
+    to_float
 from laadplan.ingest.base import IngestResult, Quarantine, log_run, utcnow
 from laadplan.store import Store
 
@@ -56,7 +60,7 @@ def ingest_connections(store: Store, source, cfg: RegionConfig, *, progress=None
     name = str(source)
     res = IngestResult("connections", name)
     q = Quarantine(store, "connections", name, res)
-    df = read_records(name, q)
+    df = read_records(name, q, cfg.validation.max_csv_field_chars)
     res.read = len(df) + res.quarantined
     if progress:
         progress(res.read)
@@ -79,6 +83,7 @@ def ingest_connections(store: Store, source, cfg: RegionConfig, *, progress=None
     err.flag(raw_pc.notna() & pc.isna(), "LP-PC6", "postal_code is not a PC6")
     updated, bad_u = to_date(pick(df, "last_updated", "measured_date", "meetdatum"))
     err.flag(bad_u, "LP-TYPE", "last_updated is not a date")
+    err.flag(updated > future_limit(cfg), "LP-FUTURE", future_message(cfg))
     err.quarantine(q, name, id_col="ean18" if "ean18" in df.columns else None)
     ok = ~err.bad
     out = pd.concat([pd.DataFrame({"ean18": ean}), pts], axis=1)[ok]
@@ -91,13 +96,13 @@ def ingest_connections(store: Store, source, cfg: RegionConfig, *, progress=None
     out["last_updated_utc"] = updated[ok]
     out["source"] = "connections-parquet" if name.endswith(".parquet") else "connections-csv"
     out["source_file"] = name
+    out["_pos"], out["_raw"] = df["_pos"][ok], df["_raw"][ok]
     fill_gm_code(store, out)
     n_over = int((peak[ok] > contracted[ok]).sum())
     if n_over:
         res.notes.append(f"{n_over} connection(s) with peak above contract: spare_kw set to 0")
-    res.accepted = int(ok.sum())
-    if res.accepted:
-        res.upserts["grid_connections"] = store.upsert("grid_connections", out.reset_index(drop=True))
+    res.accepted = store_checked(store, "grid_connections", out.reset_index(drop=True), q, name, "connection",
+                                 "ean18", res)
     q.flush()
     log_run(store, res, started)
     return res

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from datetime import datetime
 
 import numpy as np
@@ -37,7 +38,8 @@ from laadplan.config import RegionConfig
 from laadplan.grid.capacity import normalise_pc6, status_from_value
 from laadplan.ingest import rules as R
 from laadplan.ingest._io import SourceError, open_binary
-from laadplan.ingest._tabular import RowErrors, pick, read_records, to_date, to_float
+from laadplan.ingest._tabular import MAX_INT, RowErrors, int_bad, pick, read_records, store_checked, to_date, \
+    to_float, to_int
 from laadplan.ingest.base import IngestResult, Quarantine, log_run, utcnow
 from laadplan.store import Store
 
@@ -59,14 +61,13 @@ def ingest_grid(store: Store, source, cfg: RegionConfig, *, progress=None) -> In
     if head.startswith(b"{"):
         frame = _json_frame(name, q, res)
     else:
-        frame = _csv_frame(name, q, res)
+        frame = _csv_frame(name, q, res, cfg)
     if progress:
         progress(res.read)
     q.flush()
     if len(frame):
         frame["source_file"] = name
-        res.upserts["grid_areas"] = store.upsert("grid_areas", frame)
-    res.accepted = len(frame)
+    res.accepted = store_checked(store, "grid_areas", frame, q, name, "area", "area_code", res)
     log_run(store, res, started)
     return res
 
@@ -75,9 +76,11 @@ def ingest_grid(store: Store, source, cfg: RegionConfig, *, progress=None) -> In
 def _json_frame(name: str, q: Quarantine, res: IngestResult) -> pd.DataFrame:
     with open_binary(name) as b:
         try:
-            obj = json.load(b)
-        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            obj = json.loads(b.read().decode("utf-8-sig", errors="replace"))
+        except json.JSONDecodeError as e:
             raise SourceError(f"{name}: not valid JSON ({e})") from None
+        except RecursionError:
+            raise SourceError(f"{name}: JSON nested too deeply to be a capacity map") from None
     if not isinstance(obj, dict) or not isinstance(obj.get("energy_areas"), list):
         raise SourceError(f"{name}: not a capacity map (no 'energy_areas' list; schema im-capaciteitskaart)")
     issued = _parse_day(obj.get("issued"))
@@ -114,7 +117,7 @@ def _json_frame(name: str, q: Quarantine, res: IngestResult) -> pd.DataFrame:
             else:
                 pc_rows.append({"area_code": pc, "level": "pc6", "parent_code": code,
                                 "name": pa.get("description"), "operator": operator,
-                                "offtake_status": st, "feedin_status": fs})
+                                "offtake_status": st, "feedin_status": fs, "_pos": pos, "_raw": _dump(pa)})
         if not code:
             q.add("LP-MISSING", pos - len(pcs), ea, f"{name} energy area: short_code missing")
             # its PC6 rows stay valid without a parent
@@ -125,7 +128,9 @@ def _json_frame(name: str, q: Quarantine, res: IngestResult) -> pd.DataFrame:
         st = status_from_value(ea.get("demand_constraint")) if "demand_constraint" in ea else None
         fs = status_from_value(ea.get("generation_constraint")) if "generation_constraint" in ea else -1
         bad_num = [k for k in ("demand_available_capacity", "demand_quoted_capacity", "demand_capacity_in_queue")
-                   if ea.get(k) is not None and not isinstance(ea.get(k), (int, float))]
+                   if ea.get(k) is not None and not _finite(ea.get(k))]
+        bad_num += [k for k in ("demand_requests_in_queue", "demand_alleviation_year")
+                    if ea.get(k) is not None and not _whole(ea.get(k))]
         if ("demand_constraint" in ea and st is None) or fs is None:
             q.add("LP-GRID-STATUS", pos - len(pcs), ea,
                   f"{name} energy area {code}: unknown constraint colour {ea.get('demand_constraint')!r}")
@@ -146,6 +151,7 @@ def _json_frame(name: str, q: Quarantine, res: IngestResult) -> pd.DataFrame:
             "demand_queue_mw": ea.get("demand_capacity_in_queue"),
             "demand_requests_in_queue": ea.get("demand_requests_in_queue"),
             "demand_alleviation_year": ea.get("demand_alleviation_year"),
+            "_pos": pos - len(pcs), "_raw": _dump({k: v for k, v in ea.items() if k != "postcode_areas"}),
         })
         rows.extend(pc_rows)
     df = pd.DataFrame(rows)
@@ -154,6 +160,20 @@ def _json_frame(name: str, q: Quarantine, res: IngestResult) -> pd.DataFrame:
         df["last_updated_utc"] = pd.Timestamp(issued) if issued else pd.NaT
         df["source"] = "capaciteitskaart-json"
     return df
+
+
+def _dump(obj) -> str:
+    return json.dumps(obj, ensure_ascii=False, default=str)[:20_000]
+
+
+def _finite(v) -> bool:
+    """A JSON number that is finite (NaN, Infinity and 1e400 are not; neither is a boolean)."""
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _whole(v) -> bool:
+    """A whole number an integer column can hold (not 1e19, not 2.5)."""
+    return _finite(v) and float(v).is_integer() and abs(v) <= MAX_INT
 
 
 def _parse_day(v):
@@ -166,14 +186,17 @@ def _parse_day(v):
 
 
 # -- CSV ----------------------------------------------------------------------------------------------
+_INT_COLUMNS = ("demand_requests_in_queue", "demand_alleviation_year")
+
+
 def _status_series(s: pd.Series) -> tuple[pd.Series, pd.Series]:
     vals = [status_from_value(v if v is not pd.NA else None) for v in s]
     bad = pd.Series([v is None for v in vals], index=s.index)
     return pd.Series([(-1 if v is None else v) for v in vals], index=s.index, dtype="Int64"), bad
 
 
-def _csv_frame(name: str, q: Quarantine, res: IngestResult) -> pd.DataFrame:
-    df = read_records(name, q)
+def _csv_frame(name: str, q: Quarantine, res: IngestResult, cfg: RegionConfig) -> pd.DataFrame:
+    df = read_records(name, q, cfg.validation.max_csv_field_chars)
     res.read += len(df) + res.quarantined
     is_pc6 = any(c in df.columns for c in ("postcode", "pc6"))
     if len(df) and not is_pc6 and not any(c in df.columns for c in ("area_code", "voedingsgebied_id", "short_code")):
@@ -209,9 +232,11 @@ def _csv_frame(name: str, q: Quarantine, res: IngestResult) -> pd.DataFrame:
             v, bad = to_float(pick(df, *aliases))
             err.flag(bad, "LP-TYPE", f"{col} is not a number")
             err.flag(v < 0, "LP-TYPE", f"{col} is negative")
+            if col in _INT_COLUMNS:
+                err.flag(int_bad(v), "LP-TYPE", f"{col} is not a whole number")
             nums[col] = v
         for col, v in nums.items():
-            out[col] = v.round().astype("Int64") if col in ("demand_requests_in_queue", "demand_alleviation_year") else v
+            out[col] = to_int(v) if col in _INT_COLUMNS else v
         wkt = pick(df, "geometry_wkt", "wkt", "geometry")
         geoms = np.full(len(df), None, dtype=object)
         has = wkt.notna().to_numpy()
@@ -222,7 +247,15 @@ def _csv_frame(name: str, q: Quarantine, res: IngestResult) -> pd.DataFrame:
             badg = pd.Series(False, index=df.index)
             badg.iloc[np.flatnonzero(has)[~ok]] = True
             err.flag(badg, "LP-GRID-GEOMETRY", "geometry_wkt is not a polygon in WKT")
-            geoms[np.flatnonzero(has)[ok]] = shapely.to_wkb(parsed[ok])
+            good = parsed[ok]
+            invalid = ~shapely.is_valid(good)
+            if invalid.any():  # a bow-tie: repaired to its polygonal part, and said so
+                good = good.copy()
+                good[invalid] = shapely.make_valid(good[invalid], method="structure", keep_collapsed=False)
+                codes = pick(df, "area_code", "voedingsgebied_id", "short_code")[has].to_numpy()[ok][invalid]
+                res.notes.append(f"{int(invalid.sum())} invalid supply-area polygon(s) (e.g. self-intersecting) "
+                                 "repaired with make_valid: " + ", ".join(map(str, codes[:10])))
+            geoms[np.flatnonzero(has)[ok]] = shapely.to_wkb(good)
         out["geometry_wkb"] = pd.Series(list(geoms), index=df.index, dtype="object")
     err.flag(bad_off, "LP-GRID-STATUS", "offtake status not in -1..3 or a RAG colour")
     err.flag(bad_feed, "LP-GRID-STATUS", "feed-in status not in -1..3 or a RAG colour")
@@ -234,4 +267,5 @@ def _csv_frame(name: str, q: Quarantine, res: IngestResult) -> pd.DataFrame:
     out["valid_from"] = valid_from
     out["last_updated_utc"] = valid_from
     err.quarantine(q, name, id_col=None)
+    out["_pos"], out["_raw"] = df["_pos"], df["_raw"]
     return out[~err.bad].reset_index(drop=True)

@@ -54,6 +54,7 @@ the areas in the store (for the NDW CSV without gemeente polygons loaded, its ow
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections import Counter
 from typing import Any
@@ -66,10 +67,11 @@ from laadplan import geo, model
 from laadplan.config import RegionConfig
 from laadplan.ingest import ocpi
 from laadplan.ingest import rules as R
-from laadplan.ingest._csvstream import (BATCH, RowRules, col, iter_csv_batches, quarantine_malformed, read_header,
-                                        to_bool, to_float, to_utc)
+from laadplan.ingest._csvstream import (BATCH, RowRules, col, future_limit, future_message, iter_csv_batches,
+                                        quarantine_malformed, read_header, set_field_limit, to_bool, to_float,
+                                        to_utc)
 from laadplan.ingest._io import SourceError, open_binary, source_name
-from laadplan.ingest._records import iter_json_records
+from laadplan.ingest._records import Limits, iter_json_records
 from laadplan.ingest.base import IngestResult, Progress, Quarantine, log_run, utcnow
 from laadplan.model.core import EVSE_STATUSES, PARKING_TYPES, POWER_TYPES
 from laadplan.store import Store, UpsertResult
@@ -151,6 +153,7 @@ class _Ctx:
         self.rekey: list[pd.DataFrame] = []  # location keys seen in an NDW connectors file
         self.linda: Counter = Counter()  # LINDA note-level rule -> records accepted with that note
         self.linda_example: dict[str, str] = {}
+        self.future_limit = future_limit(cfg).to_pydatetime()
 
     def advance(self, n: int) -> None:
         if self.progress is not None and n:
@@ -343,16 +346,20 @@ def reassign_location_areas(store: Store) -> int:
     return int(changed.sum())
 
 
-def _content(df: pd.DataFrame, table: str) -> pd.Series:
-    """A text fingerprint of a row's content (every column but key, version and derived ones)."""
+def _content(df: pd.DataFrame, table: str, only: set[str] | None = None) -> pd.Series:
+    """A text fingerprint of a row's content (every column but key, version and derived ones; with ``only``
+    just those of them: the columns a reader fills, not ones a later analysis writes)."""
     t = model.table(table)
     cols = [c.name for c in t.columns if c.name not in t.primary_key and c.name != t.version_column
-            and c.name not in _DERIVED]
+            and c.name not in _DERIVED and (only is None or c.name in only)]
     parts = []
     for c in cols:
         typ = model.PANDAS_TYPES[t.column(c).type]
         s = df[c] if c in df.columns else pd.Series(pd.NA, index=df.index)
-        if typ == "float64":
+        if t.column(c).type == "blob":  # geometry WKB: compare a digest, not the bytes as text
+            s = s.map(lambda b: None if b is None or (isinstance(b, float) and np.isnan(b))
+                      else hashlib.sha1(bytes(b)).hexdigest())
+        elif typ == "float64":
             s = pd.to_numeric(s, errors="coerce").astype("float64").round(6)
         elif typ == "boolean":
             s = s.astype("boolean")
@@ -388,7 +395,7 @@ def split_duplicates(store: Store, table: str, df: pd.DataFrame) -> tuple[pd.Dat
         return df, df.iloc[0:0]
     t = model.table(table)
     key = list(t.primary_key)
-    fp = _content(df, table)
+    fp = _content(df, table, set(df.columns))
     ver = (_version_text(df[t.version_column]) if t.version_column
            else pd.Series("", index=df.index, dtype="string"))
     kv = _keytext(df, key) + "\x1e" + ver
@@ -397,6 +404,7 @@ def split_duplicates(store: Store, table: str, df: pd.DataFrame) -> tuple[pd.Dat
     dup = fp != first_fp
     # against the store
     keys = df.loc[~dup, key].drop_duplicates()
+    store.con.complete()  # DuckDB 2: finish a pending execute() result before register()
     store.con.register("_dupkeys", keys)
     try:
         match = " AND ".join(f't."{k}" = k."{k}"' for k in key)
@@ -415,7 +423,7 @@ def split_duplicates(store: Store, table: str, df: pd.DataFrame) -> tuple[pd.Dat
     if len(stored):
         skv = _keytext(stored, key) + "\x1e" + (_version_text(stored[t.version_column]) if t.version_column
                                                  else "")
-        sfp = pd.Series(_content(stored, table).to_numpy(), index=skv.to_numpy())
+        sfp = pd.Series(_content(stored, table, set(df.columns)).to_numpy(), index=skv.to_numpy())
         sfp = sfp[~sfp.index.duplicated()]
         ref = kv.map(sfp)
         dup |= ref.notna() & (ref != fp)
@@ -431,7 +439,7 @@ def _ingest_ocpi(ctx: _Ctx, source: str) -> None:
     evses: list[dict] = []
     conns: list[dict] = []
     n_batch = 0
-    for rec in iter_json_records(source):
+    for rec in iter_json_records(source, Limits.of(ctx.cfg)):
         ctx.res.read += 1
         n_batch += 1
         _parse_location(ctx, rec.position, rec.obj, rec.raw_text if rec.error else None, rec.error,
@@ -464,6 +472,18 @@ def _parse_location(ctx: _Ctx, pos: int, obj: Any, raw: Any, error: str | None, 
         code, msg = ocpi.rule_for(e)
         q.add(code, pos, obj, f"{name} record {pos} (OCPI {version} Location {rid}): {msg}",
               record_id=None if rid is None else str(rid), party_id=pid, operator=op)
+        return
+    stamps = [loc.last_updated] + [t for e in loc.evses for t in [e.last_updated] + [c.last_updated
+                                                                                   for c in e.connectors]]
+    if any(t is not None and t > ctx.future_limit for t in stamps):
+        q.add("LP-FUTURE", pos, obj, f"{name} record {pos} (Location {loc.id}): a "
+              + future_message(ctx.cfg), record_id=loc.id, party_id=pid, operator=op)
+        return
+    uids = Counter(e.uid for e in loc.evses)
+    twice = sorted(u for u, n in uids.items() if n > 1)
+    if twice:
+        q.add("LP-DUPLICATE", pos, obj, f"{name} record {pos} (Location {loc.id}): EVSE uid(s) {twice} occur more "
+              "than once in the location", record_id=loc.id, party_id=pid, operator=op)
         return
     lat, lon = loc.coordinates.latitude, loc.coordinates.longitude
     if not (np.isfinite(lat) and np.isfinite(lon)):
@@ -673,6 +693,7 @@ def _ndw_party_lookup(store: Store, location_ids: pd.Series) -> pd.DataFrame:
 
 
 def _ingest_ndw_locations(ctx: _Ctx, source: str) -> None:
+    set_field_limit(ctx.cfg.validation.max_csv_field_chars, ctx.cfg.validation.max_record_bytes)
     for b in iter_csv_batches(source):
         df = b.rows
         ctx.res.read += len(df) + len(b.malformed)
@@ -689,7 +710,8 @@ def _ingest_ndw_locations(ctx: _Ctx, source: str) -> None:
                 lambda d: "mandatory field missing (location_id, lat, lon)")
         rr.flag(lat_bad | lon_bad, "LP-TYPE", "lat/lon not a number")
         rr.flag(lu_bad, "LP-TYPE", lambda d: "last_updated not a date-time: " + d["last_updated"].astype(str))
-        rr.flag(ne_bad | (n_evses < 0) | (n_evses.notna() & (n_evses % 1 != 0)), "LP-TYPE",
+        rr.flag(lu > future_limit(ctx.cfg), "LP-FUTURE", future_message(ctx.cfg))
+        rr.flag(ne_bad | (n_evses < 0) | (n_evses.notna() & (n_evses % 1 != 0)) | (n_evses > 2 ** 53), "LP-TYPE",
                 "n_evses not a non-negative whole number")
         rr.flag(mp_bad | (maxp < 0), "LP-TYPE", "max_power_kw not a non-negative number")
         rr.flag(t_bad | dc_bad, "LP-TYPE", "twentyfourseven/has_dc not a boolean")
@@ -742,6 +764,7 @@ def _ingest_ndw_locations(ctx: _Ctx, source: str) -> None:
 
 def _ingest_ndw_connectors(ctx: _Ctx, source: str) -> None:
     held: pd.DataFrame | None = None  # rows of the last location of a batch, kept for the next one
+    set_field_limit(ctx.cfg.validation.max_csv_field_chars, ctx.cfg.validation.max_record_bytes)
     for b in iter_csv_batches(source):
         ctx.res.read += len(b.rows) + len(b.malformed)
         quarantine_malformed(ctx.q, ctx.name, b.malformed)
@@ -770,6 +793,7 @@ def _ndw_connector_batch(ctx: _Ctx, df: pd.DataFrame) -> None:
             "LP-MISSING", "mandatory field missing (location_id, evse_uid, connector_id)")
     rr.flag(v_bad | a_bad | r_bad, "LP-TYPE", "max_voltage / max_amperage / max_electric_power_w not a number")
     rr.flag(lu_bad, "LP-TYPE", lambda d: "last_updated not a date-time: " + d["last_updated"].astype(str))
+    rr.flag(lu > future_limit(ctx.cfg), "LP-FUTURE", future_message(ctx.cfg))
     rr.flag(status.notna() & ~status.isin(EVSE_STATUSES), "LP-STATUS",
             lambda d: "EVSE status " + status[d.index].astype(str) + " is not an OCPI status")
     rr.quarantine(ctx.q, ctx.name, id_col="location_id")

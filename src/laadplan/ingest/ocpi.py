@@ -81,7 +81,8 @@ Status = Annotated[EvseStatus, BeforeValidator(lambda v: v.strip().upper() if is
 
 
 class _M(BaseModel):
-    model_config = ConfigDict(extra="ignore", coerce_numbers_to_str=False)
+    # NaN / Infinity / 1e400 are not numbers here (LP-TYPE), whatever the JSON parser made of them
+    model_config = ConfigDict(extra="ignore", coerce_numbers_to_str=False, allow_inf_nan=False)
 
 
 class GeoLocation(_M):

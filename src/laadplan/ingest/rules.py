@@ -51,6 +51,9 @@ MALFORMED = rule("LP-MALFORMED", ALL, "record is not parseable (broken JSON line
 WRONG_TYPE = rule("LP-TYPE", ALL, "a field has the wrong type or format (not a number, not a date, not an object)")
 MISSING = rule("LP-MISSING", ALL, "a mandatory field is missing or empty", "LINDA")
 DUPLICATE = rule("LP-DUPLICATE", ALL, "same id as another record with the same last_updated but different content")
+FUTURE_UPDATE = rule("LP-FUTURE", ALL, "last_updated (or a request date) more than validation.last_updated_future_h "
+                     "in the future: it would win over every later update")
+PERIOD = rule("LP-PERIOD", ("tariffs",), "validity period ends before it starts (start_date_time >= end_date_time)")
 COORDS_NL = rule("LP-COORDS-NL", ("locations", "cdrs", "sessions", "requests", "candidates", "connections",
                                   "parks", "sites"),
                  "coordinates outside the Netherlands (often latitude and longitude swapped)")

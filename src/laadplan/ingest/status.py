@@ -34,10 +34,10 @@ import pandas as pd
 from laadplan import model
 from laadplan.config import RegionConfig
 from laadplan.ingest import ocpi
-from laadplan.ingest._csvstream import BATCH, RowRules, col, iter_csv_batches, quarantine_malformed, read_header, \
-    to_float, to_utc
+from laadplan.ingest._csvstream import BATCH, RowRules, col, future_limit, future_message, iter_csv_batches, \
+    quarantine_malformed, read_header, set_field_limit, to_float, to_utc
 from laadplan.ingest._io import SourceError, open_binary, source_name
-from laadplan.ingest._records import iter_json_records
+from laadplan.ingest._records import Limits, iter_json_records
 from laadplan.ingest.base import IngestResult, Progress, Quarantine, log_run, utcnow
 from laadplan.ingest.locations import split_duplicates
 from laadplan.model.core import EVSE_STATUSES
@@ -79,6 +79,7 @@ def ingest_status(store: Store, source: str, cfg: RegionConfig, *, progress: Pro
         res.notes.append("empty source: nothing to read")
     else:
         seen_ambiguous: dict = {}
+        set_field_limit(cfg.validation.max_csv_field_chars, cfg.validation.max_record_bytes)
         for b in iter_csv_batches(source):
             res.read += len(b.rows) + len(b.malformed)
             quarantine_malformed(q, name, b.malformed)
@@ -133,6 +134,7 @@ def _evse_status_batch(store: Store, cfg: RegionConfig, df: pd.DataFrame, name: 
             "timestamp").isna()) | status.isna(), "LP-MISSING",
             "mandatory field missing (location_id, evse_uid, observed_utc, status)")
     rr.flag(obs_bad, "LP-TYPE", "observed_utc is not a date-time")
+    rr.flag(obs > future_limit(cfg), "LP-FUTURE", future_message(cfg, "observed_utc"))
     rr.flag(~status.isin(EVSE_STATUSES), "LP-STATUS", lambda d: "status " + status[d.index].astype(str)
             + " is not an OCPI EVSE status")
     rr.quarantine(q, name, id_col="evse_uid", party_col="party_id" if "party_id" in df.columns else None)
@@ -189,7 +191,7 @@ def _occupancy_batch(store: Store, cfg: RegionConfig, df: pd.DataFrame, level: s
             f"mandatory field missing (date, hour, {subj_col}, EVSE count, occupancy percentage)")
     rr.flag((date_s.notna() & date.isna()) | hour_bad | n_bad | pct_bad | ch_bad, "LP-TYPE",
             "date is not YYYY-MM-DD or a number field is not a number")
-    rr.flag(~hour.between(0, 23) | (hour % 1 != 0) | (n < 0) | (n % 1 != 0), "LP-TYPE",
+    rr.flag(~hour.between(0, 23) | (hour % 1 != 0) | (n < 0) | (n % 1 != 0) | (n > 2 ** 53), "LP-TYPE",
             "hour not a whole number 0..23 or EVSE count not a whole number >= 0")
     rr.flag(~pct.between(0, 100) | (charging > n), "LP-SHARE-RANGE",
             lambda d: "occupancy " + pct[d.index].astype(str) + " % outside 0..100 or more EVSEs charging than observed")
@@ -228,11 +230,12 @@ def _ingest_json(store: Store, source: str, cfg: RegionConfig, name: str, res: I
                  progress: Progress | None) -> None:
     rows: list[dict] = []
     n_batch = 0
-    for rec in iter_json_records(source):
+    limit = future_limit(cfg).to_pydatetime()
+    for rec in iter_json_records(source, Limits.of(cfg)):
         res.read += 1
         n_batch += 1
         _json_record(store, rec.position, rec.obj, rec.raw_text() if rec.error else None, rec.error, name, q,
-                     rows)
+                     rows, cfg=cfg, limit=limit)
         if n_batch >= BATCH:
             _flush_json(store, rows, name, res, q)
             if progress is not None:
@@ -244,7 +247,7 @@ def _ingest_json(store: Store, source: str, cfg: RegionConfig, name: str, res: I
 
 
 def _json_record(store: Store, pos: int, obj: Any, raw: str | None, error: str | None, name: str, q: Quarantine,
-                 rows: list) -> None:
+                 rows: list, *, cfg: RegionConfig, limit) -> None:
     from pydantic import ValidationError
 
     if error is not None:
@@ -284,6 +287,11 @@ def _json_record(store: Store, pos: int, obj: Any, raw: str | None, error: str |
     if missing:
         q.add("LP-MISSING", pos, obj, f"{name} record {pos}: no last_updated for EVSE(s) {missing}",
               record_id=missing[0])
+        return
+    ahead = [e.uid for *_, e, t in evses if t > limit]
+    if ahead:
+        q.add("LP-FUTURE", pos, obj, f"{name} record {pos}: EVSE(s) {ahead}: a {future_message(cfg)}",
+              record_id=ahead[0])
         return
     for cc, party, lid, e, t in evses:
         rows.append({"country_code": cc, "party_id": party, "location_id": lid, "evse_uid": e.uid,

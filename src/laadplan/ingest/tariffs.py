@@ -32,9 +32,9 @@ from pydantic import ValidationError
 
 from laadplan.config import RegionConfig
 from laadplan.ingest import ocpi
-from laadplan.ingest._csvstream import BATCH
+from laadplan.ingest._csvstream import BATCH, future_limit, future_message
 from laadplan.ingest._io import source_name
-from laadplan.ingest._records import iter_json_records
+from laadplan.ingest._records import Limits, iter_json_records
 from laadplan.ingest.base import IngestResult, Progress, Quarantine, log_run, utcnow
 from laadplan.ingest.locations import split_duplicates
 from laadplan.model import table
@@ -78,7 +78,8 @@ def ingest_tariffs(store: Store, source: str, cfg: RegionConfig, *, progress: Pr
     rows: list[dict] = []
     n = 0
     no_type, example = 0, None
-    for rec in iter_json_records(source):
+    limit = future_limit(cfg).to_pydatetime()
+    for rec in iter_json_records(source, Limits.of(cfg)):
         res.read += 1
         n += 1
         if rec.error is not None:
@@ -86,6 +87,7 @@ def ingest_tariffs(store: Store, source: str, cfg: RegionConfig, *, progress: Pr
         elif not isinstance(rec.obj, dict):
             q.add("LP-TYPE", rec.position, rec.obj, f"{name} record {rec.position}: a Tariff is a JSON object")
         else:
+            row = None
             try:
                 t = ocpi.Tariff.model_validate(rec.obj)
             except ValidationError as e:
@@ -94,10 +96,20 @@ def ingest_tariffs(store: Store, source: str, cfg: RegionConfig, *, progress: Pr
                       record_id=str(rec.obj.get("id")), party_id=rec.obj.get("party_id")
                       if isinstance(rec.obj.get("party_id"), str) else None)
             else:
-                if t.type is None:
-                    no_type += 1
-                    example = example or str(t.id)
-                row = tariff_row(t, rec.obj.get("elements"))
+                rid, pid = str(t.id), t.party_id
+                if t.last_updated > limit:
+                    q.add("LP-FUTURE", rec.position, rec.obj, f"{name} record {rec.position} (Tariff {rid}): "
+                          + future_message(cfg), record_id=rid, party_id=pid)
+                elif t.start_date_time and t.end_date_time and t.start_date_time >= t.end_date_time:
+                    q.add("LP-PERIOD", rec.position, rec.obj, f"{name} record {rec.position} (Tariff {rid}): "
+                          f"start_date_time {t.start_date_time} is not before end_date_time {t.end_date_time}",
+                          record_id=rid, party_id=pid)
+                else:
+                    if t.type is None:
+                        no_type += 1
+                        example = example or rid
+                    row = tariff_row(t, rec.obj.get("elements"))
+            if row is not None:
                 row.update(source="ocpi-2.2.1", source_file=name, _pos=rec.position, _raw=rec.obj)
                 rows.append(row)
         if n >= BATCH:
