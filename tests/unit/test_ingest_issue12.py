@@ -211,9 +211,10 @@ def test_12_8_deep_nesting_is_one_malformed_record(store, cfg, tmp_path, layout)
 
 
 def test_12_8_depth_limit_comes_from_config(store, cfg, tmp_path):
-    cfg.validation.max_json_depth = 3  # a Location with EVSEs and connectors is 4 deep
-    r = ingest_locations(store, _write(tmp_path / "l.json", json.dumps([_loc(1)]).encode()), cfg)
-    assert dict(r.by_rule) == {"LP-MALFORMED": 1}
+    cfg.validation.max_json_depth = 3  # a Location with EVSEs and connectors is 4 deep, one without is not
+    doc = json.dumps([_loc(1), _loc(2, evses=[])]).encode()  # one record parses: not a wrong-kind file
+    r = ingest_locations(store, _write(tmp_path / "l.json", doc), cfg)
+    assert (r.read, r.accepted, dict(r.by_rule)) == (2, 1, {"LP-MALFORMED": 1})
 
 
 @pytest.mark.parametrize("layout", ["array", "ndjson"])

@@ -107,8 +107,8 @@ def test_failure_after_the_first_batches_rolls_back_records_and_quarantine(tmp_p
     good, bad = _cdr_file(tmp_path / "c.ndjson", 300, bad_every=10)
     real = cdrs.iter_line_batches
 
-    def failing(src):
-        for k, t in enumerate(real(src, block_bytes=8_000)):
+    def failing(src, **kw):
+        for k, t in enumerate(real(src, **{**kw, "block_bytes": 8_000})):
             if k == 2:
                 raise OSError(28, "No space left on device")
             yield t
