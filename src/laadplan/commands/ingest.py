@@ -38,8 +38,9 @@ def _add(ingest_app: typer.Typer, kind: str) -> None:
                 console.print(f"[bold]{r.source_file}[/]: read {r.read:,}, accepted {r.accepted:,}, "
                               f"quarantined {r.quarantined:,}")
                 if r.by_rule:
-                    print_frame(pd.DataFrame(sorted(r.by_rule.items()), columns=["rule_code", "records"]),
-                                title="quarantined by rule")
+                    # a record that breaks several rules counts once under each: hits, not records
+                    print_frame(pd.DataFrame(sorted(r.by_rule.items()), columns=["rule_code", "rule_hits"]),
+                                title="quarantine by rule (a record breaking several rules counts under each)")
                 for table, u in r.upserts.items():
                     console.print(f"  {table}: {u.inserted:,} new, {u.updated:,} updated, {u.unchanged:,} unchanged")
                 for n in r.notes:

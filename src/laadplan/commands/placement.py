@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from laadplan.commands.common import Fmt, STATE, console, emit_json, fail, print_frame
+from laadplan.commands.common import Fmt, STATE, console, emit_json, fail, fmt_cell, print_frame, silence_solver_banner
 
 
 class Method(str, Enum):
@@ -50,6 +50,7 @@ def register(app: typer.Typer) -> None:
         ys = parse_years(years) if years else list(cfg.placement.years)
         if scenario not in ("low", "middle", "high"):
             fail(f"--scenario must be low, middle or high, not {scenario!r}")
+        silence_solver_banner()
         with STATE.store() as store:
             inp, notes = load_inputs(store, cfg)
             if inp.locations.empty and inp.requests is None and inp.forecast_need is None:
@@ -72,12 +73,13 @@ def register(app: typer.Typer) -> None:
                       f"(gap {gap}, "
                       f"greedy {st['greedy_objective']:.1f}), {st['seconds']:.1f} s, "
                       f"{st['method']}")
-        console.print(f"inputs: {notes}")
+        console.print("inputs: " + "; ".join(f"{k.replace('_', ' ')}: {fmt_cell(v)}" for k, v in notes.items()))
         print_frame(summary(main.sites).groupby("gm_code", as_index=False)[["sites", "evses", "power_kw",
                                                                             "demand_covered"]].sum(),
-                    title="per municipality (all years)")
+                    title="per municipality (all years)", more_hint=f"all, per year, in {out}/summary_gemeente.csv")
         if len(cmp):
-            print_frame(cmp, title="with vs without the congestion rule")
+            print_frame(cmp, title="with vs without the congestion rule",
+                        more_hint=f"all rows in {out}/comparison_congestion.csv")
         console.print(f"files in {out}/: {', '.join(sorted(files))}")
 
     @app.command("requests")
