@@ -142,26 +142,20 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Write the yearly progress report (voortgangsrapportage) as self-contained HTML (and PDF): the
         region's, or with --gm / --all-gm one per gemeente with its own figures and maps."""
-        from laadplan.report import build_report, html_to_pdf
-        from laadplan.report.builder import gemeente_name, report_gemeenten
+        from laadplan.report import html_to_pdf
+        from laadplan.report.builder import build_reports, gemeente_name, report_gemeenten
 
         if gm and all_gm:
             fail("give --gm or --all-gm, not both")
         req = _read_requests(requests)
         out.mkdir(parents=True, exist_ok=True)
         cfg = STATE.config()
-        paths = []
         with STATE.store() as store:
             for code in gm or []:
                 if gemeente_name(store, code) is None:
                     fail(f"--gm {code}: no gemeente with this code in the store's areas (laadplan ingest areas ...)")
-            if gm:
-                codes = list(dict.fromkeys(gm))
-            else:
-                paths.append(build_report(store, cfg, year, out, requests=req))
-                codes = report_gemeenten(store, cfg) if all_gm else []
-            for code in codes:
-                paths.append(build_report(store, cfg, year, out, requests=req, gm=code))
+            codes = list(dict.fromkeys(gm)) if gm else (report_gemeenten(store, cfg) if all_gm else [])
+            paths = build_reports(store, cfg, year, out, requests=req, gms=codes, region=not gm)
         result = {"html": [str(p) for p in paths]}
         if pdf:
             try:

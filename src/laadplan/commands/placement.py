@@ -11,6 +11,11 @@ import typer
 from laadplan.commands.common import Fmt, STATE, console, emit_json, fail, fmt_cell, print_frame, silence_solver_banner
 
 
+class MapFormat(str, Enum):
+    png = "png"
+    gpkg = "gpkg"
+
+
 class Method(str, Enum):
     mip = "mip"
     greedy = "greedy"
@@ -40,6 +45,8 @@ def register(app: typer.Typer) -> None:
         scenario: str = typer.Option("middle", "--scenario", help="Forecast scenario (low, middle, high)"),
         method: Method = typer.Option(Method.mip, "--method", help="mip (HiGHS) or greedy"),
         time_limit: float = typer.Option(None, "--time-limit", help="HiGHS time limit, s [default: placement.time_limit_s]"),
+        fmt: MapFormat = typer.Option(MapFormat.png, "--format", help="png: the map as PNG; gpkg: also every map "
+                                                                      "layer in plan.gpkg (RD New, for QGIS)"),
     ) -> None:
         """Make the yearly placement plan (with and without the congestion rule) and write CSV, GeoJSON,
         Parquet, summaries, the congestion comparison and a map into OUT."""
@@ -61,6 +68,13 @@ def register(app: typer.Typer) -> None:
             save(store, a, b, decided, primary_rule=not no_congestion)
         files = write_outputs(out, a, b, cmp, decided, inp.grid_areas, inp.areas, inp.locations,
                               primary_rule=not no_congestion)
+        if fmt is MapFormat.gpkg:
+            from laadplan.export import plan_layers, write_gpkg
+
+            main_sites, other_sites = (b.sites, a.sites) if no_congestion else (a.sites, b.sites)
+            files["plan.gpkg"] = str(write_gpkg(out / "plan.gpkg", plan_layers(
+                main_sites, other_sites, primary_rule=not no_congestion, grid_areas=inp.grid_areas,
+                areas=inp.areas, locations=inp.locations)))
         main = b if no_congestion else a
         if STATE.json:
             emit_json({"inputs": notes, "with_congestion_rule": a.stats, "without_congestion_rule": b.stats,

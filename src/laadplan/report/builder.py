@@ -218,15 +218,16 @@ def gemeente_name(store: Store, gm: str) -> str | None:
 
 
 def build_context(store: Store, cfg: RegionConfig, year: int, *, requests: pd.DataFrame | None = None,
-                  gm: str | None = None) -> dict:
+                  gm: str | None = None, contract=None) -> dict:
     """Everything the report template shows. With ``gm`` (a CBS gemeente code) the report of one gemeente:
     its own KPIs (contract_kpis level gemeente), charge points, usage per buurt, plan and alerts; the
-    regional chapters (logistics, construction, budget, data delivery) are left to the regional report."""
+    regional chapters (logistics, construction, budget, data delivery) are left to the regional report.
+    ``contract``: the year's :func:`compute_contract` result when already computed (several reports)."""
     from laadplan.contract.periods import period_bounds
     from laadplan.contract.run import ALERT_RULES, KPI_LABELS, compute_contract
 
     P = str(year)
-    res = compute_contract(store, cfg, P, requests=requests)
+    res = contract if contract is not None else compute_contract(store, cfg, P, requests=requests)
     F = Figures(store)
     tz = cfg.region.time_zone
     start, end = (t.strftime("%Y-%m-%d %H:%M:%S") for t in period_bounds(P, tz))
@@ -533,6 +534,7 @@ def build_context(store: Store, cfg: RegionConfig, year: int, *, requests: pd.Da
                     "gap_scope": {"party": "van een operator", "all": "als geheel", "evse": "van het laadpunt"}[
                         cfg.contract.status_gap_scope], "target": fmt_value(cfg.contract.concession_target_evses)}
     ctx["summary"] = res.summary
+    ctx["contract_result"] = res
     ctx["generated"] = pd.Timestamp.now(tz=tz).strftime("%d-%m-%Y %H:%M")
     return ctx
 
@@ -556,13 +558,24 @@ def build_report(store: Store, cfg: RegionConfig, year: int, out_dir: Path, *,
                  requests: pd.DataFrame | None = None, gm: str | None = None) -> Path:
     """Compute the year's contract KPIs, render the report and write ``voortgangsrapportage_<year>.html``
     (with ``gm``: the report of that gemeente, ``voortgangsrapportage_<year>_<gm>.html``)."""
-    ctx = build_context(store, cfg, year, requests=requests, gm=gm)
+    return build_reports(store, cfg, year, out_dir, requests=requests, gms=[gm] if gm else [], region=not gm)[0]
+
+
+def build_reports(store: Store, cfg: RegionConfig, year: int, out_dir: Path, *,
+                  requests: pd.DataFrame | None = None, gms: list[str] = (), region: bool = True) -> list[Path]:
+    """The region's report (``region``) and one per gemeente in ``gms``; the contract KPIs of the year are
+    computed once for all of them."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    path = report_path(out_dir, year, gm)
-    path.write_text(render(ctx), encoding="utf-8")
-    log.info("report written to %s (%d figures)", path, len(ctx["F"].items))
-    return path
+    paths, res = [], None
+    for gm in ([None] if region else []) + list(gms):
+        ctx = build_context(store, cfg, year, requests=requests, gm=gm, contract=res)
+        res = ctx["contract_result"]
+        path = report_path(out_dir, year, gm)
+        path.write_text(render(ctx), encoding="utf-8")
+        log.info("report written to %s (%d figures)", path, len(ctx["F"].items))
+        paths.append(path)
+    return paths
 
 
 def report_gemeenten(store: Store, cfg: RegionConfig) -> list[str]:
