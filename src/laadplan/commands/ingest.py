@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from laadplan.commands.common import STATE, console, emit_json, print_frame, progress
+from laadplan.commands.input_columns import columns_help
 from laadplan.ingest import DESCRIPTIONS, READERS, SourceError, reader
 
 
@@ -50,5 +51,5 @@ def _add(ingest_app: typer.Typer, kind: str) -> None:
         if errors:
             raise typer.Exit(1)
 
-    cmd.__doc__ = f"Ingest {DESCRIPTIONS.get(kind, kind)}."
+    cmd.__doc__ = f"Ingest {DESCRIPTIONS.get(kind, kind)}." + columns_help(kind)
     ingest_app.command(kind)(cmd)

@@ -9,6 +9,7 @@ from pathlib import Path
 import typer
 
 from laadplan.commands.common import STATE, console, emit_json, fail, print_frame
+from laadplan.commands.input_columns import columns_help
 
 _FREIGHT = typer.Option(None, "--freight", help="Heavy-duty chargers GeoJSON (NDW freight layer), path or URL")
 _ROADS = typer.Option(None, "--roads", help="Road file (GeoJSON LineStrings with ref, network) replacing the "
@@ -122,6 +123,8 @@ def register(app: typer.Typer) -> None:
         res.tables["priority"] = p[cols].round(1)
         _done(res, [("priority", f"Business park priority {STATE.config().logistics.park_priority_year}")])
 
+    parks_cmd.__doc__ += columns_help("parks")
+
     @app.command("sites")
     def sites_cmd(path: str = typer.Argument(..., help="Construction sites CSV (one row per site and machine group)"),
                   freight: str = _FREIGHT,
@@ -139,4 +142,6 @@ def register(app: typer.Typer) -> None:
             res = _guard(lambda: run_sites(store, STATE.config(), path, out, as_of=when, freight=freight,
                                            parks_src=parks, gpkg=fmt is MapFormat.gpkg))
         res.tables["summary"] = site_summary(res.tables["options"])
-        _done(res, [("summary", "Construction sites: supply options (EUR, blank = infeasible)")])
+        _done(res, [("summary", "Construction sites: supply options (EUR, n/a = infeasible)")])
+
+    sites_cmd.__doc__ += columns_help("sites")

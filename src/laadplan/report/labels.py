@@ -12,7 +12,7 @@ LABELS: dict[str, dict[Any, str]] = {
     "vehicle": {"heavy": "zwaar (vrachtwagen)", "light": "licht (auto, bestel)"},
     "hub_kind": {"service_area": "verzorgingsplaats", "rest_area": "parkeerplaats langs de snelweg",
                  "truck_parking": "truckparking", "existing_pool": "bestaand laadplein",
-                 "business_park": "bedrijventerrein", "park": "bedrijventerrein"},
+                 "business_park": "bedrijventerrein", "other": "overige parkeerplaats"},
     # capacity-map offtake status (DOMAIN: 0 available, 1 limited, 2 under investigation, 3 shortage)
     "grid_status": {-1: "onbekend", 0: "ruimte", 1: "beperkt", 2: "in onderzoek / congestiemanagement",
                     3: "tekort"},
