@@ -149,3 +149,28 @@ def test_plan_output_is_clean_and_exports_a_geopackage(tmp_path):
     assert sorted(g["site_id"]) == sorted(plan["site_id"])
     text = run("requests")
     assert "NaT" not in text and "00:00:00" not in text and "2026-02-01" in text
+
+
+@pytest.mark.slow
+@pytest.mark.realdata
+def test_gemeente_report_on_real_occupancy(shared_data, store, cfg, tmp_path):
+    """Middelburg's report from the real NDW occupancy snapshots (no sessions): its occupancy figure is the
+    occupied EVSE-hours (occupancy_pct x evses_observed) over the observed EVSE-hours of its own rows in the
+    source file."""
+    from laadplan.ingest import reader
+    from laadplan.report.builder import build_report
+
+    reader("areas")(store, str(shared_data / "gemeenten" / "gemeenten_zh_ze.geojson"), cfg)
+    src = shared_data / "ndw_ocpi" / "occupancy_gemeente_hourly.csv"
+    reader("status")(store, str(src), cfg)
+    path = build_report(store, cfg, 2026, tmp_path, gm="GM0687")
+    text = path.read_text()
+    raw = pd.read_csv(src)
+    mid = raw[raw["gm_code"] == "GM0687"]
+    want = (mid["occupancy_pct"] / 100 * mid["evses_observed"]).sum() / mid["evses_observed"].sum()
+    m = re.search(r'uit statuswaarnemingen: <span class="fn" data-source="[^"]*status_occupancy[^"]*" '
+                  r'data-source-id="s\d+" data-value="([0-9.e-]+)">([0-9,]+ %)</span>', text)
+    assert m, text[text.find("statuswaarnemingen"):][:300]
+    assert float(m.group(1)) == pytest.approx(want, rel=1e-6)
+    assert m.group(2) == f"{want * 100:.1f}".replace(".", ",") + " %"
+    assert "Middelburg" in text and 'data-gm="GM0687"' in text

@@ -31,6 +31,12 @@ def test_table_cells_have_one_number_format(value, plain, text):
     assert common.fmt_cell(value, plain) == text
 
 
+@pytest.fixture(autouse=True)
+def _table_mode(monkeypatch):
+    """CLI state is global: a --json run of another test in this process must not leak in."""
+    monkeypatch.setattr(common.STATE, "json", False)
+
+
 def _capture(monkeypatch, fn) -> str:
     buf = io.StringIO()
     monkeypatch.setattr(common.sys, "stdout", buf)

@@ -128,7 +128,7 @@ def table_html(df: pd.DataFrame | None, cols: dict[str, tuple[str, str]], *, que
         for c, (_, kind) in cols.items():
             v = r.get(c)
             if kind.startswith("nl:"):
-                cells.append(f"<td>{html.escape(nl(kind[3:], None if v is pd.NA else v))}</td>")
+                cells.append(f"<td>{html.escape(nl(kind[3:], None if v is pd.NA else v) or chr(8211))}</td>")
             elif kind == "str":
                 if isinstance(v, (bool, np.bool_)):
                     txt = "ja" if v else "nee"
@@ -291,7 +291,7 @@ def build_context(store: Store, cfg: RegionConfig, year: int, *, requests: pd.Da
     sub, sub_level, sub_name = ("bu_code", "buurt", "buurt") if gm else ("gm_code", "gemeente", "gemeente")
     if gm:
         usage_src = usage_src.replace(")", f", gm={gm!r})")
-    if gem_u is not None and len(gem_u):
+    if gem_u is not None and len(gem_u) and (gem_u["sessions"].fillna(0) > 0).any():  # else: no session data
         sid = F.source(f"gebruikskengetallen per {sub_name}", usage_src.replace("level", f"'{sub_level}'"))
         g = gem_u.sort_values("sessions", ascending=False)
         if areas is not None:
@@ -309,14 +309,24 @@ def build_context(store: Store, cfg: RegionConfig, year: int, *, requests: pd.Da
     else:
         ctx["usage_table"] = Markup(f'<p class="na">Gebruikskengetallen uit laadsessies: {NA}</p>')
         occ = _status_occupancy(store, cfg, year)
-        if gm and occ is not None:  # status occupancy is per gemeente: the buurt map shows none
-            occ = None
+        if gm and occ is not None:  # status occupancy is per gemeente: map the gemeente itself
+            occ = occ[occ["gm_code"] == gm]
+            areas_occ = F.frame("SELECT area_code, name, geometry_wkb FROM areas WHERE level = 'gemeente' AND "
+                                f"area_code = {sql_literal(gm)}")
+        else:
+            areas_occ = areas
         src = f"laadplan.kpi.status_occupancy(store, cfg, 'gemeente', '{year}-01-01', '{year}-12-31')"
         sid = F.source("kaart bezetting uit statusdata", src)
-        ctx["map_occupancy"] = figure_html(
-            charts.choropleth(areas, occ.set_index("gm_code")["mean_occupancy_share"], label="bezetting",
-                              cmap="YlOrRd", pct=True) if occ is not None and len(occ) and areas is not None else None,
-            "Gemiddelde bezetting per gemeente (uit statuswaarnemingen)", src, sid)
+        if gm and occ is not None and len(occ):  # one gemeente: its figure, not a one-colour map
+            v = occ["mean_occupancy_share"].iloc[0]
+            ctx["map_occupancy"] = Markup(f"<p>Gemiddelde bezetting in {year} uit statuswaarnemingen: "
+                                          f"{_fn_span(fmt_value(v, 'pct'), v, src, sid)}.</p>")
+        else:
+            ctx["map_occupancy"] = figure_html(
+                charts.choropleth(areas_occ, occ.set_index("gm_code")["mean_occupancy_share"], label="bezetting",
+                                  cmap="YlOrRd", pct=True)
+                if occ is not None and len(occ) and areas_occ is not None and len(areas_occ) else None,
+                "Gemiddelde bezetting per gemeente (uit statuswaarnemingen)", src, sid)
     if reg_u is not None and len(reg_u) and (reg_u.iloc[0].get("sessions") or 0) > 0:
         r = reg_u.iloc[0]
         reg_src = usage_src.replace("level", "'gemeente'" if gm else "'region'")
@@ -422,7 +432,8 @@ def build_context(store: Store, cfg: RegionConfig, year: int, *, requests: pd.Da
         "Netcongestie (afname) per voedingsgebied", q2, sid)
     q = ("SELECT name, year, scenario, ev_vans, ev_trucks, round(daily_kwh) AS daily_kwh, round(connection_kw) AS "
          "connection_kw, grid_status, priority_class FROM park_hubs WHERE year = (SELECT coalesce(min(year) FILTER "
-         f"(WHERE year >= {year}), max(year)) FROM park_hubs) ORDER BY priority DESC NULLS LAST, name")
+         f"(WHERE year >= {year} AND priority_class IS NOT NULL), min(year) FILTER (WHERE year >= {year}), max(year)) "
+         "FROM park_hubs) ORDER BY priority NULLS LAST, name")
     sid = F.source("laadhubs bedrijventerreinen", q)
     ctx["parks_table"] = table_html(F.frame(q), {"name": ("bedrijventerrein", "str"), "year": ("jaar", "str"),
                                                  "ev_vans": ("e-bestel", "int"), "ev_trucks": ("e-truck", "int"),

@@ -166,6 +166,7 @@ def points_map(areas: pd.DataFrame | None, points: pd.DataFrame, *, color_col: s
 
     fig, ax = _map_axes()
     _outlines(ax, areas)
+    bounds = ax.dataLim.frozen() if areas is not None and len(areas) else None  # the areas' extent
     if len(points):
         x, y = to_rd(points["lon"].to_numpy(float), points["lat"].to_numpy(float))
         sizes = 4 if size_col is None else 2 + 3 * np.sqrt(points[size_col].to_numpy(float))
@@ -179,6 +180,10 @@ def points_map(areas: pd.DataFrame | None, points: pd.DataFrame, *, color_col: s
                       title=legend_title or None, markerscale=1.5)
         else:
             ax.scatter(x, y, s=sizes, c=BLUE, linewidths=0, alpha=0.6)
+    if bounds is not None:  # a point outside the areas (a misfiled record) must not zoom the map out
+        pad = 0.03 * max(bounds.width, bounds.height)
+        ax.set_xlim(bounds.x0 - pad, bounds.x1 + pad)
+        ax.set_ylim(bounds.y0 - pad, bounds.y1 + pad)
     if title:
         ax.set_title(title, loc="left", fontsize=10, fontweight="bold")
     return to_png(fig)
