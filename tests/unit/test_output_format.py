@@ -113,6 +113,13 @@ def test_every_code_the_analyses_produce_has_a_dutch_label():
     assert set(READERS) <= set(LABELS["kind"])
 
 
+def test_report_numbers_share_one_thousands_separator():
+    from laadplan.report.builder import fmt_value
+
+    assert fmt_value(12.345, "pct") == "1.234,5 %" and fmt_value(1234, "int") == "1.234"
+    assert fmt_value(1234.5, "dec1") == "1.234,5"
+
+
 def test_chart_axes_use_dutch_numbers():
     from laadplan.report import charts
 

@@ -41,7 +41,7 @@ def fmt_value(v: Any, kind: str = "int") -> str:
         return NA
     if kind == "pct":
         s = f"{float(v) * 100:,.{2 if 0.99 <= float(v) < 1 else 1}f}"
-        return s.replace(",", "\u2009").replace(".", ",") + " %"
+        return s.replace(",", "\u2009").replace(".", ",").replace("\u2009", ".") + " %"
     if kind == "eur":
         return "\u20ac " + f"{float(v):,.0f}".replace(",", ".")
     if kind == "price":
@@ -266,7 +266,7 @@ def build_context(store: Store, cfg: RegionConfig, year: int, *, requests: pd.Da
         ctx["summary_cards"] = [c for c in ctx["summary_cards"] if not c[0].startswith(
             ("Doorlooptijd", "Afgekeurde", "Kosten", "Signaleringen"))]
     ctx["store_figs"] = {
-        "locations": F.num("laadlocaties in de store", "SELECT count(*) FROM locations WHERE true" + gm_loc),
+        "locations": F.num("laadlocaties in de store", "SELECT count(*) FROM locations" + (f" WHERE gm_code = {sql_literal(gm)}" if gm else "")),
         "evses": F.num("EVSE's in de store", "SELECT count(*) FROM evses" + (
             f" WHERE (country_code, party_id, location_id) IN (SELECT country_code, party_id, location_id FROM "
             f"locations WHERE gm_code = {sql_literal(gm)})" if gm else "")),
