@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 import typer
 
-from laadplan.commands.common import parse_date, STATE, console, emit_json, fail, print_frame
+from laadplan.commands.common import parse_date, STATE, console, emit_json, fail, print_frame, silence_solver_banner
 
 
 class Scenario(str, Enum):
@@ -143,6 +143,8 @@ def register(app: typer.Typer) -> None:
             cfg.load.cap_power_kw = cap_kw
         if limit_kw is not None:
             cfg.load.ean_limit_kw = limit_kw
+        if smart is not None:
+            silence_solver_banner()
         with STATE.store() as store:
             try:
                 result = load_run(store, cfg, level=level.value, smart=smart.value if smart else None, gm_code=gm,
