@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import date
+import os
+from datetime import date, datetime
 from enum import Enum
 import sys
 from contextlib import contextmanager
@@ -12,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
+import numpy as np
 import pandas as pd
 import typer
 from rich.console import Console
@@ -100,7 +102,31 @@ def parse_date(value: str | None, name: str) -> date | None:
 
 
 def emit_json(obj: Any) -> None:
-    sys.stdout.write(json.dumps(obj, ensure_ascii=False, indent=2, default=str) + "\n")
+    sys.stdout.write(json.dumps(tidy_floats(obj), ensure_ascii=False, indent=2, default=str) + "\n")
+
+
+#: decimals kept in machine-readable output (CSV, JSON): removes float noise such as 94759.22099999999 or
+#: 5.7e-11 (a sum that should be 0) without losing any figure the analyses mean
+OUTPUT_DECIMALS = 9
+
+
+def tidy_floats(obj: Any) -> Any:
+    """``obj`` with every float rounded to :data:`OUTPUT_DECIMALS` (dicts and lists walked); NaN stays."""
+    if isinstance(obj, float):
+        return obj if obj != obj else round(obj, OUTPUT_DECIMALS) + 0.0  # + 0.0: no "-0.0"
+    if isinstance(obj, dict):
+        return {k: tidy_floats(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [tidy_floats(v) for v in obj]
+    return obj
+
+
+def tidy_frame(df: pd.DataFrame) -> pd.DataFrame:
+    """Float columns rounded to :data:`OUTPUT_DECIMALS` (for CSV and JSON output)."""
+    fl = [c for c in df.columns if pd.api.types.is_float_dtype(df[c])]
+    if not fl:
+        return df
+    return df.assign(**{c: df[c].round(OUTPUT_DECIMALS) + 0.0 for c in fl})
 
 
 class Fmt(str, Enum):
@@ -111,30 +137,80 @@ class Fmt(str, Enum):
     json = "json"
 
 
-def print_frame(df: pd.DataFrame, title: str | None = None, fmt: str = "table", max_rows: int = 60) -> None:
-    """Print a table as a rich table, CSV or JSON (``--json`` forces JSON)."""
+def print_frame(df: pd.DataFrame, title: str | None = None, fmt: str = "table", max_rows: int = 60,
+                more_hint: str = "use --format csv for all") -> None:
+    """Print a table as a rich table, CSV or JSON (``--json`` forces JSON).
+
+    Table mode shows numbers in one format (``1,100``, ``352``, ``0.125``: thousands separated, no trailing
+    zeros), dates as ``YYYY-MM-DD`` (times only when not midnight) and missing values as ``n/a``. CSV and
+    JSON keep raw values, floats rounded to :data:`OUTPUT_DECIMALS`. ``more_hint`` tells how to see the
+    rows left out (commands without ``--format`` name their output file instead)."""
     if STATE.json or fmt == "json":
-        sys.stdout.write(df.to_json(orient="records", date_format="iso", force_ascii=False, indent=2) + "\n")
+        sys.stdout.write(tidy_frame(df).to_json(orient="records", date_format="iso", force_ascii=False, indent=2)
+                         + "\n")
         return
     if fmt == "csv":
-        df.to_csv(sys.stdout, index=False)
+        tidy_frame(df).to_csv(sys.stdout, index=False)
         return
     t = RichTable(title=title, show_lines=False)
     for c in df.columns:
-        t.add_column(str(c), justify="right" if pd.api.types.is_numeric_dtype(df[c]) else "left")
+        t.add_column(str(c), justify="right" if pd.api.types.is_numeric_dtype(df[c]) and
+                     not pd.api.types.is_bool_dtype(df[c]) else "left")
+    plain = [_plain_column(str(c)) for c in df.columns]
     for _, row in df.head(max_rows).iterrows():
-        t.add_row(*[_fmt(v) for v in row])
+        t.add_row(*[fmt_cell(v, p) for v, p in zip(row, plain)])
     console.print(t)
     if len(df) > max_rows:
-        console.print(f"... {len(df) - max_rows} more rows (use --format csv for all)")
+        console.print(f"... {len(df) - max_rows} more rows ({more_hint})")
 
 
-def _fmt(v: Any) -> str:
-    if v is None or (isinstance(v, float) and pd.isna(v)) or v is pd.NA:
+def _plain_column(name: str) -> bool:
+    """Columns of years, codes and ids: whole numbers without a thousands separator (2026, not 2,026)."""
+    n = name.lower()
+    return n.endswith(("year", "_id", "code", "pc4")) or n in ("year", "position", "rank", "id")
+
+
+def fmt_cell(v: Any, plain: bool = False) -> str:
+    """One table cell as text (see :func:`print_frame`); ``plain``: a year, code or id (no separator)."""
+    if v is None or v is pd.NA or v is pd.NaT or (isinstance(v, float) and v != v):
         return "n/a"
-    if isinstance(v, float):
-        return f"{v:,.3f}" if abs(v) < 1000 else f"{v:,.0f}"
+    if isinstance(v, (bool, np.bool_)):
+        return str(bool(v))
+    if isinstance(v, (float, np.floating)):
+        v = float(v)
+        if abs(v) >= 1e15 or v == int(v):
+            return f"{v:.0f}" if plain else f"{v:,.0f}"
+        decimals = 1 if abs(v) >= 100 else 3
+        text = f"{v:,.{decimals}f}".rstrip("0").rstrip(".")
+        return "0" if text in ("-0", "") else text
+    if isinstance(v, (int, np.integer)):
+        return str(int(v)) if plain else f"{int(v):,}"
+    if isinstance(v, pd.Timestamp) or isinstance(v, datetime):
+        ts = pd.Timestamp(v)
+        if ts.tzinfo is None and ts == ts.normalize():
+            return ts.strftime("%Y-%m-%d")
+        return ts.isoformat(sep=" ", timespec="minutes")
     return str(v)
+
+
+def silence_solver_banner() -> None:
+    """HiGHS prints a two-line banner to stdout (file descriptor 1, outside Python) the first time a solver
+    is made in a process, whatever its ``output_flag``. Make that first solver here with stdout pointed at
+    /dev/null, so command output (tables, CSV, JSON) stays clean."""
+    try:
+        import highspy
+    except ImportError:
+        return
+    sys.stdout.flush()
+    saved = os.dup(1)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 1)
+        highspy.Highs()
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+        os.close(devnull)
 
 
 def out_dir(path: str | Path) -> Path:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from laadplan.commands.common import STATE, console, emit_json, fail, print_frame
+from laadplan.commands.common import STATE, console, emit_json, err_console, fail, print_frame
 
 LEVEL_CHOICES = ("evse", "location", "gemeente", "operator", "region")
 
@@ -85,6 +85,11 @@ def register(app: typer.Typer) -> None:
             return
         cols = [c for c in SHOW if c in tab.columns]
         tab = tab[cols].copy()
+        if fmt == "csv":  # CSV: only the header and rows, shares as numbers 0..1 (the JSON keys as columns)
+            print_frame(tab, fmt="csv")
+            for n in res.notes:
+                err_console.print(f"note: {n}")
+            return
         for c in cols:
             if c.endswith("_share"):
                 tab[c] = tab[c].map(lambda v: "n/a" if pd.isna(v) else f"{v:.2%}")
@@ -121,7 +126,7 @@ def register(app: typer.Typer) -> None:
         if STATE.json or fmt == "json":
             emit_json({"period": period, "alerts": _records(df)})
             return
-        console.print(f"[bold]{len(df)} alerts in {period}[/]")
+        (err_console if fmt == "csv" else console).print(f"[bold]{len(df)} alerts in {period}[/]")
         print_frame(df[["rule", "subject_id", "value", "norm", "unit"]] if fmt == "table" else df,
                     title="alerts (--json for messages and evidence)", fmt=fmt)
 
@@ -131,25 +136,40 @@ def register(app: typer.Typer) -> None:
         out: Path = typer.Option(Path("report"), "--out", help="Output folder"),
         pdf: bool = typer.Option(False, "--pdf", help="Also print a PDF with headless Chromium"),
         requests: Path = typer.Option(None, "--requests", help="Request-log CSV (else the store's requests table)"),
+        gm: list[str] = typer.Option(None, "--gm", help="Report of this gemeente only (CBS code, e.g. GM0599; "
+                                                        "repeat for several): voortgangsrapportage_<year>_<gm>.html"),
+        all_gm: bool = typer.Option(False, "--all-gm", help="Also one report per gemeente: those of "
+                                                            "region.concession_gm_codes, else every gemeente "
+                                                            "in the store with charge points or a plan"),
     ) -> None:
-        """Write the yearly progress report (voortgangsrapportage) as self-contained HTML (and PDF)."""
-        from laadplan.report import build_report, html_to_pdf
+        """Write the yearly progress report (voortgangsrapportage) as self-contained HTML (and PDF): the
+        region's, or with --gm / --all-gm one per gemeente with its own figures and maps."""
+        from laadplan.report import html_to_pdf
+        from laadplan.report.builder import build_reports, gemeente_name, report_gemeenten
 
+        if gm and all_gm:
+            fail("give --gm or --all-gm, not both")
         req = _read_requests(requests)
         out.mkdir(parents=True, exist_ok=True)
+        cfg = STATE.config()
         with STATE.store() as store:
-            html_path = build_report(store, STATE.config(), year, out, requests=req)
-        result = {"html": str(html_path)}
+            for code in gm or []:
+                if gemeente_name(store, code) is None:
+                    fail(f"--gm {code}: no gemeente with this code in the store's areas (laadplan ingest areas ...)")
+            codes = list(dict.fromkeys(gm)) if gm else (report_gemeenten(store, cfg) if all_gm else [])
+            paths = build_reports(store, cfg, year, out, requests=req, gms=codes, region=not gm)
+        result = {"html": [str(p) for p in paths]}
         if pdf:
             try:
-                result["pdf"] = str(html_to_pdf(html_path, html_path.with_suffix(".pdf")))
+                result["pdf"] = [str(html_to_pdf(p, p.with_suffix(".pdf"))) for p in paths]
             except RuntimeError as e:
                 fail(str(e))
         if STATE.json:
-            emit_json(result)
+            emit_json(result if len(paths) > 1 else {k: v[0] for k, v in result.items()})
         else:
             for k, v in result.items():
-                console.print(f"{k}: {v}")
+                shown = v if len(v) <= 3 else [*v[:2], f"... {len(v) - 2} more in {out}/"]
+                console.print(f"{k}: {', '.join(shown)}")
 
 
 def _check_period(period: str) -> None:

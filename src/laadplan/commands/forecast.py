@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 import typer
 
-from laadplan.commands.common import parse_date, STATE, console, emit_json, fail, print_frame
+from laadplan.commands.common import parse_date, STATE, console, emit_json, fail, print_frame, silence_solver_banner
 
 
 class Scenario(str, Enum):
@@ -38,6 +38,19 @@ class Smart(str, Enum):
     cap = "cap"
     shift = "shift"
     limit = "limit"
+
+
+def backtest_table(bt: dict) -> pd.DataFrame:
+    """The backtest errors per target with ``beats_naive``: the model's mean absolute percentage error is
+    below the naive baseline's (False flags a target where the forecast is worse than carrying the last
+    fitted value forward; None when the baseline is unknown)."""
+    rows = []
+    for k, v in bt.items():
+        row = {"target": k, **{m: v.get(m) for m in ("n", "mape", "median_ape", "max_ape", "naive_mape")}}
+        known = row["mape"] is not None and row["naive_mape"] is not None
+        row["beats_naive"] = bool(row["mape"] < row["naive_mape"]) if known else None
+        rows.append(row)
+    return pd.DataFrame(rows, columns=["target", "n", "mape", "median_ape", "max_ape", "naive_mape", "beats_naive"])
 
 
 def register(app: typer.Typer) -> None:
@@ -76,10 +89,12 @@ def register(app: typer.Typer) -> None:
             console.print(f"note: {n}")
         print_frame(pd.DataFrame(summary["afir_region"]), title=f"AFIR fleet check, region {year}")
         if backtest:
-            bt = summary["backtest"]
-            print_frame(pd.DataFrame([{"target": k, **{m: v[m] for m in ("n", "mape", "median_ape", "max_ape",
-                                                                            "naive_mape")}}
-                                      for k, v in bt.items()]), title="backtest (fit 2019-2022), errors as shares")
+            bt = backtest_table(summary["backtest"])
+            print_frame(bt, title="backtest (fit 2019-2022), errors as shares")
+            worse = bt.loc[bt["beats_naive"].eq(False), "target"].tolist()
+            if worse:
+                console.print(f"[yellow]warning:[/] the forecast is worse than the naive baseline (last fitted value "
+                              f"carried forward) for: {', '.join(worse)}")
         console.print(f"tables and charts in {out}/")
 
     @app.command("load")
@@ -142,6 +157,8 @@ def register(app: typer.Typer) -> None:
             cfg.load.cap_power_kw = cap_kw
         if limit_kw is not None:
             cfg.load.ean_limit_kw = limit_kw
+        if smart is not None:
+            silence_solver_banner()
         with STATE.store() as store:
             try:
                 result = load_run(store, cfg, level=level.value, smart=smart.value if smart else None, gm_code=gm,

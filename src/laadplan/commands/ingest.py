@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from laadplan.commands.common import STATE, console, emit_json, err_console, fail, print_frame, progress
+from laadplan.commands.input_columns import columns_help
 from laadplan.ingest import DESCRIPTIONS, READERS, SourceError, reader
 from laadplan.store import StoreError
 
@@ -71,8 +72,9 @@ def _add(ingest_app: typer.Typer, kind: str) -> None:
                 console.print(f"[bold]{r.source_file}[/]: read {r.read:,}, accepted {r.accepted:,}, "
                               f"quarantined {r.quarantined:,}")
                 if r.by_rule:
-                    print_frame(pd.DataFrame(sorted(r.by_rule.items()), columns=["rule_code", "records"]),
-                                title="quarantined by rule")
+                    # a record that breaks several rules counts once under each: hits, not records
+                    print_frame(pd.DataFrame(sorted(r.by_rule.items()), columns=["rule_code", "rule_hits"]),
+                                title="quarantine by rule (a record breaking several rules counts under each)")
                 for table, u in r.upserts.items():
                     console.print(f"  {table}: {u.inserted:,} new, {u.updated:,} updated, {u.unchanged:,} unchanged")
                 for n in r.notes:
@@ -82,5 +84,5 @@ def _add(ingest_app: typer.Typer, kind: str) -> None:
         if errors:
             raise typer.Exit(1)
 
-    cmd.__doc__ = f"Ingest {DESCRIPTIONS.get(kind, kind)}."
+    cmd.__doc__ = f"Ingest {DESCRIPTIONS.get(kind, kind)}." + columns_help(kind)
     ingest_app.command(kind)(cmd)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from enum import Enum
+from pathlib import Path
 
 import pandas as pd
 import typer
 
-from laadplan.commands.common import Fmt, parse_date, STATE, err_console, fail, print_frame
+from laadplan.commands.common import Fmt, STATE, console, err_console, fail, parse_date, print_frame, tidy_frame
 
 
 class Level(str, Enum):
@@ -44,6 +45,9 @@ def register(app: typer.Typer) -> None:
                                            "status snapshots (levels location, gemeente)"),
         hour_of_week: bool = typer.Option(False, "--hour-of-week",
                                           help="Print the occupancy per local hour of the week (168 rows per key)"),
+        out: Path = typer.Option(None, "--out", help="Also write the table (CSV) and, from sessions, the charts "
+                                                     "of the region or --gm into this folder: hour-of-week "
+                                                     "occupancy heatmap and energy/sessions per month (PNG)"),
     ) -> None:
         """Usage KPIs per EVSE, location, gemeente, buurt or region (occupancy, kWh and sessions per EVSE per
         day, evening shares, unique users, peak-hour-of-week occupancy), or status-based occupancy.
@@ -91,6 +95,10 @@ def register(app: typer.Typer) -> None:
         if fmt is Fmt.table and not STATE.json and source is Source.sessions and not hour_of_week:
             df = df[[c for c in df.columns if c not in _WIDE_ONLY]]
             title += " (--format csv for every column)"
+        if out is not None:
+            files = _write_outputs(df, out, level.value, source, start, end, gm, cfg)
+            (err_console if STATE.json or fmt is not Fmt.table else console).print(
+                f"written: {', '.join(str(f) for f in files)}")
         print_frame(df, title=title, fmt=fmt.value)
         for n in notes:
             err_console.print(f"note: {n}")
@@ -119,6 +127,31 @@ def _na_notes(store, df: pd.DataFrame, source: Source, level: str) -> list[str]:
         if w:
             notes.append(w)
     return notes
+
+
+def _write_outputs(df: pd.DataFrame, out: Path, level: str, source: Source, start, end, gm, cfg) -> list[Path]:
+    """The table as CSV and, for session KPIs, the hour-of-week heatmap and the monthly chart of the region
+    (or of ``gm``)."""
+    from laadplan.demo.kpi import hour_of_week_chart, monthly_chart
+    from laadplan.kpi import hour_of_week_occupancy, usage_kpis
+
+    out.mkdir(parents=True, exist_ok=True)
+    scope = gm or "region"
+    table = out / f"kpi_{source.value}_{level}{'_' + gm if gm else ''}.csv"
+    tidy_frame(df).to_csv(table, index=False)
+    files = [table]
+    if source is Source.sessions:
+        with STATE.store(read_only=True) as store:
+            prof = hour_of_week_occupancy(store, cfg, "region", start, end, gm=gm)
+            monthly = usage_kpis(store, cfg, "region", start, end, "month", gm=gm)
+        name = f"{cfg.region.name}" + (f", {gm}" if gm else "")
+        if len(prof) and prof["occupancy_share"].notna().any():
+            files.append(out / f"{scope}_hour_of_week.png")
+            hour_of_week_chart(prof, files[-1], f"{name}: occupancy by hour of week")
+        if len(monthly):
+            files.append(out / f"{scope}_monthly.png")
+            monthly_chart(monthly, files[-1], f"{name}: energy and sessions per month")
+    return files
 
 
 #: columns left out of the terminal table (they are in CSV and JSON output)

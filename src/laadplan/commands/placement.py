@@ -8,7 +8,13 @@ from pathlib import Path
 
 import typer
 
-from laadplan.commands.common import Fmt, STATE, console, emit_json, err_console, fail, print_frame
+from laadplan.commands.common import (Fmt, STATE, console, emit_json, err_console, fail, fmt_cell, print_frame,
+                                     silence_solver_banner)
+
+
+class MapFormat(str, Enum):
+    png = "png"
+    gpkg = "gpkg"
 
 
 class Method(str, Enum):
@@ -40,6 +46,8 @@ def register(app: typer.Typer) -> None:
         scenario: str = typer.Option("middle", "--scenario", help="Forecast scenario (low, middle, high)"),
         method: Method = typer.Option(Method.mip, "--method", help="mip (HiGHS) or greedy"),
         time_limit: float = typer.Option(None, "--time-limit", help="HiGHS time limit, s [default: placement.time_limit_s]"),
+        fmt: MapFormat = typer.Option(MapFormat.png, "--format", help="png: the map as PNG; gpkg: also every map "
+                                                                      "layer in plan.gpkg (RD New, for QGIS)"),
     ) -> None:
         """Make the yearly placement plan (with and without the congestion rule) and write CSV, GeoJSON,
         Parquet, summaries, the congestion comparison and a map into OUT."""
@@ -54,6 +62,7 @@ def register(app: typer.Typer) -> None:
                  f"forecast.years); there is no charging need to plan for outside them")
         if scenario not in ("low", "middle", "high"):
             fail(f"--scenario must be low, middle or high, not {scenario!r}")
+        silence_solver_banner()
         with STATE.store() as store:
             inp, notes = load_inputs(store, cfg)
             if inp.locations.empty and inp.requests is None and inp.forecast_need is None:
@@ -64,6 +73,13 @@ def register(app: typer.Typer) -> None:
             save(store, a, b, decided, primary_rule=not no_congestion)
         files = write_outputs(out, a, b, cmp, decided, inp.grid_areas, inp.areas, inp.locations,
                               primary_rule=not no_congestion)
+        if fmt is MapFormat.gpkg:
+            from laadplan.export import plan_layers, write_gpkg
+
+            main_sites, other_sites = (b.sites, a.sites) if no_congestion else (a.sites, b.sites)
+            files["plan.gpkg"] = str(write_gpkg(out / "plan.gpkg", plan_layers(
+                main_sites, other_sites, primary_rule=not no_congestion, grid_areas=inp.grid_areas,
+                areas=inp.areas, locations=inp.locations)))
         main = b if no_congestion else a
         if STATE.json:
             emit_json({"inputs": notes, "with_congestion_rule": a.stats, "without_congestion_rule": b.stats,
@@ -81,19 +97,20 @@ def register(app: typer.Typer) -> None:
                       f"{', '.join(f'{v:,}' for v in st['budget_by_year'].values())})")
         console.print(f"need in {ys[-1]}: {st['need_units_last_year']:,.0f} EVSE-equivalents, unmet "
                       f"{st['unmet_units_last_year']:,.0f} (per municipality and year: unmet_need.csv)")
-        console.print(f"inputs: {notes}")
-        console.print(f"coverage: {notes.get('coverage')}")
+        console.print("inputs: " + "; ".join(f"{k.replace('_', ' ')}: {fmt_cell(v)}" for k, v in notes.items()))
         print_frame(summary(main.sites).groupby("gm_code", as_index=False)[["sites", "evses", "power_kw",
                                                                             "demand_covered"]].sum(),
-                    title="per municipality (all years)")
+                    title="per municipality (all years)", more_hint=f"all, per year, in {out}/summary_gemeente.csv")
         from laadplan.placement.plan import unmet_need
 
         un = unmet_need(main.demand, ys)
         if len(un):
             print_frame(un[un["year"] == ys[-1]].sort_values("unmet_units", ascending=False)
-                        .drop(columns="year").round(1), title=f"unmet need in {ys[-1]} (EVSE-equivalents)")
+                        .drop(columns="year").round(1), title=f"unmet need in {ys[-1]} (EVSE-equivalents)",
+                        more_hint=f"all, per year, in {out}/unmet_need.csv")
         if len(cmp):
-            print_frame(cmp, title="with vs without the congestion rule")
+            print_frame(cmp, title="with vs without the congestion rule",
+                        more_hint=f"all rows in {out}/comparison_congestion.csv")
         console.print(f"files in {out}/: {', '.join(sorted(files))}")
 
     @app.command("requests")

@@ -39,7 +39,8 @@ def _csv(df: pd.DataFrame, path: Path) -> None:
     pacsv.write_csv(t, path)
 
 
-def _heatmap(prof: pd.DataFrame, path: Path, title: str) -> None:
+def hour_of_week_chart(prof: pd.DataFrame, path: Path, title: str) -> None:
+    """7 x 24 heatmap of an hour-of-week occupancy profile (``how``, ``occupancy_share``)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -60,7 +61,8 @@ def _heatmap(prof: pd.DataFrame, path: Path, title: str) -> None:
     plt.close(fig)
 
 
-def _monthly(df: pd.DataFrame, path: Path, title: str) -> None:
+def monthly_chart(df: pd.DataFrame, path: Path, title: str) -> None:
+    """Energy (bars) and sessions (line) per month of monthly usage KPIs (``period_start``)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -113,10 +115,10 @@ def step(ctx) -> dict[str, Any]:
         prof = hour_of_week_occupancy(store, cfg, "region")
         write(prof, kdir / "hour_of_week_region.csv")
         r = region.iloc[0]
-        _heatmap(prof, kdir / "region_hour_of_week.png",
+        hour_of_week_chart(prof, kdir / "region_hour_of_week.png",
                  f"{cfg.region.name}: occupancy by hour of week, {r['period_start']} .. {r['period_end']} "
                  "(synthetic demo)")
-        _monthly(monthly, kdir / "region_monthly.png", f"{cfg.region.name}: energy and sessions per month "
+        monthly_chart(monthly, kdir / "region_monthly.png", f"{cfg.region.name}: energy and sessions per month "
                  "(synthetic demo)")
         files += ["kpi/region_hour_of_week.png", "kpi/region_monthly.png"]
         gm = frames[("gemeente", "period")].dropna(subset=["peak_how_occupancy_share"])

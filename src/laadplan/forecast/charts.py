@@ -32,10 +32,17 @@ def stock_paths_chart(paths: pd.DataFrame, path: Path) -> Path:
     return path
 
 
+def need_chart_title(shown: int, total: int) -> str:
+    """Title of the need chart; says when it shows only the areas with the largest need."""
+    base = "Public charging need vs existing EVSEs"
+    return base if shown >= total else f"{base}: the {shown} of {total} areas with the largest need"
+
+
 def need_chart(need: pd.DataFrame, path: Path, *, year: int, scenario: str, names: dict | None = None,
                top: int = 30) -> Path:
     """EVSEs needed vs existing per area (largest need first) for one year and scenario."""
-    d = need[(need["year"] == year) & (need["scenario"] == scenario)].nlargest(top, "evses_needed")
+    sel = need[(need["year"] == year) & (need["scenario"] == scenario)]
+    d = sel.nlargest(top, "evses_needed")
     labels = [(names or {}).get(c, c) for c in d["area_code"]]
     fig, ax = plt.subplots(figsize=(9, max(3.5, 0.28 * len(d) + 1)))
     y = np.arange(len(d))
@@ -44,7 +51,7 @@ def need_chart(need: pd.DataFrame, path: Path, *, year: int, scenario: str, name
     ax.set_yticks(y, labels, fontsize=7)
     ax.invert_yaxis()
     ax.set_xlabel("public EVSEs")
-    ax.set_title("Public charging need vs existing EVSEs")
+    ax.set_title(need_chart_title(len(d), sel["area_code"].nunique()))
     ax.legend(loc="lower right")
     ax.grid(axis="x", alpha=0.3)
     fig.tight_layout()

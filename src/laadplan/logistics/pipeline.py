@@ -123,7 +123,7 @@ def load_pools(store: Store, cfg: RegionConfig, freight: str | os.PathLike | Non
 
 
 def run_corridors(store: Store, cfg: RegionConfig, out_dir: Path, *, freight=None, roads=None, parkings=None,
-                  map_png: bool = True) -> Outcome:
+                  map_png: bool = True, gpkg: bool = False) -> Outcome:
     lc = cfg.logistics
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -141,7 +141,7 @@ def run_corridors(store: Store, cfg: RegionConfig, out_dir: Path, *, freight=Non
     _csv(result.coverage, out_dir / "afir_coverage.csv", res.files)
     _csv(network, out_dir / "afir_network.csv", res.files)
     _csv(result.gaps, out_dir / "afir_gaps.csv", res.files)
-    _csv(result.pool_checks[~result.pool_checks["qualifies"]], out_dir / "afir_pools_short.csv", res.files)
+    _csv(result.pool_checks[~result.pool_checks["qualifies"].astype(bool)], out_dir / "afir_pools_short.csv", res.files)
     if _has_rows(store, "areas"):
         areas = store.frame("areas", where="level = 'gemeente'", columns=["area_code", "name", "geometry_wkb"])
         nodes = co.urban_node_check(pools, areas, lc)
@@ -149,7 +149,9 @@ def run_corridors(store: Store, cfg: RegionConfig, out_dir: Path, *, freight=Non
         if len(nodes):
             _csv(nodes, out_dir / "afir_urban_nodes.csv", res.files)
     if map_png:
-        res.files.append(corridor_map(store, corr, pools, result, out_dir / "corridors.png"))
+        res.files.append(corridor_map(store, corr, pools, result, out_dir / "corridors.png", gpkg=gpkg))
+        if gpkg:
+            res.files.append(out_dir / "corridors.gpkg")
     return res
 
 
@@ -164,49 +166,58 @@ def corridor_summary(coverage: pd.DataFrame) -> pd.DataFrame:
                  compliant=("compliant", "all")).reset_index()
 
 
-def corridor_map(store, corr, pools, result: co.AfirResult, path: Path, suggestions: pd.DataFrame | None = None):
+def corridor_map(store, corr, pools, result: co.AfirResult, path: Path, suggestions: pd.DataFrame | None = None,
+                 gpkg: bool = False):
+    """The corridor map (PNG); ``gpkg``: its layers also in ``path`` with suffix .gpkg."""
     cov = result.coverage
     first_heavy = min((m.year for m in result.milestones.get("heavy", [])), default=None)
     ok_ids = set(cov[(cov["vehicle"] == "heavy") & (cov["milestone_year"] == first_heavy)
                      & cov["compliant"]]["corridor_id"])
-    lines = [maps.LineLayer([g for c, g in zip(corr["corridor_id"], corr.geometry) if c in ok_ids],
-                            f"heavy {first_heavy} compliant", {"color": "#2e7d32"}),
-             maps.LineLayer([g for c, g in zip(corr["corridor_id"], corr.geometry) if c not in ok_ids],
-                            f"heavy {first_heavy} not compliant", {"color": "#c62828"})]
+    ids = list(corr["corridor_id"])
+    lines = [maps.LineLayer([g for c, g in zip(ids, corr.geometry) if c in ok_ids],
+                            f"heavy {first_heavy} compliant", {"color": "#2e7d32"},
+                            pd.DataFrame({"corridor_id": [c for c in ids if c in ok_ids]})),
+             maps.LineLayer([g for c, g in zip(ids, corr.geometry) if c not in ok_ids],
+                            f"heavy {first_heavy} not compliant", {"color": "#c62828"},
+                            pd.DataFrame({"corridor_id": [c for c in ids if c not in ok_ids]}))]
     pos = result.positions
     near = pools[pools["pool_id"].isin(set(pos["pool_id"]))] if len(pos) else pools.iloc[:0]
     pc = result.pool_checks
     q = set(pc.loc[pc["qualifies"] & (pc["vehicle"] == "heavy"), "pool_id"])
+    pool_attrs = [c for c in near.columns if c not in ("x_rd", "y_rd")]
     pts = [maps.PointLayer(near.loc[near["pool_id"].isin(q), "x_rd"].to_numpy(),
                            near.loc[near["pool_id"].isin(q), "y_rd"].to_numpy(), "truck pool qualifying (some milestone)",
-                           {"color": "#1565c0", "marker": "s"}),
+                           {"color": "#1565c0", "marker": "s"}, near.loc[near["pool_id"].isin(q), pool_attrs]),
            maps.PointLayer(near.loc[~near["pool_id"].isin(q), "x_rd"].to_numpy(),
                            near.loc[~near["pool_id"].isin(q), "y_rd"].to_numpy(), "truck pool short of power/stations",
-                           {"color": "#ff8f00", "marker": "o"})]
+                           {"color": "#ff8f00", "marker": "o"}, near.loc[~near["pool_id"].isin(q), pool_attrs])]
     if suggestions is not None and len(suggestions):
         from shapely.ops import substring
 
         geoms = dict(zip(corr["corridor_id"], corr.geometry))
         spans = suggestions.drop_duplicates(["corridor_id", "gap_from_km", "gap_to_km"])
         year = int(spans["milestone_year"].iloc[0])
+        spans = spans[spans["corridor_id"].isin(set(geoms))]
         lines.append(maps.LineLayer([substring(geoms[r.corridor_id], r.gap_from_km * 1000, r.gap_to_km * 1000)
-                                     for r in spans.itertuples() if r.corridor_id in geoms],
+                                     for r in spans.itertuples()],
                                     f"gap for the {year} milestone", {"color": "#6a1b9a", "linewidth": 6,
-                                                                      "alpha": 0.35}))
+                                                                      "alpha": 0.35},
+                                    spans[["corridor_id", "milestone_year", "gap_from_km", "gap_to_km"]]))
         top = suggestions[(suggestions["rank"] == 1) & suggestions["lon"].notna()]
         from laadplan.geo import to_rd
 
         x, y = to_rd(top["lon"].to_numpy(float), top["lat"].to_numpy(float))
-        pts.append(maps.PointLayer(x, y, "suggested hub (rank 1)", {"color": "#6a1b9a", "marker": "*", "s": 120}))
+        pts.append(maps.PointLayer(x, y, "suggested hub (rank 1)", {"color": "#6a1b9a", "marker": "*", "s": 120},
+                                   top))
     labels = [(g.interpolate(0.5, normalized=True).x, g.interpolate(0.5, normalized=True).y, c)
               for c, g in zip(corr["corridor_id"], corr.geometry)]
     return maps.draw_map(path, "AFIR corridor check (TEN-T, Zuid-Holland + Zeeland)", outline(store), lines, pts,
-                         labels)
+                         labels, gpkg=Path(path).with_suffix(".gpkg") if gpkg else None)
 
 
 def run_hubs(store: Store, cfg: RegionConfig, out_dir: Path, *, freight=None, roads=None, parkings=None,
              year: int | None = None, vehicle: str = "heavy", checked: Outcome | None = None, parks_src=None,
-             parks: pd.DataFrame | None = None) -> Outcome:
+             parks: pd.DataFrame | None = None, gpkg: bool = False) -> Outcome:
     """Hub suggestions; ``checked`` is a :func:`run_corridors` outcome to reuse (else it is run here)."""
     out_dir = Path(out_dir)
     tp = None
@@ -238,11 +249,13 @@ def run_hubs(store: Store, cfg: RegionConfig, out_dir: Path, *, freight=None, ro
     write_table(store, "hub_suggestions", sugg)
     res.tables["suggestions"] = sugg
     _csv(sugg, out_dir / "hub_suggestions.csv", res.files)
-    res.files.append(corridor_map(store, corr, pools, result, out_dir / "hubs.png", sugg))
+    res.files.append(corridor_map(store, corr, pools, result, out_dir / "hubs.png", sugg, gpkg=gpkg))
+    if gpkg:
+        res.files.append(out_dir / "hubs.gpkg")
     return res
 
 
-def run_parks(store: Store, cfg: RegionConfig, src, out_dir: Path, *, share_fn=None) -> Outcome:
+def run_parks(store: Store, cfg: RegionConfig, src, out_dir: Path, *, share_fn=None, gpkg: bool = False) -> Outcome:
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     parks, problems = pk.read_parks(src, cfg)
@@ -270,13 +283,17 @@ def run_parks(store: Store, cfg: RegionConfig, src, out_dir: Path, *, share_fn=N
         for cls, color in colors.items():
             sel = (pm["priority_class"] == cls).to_numpy()
             pts.append(maps.PointLayer(pm["x_rd"].to_numpy()[sel], pm["y_rd"].to_numpy()[sel], f"priority: {cls}",
-                                       {"color": color, "s": size.to_numpy()[sel]}))
+                                       {"color": color, "s": size.to_numpy()[sel]},
+                                       pm.loc[sel, [c for c in pm.columns if c not in ("x_rd", "y_rd")]]))
         labels = [(r.x_rd, r.y_rd, f"{r.priority}. {r.name}") for r in pm.head(15).itertuples()]
     else:
         labels = []
     res.files.append(maps.draw_map(out_dir / "parks.png",
                                    f"Business park hubs {cfg.logistics.park_priority_year} (size = daily kWh)",
-                                   outline(store), [], pts, labels))
+                                   outline(store), [], pts, labels,
+                                   gpkg=out_dir / "parks.gpkg" if gpkg else None))
+    if gpkg:
+        res.files.append(out_dir / "parks.gpkg")
     return res
 
 
@@ -291,7 +308,7 @@ def site_hubs(pools: pd.DataFrame, parks: pd.DataFrame | None = None) -> pd.Data
 
 
 def run_sites(store: Store, cfg: RegionConfig, src, out_dir: Path, *, as_of: date | None = None, freight=None,
-              parks_src=None, parks: pd.DataFrame | None = None) -> Outcome:
+              parks_src=None, parks: pd.DataFrame | None = None, gpkg: bool = False) -> Outcome:
     """Construction sites; nearby hubs are the high-power pools plus business parks (``parks`` as read by
     :func:`~laadplan.logistics.parks.read_parks`, or read from ``parks_src``)."""
     out_dir = Path(out_dir)
@@ -320,12 +337,20 @@ def run_sites(store: Store, cfg: RegionConfig, src, out_dir: Path, *, as_of: dat
         for opt, color in {"grid": "#1565c0", "battery": "#ff8f00", "hub": "#2e7d32", "none": "#c62828"}.items():
             sel = (f["best"] == opt).to_numpy()
             pts.append(maps.PointLayer(f["x_rd"].to_numpy()[sel], f["y_rd"].to_numpy()[sel], f"best: {opt}",
-                                       {"color": color, "marker": "^", "s": 60}))
+                                       {"color": color, "marker": "^", "s": 60},
+                                       f.loc[sel, ["site_id", "name", "start_date", "end_date", "best"]]))
         if len(hubs):
             pts.append(maps.PointLayer(hubs["x_rd"].to_numpy(), hubs["y_rd"].to_numpy(), "hubs",
-                                       {"color": "#9e9e9e", "s": 10}))
+                                       {"color": "#9e9e9e", "s": 10}, hubs[["name"]]))
+    # zoom to the sites (plus the hub search radius), not to every hub of the freight feed in the country
+    extent = maps.extent_around(first["x_rd"], first["y_rd"], 2000 * cfg.logistics.hub_max_distance_km) \
+        if len(first) else None
+    res.extra["map_extent"] = extent
     res.files.append(maps.draw_map(out_dir / "sites.png", "Construction sites: recommended energy supply",
-                                   outline(store), [], pts))
+                                   outline(store), [], pts, extent=extent,
+                                   gpkg=out_dir / "sites.gpkg" if gpkg else None))
+    if gpkg:
+        res.files.append(out_dir / "sites.gpkg")
     return res
 
 

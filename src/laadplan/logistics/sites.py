@@ -156,7 +156,10 @@ def site_options(rows: pd.DataFrame, weekly: pd.DataFrame, cfg, *, as_of: date,
             reasons.append(f"grid congested (offtake status {st}): new connections refused")
         if peak > lc.temp_connection_max_kw:
             reasons.append(f"peak {peak:.0f} kW above the {lc.temp_connection_max_kw:.0f} kW temporary connection")
-        if lead > weeks_until:
+        if lead > weeks_until and weeks_until < 0:
+            reasons.append(f"the site started {-weeks_until:.1f} weeks before the planning date {as_of}: "
+                           f"too late for a connection with {lead:g} weeks lead time")
+        elif lead > weeks_until:
             reasons.append(f"lead time {lead:g} weeks > {weeks_until:.1f} weeks until the start")
         ok = not reasons
         if ok:

@@ -26,6 +26,7 @@ from markupsafe import Markup
 
 from laadplan.config import RegionConfig
 from laadplan.report import charts
+from laadplan.report.labels import nl, weekday_nl
 from laadplan.store import Store
 
 log = logging.getLogger(__name__)
@@ -40,7 +41,7 @@ def fmt_value(v: Any, kind: str = "int") -> str:
         return NA
     if kind == "pct":
         s = f"{float(v) * 100:,.{2 if 0.99 <= float(v) < 1 else 1}f}"
-        return s.replace(",", "\u2009").replace(".", ",") + " %"
+        return s.replace(",", "\u2009").replace(".", ",").replace("\u2009", ".") + " %"
     if kind == "eur":
         return "\u20ac " + f"{float(v):,.0f}".replace(",", ".")
     if kind == "price":
@@ -116,7 +117,8 @@ class Figures:
 
 def table_html(df: pd.DataFrame | None, cols: dict[str, tuple[str, str]], *, query: str, sid: str,
                max_rows: int = 25) -> Markup:
-    """An HTML table; ``cols`` maps column -> (Dutch header, kind)."""
+    """An HTML table; ``cols`` maps column -> (Dutch header, kind). Kind ``nl:<family>`` shows a stored code
+    by its Dutch label (:mod:`laadplan.report.labels`)."""
     if df is None or df.empty:
         return Markup(f'<p class="na" data-query="{html.escape(query)}">{NA}</p>')
     head = "".join(f"<th>{html.escape(h)}</th>" for h, _ in cols.values())
@@ -125,7 +127,9 @@ def table_html(df: pd.DataFrame | None, cols: dict[str, tuple[str, str]], *, que
         cells = []
         for c, (_, kind) in cols.items():
             v = r.get(c)
-            if kind == "str":
+            if kind.startswith("nl:"):
+                cells.append(f"<td>{html.escape(nl(kind[3:], None if v is pd.NA else v) or chr(8211))}</td>")
+            elif kind == "str":
                 if isinstance(v, (bool, np.bool_)):
                     txt = "ja" if v else "nee"
                 else:
@@ -159,18 +163,32 @@ def figure_html(content: Markup | None, caption: str, query: str, sid: str) -> M
 
 
 # -- the report ------------------------------------------------------------------------------------------
-def _areas(F: Figures) -> tuple[pd.DataFrame | None, str]:
+def _areas(F: Figures, gm: str | None = None) -> tuple[pd.DataFrame | None, str]:
+    """The map areas: the region's gemeenten, or for one gemeente its buurten (else its own outline)."""
     q = "SELECT area_code, name, geometry_wkb FROM areas WHERE level = 'gemeente' AND geometry_wkb IS NOT NULL"
+    if gm:
+        q = ("SELECT area_code, name, geometry_wkb FROM areas WHERE level = 'buurt' AND geometry_wkb IS NOT NULL "
+             f"AND gm_code = {sql_literal(gm)}")
+        a = F.frame(q)
+        if a is None or a.empty:
+            q = ("SELECT area_code, name, geometry_wkb FROM areas WHERE level = 'gemeente' AND "
+                 f"geometry_wkb IS NOT NULL AND area_code = {sql_literal(gm)}")
     a = F.frame(q)
     return (a if a is not None and len(a) else None), q
 
 
-def _usage(store: Store, cfg: RegionConfig, year: int) -> tuple[pd.DataFrame | None, pd.DataFrame | None]:
+def _usage(store: Store, cfg: RegionConfig, year: int,
+           gm: str | None = None) -> tuple[pd.DataFrame | None, pd.DataFrame | None]:
+    """Usage KPIs of the year: (region, per gemeente), or for one gemeente (that gemeente, per buurt)."""
     try:
         from laadplan.kpi import usage_kpis
     except ImportError:
         return None, None
     try:
+        if gm:
+            reg = usage_kpis(store, cfg, "gemeente", f"{year}-01-01", f"{year}-12-31", gm=gm)
+            gem = usage_kpis(store, cfg, "buurt", f"{year}-01-01", f"{year}-12-31", gm=gm)
+            return reg[reg["gm_code"] == gm], gem
         reg = usage_kpis(store, cfg, "region", f"{year}-01-01", f"{year}-12-31")
         gem = usage_kpis(store, cfg, "gemeente", f"{year}-01-01", f"{year}-12-31")
     except (duckdb.Error, ValueError, KeyError) as e:  # another family failing must not sink the report
@@ -209,22 +227,44 @@ def _detail_note(F: Figures, cfg: RegionConfig) -> str | None:
             f"id, vermogen): {names}{more}. Ze tellen mee in de aantallen, niet in beschikbaarheid en tarieven.")
 
 
-def build_context(store: Store, cfg: RegionConfig, year: int, *, requests: pd.DataFrame | None = None) -> dict:
+def gemeente_name(store: Store, gm: str) -> str | None:
+    """The name of gemeente ``gm`` in the store's areas (None when the store does not know the code)."""
+    try:
+        r = store.con.execute("SELECT name FROM areas WHERE level = 'gemeente' AND area_code = ?", [gm]).fetchone()
+    except duckdb.Error:
+        return None
+    return None if r is None else (r[0] or gm)
+
+
+def build_context(store: Store, cfg: RegionConfig, year: int, *, requests: pd.DataFrame | None = None,
+                  gm: str | None = None, contract=None) -> dict:
+    """Everything the report template shows. With ``gm`` (a CBS gemeente code) the report of one gemeente:
+    its own KPIs (contract_kpis level gemeente), charge points, usage per buurt, plan and alerts; the
+    regional chapters (logistics, construction, budget, data delivery) are left to the regional report.
+    ``contract``: the year's :func:`compute_contract` result when already computed (several reports)."""
     from laadplan.contract.periods import period_bounds
     from laadplan.contract.run import ALERT_RULES, KPI_LABELS, compute_contract
 
     P = str(year)
-    res = compute_contract(store, cfg, P, requests=requests)
+    res = contract if contract is not None else compute_contract(store, cfg, P, requests=requests)
     F = Figures(store)
     tz = cfg.region.time_zone
     start, end = (t.strftime("%Y-%m-%d %H:%M:%S") for t in period_bounds(P, tz))
     in_year = f"start_utc >= TIMESTAMP '{start}' AND start_utc < TIMESTAMP '{end}'"
     months_in = ", ".join(sql_literal(f"{P}-{m:02d}") for m in range(1, 13))
-    areas, areas_q = _areas(F)
+    areas, areas_q = _areas(F, gm)
+    gm_name = gemeente_name(store, gm) if gm else None
     ctx: dict[str, Any] = {"year": year, "region": cfg.region.name, "cfg": cfg, "F": F, "NA": NA,
-                           "notes": [NOTES_NL.get(n, n) for n in res.notes]}
+                           "notes": [NOTES_NL.get(n, n) for n in res.notes], "gm": gm, "gm_name": gm_name}
+    # the gemeente filter of the store queries ("" for the region)
+    gm_loc = f" AND gm_code = {sql_literal(gm)}" if gm else ""
+    gm_sessions = (f" AND (country_code, party_id, location_id) IN (SELECT country_code, party_id, location_id "
+                   f"FROM locations WHERE gm_code = {sql_literal(gm)})") if gm else ""
 
     def k(kpi: str, kind: str = "int") -> Markup:
+        if gm:
+            return F.kpi(P, kpi, KPI_LABELS.get(kpi, (None, kpi))[1] + f" ({gm})", kind, level="gemeente",
+                         subject=gm)
         return F.kpi(P, kpi, KPI_LABELS.get(kpi, (None, kpi))[1], kind)
 
     ctx["k"] = k
@@ -247,70 +287,92 @@ def build_context(store: Store, cfg: RegionConfig, year: int, *, requests: pd.Da
         ("Kosten " + P, k("actual_eur", "eur")),
         ("Signaleringen", k("alerts")),
     ]
+    if gm:
+        ctx["summary_cards"] = [c for c in ctx["summary_cards"] if not c[0].startswith(
+            ("Doorlooptijd", "Afgekeurde", "Kosten", "Signaleringen"))]
     ctx["store_figs"] = {
-        "locations": F.num("laadlocaties in de store", "SELECT count(*) FROM locations"),
+        "locations": F.num("laadlocaties in de store", "SELECT count(*) FROM locations" + (f" WHERE gm_code = {sql_literal(gm)}" if gm else "")),
         # the count every other output uses (kpi, forecast): REMOVED and PLANNED EVSEs are not laadpunten
         "evses": F.num("EVSE's in de store (zonder REMOVED/PLANNED)",
-                       "SELECT count(*) FROM evses WHERE coalesce(status, '') NOT IN ('REMOVED', 'PLANNED')"),
-        "sessions": F.num(f"laadsessies gestart in {P}", f"SELECT count(*) FROM sessions WHERE {in_year}"),
+                       "SELECT count(*) FROM evses WHERE coalesce(status, '') NOT IN ('REMOVED', 'PLANNED')" + (
+            f" AND (country_code, party_id, location_id) IN (SELECT country_code, party_id, location_id FROM "
+            f"locations WHERE gm_code = {sql_literal(gm)})" if gm else "")),
+        "sessions": F.num(f"laadsessies gestart in {P}", f"SELECT count(*) FROM sessions WHERE {in_year}{gm_sessions}"),
         "energy": F.num(f"geladen energie in {P} (kWh, sessies gestart in het jaar)",
-                        f"SELECT round(sum(energy_kwh)) FROM sessions WHERE {in_year}"),
+                        f"SELECT round(sum(energy_kwh)) FROM sessions WHERE {in_year}{gm_sessions}"),
         "gemeenten": F.num("gemeenten met laadpunten",
                            "SELECT count(DISTINCT gm_code) FROM locations WHERE gm_code IS NOT NULL"),
     }
 
     # ---- Personenvervoer ----------------------------------------------------------------------------
-    q = "SELECT lat, lon, has_dc FROM locations WHERE lat IS NOT NULL AND lon IS NOT NULL"
+    q = "SELECT lat, lon, has_dc FROM locations WHERE lat IS NOT NULL AND lon IS NOT NULL" + gm_loc
     loc = F.frame(q)
     sid = F.source("kaart laadlocaties", q)
     ctx["map_points"] = figure_html(
         charts.points_map(areas, loc.assign(kind=loc["has_dc"].fillna(False).map({True: "DC", False: "AC"})),
                           color_col="kind", categories={"AC": (charts.BLUE, "AC"), "DC": (charts.ORANGE, "snellader (DC)")})
         if loc is not None and len(loc) else None, "Publieke laadlocaties", q, sid)
-    reg_u, gem_u = _usage(store, cfg, year)
+    reg_u, gem_u = _usage(store, cfg, year, gm)
     usage_src = f"laadplan.kpi.usage_kpis(store, cfg, level, '{year}-01-01', '{year}-12-31')"
-    if gem_u is not None and len(gem_u):
-        sid = F.source("gebruikskengetallen per gemeente", usage_src.replace("level", "'gemeente'"))
+    # per gemeente in the regional report, per buurt in a gemeente's report
+    sub, sub_level, sub_name = ("bu_code", "buurt", "buurt") if gm else ("gm_code", "gemeente", "gemeente")
+    if gm:
+        usage_src = usage_src.replace(")", f", gm={gm!r})")
+    if gem_u is not None and len(gem_u) and (gem_u["sessions"].fillna(0) > 0).any():  # else: no session data
+        sid = F.source(f"gebruikskengetallen per {sub_name}", usage_src.replace("level", f"'{sub_level}'"))
         g = gem_u.sort_values("sessions", ascending=False)
         if areas is not None:
-            g = g.merge(areas[["area_code", "name"]].rename(columns={"area_code": "gm_code"}), on="gm_code", how="left")
+            g = g.merge(areas[["area_code", "name"]].rename(columns={"area_code": sub}), on=sub, how="left")
         ctx["usage_table"] = table_html(g, {
-            "gm_code": ("gemeente", "str"), "name": ("naam", "str"), "n_evses": ("EVSE's", "int"), "sessions": ("sessies", "int"),
+            sub: (sub_name, "str"), "name": ("naam", "str"), "n_evses": ("EVSE's", "int"), "sessions": ("sessies", "int"),
             "energy_kwh": ("kWh", "int"), "occupancy_share": ("bezetting", "pct"),
             "peak_how_occupancy_share": ("piekuur-bezetting", "pct"), "kwh_per_session": ("kWh/sessie", "dec1"),
             "evening_session_share": ("avondsessies", "pct")}, query=usage_src, sid=sid, max_rows=15)
     else:
         ctx["usage_table"] = Markup(f'<p class="na">Gebruikskengetallen uit laadsessies: {NA}</p>')
-    # the occupancy map: from sessions when any gemeente has sessions linked to its laadpunten, else from
+    # the occupancy map: from sessions when any area has sessions linked to its laadpunten, else from
     # status observations (the caption says which); never a map of zeros standing for missing data
     if gem_u is not None and len(gem_u) and gem_u["occupancy_share"].notna().any():
-        sid = F.source("kaart bezetting", usage_src.replace("level", "'gemeente'"))
+        sid = F.source("kaart bezetting", usage_src.replace("level", f"'{sub_level}'"))
         ctx["map_occupancy"] = figure_html(
-            charts.choropleth(areas, gem_u.set_index("gm_code")["occupancy_share"], label="bezetting",
-                              cmap="YlOrRd") if areas is not None else None,
-            "Gemiddelde bezetting per gemeente (uit laadsessies)", usage_src, sid)
+            charts.choropleth(areas, gem_u.set_index(sub)["occupancy_share"], label="bezetting",
+                              cmap="YlOrRd", pct=True) if areas is not None else None,
+            f"Gemiddelde bezetting per {sub_name} (uit laadsessies)", usage_src, sid)
         ctx["occupancy_source"] = "sessions"
     else:
         occ = _status_occupancy(store, cfg, year)
+        if gm and occ is not None:  # status occupancy is per gemeente: map the gemeente itself
+            occ = occ[occ["gm_code"] == gm]
+            areas_occ = F.frame("SELECT area_code, name, geometry_wkb FROM areas WHERE level = 'gemeente' AND "
+                                f"area_code = {sql_literal(gm)}")
+        else:
+            areas_occ = areas
         src = f"laadplan.kpi.status_occupancy(store, cfg, 'gemeente', '{year}-01-01', '{year}-12-31')"
         sid = F.source("kaart bezetting uit statusdata", src)
-        ctx["map_occupancy"] = figure_html(
-            charts.choropleth(areas, occ.set_index("gm_code")["mean_occupancy_share"], label="bezetting",
-                              cmap="YlOrRd") if occ is not None and len(occ) and areas is not None else None,
-            "Gemiddelde bezetting per gemeente uit statuswaarnemingen (geen laadsessies gekoppeld aan laadpunten)",
-            src, sid)
+        if gm and occ is not None and len(occ):  # one gemeente: its figure, not a one-colour map
+            v = occ["mean_occupancy_share"].iloc[0]
+            ctx["map_occupancy"] = Markup(f"<p>Gemiddelde bezetting in {year} uit statuswaarnemingen (geen "
+                                          f"laadsessies gekoppeld aan laadpunten): "
+                                          f"{_fn_span(fmt_value(v, 'pct'), v, src, sid)}.</p>")
+        else:
+            ctx["map_occupancy"] = figure_html(
+                charts.choropleth(areas_occ, occ.set_index("gm_code")["mean_occupancy_share"], label="bezetting",
+                                  cmap="YlOrRd", pct=True)
+                if occ is not None and len(occ) and areas_occ is not None and len(areas_occ) else None,
+                "Gemiddelde bezetting per gemeente uit statuswaarnemingen (geen laadsessies gekoppeld aan "
+                "laadpunten)", src, sid)
         ctx["occupancy_source"] = "status" if occ is not None and len(occ) else None
     if reg_u is not None and len(reg_u) and (reg_u.iloc[0].get("sessions") or 0) > 0 \
             and not pd.isna(reg_u.iloc[0].get("occupancy_share")):
         r = reg_u.iloc[0]
-        reg_src = usage_src.replace("level", "'region'")
+        reg_src = usage_src.replace("level", "'gemeente'" if gm else "'region'")
         sid = F.source("gebruikskengetallen regio", reg_src)
         ctx["usage_region"] = {c: _fn_span(fmt_value(r.get(c), kind), r.get(c), reg_src, sid) for c, kind in (
             ("occupancy_share", "pct"), ("peak_how_occupancy_share", "pct"), ("kwh_per_session", "dec1"),
             ("evening_session_share", "pct"), ("unique_users", "int"))}
-        ctx["usage_region"]["peak_how"] = str(r.get("peak_how") or "")
+        ctx["usage_region"]["peak_how"] = weekday_nl(r.get("peak_how"))
     q = ("SELECT p.gm_code, a.name, p.evses AS planned, c.value AS placed FROM (SELECT gm_code, sum(evses) AS evses "
-         f"FROM plan_sites WHERE year = {year} GROUP BY gm_code) p LEFT JOIN areas a ON a.area_code = p.gm_code "
+         f"FROM plan_sites WHERE year = {year}{gm_loc} GROUP BY gm_code) p LEFT JOIN areas a ON a.area_code = p.gm_code "
          f"LEFT JOIN contract_kpis c ON c.period = {sql_literal(P)} AND c.level = 'gemeente' AND c.kpi = "
          "'placed_in_year' AND c.subject_id = p.gm_code ORDER BY p.evses DESC")
     sid = F.source("realisatie per gemeente", q)
@@ -319,7 +381,7 @@ def build_context(store: Store, cfg: RegionConfig, year: int, *, requests: pd.Da
                                           query=q, sid=sid, max_rows=20)
     # the grid route tells how a site is fed; congestion_rule only says the plan applied the rule
     q = (f"SELECT lat, lon, evses, grid_route = 'existing_connection' AS on_existing FROM plan_sites "
-         f"WHERE year = {year} AND lat IS NOT NULL AND lon IS NOT NULL")
+         f"WHERE year = {year} AND lat IS NOT NULL AND lon IS NOT NULL{gm_loc}")
     plan = F.frame(q)
     sid = F.source("kaart plan", q)
     ctx["map_plan"] = figure_html(
@@ -337,16 +399,18 @@ def build_context(store: Store, cfg: RegionConfig, year: int, *, requests: pd.Da
          "ORDER BY records DESC")
     qd = F.frame(q)
     sid = F.source("quarantaine per regel", q)
-    ctx["quarantine_table"] = table_html(qd, {"kind": ("bron", "str"), "rule_code": ("regel", "str"),
-                                              "records": ("records", "int")}, query=q, sid=sid)
+    ctx["quarantine_table"] = table_html(qd, {"kind": ("bron", "nl:kind"), "rule_code": ("regel", "str"),
+                                              "records": ("aantal", "int")}, query=q, sid=sid)
     ctx["quarantine_chart"] = figure_html(
-        charts.bar_chart((qd["kind"] + " " + qd["rule_code"]).head(15), qd["records"].head(15), horizontal=True,
-                         ylabel="records in quarantaine") if qd is not None and len(qd) else None,
-        "Records in quarantaine per validatieregel", q, sid)
+        charts.bar_chart((qd["kind"].map(lambda c: nl("kind", c)) + ": " + qd["rule_code"]).head(15),
+                         qd["records"].head(15), horizontal=True, ylabel="aantal records in quarantaine")
+        if qd is not None and len(qd) else None,
+        "Records in quarantaine per validatieregel (de 15 grootste)" if qd is not None and len(qd) > 15
+        else "Records in quarantaine per validatieregel", q, sid)
     q = ("SELECT kind, count(*) AS runs, sum(records_read) AS read, sum(records_accepted) AS accepted, "
          "sum(records_quarantined) AS quarantined FROM ingest_runs GROUP BY kind ORDER BY kind")
     sid = F.source("inleesrondes", q)
-    ctx["ingest_table"] = table_html(F.frame(q), {"kind": ("bron", "str"), "runs": ("bestanden", "int"),
+    ctx["ingest_table"] = table_html(F.frame(q), {"kind": ("bron", "nl:kind"), "runs": ("bestanden", "int"),
                                                   "read": ("gelezen", "int"), "accepted": ("geaccepteerd", "int"),
                                                   "quarantined": ("quarantaine", "int")}, query=q, sid=sid)
     ctx["data_figs"] = {"rejected": k("cdr_rejected_share", "pct"), "cdrs": k("cdrs_accepted"),
@@ -361,19 +425,21 @@ def build_context(store: Store, cfg: RegionConfig, year: int, *, requests: pd.Da
         "rejected_share", ascending=False), {"party_id": ("operator (party)", "str"),
                                              "accepted": ("geaccepteerd", "int"), "rejected": ("afgekeurd", "int"),
                                              "rejected_share": ("aandeel afgekeurd", "pct")}, query=dsrc, sid=sid)
-    q = ("SELECT n.gm_code, n.year, sum(n.evses_gap) AS gap FROM forecast_need n WHERE n.area_level = 'gemeente' "
+    gap_level, gap_key = ("buurt", "area_code") if gm else ("gemeente", "gm_code")
+    q = (f"SELECT n.{gap_key}, n.year, sum(n.evses_gap) AS gap FROM forecast_need n WHERE n.area_level = '{gap_level}'{gm_loc} "
          f"AND n.year = (SELECT min(year) FROM forecast_need WHERE year >= {year}) AND n.scenario = "
-         "(SELECT min(scenario) FROM forecast_need WHERE scenario IN ('middle', 'midden', 'mid')) GROUP BY n.gm_code, n.year")
+         f"(SELECT min(scenario) FROM forecast_need WHERE scenario IN ('middle', 'midden', 'mid')) GROUP BY n.{gap_key}, n.year")
     gaps = F.frame(q)
     if gaps is None or gaps.empty:
-        q = ("SELECT gm_code, min(year) AS year, sum(evses_gap) AS gap FROM forecast_need WHERE area_level = 'gemeente' "
-             f"AND year = (SELECT min(year) FROM forecast_need WHERE year >= {year}) GROUP BY gm_code")
+        q = (f"SELECT {gap_key}, min(year) AS year, sum(evses_gap) AS gap FROM forecast_need WHERE area_level = "
+             f"'{gap_level}'{gm_loc} AND year = (SELECT min(year) FROM forecast_need WHERE year >= {year}) "
+             f"GROUP BY {gap_key}")
         gaps = F.frame(q)
     sid = F.source("kaart tekort laadpunten", q)
     ctx["map_gaps"] = figure_html(
-        charts.choropleth(areas, gaps.set_index("gm_code")["gap"], label="tekort aan laadpunten", cmap="Reds")
+        charts.choropleth(areas, gaps.set_index(gap_key)["gap"], label="tekort aan laadpunten", cmap="Reds")
         if gaps is not None and len(gaps) and areas is not None else None,
-        "Prognose: tekort aan publieke laadpunten per gemeente", q, sid)
+        f"Prognose: tekort aan publieke laadpunten per {sub_name}", q, sid)
 
     # ---- Logistiek & bedrijventerreinen ------------------------------------------------------------------
     q = ("SELECT ref, vehicle, milestone_year, round(min(covered_share), 3) AS covered_share, "
@@ -382,7 +448,7 @@ def build_context(store: Store, cfg: RegionConfig, year: int, *, requests: pd.Da
          f"{year}), max(milestone_year)) FROM afir_coverage) GROUP BY ref, vehicle, milestone_year "
          "ORDER BY ref, vehicle")
     sid = F.source("AFIR-dekking corridors", q)
-    ctx["afir_table"] = table_html(F.frame(q), {"ref": ("corridor", "str"), "vehicle": ("voertuig", "str"),
+    ctx["afir_table"] = table_html(F.frame(q), {"ref": ("corridor", "str"), "vehicle": ("voertuig", "nl:vehicle"),
                                                 "milestone_year": ("mijlpaal", "str"), "covered_share": ("gedekt (min. richting)", "pct"),
                                                 "longest_gap_km": ("grootste gat (km)", "dec1"),
                                                 "compliant": ("voldoet", "str")}, query=q, sid=sid)
@@ -391,8 +457,8 @@ def build_context(store: Store, cfg: RegionConfig, year: int, *, requests: pd.Da
     hubs = F.frame(q)
     sid = F.source("voorgestelde truckhubs", q)
     ctx["hubs_table"] = table_html(hubs, {"ref": ("corridor", "str"), "name": ("locatie", "str"),
-                                          "kind": ("soort", "str"), "needed_kw": ("benodigd kW", "int"),
-                                          "grid_status": ("netstatus", "str")}, query=q, sid=sid, max_rows=12)
+                                          "kind": ("soort", "nl:hub_kind"), "needed_kw": ("benodigd kW", "int"),
+                                          "grid_status": ("netstatus", "nl:grid_status")}, query=q, sid=sid, max_rows=12)
     q2 = "SELECT area_code, offtake_status, geometry_wkb FROM grid_areas WHERE geometry_wkb IS NOT NULL"
     ga = F.frame(q2)
     sid = F.source("kaart netcongestie", q2)
@@ -402,14 +468,15 @@ def build_context(store: Store, cfg: RegionConfig, year: int, *, requests: pd.Da
         "Netcongestie (afname) per voedingsgebied", q2, sid)
     q = ("SELECT name, year, scenario, ev_vans, ev_trucks, round(daily_kwh) AS daily_kwh, round(connection_kw) AS "
          "connection_kw, grid_status, priority_class FROM park_hubs WHERE year = (SELECT coalesce(min(year) FILTER "
-         f"(WHERE year >= {year}), max(year)) FROM park_hubs) ORDER BY priority DESC NULLS LAST, name")
+         f"(WHERE year >= {year} AND priority_class IS NOT NULL), min(year) FILTER (WHERE year >= {year}), max(year)) "
+         "FROM park_hubs) ORDER BY priority NULLS LAST, name")
     sid = F.source("laadhubs bedrijventerreinen", q)
     ctx["parks_table"] = table_html(F.frame(q), {"name": ("bedrijventerrein", "str"), "year": ("jaar", "str"),
                                                  "ev_vans": ("e-bestel", "int"), "ev_trucks": ("e-truck", "int"),
                                                  "daily_kwh": ("kWh/dag", "int"),
                                                  "connection_kw": ("aansluiting kW", "int"),
-                                                 "grid_status": ("netstatus", "str"),
-                                                 "priority_class": ("prioriteit", "str")}, query=q, sid=sid)
+                                                 "grid_status": ("netstatus", "nl:grid_status"),
+                                                 "priority_class": ("prioriteit", "nl:park_priority")}, query=q, sid=sid)
     ctx["logi_figs"] = {
         "hubs": F.num("voorgestelde truckhubs", "SELECT count(*) FROM hub_suggestions"),
         "parks": F.num("bedrijventerreinen met laadhub-advies", "SELECT count(DISTINCT park_id) FROM park_hubs"),
@@ -419,7 +486,7 @@ def build_context(store: Store, cfg: RegionConfig, year: int, *, requests: pd.Da
     q = ("SELECT name, option, feasible, round(cost_eur) AS cost_eur, lead_weeks, recommended FROM site_options "
          "ORDER BY name, recommended DESC")
     sid = F.source("bouwlocaties: opties", q)
-    ctx["sites_table"] = table_html(F.frame(q), {"name": ("bouwlocatie", "str"), "option": ("optie", "str"),
+    ctx["sites_table"] = table_html(F.frame(q), {"name": ("bouwlocatie", "str"), "option": ("optie", "nl:site_option"),
                                                  "feasible": ("haalbaar", "str"), "cost_eur": ("kosten", "eur"),
                                                  "lead_weeks": ("doorlooptijd (wk)", "dec1"),
                                                  "recommended": ("advies", "str")}, query=q, sid=sid)
@@ -430,15 +497,15 @@ def build_context(store: Store, cfg: RegionConfig, year: int, *, requests: pd.Da
          f"kpi = 'uptime_share' AND period IN ({months_in}) ORDER BY period")
     up = F.frame(q)
     sid = F.source("beschikbaarheid per maand", q)
-    ctx["uptime_chart"] = figure_html(
+    ctx["uptime_chart"] = Markup("") if gm else figure_html(
         charts.line_chart(up["period"], {"beschikbaarheid": up["value"]}, norm=cfg.contract.uptime_norm_share,
-                          pct=True, ylabel="uptime") if up is not None and len(up) else None,
+                          pct=True, ylabel="beschikbaarheid") if up is not None and len(up) else None,
         "Beschikbaarheid van de laadpunten per maand (norm gestippeld)", q, sid)
     q = ("SELECT period, value FROM contract_kpis WHERE level = 'region' AND subject_id = 'region' AND "
          f"kpi = 'failures' AND period IN ({months_in}) ORDER BY period")
     fl = F.frame(q)
     sid = F.source("storingen per maand", q)
-    ctx["failures_chart"] = figure_html(
+    ctx["failures_chart"] = Markup("") if gm else figure_html(
         charts.bar_chart(fl["period"], fl["value"], ylabel="storingen") if fl is not None and len(fl) else None,
         "Storingen (overgang beschikbaar naar storing) per maand", q, sid)
     pivot = ", ".join(f"max(value) FILTER (WHERE kpi = '{c}') AS {c}" for c in (
@@ -454,20 +521,24 @@ def build_context(store: Store, cfg: RegionConfig, year: int, *, requests: pd.Da
         "recurring_fault_evses": ("terugkerend", "int"), "tariff_compliant_share": ("tarief ok", "pct"),
         "smart_charging_share": ("slim laden", "pct")}, query=q, sid=sid)
     q = ("SELECT rule, severity, count(*) AS alerts FROM alerts WHERE period IN "
-         f"({months_in}, {sql_literal(P)}) GROUP BY rule, severity ORDER BY alerts DESC")
+         f"({months_in}, {sql_literal(P)}){gm_loc} GROUP BY rule, severity ORDER BY alerts DESC")
     sid = F.source("signaleringen per regel", q)
     al = F.frame(q)
     if al is not None and len(al):
-        al["description"] = al["rule"].map(lambda r: ALERT_RULES.get(r, ("", ""))[1])
+        al["description"] = al["rule"].map(lambda r: nl("alert_rule", r) if r in ALERT_RULES else "")
     ctx["alerts_table"] = table_html(al, {"rule": ("regel", "str"), "description": ("betekenis", "str"),
-                                          "severity": ("ernst", "str"), "alerts": ("aantal", "int")}, query=q, sid=sid)
+                                          "severity": ("ernst", "nl:severity"), "alerts": ("aantal", "int")},
+                                     query=q, sid=sid)
+    gm_evse = (f" AND (split_part(subject_id, '*', 1), split_part(subject_id, '*', 2), split_part(subject_id, '*', 3))"
+               f" IN (SELECT country_code, party_id, location_id FROM locations WHERE gm_code = {sql_literal(gm)})"
+               if gm else "")
     q = ("SELECT subject_id, value AS down_h FROM contract_kpis WHERE period = " + sql_literal(P)
-         + " AND level = 'evse' AND kpi = 'down_h' AND value > 0 ORDER BY value DESC, subject_id LIMIT 10")
+         + f" AND level = 'evse' AND kpi = 'down_h' AND value > 0{gm_evse} ORDER BY value DESC, subject_id LIMIT 10")
     sid = F.source("laadpunten met de meeste storingsuren", q)
     ctx["worst_table"] = table_html(F.frame(q), {"subject_id": ("laadpunt (EVSE)", "str"),
                                                  "down_h": ("uren storing", "dec1")}, query=q, sid=sid)
     q = ("SELECT subject_id AS tariff, value AS price, norm, message FROM alerts WHERE rule = 'CM-TARIFF' AND period = "
-         f"{sql_literal(P)} ORDER BY value DESC")
+         f"{sql_literal(P)}{gm_loc} ORDER BY value DESC")
     sid = F.source("tarieven boven het maximum", q)
     ctx["tariff_table"] = table_html(F.frame(q), {"tariff": ("tarief", "str"), "price": ("prijs/kWh incl. btw", "price"),
                                                   "norm": ("maximum", "price")}, query=q, sid=sid, max_rows=15)
@@ -511,6 +582,7 @@ def build_context(store: Store, cfg: RegionConfig, year: int, *, requests: pd.Da
                     "gap_scope": {"party": "van een operator", "all": "als geheel", "evse": "van het laadpunt"}[
                         cfg.contract.status_gap_scope], "target": fmt_value(cfg.contract.concession_target_evses)}
     ctx["summary"] = res.summary
+    ctx["contract_result"] = res
     ctx["generated"] = pd.Timestamp.now(tz=tz).strftime("%d-%m-%Y %H:%M")
     return ctx
 
@@ -525,13 +597,43 @@ def render(ctx: dict) -> str:
     return env.get_template("report.html.j2").render(css=Markup(_css()), **ctx)
 
 
+def report_path(out_dir: Path, year: int, gm: str | None = None) -> Path:
+    """``voortgangsrapportage_<year>.html`` (region) or ``voortgangsrapportage_<year>_<GMcode>.html``."""
+    return Path(out_dir) / (f"voortgangsrapportage_{year}_{gm}.html" if gm else f"voortgangsrapportage_{year}.html")
+
+
 def build_report(store: Store, cfg: RegionConfig, year: int, out_dir: Path, *,
-                 requests: pd.DataFrame | None = None) -> Path:
-    """Compute the year's contract KPIs, render the report and write ``voortgangsrapportage_<year>.html``."""
-    ctx = build_context(store, cfg, year, requests=requests)
+                 requests: pd.DataFrame | None = None, gm: str | None = None) -> Path:
+    """Compute the year's contract KPIs, render the report and write ``voortgangsrapportage_<year>.html``
+    (with ``gm``: the report of that gemeente, ``voortgangsrapportage_<year>_<gm>.html``)."""
+    return build_reports(store, cfg, year, out_dir, requests=requests, gms=[gm] if gm else [], region=not gm)[0]
+
+
+def build_reports(store: Store, cfg: RegionConfig, year: int, out_dir: Path, *,
+                  requests: pd.DataFrame | None = None, gms: list[str] = (), region: bool = True) -> list[Path]:
+    """The region's report (``region``) and one per gemeente in ``gms``; the contract KPIs of the year are
+    computed once for all of them."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / f"voortgangsrapportage_{year}.html"
-    path.write_text(render(ctx), encoding="utf-8")
-    log.info("report written to %s (%d figures)", path, len(ctx["F"].items))
-    return path
+    paths, res = [], None
+    for gm in ([None] if region else []) + list(gms):
+        ctx = build_context(store, cfg, year, requests=requests, gm=gm, contract=res)
+        res = ctx["contract_result"]
+        path = report_path(out_dir, year, gm)
+        path.write_text(render(ctx), encoding="utf-8")
+        log.info("report written to %s (%d figures)", path, len(ctx["F"].items))
+        paths.append(path)
+    return paths
+
+
+def report_gemeenten(store: Store, cfg: RegionConfig) -> list[str]:
+    """The gemeenten that get their own report: the concession's (``region.concession_gm_codes``) when set,
+    else every gemeente of the store's areas that has a charge point or a planned site."""
+    if cfg.region.concession_gm_codes:
+        return sorted(cfg.region.concession_gm_codes)
+    parts = ["SELECT gm_code FROM locations WHERE gm_code IS NOT NULL"]
+    if store.has_table("plan_sites"):
+        parts.append("SELECT gm_code FROM plan_sites WHERE gm_code IS NOT NULL")
+    q = ("SELECT area_code FROM areas WHERE level = 'gemeente' AND area_code IN (" + " UNION ".join(parts) + ") "
+         "ORDER BY area_code")
+    return [r[0] for r in store.con.execute(q).fetchall()]

@@ -24,6 +24,28 @@ plt.rcParams.update({
 })
 
 
+def nl_number(x: float, decimals: int = 0) -> str:
+    """A number the Dutch way: 1.234,5 (thousands dot, decimal comma)."""
+    return f"{x:,.{decimals}f}".replace(",", "\u2009").replace(".", ",").replace("\u2009", ".")
+
+
+def _nl_tick(x: float, _pos=None) -> str:
+    """Axis tick label in Dutch; whole numbers without decimals, others with at most two."""
+    if abs(x - round(x)) < 1e-9:
+        return nl_number(round(x))
+    text = nl_number(x, 2).rstrip("0")
+    return text.rstrip(",")
+
+
+def _nl_pct_tick(decimals: int):
+    return matplotlib.ticker.FuncFormatter(lambda x, _pos=None: nl_number(x * 100, decimals) + " %")
+
+
+def dutch_axis(axis, pct: bool = False, decimals: int = 0) -> None:
+    """Dutch tick labels on a numeric matplotlib axis (``ax.xaxis`` / ``ax.yaxis``): 1.000, 99,5 %."""
+    axis.set_major_formatter(_nl_pct_tick(decimals) if pct else matplotlib.ticker.FuncFormatter(_nl_tick))
+
+
 def to_svg(fig) -> Markup:
     buf = io.StringIO()
     fig.savefig(buf, format="svg", bbox_inches="tight", metadata={"Date": None})
@@ -65,9 +87,8 @@ def bar_chart(labels, values, *, title: str = "", ylabel: str = "", norm: float 
         ax.grid(axis="x", visible=False)
         if n > 8:
             plt.setp(ax.get_xticklabels(), rotation=45, ha="right")
-    if pct:
-        fmt = matplotlib.ticker.PercentFormatter(1.0, decimals=1 if (np.nanmin(vals) if n else 0) > 0.9 else 0)
-        (ax.xaxis if horizontal else ax.yaxis).set_major_formatter(fmt)
+    dutch_axis(ax.xaxis if horizontal else ax.yaxis, pct=pct,
+               decimals=1 if pct and (np.nanmin(vals) if n else 0) > 0.9 else 0)
     if norm is not None:
         ax.legend(frameon=False, loc="lower right")
     if title:
@@ -83,8 +104,7 @@ def line_chart(x, series: dict[str, list], *, title: str = "", ylabel: str = "",
         ax.plot([str(v) for v in x], ys, marker="o", markersize=3, linewidth=1.6, color=palette[i % 5], label=name)
     if norm is not None:
         ax.axhline(norm, color=RED, linestyle="--", linewidth=1, label="norm")
-    if pct:
-        ax.yaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0, decimals=1))
+    dutch_axis(ax.yaxis, pct=pct, decimals=1)
     if ylim:
         ax.set_ylim(*ylim)
     ax.set_ylabel(ylabel)
@@ -102,14 +122,15 @@ def budget_chart(years, actual, budget) -> Markup:
     ax.bar(x - 0.2, np.asarray(budget, float) / 1000, width=0.4, color=GREY, label="budget")
     ax.bar(x + 0.2, np.asarray(actual, float) / 1000, width=0.4, color=BLUE, label="werkelijk")
     ax.set_xticks(x, [str(y) for y in years])
-    ax.set_ylabel("k EUR")
+    ax.set_ylabel("duizend euro")
+    dutch_axis(ax.yaxis)
     ax.grid(axis="x", visible=False)
     ax.legend(frameon=False)
     return to_svg(fig)
 
 
 def _outlines(ax, areas: pd.DataFrame | None, values: pd.Series | None = None, cmap: str = "Blues",
-              vmin=None, vmax=None, label: str = ""):
+              vmin=None, vmax=None, label: str = "", pct: bool = False):
     """Municipality polygons (``areas`` with area_code, geometry_wkb), optionally coloured by ``values``."""
     if areas is None or areas.empty:
         return
@@ -127,6 +148,9 @@ def _outlines(ax, areas: pd.DataFrame | None, values: pd.Series | None = None, c
         if n_na:  # missing is not zero: say what the grey areas are
             ax.text(0.0, 0.0, f"grijs: geen gegevens ({n_na} gebieden)", transform=ax.transAxes, fontsize=8,
                     color="#546e7a")
+        cbar = ax.figure.axes[-1]  # the colour bar geopandas just added
+        if cbar is not ax:
+            dutch_axis(cbar.yaxis, pct=pct)
     else:
         g.plot(ax=ax, color="#eef1f4", edgecolor="#b7c0c9", linewidth=0.4)
 
@@ -146,6 +170,7 @@ def points_map(areas: pd.DataFrame | None, points: pd.DataFrame, *, color_col: s
 
     fig, ax = _map_axes()
     _outlines(ax, areas)
+    bounds = ax.dataLim.frozen() if areas is not None and len(areas) else None  # the areas' extent
     if len(points):
         x, y = to_rd(points["lon"].to_numpy(float), points["lat"].to_numpy(float))
         sizes = 4 if size_col is None else 2 + 3 * np.sqrt(points[size_col].to_numpy(float))
@@ -159,15 +184,20 @@ def points_map(areas: pd.DataFrame | None, points: pd.DataFrame, *, color_col: s
                       title=legend_title or None, markerscale=1.5)
         else:
             ax.scatter(x, y, s=sizes, c=BLUE, linewidths=0, alpha=0.6)
+    if bounds is not None:  # a point outside the areas (a misfiled record) must not zoom the map out
+        pad = 0.03 * max(bounds.width, bounds.height)
+        ax.set_xlim(bounds.x0 - pad, bounds.x1 + pad)
+        ax.set_ylim(bounds.y0 - pad, bounds.y1 + pad)
     if title:
         ax.set_title(title, loc="left", fontsize=10, fontweight="bold")
     return to_png(fig)
 
 
 def choropleth(areas: pd.DataFrame | None, values: pd.Series, *, title: str = "", label: str = "",
-               cmap: str = "YlOrRd", vmin=None, vmax=None) -> Markup:
+               cmap: str = "YlOrRd", vmin=None, vmax=None, pct: bool = False) -> Markup:
+    """Areas coloured by ``values`` (indexed by area_code); ``pct``: values are shares 0..1 (shown in %)."""
     fig, ax = _map_axes()
-    _outlines(ax, areas, values, cmap=cmap, vmin=vmin, vmax=vmax, label=label)
+    _outlines(ax, areas, values, cmap=cmap, vmin=vmin, vmax=vmax, label=label, pct=pct)
     if title:
         ax.set_title(title, loc="left", fontsize=10, fontweight="bold")
     return to_png(fig)
