@@ -60,6 +60,11 @@ class ValidationSection(Section):
         1500.0, description="LP-POWER: connector power above this (kW) is implausible and left empty")
     connector_max_ac_power_kw: float = Field(
         50.0, description="LP-POWER: AC connector power above this (kW) is implausible (Type 2 tops at 3x63 A, 43.5 kW)")
+    point_only_copies_count_once: bool = Field(
+        True, description="LP-DUPLICATE: rows of the NDW locations CSV without EVSE detail (detail_level point_only) "
+        "with the same operator, name, coordinates and n_evses are one location published twice: the one with the "
+        "newest last_updated (then the smallest location_id) counts, the others are quarantined (assumption: of "
+        "the rows with EVSE detail, 99.3 % of such groups hold a verified older copy of the same EVSEs)")
 
 
 class KpiSection(Section):

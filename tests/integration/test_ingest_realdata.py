@@ -42,6 +42,20 @@ def loaded(shared_data):
     s.close()
 
 
+def republished(conns: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, set]:
+    """From the connectors CSV: every EVSE copy (location, uid), the older copies of an EVSE published under
+    more than one location (same party parsed from the EVSE id, same uid and EVSE id; the copy with the newest
+    connector last_updated stays) and the locations all of whose EVSEs are such older copies."""
+    conns = conns.assign(party=conns.evse_id.str.extract(r"^[A-Za-z]{2}[*.\- ]?([A-Za-z0-9]{3})")[0].str.upper())
+    copies = conns.groupby(["location_id", "evse_uid"], as_index=False).agg(
+        party=("party", "first"), evse_id=("evse_id", "first"), lu=("last_updated", "max"))
+    copies = copies.sort_values(["lu", "location_id"], ascending=[False, True])
+    stale = copies[copies.duplicated(["party", "evse_uid", "evse_id"])][["location_id", "evse_uid"]]
+    has = copies.groupby("location_id").size()
+    gone = stale.groupby("location_id").size()
+    return copies, stale, set(gone.index[gone.to_numpy() == has.reindex(gone.index).to_numpy()])
+
+
 def test_all_locations_load(loaded):
     s, res, data, _ = loaded
     csv = pd.read_csv(data / "ndw_ocpi" / "locations_zh_ze.csv", dtype=str)
@@ -51,7 +65,10 @@ def test_all_locations_load(loaded):
     distinct = csv.location_id.nunique()
     repeated = len(csv) - distinct  # the documented location_ids listed under two gemeenten
     assert repeated == 2
-    assert s.count("locations") == distinct
+    # read first, every row is accepted; the connectors file then sets aside the locations all of whose
+    # EVSEs are published under a newer location (test_connectors_with_power)
+    dead = republished(pd.read_csv(data / "ndw_ocpi" / "connectors_zh_ze.csv", dtype=str))[2]
+    assert s.count("locations") == distinct - len(dead) == 22_395
     u = r.upserts["locations"]
     assert u.inserted == distinct and u.inserted + u.unchanged + u.updated == 31_703
     # 50006 is listed once as point_only (no last_updated) and once in full: the dated, full version wins
@@ -98,13 +115,19 @@ def test_connectors_with_power(loaded):
     csv = pd.read_csv(data / "ndw_ocpi" / "connectors_zh_ze.csv", dtype={"location_id": str, "evse_uid": str,
                                                                         "connector_id": str})
     assert len(csv) == 48_936
+    copies, stale, _ = republished(csv)
+    stale_rows = csv.merge(stale, on=["location_id", "evse_uid"]).shape[0]
+    assert len(stale) == 20_978 and stale_rows == 21_032
     r = res["connectors"]
-    assert (r.read, r.accepted, r.quarantined) == (48_936, 48_936, 0)
+    assert (r.read, r.accepted, r.quarantined) == (48_936, 48_936 - stale_rows, stale_rows)
+    assert r.by_rule == {"LP-DUPLICATE": stale_rows}
     key = ["location_id", "evse_uid", "connector_id"]
-    distinct = len(csv.drop_duplicates(key))
-    assert s.count("connectors") == distinct and len(csv) - distinct == 2  # location 3467 listed twice
+    kept = csv.merge(stale.assign(_s=1), on=["location_id", "evse_uid"], how="left")
+    kept = kept[kept._s.isna()]
+    distinct = len(kept.drop_duplicates(key))
+    assert s.count("connectors") == distinct and len(kept) - distinct == 2  # location 3467 listed twice
     st = s.frame("connectors").set_index(key)
-    c = csv.drop_duplicates(key).set_index(key)
+    c = kept.drop_duplicates(key).set_index(key)
     knowable = ((c.max_voltage > 0) & (c.max_amperage > 0)) | (c.max_electric_power_w > 0)
     assert st.power_kw.reindex(c.index)[knowable].notna().all()
     # against the NDW clean-up (230 V per phase): ours uses V/sqrt(3) for a 400 V line voltage (0.4 % apart)
@@ -114,9 +137,14 @@ def test_connectors_with_power(loaded):
     # derived where NDW derived it
     der = st.power_derived.reindex(c.index)
     assert (der[c.power_source == "derived_VxA"] == True).all()  # noqa: E712
-    # every EVSE of the connectors file (the others are derived from the point_only rows' n_evses)
+    # every distinct EVSE of the connectors file once (the others are derived from the point_only rows' n_evses)
     assert s.count("evses", "NOT coalesce(derived_from_count, false)") == len(
-        csv.drop_duplicates(["location_id", "evse_uid"]))
+        csv.drop_duplicates(["evse_uid", "evse_id"])) == 27_771
+    # the 9,306 locations all of whose EVSEs are published under a newer location are set aside; the
+    # connectors file comes second here, so its run notes them
+    dead = republished(csv)[2]
+    assert len(dead) == 9_306 and not dead & set(s.frame("locations").location_id)
+    assert any(f"{len(dead):,} stored locations from earlier files set aside" in n for n in r.notes)
     # both CSVs share the location key (party parsed from the EVSE ids)
     orphans = s.query("SELECT count(*) AS n FROM evses e LEFT JOIN locations l USING (country_code, party_id, "
                       "location_id) WHERE l.location_id IS NULL").n[0]

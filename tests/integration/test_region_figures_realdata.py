@@ -49,8 +49,15 @@ def expected(shared_data):
     # a location listed twice: the dated version wins (50006), identical duplicates (3467) count once
     locs = locs.assign(_lu=pd.to_datetime(locs["last_updated"], utc=True, format="ISO8601")).sort_values(
         "_lu", na_position="first").drop_duplicates("location_id", keep="last")
+    # one EVSE published under two locations (same party from the EVSE id, uid and EVSE id) counts once, at
+    # the copy with the newest last_updated; a location all of whose EVSEs are older copies counts none
+    conns["party"] = conns["evse_id"].str.extract(r"^[A-Za-z]{2}[*.\- ]?([A-Za-z0-9]{3})")[0].str.upper()
+    conns["copy_lu"] = conns.groupby(["location_id", "evse_uid"])["last_updated"].transform("max")
     ev = conns.drop_duplicates(["location_id", "evse_uid"])
-    real = ev[ev["evse_status"] != "REMOVED"].groupby("location_id").size()
+    once = ev.sort_values(["copy_lu", "location_id"], ascending=[False, True]).drop_duplicates(
+        ["party", "evse_uid", "evse_id"])
+    assert len(once) == ev[["evse_uid", "evse_id"]].drop_duplicates().shape[0] == 27_771
+    real = once[once["evse_status"] != "REMOVED"].groupby("location_id").size()
     has_detail = locs["location_id"].isin(set(ev["location_id"]))
     n = pd.to_numeric(locs["n_evses"]).fillna(0)
     locs["evses"] = n.where(~has_detail, locs["location_id"].map(real).fillna(0))
@@ -139,3 +146,23 @@ def test_2018_sessions_without_charge_point_are_na(db):
 def test_bad_arguments_on_the_real_store(db, args, message):
     res = runner.invoke(app, ["--db", db, *args], env={"COLUMNS": "250"})
     assert res.exit_code == 1 and message in res.output
+
+
+def test_every_evse_counts_once(db, shared_data):
+    """Issue 10.1: the NDW feed publishes 20,939 EVSEs under two or three locations; the store holds each
+    once (27,771 distinct EVSE uid + id pairs in the connectors file), the older copies are in quarantine."""
+    conns = pd.read_csv(shared_data / "ndw_ocpi" / "connectors_zh_ze.csv", dtype=str)
+    distinct = conns[["evse_uid", "evse_id"]].drop_duplicates()
+    per_copy = conns.drop_duplicates(["location_id", "evse_uid"])
+    assert len(per_copy) == 48_749 and len(distinct) == 27_771
+    with Store(db, read_only=True) as s:
+        ev = s.frame("evses", "NOT coalesce(derived_from_count, false)")
+        q = s.query("SELECT count(*) AS n FROM quarantine WHERE kind = 'locations' AND rule_code = 'LP-DUPLICATE' "
+                    "AND message LIKE '%also published under location%'").n.iloc[0]
+    assert len(ev) == len(distinct) and not ev.duplicated(["country_code", "party_id", "evse_uid"]).any()
+    # the connector rows of the 48,749 - 27,771 = 20,978 older copies
+    stale = per_copy.merge(ev[["location_id", "evse_uid"]].assign(kept=True), on=["location_id", "evse_uid"],
+                           how="left")
+    stale = stale[stale["kept"].isna()][["location_id", "evse_uid"]]
+    assert len(stale) == 48_749 - 27_771
+    assert q == conns.merge(stale, on=["location_id", "evse_uid"]).shape[0] == 21_032

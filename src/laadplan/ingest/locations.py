@@ -868,6 +868,8 @@ def set_aside_republished(ctx: _Ctx, source: str, layout: str) -> None:
         elif other:
             ctx.res.notes.append(f"LP-DUPLICATE: {other:,} EVSE copies from earlier files superseded by a newer "
                                  f"copy under another location (not counted)")
+    if layout == "ndw-locations" and ctx.cfg.validation.point_only_copies_count_once:
+        _point_only_copies(ctx, source, seen_locs, want, who)
     # locations left without EVSEs because every EVSE of theirs is published under a newer location
     gone_keys = stale[LOC_KEY].drop_duplicates() if len(stale) else pd.DataFrame(columns=LOC_KEY, dtype="string")
     store.con.register("_gone", gone_keys.astype("string"))
@@ -919,6 +921,64 @@ def set_aside_republished(ctx: _Ctx, source: str, layout: str) -> None:
     ctx.res.accepted -= len(want)
     log.info("%s: %d records set aside as copies of EVSEs published under a newer location (LP-DUPLICATE)",
              ctx.name, len(want))
+
+
+def _point_only_copies(ctx: _Ctx, source: str, seen_locs: pd.DataFrame, want: dict, who: dict) -> None:
+    """NDW locations CSV rows without EVSE detail (``detail_level`` point_only) that repeat another row's
+    operator, name, coordinates and ``n_evses`` (the text as written): the same location published twice
+    under two ids, with no EVSE id to tell them apart. The row with the newest last_updated (then the
+    smallest location_id) counts; the others are set aside (quarantined when read in this run, which they
+    always are: this looks at the rows of this file only). A location id listed more than once in the file,
+    or one with EVSE detail in the store, is never set aside."""
+    cols = ["location_id", "operator", "name", "lat", "lon", "n_evses", "last_updated", "detail_level"]
+    parts = []
+    for b in iter_csv_batches(source):
+        if "detail_level" not in b.rows.columns:
+            return
+        r = b.rows
+        parts.append(r.loc[r["detail_level"].astype("string").str.strip() == "point_only",
+                           [c for c in cols if c in r.columns] + ["_pos", "_raw"]])
+    rows = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+    sig = ["operator", "name", "lat", "lon", "n_evses"]
+    if rows.empty or not set(sig) <= set(rows.columns):
+        return
+    all_ids = pd.concat([b.rows["location_id"] for b in iter_csv_batches(source)], ignore_index=True)
+    once = set(all_ids.value_counts().loc[lambda v: v == 1].index)
+    rows = rows.rename(columns={"_pos": "pos"}).drop(columns=["_raw", "location_id"]).merge(
+        seen_locs, on="pos", how="inner")  # accepted in this run
+    for c in sig:
+        rows[c] = rows[c].astype("string").str.strip()
+    n = pd.to_numeric(rows["n_evses"], errors="coerce")
+    rows = rows[rows[sig].notna().all(axis=1) & (n > 0) & rows["location_id"].isin(once)]
+    detailed = set(ctx.store.query("SELECT DISTINCT location_id FROM evses WHERE NOT coalesce(derived_from_count, "
+                                   "false)")["location_id"])
+    rows = rows[~rows["location_id"].isin(detailed)]
+    if rows.empty:
+        return
+    rows = rows.assign(_lu=pd.to_datetime(rows["last_updated"], errors="coerce", utc=True)).sort_values(
+        ["_lu", "location_id"], ascending=[False, True], na_position="last", kind="stable")
+    first = rows.groupby(sig, sort=False)["location_id"].transform("first")
+    copies = rows[rows["location_id"] != first].assign(keep=first[rows["location_id"] != first])
+    if copies.empty:
+        return
+    for r in copies.itertuples(index=False):
+        want[int(r.pos)] = (f"{ctx.name} line {r.pos}: location {r.location_id} has the same operator ({r.operator}), "
+                            f"name, coordinates and n_evses ({r.n_evses}) as location {r.keep} and neither has EVSE "
+                            f"detail: one location published twice, counted once (at {r.keep})")
+        who[int(r.pos)] = (str(r.location_id), str(r.party_id))
+    store = ctx.store
+    store.con.register("_copies", copies[LOC_KEY])
+    try:
+        match = " AND ".join(f't."{k}" = d."{k}"' for k in LOC_KEY)
+        store.con.execute(f"DELETE FROM evses t USING _copies d WHERE {match} AND t.derived_from_count")
+        store.con.execute(f"DELETE FROM locations t USING _copies d WHERE {match}")
+    finally:
+        store.con.unregister("_copies")
+    if "locations" in ctx.res.upserts:
+        u = ctx.res.upserts["locations"]
+        u.inserted = max(0, u.inserted - len(copies))
+    ctx.res.notes.append(f"LP-DUPLICATE: {len(copies):,} locations without EVSE detail repeat another's operator, "
+                         f"name, coordinates and n_evses: counted once")
 
 
 def _stamp(ts: Any) -> str:

@@ -45,7 +45,9 @@ ALL = ("locations", "cdrs", "sessions", "status", "areas", "tariffs", "grid", "c
 MALFORMED = rule("LP-MALFORMED", ALL, "record is not parseable (broken JSON line, wrong CSV field count)")
 WRONG_TYPE = rule("LP-TYPE", ALL, "a field has the wrong type or format (not a number, not a date, not an object)")
 MISSING = rule("LP-MISSING", ALL, "a mandatory field is missing or empty", "LINDA")
-DUPLICATE = rule("LP-DUPLICATE", ALL, "same id as another record with the same last_updated but different content")
+DUPLICATE = rule("LP-DUPLICATE", ALL, "same id as another record with the same last_updated but different content; "
+                 "locations: an older copy of an EVSE also published under another location (same party, uid "
+                 "and EVSE id), or a location all of whose EVSEs are such copies")
 COORDS_NL = rule("LP-COORDS-NL", ("locations", "cdrs", "sessions", "requests", "candidates", "connections",
                                   "parks", "sites"),
                  "coordinates outside the Netherlands (often latitude and longitude swapped)")
