@@ -58,6 +58,14 @@ def expected(shared_data):
         ["party", "evse_uid", "evse_id"])
     assert len(once) == ev[["evse_uid", "evse_id"]].drop_duplicates().shape[0] == 27_771
     real = once[once["evse_status"] != "REMOVED"].groupby("location_id").size()
+    # rows without EVSE detail that repeat another's operator, name, place and count: one location listed
+    # twice, counted once (the first by location_id)
+    sig = ["operator", "name", "lat", "lon", "n_evses"]
+    raw = pd.read_csv(d / "locations_zh_ze.csv", dtype=str)
+    once = raw["location_id"].map(raw["location_id"].value_counts()) == 1
+    po = raw[(raw["detail_level"] == "point_only") & once & raw[sig].notna().all(axis=1)
+             & (pd.to_numeric(raw["n_evses"]) > 0)].sort_values("location_id")
+    locs = locs[~locs["location_id"].isin(set(po.loc[po.duplicated(sig), "location_id"]))]
     has_detail = locs["location_id"].isin(set(ev["location_id"]))
     n = pd.to_numeric(locs["n_evses"]).fillna(0)
     locs["evses"] = n.where(~has_detail, locs["location_id"].map(real).fillna(0))
@@ -78,8 +86,9 @@ def cli(db, *args):
 
 
 def test_rotterdam_and_den_haag_are_counted_at_every_level(db, expected, tmp_path):
-    # the point_only rows of Rotterdam and Den Haag hold 30,537 EVSEs; without them the total was 48,6xx
-    assert expected["by_gm"]["GM0599"] == 19_305 and expected["by_gm"]["GM0518"] == 11_235
+    # the point_only rows of Rotterdam and Den Haag hold 30,537 EVSEs, 8,917 of them in rows that repeat another
+    # row (same operator, name, place and count); without them the total was 48,6xx
+    assert expected["by_gm"]["GM0599"] > 10_000 and expected["by_gm"]["GM0518"] > 10_000
     kpi = pd.DataFrame(json.loads(cli(db, "kpi", "--level", "gemeente", "--format", "json").stdout))
     by_gm = kpi.set_index("gm_code")["n_evses"]
     assert by_gm["GM0599"] == expected["by_gm"]["GM0599"] and by_gm["GM0518"] == expected["by_gm"]["GM0518"]
@@ -93,7 +102,7 @@ def test_rotterdam_and_den_haag_are_counted_at_every_level(db, expected, tmp_pat
         assert (s["middle_2030"]["evses_existing"] + s["evses_existing_no_area_code"]
                 + s["evses_existing_area_without_forecast"]) == expected["total"]
     # pc4: the EVSEs of locations without a postal code are stated, not lost
-    assert s["evses_existing_no_area_code"] == expected["no_postal_code"] > 30_000
+    assert s["evses_existing_no_area_code"] == expected["no_postal_code"] > 20_000
     assert any("no postal code" in n for n in s["notes"])
 
 
@@ -116,7 +125,8 @@ def test_report_counts_the_same_evses_and_maps_status_occupancy(db, expected, tm
     assert "Slim laden: de gegevens vermelden voor geen enkel laadpunt" in html
     assert "Beschikbaarheid en storingen: geen statusgegevens" in html
     # and it warns that Rotterdam and Den Haag are known only as counts per location
-    assert "Rotterdam (19.305 van 19.305)" in html and "alleen het aantal per locatie bekend" in html
+    rdam = f"{expected['by_gm']['GM0599']:,}".replace(",", ".")
+    assert f"Rotterdam ({rdam} van {rdam})" in html and "alleen het aantal per locatie bekend" in html
     # the contract figures behind it (computed by the report for 2026): smart charging n/a, not 0 %, and
     # unknown capability raises no CM-SMART-CHARGING alert
     with Store(db, read_only=True) as s:

@@ -179,3 +179,43 @@ def test_ocpi_stale_location_is_quarantined_as_a_record(store, cfg, tmp_path):
     r2 = ingest_locations(store, str(path), cfg)
     assert (r2.read, r2.accepted, r2.quarantined) == (3, 2, 1)
     assert all(a.equals(b) for a, b in zip(_state(store).values(), state.values())) and len(_quarantine(store)) == 1
+
+
+# --------------------------------------------------------------------------------------------------
+# NDW rows without EVSE detail (point_only): one location listed twice under two ids
+# --------------------------------------------------------------------------------------------------
+def _point(lid: str, n: int, name: str = "EQUANS SGZH 2.0 89320315", lat: str = "51.93419", op: str = "EQUANS",
+           level: str = "point_only") -> str:
+    return (f"GM0599,Rotterdam,Zuid-Holland,{lid},{name},,,Rotterdam,{lat},4.44085,{op},,,,passenger,{n},,,,,,,,,"
+            f"{level}")
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_point_only_location_listed_twice_counts_once(store, cfg, tmp_path, enabled):
+    rows = [
+        _point("b2", 2),  # line 2: same operator, name, place and count as a1: a copy
+        _point("a1", 2),  # line 3: kept (smallest location_id; neither is dated)
+        _point("c3", 4),  # line 4: same place and name but another count: kept
+        _point("d4", 2, op="Eneco"),  # line 5: another operator: kept
+        _point("e5", 2, lat="51.93420"),  # line 6: 1 m away, not the same coordinates: kept
+        _point("f6", 2, level="full"),  # line 7: a row with EVSE detail is never judged by this rule: kept
+    ]
+    lp = _csv(tmp_path / "locations.csv", LOC_HEADER, rows)
+    if not enabled:
+        cfg = cfg.model_copy(update={"validation": cfg.validation.model_copy(
+            update={"point_only_copies_count_once": False})})
+    for _ in range(2):  # a reload changes nothing
+        r = ingest_locations(store, lp, cfg)
+    kept = sorted(store.frame("locations").location_id)
+    if not enabled:
+        assert kept == ["a1", "b2", "c3", "d4", "e5", "f6"] and (r.read, r.accepted, r.quarantined) == (6, 6, 0)
+        return
+    assert kept == ["a1", "c3", "d4", "e5", "f6"]
+    assert (r.read, r.accepted, r.quarantined) == (6, 5, 1) and r.upserts["locations"].inserted == 0
+    # b2's derived EVSEs are gone with it: 2 (a1) + 4 + 2 + 2 + 2
+    assert store.count("evses", "derived_from_count") == 12
+    q = _quarantine(store)
+    assert len(q) == 1 and (q.position.iloc[0], q.record_id.iloc[0], q.rule_code.iloc[0]) == (2, "b2", "LP-DUPLICATE")
+    assert q.message.iloc[0] == (f"{lp} line 2: location b2 has the same operator (EQUANS), name, coordinates and "
+                                 "n_evses (2) as location a1 and neither has EVSE detail: one location published "
+                                 "twice, counted once (at a1)")

@@ -32,6 +32,9 @@ receiver rejects the object); ``LP-COORDS-NL`` coordinates outside the configure
 box (the message says when swapping latitude and longitude would put it inside); ``LP-DUPLICATE`` the
 same key as an earlier record (in the file or the store) with the same ``last_updated`` but different
 content. Two versions with different ``last_updated`` are not a problem: the older is replaced.
+LP-DUPLICATE also sets aside, after each file, the older copies of an EVSE published under more than one
+location and the locations left with none of their own EVSEs (:func:`set_aside_republished`), and NDW rows
+without EVSE detail that repeat another's operator, name, coordinates and count (:func:`_point_only_copies`).
 
 Connector power (``LP-POWER``) never rejects a location: power is ``max_electric_power`` when plausible,
 else derived ``phases x V_phase x A`` (``power_derived``; phases 3 for AC_3_PHASE, 2 for AC_2_PHASE*,
