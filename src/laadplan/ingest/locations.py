@@ -843,6 +843,7 @@ def set_aside_republished(ctx: _Ctx, source: str, layout: str) -> None:
     seen_locs = seen[seen["evse_uid"].isna()].drop(columns="evse_uid")
     unit = "record" if layout == "json" else "line"
     want: dict[int, str] = {}  # position -> quarantine message
+    raws: dict[int, Any] = {}  # position -> raw record, where already at hand
     who: dict[int, tuple[str, str]] = {}  # position -> (record_id, party_id)
     if len(stale):
         store.con.register("_stale", stale[EVSE_KEY])
@@ -872,7 +873,7 @@ def set_aside_republished(ctx: _Ctx, source: str, layout: str) -> None:
             ctx.res.notes.append(f"LP-DUPLICATE: {other:,} EVSE copies from earlier files superseded by a newer "
                                  f"copy under another location (not counted)")
     if layout == "ndw-locations" and ctx.cfg.validation.point_only_copies_count_once:
-        _point_only_copies(ctx, source, seen_locs, want, who)
+        _point_only_copies(ctx, source, seen_locs, want, who, raws)
     # locations left without EVSEs because every EVSE of theirs is published under a newer location
     gone_keys = stale[LOC_KEY].drop_duplicates() if len(stale) else pd.DataFrame(columns=LOC_KEY, dtype="string")
     store.con.register("_gone", gone_keys.astype("string"))
@@ -917,7 +918,8 @@ def set_aside_republished(ctx: _Ctx, source: str, layout: str) -> None:
                                  f"EVSE of theirs is published under a newer location")
     if not want:
         return
-    raw = _raw_at(source, layout, set(want))
+    missing = set(want) - set(raws)
+    raw = {**raws, **(_raw_at(source, layout, missing) if missing else {})}
     for pos in sorted(want):
         rid, pid = who[pos]
         ctx.q.add("LP-DUPLICATE", pos, raw.get(pos, ""), want[pos], record_id=rid, party_id=pid or None)
@@ -926,7 +928,8 @@ def set_aside_republished(ctx: _Ctx, source: str, layout: str) -> None:
              ctx.name, len(want))
 
 
-def _point_only_copies(ctx: _Ctx, source: str, seen_locs: pd.DataFrame, want: dict, who: dict) -> None:
+def _point_only_copies(ctx: _Ctx, source: str, seen_locs: pd.DataFrame, want: dict, who: dict, raws: dict
+                       ) -> None:
     """NDW locations CSV rows without EVSE detail (``detail_level`` point_only) that repeat another row's
     operator, name, coordinates and ``n_evses`` (the text as written): the same location published twice
     under two ids, with no EVSE id to tell them apart. The row with the newest last_updated (then the
@@ -934,20 +937,21 @@ def _point_only_copies(ctx: _Ctx, source: str, seen_locs: pd.DataFrame, want: di
     always are: this looks at the rows of this file only). A location id listed more than once in the file,
     or one with EVSE detail in the store, is never set aside."""
     cols = ["location_id", "operator", "name", "lat", "lon", "n_evses", "last_updated", "detail_level"]
-    parts = []
+    parts, ids = [], []
     for b in iter_csv_batches(source):
         if "detail_level" not in b.rows.columns:
             return
         r = b.rows
+        ids.append(r["location_id"])
         parts.append(r.loc[r["detail_level"].astype("string").str.strip() == "point_only",
                            [c for c in cols if c in r.columns] + ["_pos", "_raw"]])
     rows = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
     sig = ["operator", "name", "lat", "lon", "n_evses"]
     if rows.empty or not set(sig) <= set(rows.columns):
         return
-    all_ids = pd.concat([b.rows["location_id"] for b in iter_csv_batches(source)], ignore_index=True)
+    all_ids = pd.concat(ids, ignore_index=True)
     once = set(all_ids.value_counts().loc[lambda v: v == 1].index)
-    rows = rows.rename(columns={"_pos": "pos"}).drop(columns=["_raw", "location_id"]).merge(
+    rows = rows.rename(columns={"_pos": "pos", "_raw": "raw"}).drop(columns=["location_id"]).merge(
         seen_locs, on="pos", how="inner")  # accepted in this run
     for c in sig:
         rows[c] = rows[c].astype("string").str.strip()
@@ -969,6 +973,7 @@ def _point_only_copies(ctx: _Ctx, source: str, seen_locs: pd.DataFrame, want: di
                             f"name, coordinates and n_evses ({r.n_evses}) as location {r.keep} and neither has EVSE "
                             f"detail: one location published twice, counted once (at {r.keep})")
         who[int(r.pos)] = (str(r.location_id), str(r.party_id))
+        raws[int(r.pos)] = str(r.raw)
     store = ctx.store
     store.con.register("_copies", copies[LOC_KEY])
     try:
