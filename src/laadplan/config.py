@@ -76,6 +76,12 @@ class ValidationSection(Section):
         False, description="Requests CSV: read ambiguous dates like 03/04/2026 day first (3 April); when false, "
                            "only ISO dates (2026-04-03) are accepted and others are LP-TYPE")
 
+    point_only_copies_count_once: bool = Field(
+        True, description="LP-DUPLICATE: rows of the NDW locations CSV without EVSE detail (detail_level point_only) "
+        "with the same operator, name, coordinates and n_evses are one location published twice: the one with the "
+        "newest last_updated (then the smallest location_id) counts, the others are quarantined (assumption: of "
+        "the rows with EVSE detail, 99.3 % of such groups hold a verified older copy of the same EVSEs)")
+
 
 class SourcesSection(Section):
     """Guards on every ingest source (file or URL): gzip bombs, stalled or endless downloads."""

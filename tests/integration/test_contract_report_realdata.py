@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 
+import pandas as pd
 import pytest
 
 from laadplan.ingest import reader
@@ -19,7 +20,14 @@ def test_report_on_real_locations_and_occupancy(shared_data, store, cfg, tmp_pat
     reader("status")(store, str(shared_data / "ndw_ocpi" / "occupancy_gemeente_hourly.csv"), cfg)
     html = build_report(store, cfg, 2026, tmp_path).read_text()
     n_loc = store.count("locations")
-    assert n_loc > 30_000
+    # the distinct location ids of the file, less the rows without EVSE detail that repeat another such row's
+    # operator, name, coordinates and EVSE count (one location listed twice, counted once)
+    csv = pd.read_csv(shared_data / "ndw_ocpi" / "locations_zh_ze.csv", dtype=str)
+    sig = ["operator", "name", "lat", "lon", "n_evses"]
+    once = csv.location_id.map(csv.location_id.value_counts()) == 1
+    po = csv[(csv.detail_level == "point_only") & once & csv[sig].notna().all(axis=1)
+             & (pd.to_numeric(csv.n_evses) > 0)]
+    assert n_loc == csv.location_id.nunique() - po.duplicated(sig).sum() > 28_000
     m = re.search(r'data-query="SELECT count\(\*\) FROM locations" data-value="([0-9.]+)"', html)
     assert m and float(m.group(1)) == n_loc
     # the occupancy map falls back to status-based occupancy and is drawn (a PNG in its figure)

@@ -49,8 +49,23 @@ def expected(shared_data):
     # a location listed twice: the dated version wins (50006), identical duplicates (3467) count once
     locs = locs.assign(_lu=pd.to_datetime(locs["last_updated"], utc=True, format="ISO8601")).sort_values(
         "_lu", na_position="first").drop_duplicates("location_id", keep="last")
+    # one EVSE published under two locations (same party from the EVSE id, uid and EVSE id) counts once, at
+    # the copy with the newest last_updated; a location all of whose EVSEs are older copies counts none
+    conns["party"] = conns["evse_id"].str.extract(r"^[A-Za-z]{2}[*.\- ]?([A-Za-z0-9]{3})")[0].str.upper()
+    conns["copy_lu"] = conns.groupby(["location_id", "evse_uid"])["last_updated"].transform("max")
     ev = conns.drop_duplicates(["location_id", "evse_uid"])
-    real = ev[ev["evse_status"] != "REMOVED"].groupby("location_id").size()
+    once = ev.sort_values(["copy_lu", "location_id"], ascending=[False, True]).drop_duplicates(
+        ["party", "evse_uid", "evse_id"])
+    assert len(once) == ev[["evse_uid", "evse_id"]].drop_duplicates().shape[0] == 27_771
+    real = once[once["evse_status"] != "REMOVED"].groupby("location_id").size()
+    # rows without EVSE detail that repeat another's operator, name, place and count: one location listed
+    # twice, counted once (the first by location_id)
+    sig = ["operator", "name", "lat", "lon", "n_evses"]
+    raw = pd.read_csv(d / "locations_zh_ze.csv", dtype=str)
+    once = raw["location_id"].map(raw["location_id"].value_counts()) == 1
+    po = raw[(raw["detail_level"] == "point_only") & once & raw[sig].notna().all(axis=1)
+             & (pd.to_numeric(raw["n_evses"]) > 0)].sort_values("location_id")
+    locs = locs[~locs["location_id"].isin(set(po.loc[po.duplicated(sig), "location_id"]))]
     has_detail = locs["location_id"].isin(set(ev["location_id"]))
     n = pd.to_numeric(locs["n_evses"]).fillna(0)
     locs["evses"] = n.where(~has_detail, locs["location_id"].map(real).fillna(0))
@@ -71,8 +86,9 @@ def cli(db, *args):
 
 
 def test_rotterdam_and_den_haag_are_counted_at_every_level(db, expected, tmp_path):
-    # the point_only rows of Rotterdam and Den Haag hold 30,537 EVSEs; without them the total was 48,6xx
-    assert expected["by_gm"]["GM0599"] == 19_305 and expected["by_gm"]["GM0518"] == 11_235
+    # the point_only rows of Rotterdam and Den Haag hold 30,537 EVSEs, 8,917 of them in rows that repeat another
+    # row (same operator, name, place and count); without them the total was 48,6xx
+    assert expected["by_gm"]["GM0599"] > 10_000 and expected["by_gm"]["GM0518"] > 10_000
     kpi = pd.DataFrame(json.loads(cli(db, "kpi", "--level", "gemeente", "--format", "json").stdout))
     by_gm = kpi.set_index("gm_code")["n_evses"]
     assert by_gm["GM0599"] == expected["by_gm"]["GM0599"] and by_gm["GM0518"] == expected["by_gm"]["GM0518"]
@@ -86,7 +102,7 @@ def test_rotterdam_and_den_haag_are_counted_at_every_level(db, expected, tmp_pat
         assert (s["middle_2030"]["evses_existing"] + s["evses_existing_no_area_code"]
                 + s["evses_existing_area_without_forecast"]) == expected["total"]
     # pc4: the EVSEs of locations without a postal code are stated, not lost
-    assert s["evses_existing_no_area_code"] == expected["no_postal_code"] > 30_000
+    assert s["evses_existing_no_area_code"] == expected["no_postal_code"] > 20_000
     assert any("no postal code" in n for n in s["notes"])
 
 
@@ -109,7 +125,8 @@ def test_report_counts_the_same_evses_and_maps_status_occupancy(db, expected, tm
     assert "Slim laden: de gegevens vermelden voor geen enkel laadpunt" in html
     assert "Beschikbaarheid en storingen: geen statusgegevens" in html
     # and it warns that Rotterdam and Den Haag are known only as counts per location
-    assert "Rotterdam (19.305 van 19.305)" in html and "alleen het aantal per locatie bekend" in html
+    rdam = f"{expected['by_gm']['GM0599']:,}".replace(",", ".")
+    assert f"Rotterdam ({rdam} van {rdam})" in html and "alleen het aantal per locatie bekend" in html
     # the contract figures behind it (computed by the report for 2026): smart charging n/a, not 0 %, and
     # unknown capability raises no CM-SMART-CHARGING alert
     with Store(db, read_only=True) as s:
@@ -139,3 +156,23 @@ def test_2018_sessions_without_charge_point_are_na(db):
 def test_bad_arguments_on_the_real_store(db, args, message):
     res = runner.invoke(app, ["--db", db, *args], env={"COLUMNS": "250"})
     assert res.exit_code == 1 and message in res.output
+
+
+def test_every_evse_counts_once(db, shared_data):
+    """Issue 10.1: the NDW feed publishes 20,939 EVSEs under two or three locations; the store holds each
+    once (27,771 distinct EVSE uid + id pairs in the connectors file), the older copies are in quarantine."""
+    conns = pd.read_csv(shared_data / "ndw_ocpi" / "connectors_zh_ze.csv", dtype=str)
+    distinct = conns[["evse_uid", "evse_id"]].drop_duplicates()
+    per_copy = conns.drop_duplicates(["location_id", "evse_uid"])
+    assert len(per_copy) == 48_749 and len(distinct) == 27_771
+    with Store(db, read_only=True) as s:
+        ev = s.frame("evses", "NOT coalesce(derived_from_count, false)")
+        q = s.query("SELECT count(*) AS n FROM quarantine WHERE kind = 'locations' AND rule_code = 'LP-DUPLICATE' "
+                    "AND message LIKE '%also published under location%'").n.iloc[0]
+    assert len(ev) == len(distinct) and not ev.duplicated(["country_code", "party_id", "evse_uid"]).any()
+    # the connector rows of the 48,749 - 27,771 = 20,978 older copies
+    stale = per_copy.merge(ev[["location_id", "evse_uid"]].assign(kept=True), on=["location_id", "evse_uid"],
+                           how="left")
+    stale = stale[stale["kept"].isna()][["location_id", "evse_uid"]]
+    assert len(stale) == 48_749 - 27_771
+    assert q == conns.merge(stale, on=["location_id", "evse_uid"]).shape[0] == 21_032

@@ -44,6 +44,10 @@ NL_LOC = {
 def loc(**changes) -> dict:
     d = copy.deepcopy(NL_LOC)
     d.update(changes)
+    if d.get("id") != NL_LOC["id"] and "evses" not in changes and isinstance(d.get("evses"), list):
+        # another location publishes its own EVSEs (the same EVSE under two locations is an LP-DUPLICATE copy)
+        for e in d["evses"]:
+            e["uid"], e["evse_id"] = f"{d['id']}-{e['uid']}", e["evse_id"].replace("*E", f"*E{d['id']}-")
     return d
 
 

@@ -32,6 +32,9 @@ receiver rejects the object); ``LP-COORDS-NL`` coordinates outside the configure
 box (the message says when swapping latitude and longitude would put it inside); ``LP-DUPLICATE`` the
 same key as an earlier record (in the file or the store) with the same ``last_updated`` but different
 content. Two versions with different ``last_updated`` are not a problem: the older is replaced.
+LP-DUPLICATE also sets aside, after each file, the older copies of an EVSE published under more than one
+location and the locations left with none of their own EVSEs (:func:`set_aside_republished`), and NDW rows
+without EVSE detail that repeat another's operator, name, coordinates and count (:func:`_point_only_copies`).
 
 LINDA format rules (accepted with a note: LINDA warns, the record is kept and the run's notes count it
 under the code, with an example): ``LINDA-EVSE-ID`` an EVSE whose ``evse_id`` is missing or not in
@@ -99,11 +102,14 @@ def ingest_locations(store: Store, source: str, cfg: RegionConfig, *, progress: 
     ctx = _Ctx(store, cfg, name, res, q, progress, _AreaIndex.load(store))
     if layout == "json":
         _ingest_ocpi(ctx, source)
+        set_aside_republished(ctx, source, layout)
     elif layout == "ndw-locations":
         _ingest_ndw_locations(ctx, source)
+        set_aside_republished(ctx, source, layout)
         sync_count_evses(ctx)
     elif layout == "ndw-connectors":
         _ingest_ndw_connectors(ctx, source)
+        set_aside_republished(ctx, source, layout)
         sync_count_evses(ctx)
     elif layout == "empty":
         res.notes.append("empty source: nothing to read")
@@ -154,6 +160,7 @@ class _Ctx:
         self.linda: Counter = Counter()  # LINDA note-level rule -> records accepted with that note
         self.linda_example: dict[str, str] = {}
         self.future_limit = future_limit(cfg).to_pydatetime()
+        self.seen: list[pd.DataFrame] = []  # accepted records of this run: keys and _pos (set_aside_republished)
 
     def advance(self, n: int) -> None:
         if self.progress is not None and n:
@@ -641,6 +648,7 @@ def _store_locations(ctx: _Ctx, L: pd.DataFrame, E: pd.DataFrame | None, C: pd.D
     ctx.res.accepted += len(kept)
     if kept.empty:
         return
+    ctx.seen.append(kept[LOC_KEY + ["_pos"]].assign(evse_uid=pd.NA))
     if replace_children and E is not None and C is not None:
         win = _winners(store, kept)
         if len(win):
@@ -838,6 +846,7 @@ def _ndw_connector_batch(ctx: _Ctx, df: pd.DataFrame) -> None:
     if kept.empty:
         return
     Ck = C.loc[kept.index]
+    ctx.seen.append(Ck[EVSE_KEY + ["_pos"]])
     E = (Ck.groupby(EVSE_KEY, sort=False)
          .agg(evse_id=("_evse_id", "first"), status=("_status", "first"), max_power_kw=("power_kw", "max"),
               n_connectors=("connector_id", "nunique"), last_updated_utc=("last_updated_utc", "max"))
@@ -872,6 +881,217 @@ def _rekey_ndw_locations(store: Store, keys: pd.DataFrame) -> None:
                 "AND l.source = 'ndw-csv'")
     finally:
         store.con.unregister("_rk")
+
+
+# ---------------------------------------------------------------------------------------------------
+# one EVSE published under two locations (stale copies)
+# ---------------------------------------------------------------------------------------------------
+#: text every quarantine message of a set-aside copy contains (how a later run recognises them)
+REPUBLISHED_MARK = "also published under location"
+
+
+def set_aside_republished(ctx: _Ctx, source: str, layout: str) -> None:
+    """Keep one copy of every EVSE that is published under more than one location (rule LP-DUPLICATE).
+
+    An operator that moves EVSEs to a new location id often leaves the old location in the feed (the NDW
+    feed of Zuid-Holland and Zeeland holds 20,939 such EVSEs). The same EVSE is the same
+    ``country_code, party_id, evse_uid`` and ``evse_id`` (the party parsed from the EVSE id for the NDW
+    CSV; EVSEs with neither a party nor an EVSE id are never matched). The copy with the newest EVSE
+    ``last_updated`` is kept (OCPI: when this EVSE or one of its connectors last changed; the NDW connectors
+    CSV carries no location date, so this keeps the result independent of the loading order); ties go to the
+    smallest location_id. The other copies leave ``evses`` and ``connectors``, store-wide, after each file:
+
+    * a copy read in this run from an NDW connectors CSV: each of its connector rows is quarantined
+      (LP-DUPLICATE, naming both locations and dates) and moves from accepted to quarantined;
+    * a copy inside an OCPI Location of this run: the Location is the record, so only when every EVSE of it
+      is set aside is the record quarantined (below); otherwise the run's notes count the copies;
+    * a copy from another file read earlier: replaced like an older version, counted in the notes.
+
+    A location left with no EVSE because all of its EVSEs were set aside (now, or in an earlier run: the
+    quarantine remembers) is a stale copy too: it leaves ``locations`` (else its ``n_evses`` would be derived
+    into EVSEs again and it would count as a location); its record is quarantined when read in this run.
+    Reloading the same files quarantines the same records at the same positions: nothing changes.
+    """
+    store = ctx.store
+    stale = store.query("""
+        WITH e AS (
+            SELECT e.country_code, e.party_id, e.location_id, e.evse_uid, e.evse_id, e.last_updated_utc,
+                   row_number() OVER w AS rk, first_value(e.location_id) OVER w AS keep_location_id,
+                   first_value(e.last_updated_utc) OVER w AS keep_updated_utc
+            FROM evses e
+            WHERE NOT coalesce(e.derived_from_count, false) AND (e.party_id <> '' OR e.evse_id IS NOT NULL)
+            WINDOW w AS (PARTITION BY e.country_code, e.party_id, e.evse_uid, coalesce(e.evse_id, '')
+                         ORDER BY e.last_updated_utc DESC NULLS LAST, e.location_id))
+        SELECT * EXCLUDE (rk) FROM e WHERE rk > 1 ORDER BY country_code, party_id, location_id, evse_uid""")
+    seen = (pd.concat(ctx.seen, ignore_index=True) if ctx.seen
+            else pd.DataFrame(columns=EVSE_KEY + ["_pos"]))
+    seen = seen.rename(columns={"_pos": "pos"})
+    seen_rows = seen[seen["evse_uid"].notna()]
+    seen_locs = seen[seen["evse_uid"].isna()].drop(columns="evse_uid")
+    unit = "record" if layout == "json" else "line"
+    want: dict[int, str] = {}  # position -> quarantine message
+    raws: dict[int, Any] = {}  # position -> raw record, where already at hand
+    who: dict[int, tuple[str, str]] = {}  # position -> (record_id, party_id)
+    if len(stale):
+        store.con.register("_stale", stale[EVSE_KEY])
+        try:
+            match = " AND ".join(f't."{k}" = s."{k}"' for k in EVSE_KEY)
+            store.con.execute(f"DELETE FROM connectors t USING _stale s WHERE {match}")
+            store.con.execute(f"DELETE FROM evses t USING _stale s WHERE {match}")
+        finally:
+            store.con.unregister("_stale")
+        hit = seen_rows.merge(stale, on=EVSE_KEY, how="inner")
+        # rows of this run stored by a batch and removed here were never really added
+        for t, n in (("evses", len(hit[EVSE_KEY].drop_duplicates())), ("connectors", len(hit))):
+            if t in ctx.res.upserts:
+                ctx.res.upserts[t].inserted = max(0, ctx.res.upserts[t].inserted - n)
+        for r in hit.itertuples(index=False):
+            want[int(r.pos)] = (
+                f"{ctx.name} {unit} {r.pos}: EVSE {r.evse_id if pd.notna(r.evse_id) else r.evse_uid} (uid "
+                f"{r.evse_uid}) is {REPUBLISHED_MARK} {r.keep_location_id}, last updated "
+                f"{_stamp(r.keep_updated_utc)}; this copy under location {r.location_id} ({_stamp(r.last_updated_utc)}) "
+                f"is not counted")
+            who[int(r.pos)] = (str(r.location_id), str(r.party_id))
+        other = len(stale) - len(hit[EVSE_KEY].drop_duplicates())
+        if layout == "json":
+            ctx.res.notes.append(f"LP-DUPLICATE: {len(stale):,} EVSE copies published again under a newer "
+                                 f"location set aside (not counted)")
+        elif other:
+            ctx.res.notes.append(f"LP-DUPLICATE: {other:,} EVSE copies from earlier files superseded by a newer "
+                                 f"copy under another location (not counted)")
+    if layout == "ndw-locations" and ctx.cfg.validation.point_only_copies_count_once:
+        _point_only_copies(ctx, source, seen_locs, want, who, raws)
+    # locations left without EVSEs because every EVSE of theirs is published under a newer location
+    gone_keys = stale[LOC_KEY].drop_duplicates() if len(stale) else pd.DataFrame(columns=LOC_KEY, dtype="string")
+    store.con.register("_gone", gone_keys.astype("string"))
+    try:
+        lk = " AND ".join(f'e."{k}" = l."{k}"' for k in LOC_KEY)
+        gk = " AND ".join(f'g."{k}" = l."{k}"' for k in LOC_KEY)
+        dead = store.query(f"""
+            SELECT l.country_code, l.party_id, l.location_id, l.last_updated_utc FROM locations l
+            WHERE NOT EXISTS (SELECT 1 FROM evses e WHERE {lk} AND NOT coalesce(e.derived_from_count, false))
+              AND (EXISTS (SELECT 1 FROM _gone g WHERE {gk})
+                   OR EXISTS (SELECT 1 FROM quarantine q WHERE q.kind = 'locations' AND q.rule_code = 'LP-DUPLICATE'
+                              AND q.record_id = l.location_id AND (q.party_id = l.party_id OR l.party_id = '')
+                              AND q.message LIKE '%{REPUBLISHED_MARK}%'))
+            ORDER BY 1, 2, 3""")
+    finally:
+        store.con.unregister("_gone")
+    if len(dead):
+        keep_of = (stale.groupby(LOC_KEY)["keep_location_id"].agg(lambda s: ", ".join(sorted(set(s))))
+                   if len(stale) else pd.Series(dtype="string"))
+        hit = seen_locs.merge(dead, on=LOC_KEY, how="inner")
+        if "locations" in ctx.res.upserts:  # stored by this run and removed here: never really added
+            u = ctx.res.upserts["locations"]
+            u.inserted = max(0, u.inserted - len(hit[LOC_KEY].drop_duplicates()))
+        for r in hit.itertuples(index=False):
+            k = (r.country_code, r.party_id, r.location_id)
+            where = (f"(s) {keep_of[k]} with a newer last_updated" if k in keep_of.index
+                     else "(s) with a newer last_updated (its EVSE copies are in quarantine under LP-DUPLICATE)")
+            want[int(r.pos)] = (f"{ctx.name} {unit} {r.pos}: every EVSE of location {r.location_id} (last updated "
+                                 f"{_stamp(r.last_updated_utc)}) is {REPUBLISHED_MARK}{where}; this stale "
+                                 f"location is not counted")
+            who[int(r.pos)] = (str(r.location_id), str(r.party_id))
+        store.con.register("_dead", dead[LOC_KEY])
+        try:
+            match = " AND ".join(f't."{k}" = d."{k}"' for k in LOC_KEY)
+            for t in ("connectors", "evses", "locations"):
+                store.con.execute(f"DELETE FROM {t} t USING _dead d WHERE {match}")
+        finally:
+            store.con.unregister("_dead")
+        rest = len(dead) - len(hit[LOC_KEY].drop_duplicates())
+        if rest:
+            ctx.res.notes.append(f"LP-DUPLICATE: {rest:,} stored locations from earlier files set aside: every "
+                                 f"EVSE of theirs is published under a newer location")
+    if not want:
+        return
+    missing = set(want) - set(raws)
+    raw = {**raws, **(_raw_at(source, layout, missing) if missing else {})}
+    for pos in sorted(want):
+        rid, pid = who[pos]
+        ctx.q.add("LP-DUPLICATE", pos, raw.get(pos, ""), want[pos], record_id=rid, party_id=pid or None)
+    ctx.res.accepted -= len(want)
+    log.info("%s: %d records set aside as copies of EVSEs published under a newer location (LP-DUPLICATE)",
+             ctx.name, len(want))
+
+
+def _point_only_copies(ctx: _Ctx, source: str, seen_locs: pd.DataFrame, want: dict, who: dict, raws: dict
+                       ) -> None:
+    """NDW locations CSV rows without EVSE detail (``detail_level`` point_only) that repeat another row's
+    operator, name, coordinates and ``n_evses`` (the text as written): the same location published twice
+    under two ids, with no EVSE id to tell them apart. The row with the newest last_updated (then the
+    smallest location_id) counts; the others are set aside (quarantined when read in this run, which they
+    always are: this looks at the rows of this file only). A location id listed more than once in the file,
+    or one with EVSE detail in the store, is never set aside."""
+    cols = ["location_id", "operator", "name", "lat", "lon", "n_evses", "last_updated", "detail_level"]
+    parts, ids = [], []
+    for b in iter_csv_batches(source):
+        if "detail_level" not in b.rows.columns:
+            return
+        r = b.rows
+        ids.append(r["location_id"])
+        parts.append(r.loc[r["detail_level"].astype("string").str.strip() == "point_only",
+                           [c for c in cols if c in r.columns] + ["_pos", "_raw"]])
+    rows = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+    sig = ["operator", "name", "lat", "lon", "n_evses"]
+    if rows.empty or not set(sig) <= set(rows.columns):
+        return
+    all_ids = pd.concat(ids, ignore_index=True)
+    once = set(all_ids.value_counts().loc[lambda v: v == 1].index)
+    rows = rows.rename(columns={"_pos": "pos", "_raw": "raw"}).drop(columns=["location_id"]).merge(
+        seen_locs, on="pos", how="inner")  # accepted in this run
+    for c in sig:
+        rows[c] = rows[c].astype("string").str.strip()
+    n = pd.to_numeric(rows["n_evses"], errors="coerce")
+    rows = rows[rows[sig].notna().all(axis=1) & (n > 0) & rows["location_id"].isin(once)]
+    detailed = set(ctx.store.query("SELECT DISTINCT location_id FROM evses WHERE NOT coalesce(derived_from_count, "
+                                   "false)")["location_id"])
+    rows = rows[~rows["location_id"].isin(detailed)]
+    if rows.empty:
+        return
+    rows = rows.assign(_lu=pd.to_datetime(rows["last_updated"], errors="coerce", utc=True)).sort_values(
+        ["_lu", "location_id"], ascending=[False, True], na_position="last", kind="stable")
+    first = rows.groupby(sig, sort=False)["location_id"].transform("first")
+    copies = rows[rows["location_id"] != first].assign(keep=first[rows["location_id"] != first])
+    if copies.empty:
+        return
+    for r in copies.itertuples(index=False):
+        want[int(r.pos)] = (f"{ctx.name} line {r.pos}: location {r.location_id} has the same operator ({r.operator}), "
+                            f"name, coordinates and n_evses ({r.n_evses}) as location {r.keep} and neither has EVSE "
+                            f"detail: one location published twice, counted once (at {r.keep})")
+        who[int(r.pos)] = (str(r.location_id), str(r.party_id))
+        raws[int(r.pos)] = str(r.raw)
+    store = ctx.store
+    store.con.register("_copies", copies[LOC_KEY])
+    try:
+        match = " AND ".join(f't."{k}" = d."{k}"' for k in LOC_KEY)
+        store.con.execute(f"DELETE FROM evses t USING _copies d WHERE {match} AND t.derived_from_count")
+        store.con.execute(f"DELETE FROM locations t USING _copies d WHERE {match}")
+    finally:
+        store.con.unregister("_copies")
+    if "locations" in ctx.res.upserts:
+        u = ctx.res.upserts["locations"]
+        u.inserted = max(0, u.inserted - len(copies))
+    ctx.res.notes.append(f"LP-DUPLICATE: {len(copies):,} locations without EVSE detail repeat another's operator, "
+                         f"name, coordinates and n_evses: counted once")
+
+
+def _stamp(ts: Any) -> str:
+    return "n/a" if ts is None or pd.isna(ts) else pd.Timestamp(ts).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _raw_at(source: str, layout: str, positions: set[int]) -> dict[int, Any]:
+    """The raw text (CSV) or object (JSON) of the records at ``positions`` (a second pass over the source)."""
+    out: dict[int, Any] = {}
+    if layout == "json":
+        for rec in iter_json_records(source):
+            if rec.position in positions and rec.error is None:
+                out[rec.position] = rec.obj
+    else:
+        for b in iter_csv_batches(source):
+            sel = b.rows[b.rows["_pos"].isin(positions)]
+            out.update(zip(sel["_pos"].astype(int), sel["_raw"].astype(str)))
+    return out
 
 
 # ---------------------------------------------------------------------------------------------------

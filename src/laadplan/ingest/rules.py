@@ -50,7 +50,9 @@ ALL = ("locations", "cdrs", "sessions", "status", "areas", "tariffs", "grid", "c
 MALFORMED = rule("LP-MALFORMED", ALL, "record is not parseable (broken JSON line, wrong CSV field count)")
 WRONG_TYPE = rule("LP-TYPE", ALL, "a field has the wrong type or format (not a number, not a date, not an object)")
 MISSING = rule("LP-MISSING", ALL, "a mandatory field is missing or empty", "LINDA")
-DUPLICATE = rule("LP-DUPLICATE", ALL, "same id as another record with the same last_updated but different content")
+DUPLICATE = rule("LP-DUPLICATE", ALL, "same id as another record with the same last_updated but different content; "
+                 "locations: an older copy of an EVSE also published under another location (same party, uid "
+                 "and EVSE id), or a location all of whose EVSEs are such copies")
 FUTURE_UPDATE = rule("LP-FUTURE", ALL, "last_updated (or a request date) more than validation.last_updated_future_h "
                      "in the future: it would win over every later update")
 PERIOD = rule("LP-PERIOD", ("tariffs",), "validity period ends before it starts (start_date_time >= end_date_time)")
