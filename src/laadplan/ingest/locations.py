@@ -1111,8 +1111,7 @@ def sync_count_evses(ctx: _Ctx) -> None:
     detailed = ("EXISTS (SELECT 1 FROM evses r WHERE " + " AND ".join(f'r."{k}" = l."{k}"' for k in LOC_KEY)
                 + " AND NOT coalesce(r.derived_from_count, false))")
     before = int(store.query("SELECT count(*) AS n FROM evses WHERE derived_from_count").n.iloc[0])
-    store.con.execute("BEGIN TRANSACTION")
-    try:
+    with store.transaction():  # joins the run's transaction
         # stale: no such location any more (re-keyed), it now has real EVSEs, or its count went down
         removed = store.con.execute(f"""
             DELETE FROM evses e WHERE e.derived_from_count AND NOT EXISTS (
@@ -1129,10 +1128,6 @@ def sync_count_evses(ctx: _Ctx) -> None:
             WHERE l.source = 'ndw-csv' AND coalesce(l.n_evses, 0) > 0 AND NOT {detailed}
               AND NOT EXISTS (SELECT 1 FROM evses e WHERE {lk} AND e.evse_uid = '{COUNT_UID}' || i.i::VARCHAR)
             """).fetchone()[0]
-        store.con.execute("COMMIT")
-    except Exception:
-        store.con.execute("ROLLBACK")
-        raise
     now = before - int(removed) + int(added)
     if not now and not removed:
         return
