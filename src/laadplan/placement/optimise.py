@@ -7,6 +7,7 @@ The model (in the spirit of spopt's ``MCLP``: build with :meth:`PlacementModel.f
 
 from __future__ import annotations
 
+import dataclasses
 import heapq
 import logging
 import time
@@ -79,6 +80,17 @@ class Solution:
     components: int = 1
     #: where ``bound`` comes from (always a bound on the optimum of the whole instance)
     bound_source: str = ""
+    #: the greedy heuristic's objective on the same instance (the baseline; None: not computed)
+    greedy_objective: float | None = None
+    #: an LP relaxation's (fractional) EVSEs, J x T (None: not an LP solution)
+    n_frac: np.ndarray | None = None
+
+    @property
+    def beats_greedy(self) -> bool | None:
+        """True when the plan is strictly better than the greedy plan (None: no greedy run)."""
+        if self.greedy_objective is None:
+            return None
+        return self.objective > self.greedy_objective + 1e-9 * max(1.0, abs(self.greedy_objective))
 
     @property
     def gap(self) -> float:
@@ -140,6 +152,7 @@ class PlacementModel:
     def __init__(self, inst: Instance):
         self.inst = inst
         self.greedy_objective: float | None = None
+        self.reduction = None  # the Reduction of the last solve
 
     # -- construction ------------------------------------------------------------------------------
     @classmethod
@@ -215,13 +228,19 @@ class PlacementModel:
 
     # -- solving -------------------------------------------------------------------------------------
     def solve(self, method: str = "mip", *, time_limit_s: float = 60.0, mip_rel_gap: float = 0.01,
-              max_vars: int = 250_000, decompose: bool | None = None) -> Solution:
+              max_vars: int = 250_000, decompose: bool | None = None, strong: bool = True,
+              reduce: bool = True) -> Solution:
         """Solve with ``method`` ``"mip"`` (HiGHS, greedy warm start) or ``"greedy"``.
 
-        ``decompose`` None: above ``max_vars`` flow variables, solve the LP relaxation block by block and
-        round it (:func:`laadplan.placement.relax.solve_relaxed`) instead of the MIP. A MIP that cannot
-        reach the greedy value in the time limit returns the greedy plan (the fallback) with the MIP's
-        bound.
+        ``reduce``: first apply the exact size reductions of :mod:`laadplan.placement.reduce` (unusable
+        and dominated sites dropped, demand with the same reachable sites merged); the plan is lifted back
+        to the whole instance. ``strong``: the strong formulation (per-pair linking rows).
+        ``decompose`` None: above ``max_vars`` flow variables (after the reductions), solve the LP
+        relaxation block by block, round it and repair with the greedy, then warm-start the MIP
+        (:func:`laadplan.placement.relax.solve_relaxed`). When the MIP stops at its (greedy) start with
+        a gap left, a short improvement phase continues it to optimality. A MIP that cannot reach the
+        greedy value in the time limit returns the greedy plan (the fallback) with the MIP's bound: the
+        plan is never worse than the greedy one, and ``bound`` always holds for the whole instance.
         """
         t0 = time.perf_counter()
         inst = self.inst
@@ -230,22 +249,83 @@ class PlacementModel:
         if method == "greedy":
             g.seconds = time.perf_counter() - t0
             return g
-        if decompose is None:
-            decompose = _n_flow_vars(inst) > max_vars
-        if not decompose:
-            sol = solve_mip(inst, time_limit_s=time_limit_s, mip_rel_gap=mip_rel_gap, warm=g)
-            if sol.objective < g.objective - 1e-6:  # time limit without reaching the greedy value
-                g.method, g.bound, g.status = "greedy-fallback", sol.bound, sol.status
-                sol = g
-            sol.bound_source = "HiGHS branch-and-cut dual bound of the whole model"
-            sol.seconds = time.perf_counter() - t0
-            return sol
-        from laadplan.placement.relax import solve_relaxed
+        red = None
+        if reduce:
+            from laadplan.placement.reduce import reduce_instance
 
-        sol = solve_relaxed(inst, g, time_limit_s=max(time_limit_s - (time.perf_counter() - t0), 1.0),
-                            t0=time.perf_counter())
+            red = reduce_instance(inst)
+        work = red.inst if red is not None else inst
+        warm = greedy(work) if red is not None else g
+        if decompose is None:
+            decompose = _n_flow_vars(work) > max_vars
+        left = lambda: max(time_limit_s - (time.perf_counter() - t0), 1.0)  # noqa: E731
+        form = "strong" if strong else "aggregated"
+        if not decompose:
+            # the LP relaxation first: its bound, and its rounding (repaired by the greedy) as the MIP's start
+            lp = solve_mip(work, time_limit_s=left(), relax=True, strong=strong)
+            start_method = "greedy"
+            if lp.n_frac is not None and np.isfinite(lp.bound):
+                rounded, how = lp_round(work, lp.n_frac)
+                if rounded.objective > warm.objective + 1e-9:
+                    warm, start_method = rounded, f"lp-round ({how})"
+            bound_src = f"LP relaxation of the whole model ({form} formulation)"
+            if warm.objective >= lp.bound - mip_rel_gap * abs(lp.bound):  # the LP bound proves the gap already
+                sol = dataclasses.replace(warm, method=start_method, status="Optimal")  # within mip_rel_gap
+                sol.bound = lp.bound
+            else:
+                sol = solve_mip(work, time_limit_s=left(), mip_rel_gap=mip_rel_gap, warm=warm, strong=strong)
+                sol.method = f"mip ({form}, from {start_method})"
+                if sol.bound < lp.bound:
+                    bound_src = f"HiGHS branch-and-cut dual bound of the whole model ({form} formulation)"
+                sol.bound = max(min(sol.bound, lp.bound), sol.objective)
+            spent = time.perf_counter() - t0
+            if sol.gap > 1e-6 and time_limit_s - spent > 0.5:
+                # stopped within mip_rel_gap (often at its start): a short improvement phase to optimality
+                more = solve_mip(work, time_limit_s=min(left(), max(5.0, 2 * spent)), mip_rel_gap=1e-6,
+                                 warm=sol, strong=strong)
+                if more.objective > sol.objective + 1e-9:
+                    more.method = f"{sol.method} + mip improvement phase"
+                    more.bound, sol = min(more.bound, sol.bound), more
+                elif more.bound < sol.bound:
+                    sol.bound = max(more.bound, sol.objective)
+                    sol.status = f"{sol.status}; improvement phase: {more.status}"
+                if sol.bound <= more.bound + 1e-9 and more.bound < lp.bound:
+                    bound_src = f"HiGHS branch-and-cut dual bound of the whole model ({form} formulation)"
+            sol.bound_source = bound_src
+        else:
+            from laadplan.placement.relax import solve_relaxed
+
+            sol = solve_relaxed(work, warm, time_limit_s=left(), t0=time.perf_counter(), strong=strong,
+                                mip_rel_gap=mip_rel_gap)
+        if red is not None:
+            sol = red.lift(sol)
+            sol.bound_source += f"; reduced: {red.summary()}"
+            self.reduction = red
+        if sol.objective < g.objective - 1e-6:  # the time limit came before the greedy value
+            g.method, g.bound, g.status, g.bound_source = "greedy-fallback", sol.bound, sol.status, sol.bound_source
+            g.components = sol.components
+            sol = g
+        sol.bound = max(sol.bound, sol.objective)
+        sol.greedy_objective = g.objective
         sol.seconds = time.perf_counter() - t0
         return sol
+
+
+def lp_round(inst: Instance, n_frac: np.ndarray) -> tuple[Solution, str]:
+    """Round an LP's EVSEs three ways (cumulative per site down, to nearest, up) and let the greedy repair
+    (drop what breaks a row) and fill each; the best plan and how it was rounded."""
+    J, T = inst.J, inst.T
+    cum_lp = np.cumsum(np.clip(n_frac, 0.0, None), axis=1)
+    best, best_how = None, ""
+    for how, cum in (("down", np.floor(cum_lp + 1e-6)), ("nearest", np.floor(cum_lp + 0.5)),
+                     ("up", np.ceil(cum_lp - 1e-3))):
+        cum = np.maximum.accumulate(np.minimum(cum, inst.max_evses[:, None]), axis=1)
+        start = np.diff(np.concatenate([np.zeros((J, 1)), cum], axis=1)).astype("int64")
+        cand = greedy(inst, start=start)
+        log.info("LP rounded %s, repaired: %.2f (greedy flows)", how, cand.objective)
+        if best is None or cand.objective > best.objective + 1e-9:
+            best, best_how = cand, how
+    return best, best_how
 
 
 def _n_flow_vars(inst: Instance) -> int:
@@ -397,9 +477,11 @@ def greedy(inst: Instance, start: np.ndarray | None = None) -> Solution:
 
 # -- MIP --------------------------------------------------------------------------------------------
 def solve_mip(inst: Instance, *, time_limit_s: float = 60.0, mip_rel_gap: float = 0.01,
-              warm: Solution | None = None, threads: int | None = None, relax: bool = False) -> Solution:
+              warm: Solution | None = None, threads: int | None = None, relax: bool = False,
+              strong: bool = True) -> Solution:
     """Build the model of :class:`PlacementModel` for ``inst`` and solve it with HiGHS (``relax``: its LP
-    relaxation, whose optimum is an upper bound)."""
+    relaxation, whose optimum is an upper bound). ``strong`` adds the per-pair linking rows (the strong
+    formulation, same integer optimum, tighter LP); ``strong=False`` is the aggregated model alone."""
     t0 = time.perf_counter()
     J, T, I = inst.J, inst.T, inst.I  # noqa: E741
     P = len(inst.pair_i)
@@ -409,7 +491,9 @@ def solve_mip(inst: Instance, *, time_limit_s: float = 60.0, mip_rel_gap: float 
     f_pair = np.repeat(np.arange(P), reps)
     f_t = (np.arange(len(f_pair)) - np.repeat(np.cumsum(reps) - reps, reps)) + np.repeat(a_p, reps)
     F = len(f_pair)
-    off_y, off_f = J * T, J * T + J
+    off_y = J * T
+    off_o = off_y + J  # strong: o_jt, "site j has an EVSE by year t" (continuous in [0, 1])
+    off_f = off_o + (J * T if strong else 0)
     ncol = off_f + F
     lower = np.zeros(ncol)
     upper = np.zeros(ncol)
@@ -419,12 +503,14 @@ def solve_mip(inst: Instance, *, time_limit_s: float = 60.0, mip_rel_gap: float 
     if inst.forbid_open is not None:
         usable &= ~inst.forbid_open[:, None]
     upper[:off_y] = np.where(usable, inst.max_evses[:, None], 0).ravel()
-    upper[off_y:off_f] = np.where(usable.any(axis=1), 1.0, 0.0)
+    upper[off_y:off_o] = np.where(usable.any(axis=1), 1.0, 0.0)
+    if strong:
+        upper[off_o:off_f] = np.repeat(upper[off_y:off_o], T)
     upper[off_f:] = inst.q[inst.pair_i[f_pair]]
     cost = np.zeros(ncol)
     cost[off_f:] = inst.w[inst.pair_i[f_pair]]
     integrality = np.zeros(ncol, dtype="int64")
-    integrality[:off_f] = 1
+    integrality[:off_o] = 1
     rows, cols, vals, rlo, rup = [], [], [], [], []
     nrow = 0
 
@@ -489,6 +575,8 @@ def solve_mip(inst: Instance, *, time_limit_s: float = 60.0, mip_rel_gap: float 
         rlo.append(np.full(S, -np.inf))
         rup.append(np.ones(S))
         nrow += S
+    if strong:
+        nrow += _strong_rows(inst, add, rlo, rup, nrow, f_pair, f_t, off_y, off_o, off_f)
     R = np.concatenate(rows)
     Cc = np.concatenate(cols)
     V = np.concatenate(vals)
@@ -524,7 +612,9 @@ def solve_mip(inst: Instance, *, time_limit_s: float = 60.0, mip_rel_gap: float 
     if warm is not None and ncol:
         x = np.zeros(ncol)
         x[:off_y] = warm.n.ravel()
-        x[off_y:off_f] = (warm.n.sum(axis=1) > 0).astype(float)
+        x[off_y:off_o] = (warm.n.sum(axis=1) > 0).astype(float)
+        if strong:
+            x[off_o:off_f] = (np.cumsum(warm.n, axis=1) > 0).astype(float).ravel()
         if len(warm.flow_p):
             fmap = {(int(p), int(t)): k for k, (p, t) in enumerate(zip(f_pair, f_t))}
             for p, t, v in zip(warm.flow_p, warm.flow_t, warm.flow_v):
@@ -548,8 +638,9 @@ def solve_mip(inst: Instance, *, time_limit_s: float = 60.0, mip_rel_gap: float 
     if relax:
         obj = float(info.objective_function_value)
         return Solution(n=np.zeros((J, T), dtype="int64"), flow_p=np.zeros(0, "int64"), flow_t=np.zeros(0, "int64"),
-                        flow_v=np.zeros(0), objective=obj, bound=obj, seconds=time.perf_counter() - t0,
-                        method="lp", status=status)
+                        flow_v=np.zeros(0), objective=obj, bound=obj if status == "Optimal" else np.inf,
+                        seconds=time.perf_counter() - t0, method="lp", status=status,
+                        n_frac=x[:off_y].reshape(J, T))
     n = np.rint(x[:off_y]).astype("int64").reshape(J, T)
     fv = x[off_f:]
     nz = fv > 1e-9
@@ -558,6 +649,50 @@ def solve_mip(inst: Instance, *, time_limit_s: float = 60.0, mip_rel_gap: float 
     out = Solution(n=n, flow_p=f_pair[nz], flow_t=f_t[nz], flow_v=fv[nz], objective=obj, bound=max(bound, obj),
                    seconds=time.perf_counter() - t0, method="mip", status=status)
     return trim(inst, out)
+
+
+def _strong_rows(inst: Instance, add, rlo: list, rup: list, nrow: int, f_pair: np.ndarray, f_t: np.ndarray,
+                 off_y: int, off_o: int, off_f: int) -> int:
+    r"""The linking rows of the strong formulation (columns ``o_jt`` at ``off_o + j T + t``); returns their count.
+
+    .. math::
+
+        o_{jt} \le y_j, \quad o_{jt} \le \textstyle\sum_{t' \le t} n_{jt'}, \quad
+        y_j \le \textstyle\sum_t n_{jt}, \quad f_{ijt} \le \min(q_i, \kappa m_j)\, o_{jt}
+
+    Valid for every integer plan (with :math:`o_{jt} = 1` exactly when :math:`j` has an EVSE by year
+    :math:`t`, and :math:`y_j = 1` only at sites that get EVSEs, which costs nothing), so the integer
+    optimum is the same as without them; the LP relaxation can no longer serve demand :math:`i` at a site
+    that is only a fraction open, which is what made the aggregated row alone weak."""
+    J, T = inst.J, inst.T
+    JT = J * T
+    k0 = nrow
+    jt = np.arange(JT)
+    # o_jt - y_j <= 0
+    add(k0 + jt, off_o + jt, np.ones(JT))
+    add(k0 + jt, off_y + jt // T, -np.ones(JT))
+    # o_jt - sum_{t' <= t} n_jt' <= 0
+    k1 = k0 + JT
+    add(k1 + jt, off_o + jt, np.ones(JT))
+    rep = jt % T + 1
+    rr = np.repeat(jt, rep)
+    tprime = np.arange(rep.sum()) - np.repeat(np.cumsum(rep) - rep, rep)
+    add(k1 + rr, (rr // T) * T + tprime, -np.ones(len(rr)))
+    # y_j - sum_t n_jt <= 0
+    k2 = k1 + JT
+    add(k2 + np.arange(J), off_y + np.arange(J), np.ones(J))
+    add(k2 + jt // T, jt, -np.ones(JT))
+    # f_ijt - min(q_i, kappa m_j) o_jt <= 0
+    k3 = k2 + J
+    F = len(f_pair)
+    i, j = inst.pair_i[f_pair], inst.pair_j[f_pair]
+    u = np.minimum(inst.q[i], inst.kappa * inst.max_evses[j])
+    add(k3 + np.arange(F), off_f + np.arange(F), np.ones(F))
+    add(k3 + np.arange(F), off_o + j * T + f_t, -u)
+    cnt = 2 * JT + J + F
+    rlo.append(np.full(cnt, -np.inf))
+    rup.append(np.zeros(cnt))
+    return cnt
 
 
 def trim(inst: Instance, sol: Solution) -> Solution:
