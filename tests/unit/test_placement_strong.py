@@ -66,8 +66,15 @@ def test_strong_and_aggregated_same_optimum_as_brute_force_multi_year(seed):
 def test_strong_and_aggregated_same_optimum_as_brute_force_covering(seed):
     m = _mclp(seed, n_dem=14, n_cand=7, p=2, extent=900.0)
     bf = _mclp_brute_force(m.inst)
-    assert solve_mip(m.inst, mip_rel_gap=0.0, strong=True).objective == pytest.approx(bf, abs=1e-6)
+    cov = solve_mip(m.inst, mip_rel_gap=0.0, strong=True)  # uncapacitated: the coverage rows
+    assert cov.objective == pytest.approx(bf, abs=1e-6)
+    assert float((m.inst.w[m.inst.pair_i[cov.flow_p]] * cov.flow_v).sum()) == pytest.approx(bf, abs=1e-6)
+    _check_constraints(m, cov, 0.0, m.inst.budget)
+    assert solve_mip(m.inst, mip_rel_gap=0.0, strong=True, coverage=False).objective == pytest.approx(bf, abs=1e-6)
     assert solve_mip(m.inst, mip_rel_gap=0.0, strong=False).objective == pytest.approx(bf, abs=1e-6)
+    # the coverage rows and the per-pair flow links give the same LP bound here
+    assert solve_mip(m.inst, relax=True, coverage=False).objective == pytest.approx(
+        solve_mip(m.inst, relax=True).objective, abs=1e-6)
     lp_s = solve_mip(m.inst, relax=True, strong=True).objective
     lp_w = solve_mip(m.inst, relax=True, strong=False).objective
     assert bf - 1e-6 <= lp_s <= lp_w + 1e-6

@@ -478,10 +478,17 @@ def greedy(inst: Instance, start: np.ndarray | None = None) -> Solution:
 # -- MIP --------------------------------------------------------------------------------------------
 def solve_mip(inst: Instance, *, time_limit_s: float = 60.0, mip_rel_gap: float = 0.01,
               warm: Solution | None = None, threads: int | None = None, relax: bool = False,
-              strong: bool = True) -> Solution:
-    """Build the model of :class:`PlacementModel` for ``inst`` and solve it with HiGHS (``relax``: its LP
+              strong: bool = True, coverage: bool | None = None) -> Solution:
+    r"""Build the model of :class:`PlacementModel` for ``inst`` and solve it with HiGHS (``relax``: its LP
     relaxation, whose optimum is an upper bound). ``strong`` adds the per-pair linking rows (the strong
-    formulation, same integer optimum, tighter LP); ``strong=False`` is the aggregated model alone."""
+    formulation, same integer optimum, tighter LP); ``strong=False`` is the aggregated model alone.
+
+    ``coverage`` (None: whenever it is exact, with ``strong``): when one EVSE at any site serves all the
+    demand that can reach it (:math:`\kappa \ge \sum_{i \to j} q_i` for every site), the flows are
+    replaced by the covered demand :math:`z_{it} \le q_i`, :math:`z_{it} \le q_i \sum_{j \to i} o_{jt}`
+    (the classic maximal-covering rows): the same integer optimum and the same LP bound as the strong
+    flow model (its per-pair rows imply the site rows then), with one row per demand point and year
+    instead of one per pair and year. Each covered point is then served at one open site in reach."""
     t0 = time.perf_counter()
     J, T, I = inst.J, inst.T, inst.I  # noqa: E741
     P = len(inst.pair_i)
@@ -490,7 +497,18 @@ def solve_mip(inst: Instance, *, time_limit_s: float = 60.0, mip_rel_gap: float 
     reps = np.maximum(0, inst.dep()[inst.pair_i] - a_p)
     f_pair = np.repeat(np.arange(P), reps)
     f_t = (np.arange(len(f_pair)) - np.repeat(np.cumsum(reps) - reps, reps)) + np.repeat(a_p, reps)
-    F = len(f_pair)
+    if coverage is None:
+        load = np.bincount(inst.pair_j, weights=inst.q[inst.pair_i], minlength=J)
+        coverage = bool(strong and P and (inst.kappa >= load - 1e-9).all())
+    coverage = bool(coverage and strong)
+    if coverage:  # the columns are z_it (demand i, year t), not flows
+        zi = np.unique(inst.pair_i)
+        zr = np.maximum(0, inst.dep()[zi] - inst.arrive[zi])
+        z_i = np.repeat(zi, zr)
+        z_t = (np.arange(len(z_i)) - np.repeat(np.cumsum(zr) - zr, zr)) + np.repeat(inst.arrive[zi], zr)
+        F = len(z_i)
+    else:
+        F = len(f_pair)
     off_y = J * T
     off_o = off_y + J  # strong: o_jt, "site j has an EVSE by year t" (continuous in [0, 1])
     off_f = off_o + (J * T if strong else 0)
@@ -506,9 +524,10 @@ def solve_mip(inst: Instance, *, time_limit_s: float = 60.0, mip_rel_gap: float 
     upper[off_y:off_o] = np.where(usable.any(axis=1), 1.0, 0.0)
     if strong:
         upper[off_o:off_f] = np.repeat(upper[off_y:off_o], T)
-    upper[off_f:] = inst.q[inst.pair_i[f_pair]]
+    col_i = z_i if coverage else inst.pair_i[f_pair]
+    upper[off_f:] = inst.q[col_i]
     cost = np.zeros(ncol)
-    cost[off_f:] = inst.w[inst.pair_i[f_pair]]
+    cost[off_f:] = inst.w[col_i]
     integrality = np.zeros(ncol, dtype="int64")
     integrality[:off_o] = 1
     rows, cols, vals, rlo, rup = [], [], [], [], []
@@ -519,17 +538,34 @@ def solve_mip(inst: Instance, *, time_limit_s: float = 60.0, mip_rel_gap: float 
         cols.append(np.asarray(c, dtype="int64"))
         vals.append(np.asarray(v, dtype="float64"))
 
+    if coverage:
+        # z_it - q_i sum_{j -> i} o_jt <= 0 (rows (1), (2) and the flow links are not needed)
+        po = np.argsort(inst.pair_i, kind="stable")
+        ps = inst.pair_i[po]
+        lo = np.searchsorted(ps, z_i)
+        deg = np.searchsorted(ps, z_i, side="right") - lo
+        kk = np.repeat(np.arange(F), deg)
+        pp = po[np.repeat(lo, deg) + (np.arange(deg.sum()) - np.repeat(np.cumsum(deg) - deg, deg))]
+        add(nrow + np.arange(F), off_f + np.arange(F), np.ones(F))
+        add(nrow + kk, off_o + inst.pair_j[pp] * T + z_t[kk], -inst.q[z_i[kk]])
+        rlo.append(np.full(F, -np.inf))
+        rup.append(np.zeros(F))
+        nrow += F
     # (1) demand: sum_j f_ijt <= q_i
+    if coverage:
+        f_pair = f_pair[:0]
+        f_t = f_t[:0]
+    Fd = len(f_pair)
     key1 = inst.pair_i[f_pair] * T + f_t
     u1, r1 = np.unique(key1, return_inverse=True)
-    add(nrow + r1, off_f + np.arange(F), np.ones(F))
+    add(nrow + r1, off_f + np.arange(Fd), np.ones(Fd))
     rlo.append(np.full(len(u1), -np.inf))
     rup.append(inst.q[u1 // T])
     nrow += len(u1)
     # (2) site capacity per year: sum_i f_ijt - kappa * sum_{t'<=t} n_jt' <= 0
     key2 = inst.pair_j[f_pair] * T + f_t
     u2, r2 = np.unique(key2, return_inverse=True)
-    add(nrow + r2, off_f + np.arange(F), np.ones(F))
+    add(nrow + r2, off_f + np.arange(Fd), np.ones(Fd))
     jj, tt = u2 // T, u2 % T
     rep = tt + 1
     rr = np.repeat(np.arange(len(u2)), rep)
@@ -576,7 +612,7 @@ def solve_mip(inst: Instance, *, time_limit_s: float = 60.0, mip_rel_gap: float 
         rup.append(np.ones(S))
         nrow += S
     if strong:
-        nrow += _strong_rows(inst, add, rlo, rup, nrow, f_pair, f_t, off_y, off_o, off_f)
+        nrow += _strong_rows(inst, add, rlo, rup, nrow, f_pair, f_t, off_y, off_o, off_f)  # no flows: coverage
     R = np.concatenate(rows)
     Cc = np.concatenate(cols)
     V = np.concatenate(vals)
@@ -615,7 +651,13 @@ def solve_mip(inst: Instance, *, time_limit_s: float = 60.0, mip_rel_gap: float 
         x[off_y:off_o] = (warm.n.sum(axis=1) > 0).astype(float)
         if strong:
             x[off_o:off_f] = (np.cumsum(warm.n, axis=1) > 0).astype(float).ravel()
-        if len(warm.flow_p):
+        if coverage and len(warm.flow_p):
+            served = {}
+            for p, t, v in zip(inst.pair_i[warm.flow_p], warm.flow_t, warm.flow_v):
+                served[(int(p), int(t))] = served.get((int(p), int(t)), 0.0) + v
+            for k, (i, t) in enumerate(zip(z_i, z_t)):
+                x[off_f + k] = min(served.get((int(i), int(t)), 0.0), inst.q[i])
+        elif len(warm.flow_p):
             fmap = {(int(p), int(t)): k for k, (p, t) in enumerate(zip(f_pair, f_t))}
             for p, t, v in zip(warm.flow_p, warm.flow_t, warm.flow_v):
                 k = fmap.get((int(p), int(t)))
@@ -645,6 +687,10 @@ def solve_mip(inst: Instance, *, time_limit_s: float = 60.0, mip_rel_gap: float 
     fv = x[off_f:]
     nz = fv > 1e-9
     obj = float((cost[off_f:] * fv).sum())
+    if coverage:  # serve each covered point at its first site in reach with an EVSE by then
+        f_pair, f_t, fv = _cover_flows(inst, n, z_i[nz], z_t[nz], fv[nz])
+        nz = np.ones(len(fv), dtype=bool)
+        obj = float((inst.w[inst.pair_i[f_pair]] * fv).sum())
     bound = float(info.mip_dual_bound) if np.isfinite(info.mip_dual_bound) else _trivial_bound(inst)
     out = Solution(n=n, flow_p=f_pair[nz], flow_t=f_t[nz], flow_v=fv[nz], objective=obj, bound=max(bound, obj),
                    seconds=time.perf_counter() - t0, method="mip", status=status)
@@ -693,6 +739,22 @@ def _strong_rows(inst: Instance, add, rlo: list, rup: list, nrow: int, f_pair: n
     rlo.append(np.full(cnt, -np.inf))
     rup.append(np.zeros(cnt))
     return cnt
+
+
+def _cover_flows(inst: Instance, n: np.ndarray, zi: np.ndarray, zt: np.ndarray, zv: np.ndarray):
+    """Flows of a coverage solution: each covered (i, t) at the first pair whose site has an EVSE by t."""
+    built = np.cumsum(n, axis=1) > 0
+    po = np.argsort(inst.pair_i, kind="stable")
+    ps = inst.pair_i[po]
+    fp, ft, fv = [], [], []
+    for i, t, v in zip(zi.tolist(), zt.tolist(), zv.tolist()):
+        for p in po[np.searchsorted(ps, i):np.searchsorted(ps, i, side="right")]:
+            if built[inst.pair_j[p], t]:
+                fp.append(p)
+                ft.append(t)
+                fv.append(min(v, float(inst.q[i])))
+                break
+    return np.array(fp, dtype="int64"), np.array(ft, dtype="int64"), np.array(fv, dtype="float64")
 
 
 def trim(inst: Instance, sol: Solution) -> Solution:
