@@ -136,17 +136,32 @@ class PlacementModel:
     connection and draws on its area's :math:`A_a`. Existing charge points are fixed: the triggers
     produce demand net of them.
 
-    Solving: HiGHS branch-and-cut to the relative gap ``mip_rel_gap`` or the time limit, warm-started
-    with the greedy solution; ``bound`` is HiGHS's dual bound of the whole model. Instances with more than
-    ``max_vars`` flow variables are solved through their LP relaxation instead
-    (:mod:`laadplan.placement.relax`): the LP, made exactly smaller (columns the model fixes at zero
-    dropped, kW capacity rows rounded down to EVSE counts), falls apart into independent blocks once the
-    yearly budget rows are priced out; the prices are searched by cutting planes, and ``bound`` is a
-    dual bound :math:`y^\top b + \sum_j u_j \max(0, c_j - (A^\top y)_j)`, valid for the optimum of the
-    whole instance for any row prices :math:`y \ge 0`. The plan rounds the LP's EVSEs down, lets the
-    greedy drop what breaks spacing and fill what is left, and takes the exact best flows for those
-    EVSEs; it is never worse than the greedy plan. ``gap`` is always against a bound of the whole
-    instance.
+    Strong formulation (default): with :math:`o_{jt} \in [0, 1]` ("site :math:`j` has an EVSE by year
+    :math:`t`") the rows :math:`o_{jt} \le y_j`, :math:`o_{jt} \le \sum_{t' \le t} n_{jt'}`,
+    :math:`y_j \le \sum_t n_{jt}` and, per pair kept, :math:`f_{ijt} \le \min(q_i, \kappa m_j)\, o_{jt}`.
+    They cut off no integer plan worth keeping (same optimum), but without them the LP relaxation serves
+    all demand near a site that is only a sliver open (one aggregated capacity row per site), so its
+    bound was loose and its rounding gave nothing. When one EVSE serves all a site can reach
+    (:math:`\kappa \ge \sum_{i \to j} q_i`, plain maximal covering) the flows are replaced by the
+    coverage rows :math:`z_{it} \le q_i \sum_{j \to i} o_{jt}` (same optimum, same LP bound, far smaller).
+
+    Solving: exact reductions first (:mod:`laadplan.placement.reduce`: unusable and dominated sites
+    dropped, demand points with the same reachable sites merged; the plan is lifted back). Then the LP
+    relaxation of the whole model (its bound), rounded three ways and repaired by the greedy; the best of
+    that and the greedy warm-starts HiGHS branch-and-cut to the relative gap ``mip_rel_gap`` or the time
+    limit (skipped when the LP bound already proves the gap). When it stops with a gap left (often at its
+    start), a short improvement phase continues to optimality (up to twice the time spent, within the time
+    limit). ``bound`` is the smaller of the LP bound and HiGHS's dual bound, both for the whole model.
+    Instances with more than ``max_vars`` flow variables (after the reductions) are solved through their
+    LP relaxation by blocks instead (:mod:`laadplan.placement.relax`): the LP, made exactly smaller
+    (columns the model fixes at zero dropped, kW capacity rows rounded down to EVSE counts), falls apart
+    into independent blocks once the yearly budget rows are priced out; the prices are searched by
+    cutting planes, and ``bound`` is a dual bound :math:`y^\top b + \sum_j u_j \max(0, c_j - (A^\top y)_j)`,
+    valid for the optimum of the whole instance for any row prices :math:`y \ge 0`. Its rounding,
+    repaired by the greedy with the exact best flows, warm-starts the MIP of the whole instance for the
+    time left. Every plan is compared with the greedy plan of the original instance and is never worse
+    (``method`` says what produced it, ``greedy_objective`` / ``beats_greedy`` the comparison); ``gap`` is
+    always against a bound of the whole instance.
     """
 
     def __init__(self, inst: Instance):

@@ -31,10 +31,15 @@ Every integer plan of the model satisfies the rows of the reduced LP, because th
   :math:`\sum n \le \lfloor C / p \rfloor` (valid for integer :math:`n`: a Chvatal-Gomory cut).
 So the bound holds for the optimum of the whole problem, not only of a decomposed one.
 
-The plan: round the LP's cumulative EVSEs per site down (never exceeding a budget or a capacity), hand
-them to the greedy heuristic as its start (it drops what breaks spacing and fills what budget and
-capacity are left), then compute the best flows for those EVSEs exactly with the same block LPs (EVSE
-counts fixed, budget rows not needed).
+The LP carries the linking rows of the strong formulation (``ROW_LINK``: :math:`o_{jt} \le y_j`,
+:math:`o_{jt} \le \sum_{t' \le t} n_{jt'}`, :math:`y_j \le \sum_t n_{jt}`,
+:math:`f_{ijt} \le \min(q_i, \kappa m_j) o_{jt}`; see :func:`laadplan.placement.optimise._strong_rows`):
+they keep every integer plan, so the bound argument above is unchanged, and they stay inside the blocks.
+
+The plan: round the LP's cumulative EVSEs per site down, to nearest and up, hand each to the greedy
+heuristic as its start (it drops what breaks a budget, capacity or spacing and fills what is left), keep
+the best, compute the best flows for those EVSEs exactly with the same block LPs (EVSE counts fixed,
+budget rows not needed), and warm-start the MIP of the whole instance from it for the time left.
 """
 
 from __future__ import annotations
