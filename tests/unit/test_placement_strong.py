@@ -166,3 +166,60 @@ def test_default_gap_gives_the_optimum_and_an_honest_bound(seed):
     assert sol.greedy_objective is not None and sol.objective >= sol.greedy_objective - 1e-9
     assert sol.beats_greedy == (sol.objective > sol.greedy_objective + 1e-9)
     _check_constraints(m, sol, 0.0, m.inst.budget)
+
+
+def _covered_weight(inst, open_sites) -> float:
+    cov = {i for j in open_sites for i in inst.pair_i[inst.pair_j == j].tolist()}
+    return float(sum(inst.w[i] * inst.q[i] for i in cov))
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_swap_search_reaches_a_swap_local_optimum(seed):
+    """From the greedy plan, the swap search ends where no single swap (close one open site, open one
+    closed site) covers more weight, checked by trying every swap with Python sets; its plan is worth
+    what its flows serve and is never worse than where it started, nor better than brute force."""
+    from laadplan.placement.optimise import plain_covering, swap_search
+
+    m = _mclp(seed, n_dem=40, n_cand=12, p=3, extent=1200.0)
+    inst = m.inst
+    assert plain_covering(inst)
+    g = greedy(inst)
+    s = swap_search(inst, g)
+    opened = set(np.flatnonzero(s.n[:, 0] > 0).tolist())
+    assert len(opened) <= 3
+    val = _covered_weight(inst, opened)
+    assert s.objective == pytest.approx(val)
+    assert float((inst.w[inst.pair_i[s.flow_p]] * s.flow_v).sum()) == pytest.approx(val)
+    assert g.objective - 1e-9 <= val <= _mclp_brute_force(inst) + 1e-9
+    for a in opened:
+        for b in set(range(inst.J)) - opened:
+            assert _covered_weight(inst, (opened - {a}) | {b}) <= val + 1e-9
+    _check_constraints(m, s, 0.0, inst.budget)
+
+
+def test_plain_covering_is_only_the_uncapacitated_one_year_case():
+    from laadplan.placement.optimise import plain_covering
+
+    assert plain_covering(_mclp(0, n_dem=10, n_cand=4, p=2).inst)
+    assert not plain_covering(_multi_year(0).inst)
+    m = _mclp(0, n_dem=10, n_cand=4, p=2, extent=300.0)  # every site reaches every point
+    assert plain_covering(m.inst)
+    m.inst.kappa = 9.0  # one EVSE no longer serves all 10 points a site reaches
+    assert not plain_covering(m.inst)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_start_from_the_lp_is_feasible_and_never_below_greedy(seed):
+    """The MIP's start built from the strong LP (rounding, swaps, the MIP on the LP support) is a valid plan
+    of the instance, at least the greedy's and at most the optimum."""
+    from laadplan.placement.optimise import improve_start
+
+    for m in (_multi_year(seed), _mclp(seed, n_dem=60, n_cand=15, p=3, extent=1500.0)):
+        inst = m.inst
+        lp = solve_mip(inst, relax=True)
+        g = greedy(inst)
+        start, how = improve_start(inst, lp.n_frac, g, lp.bound, lambda: 30.0)
+        opt = solve_mip(inst, mip_rel_gap=0.0).objective
+        assert g.objective - 1e-9 <= start.objective <= opt + 1e-6
+        assert float((inst.w[inst.pair_i[start.flow_p]] * start.flow_v).sum()) == pytest.approx(start.objective)
+        _check_constraints(m, start, 150.0 if inst.T == 2 else 0.0, inst.budget)

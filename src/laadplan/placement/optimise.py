@@ -280,9 +280,7 @@ class PlacementModel:
             lp = solve_mip(work, time_limit_s=left(), relax=True, strong=strong)
             start_method = "greedy"
             if lp.n_frac is not None and np.isfinite(lp.bound):
-                rounded, how = lp_round(work, lp.n_frac)
-                if rounded.objective > warm.objective + 1e-9:
-                    warm, start_method = rounded, f"lp-round ({how})"
+                warm, start_method = improve_start(work, lp.n_frac, warm, lp.bound, left)
             bound_src = f"LP relaxation of the whole model ({form} formulation)"
             if warm.objective >= lp.bound - mip_rel_gap * abs(lp.bound):  # the LP bound proves the gap already
                 sol = dataclasses.replace(warm, method=start_method, status="Optimal")  # within mip_rel_gap
@@ -326,6 +324,33 @@ class PlacementModel:
         return sol
 
 
+def improve_start(work: Instance, n_frac: np.ndarray, warm: Solution, lp_bound: float, left) -> tuple[Solution, str]:
+    """The MIP's start from an LP solution ``n_frac``: the best of ``warm`` (the greedy), the LP rounded and
+    repaired (:func:`lp_round`), a 1-swap local search from it on plain covering instances
+    (:func:`swap_search`), and the MIP restricted to the sites the LP, the rounding or the greedy use
+    (the others forbidden; a small MIP, solved to optimality or a third of the time left)."""
+    method = "greedy"
+    greedy_n = warm.n
+    rounded, how = lp_round(work, n_frac)
+    if rounded.objective > warm.objective + 1e-9:
+        warm, method = rounded, f"lp-round ({how})"
+    if plain_covering(work) and warm.objective < lp_bound - 1e-9:
+        better = swap_search(work, warm, time_limit_s=min(left() / 6, 20.0))
+        if better.objective > warm.objective + 1e-9:
+            warm, method = better, f"{method} + swaps"
+    support = (n_frac > 1e-6).any(axis=1) | (warm.n.sum(axis=1) > 0) | (greedy_n.sum(axis=1) > 0)
+    if warm.objective < lp_bound - 1e-9 and support.sum() < work.J and left() > 2.0:
+        from laadplan.placement.reduce import reduce_instance
+
+        forbid = ~support if work.forbid_open is None else (~support | work.forbid_open)
+        rs = reduce_instance(dataclasses.replace(work, forbid_open=forbid))
+        ss = solve_mip(rs.inst, mip_rel_gap=1e-6, time_limit_s=min(left() / 3, 60.0))
+        log.info("MIP on the LP support (%s): %.2f (%s)", rs.summary(), ss.objective, ss.status)
+        if ss.objective > warm.objective + 1e-9:
+            warm, method = rs.lift(ss), f"mip on the LP support ({int(support.sum()):,} sites)"
+    return warm, method
+
+
 def lp_round(inst: Instance, n_frac: np.ndarray) -> tuple[Solution, str]:
     """Round an LP's EVSEs three ways (cumulative per site down, to nearest, up) and let the greedy repair
     (drop what breaks a row) and fill each; the best plan and how it was rounded."""
@@ -341,6 +366,105 @@ def lp_round(inst: Instance, n_frac: np.ndarray) -> tuple[Solution, str]:
         if best is None or cand.objective > best.objective + 1e-9:
             best, best_how = cand, how
     return best, best_how
+
+
+def plain_covering(inst: Instance) -> bool:
+    """True for a plain maximal-covering instance: one year, one EVSE serves all a site reaches, and no
+    row besides the budget (no spacing, connection, area or municipality limits)."""
+    if inst.T != 1 or len(inst.spacing) or (inst.conn >= 0).any() or (inst.area >= 0).any():
+        return False
+    if (inst.gm_budget < BIG).any() or not len(inst.pair_i):
+        return False
+    load = np.bincount(inst.pair_j, weights=inst.q[inst.pair_i], minlength=inst.J)
+    return bool((inst.kappa >= load - 1e-9).all())
+
+
+def swap_search(inst: Instance, sol: Solution, *, time_limit_s: float = 10.0) -> Solution:
+    """1-swap local search (close one open site, open the best closed one) for a :func:`plain_covering`
+    instance, from ``sol``'s sites until no swap gains or the time limit; the plan's flows serve each
+    covered point at its first open site in reach. Gains and losses are kept per site and updated only
+    around the demand whose cover count changes, so a pass over the open sites costs about the pairs
+    of those sites."""
+    t0 = time.perf_counter()
+    J = inst.J
+    wq = np.where((inst.arrive == 0) & (inst.dep() > 0), inst.w * inst.q, 0.0)
+    can = inst.allowed[:, 0] & (inst.max_evses > 0)
+    if inst.forbid_open is not None:
+        can &= ~inst.forbid_open
+    o = np.lexsort((inst.pair_i, inst.pair_j))
+    js, ji = inst.pair_j[o], inst.pair_i[o]
+    s_start = np.searchsorted(js, np.arange(J + 1))
+    o2 = np.lexsort((inst.pair_j, inst.pair_i))
+    dsites, d_start = inst.pair_j[o2], np.searchsorted(inst.pair_i[o2], np.arange(inst.I + 1))
+    R = [ji[s_start[j]:s_start[j + 1]].tolist() for j in range(J)]
+    S = [dsites[d_start[i]:d_start[i + 1]].tolist() for i in range(inst.I)]
+    wql = wq.tolist()
+    is_open = (sol.n[:, 0] > 0) & can
+    opened = is_open.tolist()
+    c = np.zeros(inst.I, dtype="int64")
+    np.add.at(c, inst.pair_i, is_open[inst.pair_j].astype("int64"))
+    cov = c.tolist()
+    unc = np.where(c == 0, wq, 0.0)
+    gain = np.bincount(inst.pair_j, weights=unc[inst.pair_i], minlength=J)
+    one = np.where(c == 1, wq, 0.0)
+    loss = np.bincount(inst.pair_j, weights=one[inst.pair_i] * is_open[inst.pair_j], minlength=J)
+
+    def remove(a: int) -> None:
+        opened[a] = False
+        for i in R[a]:
+            cov[i] -= 1
+            if cov[i] == 0:
+                for j in S[i]:
+                    gain[j] += wql[i]
+                loss[a] -= wql[i]
+            elif cov[i] == 1:
+                for k in S[i]:
+                    if opened[k]:
+                        loss[k] += wql[i]
+                        break
+
+    def add(b: int) -> None:
+        opened[b] = True
+        for i in R[b]:
+            cov[i] += 1
+            if cov[i] == 1:
+                for j in S[i]:
+                    gain[j] -= wql[i]
+                loss[b] += wql[i]
+            elif cov[i] == 2:
+                for k in S[i]:
+                    if opened[k] and k != b:
+                        loss[k] -= wql[i]
+                        break
+
+    blocked = ~can
+    swaps = 0
+    improved = True
+    while improved and time.perf_counter() - t0 < time_limit_s:
+        improved = False
+        order = sorted((j for j in range(J) if opened[j]), key=lambda j: loss[j])
+        for a in order:
+            if time.perf_counter() - t0 >= time_limit_s:
+                break
+            la = loss[a]
+            remove(a)
+            g = np.where(np.array(opened) | blocked, -np.inf, gain)
+            g[a] = -np.inf
+            b = int(np.argmax(g))
+            if g[b] > la + 1e-9:
+                add(b)
+                swaps += 1
+                improved = True
+            else:
+                add(a)
+    n = np.zeros((J, 1), dtype="int64")
+    n[np.array(opened, dtype=bool), 0] = 1
+    covered = np.flatnonzero((np.array(cov) > 0) & (wq > 0))
+    fp, ft, fv = _cover_flows(inst, n, covered, np.zeros(len(covered), dtype="int64"), inst.q[covered])
+    obj = float((inst.w[inst.pair_i[fp]] * fv).sum())
+    log.info("swap search: %d swaps, %.2f -> %.2f, %.1f s", swaps, sol.objective, obj, time.perf_counter() - t0)
+    return Solution(n=n, flow_p=fp, flow_t=ft, flow_v=fv, objective=obj, bound=np.inf,
+                    seconds=time.perf_counter() - t0, method=f"{sol.method} + swaps", status="heuristic")
 
 
 def _n_flow_vars(inst: Instance) -> int:

@@ -431,7 +431,7 @@ def solve_relaxed(inst: Instance, warm: Solution, *, time_limit_s: float, t0: fl
     rm = RelaxedModel(inst, strong=strong)
     log.info("relaxed LP: %d columns, %d rows, %d blocks in %d bundles, %.1f s", rm.ncol, rm.nrow, rm.n_blocks,
              len(rm.bundles), time.perf_counter() - t0)
-    from laadplan.placement.optimise import _n_flow_vars, lp_round, solve_mip
+    from laadplan.placement.optimise import _n_flow_vars, improve_start, solve_mip
 
     polish = _n_flow_vars(inst) <= polish_max_vars
     # the price search may use half the time (three quarters without the MIP); the plan gets the rest
@@ -440,17 +440,18 @@ def solve_relaxed(inst: Instance, warm: Solution, *, time_limit_s: float, t0: fl
     # round the LP at the best prices (where it exceeds a budget, the greedy start drops the EVSEs of least gain)
     n_lp = np.zeros((J, T))
     n_lp[rm.n_j, rm.n_t] = best.x[:rm.ncol_n]
-    filled, rounding = lp_round(inst, n_lp)
-    flows = rm.best_flows(filled.n, t0 + time_limit_s, threads)
+    left = lambda: time_limit_s - (time.perf_counter() - t0)  # noqa: E731
+    filled, rounding = improve_start(inst, n_lp, warm, best.bound, left)
+    flows = rm.best_flows(filled.n, t0 + time_limit_s, threads) if not rounding.startswith("mip") else None
     log.info("exact flows of the plan, %.1f s", time.perf_counter() - t0)
     if flows is not None:
         fp, ft, fv = flows
         sol = Solution(n=filled.n, flow_p=fp, flow_t=ft, flow_v=fv,
                        objective=float((inst.w[inst.pair_i[fp]] * fv).sum()), bound=np.inf, seconds=0.0,
-                       method=f"lp-round ({rounding})", status="heuristic")
-    else:  # a block did not finish: keep the greedy's own (feasible) flows
+                       method=rounding, status="heuristic")
+    else:  # a block did not finish, or a MIP's flows: keep the plan's own (feasible) flows
         sol = filled
-        sol.method = f"lp-round ({rounding}, greedy flows)"
+        sol.method = rounding
     sol = trim(inst, sol)
     if warm.objective > sol.objective:
         sol = warm
