@@ -138,10 +138,12 @@ class PlacementModel:
 
     Strong formulation (default): with :math:`o_{jt} \in [0, 1]` ("site :math:`j` has an EVSE by year
     :math:`t`") the rows :math:`o_{jt} \le y_j`, :math:`o_{jt} \le \sum_{t' \le t} n_{jt'}`,
-    :math:`y_j \le \sum_t n_{jt}` and, per pair kept, :math:`f_{ijt} \le \min(q_i, \kappa m_j)\, o_{jt}`.
-    They cut off no integer plan worth keeping (same optimum), but without them the LP relaxation serves
-    all demand near a site that is only a sliver open (one aggregated capacity row per site), so its
-    bound was loose and its rounding gave nothing. When one EVSE serves all a site can reach
+    :math:`y_j \le \sum_t n_{jt}` and, per pair kept at a site where one EVSE serves all it can reach
+    (:func:`linked_sites`), :math:`f_{ijt} \le \min(q_i, \kappa m_j)\, o_{jt}`. They cut off no integer
+    plan worth keeping (same optimum), but without them the LP relaxation serves all demand near such a
+    site from a sliver of it (one aggregated capacity row per site), so its bound was loose and its
+    rounding gave nothing. At capacitated sites the capacity row binds and the links are left out (a
+    row per flow, measured to slow the demo region's LP from seconds to minutes). When one EVSE serves all a site can reach
     (:math:`\kappa \ge \sum_{i \to j} q_i`, plain maximal covering) the flows are replaced by the
     coverage rows :math:`z_{it} \le q_i \sum_{j \to i} o_{jt}` (same optimum, same LP bound, far smaller).
 
@@ -264,6 +266,7 @@ class PlacementModel:
         if method == "greedy":
             g.seconds = time.perf_counter() - t0
             return g
+        log.info("greedy: %.2f, %.1f s", g.objective, time.perf_counter() - t0)
         red = None
         if reduce:
             from laadplan.placement.reduce import reduce_instance
@@ -271,13 +274,17 @@ class PlacementModel:
             red = reduce_instance(inst)
         work = red.inst if red is not None else inst
         warm = greedy(work) if red is not None else g
-        if decompose is None:
-            decompose = _n_flow_vars(work) > max_vars
+        if decompose is None:  # the size of the LP: covered-demand columns, or flows (before the reductions,
+            # which leave the flows of capacitated instances large: their whole LP is slow, the blocks are not)
+            decompose = (_n_cover_vars(work) if plain_covering(work) or linked_sites(work).all()
+                         else _n_flow_vars(inst)) > max_vars
         left = lambda: max(time_limit_s - (time.perf_counter() - t0), 1.0)  # noqa: E731
         form = "strong" if strong else "aggregated"
         if not decompose:
             # the LP relaxation first: its bound, and its rounding (repaired by the greedy) as the MIP's start
+            log.info("reduced and greedy of the reduced instance: %.1f s", time.perf_counter() - t0)
             lp = solve_mip(work, time_limit_s=left(), relax=True, strong=strong)
+            log.info("LP relaxation (%s): %.2f (%s), %.1f s", form, lp.objective, lp.status, time.perf_counter() - t0)
             start_method = "greedy"
             if lp.n_frac is not None and np.isfinite(lp.bound):
                 warm, start_method = improve_start(work, lp.n_frac, warm, lp.bound, left)
@@ -292,6 +299,7 @@ class PlacementModel:
                     bound_src = f"HiGHS branch-and-cut dual bound of the whole model ({form} formulation)"
                 sol.bound = max(min(sol.bound, lp.bound), sol.objective)
             spent = time.perf_counter() - t0
+            log.info("%s: %.2f, bound %.2f (%s), %.1f s", sol.method, sol.objective, sol.bound, sol.status, spent)
             if sol.gap > 1e-6 and time_limit_s - spent > 0.5:
                 # stopped within mip_rel_gap (often at its start): a short improvement phase to optimality
                 more = solve_mip(work, time_limit_s=min(left(), max(5.0, 2 * spent)), mip_rel_gap=1e-6,
@@ -467,6 +475,13 @@ def swap_search(inst: Instance, sol: Solution, *, time_limit_s: float = 10.0) ->
                     seconds=time.perf_counter() - t0, method=f"{sol.method} + swaps", status="heuristic")
 
 
+def _n_cover_vars(inst: Instance) -> int:
+    """Columns z_it of the coverage rows (demand points with a pair, times their years)."""
+    has = np.zeros(inst.I, dtype=bool)
+    has[inst.pair_i] = True
+    return int(np.maximum(0, inst.dep() - inst.arrive)[has].sum())
+
+
 def _n_flow_vars(inst: Instance) -> int:
     return int(np.maximum(0, inst.dep()[inst.pair_i] - inst.arrive[inst.pair_i]).sum())
 
@@ -617,7 +632,7 @@ def greedy(inst: Instance, start: np.ndarray | None = None) -> Solution:
 # -- MIP --------------------------------------------------------------------------------------------
 def solve_mip(inst: Instance, *, time_limit_s: float = 60.0, mip_rel_gap: float = 0.01,
               warm: Solution | None = None, threads: int | None = None, relax: bool = False,
-              strong: bool = True, coverage: bool | None = None) -> Solution:
+              strong: bool = True, coverage: bool | None = None, lp_solver: str | None = None) -> Solution:
     r"""Build the model of :class:`PlacementModel` for ``inst`` and solve it with HiGHS (``relax``: its LP
     relaxation, whose optimum is an upper bound). ``strong`` adds the per-pair linking rows (the strong
     formulation, same integer optimum, tighter LP); ``strong=False`` is the aggregated model alone.
@@ -763,6 +778,8 @@ def solve_mip(inst: Instance, *, time_limit_s: float = 60.0, mip_rel_gap: float 
     h.setOptionValue("output_flag", False)
     h.setOptionValue("time_limit", float(max(time_limit_s, 0.1)))
     h.setOptionValue("mip_rel_gap", float(mip_rel_gap))
+    if relax and lp_solver:  # e.g. "ipm": measured no faster than HiGHS's default on the covering LPs
+        h.setOptionValue("solver", lp_solver)
     if threads:
         h.setOptionValue("threads", int(threads))
     lp = highspy.HighsLp()
@@ -836,9 +853,20 @@ def solve_mip(inst: Instance, *, time_limit_s: float = 60.0, mip_rel_gap: float 
     return trim(inst, out)
 
 
+def linked_sites(inst: Instance) -> np.ndarray:
+    r"""Sites that get the per-pair links of the strong formulation: those where one EVSE serves all the
+    demand that can reach them (:math:`\kappa \ge \sum_{i \to j} q_i`). There the aggregated capacity
+    row says nothing and the LP relaxation, without the links, serves all nearby demand from a sliver of
+    a site. At capacitated sites the capacity row binds and the links would add a row per flow (measured:
+    the demo region's LP went from seconds to over a minute) for little bound."""
+    load = np.bincount(inst.pair_j, weights=inst.q[inst.pair_i], minlength=inst.J)
+    return inst.kappa >= load - 1e-9
+
+
 def _strong_rows(inst: Instance, add, rlo: list, rup: list, nrow: int, f_pair: np.ndarray, f_t: np.ndarray,
                  off_y: int, off_o: int, off_f: int) -> int:
-    r"""The linking rows of the strong formulation (columns ``o_jt`` at ``off_o + j T + t``); returns their count.
+    r"""The linking rows of the strong formulation (columns ``o_jt`` at ``off_o + j T + t``) at the
+    :func:`linked_sites`, and :math:`y_j \le \sum_t n_{jt}` at every site; returns their count.
 
     .. math::
 
@@ -852,29 +880,33 @@ def _strong_rows(inst: Instance, add, rlo: list, rup: list, nrow: int, f_pair: n
     J, T = inst.J, inst.T
     JT = J * T
     k0 = nrow
-    jt = np.arange(JT)
+    lj = np.flatnonzero(linked_sites(inst))
+    jt = (lj[:, None] * T + np.arange(T)[None, :]).ravel()
+    L = len(jt)
     # o_jt - y_j <= 0
-    add(k0 + jt, off_o + jt, np.ones(JT))
-    add(k0 + jt, off_y + jt // T, -np.ones(JT))
+    add(k0 + np.arange(L), off_o + jt, np.ones(L))
+    add(k0 + np.arange(L), off_y + jt // T, -np.ones(L))
     # o_jt - sum_{t' <= t} n_jt' <= 0
-    k1 = k0 + JT
-    add(k1 + jt, off_o + jt, np.ones(JT))
+    k1 = k0 + L
+    add(k1 + np.arange(L), off_o + jt, np.ones(L))
     rep = jt % T + 1
-    rr = np.repeat(jt, rep)
+    rr = np.repeat(np.arange(L), rep)
     tprime = np.arange(rep.sum()) - np.repeat(np.cumsum(rep) - rep, rep)
-    add(k1 + rr, (rr // T) * T + tprime, -np.ones(len(rr)))
-    # y_j - sum_t n_jt <= 0
-    k2 = k1 + JT
+    add(k1 + rr, (jt[rr] // T) * T + tprime, -np.ones(len(rr)))
+    # y_j - sum_t n_jt <= 0 (every site)
+    k2 = k1 + L
     add(k2 + np.arange(J), off_y + np.arange(J), np.ones(J))
-    add(k2 + jt // T, jt, -np.ones(JT))
-    # f_ijt - min(q_i, kappa m_j) o_jt <= 0
+    add(k2 + np.arange(JT) // T, np.arange(JT), -np.ones(JT))
+    # f_ijt - min(q_i, kappa m_j) o_jt <= 0 at the linked sites
     k3 = k2 + J
-    F = len(f_pair)
-    i, j = inst.pair_i[f_pair], inst.pair_j[f_pair]
+    keep = np.isin(inst.pair_j[f_pair], lj)
+    fk = np.flatnonzero(keep)
+    F = len(fk)
+    i, j = inst.pair_i[f_pair[fk]], inst.pair_j[f_pair[fk]]
     u = np.minimum(inst.q[i], inst.kappa * inst.max_evses[j])
-    add(k3 + np.arange(F), off_f + np.arange(F), np.ones(F))
-    add(k3 + np.arange(F), off_o + j * T + f_t, -u)
-    cnt = 2 * JT + J + F
+    add(k3 + np.arange(F), off_f + fk, np.ones(F))
+    add(k3 + np.arange(F), off_o + j * T + f_t[fk], -u)
+    cnt = 2 * L + J + F
     rlo.append(np.full(cnt, -np.inf))
     rup.append(np.zeros(cnt))
     return cnt

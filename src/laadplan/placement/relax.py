@@ -53,7 +53,7 @@ from dataclasses import dataclass
 import highspy
 import numpy as np
 
-from laadplan.placement.optimise import BIG, Instance, Solution, greedy, trim
+from laadplan.placement.optimise import BIG, Instance, Solution, greedy, linked_sites, trim
 
 log = logging.getLogger(__name__)
 
@@ -175,7 +175,7 @@ class RelaxedModel:
         y_col[y_site] = ncol_n + np.arange(len(y_site))
         off_o = ncol_n + len(y_site)
         # strong: o_jt (site j has an EVSE by year t) for live sites from their first year
-        o_cnt = np.where(live, T - first, 0) if self.strong else np.zeros(J, dtype="int64")
+        o_cnt = np.where(live & linked_sites(inst), T - first, 0) if self.strong else np.zeros(J, dtype="int64")
         o_j = np.repeat(np.arange(J), o_cnt)
         o_t = np.arange(o_cnt.sum()) - np.repeat(np.cumsum(o_cnt) - o_cnt, o_cnt) + np.repeat(first, o_cnt)
         o_col = np.full((J, T), -1, dtype="int64")
@@ -255,11 +255,12 @@ class RelaxedModel:
             # y_j - sum_t n_jt <= 0
             rows(np.searchsorted(y_site, n_j), np.arange(ncol_n), -np.ones(ncol_n), None, ROW_LINK)
             rows(np.arange(len(y_site)), y_col[y_site], np.ones(len(y_site)), np.zeros(len(y_site)), ROW_LINK)
-            # f_ijt - min(q_i, kappa m_j) o_jt <= 0
-            fi, fj = inst.pair_i[f_pair], inst.pair_j[f_pair]
+            # f_ijt - min(q_i, kappa m_j) o_jt <= 0 at the linked sites
+            fk = np.flatnonzero(o_col[inst.pair_j[f_pair], f_t] >= 0)
+            fi, fj = inst.pair_i[f_pair[fk]], inst.pair_j[f_pair[fk]]
             u = np.minimum(inst.q[fi], inst.kappa * inst.max_evses[fj])
-            rows(np.arange(F), fcols, np.ones(F), None, ROW_LINK)
-            rows(np.arange(F), o_col[fj, f_t], -u, np.zeros(F), ROW_LINK)
+            rows(np.arange(len(fk)), fcols[fk], np.ones(len(fk)), None, ROW_LINK)
+            rows(np.arange(len(fk)), o_col[fj, f_t[fk]], -u, np.zeros(len(fk)), ROW_LINK)
         # the yearly budget rows, dualised: they link every block
         self.budget_row0 = nrow
         rows(n_t, np.arange(ncol_n), np.ones(ncol_n), inst.budget.astype("float64"), ROW_BUDGET)
@@ -431,9 +432,9 @@ def solve_relaxed(inst: Instance, warm: Solution, *, time_limit_s: float, t0: fl
     rm = RelaxedModel(inst, strong=strong)
     log.info("relaxed LP: %d columns, %d rows, %d blocks in %d bundles, %.1f s", rm.ncol, rm.nrow, rm.n_blocks,
              len(rm.bundles), time.perf_counter() - t0)
-    from laadplan.placement.optimise import _n_flow_vars, improve_start, solve_mip
+    from laadplan.placement.optimise import _n_cover_vars, _n_flow_vars, improve_start, solve_mip
 
-    polish = _n_flow_vars(inst) <= polish_max_vars
+    polish = (_n_cover_vars(inst) if linked_sites(inst).all() else _n_flow_vars(inst)) <= polish_max_vars
     # the price search may use half the time (three quarters without the MIP); the plan gets the rest
     evals = _search_prices(rm, t0 + (0.5 if polish else 0.75) * time_limit_s, threads, tol)
     best = min(evals, key=lambda e: e.bound)
