@@ -21,6 +21,7 @@ from laadplan import geo
 
 log = logging.getLogger(__name__)
 BIG = 10**9
+SUPPORT_MIP_MAX_VARS = 50_000  # the MIP on the LP support is tried up to this many flow / coverage columns
 
 
 @dataclass
@@ -352,6 +353,10 @@ def improve_start(work: Instance, n_frac: np.ndarray, warm: Solution, lp_bound: 
 
         forbid = ~support if work.forbid_open is None else (~support | work.forbid_open)
         rs = reduce_instance(dataclasses.replace(work, forbid_open=forbid))
+        size = _n_cover_vars(rs.inst) if linked_sites(rs.inst).all() else _n_flow_vars(rs.inst)
+        if size > SUPPORT_MIP_MAX_VARS:  # too large to be the quick heuristic it is meant to be
+            log.info("MIP on the LP support skipped: %d columns", size)
+            return warm, method
         ss = solve_mip(rs.inst, mip_rel_gap=1e-6, time_limit_s=min(left() / 3, 60.0))
         log.info("MIP on the LP support (%s): %.2f (%s)", rs.summary(), ss.objective, ss.status)
         if ss.objective > warm.objective + 1e-9:

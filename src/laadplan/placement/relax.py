@@ -417,13 +417,15 @@ def _search_prices(rm: RelaxedModel, deadline: float, threads: int, tol: float, 
 
 def solve_relaxed(inst: Instance, warm: Solution, *, time_limit_s: float, t0: float, threads: int = 2,
                   tol: float = 0.001, strong: bool = True, mip_rel_gap: float = 0.01,
-                  polish_max_vars: int = 2_000_000) -> Solution:
+                  polish_max_vars: int = 250_000) -> Solution:
     """The certified bound of the whole instance and the LP-rounding plan (never worse than ``warm``).
 
-    The LP (strong formulation unless ``strong`` is False) is rounded three ways (cumulative EVSEs per
-    site rounded down, to nearest, and up), each repaired and filled by the greedy; the best, with its
-    exact flows, warm-starts the MIP of the whole instance for the time left when the instance has at
-    most ``polish_max_vars`` flow variables. The bound is the smaller of the LP's dual bound and the
+    The LP (strong formulation unless ``strong`` is False) gives the MIP's start
+    (:func:`~laadplan.placement.optimise.improve_start`: rounded three ways and repaired by the greedy,
+    swaps, the MIP on the LP support); the best, with its exact flows, warm-starts the MIP of the whole
+    instance for the time left when the instance has at most ``polish_max_vars`` flow (or coverage)
+    columns (above that the whole MIP only spent the time: measured on the demo region, no gain and
+    the time limit overshot twice over). The bound is the smaller of the LP's dual bound and the
     MIP's, both valid for the whole instance."""
     J, T = inst.J, inst.T
     if len(inst.pair_i) == 0:  # no demand within reach of a site: nothing to serve
