@@ -144,18 +144,21 @@ class PlacementModel:
     plan worth keeping (same optimum), but without them the LP relaxation serves all demand near such a
     site from a sliver of it (one aggregated capacity row per site), so its bound was loose and its
     rounding gave nothing. At capacitated sites the capacity row binds and the links are left out (a
-    row per flow, measured to slow the demo region's LP from seconds to minutes). When one EVSE serves all a site can reach
-    (:math:`\kappa \ge \sum_{i \to j} q_i`, plain maximal covering) the flows are replaced by the
-    coverage rows :math:`z_{it} \le q_i \sum_{j \to i} o_{jt}` (same optimum, same LP bound, far smaller).
+    row per flow, measured to slow the demo region's LP from seconds to minutes). When that holds at
+    every site (:math:`\kappa \ge \sum_{i \to j} q_i`, as in plain maximal covering) the flows are
+    replaced by the coverage rows :math:`z_{it} \le q_i \sum_{j \to i} o_{jt}` (same optimum, same LP
+    bound, far smaller).
 
     Solving: exact reductions first (:mod:`laadplan.placement.reduce`: unusable and dominated sites
     dropped, demand points with the same reachable sites merged; the plan is lifted back). Then the LP
-    relaxation of the whole model (its bound), rounded three ways and repaired by the greedy; the best of
+    relaxation of the whole model (its bound) gives the start (:func:`improve_start`: rounded three ways
+    and repaired by the greedy, 1-swap search on plain covering, the MIP on the LP support); the best of
     that and the greedy warm-starts HiGHS branch-and-cut to the relative gap ``mip_rel_gap`` or the time
     limit (skipped when the LP bound already proves the gap). When it stops with a gap left (often at its
-    start), a short improvement phase continues to optimality (up to twice the time spent, within the time
-    limit). ``bound`` is the smaller of the LP bound and HiGHS's dual bound, both for the whole model.
-    Instances with more than ``max_vars`` flow variables (after the reductions) are solved through their
+    start), a short improvement phase continues to optimality (up to four times the time spent, within
+    the time limit). ``bound`` is the smaller of the LP bound and HiGHS's dual bound, both for the whole
+    model. Instances whose LP has more than ``max_vars`` columns (covered-demand columns, or flows before
+    the reductions) are solved through their
     LP relaxation by blocks instead (:mod:`laadplan.placement.relax`): the LP, made exactly smaller
     (columns the model fixes at zero dropped, kW capacity rows rounded down to EVSE counts), falls apart
     into independent blocks once the yearly budget rows are priced out; the prices are searched by
@@ -303,7 +306,7 @@ class PlacementModel:
             log.info("%s: %.2f, bound %.2f (%s), %.1f s", sol.method, sol.objective, sol.bound, sol.status, spent)
             if sol.gap > 1e-6 and time_limit_s - spent > 0.5:
                 # stopped within mip_rel_gap (often at its start): a short improvement phase to optimality
-                more = solve_mip(work, time_limit_s=min(left(), max(5.0, 2 * spent)), mip_rel_gap=1e-6,
+                more = solve_mip(work, time_limit_s=min(left(), max(5.0, 4 * spent)), mip_rel_gap=1e-6,
                                  warm=sol, strong=strong)
                 if more.objective > sol.objective + 1e-9:
                     more.method = f"{sol.method} + mip improvement phase"
