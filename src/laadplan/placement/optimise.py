@@ -7,6 +7,7 @@ The model (in the spirit of spopt's ``MCLP``: build with :meth:`PlacementModel.f
 
 from __future__ import annotations
 
+import dataclasses
 import heapq
 import logging
 import time
@@ -20,6 +21,7 @@ from laadplan import geo
 
 log = logging.getLogger(__name__)
 BIG = 10**9
+SUPPORT_MIP_MAX_VARS = 50_000  # the MIP on the LP support is tried up to this many flow / coverage columns
 
 
 @dataclass
@@ -79,6 +81,17 @@ class Solution:
     components: int = 1
     #: where ``bound`` comes from (always a bound on the optimum of the whole instance)
     bound_source: str = ""
+    #: the greedy heuristic's objective on the same instance (the baseline; None: not computed)
+    greedy_objective: float | None = None
+    #: an LP relaxation's (fractional) EVSEs, J x T (None: not an LP solution)
+    n_frac: np.ndarray | None = None
+
+    @property
+    def beats_greedy(self) -> bool | None:
+        """True when the plan is strictly better than the greedy plan (None: no greedy run)."""
+        if self.greedy_objective is None:
+            return None
+        return self.objective > self.greedy_objective + 1e-9 * max(1.0, abs(self.greedy_objective))
 
     @property
     def gap(self) -> float:
@@ -124,22 +137,43 @@ class PlacementModel:
     connection and draws on its area's :math:`A_a`. Existing charge points are fixed: the triggers
     produce demand net of them.
 
-    Solving: HiGHS branch-and-cut to the relative gap ``mip_rel_gap`` or the time limit, warm-started
-    with the greedy solution; ``bound`` is HiGHS's dual bound of the whole model. Instances with more than
-    ``max_vars`` flow variables are solved through their LP relaxation instead
-    (:mod:`laadplan.placement.relax`): the LP, made exactly smaller (columns the model fixes at zero
-    dropped, kW capacity rows rounded down to EVSE counts), falls apart into independent blocks once the
-    yearly budget rows are priced out; the prices are searched by cutting planes, and ``bound`` is a
-    dual bound :math:`y^\top b + \sum_j u_j \max(0, c_j - (A^\top y)_j)`, valid for the optimum of the
-    whole instance for any row prices :math:`y \ge 0`. The plan rounds the LP's EVSEs down, lets the
-    greedy drop what breaks spacing and fill what is left, and takes the exact best flows for those
-    EVSEs; it is never worse than the greedy plan. ``gap`` is always against a bound of the whole
-    instance.
+    Strong formulation (default): with :math:`o_{jt} \in [0, 1]` ("site :math:`j` has an EVSE by year
+    :math:`t`") the rows :math:`o_{jt} \le y_j`, :math:`o_{jt} \le \sum_{t' \le t} n_{jt'}`,
+    :math:`y_j \le \sum_t n_{jt}` and, per pair kept at a site where one EVSE serves all it can reach
+    (:func:`linked_sites`), :math:`f_{ijt} \le \min(q_i, \kappa m_j)\, o_{jt}`. They cut off no integer
+    plan worth keeping (same optimum), but without them the LP relaxation serves all demand near such a
+    site from a sliver of it (one aggregated capacity row per site), so its bound was loose and its
+    rounding gave nothing. At capacitated sites the capacity row binds and the links are left out (a
+    row per flow, measured to slow the demo region's LP from seconds to minutes). When that holds at
+    every site (:math:`\kappa \ge \sum_{i \to j} q_i`, as in plain maximal covering) the flows are
+    replaced by the coverage rows :math:`z_{it} \le q_i \sum_{j \to i} o_{jt}` (same optimum, same LP
+    bound, far smaller).
+
+    Solving: exact reductions first (:mod:`laadplan.placement.reduce`: unusable and dominated sites
+    dropped, demand points with the same reachable sites merged; the plan is lifted back). Then the LP
+    relaxation of the whole model (its bound) gives the start (:func:`improve_start`: rounded three ways
+    and repaired by the greedy, 1-swap search on plain covering, the MIP on the LP support); the best of
+    that and the greedy warm-starts HiGHS branch-and-cut to the relative gap ``mip_rel_gap`` or the time
+    limit (skipped when the LP bound already proves the gap). When it stops with a gap left (often at its
+    start), a short improvement phase continues to optimality (up to four times the time spent, within
+    the time limit). ``bound`` is the smaller of the LP bound and HiGHS's dual bound, both for the whole
+    model. Instances whose LP has more than ``max_vars`` columns (covered-demand columns, or flows before
+    the reductions) are solved through their
+    LP relaxation by blocks instead (:mod:`laadplan.placement.relax`): the LP, made exactly smaller
+    (columns the model fixes at zero dropped, kW capacity rows rounded down to EVSE counts), falls apart
+    into independent blocks once the yearly budget rows are priced out; the prices are searched by
+    cutting planes, and ``bound`` is a dual bound :math:`y^\top b + \sum_j u_j \max(0, c_j - (A^\top y)_j)`,
+    valid for the optimum of the whole instance for any row prices :math:`y \ge 0`. Its rounding,
+    repaired by the greedy with the exact best flows, warm-starts the MIP of the whole instance for the
+    time left. Every plan is compared with the greedy plan of the original instance and is never worse
+    (``method`` says what produced it, ``greedy_objective`` / ``beats_greedy`` the comparison); ``gap`` is
+    always against a bound of the whole instance.
     """
 
     def __init__(self, inst: Instance):
         self.inst = inst
         self.greedy_objective: float | None = None
+        self.reduction = None  # the Reduction of the last solve
 
     # -- construction ------------------------------------------------------------------------------
     @classmethod
@@ -215,13 +249,19 @@ class PlacementModel:
 
     # -- solving -------------------------------------------------------------------------------------
     def solve(self, method: str = "mip", *, time_limit_s: float = 60.0, mip_rel_gap: float = 0.01,
-              max_vars: int = 250_000, decompose: bool | None = None) -> Solution:
+              max_vars: int = 250_000, decompose: bool | None = None, strong: bool = True,
+              reduce: bool = True) -> Solution:
         """Solve with ``method`` ``"mip"`` (HiGHS, greedy warm start) or ``"greedy"``.
 
-        ``decompose`` None: above ``max_vars`` flow variables, solve the LP relaxation block by block and
-        round it (:func:`laadplan.placement.relax.solve_relaxed`) instead of the MIP. A MIP that cannot
-        reach the greedy value in the time limit returns the greedy plan (the fallback) with the MIP's
-        bound.
+        ``reduce``: first apply the exact size reductions of :mod:`laadplan.placement.reduce` (unusable
+        and dominated sites dropped, demand with the same reachable sites merged); the plan is lifted back
+        to the whole instance. ``strong``: the strong formulation (per-pair linking rows).
+        ``decompose`` None: above ``max_vars`` flow variables (after the reductions), solve the LP
+        relaxation block by block, round it and repair with the greedy, then warm-start the MIP
+        (:func:`laadplan.placement.relax.solve_relaxed`). When the MIP stops at its (greedy) start with
+        a gap left, a short improvement phase continues it to optimality. A MIP that cannot reach the
+        greedy value in the time limit returns the greedy plan (the fallback) with the MIP's bound: the
+        plan is never worse than the greedy one, and ``bound`` always holds for the whole instance.
         """
         t0 = time.perf_counter()
         inst = self.inst
@@ -230,22 +270,224 @@ class PlacementModel:
         if method == "greedy":
             g.seconds = time.perf_counter() - t0
             return g
-        if decompose is None:
-            decompose = _n_flow_vars(inst) > max_vars
-        if not decompose:
-            sol = solve_mip(inst, time_limit_s=time_limit_s, mip_rel_gap=mip_rel_gap, warm=g)
-            if sol.objective < g.objective - 1e-6:  # time limit without reaching the greedy value
-                g.method, g.bound, g.status = "greedy-fallback", sol.bound, sol.status
-                sol = g
-            sol.bound_source = "HiGHS branch-and-cut dual bound of the whole model"
-            sol.seconds = time.perf_counter() - t0
-            return sol
-        from laadplan.placement.relax import solve_relaxed
+        log.info("greedy: %.2f, %.1f s", g.objective, time.perf_counter() - t0)
+        red = None
+        if reduce:
+            from laadplan.placement.reduce import reduce_instance
 
-        sol = solve_relaxed(inst, g, time_limit_s=max(time_limit_s - (time.perf_counter() - t0), 1.0),
-                            t0=time.perf_counter())
+            red = reduce_instance(inst)
+        work = red.inst if red is not None else inst
+        warm = greedy(work) if red is not None else g
+        if decompose is None:  # the size of the LP: covered-demand columns, or flows (before the reductions,
+            # which leave the flows of capacitated instances large: their whole LP is slow, the blocks are not)
+            decompose = (_n_cover_vars(work) if plain_covering(work) or linked_sites(work).all()
+                         else _n_flow_vars(inst)) > max_vars
+        left = lambda: max(time_limit_s - (time.perf_counter() - t0), 1.0)  # noqa: E731
+        form = "strong" if strong else "aggregated"
+        if not decompose:
+            # the LP relaxation first: its bound, and its rounding (repaired by the greedy) as the MIP's start
+            log.info("reduced and greedy of the reduced instance: %.1f s", time.perf_counter() - t0)
+            lp = solve_mip(work, time_limit_s=left(), relax=True, strong=strong)
+            log.info("LP relaxation (%s): %.2f (%s), %.1f s", form, lp.objective, lp.status, time.perf_counter() - t0)
+            start_method = "greedy"
+            if lp.n_frac is not None and np.isfinite(lp.bound):
+                warm, start_method = improve_start(work, lp.n_frac, warm, lp.bound, left)
+            bound_src = f"LP relaxation of the whole model ({form} formulation)"
+            if warm.objective >= lp.bound - mip_rel_gap * abs(lp.bound):  # the LP bound proves the gap already
+                sol = dataclasses.replace(warm, method=start_method, status="Optimal")  # within mip_rel_gap
+                sol.bound = lp.bound
+            else:
+                sol = solve_mip(work, time_limit_s=left(), mip_rel_gap=mip_rel_gap, warm=warm, strong=strong)
+                sol.method = f"mip ({form}, from {start_method})"
+                if sol.bound < lp.bound:
+                    bound_src = f"HiGHS branch-and-cut dual bound of the whole model ({form} formulation)"
+                sol.bound = max(min(sol.bound, lp.bound), sol.objective)
+            spent = time.perf_counter() - t0
+            log.info("%s: %.2f, bound %.2f (%s), %.1f s", sol.method, sol.objective, sol.bound, sol.status, spent)
+            if sol.gap > 1e-6 and time_limit_s - spent > 0.5:
+                # stopped within mip_rel_gap (often at its start): a short improvement phase to optimality
+                more = solve_mip(work, time_limit_s=min(left(), max(5.0, 4 * spent)), mip_rel_gap=1e-6,
+                                 warm=sol, strong=strong)
+                if more.objective > sol.objective + 1e-9:
+                    more.method = f"{sol.method} + mip improvement phase"
+                    more.bound, sol = min(more.bound, sol.bound), more
+                elif more.bound < sol.bound:
+                    sol.bound = max(more.bound, sol.objective)
+                    sol.status = f"{sol.status}; improvement phase: {more.status}"
+                if sol.bound <= more.bound + 1e-9 and more.bound < lp.bound:
+                    bound_src = f"HiGHS branch-and-cut dual bound of the whole model ({form} formulation)"
+            sol.bound_source = bound_src
+        else:
+            from laadplan.placement.relax import solve_relaxed
+
+            sol = solve_relaxed(work, warm, time_limit_s=left(), t0=time.perf_counter(), strong=strong,
+                                mip_rel_gap=mip_rel_gap)
+        if red is not None:
+            sol = red.lift(sol)
+            sol.bound_source += f"; reduced: {red.summary()}"
+            self.reduction = red
+        if sol.objective < g.objective - 1e-6:  # the time limit came before the greedy value
+            g.method, g.bound, g.status, g.bound_source = "greedy-fallback", sol.bound, sol.status, sol.bound_source
+            g.components = sol.components
+            sol = g
+        sol.bound = max(sol.bound, sol.objective)
+        sol.greedy_objective = g.objective
         sol.seconds = time.perf_counter() - t0
         return sol
+
+
+def improve_start(work: Instance, n_frac: np.ndarray, warm: Solution, lp_bound: float, left) -> tuple[Solution, str]:
+    """The MIP's start from an LP solution ``n_frac``: the best of ``warm`` (the greedy), the LP rounded and
+    repaired (:func:`lp_round`), a 1-swap local search from it on plain covering instances
+    (:func:`swap_search`), and the MIP restricted to the sites the LP, the rounding or the greedy use
+    (the others forbidden; a small MIP, solved to optimality or a third of the time left)."""
+    method = "greedy"
+    greedy_n = warm.n
+    rounded, how = lp_round(work, n_frac)
+    if rounded.objective > warm.objective + 1e-9:
+        warm, method = rounded, f"lp-round ({how})"
+    if plain_covering(work) and warm.objective < lp_bound - 1e-9:
+        better = swap_search(work, warm, time_limit_s=min(left() / 6, 20.0))
+        if better.objective > warm.objective + 1e-9:
+            warm, method = better, f"{method} + swaps"
+    support = (n_frac > 1e-6).any(axis=1) | (warm.n.sum(axis=1) > 0) | (greedy_n.sum(axis=1) > 0)
+    if warm.objective < lp_bound - 1e-9 and support.sum() < work.J and left() > 2.0:
+        from laadplan.placement.reduce import reduce_instance
+
+        forbid = ~support if work.forbid_open is None else (~support | work.forbid_open)
+        rs = reduce_instance(dataclasses.replace(work, forbid_open=forbid))
+        size = _n_cover_vars(rs.inst) if linked_sites(rs.inst).all() else _n_flow_vars(rs.inst)
+        if size > SUPPORT_MIP_MAX_VARS:  # too large to be the quick heuristic it is meant to be
+            log.info("MIP on the LP support skipped: %d columns", size)
+            return warm, method
+        ss = solve_mip(rs.inst, mip_rel_gap=1e-6, time_limit_s=min(left() / 3, 60.0))
+        log.info("MIP on the LP support (%s): %.2f (%s)", rs.summary(), ss.objective, ss.status)
+        if ss.objective > warm.objective + 1e-9:
+            warm, method = rs.lift(ss), f"mip on the LP support ({int(support.sum()):,} sites)"
+    return warm, method
+
+
+def lp_round(inst: Instance, n_frac: np.ndarray) -> tuple[Solution, str]:
+    """Round an LP's EVSEs three ways (cumulative per site down, to nearest, up) and let the greedy repair
+    (drop what breaks a row) and fill each; the best plan and how it was rounded."""
+    J, T = inst.J, inst.T
+    cum_lp = np.cumsum(np.clip(n_frac, 0.0, None), axis=1)
+    best, best_how = None, ""
+    for how, cum in (("down", np.floor(cum_lp + 1e-6)), ("nearest", np.floor(cum_lp + 0.5)),
+                     ("up", np.ceil(cum_lp - 1e-3))):
+        cum = np.maximum.accumulate(np.minimum(cum, inst.max_evses[:, None]), axis=1)
+        start = np.diff(np.concatenate([np.zeros((J, 1)), cum], axis=1)).astype("int64")
+        cand = greedy(inst, start=start)
+        log.info("LP rounded %s, repaired: %.2f (greedy flows)", how, cand.objective)
+        if best is None or cand.objective > best.objective + 1e-9:
+            best, best_how = cand, how
+    return best, best_how
+
+
+def plain_covering(inst: Instance) -> bool:
+    """True for a plain maximal-covering instance: one year, one EVSE serves all a site reaches, and no
+    row besides the budget (no spacing, connection, area or municipality limits)."""
+    if inst.T != 1 or len(inst.spacing) or (inst.conn >= 0).any() or (inst.area >= 0).any():
+        return False
+    if (inst.gm_budget < BIG).any() or not len(inst.pair_i):
+        return False
+    load = np.bincount(inst.pair_j, weights=inst.q[inst.pair_i], minlength=inst.J)
+    return bool((inst.kappa >= load - 1e-9).all())
+
+
+def swap_search(inst: Instance, sol: Solution, *, time_limit_s: float = 10.0) -> Solution:
+    """1-swap local search (close one open site, open the best closed one) for a :func:`plain_covering`
+    instance, from ``sol``'s sites until no swap gains or the time limit; the plan's flows serve each
+    covered point at its first open site in reach. Gains and losses are kept per site and updated only
+    around the demand whose cover count changes, so a pass over the open sites costs about the pairs
+    of those sites."""
+    t0 = time.perf_counter()
+    J = inst.J
+    wq = np.where((inst.arrive == 0) & (inst.dep() > 0), inst.w * inst.q, 0.0)
+    can = inst.allowed[:, 0] & (inst.max_evses > 0)
+    if inst.forbid_open is not None:
+        can &= ~inst.forbid_open
+    o = np.lexsort((inst.pair_i, inst.pair_j))
+    js, ji = inst.pair_j[o], inst.pair_i[o]
+    s_start = np.searchsorted(js, np.arange(J + 1))
+    o2 = np.lexsort((inst.pair_j, inst.pair_i))
+    dsites, d_start = inst.pair_j[o2], np.searchsorted(inst.pair_i[o2], np.arange(inst.I + 1))
+    R = [ji[s_start[j]:s_start[j + 1]].tolist() for j in range(J)]
+    S = [dsites[d_start[i]:d_start[i + 1]].tolist() for i in range(inst.I)]
+    wql = wq.tolist()
+    is_open = (sol.n[:, 0] > 0) & can
+    opened = is_open.tolist()
+    c = np.zeros(inst.I, dtype="int64")
+    np.add.at(c, inst.pair_i, is_open[inst.pair_j].astype("int64"))
+    cov = c.tolist()
+    unc = np.where(c == 0, wq, 0.0)
+    gain = np.bincount(inst.pair_j, weights=unc[inst.pair_i], minlength=J)
+    one = np.where(c == 1, wq, 0.0)
+    loss = np.bincount(inst.pair_j, weights=one[inst.pair_i] * is_open[inst.pair_j], minlength=J)
+
+    def remove(a: int) -> None:
+        opened[a] = False
+        for i in R[a]:
+            cov[i] -= 1
+            if cov[i] == 0:
+                for j in S[i]:
+                    gain[j] += wql[i]
+                loss[a] -= wql[i]
+            elif cov[i] == 1:
+                for k in S[i]:
+                    if opened[k]:
+                        loss[k] += wql[i]
+                        break
+
+    def add(b: int) -> None:
+        opened[b] = True
+        for i in R[b]:
+            cov[i] += 1
+            if cov[i] == 1:
+                for j in S[i]:
+                    gain[j] -= wql[i]
+                loss[b] += wql[i]
+            elif cov[i] == 2:
+                for k in S[i]:
+                    if opened[k] and k != b:
+                        loss[k] -= wql[i]
+                        break
+
+    blocked = ~can
+    swaps = 0
+    improved = True
+    while improved and time.perf_counter() - t0 < time_limit_s:
+        improved = False
+        order = sorted((j for j in range(J) if opened[j]), key=lambda j: loss[j])
+        for a in order:
+            if time.perf_counter() - t0 >= time_limit_s:
+                break
+            la = loss[a]
+            remove(a)
+            g = np.where(np.array(opened) | blocked, -np.inf, gain)
+            g[a] = -np.inf
+            b = int(np.argmax(g))
+            if g[b] > la + 1e-9:
+                add(b)
+                swaps += 1
+                improved = True
+            else:
+                add(a)
+    n = np.zeros((J, 1), dtype="int64")
+    n[np.array(opened, dtype=bool), 0] = 1
+    covered = np.flatnonzero((np.array(cov) > 0) & (wq > 0))
+    fp, ft, fv = _cover_flows(inst, n, covered, np.zeros(len(covered), dtype="int64"), inst.q[covered])
+    obj = float((inst.w[inst.pair_i[fp]] * fv).sum())
+    log.info("swap search: %d swaps, %.2f -> %.2f, %.1f s", swaps, sol.objective, obj, time.perf_counter() - t0)
+    return Solution(n=n, flow_p=fp, flow_t=ft, flow_v=fv, objective=obj, bound=np.inf,
+                    seconds=time.perf_counter() - t0, method=f"{sol.method} + swaps", status="heuristic")
+
+
+def _n_cover_vars(inst: Instance) -> int:
+    """Columns z_it of the coverage rows (demand points with a pair, times their years)."""
+    has = np.zeros(inst.I, dtype=bool)
+    has[inst.pair_i] = True
+    return int(np.maximum(0, inst.dep() - inst.arrive)[has].sum())
 
 
 def _n_flow_vars(inst: Instance) -> int:
@@ -397,9 +639,18 @@ def greedy(inst: Instance, start: np.ndarray | None = None) -> Solution:
 
 # -- MIP --------------------------------------------------------------------------------------------
 def solve_mip(inst: Instance, *, time_limit_s: float = 60.0, mip_rel_gap: float = 0.01,
-              warm: Solution | None = None, threads: int | None = None, relax: bool = False) -> Solution:
-    """Build the model of :class:`PlacementModel` for ``inst`` and solve it with HiGHS (``relax``: its LP
-    relaxation, whose optimum is an upper bound)."""
+              warm: Solution | None = None, threads: int | None = None, relax: bool = False,
+              strong: bool = True, coverage: bool | None = None, lp_solver: str | None = None) -> Solution:
+    r"""Build the model of :class:`PlacementModel` for ``inst`` and solve it with HiGHS (``relax``: its LP
+    relaxation, whose optimum is an upper bound). ``strong`` adds the per-pair linking rows (the strong
+    formulation, same integer optimum, tighter LP); ``strong=False`` is the aggregated model alone.
+
+    ``coverage`` (None: whenever it is exact, with ``strong``): when one EVSE at any site serves all the
+    demand that can reach it (:math:`\kappa \ge \sum_{i \to j} q_i` for every site), the flows are
+    replaced by the covered demand :math:`z_{it} \le q_i`, :math:`z_{it} \le q_i \sum_{j \to i} o_{jt}`
+    (the classic maximal-covering rows): the same integer optimum and the same LP bound as the strong
+    flow model (its per-pair rows imply the site rows then), with one row per demand point and year
+    instead of one per pair and year. Each covered point is then served at one open site in reach."""
     t0 = time.perf_counter()
     J, T, I = inst.J, inst.T, inst.I  # noqa: E741
     P = len(inst.pair_i)
@@ -408,8 +659,21 @@ def solve_mip(inst: Instance, *, time_limit_s: float = 60.0, mip_rel_gap: float 
     reps = np.maximum(0, inst.dep()[inst.pair_i] - a_p)
     f_pair = np.repeat(np.arange(P), reps)
     f_t = (np.arange(len(f_pair)) - np.repeat(np.cumsum(reps) - reps, reps)) + np.repeat(a_p, reps)
-    F = len(f_pair)
-    off_y, off_f = J * T, J * T + J
+    if coverage is None:
+        load = np.bincount(inst.pair_j, weights=inst.q[inst.pair_i], minlength=J)
+        coverage = bool(strong and P and (inst.kappa >= load - 1e-9).all())
+    coverage = bool(coverage and strong)
+    if coverage:  # the columns are z_it (demand i, year t), not flows
+        zi = np.unique(inst.pair_i)
+        zr = np.maximum(0, inst.dep()[zi] - inst.arrive[zi])
+        z_i = np.repeat(zi, zr)
+        z_t = (np.arange(len(z_i)) - np.repeat(np.cumsum(zr) - zr, zr)) + np.repeat(inst.arrive[zi], zr)
+        F = len(z_i)
+    else:
+        F = len(f_pair)
+    off_y = J * T
+    off_o = off_y + J  # strong: o_jt, "site j has an EVSE by year t" (continuous in [0, 1])
+    off_f = off_o + (J * T if strong else 0)
     ncol = off_f + F
     lower = np.zeros(ncol)
     upper = np.zeros(ncol)
@@ -419,12 +683,15 @@ def solve_mip(inst: Instance, *, time_limit_s: float = 60.0, mip_rel_gap: float 
     if inst.forbid_open is not None:
         usable &= ~inst.forbid_open[:, None]
     upper[:off_y] = np.where(usable, inst.max_evses[:, None], 0).ravel()
-    upper[off_y:off_f] = np.where(usable.any(axis=1), 1.0, 0.0)
-    upper[off_f:] = inst.q[inst.pair_i[f_pair]]
+    upper[off_y:off_o] = np.where(usable.any(axis=1), 1.0, 0.0)
+    if strong:
+        upper[off_o:off_f] = np.repeat(upper[off_y:off_o], T)
+    col_i = z_i if coverage else inst.pair_i[f_pair]
+    upper[off_f:] = inst.q[col_i]
     cost = np.zeros(ncol)
-    cost[off_f:] = inst.w[inst.pair_i[f_pair]]
+    cost[off_f:] = inst.w[col_i]
     integrality = np.zeros(ncol, dtype="int64")
-    integrality[:off_f] = 1
+    integrality[:off_o] = 1
     rows, cols, vals, rlo, rup = [], [], [], [], []
     nrow = 0
 
@@ -433,17 +700,34 @@ def solve_mip(inst: Instance, *, time_limit_s: float = 60.0, mip_rel_gap: float 
         cols.append(np.asarray(c, dtype="int64"))
         vals.append(np.asarray(v, dtype="float64"))
 
+    if coverage:
+        # z_it - q_i sum_{j -> i} o_jt <= 0 (rows (1), (2) and the flow links are not needed)
+        po = np.argsort(inst.pair_i, kind="stable")
+        ps = inst.pair_i[po]
+        lo = np.searchsorted(ps, z_i)
+        deg = np.searchsorted(ps, z_i, side="right") - lo
+        kk = np.repeat(np.arange(F), deg)
+        pp = po[np.repeat(lo, deg) + (np.arange(deg.sum()) - np.repeat(np.cumsum(deg) - deg, deg))]
+        add(nrow + np.arange(F), off_f + np.arange(F), np.ones(F))
+        add(nrow + kk, off_o + inst.pair_j[pp] * T + z_t[kk], -inst.q[z_i[kk]])
+        rlo.append(np.full(F, -np.inf))
+        rup.append(np.zeros(F))
+        nrow += F
     # (1) demand: sum_j f_ijt <= q_i
+    if coverage:
+        f_pair = f_pair[:0]
+        f_t = f_t[:0]
+    Fd = len(f_pair)
     key1 = inst.pair_i[f_pair] * T + f_t
     u1, r1 = np.unique(key1, return_inverse=True)
-    add(nrow + r1, off_f + np.arange(F), np.ones(F))
+    add(nrow + r1, off_f + np.arange(Fd), np.ones(Fd))
     rlo.append(np.full(len(u1), -np.inf))
     rup.append(inst.q[u1 // T])
     nrow += len(u1)
     # (2) site capacity per year: sum_i f_ijt - kappa * sum_{t'<=t} n_jt' <= 0
     key2 = inst.pair_j[f_pair] * T + f_t
     u2, r2 = np.unique(key2, return_inverse=True)
-    add(nrow + r2, off_f + np.arange(F), np.ones(F))
+    add(nrow + r2, off_f + np.arange(Fd), np.ones(Fd))
     jj, tt = u2 // T, u2 % T
     rep = tt + 1
     rr = np.repeat(np.arange(len(u2)), rep)
@@ -489,6 +773,8 @@ def solve_mip(inst: Instance, *, time_limit_s: float = 60.0, mip_rel_gap: float 
         rlo.append(np.full(S, -np.inf))
         rup.append(np.ones(S))
         nrow += S
+    if strong:
+        nrow += _strong_rows(inst, add, rlo, rup, nrow, f_pair, f_t, off_y, off_o, off_f)  # no flows: coverage
     R = np.concatenate(rows)
     Cc = np.concatenate(cols)
     V = np.concatenate(vals)
@@ -500,6 +786,8 @@ def solve_mip(inst: Instance, *, time_limit_s: float = 60.0, mip_rel_gap: float 
     h.setOptionValue("output_flag", False)
     h.setOptionValue("time_limit", float(max(time_limit_s, 0.1)))
     h.setOptionValue("mip_rel_gap", float(mip_rel_gap))
+    if relax and lp_solver:  # e.g. "ipm": measured no faster than HiGHS's default on the covering LPs
+        h.setOptionValue("solver", lp_solver)
     if threads:
         h.setOptionValue("threads", int(threads))
     lp = highspy.HighsLp()
@@ -524,8 +812,16 @@ def solve_mip(inst: Instance, *, time_limit_s: float = 60.0, mip_rel_gap: float 
     if warm is not None and ncol:
         x = np.zeros(ncol)
         x[:off_y] = warm.n.ravel()
-        x[off_y:off_f] = (warm.n.sum(axis=1) > 0).astype(float)
-        if len(warm.flow_p):
+        x[off_y:off_o] = (warm.n.sum(axis=1) > 0).astype(float)
+        if strong:
+            x[off_o:off_f] = (np.cumsum(warm.n, axis=1) > 0).astype(float).ravel()
+        if coverage and len(warm.flow_p):
+            served = {}
+            for p, t, v in zip(inst.pair_i[warm.flow_p], warm.flow_t, warm.flow_v):
+                served[(int(p), int(t))] = served.get((int(p), int(t)), 0.0) + v
+            for k, (i, t) in enumerate(zip(z_i, z_t)):
+                x[off_f + k] = min(served.get((int(i), int(t)), 0.0), inst.q[i])
+        elif len(warm.flow_p):
             fmap = {(int(p), int(t)): k for k, (p, t) in enumerate(zip(f_pair, f_t))}
             for p, t, v in zip(warm.flow_p, warm.flow_t, warm.flow_v):
                 k = fmap.get((int(p), int(t)))
@@ -548,16 +844,96 @@ def solve_mip(inst: Instance, *, time_limit_s: float = 60.0, mip_rel_gap: float 
     if relax:
         obj = float(info.objective_function_value)
         return Solution(n=np.zeros((J, T), dtype="int64"), flow_p=np.zeros(0, "int64"), flow_t=np.zeros(0, "int64"),
-                        flow_v=np.zeros(0), objective=obj, bound=obj, seconds=time.perf_counter() - t0,
-                        method="lp", status=status)
+                        flow_v=np.zeros(0), objective=obj, bound=obj if status == "Optimal" else np.inf,
+                        seconds=time.perf_counter() - t0, method="lp", status=status,
+                        n_frac=x[:off_y].reshape(J, T))
     n = np.rint(x[:off_y]).astype("int64").reshape(J, T)
     fv = x[off_f:]
     nz = fv > 1e-9
     obj = float((cost[off_f:] * fv).sum())
+    if coverage:  # serve each covered point at its first site in reach with an EVSE by then
+        f_pair, f_t, fv = _cover_flows(inst, n, z_i[nz], z_t[nz], fv[nz])
+        nz = np.ones(len(fv), dtype=bool)
+        obj = float((inst.w[inst.pair_i[f_pair]] * fv).sum())
     bound = float(info.mip_dual_bound) if np.isfinite(info.mip_dual_bound) else _trivial_bound(inst)
     out = Solution(n=n, flow_p=f_pair[nz], flow_t=f_t[nz], flow_v=fv[nz], objective=obj, bound=max(bound, obj),
                    seconds=time.perf_counter() - t0, method="mip", status=status)
     return trim(inst, out)
+
+
+def linked_sites(inst: Instance) -> np.ndarray:
+    r"""Sites that get the per-pair links of the strong formulation: those where one EVSE serves all the
+    demand that can reach them (:math:`\kappa \ge \sum_{i \to j} q_i`). There the aggregated capacity
+    row says nothing and the LP relaxation, without the links, serves all nearby demand from a sliver of
+    a site. At capacitated sites the capacity row binds and the links would add a row per flow (measured:
+    the demo region's LP went from seconds to over a minute) for little bound."""
+    load = np.bincount(inst.pair_j, weights=inst.q[inst.pair_i], minlength=inst.J)
+    return inst.kappa >= load - 1e-9
+
+
+def _strong_rows(inst: Instance, add, rlo: list, rup: list, nrow: int, f_pair: np.ndarray, f_t: np.ndarray,
+                 off_y: int, off_o: int, off_f: int) -> int:
+    r"""The linking rows of the strong formulation (columns ``o_jt`` at ``off_o + j T + t``) at the
+    :func:`linked_sites`, and :math:`y_j \le \sum_t n_{jt}` at every site; returns their count.
+
+    .. math::
+
+        o_{jt} \le y_j, \quad o_{jt} \le \textstyle\sum_{t' \le t} n_{jt'}, \quad
+        y_j \le \textstyle\sum_t n_{jt}, \quad f_{ijt} \le \min(q_i, \kappa m_j)\, o_{jt}
+
+    Valid for every integer plan (with :math:`o_{jt} = 1` exactly when :math:`j` has an EVSE by year
+    :math:`t`, and :math:`y_j = 1` only at sites that get EVSEs, which costs nothing), so the integer
+    optimum is the same as without them; the LP relaxation can no longer serve demand :math:`i` at a site
+    that is only a fraction open, which is what made the aggregated row alone weak."""
+    J, T = inst.J, inst.T
+    JT = J * T
+    k0 = nrow
+    lj = np.flatnonzero(linked_sites(inst))
+    jt = (lj[:, None] * T + np.arange(T)[None, :]).ravel()
+    L = len(jt)
+    # o_jt - y_j <= 0
+    add(k0 + np.arange(L), off_o + jt, np.ones(L))
+    add(k0 + np.arange(L), off_y + jt // T, -np.ones(L))
+    # o_jt - sum_{t' <= t} n_jt' <= 0
+    k1 = k0 + L
+    add(k1 + np.arange(L), off_o + jt, np.ones(L))
+    rep = jt % T + 1
+    rr = np.repeat(np.arange(L), rep)
+    tprime = np.arange(rep.sum()) - np.repeat(np.cumsum(rep) - rep, rep)
+    add(k1 + rr, (jt[rr] // T) * T + tprime, -np.ones(len(rr)))
+    # y_j - sum_t n_jt <= 0 (every site)
+    k2 = k1 + L
+    add(k2 + np.arange(J), off_y + np.arange(J), np.ones(J))
+    add(k2 + np.arange(JT) // T, np.arange(JT), -np.ones(JT))
+    # f_ijt - min(q_i, kappa m_j) o_jt <= 0 at the linked sites
+    k3 = k2 + J
+    keep = np.isin(inst.pair_j[f_pair], lj)
+    fk = np.flatnonzero(keep)
+    F = len(fk)
+    i, j = inst.pair_i[f_pair[fk]], inst.pair_j[f_pair[fk]]
+    u = np.minimum(inst.q[i], inst.kappa * inst.max_evses[j])
+    add(k3 + np.arange(F), off_f + fk, np.ones(F))
+    add(k3 + np.arange(F), off_o + j * T + f_t[fk], -u)
+    cnt = 2 * L + J + F
+    rlo.append(np.full(cnt, -np.inf))
+    rup.append(np.zeros(cnt))
+    return cnt
+
+
+def _cover_flows(inst: Instance, n: np.ndarray, zi: np.ndarray, zt: np.ndarray, zv: np.ndarray):
+    """Flows of a coverage solution: each covered (i, t) at the first pair whose site has an EVSE by t."""
+    built = np.cumsum(n, axis=1) > 0
+    po = np.argsort(inst.pair_i, kind="stable")
+    ps = inst.pair_i[po]
+    fp, ft, fv = [], [], []
+    for i, t, v in zip(zi.tolist(), zt.tolist(), zv.tolist()):
+        for p in po[np.searchsorted(ps, i):np.searchsorted(ps, i, side="right")]:
+            if built[inst.pair_j[p], t]:
+                fp.append(p)
+                ft.append(t)
+                fv.append(min(v, float(inst.q[i])))
+                break
+    return np.array(fp, dtype="int64"), np.array(ft, dtype="int64"), np.array(fv, dtype="float64")
 
 
 def trim(inst: Instance, sol: Solution) -> Solution:

@@ -31,10 +31,15 @@ Every integer plan of the model satisfies the rows of the reduced LP, because th
   :math:`\sum n \le \lfloor C / p \rfloor` (valid for integer :math:`n`: a Chvatal-Gomory cut).
 So the bound holds for the optimum of the whole problem, not only of a decomposed one.
 
-The plan: round the LP's cumulative EVSEs per site down (never exceeding a budget or a capacity), hand
-them to the greedy heuristic as its start (it drops what breaks spacing and fills what budget and
-capacity are left), then compute the best flows for those EVSEs exactly with the same block LPs (EVSE
-counts fixed, budget rows not needed).
+The LP carries the linking rows of the strong formulation (``ROW_LINK``: :math:`o_{jt} \le y_j`,
+:math:`o_{jt} \le \sum_{t' \le t} n_{jt'}`, :math:`y_j \le \sum_t n_{jt}`,
+:math:`f_{ijt} \le \min(q_i, \kappa m_j) o_{jt}`; see :func:`laadplan.placement.optimise._strong_rows`):
+they keep every integer plan, so the bound argument above is unchanged, and they stay inside the blocks.
+
+The plan: round the LP's cumulative EVSEs per site down, to nearest and up, hand each to the greedy
+heuristic as its start (it drops what breaks a budget, capacity or spacing and fills what is left), keep
+the best, compute the best flows for those EVSEs exactly with the same block LPs (EVSE counts fixed,
+budget rows not needed), and warm-start the MIP of the whole instance from it for the time left.
 """
 
 from __future__ import annotations
@@ -48,11 +53,11 @@ from dataclasses import dataclass
 import highspy
 import numpy as np
 
-from laadplan.placement.optimise import BIG, Instance, Solution, greedy, trim
+from laadplan.placement.optimise import BIG, Instance, Solution, greedy, linked_sites, trim
 
 log = logging.getLogger(__name__)
 
-ROW_DEMAND, ROW_SITE, ROW_OPEN, ROW_CAPACITY, ROW_SPACING, ROW_GM_BUDGET, ROW_BUDGET = range(7)
+ROW_DEMAND, ROW_SITE, ROW_OPEN, ROW_CAPACITY, ROW_SPACING, ROW_GM_BUDGET, ROW_BUDGET, ROW_LINK = range(8)
 
 
 @dataclass
@@ -142,8 +147,9 @@ class _Bundle:
 class RelaxedModel:
     """The reduced LP relaxation of an :class:`Instance`, split into blocks (see the module docstring)."""
 
-    def __init__(self, inst: Instance, *, bundle_cols: int = 30_000):
+    def __init__(self, inst: Instance, *, bundle_cols: int = 30_000, strong: bool = True):
         self.inst = inst
+        self.strong = strong
         self._build(inst)
         self._blocks(bundle_cols)
 
@@ -167,7 +173,14 @@ class RelaxedModel:
         y_site = np.flatnonzero(live)
         y_col = np.full(J, -1, dtype="int64")
         y_col[y_site] = ncol_n + np.arange(len(y_site))
-        off_f = ncol_n + len(y_site)
+        off_o = ncol_n + len(y_site)
+        # strong: o_jt (site j has an EVSE by year t) for live sites from their first year
+        o_cnt = np.where(live & linked_sites(inst), T - first, 0) if self.strong else np.zeros(J, dtype="int64")
+        o_j = np.repeat(np.arange(J), o_cnt)
+        o_t = np.arange(o_cnt.sum()) - np.repeat(np.cumsum(o_cnt) - o_cnt, o_cnt) + np.repeat(first, o_cnt)
+        o_col = np.full((J, T), -1, dtype="int64")
+        o_col[o_j, o_t] = off_o + np.arange(len(o_j))
+        off_f = off_o + len(o_j)
         P = np.flatnonzero(live[inst.pair_j])
         a_p = np.maximum(inst.arrive[inst.pair_i[P]], first[inst.pair_j[P]])
         reps = np.maximum(0, inst.dep()[inst.pair_i[P]] - a_p)
@@ -175,7 +188,7 @@ class RelaxedModel:
         f_t = np.arange(reps.sum()) - np.repeat(np.cumsum(reps) - reps, reps) + np.repeat(a_p, reps)
         F = len(f_pair)
         self.ncol = off_f + F
-        self.upper = np.concatenate([inst.max_evses[n_j].astype("float64"), np.ones(len(y_site)),
+        self.upper = np.concatenate([inst.max_evses[n_j].astype("float64"), np.ones(len(y_site)), np.ones(len(o_j)),
                                      inst.q[inst.pair_i[f_pair]]])
         self.cost = np.concatenate([np.zeros(off_f), inst.w[inst.pair_i[f_pair]]])
         R, C, V, rup, kind = [], [], [], [], []
@@ -230,6 +243,24 @@ class RelaxedModel:
         for g in np.flatnonzero((inst.gm_budget < BIG).any(axis=1)):
             m = np.flatnonzero(inst.site_gm[n_j] == g)
             rows(n_t[m], m, np.ones(len(m)), inst.gm_budget[g].astype("float64"), ROW_GM_BUDGET)
+        if self.strong:  # the linking rows of the strong formulation (optimise._strong_rows)
+            k = len(o_j)
+            # o_jt - y_j <= 0
+            rows(np.arange(k), o_col[o_j, o_t], np.ones(k), None, ROW_LINK)
+            rows(np.arange(k), y_col[o_j], -np.ones(k), np.zeros(k), ROW_LINK)
+            # o_jt - sum_{t' <= t} n_jt' <= 0
+            rr, cc = np.nonzero((np.arange(T)[None, :] <= o_t[:, None]) & (n_col[o_j] >= 0))
+            rows(np.arange(k), o_col[o_j, o_t], np.ones(k), None, ROW_LINK)
+            rows(rr, n_col[o_j[rr], cc], -np.ones(len(rr)), np.zeros(k), ROW_LINK)
+            # y_j - sum_t n_jt <= 0
+            rows(np.searchsorted(y_site, n_j), np.arange(ncol_n), -np.ones(ncol_n), None, ROW_LINK)
+            rows(np.arange(len(y_site)), y_col[y_site], np.ones(len(y_site)), np.zeros(len(y_site)), ROW_LINK)
+            # f_ijt - min(q_i, kappa m_j) o_jt <= 0 at the linked sites
+            fk = np.flatnonzero(o_col[inst.pair_j[f_pair], f_t] >= 0)
+            fi, fj = inst.pair_i[f_pair[fk]], inst.pair_j[f_pair[fk]]
+            u = np.minimum(inst.q[fi], inst.kappa * inst.max_evses[fj])
+            rows(np.arange(len(fk)), fcols[fk], np.ones(len(fk)), None, ROW_LINK)
+            rows(np.arange(len(fk)), o_col[fj, f_t[fk]], -u, np.zeros(len(fk)), ROW_LINK)
         # the yearly budget rows, dualised: they link every block
         self.budget_row0 = nrow
         rows(n_t, np.arange(ncol_n), np.ones(ncol_n), inst.budget.astype("float64"), ROW_BUDGET)
@@ -385,44 +416,72 @@ def _search_prices(rm: RelaxedModel, deadline: float, threads: int, tol: float, 
 
 
 def solve_relaxed(inst: Instance, warm: Solution, *, time_limit_s: float, t0: float, threads: int = 2,
-                  tol: float = 0.001) -> Solution:
-    """The certified bound of the whole instance and the LP-rounding plan (never worse than ``warm``)."""
+                  tol: float = 0.001, strong: bool = True, mip_rel_gap: float = 0.01,
+                  polish_max_vars: int = 250_000) -> Solution:
+    """The certified bound of the whole instance and the LP-rounding plan (never worse than ``warm``).
+
+    The LP (strong formulation unless ``strong`` is False) gives the MIP's start
+    (:func:`~laadplan.placement.optimise.improve_start`: rounded three ways and repaired by the greedy,
+    swaps, the MIP on the LP support); the best, with its exact flows, warm-starts the MIP of the whole
+    instance for the time left when the instance has at most ``polish_max_vars`` flow (or coverage)
+    columns (above that the whole MIP only spent the time: measured on the demo region, no gain and
+    the time limit overshot twice over). The bound is the smaller of the LP's dual bound and the
+    MIP's, both valid for the whole instance."""
     J, T = inst.J, inst.T
     if len(inst.pair_i) == 0:  # no demand within reach of a site: nothing to serve
         warm.method, warm.bound, warm.bound_source = "greedy", warm.objective, "no demand within reach"
         return warm
-    rm = RelaxedModel(inst)
+    rm = RelaxedModel(inst, strong=strong)
     log.info("relaxed LP: %d columns, %d rows, %d blocks in %d bundles, %.1f s", rm.ncol, rm.nrow, rm.n_blocks,
              len(rm.bundles), time.perf_counter() - t0)
-    # the price search may use three quarters of the time; the exact flows of the plan get the rest
-    evals = _search_prices(rm, t0 + 0.75 * time_limit_s, threads, tol)
+    from laadplan.placement.optimise import _n_cover_vars, _n_flow_vars, improve_start, solve_mip
+
+    polish = (_n_cover_vars(inst) if linked_sites(inst).all() else _n_flow_vars(inst)) <= polish_max_vars
+    # the price search may use half the time (three quarters without the MIP); the plan gets the rest
+    evals = _search_prices(rm, t0 + (0.5 if polish else 0.75) * time_limit_s, threads, tol)
     best = min(evals, key=lambda e: e.bound)
     # round the LP at the best prices (where it exceeds a budget, the greedy start drops the EVSEs of least gain)
     n_lp = np.zeros((J, T))
     n_lp[rm.n_j, rm.n_t] = best.x[:rm.ncol_n]
-    cum = np.floor(np.cumsum(n_lp, axis=1) + 1e-6)
-    start = np.diff(np.concatenate([np.zeros((J, 1)), cum], axis=1)).astype("int64")
-    filled = greedy(inst, start=start)
-    log.info("rounded and repaired: %.2f (greedy flows), %.1f s", filled.objective, time.perf_counter() - t0)
-    flows = rm.best_flows(filled.n, t0 + time_limit_s, threads)
+    left = lambda: time_limit_s - (time.perf_counter() - t0)  # noqa: E731
+    filled, rounding = improve_start(inst, n_lp, warm, best.bound, left)
+    flows = rm.best_flows(filled.n, t0 + time_limit_s, threads) if not rounding.startswith("mip") else None
     log.info("exact flows of the plan, %.1f s", time.perf_counter() - t0)
     if flows is not None:
         fp, ft, fv = flows
         sol = Solution(n=filled.n, flow_p=fp, flow_t=ft, flow_v=fv,
                        objective=float((inst.w[inst.pair_i[fp]] * fv).sum()), bound=np.inf, seconds=0.0,
-                       method="lp-round", status="heuristic")
-    else:  # a block did not finish: keep the greedy's own (feasible) flows
+                       method=rounding, status="heuristic")
+    else:  # a block did not finish, or a MIP's flows: keep the plan's own (feasible) flows
         sol = filled
-        sol.method = "lp-round-greedy-flows"
+        sol.method = rounding
     sol = trim(inst, sol)
     if warm.objective > sol.objective:
         sol = warm
         sol.method = "greedy-fallback"
-    sol.bound = max(best.bound, sol.objective)
-    sol.components = rm.n_blocks
+    lp_bound = best.bound
+    bound_src = (f"LP relaxation of the whole model ({'strong' if strong else 'aggregated'} formulation): dual "
+                 f"bound of {rm.n_blocks} blocks at yearly budget prices {np.round(best.lam, 4).tolist()} "
+                 f"({len(evals)} price iterations)")
+    n_blocks = rm.n_blocks
+    del rm, evals
+    _release_memory()
+    left = time_limit_s - (time.perf_counter() - t0)
+    if polish and left > 1.0 and lp_bound - sol.objective > 1e-9 * max(1.0, abs(lp_bound)):
+        mip = solve_mip(inst, time_limit_s=left, mip_rel_gap=mip_rel_gap, warm=sol, strong=strong)
+        log.info("MIP from the rounded plan: %.2f, bound %.2f (%s), %.1f s", mip.objective, mip.bound, mip.status,
+                 time.perf_counter() - t0)
+        if mip.objective > sol.objective + 1e-9:
+            mip.method = sol.method + " + mip"
+            sol = mip
+        if mip.bound < lp_bound:
+            lp_bound = mip.bound
+            bound_src = f"HiGHS branch-and-cut dual bound of the whole model ({'strong' if strong else 'aggregated'}" \
+                        f" formulation), started from the LP rounding"
+    sol.bound = max(lp_bound, sol.objective)
+    sol.components = n_blocks
     sol.status = "optimal LP blocks" if best.optimal else "a block hit the time limit"
-    sol.bound_source = (f"LP relaxation of the whole model: dual bound of {rm.n_blocks} blocks at yearly budget "
-                        f"prices {np.round(best.lam, 4).tolist()} ({len(evals)} price iterations)")
+    sol.bound_source = bound_src
     log.info("relaxed: bound %.2f, plan %.2f (%s), gap %.3f %%", sol.bound, sol.objective, sol.method,
              100 * sol.gap)
     return sol
