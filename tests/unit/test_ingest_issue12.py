@@ -21,7 +21,7 @@ from laadplan.ingest.status import ingest_status
 from laadplan.ingest.tariffs import ingest_tariffs
 
 from test_ingest_cdrs import CDR_221  # noqa: E402 (tests/unit is on sys.path)
-from test_ingest_locations import NL_LOC  # noqa: E402 (tests/unit is on sys.path)
+from test_ingest_locations import loc  # noqa: E402 (tests/unit is on sys.path)
 from test_ingest_tariffs import T  # noqa: E402 (tests/unit is on sys.path)
 
 
@@ -33,10 +33,8 @@ def _cdr(i: int, **changes) -> dict:
 
 
 def _loc(i: int, **changes) -> dict:
-    d = copy.deepcopy(NL_LOC)
-    d["id"] = f"LOC{i}"
-    d.update(changes)
-    return d
+    """Location ``LOC{i}`` with EVSEs of its own (one EVSE under two locations is an LP-DUPLICATE copy)."""
+    return loc(id=f"LOC{i}", **changes)
 
 
 def _tariff(i: int, **changes) -> dict:
