@@ -54,8 +54,9 @@ def test_linda_rules_on_the_real_ndw_feed(shared_data, store, cfg):
     r1 = reader("locations")(store, str(nd / "locations_zh_ze.csv"), cfg)
     r2 = reader("locations")(store, str(nd / "connectors_zh_ze.csv"), cfg)
     r3 = reader("tariffs")(store, str(nd / "ocpi_tariffs_sample.json"), cfg)
-    # nothing quarantined for a warning-level rule: the whole feed is accepted
-    assert r1.quarantined == r2.quarantined == r3.quarantined == 0
+    # nothing quarantined for a warning-level rule: only the feed's second copies of the same charge points
+    # (LP-DUPLICATE, issue 10.1) are set aside
+    assert set(r1.by_rule) <= {"LP-DUPLICATE"} and set(r2.by_rule) <= {"LP-DUPLICATE"} and r3.quarantined == 0
     assert _count(r1.notes, "LINDA-OPERATOR") == no_op == 11
     assert _count(r1.notes, "LINDA-POSTAL-CODE") == bad_pc and 0 < bad_pc < 100
     assert _count(r2.notes, "LINDA-EVSE-ID") == bad_id and 0 < bad_id < 200
@@ -63,5 +64,5 @@ def test_linda_rules_on_the_real_ndw_feed(shared_data, store, cfg):
     # every valid postal code is stored in LINDA's form '1234 AB'
     pcs = store.query("SELECT postal_code FROM locations WHERE postal_code IS NOT NULL")["postal_code"]
     valid = pcs[pcs.map(_pc_ok)]
-    assert len(valid) > 20_000
+    assert len(valid) > 10_000  # of the 18,954 locations left once the feed's stale copies are set aside
     assert valid.str.fullmatch(r"[1-9][0-9]{3} [A-Z]{2}").all()
