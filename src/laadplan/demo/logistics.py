@@ -2,8 +2,9 @@
 then the four logistics analyses (corridors, hubs, parks, sites) into ``out/logistics``.
 
 All inputs are synthetic and written to ``inputs/logistics`` in the formats the commands read:
-freight chargers and truck parkings as GeoJSON points along the reference corridors (with ``maxPowerKw`` of
-400-7,360 kW and the OSM-style ``is_truck_parking`` / ``is_service_area`` flags), business parks as CSV near
+freight chargers and truck parkings as GeoJSON points along the reference corridors (with a per-station
+``maxPowerKw`` of 400-1,440 kW, and 7360 as the feed's watt-figure quirk, set aside as LP-POWER; the
+OSM-style ``is_truck_parking`` / ``is_service_area`` flags), business parks as CSV near
 the demo gemeenten (one record without ``park_id`` to show the quarantine) and construction sites as a long
 CSV (one row per machine group; one record with its end before its start). The planning date of the demo is
 fixed (2026-09-01) so the outputs are reproducible.
@@ -56,7 +57,7 @@ def generate(inputs: Path, rng: np.random.Generator, gemeenten: pd.DataFrame | N
     freight, parkings = [], []
     for c in corr.itertuples(index=False):
         for k in range(int(rng.integers(0, 3))):
-            kw = float(rng.choice([400.0, 400.0, 1440.0, 3600.0, 7360.0]))
+            kw = float(rng.choice([400.0, 400.0, 1000.0, 1440.0, 7360.0]))  # per station; 7360: a watt figure
             side = float(rng.choice([-1, 1]))
             x, y = _point(c.geometry, float(rng.uniform(0.05, 0.95)), side * float(rng.uniform(60, 400)))
             freight.append((x, y, {"locationId": f"DEMO-FR-{c.corridor_id}-{k}", "name": f"Demo truck charger "
