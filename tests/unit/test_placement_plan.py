@@ -104,6 +104,9 @@ def test_plan_congestion_rule_blocks_and_shares_connection(cfg):
     # objective: 2 west units + 2 east units in each of 2 years
     assert a.stats["objective"] == pytest.approx(8.0)
     assert b.stats["objective"] == pytest.approx(16.0) and b.sites["evses"].sum() == 8
+    for p in (a, b):  # never worse than greedy; the stats say whether it is better (issue 13.3)
+        assert p.stats["objective"] >= p.stats["greedy_objective"] - 1e-9
+        assert p.stats["beats_greedy"] == (p.stats["objective"] > p.stats["greedy_objective"] + 1e-9)
     assert (a.sites["reasons"].str.len() > 0).all() and (a.sites["triggers"] == "request").all()
     cmp = compare(a, b).set_index("gm_code")
     assert cmp.loc["GM0001", "blocked_sites"] >= 1

@@ -145,6 +145,7 @@ def make_plan(inp: PlanInputs, cfg: RegionConfig, years: list[int] | None = None
              "bound_source": sol.bound_source,
              "seconds": sol.seconds, "greedy_objective": g_obj,
              "ratio_vs_greedy": (sol.objective / g_obj) if g_obj > 0 else None,
+             "beats_greedy": sol.objective > g_obj + 1e-9 * max(1.0, abs(g_obj)),
              "components": sol.components, "demand_points": len(demand), "candidate_sites": len(feas),
              "evses": int(sol.n.sum()), "sites": int((sol.n.sum(axis=1) > 0).sum()),
              "evses_by_year": {int(y): int(v) for y, v in zip(years, sol.n.sum(axis=0))},
