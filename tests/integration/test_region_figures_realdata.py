@@ -124,6 +124,15 @@ def test_report_counts_the_same_evses_and_maps_status_occupancy(db, expected, tm
     # missing figures are worded, not "0,0 %": no smart-charging capability in the NDW CSV, no status history
     assert "Slim laden: de gegevens vermelden voor geen enkel laadpunt" in html
     assert "Beschikbaarheid en storingen: geen statusgegevens" in html
+    # sentences stay grammatical Dutch when a figure is missing (issue 10.4): no "n/a" standing in for a
+    # number inside a sentence, and no English note in the Dutch report
+    import html as html_mod
+    text = " ".join(html_mod.unescape(re.sub(r"<[^>]+>", "", html)).split())
+    for broken in ("samen niet beschikbaar", "rekende niet beschikbaar", "gaf niet beschikbaar uit",
+                   "mediaan van niet beschikbaar", "niet beschikbaar van de aangeleverde",
+                   "budget van niet beschikbaar", "EVSEs were in the first load"):
+        assert broken not in text, broken
+    assert "dat is de nulmeting (bestaande voorraad), niet geplaatst" in text
     # and it warns that Rotterdam and Den Haag are known only as counts per location
     rdam = f"{expected['by_gm']['GM0599']:,}".replace(",", ".")
     assert f"Rotterdam ({rdam} van {rdam})" in html and "alleen het aantal per locatie bekend" in html

@@ -14,6 +14,7 @@ from __future__ import annotations
 import html
 import logging
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,34 @@ log = logging.getLogger(__name__)
 NA = "niet beschikbaar"
 NOTES_NL = {"no request log: lead times not available":
             "er is geen aanvraaglog (tabel requests of --requests): doorlooptijden zijn niet beschikbaar."}
+#: the contract run's notes with figures in them (pattern -> Dutch text with the same groups)
+NOTES_NL_PATTERNS = [
+    (re.compile(r"(\d+) EVSEs were in the first load of their operator's feed: the baseline, not counted as placed"),
+     lambda m: f"{fmt_value(int(m.group(1)))} laadpunten zaten in de eerste levering van de databron van hun "
+               "operator: dat is de nulmeting (bestaande voorraad), niet geplaatst."),
+    (re.compile(r"no commissioning stamps in the store.*"),
+     lambda m: "de gegevens vermelden niet wanneer laadpunten voor het eerst zijn ingelezen: geplaatste laadpunten "
+               "zijn niet beschikbaar."),
+    (re.compile(r"tariff norm applied to party ids (.*) and power types (.*); (\d+) priced connectors of other "
+                r"operators or power types are shown for comparison only"),
+     lambda m: f"het maximumtarief geldt voor partij(en) {m.group(1)} en vermogenstype(n) {m.group(2)}; "
+               f"{fmt_value(int(m.group(3)))} connectoren met een tarief van andere aanbieders of typen staan alleen "
+               "ter vergelijking in de gegevens."),
+    (re.compile(r"(\d+) concession connectors have a tariff without VAT.*"),
+     lambda m: f"{fmt_value(int(m.group(1)))} connectoren van de concessie hebben een tarief zonder btw-opgave: "
+               "oordeel 'btw onbekend' (de instelling contract.vat_pct_when_missing legt een aanname vast)."),
+]
+
+
+def note_nl(note: str) -> str:
+    """A contract note in Dutch (the report shows no English text)."""
+    if note in NOTES_NL:
+        return NOTES_NL[note]
+    for pat, dutch in NOTES_NL_PATTERNS:
+        m = pat.fullmatch(note)
+        if m:
+            return dutch(m)
+    return note
 
 
 # -- number formatting (Dutch) -------------------------------------------------------------------------
@@ -255,7 +284,7 @@ def build_context(store: Store, cfg: RegionConfig, year: int, *, requests: pd.Da
     areas, areas_q = _areas(F, gm)
     gm_name = gemeente_name(store, gm) if gm else None
     ctx: dict[str, Any] = {"year": year, "region": cfg.region.name, "cfg": cfg, "F": F, "NA": NA,
-                           "notes": [NOTES_NL.get(n, n) for n in res.notes], "gm": gm, "gm_name": gm_name}
+                           "notes": [note_nl(n) for n in res.notes], "gm": gm, "gm_name": gm_name}
     # the gemeente filter of the store queries ("" for the region)
     gm_loc = f" AND gm_code = {sql_literal(gm)}" if gm else ""
     gm_sessions = (f" AND (country_code, party_id, location_id) IN (SELECT country_code, party_id, location_id "
