@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
@@ -84,6 +85,10 @@ class Store:
         self.path = str(path) if path is not None else default_db_path()
         self.run_id: str | None = None
         self._depth = 0
+        if re.match(r"^[A-Za-z][A-Za-z0-9+.-]*://", self.path):  # a database URL, not a file
+            raise StoreError(f"{re.sub(r'//[^@/]*@', '//', self.path)}: only DuckDB store "
+                             f"files are supported so far (a PostgreSQL store by URL is not built yet); give "
+                             f"--db a file path such as zuidwest.duckdb")
         if self.path != ":memory:":
             p = Path(self.path)
             if p.is_dir():
