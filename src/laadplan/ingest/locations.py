@@ -933,13 +933,9 @@ def set_aside_republished(ctx: _Ctx, source: str, layout: str) -> None:
     raws: dict[int, Any] = {}  # position -> raw record, where already at hand
     who: dict[int, tuple[str, str]] = {}  # position -> (record_id, party_id)
     if len(stale):
-        store.con.register("_stale", stale[EVSE_KEY])
-        try:
-            match = " AND ".join(f't."{k}" = s."{k}"' for k in EVSE_KEY)
-            store.con.execute(f"DELETE FROM connectors t USING _stale s WHERE {match}")
-            store.con.execute(f"DELETE FROM evses t USING _stale s WHERE {match}")
-        finally:
-            store.con.unregister("_stale")
+        match = " AND ".join(f't."{k}" = s."{k}"' for k in EVSE_KEY)
+        for t in ("connectors", "evses"):
+            store.run_sql(f"DELETE FROM {t} t USING _stale s WHERE {match}", _stale=stale[EVSE_KEY])
         hit = seen_rows.merge(stale, on=EVSE_KEY, how="inner")
         # rows of this run stored by a batch and removed here were never really added
         for t, n in (("evses", len(hit[EVSE_KEY].drop_duplicates())), ("connectors", len(hit))):
@@ -963,20 +959,16 @@ def set_aside_republished(ctx: _Ctx, source: str, layout: str) -> None:
         _point_only_copies(ctx, source, seen_locs, want, who, raws)
     # locations left without EVSEs because every EVSE of theirs is published under a newer location
     gone_keys = stale[LOC_KEY].drop_duplicates() if len(stale) else pd.DataFrame(columns=LOC_KEY, dtype="string")
-    store.con.register("_gone", gone_keys.astype("string"))
-    try:
-        lk = " AND ".join(f'e."{k}" = l."{k}"' for k in LOC_KEY)
-        gk = " AND ".join(f'g."{k}" = l."{k}"' for k in LOC_KEY)
-        dead = store.query(f"""
+    lk = " AND ".join(f'e."{k}" = l."{k}"' for k in LOC_KEY)
+    gk = " AND ".join(f'g."{k}" = l."{k}"' for k in LOC_KEY)
+    dead = store.run_sql(f"""
             SELECT l.country_code, l.party_id, l.location_id, l.last_updated_utc FROM locations l
             WHERE NOT EXISTS (SELECT 1 FROM evses e WHERE {lk} AND NOT coalesce(e.derived_from_count, false))
               AND (EXISTS (SELECT 1 FROM _gone g WHERE {gk})
                    OR EXISTS (SELECT 1 FROM quarantine q WHERE q.kind = 'locations' AND q.rule_code = 'LP-DUPLICATE'
                               AND q.record_id = l.location_id AND (q.party_id = l.party_id OR l.party_id = '')
                               AND q.message LIKE '%{REPUBLISHED_MARK}%'))
-            ORDER BY 1, 2, 3""")
-    finally:
-        store.con.unregister("_gone")
+            ORDER BY 1, 2, 3""", _gone=gone_keys.astype("string")).df()
     if len(dead):
         keep_of = (stale.groupby(LOC_KEY)["keep_location_id"].agg(lambda s: ", ".join(sorted(set(s))))
                    if len(stale) else pd.Series(dtype="string"))
@@ -992,13 +984,9 @@ def set_aside_republished(ctx: _Ctx, source: str, layout: str) -> None:
                                  f"{_stamp(r.last_updated_utc)}) is {REPUBLISHED_MARK}{where}; this stale "
                                  f"location is not counted")
             who[int(r.pos)] = (str(r.location_id), str(r.party_id))
-        store.con.register("_dead", dead[LOC_KEY])
-        try:
-            match = " AND ".join(f't."{k}" = d."{k}"' for k in LOC_KEY)
-            for t in ("connectors", "evses", "locations"):
-                store.con.execute(f"DELETE FROM {t} t USING _dead d WHERE {match}")
-        finally:
-            store.con.unregister("_dead")
+        match = " AND ".join(f't."{k}" = d."{k}"' for k in LOC_KEY)
+        for t in ("connectors", "evses", "locations"):
+            store.run_sql(f"DELETE FROM {t} t USING _dead d WHERE {match}", _dead=dead[LOC_KEY])
         rest = len(dead) - len(hit[LOC_KEY].drop_duplicates())
         if rest:
             ctx.res.notes.append(f"LP-DUPLICATE: {rest:,} stored locations from earlier files set aside: every "
@@ -1062,13 +1050,10 @@ def _point_only_copies(ctx: _Ctx, source: str, seen_locs: pd.DataFrame, want: di
         who[int(r.pos)] = (str(r.location_id), str(r.party_id))
         raws[int(r.pos)] = str(r.raw)
     store = ctx.store
-    store.con.register("_copies", copies[LOC_KEY])
-    try:
-        match = " AND ".join(f't."{k}" = d."{k}"' for k in LOC_KEY)
-        store.con.execute(f"DELETE FROM evses t USING _copies d WHERE {match} AND t.derived_from_count")
-        store.con.execute(f"DELETE FROM locations t USING _copies d WHERE {match}")
-    finally:
-        store.con.unregister("_copies")
+    match = " AND ".join(f't."{k}" = d."{k}"' for k in LOC_KEY)
+    keys = copies[LOC_KEY]
+    store.run_sql(f"DELETE FROM evses t USING _copies d WHERE {match} AND t.derived_from_count", _copies=keys)
+    store.run_sql(f"DELETE FROM locations t USING _copies d WHERE {match}", _copies=keys)
     if "locations" in ctx.res.upserts:
         u = ctx.res.upserts["locations"]
         u.inserted = max(0, u.inserted - len(copies))
