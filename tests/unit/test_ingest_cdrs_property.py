@@ -47,8 +47,8 @@ def mutated_cdr(draw):
                 parent.pop(path[-1], None)
             else:
                 parent[path[-1]] = draw(json_values)
-        except (KeyError, TypeError):
-            pass  # the path was removed or replaced by an earlier mutation
+        except (KeyError, TypeError, AttributeError):
+            pass  # the path was removed or replaced (e.g. by null) by an earlier mutation
     return cdr
 
 
