@@ -18,6 +18,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from laadplan.api.settings import ServerConfig
 from laadplan.contract.settings import BudgetConfig, ContractConfig
 from laadplan.forecast.settings import ForecastConfig
 from laadplan.grid.settings import GridConfig, LoadConfig
@@ -131,6 +132,7 @@ class RegionConfig(Section):
     logistics: LogisticsConfig = LogisticsConfig()
     contract: ContractConfig = ContractConfig()
     budget: BudgetConfig = BudgetConfig()
+    server: ServerConfig = ServerConfig()
 
     def walk_m(self, gm_code: str | None) -> float:
         return self.walking.walk_m_by_gm_code.get(gm_code or "", self.walking.walk_m_default)

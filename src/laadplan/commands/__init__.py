@@ -12,5 +12,6 @@ MODULES = [
     "laadplan.commands.logistics",
     "laadplan.commands.contract",
     "laadplan.commands.demo",
+    "laadplan.commands.serve",
     "laadplan.commands.admin",
 ]

@@ -18,6 +18,7 @@ column carries it, so a run can be taken out again (``laadplan ingest undo``).
 from __future__ import annotations
 
 import contextlib
+import copy
 import os
 import re
 from dataclasses import dataclass
@@ -198,6 +199,16 @@ class Store:
 
     def close(self) -> None:
         self.con.close()
+
+    def cursor(self) -> "Store":
+        """A second view of this open store with its own connection (and so its own transactions), for one
+        thread or request of a server; close it after use. The database stays the one this store opened."""
+        other = copy.copy(self)
+        other.con = self.con.cursor()
+        other.run_id = None
+        other._depth = 0
+        other.con.execute("SET TimeZone = 'UTC'")
+        return other
 
     def __enter__(self) -> "Store":
         return self

@@ -1,0 +1,215 @@
+"""The FastAPI app of ``laadplan serve``: the store, the common guards and the routers.
+
+Every request gets its own view of the store (:meth:`laadplan.store.Store.cursor`: its own connection and
+transaction on the one database the process holds open), its request id echoed (``X-Request-ID`` and
+``X-Correlation-ID``), a body-size limit enforced while the body streams in, a JSON error body without a
+traceback, and one JSON access-log line (logger ``laadplan.access``).
+
+Routers live in their own modules and are wired here by name (:data:`ROUTERS`); each exposes ``mount(app)``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import json
+import logging
+import time
+import uuid
+from typing import Any, Iterable, Iterator
+
+from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi.responses import JSONResponse
+
+from laadplan.api import auth
+from laadplan.config import RegionConfig, load_config
+from laadplan.store import Store, StoreError
+
+log = logging.getLogger("laadplan.api")
+access_log = logging.getLogger("laadplan.access")
+
+#: router modules, each with ``mount(app)``; a module not (yet) present is left out
+ROUTERS = ("laadplan.api.ocpi", "laadplan.api.v1", "laadplan.web")
+
+API_VERSION = "1"
+
+
+class _Guard:
+    """Pure ASGI middleware (no per-request task overhead): request id, body-size limit, access log."""
+
+    def __init__(self, app: Any, max_body_bytes: int) -> None:
+        self.app = app
+        self.max_body = max_body_bytes
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+        rid = headers.get("x-request-id") or str(uuid.uuid4())
+        cid = headers.get("x-correlation-id") or rid
+        scope.setdefault("state", {})["request_id"] = rid
+        t0 = time.perf_counter()
+        status = {"code": 500}
+        declared = headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_body:
+            await self._refuse(send, rid, cid)
+            self._log(scope, 413, t0, rid)
+            return
+        seen = {"n": 0, "too_big": False}
+
+        async def limited_receive() -> dict:
+            msg = await receive()
+            if msg["type"] == "http.request":
+                seen["n"] += len(msg.get("body", b""))
+                if seen["n"] > self.max_body:
+                    seen["too_big"] = True
+                    raise _BodyTooLarge()
+            return msg
+
+        async def send_with_ids(msg: dict) -> None:
+            if msg["type"] == "http.response.start":
+                status["code"] = msg["status"]
+                hs = [h for h in msg.get("headers", []) if h[0].lower() not in (b"x-request-id", b"x-correlation-id")]
+                hs += [(b"x-request-id", rid.encode("latin-1")), (b"x-correlation-id", cid.encode("latin-1"))]
+                msg = {**msg, "headers": hs}
+            await send(msg)
+
+        try:
+            await self.app(scope, limited_receive, send_with_ids)
+        except _BodyTooLarge:
+            await self._refuse(send, rid, cid)
+            status["code"] = 413
+        finally:
+            self._log(scope, status["code"], t0, rid)
+
+    async def _refuse(self, send: Any, rid: str, cid: str) -> None:
+        body = json.dumps({"detail": f"request body larger than {self.max_body} bytes"}).encode()
+        await send({"type": "http.response.start", "status": 413,
+                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+                                (b"x-request-id", rid.encode("latin-1")), (b"x-correlation-id", cid.encode("latin-1"))]})
+        await send({"type": "http.response.body", "body": body})
+
+    @staticmethod
+    def _log(scope: dict, code: int, t0: float, rid: str) -> None:
+        if access_log.isEnabledFor(logging.INFO):
+            client = scope.get("client") or ("", 0)
+            access_log.info(json.dumps({"method": scope.get("method"), "path": scope.get("path"), "status": code,
+                                        "ms": round((time.perf_counter() - t0) * 1000, 1), "client": client[0],
+                                        "request_id": rid}))
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+def create_app(db: str, config: RegionConfig | str | None = None, *, routers: Iterable[str] = ROUTERS) -> FastAPI:
+    """The server app over the store at ``db`` (a DuckDB path or a PostgreSQL URL)."""
+    cfg = config if isinstance(config, RegionConfig) else load_config(config)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI):
+        app.state.store = Store(db, create=True)
+        try:
+            yield
+        finally:
+            app.state.store.close()
+
+    app = FastAPI(title="laadplan", version=API_VERSION, docs_url="/api/docs", openapi_url="/api/openapi.json",
+                  redoc_url=None, lifespan=lifespan,
+                  description="The regional charging server of laadplan: the OCPI receiver for the operator's "
+                              "data and the read API for the region, municipalities and grid operators.")
+    app.state.config = cfg
+    app.state.db = db
+
+    @app.exception_handler(Exception)
+    async def _internal(request: Request, exc: Exception) -> JSONResponse:  # no traceback to the client
+        rid = getattr(request.state, "request_id", None) or request.scope.get("state", {}).get("request_id")
+        log.exception("unhandled error on %s %s (request %s)", request.method, request.url.path, rid)
+        return JSONResponse({"detail": "internal error; the server log has the details", "request_id": rid},
+                            status_code=500)
+
+    @app.get("/api/health", tags=["server"], summary="Liveness: the process answers")
+    def health() -> dict:
+        return {"status": "ok"}
+
+    @app.get("/api/ready", tags=["server"], summary="Readiness: the store answers")
+    def ready(request: Request) -> JSONResponse:
+        try:
+            with store_for(request) as s:
+                s.query("SELECT 1")
+        except Exception as e:  # noqa: BLE001 - readiness reports any failure
+            return JSONResponse({"status": "not ready", "detail": str(e).splitlines()[0][:200]}, status_code=503)
+        return JSONResponse({"status": "ready"})
+
+    for name in routers:
+        try:
+            mod = importlib.import_module(name)
+        except ModuleNotFoundError as e:
+            if e.name == name:
+                continue
+            raise
+        mod.mount(app)
+    app.add_middleware(_Guard, max_body_bytes=cfg.server.max_body_bytes)
+    return app
+
+
+@contextlib.contextmanager
+def store_for(request: Request) -> Iterator[Store]:
+    """The request's own view of the store (own connection and transactions), closed after use."""
+    s = request.app.state.store.cursor()
+    try:
+        yield s
+    finally:
+        s.close()
+
+
+def get_store(request: Request) -> Iterator[Store]:
+    """FastAPI dependency: the request's store view."""
+    with store_for(request) as s:
+        yield s
+
+
+def current_principal(request: Request) -> auth.Principal | None:
+    """Who is asking: the ``Authorization`` header's token, else a principal a session middleware (web app)
+    put on ``request.state.principal``; None when neither."""
+    token = auth.parse_authorization(request.headers.get("authorization"))
+    if token:
+        with store_for(request) as s:
+            return auth.verify_token(s, token)
+    return getattr(request.state, "principal", None)
+
+
+def require(*roles: str):
+    """FastAPI dependency factory: the principal, when it has one of ``roles`` (401 without a valid token,
+    403 with a valid token of another role)."""
+    allowed = roles or ("region",)
+
+    def dep(request: Request) -> auth.Principal:
+        p = current_principal(request)
+        problem = auth.require_role(p, allowed)
+        if problem == "unauthorized":
+            raise HTTPException(401, "a valid token is needed (Authorization: Token ...)",
+                                headers={"WWW-Authenticate": "Token"})
+        if problem == "forbidden":
+            raise HTTPException(403, f"the role {p.role} may not do this")
+        return p
+
+    return Depends(dep)
+
+
+def config_of(request: Request) -> RegionConfig:
+    return request.app.state.config
+
+
+__all__ = ["create_app", "get_store", "store_for", "current_principal", "require", "config_of", "StoreError"]
+
+
+def app_from_env() -> FastAPI:
+    """App factory for uvicorn workers (``laadplan serve``): the store and config come from ``LAADPLAN_DB``
+    and ``LAADPLAN_CONFIG``."""
+    import os
+
+    from laadplan.store import default_db_path
+
+    return create_app(default_db_path(), os.environ.get("LAADPLAN_CONFIG") or None)
