@@ -180,3 +180,40 @@ def test_spaced_lattice_points_pack_as_many_as_fit(ox, oy, walk):
         assert (np.hypot(p[:, 0] - ox, p[:, 1] - oy) <= walk + 1e-9).all()
         if len(p) > 1:
             assert _pairwise(p).min() >= 150.0 - 1e-6
+
+
+def _box_wkb(x0, y0, x1, y1):
+    import shapely
+
+    from laadplan import geo
+
+    xs, ys = np.array([x0, x1, x1, x0, x0]), np.array([y0, y0, y1, y1, y0])
+    lon, lat = geo.to_wgs84(xs, ys)
+    return shapely.to_wkb(shapely.Polygon(np.column_stack([lon, lat])))
+
+
+def test_generated_candidates_stay_in_the_demands_gemeente(cfg):
+    """A cell centre 70 m west of the border of two gemeenten (GM0001 west, GM0002 east), 16 units: its four
+    spaced candidates all lie in GM0001 (a lattice point across the border or outside every gemeente is
+    replaced by another, not used or lost), and the plan serves all 16 units there."""
+    from laadplan.placement.candidates import generate_candidates
+
+    pc = cfg.placement
+    pc.years = [2026]
+    border = X0 + 320.0  # between lattice columns (RD x = X0 + 300 and X0 + 400)
+    gms = pd.DataFrame({"area_code": ["GM0001", "GM0002"],
+                        "geometry_wkb": [_box_wkb(X0 - 2000, Y0 - 2000, border, Y0 + 2000),
+                                         _box_wkb(border, Y0 - 2000, X0 + 3000, Y0 + 2000)]})
+    d = _demand([(250.0, 250.0)], 16.0, trigger="forecast")
+    c = generate_candidates(d, cfg, gms)
+    assert len(c) == 4 and (c["gm_code"] == "GM0001").all()
+    assert (c["x_rd"] < border).all()
+    xy = c[["x_rd", "y_rd"]].to_numpy("float64")
+    assert _pairwise(xy).min() >= pc.min_spacing_m - 1e-6
+    assert (np.hypot(xy[:, 0] - X0 - 250, xy[:, 1] - Y0 - 250) <= 250 + 1e-9).all()
+    # the demand of the other gemeente gets its candidates east of the border
+    c2 = generate_candidates(d.assign(gm_code="GM0002"), cfg, gms)
+    assert len(c2) >= 1 and (c2["gm_code"] == "GM0002").all()
+    # a demand point without a gemeente uses any point inside a gemeente
+    c3 = generate_candidates(d.assign(gm_code=pd.NA), cfg, gms)
+    assert set(c3["gm_code"]) <= {"GM0001", "GM0002"} and len(c3) == 4
