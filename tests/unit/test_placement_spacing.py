@@ -75,6 +75,7 @@ def test_default_plan_keeps_min_spacing_and_makes_no_clumps(cfg, method):
     assert dist.min() >= pc.min_spacing_m - 1e-6
     assert dist.min() > pc.candidate_grid_m * np.sqrt(2)
     assert _largest_clump(xy, pc.candidate_grid_m * np.sqrt(2)) == 1
+    assert res.stats["closest_sites_m"] == pytest.approx(dist.min())  # what `plan` prints
     # every cell's 16 units are served (4 sites of 4 EVSEs 200 m apart fit within 250 m of its centre)
     served = res.demand[res.demand["trigger"] == "forecast"]["served_2026"]
     assert served.tolist() == pytest.approx([16.0, 16.0, 16.0])
