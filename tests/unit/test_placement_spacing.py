@@ -218,3 +218,8 @@ def test_generated_candidates_stay_in_the_demands_gemeente(cfg):
     # a demand point without a gemeente uses any point inside a gemeente
     c3 = generate_candidates(d.assign(gm_code=pd.NA), cfg, gms)
     assert set(c3["gm_code"]) <= {"GM0001", "GM0002"} and len(c3) == 4
+    # with candidates_in_demand_gemeente off, the GM0001 cell may use points across the border (four spaced
+    # points within 250 m, some east of it)
+    cfg.placement.candidates_in_demand_gemeente = False
+    c4 = generate_candidates(d, cfg, gms)
+    assert len(c4) == 4 and set(c4["gm_code"]) == {"GM0001", "GM0002"}

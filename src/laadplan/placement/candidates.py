@@ -37,7 +37,8 @@ def generate_candidates(demand: pd.DataFrame, cfg: RegionConfig, gemeenten: pd.D
     least ``min_spacing_m`` apart (:func:`spaced_lattice_points`; fewer where no more fit within the walking
     distance: that demand is then partly unmet and reported so). When ``gemeenten`` (area_code,
     geometry_wkb) is given, only lattice points inside a gemeente polygon are used, and inside the demand's
-    own gemeente when it has one (its municipality decides on its street space). Points within half a grid
+    own gemeente when it has one and ``candidates_in_demand_gemeente`` is set (its municipality decides on its
+    street space; per-gemeente figures count its own sites). Points within half a grid
     step of a loaded candidate are left out. Candidates of neighbouring demand points may be closer than the
     spacing: the optimiser keeps the rule between the sites it opens. Columns: site_id, x_rd, y_rd, lat,
     lon, gm_code, kind."""
@@ -80,7 +81,7 @@ def generate_candidates(demand: pd.DataFrame, cfg: RegionConfig, gemeenten: pd.D
         blocked: tuple = ()
         if gm_of is not None:
             here = np.array([gm_of[(int(a) + ix[k], int(b) + iy[k])] for a, b in zip(ii, jj)], dtype=object)
-            bad = (here == "") | ((here != dgm[k]) if dgm[k] else False)
+            bad = (here == "") | ((here != dgm[k]) if dgm[k] and pc.candidates_in_demand_gemeente else False)
             blocked = tuple(np.flatnonzero(bad).tolist())
         key = (px[k] - ix[k] * g, py[k] - iy[k] * g, walk[k], int(want[k]), blocked)
         if key not in cache:

@@ -83,6 +83,11 @@ class PlacementConfig(BaseModel):
                              "distance, pairwise at least min_spacing_m apart (nearest first), and more where its "
                              "demand needs more sites (units / (evses_per_site_max x demand_units_per_evse)); fewer "
                              "only where no more fit within the walking distance (then unmet, reported)")
+    candidates_in_demand_gemeente: bool = Field(
+        True, description="Generated candidates for a demand point lie in its own gemeente (its municipality decides "
+                          "on its street space, and per-gemeente EVSEs, budget shares and unmet need count its own "
+                          "sites); False: in any gemeente within walking distance (a cell at a border is then partly "
+                          "served by sites across it)")
     generate_candidates: bool = Field(
         True, description="Generate grid candidates near demand (inside gemeenten) besides loaded candidate sites")
 
