@@ -95,6 +95,9 @@ def register(app: typer.Typer) -> None:
         by_year = ", ".join(f"{y}: {v:,}" for y, v in st["evses_by_year"].items())
         console.print(f"new EVSEs per year: {by_year} (budget per year: "
                       f"{', '.join(f'{v:,}' for v in st['budget_by_year'].values())})")
+        if st.get("closest_sites_m") is not None:
+            console.print(f"spacing: sites at least {st['min_spacing_m']:,.0f} m apart (placement.min_spacing_m); "
+                          f"closest two: {st['closest_sites_m']:,.0f} m")
         console.print(f"need in {ys[-1]}: {st['need_units_last_year']:,.0f} EVSE-equivalents, unmet "
                       f"{st['unmet_units_last_year']:,.0f} (per municipality and year: unmet_need.csv)")
         console.print("inputs: " + "; ".join(f"{k.replace('_', ' ')}: {fmt_cell(v)}" for k, v in notes.items()))

@@ -25,45 +25,152 @@ import pandas as pd
 from laadplan import geo
 from laadplan.config import RegionConfig
 from laadplan.grid.capacity import point_status, wkb_bytes, year_refuses
+from laadplan.placement.optimise import SPACING_TOL_M
 
 
 def generate_candidates(demand: pd.DataFrame, cfg: RegionConfig, gemeenten: pd.DataFrame | None = None,
                         existing: pd.DataFrame | None = None) -> pd.DataFrame:
-    """Grid points (spacing ``candidate_grid_m``, on a fixed RD lattice): the
-    ``generated_candidates_per_demand`` nearest to each demand point within its walking distance, inside a gemeente polygon when ``gemeenten`` (area_code, geometry_wkb) is given, and not
-    within half a grid step of a loaded candidate. Columns: site_id, x_rd, y_rd, lat, lon, gm_code, kind."""
-    g = float(cfg.placement.candidate_grid_m)
-    k_near = cfg.placement.generated_candidates_per_demand
+    """Grid points (spacing ``candidate_grid_m``, on a fixed RD lattice) near each demand point, chosen so
+    that the point's demand can be met by sites that keep ``min_spacing_m`` between them: per demand point
+    (its position, summed over the plan years) ``max(generated_candidates_per_demand, ceil(units /
+    (evses_per_site_max x demand_units_per_evse)))`` lattice points within its walking distance, pairwise at
+    least ``min_spacing_m`` apart (:func:`spaced_lattice_points`; fewer where no more fit within the walking
+    distance: that demand is then partly unmet and reported so). When ``gemeenten`` (area_code,
+    geometry_wkb) is given, only lattice points inside a gemeente polygon are used, and inside the demand's
+    own gemeente when it has one and ``candidates_in_demand_gemeente`` is set (its municipality decides on its
+    street space; per-gemeente figures count its own sites). Points within half a grid
+    step of a loaded candidate are left out. Candidates of neighbouring demand points may be closer than the
+    spacing: the optimiser keeps the rule between the sites it opens. Columns: site_id, x_rd, y_rd, lat,
+    lon, gm_code, kind."""
+    pc = cfg.placement
+    g = float(pc.candidate_grid_m)
+    cols = ["site_id", "x_rd", "y_rd", "lat", "lon", "gm_code", "kind"]
     if demand.empty:
-        return pd.DataFrame(columns=["site_id", "x_rd", "y_rd", "lat", "lon", "gm_code", "kind"])
-    dx, dy = demand["x_rd"].to_numpy("float64"), demand["y_rd"].to_numpy("float64")
-    walk = demand["walk_m"].to_numpy("float64")
-    r = int(np.ceil(np.sqrt(k_near))) + 1  # lattice offsets around the nearest lattice point
-    ox, oy = np.meshgrid(np.arange(-r, r + 1), np.arange(-r, r + 1))
-    ox, oy = ox.ravel(), oy.ravel()
-    gx = (np.rint(dx / g)[:, None] + ox[None, :]) * g
-    gy = (np.rint(dy / g)[:, None] + oy[None, :]) * g
-    d = np.hypot(gx - dx[:, None], gy - dy[:, None])
-    d = np.where(d <= walk[:, None] + 1e-9, d, np.inf)
-    nearest = np.argsort(d, axis=1, kind="stable")[:, :k_near]
-    rows = np.arange(len(dx))[:, None]
-    ok = np.isfinite(d[rows, nearest])
-    pts = np.unique(np.column_stack([np.rint(gx[rows, nearest][ok] / g), np.rint(gy[rows, nearest][ok] / g)]), axis=0)
-    arr = pts.astype("float64") * g
-    x, y = arr[:, 0], arr[:, 1]
-    lon, lat = geo.to_wgs84(x, y)
-    gm = pd.Series(pd.NA, index=range(len(x)), dtype="string")
-    keep = np.ones(len(x), dtype=bool)
+        return pd.DataFrame(columns=cols)
+    per_site = max(pc.evses_per_site_max, 1) * pc.demand_units_per_evse
+    pts = (demand.assign(x_rd=demand["x_rd"].astype("float64"), y_rd=demand["y_rd"].astype("float64"),
+                         walk_m=demand["walk_m"].astype("float64"),
+                         gm=demand["gm_code"].astype("string").fillna(""),
+                         quantity=demand["quantity"].astype("float64").fillna(0.0))
+           .groupby(["x_rd", "y_rd", "walk_m", "gm"], sort=True)["quantity"].sum().reset_index())
+    want = np.maximum(pc.generated_candidates_per_demand,
+                      np.ceil(pts["quantity"].to_numpy("float64") / per_site - 1e-9)).astype("int64")
+    px, py = pts["x_rd"].to_numpy("float64"), pts["y_rd"].to_numpy("float64")
+    walk = pts["walk_m"].to_numpy("float64")
+    ix, iy = np.rint(px / g).astype("int64"), np.rint(py / g).astype("int64")
+    # every lattice point within walking distance of a demand point, with its gemeente
+    reach: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+    lattice_cache: dict[tuple, tuple] = {}
+    for k in range(len(pts)):
+        key = (px[k] - ix[k] * g, py[k] - iy[k] * g, walk[k])
+        if key not in lattice_cache:
+            lattice_cache[key] = lattice_within(key[0], key[1], g, key[2])
+        reach.append(lattice_cache[key])
+    gm_of: dict[tuple[int, int], str] | None = None
     if gemeenten is not None and len(gemeenten):
-        gm = geo.assign_area(lon, lat, wkb_bytes(gemeenten[gemeenten["geometry_wkb"].notna()].reset_index(drop=True)))
-        keep &= gm.notna().to_numpy()
+        allij = np.unique(np.concatenate([np.column_stack([r[0] + a, r[1] + b]) for r, a, b in zip(reach, ix, iy)]),
+                          axis=0)
+        lon, lat = geo.to_wgs84(allij[:, 0] * g, allij[:, 1] * g)
+        area = geo.assign_area(lon, lat, wkb_bytes(gemeenten[gemeenten["geometry_wkb"].notna()].reset_index(drop=True)))
+        gm_of = {(int(a), int(b)): str(c) for a, b, c in zip(allij[:, 0], allij[:, 1], area.fillna("").to_numpy())}
+    cache: dict[tuple, np.ndarray] = {}
+    chosen = []
+    dgm = pts["gm"].to_numpy()
+    for k in range(len(pts)):
+        ii, jj, _ = reach[k]
+        blocked: tuple = ()
+        if gm_of is not None:
+            here = np.array([gm_of[(int(a) + ix[k], int(b) + iy[k])] for a, b in zip(ii, jj)], dtype=object)
+            bad = (here == "") | ((here != dgm[k]) if dgm[k] and pc.candidates_in_demand_gemeente else False)
+            blocked = tuple(np.flatnonzero(bad).tolist())
+        key = (px[k] - ix[k] * g, py[k] - iy[k] * g, walk[k], int(want[k]), blocked)
+        if key not in cache:
+            cache[key] = spaced_lattice_points(key[0], key[1], g, key[2], pc.min_spacing_m, int(want[k]),
+                                               blocked=blocked)
+        off = cache[key]
+        if len(off):
+            chosen.append(off + np.array([ix[k], iy[k]], dtype="int64"))
+    if not chosen:
+        return pd.DataFrame(columns=cols)
+    ij = np.unique(np.concatenate(chosen), axis=0)
+    x, y = ij[:, 0].astype("float64") * g, ij[:, 1].astype("float64") * g
+    lon, lat = geo.to_wgs84(x, y)
+    gm = pd.array([gm_of[(int(a), int(b))] or pd.NA for a, b in ij] if gm_of is not None else [pd.NA] * len(ij),
+                  dtype="string")
+    keep = np.ones(len(x), dtype=bool)
     if existing is not None and len(existing):
         ia, _, _ = geo.pairwise_within(x, y, existing["x_rd"].to_numpy("float64"),
                                        existing["y_rd"].to_numpy("float64"), g / 2)
         keep[np.unique(ia)] = False
     out = pd.DataFrame({"site_id": [f"G{int(a)}-{int(b)}" for a, b in zip(x / 10, y / 10)], "x_rd": x, "y_rd": y,
-                        "lat": lat, "lon": lon, "gm_code": gm.to_numpy(), "kind": "generated"})
+                        "lat": lat, "lon": lon, "gm_code": gm, "kind": "generated"})
     return out[keep].reset_index(drop=True)
+
+
+def lattice_within(ox: float, oy: float, grid_m: float, walk_m: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Offsets (i, j) of the lattice points ``grid_m x (i, j)`` within ``walk_m`` of the point ``(ox, oy)``
+    (relative to lattice point (0, 0)) and their distances, nearest first (ties in (i, j) order)."""
+    r = int(np.ceil(walk_m / grid_m)) + 1
+    ii, jj = np.meshgrid(np.arange(-r, r + 1), np.arange(-r, r + 1), indexing="ij")
+    ii, jj = ii.ravel(), jj.ravel()
+    d = np.hypot(ii * grid_m - ox, jj * grid_m - oy)
+    ok = d <= walk_m + 1e-9
+    ii, jj, d = ii[ok], jj[ok], d[ok]
+    order = np.lexsort((jj, ii, d))
+    return ii[order], jj[order], d[order]
+
+
+def spaced_lattice_points(ox: float, oy: float, grid_m: float, walk_m: float, min_spacing_m: float,
+                          n: int, blocked: tuple = ()) -> np.ndarray:
+    """Up to ``n`` points of the lattice ``grid_m x (i, j)`` within ``walk_m`` of the point ``(ox, oy)``
+    (relative to lattice point (0, 0)), pairwise at least ``min_spacing_m`` apart (a pair exactly that far
+    apart is allowed): as (i, j) offsets, int64, shape (k, 2), k <= n. ``blocked``: positions in the
+    :func:`lattice_within` order that may not be used (outside the gemeente).
+
+    Nearest first: the points in order of distance, each taken when it keeps the spacing to those taken.
+    When that gives fewer than ``n`` (the nearest point can block a better packing, e.g. four points within
+    200 m of a cell centre between four lattice points), the classic fewest-conflicts greedy for independent
+    sets is tried too (repeatedly the point that blocks the fewest points still free, nearest on ties), and
+    the larger set wins (ties: the smaller total distance)."""
+    ii, jj, d = lattice_within(ox, oy, grid_m, walk_m)
+    if len(blocked):
+        ok = np.ones(len(d), dtype=bool)
+        ok[list(blocked)] = False
+        ii, jj, d = ii[ok], jj[ok], d[ok]
+    P = len(d)
+    if P == 0 or n <= 0:
+        return np.zeros((0, 2), dtype="int64")
+    sep = np.hypot((ii[:, None] - ii[None, :]) * grid_m, (jj[:, None] - jj[None, :]) * grid_m)
+    clash = sep < min_spacing_m - SPACING_TOL_M
+    np.fill_diagonal(clash, False)
+
+    def take_from(first: int) -> list[int]:
+        chosen = [first]
+        free = ~clash[first]
+        free[first] = False
+        for k in range(P):
+            if len(chosen) >= n:
+                break
+            if free[k]:
+                chosen.append(k)
+                free &= ~clash[k]
+                free[k] = False
+        return chosen
+
+    best = take_from(0)
+    if len(best) < n:
+        chosen: list[int] = []
+        free = np.ones(P, dtype=bool)
+        while free.any() and len(chosen) < n:
+            deg = (clash & free[None, :]).sum(axis=1)
+            k = int(np.flatnonzero(free)[np.argmin(deg[free])])  # fewest conflicts; first (nearest) on ties
+            chosen.append(k)
+            free &= ~clash[k]
+            free[k] = False
+        if len(chosen) > len(best) or (len(chosen) == len(best) and d[chosen].sum() < d[best].sum() - 1e-9):
+            best = chosen
+    best = sorted(best)
+    return np.column_stack([ii[best], jj[best]]).astype("int64")
 
 
 def site_grid_feasibility(sites: pd.DataFrame, connections: pd.DataFrame, grid_areas: pd.DataFrame,

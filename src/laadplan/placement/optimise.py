@@ -22,6 +22,21 @@ from laadplan import geo
 log = logging.getLogger(__name__)
 BIG = 10**9
 SUPPORT_MIP_MAX_VARS = 50_000  # the MIP on the LP support is tried up to this many flow / coverage columns
+#: two sites closer than the minimum spacing by more than this (m) conflict: a pair exactly at the spacing is
+#: allowed, one a millimetre closer is not (the tolerance only absorbs floating-point error in RD metres)
+SPACING_TOL_M = 1e-6
+
+
+def spacing_conflicts(x: np.ndarray, y: np.ndarray, min_spacing_m: float) -> np.ndarray:
+    """Site pairs (a < b) closer than ``min_spacing_m`` (RD metres), shape (S, 2): the pairs of which a plan may
+    open at most one. Inclusive rule: a pair exactly ``min_spacing_m`` apart is allowed."""
+    x = np.asarray(x, dtype="float64")
+    y = np.asarray(y, dtype="float64")
+    if min_spacing_m <= SPACING_TOL_M or len(x) < 2:
+        return np.zeros((0, 2), dtype="int64")
+    a, b, d = geo.pairwise_within(x, y, x, y, min_spacing_m)
+    keep = (a < b) & (d < min_spacing_m - SPACING_TOL_M)
+    return np.column_stack([a[keep], b[keep]]).astype("int64")
 
 
 @dataclass
@@ -109,10 +124,12 @@ class PlacementModel:
     Sets: candidate sites :math:`j \in J`, plan years :math:`t \in T` (ordered), demand points
     :math:`i \in I` with :math:`q_i` demand units (EVSE-equivalents), weight :math:`w_i` (trigger weight)
     and arrival year :math:`a_i`; pairs :math:`(i, j) \in P` when site :math:`j` is within walking distance
-    of :math:`i` (the ``max_candidates_per_demand`` nearest); connections :math:`k` with spare capacity
+    of :math:`i` (the ``max_candidates_per_demand`` nearest, more where the demand at its position
+    needs more full sites); connections :math:`k` with spare capacity
     :math:`C_k` (kW, after the safety margin) and the sites :math:`J_k` that would use them; capacity areas
     :math:`a` with capacity :math:`A_a` for new connections and their sites :math:`J_a`; site pairs
-    :math:`S` closer than the minimum spacing; municipalities :math:`g` with sites :math:`J_g`.
+    :math:`S` closer than the minimum spacing (a pair exactly at it is allowed); municipalities :math:`g`
+    with sites :math:`J_g`.
 
     Variables: :math:`n_{jt} \in \mathbb{Z}_{\ge 0}` new EVSEs at :math:`j` in year :math:`t`;
     :math:`y_j \in \{0,1\}` site opened; :math:`f_{ijt} \ge 0` demand of :math:`i` served at :math:`j`
@@ -210,12 +227,7 @@ class PlacementModel:
         aidx = {a: k for k, a in enumerate(alist)}
         area = np.array([aidx.get(a, -1) if c < 0 else -1 for a, c in zip(area_names, conn)], dtype="int64")
         sx, sy = sites["x_rd"].to_numpy("float64"), sites["y_rd"].to_numpy("float64")
-        if min_spacing_m > 0 and J:
-            a, b, _ = geo.pairwise_within(sx, sy, sx, sy, min_spacing_m - 1e-9)
-            keep = a < b
-            spacing = np.column_stack([a[keep], b[keep]]).astype("int64")
-        else:
-            spacing = np.zeros((0, 2), dtype="int64")
+        spacing = spacing_conflicts(sx, sy, min_spacing_m)
         dx, dy = demand["x_rd"].to_numpy("float64"), demand["y_rd"].to_numpy("float64")
         walk = demand["walk_m"].to_numpy("float64")
         if len(demand) and J:
@@ -225,7 +237,12 @@ class PlacementModel:
             order = np.lexsort((d, pi))
             pi, pj, d = pi[order], pj[order], d[order]
             rank = np.arange(len(pi)) - np.searchsorted(pi, pi, side="left")
-            keep = rank < max_candidates_per_demand
+            # at least the sites a point's demand needs (all years at its position, a full site each), so
+            # a need above max_candidates_per_demand full sites can reach enough sites
+            pos = demand.groupby([demand["x_rd"].astype("float64"), demand["y_rd"].astype("float64")],
+                                 sort=False)["quantity"].transform("sum").to_numpy("float64")
+            sites_needed = np.ceil(pos / max(evses_per_site_max * kappa, 1e-12) - 1e-9)
+            keep = rank < np.maximum(max_candidates_per_demand, sites_needed)[pi]
             pi, pj = pi[keep], pj[keep]
         else:
             pi = pj = np.zeros(0, dtype="int64")

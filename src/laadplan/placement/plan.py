@@ -153,11 +153,25 @@ def make_plan(inp: PlanInputs, cfg: RegionConfig, years: list[int] | None = None
              "budget_shared_by_need": bool(pc.share_budget_by_need and (model.inst.gm_budget < BIG).any()),
              "evses_moved_later": moved, "idle_evses_dropped": idle,
              "coverage": inp.coverage_note}
+    stats["min_spacing_m"] = float(pc.min_spacing_m)
+    stats["closest_sites_m"] = closest_sites_m(rows)
     un = unmet_need(dem, years)
     last = un[un["year"] == years[-1]] if len(un) else un
     stats["need_units_last_year"] = float(last["need_units"].sum()) if len(un) else 0.0
     stats["unmet_units_last_year"] = float(last["unmet_units"].sum()) if len(un) else 0.0
     return PlanResult(sites=rows, demand=dem, candidates=feas, stats=stats)
+
+
+def closest_sites_m(sites: pd.DataFrame) -> float | None:
+    """Distance between the two closest sites of a plan (plan_sites rows, any year), m; None: fewer than two."""
+    u = sites.drop_duplicates("site_id") if len(sites) else sites
+    if len(u) < 2:
+        return None
+    import shapely
+
+    pts = shapely.points(u["x_rd"].to_numpy("float64"), u["y_rd"].to_numpy("float64"))
+    _, d = shapely.STRtree(pts).query_nearest(pts, exclusive=True, return_distance=True)
+    return float(np.min(d))
 
 
 def yearly_budget(cfg: RegionConfig, years: list[int]) -> np.ndarray:

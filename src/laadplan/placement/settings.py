@@ -29,7 +29,13 @@ class PlacementConfig(BaseModel):
     evse_power_kw: float = Field(11.0, description="Power of a new public AC EVSE, kW")
     site_connection_kw: float = Field(
         0.0, description="Extra kW a site draws beyond its EVSEs' power (0: the EVSEs' total)")
-    min_spacing_m: float = Field(100.0, description="Minimum distance between two new sites, m")
+    min_spacing_m: float = Field(
+        150.0, ge=0, description="Minimum distance between two sites of one plan (new sites, loaded candidate sites "
+                                 "included; existing charge points are not sites), m; a pair exactly this far apart "
+                                 "is allowed. Above the candidate grid's diagonal (141 m on the 100 m grid), so "
+                                 "neighbouring grid points are never both sites: on the grid the nearest two sites "
+                                 "are 200 m apart, and a cell's demand is met by spaced sites (see "
+                                 "generated_candidates_per_demand). 0: no spacing rule")
     candidate_grid_m: float = Field(100.0, description="Spacing of generated candidate sites in built-up areas, m")
     weight_usage: float = Field(1.0, description="Objective weight of usage-trigger demand")
     weight_request: float = Field(1.5, description="Objective weight of granted driver requests")
@@ -42,7 +48,8 @@ class PlacementConfig(BaseModel):
     time_limit_s: float = Field(60.0, description="HiGHS time limit per solve, s")
     mip_rel_gap: float = Field(0.01, description="Relative optimality gap at which HiGHS stops")
     max_candidates_per_demand: int = Field(
-        8, ge=1, description="Optimiser: a demand point may be served by at most this many nearest candidate sites")
+        8, ge=1, description="Optimiser: a demand point may be served by this many nearest candidate sites (more "
+                             "where its demand needs more full sites)")
     decompose_max_vars: int = Field(
         250_000, description="Optimiser: above this many flow variables, solve the LP relaxation block by block and "
                               "round it (certified bound) instead of the MIP")
@@ -72,7 +79,15 @@ class PlacementConfig(BaseModel):
                                "is spread over growth / this cells (0: generated_candidates_per_demand x "
                                "evses_per_site_max, what the cell's candidate sites can take)")
     generated_candidates_per_demand: int = Field(
-        4, ge=1, description="Generated candidates: the nearest grid points to each demand point (within walking distance)")
+        4, ge=1, description="Generated candidates per demand point: at least this many grid points within its walking "
+                             "distance, pairwise at least min_spacing_m apart (nearest first), and more where its "
+                             "demand needs more sites (units / (evses_per_site_max x demand_units_per_evse)); fewer "
+                             "only where no more fit within the walking distance (then unmet, reported)")
+    candidates_in_demand_gemeente: bool = Field(
+        True, description="Generated candidates for a demand point lie in its own gemeente (its municipality decides "
+                          "on its street space, and per-gemeente EVSEs, budget shares and unmet need count its own "
+                          "sites); False: in any gemeente within walking distance (a cell at a border is then partly "
+                          "served by sites across it)")
     generate_candidates: bool = Field(
         True, description="Generate grid candidates near demand (inside gemeenten) besides loaded candidate sites")
 
