@@ -130,6 +130,27 @@ def ingest_cdrs(store: Store, source: str | os.PathLike, cfg: RegionConfig, *,
     return result
 
 
+def ingest_cdr_records(store: Store, records: list[tuple[int, str]], cfg: RegionConfig, name: str, *,
+                       digest: str | None = None) -> IngestResult:
+    """CDRs that did not come from a file (the OCPI receiver's pushes): ``(position, JSON text)`` pairs go
+    through the same SQL validation, storage and quarantine as a file's records (:class:`_Batch`), as one
+    ingest run named ``name`` (e.g. ``ocpi-push:NL*EQU``; ``digest`` names its content)."""
+    started = utcnow()
+    result = IngestResult(kind="cdrs", source_file=name, digest=digest)
+    result.upserts["sessions"] = UpsertResult()
+    quarantine = Quarantine(store, "cdrs", name, result)
+    batch = _Batch(store, cfg, name, result, quarantine, now_utc=started)
+    table = pa.table({"position": pa.array([p for p, _ in records], pa.int64()),
+                      "raw": pa.array([r for _, r in records], pa.large_string()),
+                      "error": pa.nulls(len(records), pa.large_string())})
+    try:
+        batch.run_json(table)
+    finally:
+        batch.cleanup()
+    log_run(store, result, started)
+    return result
+
+
 def _advance(progress: Progress | None, n: int) -> None:
     if progress is not None:
         progress(n)
@@ -271,4 +292,4 @@ class _Batch:
         self._tables.clear()
 
 
-__all__ = ["ingest_cdrs", "detect_format"]
+__all__ = ["ingest_cdrs", "ingest_cdr_records", "detect_format"]
