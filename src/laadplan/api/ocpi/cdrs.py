@@ -1,22 +1,76 @@
 """CDRs receiver: POST of one CDR, validated by the CDR ingest's SQL path
 (:func:`laadplan.ingest.cdrs.ingest_cdr_records`) and stored in ``sessions`` (or the quarantine) before the
-answer; the answer's ``Location`` header names the stored CDR (``GET .../cdrs/{cc}/{party}/{id}``)."""
+answer; the answer's ``Location`` header names the stored CDR (``GET .../cdrs/{cc}/{party}/{id}``).
+
+**Group commit** (:mod:`.group`). The POSTs of one party that arrive together are validated as one batch by
+``ingest_cdr_records`` - the file ingest's own batch validator, no second rule implementation - as one ingest
+run, committed in one transaction; then each request is answered with its own verdict (accepted, or the rules
+its record broke). A bad record costs only itself: the validator judges every record on its own, and a group
+whose transaction fails for another reason is committed again record by record. Idempotent: the run id is
+derived from the group's content (a retried lone CDR finds its run), an accepted CDR pushed again leaves its
+session as it is (newer ``last_updated`` wins), and a rejected CDR pushed again keeps one quarantine row per
+rule (the older runs' rows of the same raw record of the party go, as :func:`laadplan.ingest.base.log_run`
+does for a file read twice).
+"""
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
 import json
+import random
+import threading
+import time
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
+import pandas as pd
 from fastapi import Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
 from laadplan.api.app import config_of
-from laadplan.api.ocpi.core import (OK, check_party_in_body, envelope, module_caller, parse_time, principal, push,
-                                    rejected_error, require_object, store_object)
+from laadplan.api.ocpi.core import (OK, RETRIES, SERVER_ERROR, OcpiError, check_party_in_body, envelope,
+                                    is_conflict, log, module_caller, parse_time, principal, rejected_error,
+                                    require_object, run_id_of, source_of)
+from laadplan.api.ocpi.group import GroupCommit
+from laadplan.ingest.base import utcnow
 
 
-def post_cdr(store, request: Request, v: str, body: Any, text: str) -> JSONResponse:
+@dataclass
+class CdrItem:
+    """One checked CDR POST waiting for its group commit."""
+
+    version: str
+    cc: str
+    pid: str
+    cdr_id: str | None
+    obj: dict
+    text: str
+
+
+@dataclass
+class Verdict:
+    """What the commit decided for one item: ``rejected`` rows (rule code, message) or accepted; ``changed``
+    when this run wrote the session (else it was already stored as it is)."""
+
+    rejected: list[dict] = field(default_factory=list)
+    changed: bool = False
+
+
+class _NeedStore(Exception):
+    """The request's checks need the store (a token not in the cache): run them in the thread pool."""
+
+
+class _NoStore:
+    def __getattr__(self, name: str) -> Any:
+        raise _NeedStore
+
+
+def check_cdr(store: Any, request: Request, v: str, body: Any, text: str) -> CdrItem:
+    """The caller's right to push this CDR and its party, as an item to commit (OCPI errors otherwise).
+    With ``store`` a :class:`_NoStore`, only the token caches are used (:class:`_NeedStore` on a miss)."""
     obj = require_object(body, "CDR")
     p = principal(request, store)
     cc = obj.get("country_code") if isinstance(obj.get("country_code"), str) else p.country_code
@@ -27,21 +81,168 @@ def post_cdr(store, request: Request, v: str, body: Any, text: str) -> JSONRespo
         # a 2.1.1 CDR need not carry its party: it is the token's
         obj = {**obj, "country_code": cc, "party_id": pid}
         text = json.dumps(obj, ensure_ascii=False)
-    cfg = config_of(request)
     cdr_id = obj.get("id")
     cdr_id = str(cdr_id) if isinstance(cdr_id, (str, int)) and not isinstance(cdr_id, bool) else None
+    return CdrItem(v, cc.upper(), pid.upper(), cdr_id, obj, text)
 
-    def ingest(s, name, digest):
-        from laadplan.ingest.cdrs import ingest_cdr_records
-        return ingest_cdr_records(s, [(1, text)], cfg, name, digest=digest)
 
-    def after(s, res):
-        if res.accepted and cdr_id is not None:
-            store_object(s, "cdrs", cc, pid, cdr_id, obj, v, parse_time(obj.get("last_updated")), s.run_id)
+_GROUPS_LOCK = threading.Lock()
 
-    out = push(store, "cdrs", cc, pid, text, ingest, after)
-    if out.rejected:
-        raise rejected_error(out, f"CDR {cdr_id}")
+
+def group_commit_of(request: Request) -> GroupCommit:
+    """The app's CDR group commit (one worker, one store view per group)."""
+    app = request.app
+    g = getattr(app.state, "ocpi_cdr_group", None)
+    if g is None:
+        with _GROUPS_LOCK:
+            g = getattr(app.state, "ocpi_cdr_group", None)
+            if g is None:
+                store, cfg = app.state.store, app.state.config
+
+                def commit(items: list[CdrItem]) -> list[Verdict | BaseException]:
+                    s = store.cursor()
+                    try:
+                        return commit_groups(s, cfg, items)
+                    finally:
+                        s.close()
+
+                g = app.state.ocpi_cdr_group = GroupCommit(commit, name="ocpi-cdr-group-commit")
+    return g
+
+
+async def post_cdr(request: Request, v: str, read_body) -> JSONResponse:
+    """POST a CDR: check it (token caches in the event loop, the store only on a cache miss), queue it for
+    the group commit, answer with its own verdict after the commit."""
+    group = group_commit_of(request)
+    with group.arriving():
+        try:
+            body, text = await read_body()
+            try:
+                item = check_cdr(_NoStore(), request, v, body, text)
+            except _NeedStore:
+                item = await run_in_threadpool(_check_with_store, request, v, body, text)
+        except OcpiError as e:
+            return e.response()
+        fut = group.submit(item)
+    try:
+        verdict: Verdict = await asyncio.wrap_future(fut)
+    except OcpiError as e:
+        return e.response()
+    if verdict.rejected:
+        return rejected_error(verdict, f"CDR {item.cdr_id}").response()
     url = (f"{config_of(request).server.public_url.rstrip('/')}/ocpi/{v}/receiver/cdrs/"
-           f"{quote(cc.upper(), safe='')}/{quote(pid.upper(), safe='')}/{quote(cdr_id or '', safe='')}")
-    return envelope(None, OK, "Success" if out.changed else "Success (unchanged)", headers={"Location": url})
+           f"{quote(item.cc, safe='')}/{quote(item.pid, safe='')}/{quote(item.cdr_id or '', safe='')}")
+    return envelope(None, OK, "Success" if verdict.changed else "Success (unchanged)", headers={"Location": url})
+
+
+def _check_with_store(request: Request, v: str, body: Any, text: str) -> CdrItem:
+    s = request.app.state.store.cursor()
+    try:
+        return check_cdr(s, request, v, body, text)
+    finally:
+        s.close()
+
+
+# -- the commit -------------------------------------------------------------------------------------------
+def commit_groups(store, cfg, items: list[CdrItem]) -> list[Verdict | BaseException]:
+    """Commit ``items`` (of any parties): one run per party; a party's group that fails (not a conflict) is
+    committed again item by item, so that a record that breaks the commit fails alone."""
+    out: list[Verdict | BaseException | None] = [None] * len(items)
+    by_party: dict[tuple[str, str], list[int]] = {}
+    for i, it in enumerate(items):
+        by_party.setdefault((it.cc, it.pid), []).append(i)
+    for (cc, pid), idx in by_party.items():
+        try:
+            for i, vd in zip(idx, commit_cdrs(store, cfg, cc, pid, [items[i] for i in idx])):
+                out[i] = vd
+        except Exception as e:  # noqa: BLE001 - split the group so one record cannot sink the others
+            if len(idx) == 1:
+                out[idx[0]] = e
+                continue
+            log.warning("OCPI CDR group of %d for %s*%s failed (%s); committing its records one by one",
+                        len(idx), cc, pid, str(e).splitlines()[0][:160] if str(e) else type(e).__name__)
+            for i in idx:
+                try:
+                    out[i] = commit_cdrs(store, cfg, cc, pid, [items[i]])[0]
+                except Exception as e1:  # noqa: BLE001
+                    out[i] = e1
+    return out  # type: ignore[return-value]
+
+
+def _id_part(v: str) -> str:
+    return v.replace("\\", "\\\\").replace("*", "\\*")
+
+
+def session_id_of(it: CdrItem) -> str | None:
+    """The session id the CDR ingest gives this CDR (``CC*PARTY*id``, parts escaped), for the answer."""
+    cc, pid = it.obj.get("country_code"), it.obj.get("party_id")
+    if it.cdr_id is None or not isinstance(cc, str) or not isinstance(pid, str):
+        return None
+    return f"{_id_part(cc)}*{_id_part(pid)}*{_id_part(it.cdr_id)}"
+
+
+def commit_cdrs(store, cfg, cc: str, pid: str, items: list[CdrItem]) -> list[Verdict]:
+    """Validate and store the CDRs of one party as one ingest run in one transaction (retried on a write
+    conflict); one verdict per item, in order."""
+    from laadplan.ingest.cdrs import ingest_cdr_records
+
+    name = source_of(cc, pid)
+    texts = [it.text for it in items]
+    content = texts[0] if len(texts) == 1 else "\x1e".join(texts)
+    digest = hashlib.sha256(content.encode()).hexdigest()
+    run_id = run_id_of(name, "cdrs", digest)
+    records = [(k + 1, t) for k, t in enumerate(texts)]
+    for attempt in range(RETRIES):
+        try:
+            store.run_id = run_id
+            with store.transaction():
+                before = store.con.execute("SELECT count(*) FROM ingest_runs WHERE run_id = ?", [run_id]).fetchone()[0]
+                res = ingest_cdr_records(store, records, cfg, name, digest=digest)
+                bad: dict[int, list[dict]] = {}
+                if res.quarantined:
+                    for pos, code, msg in store.con.execute(
+                            "SELECT position, rule_code, message FROM quarantine WHERE run_id = ? "
+                            "ORDER BY position, rule_code", [run_id]).fetchall():
+                        bad.setdefault(int(pos), []).append({"rule_code": code, "message": msg})
+                    if not before:  # a bad record pushed again (in another group) keeps one row per rule
+                        store.con.execute(
+                            "DELETE FROM quarantine WHERE kind = 'cdrs' AND source_file = ? AND run_id <> ? AND raw IN "
+                            "(SELECT raw FROM quarantine WHERE run_id = ?)", [name, run_id, run_id]).fetchall()
+                ok = [k for k in range(len(items)) if (k + 1) not in bad]
+                objs = [items[k] for k in ok if items[k].cdr_id is not None]
+                if objs:
+                    _store_objects(store, cc, pid, objs, run_id)
+                written: set[str] = set()
+                if ok and not before and (res.upserts["sessions"].inserted or res.upserts["sessions"].updated):
+                    written = {r[0] for r in store.con.execute(
+                        "SELECT session_id FROM sessions WHERE run_id = ?", [run_id]).fetchall()}
+            return [Verdict(bad.get(k + 1, []), (k + 1) not in bad and session_id_of(items[k]) in written)
+                    for k in range(len(items))]
+        except Exception as e:  # noqa: BLE001 - a conflict is retried, anything else goes up
+            if not is_conflict(e):
+                raise
+            log.info("OCPI CDR group of %d for %s: transaction conflict (attempt %d): %s", len(items), name,
+                     attempt + 1, str(e).splitlines()[0][:160])
+            time.sleep(random.uniform(0.002, 0.02) * (attempt + 1))
+        finally:
+            store.run_id = None
+    raise OcpiError(503, SERVER_ERROR, "the store is busy with a conflicting update of the same records; try "
+                    "again", headers={"Retry-After": "1"})
+
+
+def _store_objects(store, cc: str, pid: str, items: list[CdrItem], run_id: str) -> None:
+    """Keep the accepted CDRs' JSON (newer last_updated wins), one upsert for the group."""
+    now = utcnow()
+    store.upsert("ocpi_objects", pd.DataFrame([{
+        "module": "cdrs", "country_code": cc, "party_id": pid, "object_id": it.cdr_id, "version": it.version,
+        "object_json": json.dumps(it.obj, ensure_ascii=False, separators=(",", ":")),
+        "last_updated_utc": _ts(it.obj.get("last_updated")), "received_utc": now, "run_id": run_id}
+        for it in items]))
+
+
+def _ts(v: Any) -> Any:
+    t = parse_time(v)
+    return pd.Timestamp(t) if t is not None else pd.NaT
+
+
+__all__ = ["post_cdr", "commit_cdrs", "commit_groups", "check_cdr", "CdrItem", "Verdict"]

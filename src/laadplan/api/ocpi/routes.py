@@ -205,12 +205,11 @@ async def tariff_delete(request: Request, version: str, country_code: str, party
 async def cdr_post(request: Request, version: str) -> JSONResponse:
     try:
         v = _version(version, "cdrs")
-        body, text = await json_body(request)
     except OcpiError as e:
         return e.response()
     from laadplan.api.ocpi.cdrs import post_cdr
 
-    return await _run(request, post_cdr, request, v, body, text)
+    return await post_cdr(request, v, lambda: json_body(request))
 
 
 @router.get("/ocpi/{version}/receiver/cdrs/{country_code}/{party_id}/{cdr_id}", summary="CDRs: one stored CDR")
