@@ -122,6 +122,7 @@ def put_location(store, request: Request, v: str, method: str, cc: str, pid: str
     cfg = config_of(request)
     rec = [JsonRecord(1, loc, text)]
     areas = _areas(store)
+    statuses = _pushed_statuses(loc, obj, method, cc, pid, location_id, evse_uid, connector_id)
 
     def ingest(s, name, digest):
         from laadplan.ingest.locations import ingest_location_records
@@ -131,11 +132,54 @@ def put_location(store, request: Request, v: str, method: str, cc: str, pid: str
     def after(s, res):
         if res.accepted:
             store_object(s, "locations", cc, pid, location_id, loc, v, parse_time(loc.get("last_updated")), s.run_id)
+            if statuses:
+                _record_statuses(s, cfg, cc, pid, statuses)
 
     out = push(store, "locations", cc, pid, text, ingest, after)
     if out.rejected:
         raise rejected_error(out, what)
     return envelope(None, OK, "Success" if out.changed else "Success (unchanged)")
+
+
+def _pushed_statuses(loc: dict, body: dict, method: str, cc: str, pid: str, location_id: str,
+                     evse_uid: str | None, connector_id: str | None) -> list[dict]:
+    """The EVSE statuses this push reports, as the status reader's OCPI EVSE records (the EVSE with its
+    ``location_id``, ``country_code``, ``party_id``; no ``last_updated`` of its own: the Location's): the
+    pushed EVSE of an EVSE PUT/PATCH that carries ``status``; every EVSE of a Location PUT, or of a Location
+    PATCH that carries ``evses``. A Connector push reports no status."""
+    if connector_id is not None:
+        return []
+    if evse_uid is not None:
+        if "status" not in body:
+            return []
+        evses = [e for e in loc.get("evses") or [] if isinstance(e, dict) and str(e.get("uid")) == evse_uid]
+    elif method == "PUT" or "evses" in body:
+        evses = [e for e in loc.get("evses") or [] if isinstance(e, dict)]
+    else:
+        return []
+    return [{**e, "location_id": location_id, "country_code": cc.upper(), "party_id": pid.upper(),
+             "last_updated": e.get("last_updated") or loc.get("last_updated")}
+            for e in evses if e.get("status") is not None]
+
+
+def _record_statuses(store, cfg, cc: str, pid: str, statuses: list[dict]) -> None:
+    """Write the pushed statuses to ``status_observations`` through the status reader's own record function
+    (:func:`laadplan.ingest.status.ingest_status_records`), as a run of its own (kind ``status``, source the
+    party) in the push's transaction, so that status-based occupancy and availability see pushed statuses."""
+    import hashlib
+
+    from laadplan.api.ocpi.core import run_id_of, source_of
+    from laadplan.ingest.status import ingest_status_records
+
+    name = source_of(cc, pid)
+    recs = [JsonRecord(k + 1, e, json.dumps(e, ensure_ascii=False, sort_keys=True)) for k, e in enumerate(statuses)]
+    digest = hashlib.sha256("\x1e".join(r.raw for r in recs).encode()).hexdigest()
+    outer = store.run_id
+    store.run_id = run_id_of(name, "status", digest)
+    try:
+        ingest_status_records(store, recs, cfg, name, digest=digest)
+    finally:
+        store.run_id = outer
 
 
 def _not_applied(what: str, stored: dict) -> JSONResponse:
