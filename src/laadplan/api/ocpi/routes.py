@@ -218,6 +218,24 @@ async def cdr_get(request: Request, version: str, country_code: str, party_id: s
 
 
 # -- shared handlers ------------------------------------------------------------------------------------
+def _add_charging_periods(stored: dict, patch: dict) -> dict:
+    """OCPI 2.2.1 Sessions PATCH: "When a PATCH request contains the charging_periods field ..., this SHALL be
+    processed as a request to add all the ChargingPeriod objects to the existing Session object. If the
+    request charging_periods list is omitted (or contains an empty list), no changes SHALL be made to the
+    existing list" (replacing or removing periods takes a PUT). The patch's periods are appended to the stored
+    ones, except those already stored as they are (a retried PATCH adds nothing twice). A value that is not a
+    list is left for the validator to judge."""
+    if "charging_periods" not in patch:
+        return patch
+    new = patch["charging_periods"]
+    if new is None or new == []:
+        return {k: x for k, x in patch.items() if k != "charging_periods"}
+    old = stored.get("charging_periods")
+    if not isinstance(new, list) or not isinstance(old, list):
+        return patch
+    return {**patch, "charging_periods": old + [p for p in new if p not in old]}
+
+
 def _get_simple(store, request: Request, version: str, module: str, cc: str, pid: str, oid: str) -> JSONResponse:
     _version(version, module)
     module_caller(request, store, cc, pid, write=False)
@@ -244,6 +262,8 @@ def _put_simple(store, request: Request, v: str, module: str, method: str, cc: s
         old = parse_time(stored.get("last_updated"))
         if lu is not None and old is not None and lu < old:
             return envelope(None, OK, f"not applied: the stored {what} is newer ({stored.get('last_updated')})")
+        if module == "sessions" and v == "2.2.1":
+            obj = _add_charging_periods(stored, obj)
         obj = {**stored, **obj}
     if "id" in obj and str(obj["id"]) != oid:
         raise OcpiError(400, INVALID, f"the {what}'s id {obj['id']!r} is not the id of the URL ({oid!r})")
