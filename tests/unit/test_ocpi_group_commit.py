@@ -133,3 +133,24 @@ def test_group_commit_error_reaches_every_waiting_request():
     f = g.submit("x")
     with pytest.raises(RuntimeError, match="store gone"):
         f.result(5)
+
+
+def test_group_commit_regroups_the_clients_it_answered():
+    """After a group of 3 the worker waits (up to regroup_s) for 3 items again: the answered clients' next ones."""
+    import time
+
+    seen: list[list[int]] = []
+
+    def commit(items):
+        seen.append(list(items))
+        return items
+
+    g = GroupCommit(commit, window_s=1.0, regroup_s=3.0)
+    with g.arriving():
+        first = [g.submit(i) for i in range(3)]
+    assert [f.result(5) for f in first] == [0, 1, 2]
+    f1 = g.submit(10)
+    time.sleep(0.3)
+    f2, f3 = g.submit(11), g.submit(12)
+    assert [f.result(5) for f in (f1, f2, f3)] == [10, 11, 12]
+    assert seen == [[0, 1, 2], [10, 11, 12]]

@@ -135,12 +135,28 @@ async def post_cdr(request: Request, v: str, read_body) -> JSONResponse:
     return envelope(None, OK, "Success" if verdict.changed else "Success (unchanged)", headers={"Location": url})
 
 
+_MISS_LOCKS: dict[str, threading.Lock] = {}
+
+
 def _check_with_store(request: Request, v: str, body: Any, text: str) -> CdrItem:
-    s = request.app.state.store.cursor()
-    try:
-        return check_cdr(s, request, v, body, text)
-    finally:
-        s.close()
+    """The checks with the store, one request per token at a time: when the token's cache entry has ended, the
+    concurrent requests of its client would otherwise each verify it (scrypt, memory-hard) at once; the first
+    verifies, the others then find it in the cache."""
+    key = hashlib.sha256((request.headers.get("authorization") or "").encode()).hexdigest()
+    with _GROUPS_LOCK:
+        if len(_MISS_LOCKS) > 10_000:
+            _MISS_LOCKS.clear()
+        lock = _MISS_LOCKS.setdefault(key, threading.Lock())
+    with lock:
+        try:
+            return check_cdr(_NoStore(), request, v, body, text)
+        except _NeedStore:
+            pass
+        s = request.app.state.store.cursor()
+        try:
+            return check_cdr(s, request, v, body, text)
+        finally:
+            s.close()
 
 
 # -- the commit -------------------------------------------------------------------------------------------

@@ -6,7 +6,9 @@ requests' items; one worker thread takes everything queued (waiting up to :data:
 other requests are still on their way in, at most :data:`MAX_ITEMS`), hands the group to ``commit`` and
 resolves each request's future with its own verdict *after* ``commit`` returned, i.e. after the COMMIT
 (durable before success). A lone client pays no window: with no other request on its way, its item is
-committed at once.
+committed at once. After a group of n, the worker waits up to :data:`REGROUP_S` for n items again: the
+clients it has just answered send their next items a moment later (else groups would alternate between
+n - 1 and 1 items).
 
 ``commit(items) -> results`` must return one result per item, in order; an exception fails every item of
 the group (the caller splits a failed group itself when it can, see :func:`laadplan.api.ocpi.cdrs.commit_cdrs`).
@@ -27,6 +29,8 @@ log = logging.getLogger("laadplan.api.ocpi")
 WINDOW_S = 0.002
 #: most items in one group
 MAX_ITEMS = 1000
+#: how long the worker waits for as many items as its last group had (the clients it just answered)
+REGROUP_S = 0.2
 #: an idle worker thread ends after this many seconds (a new one starts with the next item)
 IDLE_S = 10.0
 
@@ -35,8 +39,10 @@ class GroupCommit:
     """A queue of items and one worker thread committing them in groups (see the module docstring)."""
 
     def __init__(self, commit: Callable[[list[Any]], Sequence[Any]], *, window_s: float = WINDOW_S,
-                 max_items: int = MAX_ITEMS, name: str = "ocpi-group-commit") -> None:
+                 max_items: int = MAX_ITEMS, regroup_s: float = REGROUP_S, name: str = "ocpi-group-commit") -> None:
         self.commit, self.window_s, self.max_items, self.name = commit, window_s, max_items, name
+        self.regroup_s = regroup_s
+        self._last = 1  # size of the last group
         self._cv = threading.Condition()
         self._queue: list[tuple[Any, Future]] = []
         self._arriving = 0  # requests announced (entered) but not yet submitted
@@ -74,13 +80,22 @@ class GroupCommit:
                     self._worker = None
                     return None
                 self._cv.wait(left)
-            deadline = time.monotonic() + self.window_s
-            while self._arriving > 0 and len(self._queue) < self.max_items:
-                left = deadline - time.monotonic()
-                if left <= 0:
+            # wait (briefly) for the requests on their way in, and for as many items as the last group had:
+            # its clients are answered now and send their next items (else every other group would be one)
+            now = time.monotonic()
+            deadline, regroup = now + self.window_s, now + self.regroup_s
+            want = min(self.max_items, self._last)
+            while len(self._queue) < self.max_items:
+                now = time.monotonic()
+                if self._arriving > 0 and now < deadline:
+                    left = deadline - now
+                elif len(self._queue) < want and now < regroup:
+                    left = regroup - now
+                else:
                     break
                 self._cv.wait(left)
             group, self._queue = self._queue[:self.max_items], self._queue[self.max_items:]
+            self._last = len(group)
             return group
 
     def _run(self) -> None:
