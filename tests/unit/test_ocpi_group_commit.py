@@ -49,6 +49,15 @@ def test_group_of_mixed_records_one_run_own_verdicts(env):
     assert s.count("quarantine") == 3
     assert s.count("sessions") == 4
     assert s.query("SELECT count(*) AS n FROM quarantine WHERE record_id = 'NL*EQU*G4'")["n"].iloc[0] == 2
+    # two versions of one CDR in a group: the newer wins in sessions and in the stored JSON alike; an older one
+    # in a later group changes neither
+    ocdr.commit_groups(s, cfg, [item(cdr("G1", energy=21.0, updated="2025-06-30T02:00:00Z")),
+                                item(cdr("G1", energy=20.0, updated="2025-06-30T01:00:00Z"))])
+    ocdr.commit_groups(s, cfg, [item(cdr("G1", energy=19.0, updated="2025-06-30T00:30:00Z"))])
+    assert s.query("SELECT energy_kwh FROM sessions WHERE session_id = 'NL*EQU*G1'")["energy_kwh"].tolist() == [21.0]
+    got = s.query("SELECT object_json, last_updated_utc FROM ocpi_objects WHERE object_id = 'G1'")
+    assert len(got) == 1 and json.loads(got["object_json"].iloc[0])["total_energy"] == 21.0
+    assert str(got["last_updated_utc"].iloc[0]) == "2025-06-30 02:00:00"
     s.close()
 
 

@@ -247,18 +247,34 @@ def commit_cdrs(store, cfg, cc: str, pid: str, items: list[CdrItem]) -> list[Ver
 
 
 def _store_objects(store, cc: str, pid: str, items: list[CdrItem], run_id: str) -> None:
-    """Keep the accepted CDRs' JSON (newer last_updated wins), one upsert for the group."""
+    """Keep the accepted CDRs' JSON in ``ocpi_objects`` with :meth:`Store.upsert`'s semantics (a stored object
+    is replaced only by a newer ``last_updated``; within the group the newest wins, the first on ties), in two
+    statements for the group: the generic upsert stages, counts and checks columns, which costs more than
+    the few rows of a group."""
+    from laadplan import model
+
+    newest: dict[str, tuple[Any, CdrItem]] = {}
+    for it in items:
+        t = parse_time(it.obj.get("last_updated"))
+        have = newest.get(it.cdr_id)
+        if have is None or (t is not None and (have[0] is None or t > have[0])):
+            newest[it.cdr_id] = (t, it)
     now = utcnow()
-    store.upsert("ocpi_objects", pd.DataFrame([{
+    frame = pd.DataFrame([{
         "module": "cdrs", "country_code": cc, "party_id": pid, "object_id": it.cdr_id, "version": it.version,
         "object_json": json.dumps(it.obj, ensure_ascii=False, separators=(",", ":")),
-        "last_updated_utc": _ts(it.obj.get("last_updated")), "received_utc": now, "run_id": run_id}
-        for it in items]))
-
-
-def _ts(v: Any) -> Any:
-    t = parse_time(v)
-    return pd.Timestamp(t) if t is not None else pd.NaT
+        "last_updated_utc": pd.Timestamp(t) if t is not None else pd.NaT, "received_utc": now, "run_id": run_id}
+        for t, it in newest.values()])
+    table = model.table("ocpi_objects")
+    cols = ", ".join(f'"{c.name}"' for c in table.columns)
+    sel = ", ".join(f'CAST(s."{c.name}" AS {model.SQL_TYPES[c.type]})' for c in table.columns)
+    match = " AND ".join(f't."{k}" = s."{k}"' for k in table.primary_key)
+    newer = ("(s.last_updated_utc > t.last_updated_utc OR "
+             "(t.last_updated_utc IS NULL AND s.last_updated_utc IS NOT NULL))")
+    with store.transaction():
+        store.run_sql(f"DELETE FROM ocpi_objects t USING _objs s WHERE {match} AND {newer}", _objs=frame).fetchall()
+        store.run_sql(f"INSERT INTO ocpi_objects ({cols}) SELECT {sel} FROM _objs s WHERE NOT EXISTS "
+                      f"(SELECT 1 FROM ocpi_objects t WHERE {match})", _objs=frame).fetchall()
 
 
 __all__ = ["post_cdr", "commit_cdrs", "commit_groups", "check_cdr", "CdrItem", "Verdict"]
