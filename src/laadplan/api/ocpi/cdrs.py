@@ -212,7 +212,6 @@ def commit_cdrs(store, cfg, cc: str, pid: str, items: list[CdrItem]) -> list[Ver
         try:
             store.run_id = run_id
             with store.transaction():
-                before = store.con.execute("SELECT count(*) FROM ingest_runs WHERE run_id = ?", [run_id]).fetchone()[0]
                 res = ingest_cdr_records(store, records, cfg, name, digest=digest)
                 bad: dict[int, list[dict]] = {}
                 if res.quarantined:
@@ -220,16 +219,16 @@ def commit_cdrs(store, cfg, cc: str, pid: str, items: list[CdrItem]) -> list[Ver
                             "SELECT position, rule_code, message FROM quarantine WHERE run_id = ? "
                             "ORDER BY position, rule_code", [run_id]).fetchall():
                         bad.setdefault(int(pos), []).append({"rule_code": code, "message": msg})
-                    if not before:  # a bad record pushed again (in another group) keeps one row per rule
-                        store.con.execute(
-                            "DELETE FROM quarantine WHERE kind = 'cdrs' AND source_file = ? AND run_id <> ? AND raw IN "
-                            "(SELECT raw FROM quarantine WHERE run_id = ?)", [name, run_id, run_id]).fetchall()
+                    # a bad record pushed again (in another group) keeps one row per rule: the newest run's
+                    store.con.execute(
+                        "DELETE FROM quarantine WHERE kind = 'cdrs' AND source_file = ? AND run_id <> ? AND raw IN "
+                        "(SELECT raw FROM quarantine WHERE run_id = ?)", [name, run_id, run_id]).fetchall()
                 ok = [k for k in range(len(items)) if (k + 1) not in bad]
                 objs = [items[k] for k in ok if items[k].cdr_id is not None]
                 if objs:
                     _store_objects(store, cc, pid, objs, run_id)
                 written: set[str] = set()
-                if ok and not before and (res.upserts["sessions"].inserted or res.upserts["sessions"].updated):
+                if ok and (res.upserts["sessions"].inserted or res.upserts["sessions"].updated):
                     written = {r[0] for r in store.con.execute(
                         "SELECT session_id FROM sessions WHERE run_id = ?", [run_id]).fetchall()}
             return [Verdict(bad.get(k + 1, []), (k + 1) not in bad and session_id_of(items[k]) in written)
