@@ -13,5 +13,6 @@ MODULES = [
     "laadplan.commands.contract",
     "laadplan.commands.demo",
     "laadplan.commands.serve",
+    "laadplan.commands.ocpi",
     "laadplan.commands.admin",
 ]

@@ -81,11 +81,20 @@ def is_url(src: str | os.PathLike) -> bool:
     return str(src).startswith(("http://", "https://"))
 
 
+#: prefix of the source name of records pushed to the OCPI receiver (``ocpi-push:NL*EQU``: the party)
+PUSH_PREFIX = "ocpi-push:"
+
+
+def is_pushed(src: str) -> bool:
+    """True for the source name of records pushed over OCPI (not a file or URL)."""
+    return str(src).startswith(PUSH_PREFIX)
+
+
 def source_name(src: str | os.PathLike) -> str:
     """The canonical name of a source: a URL as given, a local path resolved (absolute, no ``..`` or links),
     so that one file spelled four ways is one source."""
     s = str(src)
-    if is_url(s):
+    if is_url(s) or is_pushed(s):
         return s
     try:
         return str(Path(s).expanduser().resolve())

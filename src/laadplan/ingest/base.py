@@ -60,6 +60,8 @@ class IngestResult:
     upserts: dict[str, UpsertResult] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     run_id: str | None = None
+    #: SHA-256 of the content when the source is not a file (a record pushed over OCPI); else read from the file
+    digest: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -146,7 +148,7 @@ def log_run(store: Store, result: IngestResult, started: datetime) -> None:
             store.run_id, store._implicit_run = None, False  # type: ignore[attr-defined]
         raise
     try:
-        digest: str | None = _io.content_digest(name)
+        digest: str | None = result.digest or (None if _io.is_pushed(name) else _io.content_digest(name))
     except SourceError as e:  # the source went away after it was read: keep the run, without a hash
         log.warning("%s", e)
         digest = None

@@ -56,6 +56,7 @@ from __future__ import annotations
 
 import logging
 import os
+import warnings
 from typing import Iterator
 
 import pyarrow as pa
@@ -73,6 +74,8 @@ from laadplan.store import Store, UpsertResult
 log = logging.getLogger(__name__)
 
 JSON_BATCH = 20_000
+#: batches up to this many records materialise their scratch results from the executed statement (see _scratch)
+SMALL_BATCH = 2_000
 _WS = "chr(32) || chr(9) || chr(13) || chr(10)"
 
 
@@ -127,6 +130,27 @@ def ingest_cdrs(store: Store, source: str | os.PathLike, cfg: RegionConfig, *,
     log_run(store, result, started)
     log.info("%s: read %d, accepted %d, quarantined %d %s", src, result.read, result.accepted,
              result.quarantined, dict(result.by_rule))
+    return result
+
+
+def ingest_cdr_records(store: Store, records: list[tuple[int, str]], cfg: RegionConfig, name: str, *,
+                       digest: str | None = None) -> IngestResult:
+    """CDRs that did not come from a file (the OCPI receiver's pushes): ``(position, JSON text)`` pairs go
+    through the same SQL validation, storage and quarantine as a file's records (:class:`_Batch`), as one
+    ingest run named ``name`` (e.g. ``ocpi-push:NL*EQU``; ``digest`` names its content)."""
+    started = utcnow()
+    result = IngestResult(kind="cdrs", source_file=name, digest=digest)
+    result.upserts["sessions"] = UpsertResult()
+    quarantine = Quarantine(store, "cdrs", name, result)
+    batch = _Batch(store, cfg, name, result, quarantine, now_utc=started)
+    table = pa.table({"position": pa.array([p for p, _ in records], pa.int64()),
+                      "raw": pa.array([r for _, r in records], pa.large_string()),
+                      "error": pa.nulls(len(records), pa.large_string())})
+    try:
+        batch.run_json(table)
+    finally:
+        batch.cleanup()
+    log_run(store, result, started)
     return result
 
 
@@ -261,8 +285,20 @@ class _Batch:
         return UpsertResult(inserted=int(n_ins - n_upd), updated=int(n_upd), unchanged=int(n_accepted - n_ins))
 
     def _scratch(self, name: str, sql: str) -> None:
-        """Materialise ``sql`` as an Arrow table bound as ``name`` for the rest of the batch."""
-        self._tables[name] = self.store.run_sql(sql, arrow=True, **self._tables)
+        """Materialise ``sql`` as an Arrow table bound as ``name`` for the rest of the batch.
+
+        A small batch (a few pushed CDRs, :data:`SMALL_BATCH` records at most) is fetched from the executed
+        statement: the relation path (``con.sql(...).to_arrow_table()``) binds the statement twice, and for a
+        handful of rows planning is all the cost; a big batch takes the relation path, which copies no rows."""
+        if self._tables["_cdr_in"].num_rows <= SMALL_BATCH:
+            self.con.complete()
+            ns: dict = {"_con": self.con, "_sql": sql, **self._tables}
+            with warnings.catch_warnings():  # "makes an extra copy of the rows": of a few rows, on purpose
+                warnings.filterwarnings("ignore", message="Arrow output on a DB-API result")
+                exec("_r = _con.execute(_sql).to_arrow_table()", ns, ns)  # noqa: S102 - names = replacement scans
+            self._tables[name] = ns["_r"]
+        else:
+            self._tables[name] = self.store.run_sql(sql, arrow=True, **self._tables)
 
     def _unscratch(self, name: str) -> None:
         self._tables.pop(name, None)
@@ -271,4 +307,4 @@ class _Batch:
         self._tables.clear()
 
 
-__all__ = ["ingest_cdrs", "detect_format"]
+__all__ = ["ingest_cdrs", "ingest_cdr_records", "detect_format"]

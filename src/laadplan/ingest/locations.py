@@ -60,7 +60,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections import Counter
-from typing import Any
+from typing import Any, Iterable
 
 import numpy as np
 import pandas as pd
@@ -74,7 +74,7 @@ from laadplan.ingest._csvstream import (BATCH, RowRules, col, future_limit, futu
                                         quarantine_malformed, read_header, set_field_limit, to_bool, to_float,
                                         to_utc)
 from laadplan.ingest._io import SourceError, open_binary, source_name
-from laadplan.ingest._records import Limits, iter_json_records
+from laadplan.ingest._records import JsonRecord, Limits, iter_json_records
 from laadplan.ingest.base import IngestResult, Progress, Quarantine, log_run, utcnow
 from laadplan.model.core import EVSE_STATUSES, PARKING_TYPES, POWER_TYPES
 from laadplan.store import Store, UpsertResult
@@ -101,7 +101,7 @@ def ingest_locations(store: Store, source: str, cfg: RegionConfig, *, progress: 
     layout = detect_layout(source)
     ctx = _Ctx(store, cfg, name, res, q, progress, _AreaIndex.load(store))
     if layout == "json":
-        _ingest_ocpi(ctx, source)
+        _ingest_ocpi(ctx, iter_json_records(source, Limits.of(cfg)))
         set_aside_republished(ctx, source, layout)
     elif layout == "ndw-locations":
         _ingest_ndw_locations(ctx, source)
@@ -113,6 +113,28 @@ def ingest_locations(store: Store, source: str, cfg: RegionConfig, *, progress: 
         sync_count_evses(ctx)
     elif layout == "empty":
         res.notes.append("empty source: nothing to read")
+    return _finish(ctx, started)
+
+
+def ingest_location_records(store: Store, records: list[JsonRecord], cfg: RegionConfig, name: str, *,
+                            party: tuple[str, str] | None = None, digest: str | None = None,
+                            areas: "_AreaIndex | None" = None) -> IngestResult:
+    """OCPI Location objects that did not come from a file (the OCPI receiver's pushes, :mod:`laadplan.api.ocpi`):
+    the same validation, storage and quarantine as a file's records, recorded as one ingest run named ``name``
+    (e.g. ``ocpi-push:NL*EQU``; ``digest`` names its content). ``party`` (country_code, party_id) is the
+    pushing party, used for OCPI 2.1.1 Locations, which do not carry it."""
+    started = utcnow()
+    res = IngestResult("locations", name, digest=digest)
+    q = Quarantine(store, "locations", name, res)
+    ctx = _Ctx(store, cfg, name, res, q, None, areas if areas is not None else _AreaIndex.load(store))
+    ctx.party = party
+    _ingest_ocpi(ctx, records)
+    set_aside_republished(ctx, name, "json", raws={r.position: r.obj for r in records})
+    return _finish(ctx, started)
+
+
+def _finish(ctx: "_Ctx", started) -> IngestResult:
+    store, res, q, name = ctx.store, ctx.res, ctx.q, ctx.name
     q.flush()
     from laadplan.contract.realisation import stamp_evses  # placed = commissioned after the feed's first load
 
@@ -161,6 +183,7 @@ class _Ctx:
         self.linda_example: dict[str, str] = {}
         self.future_limit = future_limit(cfg).to_pydatetime()
         self.seen: list[pd.DataFrame] = []  # accepted records of this run: keys and _pos (set_aside_republished)
+        self.party: tuple[str, str] | None = None  # the pushing OCPI party (2.1.1 Locations lack theirs)
 
     def advance(self, n: int) -> None:
         if self.progress is not None and n:
@@ -441,12 +464,13 @@ def split_duplicates(store: Store, table: str, df: pd.DataFrame) -> tuple[pd.Dat
 # ---------------------------------------------------------------------------------------------------
 # OCPI JSON
 # ---------------------------------------------------------------------------------------------------
-def _ingest_ocpi(ctx: _Ctx, source: str) -> None:
+def _ingest_ocpi(ctx: _Ctx, records: Iterable[JsonRecord]) -> None:
+    """Validate and store OCPI Location records (from a file or pushed), in batches."""
     locs: list[dict] = []
     evses: list[dict] = []
     conns: list[dict] = []
     n_batch = 0
-    for rec in iter_json_records(source, Limits.of(ctx.cfg)):
+    for rec in records:
         ctx.res.read += 1
         n_batch += 1
         _parse_location(ctx, rec.position, rec.obj, rec.raw_text if rec.error else None, rec.error,
@@ -512,6 +536,11 @@ def _parse_location(ctx: _Ctx, pos: int, obj: Any, raw: Any, error: str | None, 
             party = evse_party or ""
             ctx.fixed["party_id missing: taken from the EVSE ids" if evse_party else "party_id missing"] += 1
         publish, tz, parking, t247 = loc.publish, loc.time_zone, loc.parking_type, loc.twentyfourseven
+    elif ctx.party is not None:  # 2.1.1 pushed by a known party (OCPI receiver): the party of the URL
+        cc, party = ctx.party
+        publish, tz, parking, t247 = None, loc.time_zone, loc.type, None
+        if isinstance(loc.opening_times, dict):
+            t247 = loc.opening_times.get("twentyfourseven")
     else:  # 2.1.1: the CPO from the EVSE ids, else the country only
         cc = evse_cc or ocpi.ALPHA3.get(loc.country.upper(), loc.country.upper()[:2])
         party = evse_party or ""
@@ -890,7 +919,7 @@ def _rekey_ndw_locations(store: Store, keys: pd.DataFrame) -> None:
 REPUBLISHED_MARK = "also published under location"
 
 
-def set_aside_republished(ctx: _Ctx, source: str, layout: str) -> None:
+def set_aside_republished(ctx: _Ctx, source: str, layout: str, raws: dict[int, Any] | None = None) -> None:
     """Keep one copy of every EVSE that is published under more than one location (rule LP-DUPLICATE).
 
     An operator that moves EVSEs to a new location id often leaves the old location in the feed (the NDW
@@ -930,7 +959,7 @@ def set_aside_republished(ctx: _Ctx, source: str, layout: str) -> None:
     seen_locs = seen[seen["evse_uid"].isna()].drop(columns="evse_uid")
     unit = "record" if layout == "json" else "line"
     want: dict[int, str] = {}  # position -> quarantine message
-    raws: dict[int, Any] = {}  # position -> raw record, where already at hand
+    raws = dict(raws or {})  # position -> raw record, where already at hand
     who: dict[int, tuple[str, str]] = {}  # position -> (record_id, party_id)
     if len(stale):
         match = " AND ".join(f't."{k}" = s."{k}"' for k in EVSE_KEY)

@@ -226,6 +226,58 @@ class Tariff(_M):
     last_updated: UtcDateTime
 
 
+class CdrToken(_M):
+    uid: Id
+    type: Text = Field(min_length=1)
+    contract_id: Id
+
+
+class Price(_M):
+    excl_vat: float
+    incl_vat: float | None = None
+
+
+class Session221(_M):
+    """OCPI 2.2.1 Session (a charging session in progress; the finished one is the CDR)."""
+
+    country_code: Id
+    party_id: Id
+    id: Id
+    start_date_time: UtcDateTime
+    end_date_time: UtcDateTime | None = None
+    kwh: float
+    cdr_token: CdrToken
+    auth_method: Literal["AUTH_REQUEST", "COMMAND", "WHITELIST"]
+    location_id: Id
+    evse_uid: Id
+    connector_id: Id
+    currency: Text = Field(min_length=3, max_length=3)
+    total_cost: Price | None = None
+    status: Literal["ACTIVE", "COMPLETED", "INVALID", "PENDING", "RESERVATION"]
+    last_updated: UtcDateTime
+
+
+class _SessionLocation211(_M):
+    id: Id
+    evses: list[Evse] = Field(min_length=1)
+
+
+class Session211(_M):
+    """OCPI 2.1.1 Session (``start_datetime``, ``auth_id``, a ``location`` object with the one EVSE)."""
+
+    id: Id
+    start_datetime: UtcDateTime
+    end_datetime: UtcDateTime | None = None
+    kwh: float
+    auth_id: Id
+    auth_method: Literal["AUTH_REQUEST", "WHITELIST"]
+    location: _SessionLocation211
+    currency: Text = Field(min_length=3, max_length=3)
+    total_cost: float | None = None
+    status: Literal["ACTIVE", "COMPLETED", "INVALID", "PENDING"]
+    last_updated: UtcDateTime
+
+
 _MISSING_TYPES = {"missing", "string_too_short", "too_short"}
 
 

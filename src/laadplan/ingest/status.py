@@ -95,6 +95,27 @@ def ingest_status(store: Store, source: str, cfg: RegionConfig, *, progress: Pro
     return res
 
 
+def ingest_status_records(store: Store, records: list, cfg: RegionConfig, name: str, *,
+                          digest: str | None = None) -> IngestResult:
+    """EVSE statuses that did not come from a file (the OCPI receiver's Location and EVSE pushes,
+    :mod:`laadplan.api.ocpi`): ``JsonRecord`` s of OCPI EVSE objects (with ``location_id``/``country_code``/
+    ``party_id`` next to them) or whole Locations, through the same record function, rules and storage as a
+    status file's JSON records, as one ingest run named ``name`` (e.g. ``ocpi-push:NL*EQU``)."""
+    started = utcnow()
+    res = IngestResult("status", name, digest=digest)
+    q = Quarantine(store, "status", name, res)
+    rows: list[dict] = []
+    limit = future_limit(cfg).to_pydatetime()
+    for rec in records:
+        res.read += 1
+        _json_record(store, rec.position, rec.obj, rec.raw_text() if rec.error else None, rec.error, name, q,
+                     rows, cfg=cfg, limit=limit)
+    _flush_json(store, rows, name, res, q)
+    q.flush()
+    log_run(store, res, started)
+    return res
+
+
 def _store(store: Store, table: str, df: pd.DataFrame, name: str, res: IngestResult, q: Quarantine,
            what) -> None:
     """LP-DUPLICATE check, then upsert; ``df`` carries _pos and _raw."""

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 import logging
+from typing import Iterable
 
 import pandas as pd
 from pydantic import ValidationError
@@ -34,7 +35,7 @@ from laadplan.config import RegionConfig
 from laadplan.ingest import ocpi
 from laadplan.ingest._csvstream import BATCH, future_limit, future_message
 from laadplan.ingest._io import source_name
-from laadplan.ingest._records import Limits, iter_json_records
+from laadplan.ingest._records import JsonRecord, Limits, iter_json_records
 from laadplan.ingest.base import IngestResult, Progress, Quarantine, log_run, utcnow
 from laadplan.ingest.locations import split_duplicates
 from laadplan.model import table
@@ -72,14 +73,26 @@ def ingest_tariffs(store: Store, source: str, cfg: RegionConfig, *, progress: Pr
                    ) -> IngestResult:
     """Ingest OCPI 2.2.1 Tariff objects (see the module doc)."""
     name = source_name(source)
+    return _ingest_records(store, iter_json_records(source, Limits.of(cfg)), cfg, name, progress=progress)
+
+
+def ingest_tariff_records(store: Store, records: Iterable[JsonRecord], cfg: RegionConfig, name: str, *,
+                          digest: str | None = None) -> IngestResult:
+    """Tariff objects that did not come from a file (the OCPI receiver's pushes): the same validation, storage
+    and quarantine as a file's records, as one ingest run named ``name`` (``digest`` names its content)."""
+    return _ingest_records(store, records, cfg, name, digest=digest)
+
+
+def _ingest_records(store: Store, records: Iterable[JsonRecord], cfg: RegionConfig, name: str, *,
+                    progress: Progress | None = None, digest: str | None = None) -> IngestResult:
     started = utcnow()
-    res = IngestResult("tariffs", name)
+    res = IngestResult("tariffs", name, digest=digest)
     q = Quarantine(store, "tariffs", name, res)
     rows: list[dict] = []
     n = 0
     no_type, example = 0, None
     limit = future_limit(cfg).to_pydatetime()
-    for rec in iter_json_records(source, Limits.of(cfg)):
+    for rec in records:
         res.read += 1
         n += 1
         if rec.error is not None:

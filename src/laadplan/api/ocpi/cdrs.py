@@ -1,0 +1,279 @@
+"""CDRs receiver: POST of one CDR, validated by the CDR ingest's SQL path
+(:func:`laadplan.ingest.cdrs.ingest_cdr_records`) and stored in ``sessions`` (or the quarantine) before the
+answer; the answer's ``Location`` header names the stored CDR (``GET .../cdrs/{cc}/{party}/{id}``).
+
+**Group commit** (:mod:`.group`). The POSTs of one party that arrive together are validated as one batch by
+``ingest_cdr_records`` - the file ingest's own batch validator, no second rule implementation - as one ingest
+run, committed in one transaction; then each request is answered with its own verdict (accepted, or the rules
+its record broke). A bad record costs only itself: the validator judges every record on its own, and a group
+whose transaction fails for another reason is committed again record by record. Idempotent: the run id is
+derived from the group's content (a retried lone CDR finds its run), an accepted CDR pushed again leaves its
+session as it is (newer ``last_updated`` wins), and a rejected CDR pushed again keeps one quarantine row per
+rule (the older runs' rows of the same raw record of the party go, as :func:`laadplan.ingest.base.log_run`
+does for a file read twice).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import random
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote
+
+import pandas as pd
+from fastapi import Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+
+from laadplan.api.app import config_of
+from laadplan.api.ocpi.core import (OK, RETRIES, SERVER_ERROR, OcpiError, check_party_in_body, envelope,
+                                    is_conflict, log, module_caller, parse_time, principal, rejected_error,
+                                    require_object, run_id_of, source_of)
+from laadplan.api.ocpi.group import GroupCommit
+from laadplan.ingest.base import utcnow
+
+
+@dataclass
+class CdrItem:
+    """One checked CDR POST waiting for its group commit."""
+
+    version: str
+    cc: str
+    pid: str
+    cdr_id: str | None
+    obj: dict
+    text: str
+
+
+@dataclass
+class Verdict:
+    """What the commit decided for one item: ``rejected`` rows (rule code, message) or accepted; ``changed``
+    when this run wrote the session (else it was already stored as it is)."""
+
+    rejected: list[dict] = field(default_factory=list)
+    changed: bool = False
+
+
+class _NeedStore(Exception):
+    """The request's checks need the store (a token not in the cache): run them in the thread pool."""
+
+
+class _NoStore:
+    def __getattr__(self, name: str) -> Any:
+        raise _NeedStore
+
+
+def check_cdr(store: Any, request: Request, v: str, body: Any, text: str) -> CdrItem:
+    """The caller's right to push this CDR and its party, as an item to commit (OCPI errors otherwise).
+    With ``store`` a :class:`_NoStore`, only the token caches are used (:class:`_NeedStore` on a miss)."""
+    obj = require_object(body, "CDR")
+    p = principal(request, store)
+    cc = obj.get("country_code") if isinstance(obj.get("country_code"), str) else p.country_code
+    pid = obj.get("party_id") if isinstance(obj.get("party_id"), str) else p.party_id
+    module_caller(request, store, cc or "", pid or "", write=True)
+    check_party_in_body(obj, cc, pid, "CDR")
+    if v == "2.1.1" and ("country_code" not in obj or "party_id" not in obj):
+        # a 2.1.1 CDR need not carry its party: it is the token's
+        obj = {**obj, "country_code": cc, "party_id": pid}
+        text = json.dumps(obj, ensure_ascii=False)
+    cdr_id = obj.get("id")
+    cdr_id = str(cdr_id) if isinstance(cdr_id, (str, int)) and not isinstance(cdr_id, bool) else None
+    return CdrItem(v, cc.upper(), pid.upper(), cdr_id, obj, text)
+
+
+_GROUPS_LOCK = threading.Lock()
+
+
+def group_commit_of(request: Request) -> GroupCommit:
+    """The app's CDR group commit (one worker, one store view per group)."""
+    app = request.app
+    g = getattr(app.state, "ocpi_cdr_group", None)
+    if g is None:
+        with _GROUPS_LOCK:
+            g = getattr(app.state, "ocpi_cdr_group", None)
+            if g is None:
+                store, cfg = app.state.store, app.state.config
+
+                def commit(items: list[CdrItem]) -> list[Verdict | BaseException]:
+                    s = store.cursor()
+                    try:
+                        return commit_groups(s, cfg, items)
+                    finally:
+                        s.close()
+
+                g = app.state.ocpi_cdr_group = GroupCommit(commit, name="ocpi-cdr-group-commit")
+    return g
+
+
+async def post_cdr(request: Request, v: str, read_body) -> JSONResponse:
+    """POST a CDR: check it (token caches in the event loop, the store only on a cache miss), queue it for
+    the group commit, answer with its own verdict after the commit."""
+    group = group_commit_of(request)
+    with group.arriving():
+        try:
+            body, text = await read_body()
+            try:
+                item = check_cdr(_NoStore(), request, v, body, text)
+            except _NeedStore:
+                item = await run_in_threadpool(_check_with_store, request, v, body, text)
+        except OcpiError as e:
+            return e.response()
+        fut = group.submit(item)
+    try:
+        verdict: Verdict = await asyncio.wrap_future(fut)
+    except OcpiError as e:
+        return e.response()
+    if verdict.rejected:
+        return rejected_error(verdict, f"CDR {item.cdr_id}").response()
+    url = (f"{config_of(request).server.public_url.rstrip('/')}/ocpi/{v}/receiver/cdrs/"
+           f"{quote(item.cc, safe='')}/{quote(item.pid, safe='')}/{quote(item.cdr_id or '', safe='')}")
+    return envelope(None, OK, "Success" if verdict.changed else "Success (unchanged)", headers={"Location": url})
+
+
+_MISS_LOCKS: dict[str, threading.Lock] = {}
+
+
+def _check_with_store(request: Request, v: str, body: Any, text: str) -> CdrItem:
+    """The checks with the store, one request per token at a time: when the token's cache entry has ended, the
+    concurrent requests of its client would otherwise each verify it (scrypt, memory-hard) at once; the first
+    verifies, the others then find it in the cache."""
+    key = hashlib.sha256((request.headers.get("authorization") or "").encode()).hexdigest()
+    with _GROUPS_LOCK:
+        if len(_MISS_LOCKS) > 10_000:
+            _MISS_LOCKS.clear()
+        lock = _MISS_LOCKS.setdefault(key, threading.Lock())
+    with lock:
+        try:
+            return check_cdr(_NoStore(), request, v, body, text)
+        except _NeedStore:
+            pass
+        s = request.app.state.store.cursor()
+        try:
+            return check_cdr(s, request, v, body, text)
+        finally:
+            s.close()
+
+
+# -- the commit -------------------------------------------------------------------------------------------
+def commit_groups(store, cfg, items: list[CdrItem]) -> list[Verdict | BaseException]:
+    """Commit ``items`` (of any parties): one run per party; a party's group that fails (not a conflict) is
+    committed again item by item, so that a record that breaks the commit fails alone."""
+    out: list[Verdict | BaseException | None] = [None] * len(items)
+    by_party: dict[tuple[str, str], list[int]] = {}
+    for i, it in enumerate(items):
+        by_party.setdefault((it.cc, it.pid), []).append(i)
+    for (cc, pid), idx in by_party.items():
+        try:
+            for i, vd in zip(idx, commit_cdrs(store, cfg, cc, pid, [items[i] for i in idx])):
+                out[i] = vd
+        except Exception as e:  # noqa: BLE001 - split the group so one record cannot sink the others
+            if len(idx) == 1:
+                out[idx[0]] = e
+                continue
+            log.warning("OCPI CDR group of %d for %s*%s failed (%s); committing its records one by one",
+                        len(idx), cc, pid, str(e).splitlines()[0][:160] if str(e) else type(e).__name__)
+            for i in idx:
+                try:
+                    out[i] = commit_cdrs(store, cfg, cc, pid, [items[i]])[0]
+                except Exception as e1:  # noqa: BLE001
+                    out[i] = e1
+    return out  # type: ignore[return-value]
+
+
+def _id_part(v: str) -> str:
+    return v.replace("\\", "\\\\").replace("*", "\\*")
+
+
+def session_id_of(it: CdrItem) -> str | None:
+    """The session id the CDR ingest gives this CDR (``CC*PARTY*id``, parts escaped), for the answer."""
+    cc, pid = it.obj.get("country_code"), it.obj.get("party_id")
+    if it.cdr_id is None or not isinstance(cc, str) or not isinstance(pid, str):
+        return None
+    return f"{_id_part(cc)}*{_id_part(pid)}*{_id_part(it.cdr_id)}"
+
+
+def commit_cdrs(store, cfg, cc: str, pid: str, items: list[CdrItem]) -> list[Verdict]:
+    """Validate and store the CDRs of one party as one ingest run in one transaction (retried on a write
+    conflict); one verdict per item, in order."""
+    from laadplan.ingest.cdrs import ingest_cdr_records
+
+    name = source_of(cc, pid)
+    texts = [it.text for it in items]
+    content = texts[0] if len(texts) == 1 else "\x1e".join(texts)
+    digest = hashlib.sha256(content.encode()).hexdigest()
+    run_id = run_id_of(name, "cdrs", digest)
+    records = [(k + 1, t) for k, t in enumerate(texts)]
+    for attempt in range(RETRIES):
+        try:
+            store.run_id = run_id
+            with store.transaction():
+                res = ingest_cdr_records(store, records, cfg, name, digest=digest)
+                bad: dict[int, list[dict]] = {}
+                if res.quarantined:
+                    for pos, code, msg in store.con.execute(
+                            "SELECT position, rule_code, message FROM quarantine WHERE run_id = ? "
+                            "ORDER BY position, rule_code", [run_id]).fetchall():
+                        bad.setdefault(int(pos), []).append({"rule_code": code, "message": msg})
+                    # a bad record pushed again (in another group) keeps one row per rule: the newest run's
+                    store.con.execute(
+                        "DELETE FROM quarantine WHERE kind = 'cdrs' AND source_file = ? AND run_id <> ? AND raw IN "
+                        "(SELECT raw FROM quarantine WHERE run_id = ?)", [name, run_id, run_id]).fetchall()
+                ok = [k for k in range(len(items)) if (k + 1) not in bad]
+                objs = [items[k] for k in ok if items[k].cdr_id is not None]
+                if objs:
+                    _store_objects(store, cc, pid, objs, run_id)
+                written: set[str] = set()
+                if ok and (res.upserts["sessions"].inserted or res.upserts["sessions"].updated):
+                    written = {r[0] for r in store.con.execute(
+                        "SELECT session_id FROM sessions WHERE run_id = ?", [run_id]).fetchall()}
+            return [Verdict(bad.get(k + 1, []), (k + 1) not in bad and session_id_of(items[k]) in written)
+                    for k in range(len(items))]
+        except Exception as e:  # noqa: BLE001 - a conflict is retried, anything else goes up
+            if not is_conflict(e):
+                raise
+            log.info("OCPI CDR group of %d for %s: transaction conflict (attempt %d): %s", len(items), name,
+                     attempt + 1, str(e).splitlines()[0][:160])
+            time.sleep(random.uniform(0.002, 0.02) * (attempt + 1))
+        finally:
+            store.run_id = None
+    raise OcpiError(503, SERVER_ERROR, "the store is busy with a conflicting update of the same records; try "
+                    "again", headers={"Retry-After": "1"})
+
+
+def _store_objects(store, cc: str, pid: str, items: list[CdrItem], run_id: str) -> None:
+    """Keep the accepted CDRs' JSON in ``ocpi_objects`` with :meth:`Store.upsert`'s semantics (a stored object
+    is replaced only by a newer ``last_updated``; within the group the newest wins, the first on ties), in two
+    statements for the group: the generic upsert stages, counts and checks columns, which costs more than
+    the few rows of a group."""
+    from laadplan import model
+
+    newest: dict[str, tuple[Any, CdrItem]] = {}
+    for it in items:
+        t = parse_time(it.obj.get("last_updated"))
+        have = newest.get(it.cdr_id)
+        if have is None or (t is not None and (have[0] is None or t > have[0])):
+            newest[it.cdr_id] = (t, it)
+    now = utcnow()
+    frame = pd.DataFrame([{
+        "module": "cdrs", "country_code": cc, "party_id": pid, "object_id": it.cdr_id, "version": it.version,
+        "object_json": json.dumps(it.obj, ensure_ascii=False, separators=(",", ":")),
+        "last_updated_utc": pd.Timestamp(t) if t is not None else pd.NaT, "received_utc": now, "run_id": run_id}
+        for t, it in newest.values()])
+    table = model.table("ocpi_objects")
+    cols = ", ".join(f'"{c.name}"' for c in table.columns)
+    sel = ", ".join(f'CAST(s."{c.name}" AS {model.SQL_TYPES[c.type]})' for c in table.columns)
+    match = " AND ".join(f't."{k}" = s."{k}"' for k in table.primary_key)
+    newer = ("(s.last_updated_utc > t.last_updated_utc OR "
+             "(t.last_updated_utc IS NULL AND s.last_updated_utc IS NOT NULL))")
+    with store.transaction():
+        store.run_sql(f"DELETE FROM ocpi_objects t USING _objs s WHERE {match} AND {newer}", _objs=frame).fetchall()
+        store.run_sql(f"INSERT INTO ocpi_objects ({cols}) SELECT {sel} FROM _objs s WHERE NOT EXISTS "
+                      f"(SELECT 1 FROM ocpi_objects t WHERE {match})", _objs=frame).fetchall()
+
+
+__all__ = ["post_cdr", "commit_cdrs", "commit_groups", "check_cdr", "CdrItem", "Verdict"]
