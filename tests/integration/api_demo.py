@@ -21,6 +21,10 @@ def build_demo_store() -> Path:
     with _LOCK:
         if "db" in _BUILT:
             return _BUILT["db"]
+        prebuilt = os.environ.get("LAADPLAN_API_TEST_DB")  # a store built before (for quick local reruns)
+        if prebuilt and Path(prebuilt).is_file():
+            _BUILT["db"] = Path(prebuilt)
+            return _BUILT["db"]
         from laadplan.config import load_config
         from laadplan.demo.run import DEMO_SEED, DemoContext, STEPS
         from laadplan.store import Store

@@ -158,12 +158,9 @@ class Page:
 
 def records(df: pd.DataFrame) -> list[dict]:
     """Rows as the CLI's ``--json`` writes them (floats to 9 decimals, ISO times, NaN as null)."""
-    from laadplan.commands.common import tidy_frame
+    from laadplan.commands.common import frame_records
 
-    if df is None or not len(df):
-        return []
-    return json.loads(tidy_frame(df.reset_index(drop=True)).to_json(orient="records", date_format="iso",
-                                                                     force_ascii=False))
+    return frame_records(df)
 
 
 def as_cli_json(obj: Any) -> Any:
@@ -771,13 +768,15 @@ def get_contract(request: Request, page: Page = Depends(), store: Store = Depend
             tab = tab[tab["subject_id"].str.upper() == p.party_id]
         else:
             tab = tab[tab["subject_id"].str.upper().str.startswith(pre)]
+    from laadplan.commands.contract import _records as contract_records  # the rows as `contract --json`
+
     out = {"period": res.period, "level": level}
     if p.role == "region":
         out.update(summary=as_cli_json(res.summary), notes=res.notes)
-    out.update(paged(tab, page))
-    out["rows"] = out.pop("items")
+    out.update(page.meta(len(tab)))
+    out["rows"] = as_cli_json(contract_records(tab.iloc[page.offset: page.offset + page.limit]))
     if p.role == "region":
-        out["tariff_comparison"] = records(res.tariff_comparison)
+        out["tariff_comparison"] = as_cli_json(contract_records(res.tariff_comparison))
     return out
 
 
@@ -800,8 +799,11 @@ def get_alerts(request: Request, page: Page = Depends(), store: Store = Depends(
     if p.role == "operator":
         where.append("(upper(subject_id) LIKE ? OR (level = 'operator' AND upper(subject_id) = ?))")
         params += [f"{p.country_code}*{p.party_id}*%", p.party_id]
+    from laadplan.commands.contract import _records as contract_records  # the rows as `alerts --json`
+
     df = _table(store, "alerts", " AND ".join(where) + " ORDER BY rule, subject_id", params)
-    return paged(df, page, period=per)
+    part = df.iloc[page.offset: page.offset + page.limit]
+    return {"period": per, **page.meta(len(df)), "items": as_cli_json(contract_records(part)) if len(part) else []}
 
 
 # report ----------------------------------------------------------------------------------------------------

@@ -6,7 +6,7 @@ from enum import Enum
 
 import typer
 
-from laadplan.commands.common import Fmt, STATE, emit_json, fail, print_frame
+from laadplan.commands.common import Fmt, STATE, emit_json, fail, frame_records, print_frame
 
 
 class Section(str, Enum):
@@ -53,7 +53,7 @@ def register(app: typer.Typer) -> None:
         with STATE.store() as store:
             tables = quality_tables(store, section.value, rule=rule, kind=kind, limit=limit)
         if STATE.json or fmt is Fmt.json:
-            emit_json({k: v.to_dict(orient="records") for k, v in tables.items()})
+            emit_json({k: frame_records(v) for k, v in tables.items()})
             return
         titles = {"rules": "quarantined records per rule", "operators": "per operator (party_id)",
                   "runs": "ingest runs", "quarantine": "quarantined records" + (f" ({rule})" if rule else "")}
