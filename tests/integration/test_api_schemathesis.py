@@ -48,8 +48,8 @@ def api_schema(tmp_path_factory):
     with Store(str(db)) as s:
         TOKEN["region"] = auth.create_token(s, "region")[0]
     app = create_app(str(db), load_config(None))
-    with TestClient(app) as client:  # runs the lifespan (the store); schemathesis calls the same app
-        yield schemathesis.openapi.from_asgi("/api/openapi.json", app), client
+    with TestClient(app) as client:  # runs the lifespan (the store); the cases are sent through it
+        yield schemathesis.openapi.from_dict(client.get("/api/openapi.json").json()), client
 
 
 @pytest.mark.parametrize("mode", ["positive", "negative"])
@@ -72,4 +72,10 @@ def test_no_server_error(api_schema, method, path, mode):
         assert r.status_code < 500, (case.method, case.formatted_path, case.query, r.status_code, r.text[:300])
         assert "Traceback" not in r.text
 
-    run()
+    from hypothesis.errors import Unsatisfiable
+
+    try:
+        run()
+    except Unsatisfiable:  # an operation without parameters has no invalid input
+        assert mode == "negative"
+        pytest.skip(f"{method} {path} has no parameters to make invalid")
