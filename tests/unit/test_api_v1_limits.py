@@ -91,3 +91,26 @@ def test_empty_store_lists_are_empty_not_errors(tmp_path):
     r = c.get("/api/v1/locations", headers=h, params={"bbox": "1,2,3"})
     assert r.status_code == 422 and "bbox" in r.json()["detail"]
     c.__exit__(None, None, None)
+
+
+def test_known_token_rechecked_without_scrypt_but_revocation_still_counts(tmp_path, monkeypatch):
+    """After the principal cache entry ends, a token verified before is re-read from the store (revocation,
+    expiry) without a second scrypt; a revoked one is refused."""
+    with Store(str(tmp_path / "t.duckdb"), create=True) as s:
+        tok, row = auth.create_token(s, "region")
+        calls = {"n": 0}
+        real = auth._hash
+
+        def counting(secret, salt):
+            calls["n"] += 1
+            return real(secret, salt)
+
+        monkeypatch.setattr(auth, "_hash", counting)
+        assert auth.verify_token(s, tok).role == "region" and calls["n"] == 1
+        monkeypatch.setattr(auth, "CACHE_S", -1.0)  # every cache entry has ended
+        auth._CACHE.put(tok, auth.verify_token(s, tok), row["secret_hash"])
+        assert calls["n"] == 1  # re-read, no second scrypt
+        assert auth.verify_token(s, tok[:-1] + ("A" if tok[-1] != "A" else "B")) is None  # another secret
+        assert calls["n"] == 2
+        s.con.execute("UPDATE api_tokens SET revoked_utc = now() WHERE token_id = ?", [row["token_id"]])
+        assert auth.verify_token(s, tok) is None

@@ -206,19 +206,43 @@ _VERSION_TABLES = ("ingest_runs", "locations", "evses", "sessions", "status_obse
                    "requests", "forecast_need", "alerts", "tariffs", "connectors", "quarantine")
 
 
-def store_version(store: Store) -> tuple:
+#: seconds a store version is trusted before it is read again (a push shows in the API within this time)
+VERSION_TTL_S = 1.0
+_VERSIONS: dict[str, tuple[float, tuple]] = {}
+_VERSION_LOCK = threading.Lock()
+_TABLES_SEEN: set[tuple[str, str]] = set()
+
+
+def has_table(store: Store, name: str) -> bool:
+    """``store.has_table`` remembered once true (tables are not dropped while the server runs)."""
+    key = (store.path, name)
+    if key in _TABLES_SEEN:
+        return True
+    if store.has_table(name):
+        _TABLES_SEEN.add(key)
+        return True
+    return False
+
+
+def store_version(store: Store, max_age_s: float = VERSION_TTL_S) -> tuple:
     """What the cached results depend on: the latest ingest run and the row counts of the tables read (an
-    OCPI push or a new plan changes a count)."""
-    parts = []
-    present = [t for t in _VERSION_TABLES if store.has_table(t)]
-    if not present:
-        return ()
-    sql = ", ".join(f"(SELECT count(*) FROM {t}) AS {t}" for t in present)
-    if "ingest_runs" in present:
-        sql += ", (SELECT max(run_id) FROM ingest_runs WHERE finished_utc = (SELECT max(finished_utc) FROM ingest_runs)) AS last_run"
-    row = store.query("SELECT " + sql).iloc[0].tolist()
-    parts.extend(str(v) for v in row)
-    return tuple(parts)
+    OCPI push or a new plan changes a count). Read at most once per ``max_age_s`` per process."""
+    now = time.monotonic()
+    with _VERSION_LOCK:
+        seen = _VERSIONS.get(store.path)
+        if seen is not None and now - seen[0] < max_age_s:
+            return seen[1]
+    present = [t for t in _VERSION_TABLES if has_table(store, t)]
+    v: tuple = ()
+    if present:
+        sql = ", ".join(f"(SELECT count(*) FROM {t}) AS {t}" for t in present)
+        if "ingest_runs" in present:
+            sql += (", (SELECT max(run_id) FROM ingest_runs WHERE finished_utc = "
+                    "(SELECT max(finished_utc) FROM ingest_runs)) AS last_run")
+        v = tuple(str(x) for x in store.query("SELECT " + sql).iloc[0].tolist())
+    with _VERSION_LOCK:
+        _VERSIONS[store.path] = (now, v)
+    return v
 
 
 class VersionCache:
@@ -265,7 +289,7 @@ _REPORT_LOCK = threading.Lock()
 
 
 def _table(store: Store, name: str, where: str | None = None, params: list | None = None) -> pd.DataFrame:
-    if not store.has_table(name):
+    if not has_table(store, name):
         return pd.DataFrame()
     return store.frame(name, where, params)
 
@@ -640,7 +664,7 @@ def _requests(store: Store, gm, decision, start, end, bbox, request_id: str | No
     if request_id is not None:
         where.append("request_id = ?")
         params.append(request_id)
-    if not store.has_table("requests"):
+    if not has_table(store, "requests"):
         return pd.DataFrame(columns=REQUEST_COLS)
     df = store.query(f"SELECT {', '.join(REQUEST_COLS)} FROM requests"
                      + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY request_id", params)
