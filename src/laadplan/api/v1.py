@@ -21,6 +21,7 @@ and the row counts of the tables they read) and served from a small in-process c
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import re
@@ -283,6 +284,39 @@ def cached(request: Request, store: Store, what: str, params: tuple, compute: Ca
     return cache.get((what, params, store_version(store)), compute)
 
 
+def _nan_to_null(obj: Any) -> Any:
+    if isinstance(obj, float) and obj != obj:
+        return None
+    if isinstance(obj, dict):
+        return {k: _nan_to_null(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_nan_to_null(v) for v in obj]
+    return obj
+
+
+def dumps(obj: Any) -> bytes:
+    """JSON bytes of a response (NaN, which JSON lacks, as null)."""
+    try:
+        return json.dumps(obj, ensure_ascii=False, allow_nan=False, default=str).encode()
+    except ValueError:
+        return json.dumps(_nan_to_null(obj), ensure_ascii=False, allow_nan=False, default=str).encode()
+
+
+def json_cached(fn: Callable) -> Callable:
+    """Serve the endpoint's JSON from the cache: one body per path, query string, scope of the token and
+    store version (a gemeente's KPIs, locations and plan are computed and serialised once per version)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Response:
+        request, store, p = kwargs["request"], kwargs["store"], kwargs["p"]
+        key = (request.url.path, tuple(sorted(request.query_params.multi_items())),
+               (p.role, p.gm_code, p.country_code, p.party_id))
+        body = cached(request, store, "response", key, lambda: dumps(fn(*args, **kwargs)))
+        return Response(body, media_type="application/json")
+
+    return wrapper
+
+
 # -- the router ---------------------------------------------------------------------------------------------
 router = APIRouter(prefix=PREFIX, responses=_ERRORS)
 _REPORT_LOCK = threading.Lock()
@@ -341,6 +375,7 @@ def _area_point(df: pd.DataFrame) -> pd.DataFrame:
 
 
 @router.get("/areas", tags=["areas"], summary="Areas (gemeente, wijk, buurt, ...) as GeoJSON")
+@json_cached
 def list_areas(request: Request, page: Page = Depends(), store: Store = Depends(get_store),
                p: auth.Principal = reader("areas"),
                level: Literal["province", "gemeente", "wijk", "buurt", "pc4", "pc6", "cell500", "supply_area"] | None =
@@ -358,7 +393,9 @@ def list_areas(request: Request, page: Page = Depends(), store: Store = Depends(
 
 
 @router.get("/areas/{area_code}", tags=["areas"], summary="One area as a GeoJSON Feature")
-def get_area(area_code: str, store: Store = Depends(get_store), p: auth.Principal = reader("areas")) -> dict:
+@json_cached
+def get_area(request: Request,
+             area_code: str, store: Store = Depends(get_store), p: auth.Principal = reader("areas")) -> dict:
     df = _areas(store, p, None, None, None, code=area_code)
     if df.empty:
         raise HTTPException(404, f"no area {area_code}")
@@ -409,6 +446,7 @@ def _locations(store: Store, p: auth.Principal, gm, bu, bbox, party: tuple | Non
 
 
 @router.get("/locations", tags=["locations"], summary="Charging locations as GeoJSON points")
+@json_cached
 def list_locations(request: Request, page: Page = Depends(), store: Store = Depends(get_store),
                    p: auth.Principal = reader("locations"),
                    gm: str | None = Query(None, description="Only this gemeente (CBS code)"),
@@ -431,7 +469,9 @@ def list_locations(request: Request, page: Page = Depends(), store: Store = Depe
 
 @router.get("/locations/{country_code}/{party_id}/{location_id}", tags=["locations"],
             summary="One location with its EVSEs (GeoJSON Feature)")
-def get_location(country_code: str, party_id: str, location_id: str, store: Store = Depends(get_store),
+@json_cached
+def get_location(request: Request,
+                 country_code: str, party_id: str, location_id: str, store: Store = Depends(get_store),
                  p: auth.Principal = reader("locations")) -> dict:
     if p.role == "operator" and not p.owns_party(country_code, party_id):
         raise HTTPException(403, "an operator token reads its own party's records only")
@@ -486,6 +526,7 @@ _TO = Query(None, alias="to", description="Last local day YYYY-MM-DD, included [
 
 
 @router.get("/kpi", tags=["kpi"], summary="Usage or status KPIs (as `laadplan kpi --json`)")
+@json_cached
 def get_kpi(request: Request, page: Page = Depends(), store: Store = Depends(get_store),
             p: auth.Principal = reader("kpi"),
             level: Literal["evse", "location", "gemeente", "buurt", "region"] = _LEVEL,
@@ -504,6 +545,7 @@ def get_kpi(request: Request, page: Page = Depends(), store: Store = Depends(get
 
 @router.get("/kpi/hour-of-week", tags=["kpi"], summary="Occupancy per local hour of week "
                                                         "(as `laadplan kpi --hour-of-week --json`)")
+@json_cached
 def get_hour_of_week(request: Request, page: Page = Depends(), store: Store = Depends(get_store),
                      p: auth.Principal = reader("kpi"),
                      level: Literal["evse", "location", "gemeente", "buurt", "region"] = _LEVEL,
@@ -518,7 +560,8 @@ def get_hour_of_week(request: Request, page: Page = Depends(), store: Store = De
 
 # quality ---------------------------------------------------------------------------------------------------
 @router.get("/quality", tags=["quality"], summary="Data quality (as `laadplan quality --json`)")
-def get_quality(store: Store = Depends(get_store), p: auth.Principal = reader("quality"),
+@json_cached
+def get_quality(request: Request, store: Store = Depends(get_store), p: auth.Principal = reader("quality"),
                 section: Literal["all", "rules", "operators", "runs", "quarantine"] = Query("all"),
                 rule: str | None = Query(None, max_length=64, description="Only this rule code"),
                 kind: str | None = Query(None, max_length=64, description="Only this ingest kind"),
@@ -545,7 +588,9 @@ def get_quality(store: Store = Depends(get_store), p: auth.Principal = reader("q
 
 # forecast and load -----------------------------------------------------------------------------------------
 @router.get("/forecast", tags=["forecast"], summary="Public charging need per area and year (table forecast_need)")
-def get_forecast(page: Page = Depends(), store: Store = Depends(get_store), p: auth.Principal = reader("forecast"),
+@json_cached
+def get_forecast(request: Request,
+                 page: Page = Depends(), store: Store = Depends(get_store), p: auth.Principal = reader("forecast"),
                  gm: str | None = Query(None, description="Only this gemeente"),
                  level: Literal["gemeente", "pc4", "buurt", "wijk"] | None = Query(None),
                  scenario: Literal["low", "middle", "high"] | None = Query(None),
@@ -565,7 +610,9 @@ def get_forecast(page: Page = Depends(), store: Store = Depends(get_store), p: a
 
 
 @router.get("/forecast/afir", tags=["forecast"], summary="AFIR fleet check per gemeente and region")
-def get_afir(page: Page = Depends(), store: Store = Depends(get_store), p: auth.Principal = reader("forecast"),
+@json_cached
+def get_afir(request: Request,
+             page: Page = Depends(), store: Store = Depends(get_store), p: auth.Principal = reader("forecast"),
              gm: str | None = Query(None), scenario: Literal["low", "middle", "high"] | None = Query(None),
              year: int | None = Query(None, ge=1990, le=2100)) -> dict:
     """Rows of table afir_fleet_check (area_code a gm_code or REGION; a gemeente token sees its own)."""
@@ -582,6 +629,7 @@ def get_afir(page: Page = Depends(), store: Store = Depends(get_store), p: auth.
 
 
 @router.get("/load", tags=["load"], summary="Load profiles of charging (as `laadplan load --json`)")
+@json_cached
 def get_load(request: Request, store: Store = Depends(get_store), p: auth.Principal = reader("load"),
              level: Literal["region", "gemeente", "buurt", "location", "evse"] = Query("gemeente"),
              gm: str | None = Query(None), bu: str | None = Query(None),
@@ -602,7 +650,9 @@ def get_load(request: Request, store: Store = Depends(get_store), p: auth.Princi
 
 
 @router.get("/congestion", tags=["plan"], summary="Grid capacity-map areas (congestion status)")
-def get_congestion(page: Page = Depends(), store: Store = Depends(get_store), p: auth.Principal = reader("congestion"),
+@json_cached
+def get_congestion(request: Request,
+                   page: Page = Depends(), store: Store = Depends(get_store), p: auth.Principal = reader("congestion"),
                    level: Literal["supply_area", "pc6", "congestion_area"] | None = Query(None),
                    offtake_status: int | None = Query(None, ge=-1, le=3)) -> dict:
     """Rows of table grid_areas without polygons: offtake/feed-in status 0-3, available and queued MW."""
@@ -621,7 +671,9 @@ def get_congestion(page: Page = Depends(), store: Store = Depends(get_store), p:
 
 # plan and requests -----------------------------------------------------------------------------------------
 @router.get("/plan", tags=["plan"], summary="Plan sites with their reasons as GeoJSON points")
-def get_plan(page: Page = Depends(), store: Store = Depends(get_store), p: auth.Principal = reader("plan"),
+@json_cached
+def get_plan(request: Request,
+             page: Page = Depends(), store: Store = Depends(get_store), p: auth.Principal = reader("plan"),
              gm: str | None = Query(None), year: int | None = Query(None, ge=2000, le=2100),
              congestion_rule: bool = Query(True, description="The plan made with the congestion rule (true) or "
                                                              "without (false)"),
@@ -674,7 +726,9 @@ def _requests(store: Store, gm, decision, start, end, bbox, request_id: str | No
 
 
 @router.get("/requests", tags=["requests"], summary="Driver requests and their decisions")
-def list_requests(page: Page = Depends(), store: Store = Depends(get_store), p: auth.Principal = reader("requests"),
+@json_cached
+def list_requests(request: Request,
+                  page: Page = Depends(), store: Store = Depends(get_store), p: auth.Principal = reader("requests"),
                   gm: str | None = Query(None), decision: Literal["granted", "refused"] | None = Query(None),
                   date_from: str | None = Query(None, alias="from", description="Requested on or after"),
                   date_to: str | None = Query(None, alias="to", description="Requested on or before"),
@@ -687,7 +741,9 @@ def list_requests(page: Page = Depends(), store: Store = Depends(get_store), p: 
 
 
 @router.get("/requests/{request_id}", tags=["requests"], summary="One driver request and its decision")
-def get_request(request_id: str, store: Store = Depends(get_store), p: auth.Principal = reader("requests")) -> dict:
+@json_cached
+def get_request(request: Request,
+                request_id: str, store: Store = Depends(get_store), p: auth.Principal = reader("requests")) -> dict:
     df = _requests(store, None, None, None, None, None, request_id=request_id)
     if df.empty:
         raise HTTPException(404, f"no request {request_id}")
@@ -698,7 +754,9 @@ def get_request(request_id: str, store: Store = Depends(get_store), p: auth.Prin
 
 # logistics -------------------------------------------------------------------------------------------------
 @router.get("/corridors", tags=["logistics"], summary="AFIR coverage of the TEN-T corridors (table afir_coverage)")
-def get_corridors(page: Page = Depends(), store: Store = Depends(get_store), p: auth.Principal = reader("logistics"),
+@json_cached
+def get_corridors(request: Request,
+                  page: Page = Depends(), store: Store = Depends(get_store), p: auth.Principal = reader("logistics"),
                   vehicle: Literal["heavy", "light"] | None = Query(None),
                   milestone_year: int | None = Query(None, ge=2000, le=2100)) -> dict:
     where, params = [], []
@@ -713,7 +771,9 @@ def get_corridors(page: Page = Depends(), store: Store = Depends(get_store), p: 
 
 
 @router.get("/corridors/gaps", tags=["logistics"], summary="Stretches lacking a pool (table afir_gaps)")
-def get_gaps(page: Page = Depends(), store: Store = Depends(get_store), p: auth.Principal = reader("logistics"),
+@json_cached
+def get_gaps(request: Request,
+             page: Page = Depends(), store: Store = Depends(get_store), p: auth.Principal = reader("logistics"),
              vehicle: Literal["heavy", "light"] | None = Query(None),
              milestone_year: int | None = Query(None, ge=2000, le=2100)) -> dict:
     where, params = [], []
@@ -728,7 +788,9 @@ def get_gaps(page: Page = Depends(), store: Store = Depends(get_store), p: auth.
 
 
 @router.get("/hubs", tags=["logistics"], summary="Ranked hub sites per corridor gap as GeoJSON points")
-def get_hubs(page: Page = Depends(), store: Store = Depends(get_store), p: auth.Principal = reader("logistics"),
+@json_cached
+def get_hubs(request: Request,
+             page: Page = Depends(), store: Store = Depends(get_store), p: auth.Principal = reader("logistics"),
              milestone_year: int | None = Query(None, ge=2000, le=2100),
              bbox: str | None = Query(None)) -> dict:
     where, params = [], []
@@ -761,6 +823,7 @@ def _period(store: Store, period: str | None, request: Request) -> str:
 
 
 @router.get("/contract", tags=["contract"], summary="Concession KPIs (as `laadplan contract --json`)")
+@json_cached
 def get_contract(request: Request, page: Page = Depends(), store: Store = Depends(get_store),
                  p: auth.Principal = reader("contract"), period: str | None = _PERIOD,
                  level: Literal["evse", "location", "gemeente", "operator", "region"] = Query("gemeente"),
@@ -805,6 +868,7 @@ def get_contract(request: Request, page: Page = Depends(), store: Store = Depend
 
 
 @router.get("/alerts", tags=["contract"], summary="Alerts: breaches of the concession norms (stored)")
+@json_cached
 def get_alerts(request: Request, page: Page = Depends(), store: Store = Depends(get_store),
                p: auth.Principal = reader("alerts"), period: str | None = _PERIOD,
                rule: str | None = Query(None, max_length=64, description="Only this rule, e.g. CM-UPTIME"),
