@@ -150,6 +150,10 @@ def create_app(db: str, config: RegionConfig | str | None = None, *, routers: It
                 continue
             raise
         mod.mount(app)
+    from laadplan.api.limits import Limits
+
+    app.add_middleware(Limits, rate_limit_per_minute=cfg.server.rate_limit_per_minute,
+                       request_timeout_s=cfg.server.request_timeout_s)
     app.add_middleware(_Guard, max_body_bytes=cfg.server.max_body_bytes)
     return app
 

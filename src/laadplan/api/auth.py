@@ -143,6 +143,10 @@ class _Cache:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._entries: dict[str, tuple[float, str, Principal]] = {}
+        #: token digest -> the stored hash it was verified against (re-checking a known token after the
+        #: cache entry ends re-reads revocation and expiry but need not run scrypt again while the stored
+        #: hash is unchanged)
+        self._verified: dict[str, str] = {}
 
     def get(self, token: str) -> Principal | None:
         key = hashlib.sha256(token.encode()).hexdigest()
@@ -153,17 +157,25 @@ class _Cache:
             self._entries.pop(key, None)
         return None
 
-    def put(self, token: str, p: Principal) -> None:
+    def put(self, token: str, p: Principal, secret_hash: str | None = None) -> None:
         key = hashlib.sha256(token.encode()).hexdigest()
         with self._lock:
             if len(self._entries) > 10_000:
                 self._entries.clear()
+                self._verified.clear()
             self._entries[key] = (time.monotonic() + CACHE_S, p.token_id, p)
+            if secret_hash is not None:
+                self._verified[key] = secret_hash
+
+    def verified_against(self, token: str) -> str | None:
+        with self._lock:
+            return self._verified.get(hashlib.sha256(token.encode()).hexdigest())
 
     def forget(self, token_id: str) -> None:
         with self._lock:
             for k in [k for k, e in self._entries.items() if e[1] == token_id]:
                 del self._entries[k]
+                self._verified.pop(k, None)
 
 
 _CACHE = _Cache()
@@ -186,14 +198,16 @@ def verify_token(store, token: str | None, now: datetime | None = None) -> Princ
     t = now or _now()
     if pd.notna(r["revoked_utc"]) or pd.Timestamp(r["expires_utc"]) <= pd.Timestamp(t):
         return None
-    if not hmac.compare_digest(_hash(secret, bytes.fromhex(r["salt"])), r["secret_hash"]):
-        return None
+    known = _CACHE.verified_against(token) if now is None else None
+    if not (known is not None and hmac.compare_digest(known, str(r["secret_hash"]))):
+        if not hmac.compare_digest(_hash(secret, bytes.fromhex(r["salt"])), r["secret_hash"]):
+            return None
     p = Principal(token_id=token_id, role=str(r["role"]),
                   gm_code=None if pd.isna(r["gm_code"]) else str(r["gm_code"]),
                   country_code=None if pd.isna(r["country_code"]) else str(r["country_code"]),
                   party_id=None if pd.isna(r["party_id"]) else str(r["party_id"]))
     if now is None:
-        _CACHE.put(token, p)
+        _CACHE.put(token, p, str(r["secret_hash"]))
     return p
 
 

@@ -129,6 +129,15 @@ def tidy_frame(df: pd.DataFrame) -> pd.DataFrame:
     return df.assign(**{c: df[c].round(OUTPUT_DECIMALS) + 0.0 for c in fl})
 
 
+def frame_records(df: pd.DataFrame) -> list[dict]:
+    """A table as JSON records the way ``--json`` prints tables: floats to :data:`OUTPUT_DECIMALS`, times in
+    ISO 8601, missing values as null (never NaN, which is not JSON). The read API uses it too."""
+    if df is None or not len(df):
+        return []
+    return json.loads(tidy_frame(df.reset_index(drop=True)).to_json(orient="records", date_format="iso",
+                                                                     force_ascii=False))
+
+
 class Fmt(str, Enum):
     """Output format of table commands (``--format``)."""
 

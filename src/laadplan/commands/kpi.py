@@ -55,43 +55,19 @@ def register(app: typer.Typer) -> None:
         Occupancy counts only EVSEs known in the store (not REMOVED/PLANNED) and their sessions; sessions
         matching no EVSE count in the region's session and energy figures only (column sessions_unmatched).
         """
-        from laadplan.kpi import hour_of_week_occupancy, status_occupancy, usage_kpis
-
         if level is None:
             level = Level.gemeente if source is Source.status else Level.region
         start, end = parse_date(date_from, "--from"), parse_date(date_to, "--to")
-        if start and end and end < start:
-            fail(f"--to {end} is before --from {start}")
         cfg = STATE.config()
         with STATE.store() as store:
-            if level is Level.buurt and source is Source.sessions and not store.count(
-                    "locations", "bu_code IS NOT NULL"):
-                fail("no location has a buurt code: load buurt areas first (laadplan ingest areas "
-                     "wijkenbuurten.gpkg); --level buurt has nothing to group by")
-            if source is Source.status:
-                if level.value not in ("location", "gemeente"):
-                    fail("--source status supports --level location or gemeente")
-                if period is PeriodKind.month:
-                    fail("--source status reports one range; use --from/--to per month")
-                df = status_occupancy(store, cfg, level.value, start, end, profile=hour_of_week)
-                if gm:
-                    df = df[df["gm_code"] == gm]
-                title = f"status occupancy per {level.value}" + (" and hour of week" if hour_of_week else "")
-            elif hour_of_week:
-                if period is PeriodKind.month:
-                    fail("--hour-of-week reports one range; use --from/--to per month")
-                df = hour_of_week_occupancy(store, cfg, level.value, start, end, gm=gm)
-                title = f"occupancy per hour of week ({level.value})"
-            else:
-                df = usage_kpis(store, cfg, level.value, start, end, period.value, gm=gm)
-                title = f"usage KPIs per {level.value}" + (" and month" if period is PeriodKind.month else "")
+            try:
+                df, title = kpi_table(store, cfg, level.value, start, end, period.value, gm=gm,
+                                      source=source.value, hour_of_week=hour_of_week)
+            except KpiSelectionError as e:
+                fail(str(e))
             notes = _na_notes(store, df, source, level.value)
         if df.empty and not (STATE.json or fmt is not Fmt.table):
             fail("no data for this selection (ingest sessions/status first, or widen --from/--to)")
-        df = df.reset_index(drop=True)
-        for c in ("period_start", "period_end"):
-            if c in df.columns:
-                df[c] = df[c].map(lambda d: d.isoformat() if d is not None and not pd.isna(d) else None)
         if fmt is Fmt.table and not STATE.json and source is Source.sessions and not hour_of_week:
             df = df[[c for c in df.columns if c not in _WIDE_ONLY]]
             title += " (--format csv for every column)"
@@ -102,6 +78,48 @@ def register(app: typer.Typer) -> None:
         print_frame(df, title=title, fmt=fmt.value)
         for n in notes:
             err_console.print(f"note: {n}")
+
+
+class KpiSelectionError(ValueError):
+    """A selection ``laadplan kpi`` (and the read API) cannot compute; the message names the option."""
+
+
+def kpi_table(store, cfg, level: str, start=None, end=None, period: str = "range", *, gm: str | None = None,
+              source: str = "sessions", hour_of_week: bool = False) -> tuple[pd.DataFrame, str]:
+    """The table of ``laadplan kpi`` (its ``--json`` rows) and its title: usage KPIs, the session hour-of-week
+    occupancy, or status occupancy. One function for the CLI and the read API (``/api/v1/kpi``), so both show
+    the same figures. Raises :class:`KpiSelectionError` for a selection that cannot be computed."""
+    from laadplan.kpi import hour_of_week_occupancy, status_occupancy, usage_kpis
+
+    if level not in {lv.value for lv in Level}:
+        raise KpiSelectionError(f"--level must be one of {', '.join(lv.value for lv in Level)}, not {level!r}")
+    if start and end and end < start:
+        raise KpiSelectionError(f"--to {end} is before --from {start}")
+    if level == "buurt" and source == "sessions" and not store.count("locations", "bu_code IS NOT NULL"):
+        raise KpiSelectionError("no location has a buurt code: load buurt areas first (laadplan ingest areas "
+                                "wijkenbuurten.gpkg); --level buurt has nothing to group by")
+    if source == "status":
+        if level not in ("location", "gemeente"):
+            raise KpiSelectionError("--source status supports --level location or gemeente")
+        if period == "month":
+            raise KpiSelectionError("--source status reports one range; use --from/--to per month")
+        df = status_occupancy(store, cfg, level, start, end, profile=hour_of_week)
+        if gm:
+            df = df[df["gm_code"] == gm]
+        title = f"status occupancy per {level}" + (" and hour of week" if hour_of_week else "")
+    elif hour_of_week:
+        if period == "month":
+            raise KpiSelectionError("--hour-of-week reports one range; use --from/--to per month")
+        df = hour_of_week_occupancy(store, cfg, level, start, end, gm=gm)
+        title = f"occupancy per hour of week ({level})"
+    else:
+        df = usage_kpis(store, cfg, level, start, end, period, gm=gm)
+        title = f"usage KPIs per {level}" + (" and month" if period == "month" else "")
+    df = df.reset_index(drop=True)
+    for c in ("period_start", "period_end"):
+        if c in df.columns:
+            df[c] = df[c].map(lambda d: d.isoformat() if d is not None and not pd.isna(d) else None)
+    return df, title
 
 
 def _na_notes(store, df: pd.DataFrame, source: Source, level: str) -> list[str]:

@@ -6,7 +6,7 @@ from enum import Enum
 
 import typer
 
-from laadplan.commands.common import Fmt, STATE, emit_json, fail, print_frame
+from laadplan.commands.common import Fmt, STATE, emit_json, fail, frame_records, print_frame
 
 
 class Section(str, Enum):
@@ -15,6 +15,26 @@ class Section(str, Enum):
     operators = "operators"
     runs = "runs"
     quarantine = "quarantine"
+
+
+def quality_tables(store, section: str = "all", *, rule: str | None = None, kind: str | None = None,
+                   limit: int = 20) -> dict:
+    """The tables of ``laadplan quality`` (its ``--json`` object): ``rules``, ``operators``, ``runs`` and
+    ``quarantine`` (those of ``section``). One function for the CLI and the read API (``/api/v1/quality``)."""
+    from laadplan.kpi import quality as Q
+
+    con = store.con
+    tables = {}
+    if section in ("all", "rules"):
+        df = Q.by_rule(con)
+        tables["rules"] = df[df["rule_code"] == rule] if rule else df
+    if section in ("all", "operators"):
+        tables["operators"] = Q.by_operator(con)
+    if section in ("all", "runs"):
+        tables["runs"] = Q.ingest_runs(con)
+    if section in ("all", "quarantine"):
+        tables["quarantine"] = Q.quarantine_listing(con, rule=rule, kind=kind, limit=limit)
+    return tables
 
 
 def register(app: typer.Typer) -> None:
@@ -28,24 +48,12 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Data quality: quarantined records per rule and per operator, read/accepted/quarantined per ingest
         run, and the quarantined records themselves (with their rule, position and raw text)."""
-        from laadplan.kpi import quality as Q
-
         if fmt is Fmt.csv and section is Section.all:
             fail("--format csv prints one table: choose --section rules|operators|runs|quarantine")
         with STATE.store() as store:
-            con = store.con
-            tables = {}
-            if section in (Section.all, Section.rules):
-                df = Q.by_rule(con)
-                tables["rules"] = df[df["rule_code"] == rule] if rule else df
-            if section in (Section.all, Section.operators):
-                tables["operators"] = Q.by_operator(con)
-            if section in (Section.all, Section.runs):
-                tables["runs"] = Q.ingest_runs(con)
-            if section in (Section.all, Section.quarantine):
-                tables["quarantine"] = Q.quarantine_listing(con, rule=rule, kind=kind, limit=limit)
+            tables = quality_tables(store, section.value, rule=rule, kind=kind, limit=limit)
         if STATE.json or fmt is Fmt.json:
-            emit_json({k: v.to_dict(orient="records") for k, v in tables.items()})
+            emit_json({k: frame_records(v) for k, v in tables.items()})
             return
         titles = {"rules": "quarantined records per rule", "operators": "per operator (party_id)",
                   "runs": "ingest runs", "quarantine": "quarantined records" + (f" ({rule})" if rule else "")}

@@ -1,0 +1,200 @@
+"""Benchmark: the read API under 50 concurrent readers, on a real ``laadplan serve`` process (loopback).
+
+Builds the synthetic demo store (every ``laadplan demo`` step, at ``--scale``; or uses ``--db``), makes one
+gemeente token per reader (the municipality with the most locations; 50 readers = 50 users, each under its
+own rate limit), starts ``laadplan serve`` on 127.0.0.1 and warms each endpoint once. Then ``--readers``
+threads, each with its own HTTP connection, loop over three requests for ``--seconds`` (at most
+``--max-requests`` in all):
+
+* ``GET /api/v1/kpi?level=gemeente``      the gemeente's usage KPIs (as ``laadplan kpi --level gemeente --gm``)
+* ``GET /api/v1/locations?limit=1000``    its locations as GeoJSON
+* ``GET /api/v1/plan?limit=1000``         its plan sites (GeoJSON, with reasons)
+
+and prints p50/p99/max latency per endpoint, requests per second, errors, and the load average (1 min)
+before and after (the machine may be shared). Goal: p99 under 200 ms for the gemeente's KPIs.
+
+CDRs pushed during the run: the OCPI receiver (issue 15 point 2) is not in this tree yet, so the run is
+reads only; with ``--push`` and a receiver present, a writer PUTs CDRs meanwhile (not implemented here).
+
+    .venv/bin/python benchmarks/bench_api_read.py [--scale 0.1] [--db FILE] [--readers 50] [--seconds 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ENDPOINTS = {
+    "kpi_gemeente": ("/api/v1/kpi", {"level": "gemeente"}),
+    "locations_geojson": ("/api/v1/locations", {"limit": 1000}),
+    "plan": ("/api/v1/plan", {"limit": 1000}),
+}
+
+
+def build_store(db: Path, scale: float) -> float:
+    from laadplan.config import load_config
+    from laadplan.demo.run import DEMO_SEED, STEPS, DemoContext
+    from laadplan.store import Store
+
+    t0 = time.perf_counter()
+    with Store(str(db), create=True) as store:
+        ctx = DemoContext(store=store, cfg=load_config(None), out_dir=db.parent / "out",
+                          inputs_dir=db.parent / "out" / "inputs", seed=DEMO_SEED, log=lambda s: None)
+        ctx.inputs_dir.mkdir(parents=True, exist_ok=True)
+        ctx.scale = scale
+        for _, mod in STEPS:
+            ctx.results[mod.rsplit(".", 1)[-1]] = importlib.import_module(mod).step(ctx)
+    return time.perf_counter() - t0
+
+
+def make_tokens(db: Path, n: int) -> tuple[str, list[str]]:
+    from laadplan.api import auth
+    from laadplan.store import Store
+
+    with Store(str(db)) as s:
+        gm = s.query("SELECT gm_code FROM locations WHERE gm_code IS NOT NULL GROUP BY 1 "
+                     "ORDER BY count(*) DESC, gm_code LIMIT 1")["gm_code"].iloc[0]
+        return gm, [auth.create_token(s, "gemeente", gm_code=gm, label=f"bench reader {i}")[0] for i in range(n)]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def pct(xs: list[float], q: float) -> float:
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(round(q * (len(xs) - 1))))]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--db", help="Use this store (a copy is made) instead of building the demo")
+    ap.add_argument("--scale", type=float, default=0.1, help="Demo scale when building (1.0 = laadplan demo)")
+    ap.add_argument("--readers", type=int, default=50)
+    ap.add_argument("--seconds", type=float, default=20.0, help="Measured run time")
+    ap.add_argument("--max-requests", type=int, default=20_000, help="Stop after this many requests in all")
+    ap.add_argument("--keep", help="Keep the work folder here")
+    a = ap.parse_args()
+    import httpx
+
+    work = Path(a.keep or tempfile.mkdtemp(prefix="bench-api-read-"))
+    work.mkdir(parents=True, exist_ok=True)
+    db = work / "bench.duckdb"
+    if a.db:
+        shutil.copy(a.db, db)
+        built = None
+    elif not db.exists():
+        built = build_store(db, a.scale)
+        print(f"demo store built at scale {a.scale} in {built:.0f} s", file=sys.stderr)
+    gm, tokens = make_tokens(db, a.readers)
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    exe = str(Path(sys.executable).with_name("laadplan"))
+    log = open(work / "serve.log", "wb")
+    proc = subprocess.Popen([exe, "--db", str(db), "serve", "--host", "127.0.0.1", "--port", str(port)],
+                            stdout=log, stderr=subprocess.STDOUT)
+    result: dict = {"gemeente": gm, "readers": a.readers, "cdr_push": "none: no OCPI receiver in this tree"}
+    try:
+        t0 = time.monotonic()
+        while True:
+            try:
+                if httpx.get(base + "/api/ready", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if proc.poll() is not None or time.monotonic() - t0 > 120:
+                raise SystemExit(f"server did not start; see {work / 'serve.log'}")
+            time.sleep(0.2)
+        cold = {}
+        for name, (path, params) in ENDPOINTS.items():  # first request: computes and caches
+            t = time.perf_counter()
+            r = httpx.get(base + path, params=params, headers={"Authorization": f"Token {tokens[0]}"}, timeout=120)
+            cold[name] = round((time.perf_counter() - t) * 1000, 1)
+            assert r.status_code == 200, r.text[:300]
+        result["cold_ms"] = cold
+        t = time.perf_counter()
+        for tok in tokens:  # each reader's token verified once (scrypt) before the clock starts
+            httpx.get(base + "/api/v1/kpi", params={"level": "gemeente"}, headers={"Authorization": f"Token {tok}"},
+                      timeout=120).raise_for_status()
+        result["token_warmup_s"] = round(time.perf_counter() - t, 1)
+        lat: dict[str, list[float]] = {k: [] for k in ENDPOINTS}
+        errors: dict[str, int] = {}
+        lock = threading.Lock()
+        count = {"n": 0}
+        load_before = os.getloadavg()
+        stop_at = time.monotonic() + a.seconds
+
+        def reader(i: int) -> None:
+            names = list(ENDPOINTS)
+            with httpx.Client(base_url=base, headers={"Authorization": f"Token {tokens[i]}"}, timeout=60) as c:
+                k = i
+                while time.monotonic() < stop_at:
+                    with lock:
+                        if count["n"] >= a.max_requests:
+                            return
+                        count["n"] += 1
+                    name = names[k % len(names)]
+                    k += 1
+                    path, params = ENDPOINTS[name]
+                    t = time.perf_counter()
+                    try:
+                        r = c.get(path, params=params)
+                        ok = r.status_code == 200
+                        code = str(r.status_code)
+                    except httpx.HTTPError as e:
+                        ok, code = False, type(e).__name__
+                    ms = (time.perf_counter() - t) * 1000
+                    with lock:
+                        if ok:
+                            lat[name].append(ms)
+                        else:
+                            errors[code] = errors.get(code, 0) + 1
+
+        threads = [threading.Thread(target=reader, args=(i,)) for i in range(a.readers)]
+        t_start = time.monotonic()
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join()
+        wall = time.monotonic() - t_start
+        load_after = os.getloadavg()
+        result.update({
+            "seconds": round(wall, 1), "requests": count["n"], "requests_per_s": round(count["n"] / wall, 1),
+            "errors": errors, "load_avg_1min_before": round(load_before[0], 2),
+            "load_avg_1min_after": round(load_after[0], 2), "cpus": os.cpu_count(),
+            "endpoints": {k: {"n": len(v), "p50_ms": round(pct(v, 0.5), 1), "p99_ms": round(pct(v, 0.99), 1),
+                              "max_ms": round(max(v), 1), "mean_ms": round(statistics.fmean(v), 1)}
+                          for k, v in lat.items() if v},
+        })
+        kp = result["endpoints"].get("kpi_gemeente", {}).get("p99_ms")
+        result["goal_kpi_p99_under_200ms"] = kp is not None and kp < 200
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        if not a.keep:
+            shutil.rmtree(work, ignore_errors=True)
+    print(json.dumps(result, indent=1))
+    for k, v in result["endpoints"].items():
+        print(f"{k:18s} n={v['n']:6d}  p50 {v['p50_ms']:7.1f} ms  p99 {v['p99_ms']:7.1f} ms  max {v['max_ms']:7.1f} ms",
+              file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

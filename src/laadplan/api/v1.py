@@ -1,0 +1,932 @@
+"""The read API ``/api/v1``: what laadplan knows, as JSON (lists paged) and GeoJSON (map layers).
+
+Every figure comes from the function the CLI command calls (``laadplan kpi`` -> :func:`kpi_table`,
+``laadplan quality`` -> :func:`quality_tables`, ``laadplan load`` -> :func:`load_run`, ``laadplan contract`` ->
+:func:`compute_contract` without writing), or from the table that command stores (plan sites, requests and
+their decisions, forecast need, corridors, hubs, alerts), so the API and ``--json`` show the same numbers.
+
+Scopes are applied here, on the server, to every list, filter, page and id (see :data:`ROLES_OF`):
+
+* ``region`` reads everything;
+* ``gemeente`` reads only records of its own ``gm_code`` (areas, locations, KPIs, hour-of-week profiles,
+  forecast, plan, requests, contract KPIs, alerts, its report); asking for another gemeente is 403;
+* ``netbeheerder`` reads areas, the plan, congestion (capacity map areas), forecast need and load profiles;
+* ``operator`` reads only its own party's records (its locations, their KPIs, its quarantined records, its
+  contract KPIs and alerts).
+
+A role that may not read an endpoint at all gets 403 and no data. Expensive results (KPIs, load profiles,
+contract KPIs, reports) are computed once per store version (:func:`store_version`: the latest ingest run
+and the row counts of the tables they read) and served from a small in-process cache after that.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+import re
+import tempfile
+import threading
+import time
+from collections import OrderedDict
+from datetime import date
+from pathlib import Path
+from typing import Any, Callable, Literal
+
+import pandas as pd
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request, Response
+from fastapi.responses import HTMLResponse, JSONResponse
+
+from laadplan.api import auth
+from laadplan.api.app import config_of, current_principal, get_store
+from laadplan.store import Store
+
+PREFIX = "/api/v1"
+
+#: the roles that may read each endpoint family
+ROLES_OF: dict[str, tuple[str, ...]] = {
+    "areas": ("region", "gemeente", "netbeheerder"),
+    "locations": ("region", "gemeente", "operator"),
+    "kpi": ("region", "gemeente", "operator"),
+    "quality": ("region", "operator"),
+    "forecast": ("region", "gemeente", "netbeheerder"),
+    "load": ("region", "netbeheerder"),
+    "congestion": ("region", "netbeheerder"),
+    "plan": ("region", "gemeente", "netbeheerder"),
+    "requests": ("region", "gemeente"),
+    "logistics": ("region", "netbeheerder"),
+    "contract": ("region", "gemeente", "operator"),
+    "alerts": ("region", "gemeente", "operator"),
+    "report": ("region", "gemeente"),
+}
+
+GM_RE = re.compile(r"^GM\d{4}$")
+BU_RE = re.compile(r"^BU\d{8}$")
+_ERRORS = {401: {"description": "No valid token (missing, unknown, expired or revoked)"},
+           403: {"description": "The token's role or scope may not read this; no data"},
+           422: {"description": "A malformed query parameter; the body names it"},
+           429: {"description": "Rate limit of the token reached; see Retry-After"}}
+
+
+# -- principal and scope -------------------------------------------------------------------------------------
+def reader(family: str):
+    """Dependency: the principal, when its role may read ``family`` (401 without a valid token, 403 otherwise)."""
+    roles = ROLES_OF[family]
+
+    def dep(request: Request) -> auth.Principal:
+        p = current_principal(request)
+        problem = auth.require_role(p, roles)
+        if problem == "unauthorized":
+            raise HTTPException(401, "a valid token is needed (Authorization: Token ...)",
+                                headers={"WWW-Authenticate": "Token"})
+        if problem == "forbidden":
+            raise HTTPException(403, f"the role {p.role} may not read {family}")
+        return p
+
+    return Depends(dep)
+
+
+def scoped_gm(p: auth.Principal, gm: str | None) -> str | None:
+    """The gemeente filter to apply: a gemeente token always its own (another one asked for is 403)."""
+    if gm is not None and not GM_RE.match(gm):
+        raise HTTPException(422, f"gm must be a CBS gemeente code like GM0599, not {gm!r}")
+    if p.role == "gemeente":
+        if gm is not None and gm != p.gm_code:
+            raise HTTPException(403, f"this token reads gemeente {p.gm_code} only")
+        return p.gm_code
+    return gm
+
+
+def check_bu(bu: str | None) -> str | None:
+    if bu is not None and not BU_RE.match(bu):
+        raise HTTPException(422, f"bu must be a CBS buurt code like BU05990101, not {bu!r}")
+    return bu
+
+
+def parse_bbox(bbox: str | None) -> tuple[float, float, float, float] | None:
+    """``min_lon,min_lat,max_lon,max_lat`` (WGS84) -> a tuple; 422 with the reason otherwise."""
+    if bbox is None:
+        return None
+    parts = bbox.split(",")
+    try:
+        vals = tuple(float(v) for v in parts)
+    except ValueError:
+        vals = ()
+    if len(vals) != 4 or not all(math.isfinite(v) for v in vals):
+        raise HTTPException(422, f"bbox must be four numbers min_lon,min_lat,max_lon,max_lat, not {bbox!r}")
+    x0, y0, x1, y1 = vals
+    if not (-180 <= x0 <= x1 <= 180 and -90 <= y0 <= y1 <= 90):
+        raise HTTPException(422, "bbox must have min_lon <= max_lon within -180..180 and min_lat <= max_lat "
+                                 "within -90..90")
+    return vals
+
+
+def parse_day(value: str | None, name: str) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise HTTPException(422, f"{name} must be a date YYYY-MM-DD, not {value!r}") from None
+
+
+def day_range(date_from: str | None, date_to: str | None) -> tuple[date | None, date | None]:
+    start, end = parse_day(date_from, "from"), parse_day(date_to, "to")
+    if start and end and end < start:
+        raise HTTPException(422, f"to {end} is before from {start}")
+    return start, end
+
+
+# -- paging and JSON ---------------------------------------------------------------------------------------
+class Page:
+    """``limit``/``offset`` query parameters (limit up to ``server.page_size_max``)."""
+
+    def __init__(self, request: Request,
+                 limit: int | None = Query(None, ge=1, description="Items per page [default: "
+                                           "server.page_size_default; at most server.page_size_max]"),
+                 offset: int = Query(0, ge=0, le=10**9, description="Items to skip")) -> None:
+        srv = config_of(request).server
+        if limit is not None and limit > srv.page_size_max:
+            raise HTTPException(422, f"limit must be at most {srv.page_size_max}, not {limit}")
+        self.limit = limit or srv.page_size_default
+        self.offset = offset
+
+    def meta(self, total: int) -> dict:
+        nxt = self.offset + self.limit
+        return {"total": total, "limit": self.limit, "offset": self.offset,
+                "next_offset": nxt if nxt < total else None}
+
+
+def records(df: pd.DataFrame) -> list[dict]:
+    """Rows as the CLI's ``--json`` writes them (floats to 9 decimals, ISO times, NaN as null)."""
+    from laadplan.commands.common import frame_records
+
+    return frame_records(df)
+
+
+def as_cli_json(obj: Any) -> Any:
+    """``obj`` as ``emit_json`` (the CLI's ``--json``) writes it: floats to 9 decimals, others as text."""
+    from laadplan.commands.common import tidy_floats
+
+    return json.loads(json.dumps(tidy_floats(obj), ensure_ascii=False, default=str))
+
+
+def paged(df: pd.DataFrame, page: Page, **extra: Any) -> dict:
+    part = df.iloc[page.offset: page.offset + page.limit]
+    return {**extra, **page.meta(len(df)), "items": records(part)}
+
+
+def feature_collection(df: pd.DataFrame, page: Page, *, geometry: Callable[[dict], dict | None] | None = None,
+                       drop: tuple[str, ...] = (), **extra: Any) -> dict:
+    """GeoJSON FeatureCollection of a page of ``df``: a Point from ``lon``/``lat`` (or ``geometry(row)``),
+    every other column in ``properties``; paging members beside ``features``."""
+    part = df.iloc[page.offset: page.offset + page.limit]
+    feats = []
+    geoms = part["_geometry"].tolist() if "_geometry" in part.columns else None
+    rows = records(part.drop(columns=[c for c in ("_geometry", *drop) if c in part.columns]))
+    for i, row in enumerate(rows):
+        if geoms is not None and geoms[i] is not None:
+            geom = geoms[i]
+        elif row.get("lon") is not None and row.get("lat") is not None:
+            geom = {"type": "Point", "coordinates": [row["lon"], row["lat"]]}
+        else:
+            geom = None
+        feats.append({"type": "Feature", "geometry": geom, "properties": row})
+    return {"type": "FeatureCollection", **extra, **page.meta(len(df)), "features": feats}
+
+
+def in_bbox(df: pd.DataFrame, bbox, lon: str = "lon", lat: str = "lat") -> pd.DataFrame:
+    if bbox is None:
+        return df
+    x0, y0, x1, y1 = bbox
+    return df[df[lon].between(x0, x1) & df[lat].between(y0, y1)]
+
+
+# -- cache per store version --------------------------------------------------------------------------------
+_VERSION_TABLES = ("ingest_runs", "locations", "evses", "sessions", "status_observations", "areas", "plan_sites",
+                   "requests", "forecast_need", "alerts", "tariffs", "connectors", "quarantine")
+
+
+#: seconds a store version is trusted before it is read again (a push shows in the API within this time)
+VERSION_TTL_S = 1.0
+_VERSIONS: dict[str, tuple[float, tuple]] = {}
+_VERSION_LOCK = threading.Lock()
+_TABLES_SEEN: set[tuple[str, str]] = set()
+
+
+def has_table(store: Store, name: str) -> bool:
+    """``store.has_table`` remembered once true (tables are not dropped while the server runs)."""
+    key = (store.path, name)
+    if key in _TABLES_SEEN:
+        return True
+    if store.has_table(name):
+        _TABLES_SEEN.add(key)
+        return True
+    return False
+
+
+def store_version(store: Store, max_age_s: float = VERSION_TTL_S) -> tuple:
+    """What the cached results depend on: the latest ingest run and the row counts of the tables read (an
+    OCPI push or a new plan changes a count). Read at most once per ``max_age_s`` per process."""
+    now = time.monotonic()
+    with _VERSION_LOCK:
+        seen = _VERSIONS.get(store.path)
+        if seen is not None and now - seen[0] < max_age_s:
+            return seen[1]
+    present = [t for t in _VERSION_TABLES if has_table(store, t)]
+    v: tuple = ()
+    if present:
+        sql = ", ".join(f"(SELECT count(*) FROM {t}) AS {t}" for t in present)
+        if "ingest_runs" in present:
+            sql += (", (SELECT max(run_id) FROM ingest_runs WHERE finished_utc = "
+                    "(SELECT max(finished_utc) FROM ingest_runs)) AS last_run")
+        v = tuple(str(x) for x in store.query("SELECT " + sql).iloc[0].tolist())
+    with _VERSION_LOCK:
+        _VERSIONS[store.path] = (now, v)
+    return v
+
+
+class VersionCache:
+    """Results keyed by (what, parameters, store version); one computation per key at a time (the others
+    wait for it), at most ``size`` entries (least recently used dropped)."""
+
+    def __init__(self, size: int = 256) -> None:
+        self.size = size
+        self._lock = threading.Lock()
+        self._data: OrderedDict[tuple, Any] = OrderedDict()
+        self._busy: dict[tuple, threading.Lock] = {}
+        self.hits = self.misses = 0
+
+    def get(self, key: tuple, compute: Callable[[], Any]) -> Any:
+        with self._lock:
+            if key in self._data:
+                self._data.move_to_end(key)
+                self.hits += 1
+                return self._data[key]
+            lk = self._busy.setdefault(key, threading.Lock())
+        with lk:
+            with self._lock:
+                if key in self._data:
+                    self.hits += 1
+                    return self._data[key]
+            value = compute()
+            with self._lock:
+                self.misses += 1
+                self._data[key] = value
+                while len(self._data) > self.size:
+                    self._data.popitem(last=False)
+                self._busy.pop(key, None)
+            return value
+
+
+def cached(request: Request, store: Store, what: str, params: tuple, compute: Callable[[], Any]) -> Any:
+    cache: VersionCache = request.app.state.v1_cache
+    return cache.get((what, params, store_version(store)), compute)
+
+
+def _nan_to_null(obj: Any) -> Any:
+    if isinstance(obj, float) and obj != obj:
+        return None
+    if isinstance(obj, dict):
+        return {k: _nan_to_null(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_nan_to_null(v) for v in obj]
+    return obj
+
+
+def dumps(obj: Any) -> bytes:
+    """JSON bytes of a response (NaN, which JSON lacks, as null)."""
+    try:
+        return json.dumps(obj, ensure_ascii=False, allow_nan=False, default=str).encode()
+    except ValueError:
+        return json.dumps(_nan_to_null(obj), ensure_ascii=False, allow_nan=False, default=str).encode()
+
+
+def json_cached(fn: Callable) -> Callable:
+    """Serve the endpoint's JSON from the cache: one body per path, query string, scope of the token and
+    store version (a gemeente's KPIs, locations and plan are computed and serialised once per version)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Response:
+        request, store, p = kwargs["request"], kwargs["store"], kwargs["p"]
+        key = (request.url.path, tuple(sorted(request.query_params.multi_items())),
+               (p.role, p.gm_code, p.country_code, p.party_id))
+        body = cached(request, store, "response", key, lambda: dumps(fn(*args, **kwargs)))
+        return Response(body, media_type="application/json")
+
+    return wrapper
+
+
+# -- the router ---------------------------------------------------------------------------------------------
+router = APIRouter(prefix=PREFIX, responses=_ERRORS)
+_REPORT_LOCK = threading.Lock()
+
+
+def _table(store: Store, name: str, where: str | None = None, params: list | None = None) -> pd.DataFrame:
+    if not has_table(store, name):
+        return pd.DataFrame()
+    return store.frame(name, where, params)
+
+
+# areas -----------------------------------------------------------------------------------------------------
+AREA_PROPS = ["area_code", "level", "name", "parent_code", "gm_code", "province", "inhabitants", "households",
+              "cars", "cars_per_household", "income_per_inhabitant_keur", "urbanity", "share_apartments",
+              "share_no_private_parking", "area_km2", "centroid_lat", "centroid_lon"]
+
+
+def _wkb_geojson(wkb) -> dict | None:
+    if wkb is None or (isinstance(wkb, float) and math.isnan(wkb)):
+        return None
+    import shapely
+    from shapely.geometry import mapping
+
+    return mapping(shapely.from_wkb(bytes(wkb)))
+
+
+def _areas(store: Store, p: auth.Principal, level: str | None, gm: str | None, bbox, code: str | None = None,
+           geometry: bool = True) -> pd.DataFrame:
+    where, params = [], []
+    if level:
+        where.append("level = ?")
+        params.append(level)
+    if gm:
+        where.append("(gm_code = ? OR area_code = ?)")
+        params += [gm, gm]
+    if code:
+        where.append("area_code = ?")
+        params.append(code)
+    cols = ", ".join(AREA_PROPS) + (", geometry_wkb" if geometry else "")
+    df = store.query(f"SELECT {cols} FROM areas" + (" WHERE " + " AND ".join(where) if where else "")
+                     + " ORDER BY level, area_code", params)
+    df = in_bbox(df, bbox, "centroid_lon", "centroid_lat")
+    if geometry:
+        df = df.assign(_geometry=[_wkb_geojson(w) for w in df["geometry_wkb"]]).drop(columns="geometry_wkb")
+    return df
+
+
+def _area_point(df: pd.DataFrame) -> pd.DataFrame:
+    """Areas without a polygon are shown at their representative point."""
+    if "_geometry" not in df.columns:
+        df = df.assign(_geometry=None)
+    pts = [g if g is not None else ({"type": "Point", "coordinates": [lo, la]} if pd.notna(lo) and pd.notna(la)
+                                    else None)
+           for g, lo, la in zip(df["_geometry"], df["centroid_lon"], df["centroid_lat"])]
+    return df.assign(_geometry=pts)
+
+
+@router.get("/areas", tags=["areas"], summary="Areas (gemeente, wijk, buurt, ...) as GeoJSON")
+@json_cached
+def list_areas(request: Request, page: Page = Depends(), store: Store = Depends(get_store),
+               p: auth.Principal = reader("areas"),
+               level: Literal["province", "gemeente", "wijk", "buurt", "pc4", "pc6", "cell500", "supply_area"] | None =
+               Query(None, description="Only this area level"),
+               gm: str | None = Query(None, description="Only areas of this gemeente (CBS code, e.g. GM0599)"),
+               bbox: str | None = Query(None, description="min_lon,min_lat,max_lon,max_lat (WGS84): areas whose "
+                                                          "representative point lies inside"),
+               geometry: bool = Query(True, description="Include the polygons (false: representative points)")
+               ) -> dict:
+    """A FeatureCollection of areas with their CBS figures in ``properties`` (inhabitants, households, cars,
+    income, urbanity, area_km2) and their polygon (WGS84) as geometry, or the representative point."""
+    gm = scoped_gm(p, gm)
+    df = _areas(store, p, level, gm, parse_bbox(bbox), geometry=geometry)
+    return feature_collection(_area_point(df), page)
+
+
+@router.get("/areas/{area_code}", tags=["areas"], summary="One area as a GeoJSON Feature")
+@json_cached
+def get_area(request: Request,
+             area_code: str, store: Store = Depends(get_store), p: auth.Principal = reader("areas")) -> dict:
+    df = _areas(store, p, None, None, None, code=area_code)
+    if df.empty:
+        raise HTTPException(404, f"no area {area_code}")
+    if p.role == "gemeente" and df["gm_code"].iloc[0] != p.gm_code and area_code != p.gm_code:
+        raise HTTPException(403, f"this token reads gemeente {p.gm_code} only")
+    fc = feature_collection(_area_point(df), _OnePage())
+    return fc["features"][0]
+
+
+class _OnePage:
+    limit, offset = 1, 0
+
+    def meta(self, total: int) -> dict:
+        return {}
+
+
+# locations -------------------------------------------------------------------------------------------------
+LOCATION_PROPS = ["country_code", "party_id", "location_id", "name", "address", "postal_code", "city", "lat", "lon",
+                  "gm_code", "wk_code", "bu_code", "operator", "parking_type", "n_evses", "max_power_kw", "has_dc",
+                  "layer", "twentyfourseven", "last_updated_utc"]
+
+
+def _locations(store: Store, p: auth.Principal, gm, bu, bbox, party: tuple | None = None,
+               layer: str | None = None, key: tuple | None = None) -> pd.DataFrame:
+    where, params = [], []
+    if gm:
+        where.append("gm_code = ?")
+        params.append(gm)
+    if bu:
+        where.append("bu_code = ?")
+        params.append(bu)
+    if layer:
+        where.append("layer = ?")
+        params.append(layer)
+    if p.role == "operator":
+        where.append("upper(country_code) = ? AND upper(party_id) = ?")
+        params += [p.country_code, p.party_id]
+    if party:
+        where.append("upper(country_code) = ? AND upper(party_id) = ?")
+        params += [party[0].upper(), party[1].upper()]
+    if key:
+        where.append("country_code = ? AND party_id = ? AND location_id = ?")
+        params += list(key)
+    df = store.query(f"SELECT {', '.join(LOCATION_PROPS)} FROM locations"
+                     + (" WHERE " + " AND ".join(where) if where else "")
+                     + " ORDER BY country_code, party_id, location_id", params)
+    return in_bbox(df, bbox)
+
+
+@router.get("/locations", tags=["locations"], summary="Charging locations as GeoJSON points")
+@json_cached
+def list_locations(request: Request, page: Page = Depends(), store: Store = Depends(get_store),
+                   p: auth.Principal = reader("locations"),
+                   gm: str | None = Query(None, description="Only this gemeente (CBS code)"),
+                   bu: str | None = Query(None, description="Only this buurt (CBS code, e.g. BU05990101)"),
+                   bbox: str | None = Query(None, description="min_lon,min_lat,max_lon,max_lat (WGS84)"),
+                   country_code: str | None = Query(None, max_length=2, description="Only this CPO country"),
+                   party_id: str | None = Query(None, max_length=3, description="Only this CPO party id"),
+                   layer: Literal["passenger", "freight"] | None = Query(None, description="passenger or freight")
+                   ) -> dict:
+    """A FeatureCollection of locations (Point, WGS84); ``properties``: ids (country_code, party_id,
+    location_id), name, address, postal_code, city, gm_code, wk_code, bu_code, operator, parking_type,
+    n_evses, max_power_kw, has_dc, layer, last_updated_utc. An operator token sees its own party only."""
+    gm = scoped_gm(p, gm)
+    if (country_code is None) != (party_id is None):
+        raise HTTPException(422, "give country_code and party_id together")
+    party = (country_code, party_id) if country_code else None
+    df = _locations(store, p, gm, check_bu(bu), parse_bbox(bbox), party=party, layer=layer)
+    return feature_collection(df, page)
+
+
+@router.get("/locations/{country_code}/{party_id}/{location_id}", tags=["locations"],
+            summary="One location with its EVSEs (GeoJSON Feature)")
+@json_cached
+def get_location(request: Request,
+                 country_code: str, party_id: str, location_id: str, store: Store = Depends(get_store),
+                 p: auth.Principal = reader("locations")) -> dict:
+    if p.role == "operator" and not p.owns_party(country_code, party_id):
+        raise HTTPException(403, "an operator token reads its own party's records only")
+    df = _locations(store, p, None, None, None, key=(country_code, party_id, location_id))
+    if df.empty:
+        raise HTTPException(404, f"no location {country_code}*{party_id}*{location_id}")
+    if p.role == "gemeente" and df["gm_code"].iloc[0] != p.gm_code:
+        raise HTTPException(403, f"this token reads gemeente {p.gm_code} only")
+    feat = feature_collection(df, _OnePage())["features"][0]
+    ev = store.query("SELECT evse_uid, evse_id, status, max_power_kw, n_connectors, smart_charging_capable, "
+                     "last_updated_utc FROM evses WHERE country_code = ? AND party_id = ? AND location_id = ? "
+                     "ORDER BY evse_uid", [country_code, party_id, location_id])
+    feat["properties"]["evses"] = records(ev)
+    return feat
+
+
+# KPIs ------------------------------------------------------------------------------------------------------
+def _kpi(request: Request, store: Store, p: auth.Principal, level: str, date_from, date_to, period: str,
+         gm, bu, source: str, hour_of_week: bool) -> pd.DataFrame:
+    from laadplan.commands.kpi import KpiSelectionError, kpi_table
+
+    gm = scoped_gm(p, gm)
+    bu = check_bu(bu)
+    start, end = day_range(date_from, date_to)
+    if p.role == "operator" and level not in ("evse", "location"):
+        raise HTTPException(403, "an operator token reads KPIs of its own EVSEs and locations only "
+                                 "(level evse or location)")
+    cfg = config_of(request)
+
+    def compute() -> pd.DataFrame:
+        df, _ = kpi_table(store, cfg, level, start, end, period, gm=gm, source=source, hour_of_week=hour_of_week)
+        return df
+
+    try:
+        df = cached(request, store, "kpi", (level, start, end, period, gm, source, hour_of_week), compute)
+    except KpiSelectionError as e:
+        raise HTTPException(422, str(e)) from None
+    if p.role == "operator":
+        if "party_id" not in df.columns:
+            raise HTTPException(403, "these KPIs carry no operator; an operator token cannot read them")
+        df = df[(df["country_code"].str.upper() == p.country_code) & (df["party_id"].str.upper() == p.party_id)]
+    if bu is not None:
+        if "bu_code" not in df.columns:
+            raise HTTPException(422, f"bu filters levels evse, location and buurt, not {level}")
+        df = df[df["bu_code"] == bu]
+    return df
+
+
+_LEVEL = Query("region", description="evse, location, gemeente, buurt or region (as `laadplan kpi --level`)")
+_FROM = Query(None, alias="from", description="First local day YYYY-MM-DD [default: first day with data]")
+_TO = Query(None, alias="to", description="Last local day YYYY-MM-DD, included [default: last day with data]")
+
+
+@router.get("/kpi", tags=["kpi"], summary="Usage or status KPIs (as `laadplan kpi --json`)")
+@json_cached
+def get_kpi(request: Request, page: Page = Depends(), store: Store = Depends(get_store),
+            p: auth.Principal = reader("kpi"),
+            level: Literal["evse", "location", "gemeente", "buurt", "region"] = _LEVEL,
+            date_from: str | None = _FROM, date_to: str | None = _TO,
+            period: Literal["range", "month"] = Query("range", description="One row per key (range) or per month"),
+            gm: str | None = Query(None, description="Only this gemeente (as `--gm`)"),
+            bu: str | None = Query(None, description="Only this buurt (levels evse, location, buurt)"),
+            source: Literal["sessions", "status"] = Query("sessions", description="sessions (CDR usage KPIs) or "
+                                                          "status (occupancy from status snapshots)")) -> dict:
+    """The rows of ``laadplan kpi --json --level L --period P --from F --to T --gm G --source S``, paged
+    (``items``): occupancy, kWh and sessions per EVSE per day, evening shares, unique users, peak hour of
+    week. Null is n/a (no data), never zero."""
+    df = _kpi(request, store, p, level, date_from, date_to, period, gm, bu, source, False)
+    return paged(df, page, level=level, period=period, source=source)
+
+
+@router.get("/kpi/hour-of-week", tags=["kpi"], summary="Occupancy per local hour of week "
+                                                        "(as `laadplan kpi --hour-of-week --json`)")
+@json_cached
+def get_hour_of_week(request: Request, page: Page = Depends(), store: Store = Depends(get_store),
+                     p: auth.Principal = reader("kpi"),
+                     level: Literal["evse", "location", "gemeente", "buurt", "region"] = _LEVEL,
+                     date_from: str | None = _FROM, date_to: str | None = _TO,
+                     gm: str | None = Query(None, description="Only this gemeente"),
+                     bu: str | None = Query(None, description="Only this buurt"),
+                     source: Literal["sessions", "status"] = Query("sessions")) -> dict:
+    """168 rows per key (local hour of week 0 = Monday 00:00), paged."""
+    df = _kpi(request, store, p, level, date_from, date_to, "range", gm, bu, source, True)
+    return paged(df, page, level=level, source=source)
+
+
+# quality ---------------------------------------------------------------------------------------------------
+@router.get("/quality", tags=["quality"], summary="Data quality (as `laadplan quality --json`)")
+@json_cached
+def get_quality(request: Request, store: Store = Depends(get_store), p: auth.Principal = reader("quality"),
+                section: Literal["all", "rules", "operators", "runs", "quarantine"] = Query("all"),
+                rule: str | None = Query(None, max_length=64, description="Only this rule code"),
+                kind: str | None = Query(None, max_length=64, description="Only this ingest kind"),
+                limit: int = Query(20, ge=0, le=10_000, description="Quarantined records to list")) -> dict:
+    """The object of ``laadplan quality --json``: quarantined records per rule (``rules``), per operator
+    (``operators``), the ingest runs (``runs``) and the quarantined records (``quarantine``). An operator
+    token gets its own party's row and records only (no region-wide rules or runs)."""
+    from laadplan.commands.quality import quality_tables
+
+    if p.role == "operator":
+        if section in ("rules", "runs"):
+            raise HTTPException(403, "an operator token reads its own quarantined records only "
+                                     "(sections operators and quarantine)")
+        tables = quality_tables(store, section, rule=rule, kind=kind, limit=10**9)
+        out = {}
+        if "operators" in tables:
+            out["operators"] = records(tables["operators"][tables["operators"]["party_id"].str.upper() == p.party_id])
+        if "quarantine" in tables:
+            q = tables["quarantine"]
+            out["quarantine"] = records(q[q["party_id"].fillna("").str.upper() == p.party_id].head(limit))
+        return out
+    return {k: records(v) for k, v in quality_tables(store, section, rule=rule, kind=kind, limit=limit).items()}
+
+
+# forecast and load -----------------------------------------------------------------------------------------
+@router.get("/forecast", tags=["forecast"], summary="Public charging need per area and year (table forecast_need)")
+@json_cached
+def get_forecast(request: Request,
+                 page: Page = Depends(), store: Store = Depends(get_store), p: auth.Principal = reader("forecast"),
+                 gm: str | None = Query(None, description="Only this gemeente"),
+                 level: Literal["gemeente", "pc4", "buurt", "wijk"] | None = Query(None),
+                 scenario: Literal["low", "middle", "high"] | None = Query(None),
+                 year: int | None = Query(None, ge=1990, le=2100)) -> dict:
+    """The forecast the last ``laadplan forecast`` stored: EVs, public EVs, public kWh, EVSEs needed,
+    existing and the gap per area, year and scenario."""
+    gm = scoped_gm(p, gm)
+    where, params = [], []
+    for col, v in (("gm_code", gm), ("area_level", level), ("scenario", scenario), ("year", year)):
+        if v is not None:
+            where.append(f"{col} = ?")
+            params.append(v)
+    df = _table(store, "forecast_need", " AND ".join(where) or None, params)
+    if len(df):
+        df = df.sort_values(["area_level", "area_code", "scenario", "year"])
+    return paged(df, page)
+
+
+@router.get("/forecast/afir", tags=["forecast"], summary="AFIR fleet check per gemeente and region")
+@json_cached
+def get_afir(request: Request,
+             page: Page = Depends(), store: Store = Depends(get_store), p: auth.Principal = reader("forecast"),
+             gm: str | None = Query(None), scenario: Literal["low", "middle", "high"] | None = Query(None),
+             year: int | None = Query(None, ge=1990, le=2100)) -> dict:
+    """Rows of table afir_fleet_check (area_code a gm_code or REGION; a gemeente token sees its own)."""
+    gm = scoped_gm(p, gm)
+    where, params = [], []
+    for col, v in (("area_code", gm), ("scenario", scenario), ("year", year)):
+        if v is not None:
+            where.append(f"{col} = ?")
+            params.append(v)
+    df = _table(store, "afir_fleet_check", " AND ".join(where) or None, params)
+    if len(df):
+        df = df.sort_values(["area_code", "scenario", "year"])
+    return paged(df, page)
+
+
+@router.get("/load", tags=["load"], summary="Load profiles of charging (as `laadplan load --json`)")
+@json_cached
+def get_load(request: Request, store: Store = Depends(get_store), p: auth.Principal = reader("load"),
+             level: Literal["region", "gemeente", "buurt", "location", "evse"] = Query("gemeente"),
+             gm: str | None = Query(None), bu: str | None = Query(None),
+             date_from: str | None = _FROM, date_to: str | None = _TO) -> dict:
+    """The object of ``laadplan load --json`` (uncontrolled charging: peak, evening share, coincidence) for
+    the selection."""
+    from laadplan.forecast.runner import load_run
+
+    gm, bu = scoped_gm(p, gm), check_bu(bu)
+    start, end = day_range(date_from, date_to)
+    cfg = config_of(request)
+    try:
+        return cached(request, store, "load", (level, gm, bu, start, end),
+                      lambda: as_cli_json(load_run(store, cfg, level=level, gm_code=gm, bu_code=bu,
+                                                   t_from=start, t_to=end)))
+    except ValueError as e:
+        raise HTTPException(404, str(e)) from None
+
+
+@router.get("/congestion", tags=["plan"], summary="Grid capacity-map areas (congestion status)")
+@json_cached
+def get_congestion(request: Request,
+                   page: Page = Depends(), store: Store = Depends(get_store), p: auth.Principal = reader("congestion"),
+                   level: Literal["supply_area", "pc6", "congestion_area"] | None = Query(None),
+                   offtake_status: int | None = Query(None, ge=-1, le=3)) -> dict:
+    """Rows of table grid_areas without polygons: offtake/feed-in status 0-3, available and queued MW."""
+    where, params = [], []
+    if level:
+        where.append("level = ?")
+        params.append(level)
+    if offtake_status is not None:
+        where.append("offtake_status = ?")
+        params.append(offtake_status)
+    df = _table(store, "grid_areas", " AND ".join(where) or None, params)
+    if len(df):
+        df = df.drop(columns=["geometry_wkb"], errors="ignore").sort_values(["level", "area_code"])
+    return paged(df, page)
+
+
+# plan and requests -----------------------------------------------------------------------------------------
+@router.get("/plan", tags=["plan"], summary="Plan sites with their reasons as GeoJSON points")
+@json_cached
+def get_plan(request: Request,
+             page: Page = Depends(), store: Store = Depends(get_store), p: auth.Principal = reader("plan"),
+             gm: str | None = Query(None), year: int | None = Query(None, ge=2000, le=2100),
+             congestion_rule: bool = Query(True, description="The plan made with the congestion rule (true) or "
+                                                             "without (false)"),
+             bbox: str | None = Query(None, description="min_lon,min_lat,max_lon,max_lat (WGS84)")) -> dict:
+    """The plan the last ``laadplan plan`` stored (table plan_sites): per site and year the new EVSEs,
+    power, triggers, demand covered, ``reasons`` (for a person), grid route, offtake status and lead time."""
+    gm = scoped_gm(p, gm)
+    where, params = ["congestion_rule = ?"], [congestion_rule]
+    if gm:
+        where.append("gm_code = ?")
+        params.append(gm)
+    if year is not None:
+        where.append("year = ?")
+        params.append(year)
+    df = _table(store, "plan_sites", " AND ".join(where), params)
+    if len(df):
+        df = in_bbox(df.sort_values(["year", "site_id"]), parse_bbox(bbox))
+    return feature_collection(df, page)
+
+
+REQUEST_COLS = ["request_id", "requested_date", "gm_code", "decision", "decision_rule", "decision_reason",
+                "decided_date", "operational_date", "objection_end_date", "nearest_point_m", "points_within_walk",
+                "lat", "lon"]
+
+
+def _requests(store: Store, gm, decision, start, end, bbox, request_id: str | None = None) -> pd.DataFrame:
+    where, params = [], []
+    if gm:
+        where.append("gm_code = ?")
+        params.append(gm)
+    if decision:
+        where.append("decision = ?")
+        params.append(decision)
+    if start:
+        where.append("requested_date >= ?")
+        params.append(start)
+    if end:
+        where.append("requested_date <= ?")
+        params.append(end)
+    if request_id is not None:
+        where.append("request_id = ?")
+        params.append(request_id)
+    if not has_table(store, "requests"):
+        return pd.DataFrame(columns=REQUEST_COLS)
+    df = store.query(f"SELECT {', '.join(REQUEST_COLS)} FROM requests"
+                     + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY request_id", params)
+    for c in ("requested_date", "decided_date", "operational_date", "objection_end_date"):
+        df[c] = df[c].map(lambda d: None if d is None or pd.isna(d) else pd.Timestamp(d).date().isoformat())
+    return in_bbox(df, bbox)
+
+
+@router.get("/requests", tags=["requests"], summary="Driver requests and their decisions")
+@json_cached
+def list_requests(request: Request,
+                  page: Page = Depends(), store: Store = Depends(get_store), p: auth.Principal = reader("requests"),
+                  gm: str | None = Query(None), decision: Literal["granted", "refused"] | None = Query(None),
+                  date_from: str | None = Query(None, alias="from", description="Requested on or after"),
+                  date_to: str | None = Query(None, alias="to", description="Requested on or before"),
+                  bbox: str | None = Query(None)) -> dict:
+    """Requests as decided by the last ``laadplan requests`` / ``laadplan plan``: decision, the rule that
+    decided it and the reason for a person, dates. The driver's address is not served."""
+    gm = scoped_gm(p, gm)
+    start, end = day_range(date_from, date_to)
+    return paged(_requests(store, gm, decision, start, end, parse_bbox(bbox)), page)
+
+
+@router.get("/requests/{request_id}", tags=["requests"], summary="One driver request and its decision")
+@json_cached
+def get_request(request: Request,
+                request_id: str, store: Store = Depends(get_store), p: auth.Principal = reader("requests")) -> dict:
+    df = _requests(store, None, None, None, None, None, request_id=request_id)
+    if df.empty:
+        raise HTTPException(404, f"no request {request_id}")
+    if p.role == "gemeente" and df["gm_code"].iloc[0] != p.gm_code:
+        raise HTTPException(403, f"this token reads gemeente {p.gm_code} only")
+    return records(df)[0]
+
+
+# logistics -------------------------------------------------------------------------------------------------
+@router.get("/corridors", tags=["logistics"], summary="AFIR coverage of the TEN-T corridors (table afir_coverage)")
+@json_cached
+def get_corridors(request: Request,
+                  page: Page = Depends(), store: Store = Depends(get_store), p: auth.Principal = reader("logistics"),
+                  vehicle: Literal["heavy", "light"] | None = Query(None),
+                  milestone_year: int | None = Query(None, ge=2000, le=2100)) -> dict:
+    where, params = [], []
+    for col, v in (("vehicle", vehicle), ("milestone_year", milestone_year)):
+        if v is not None:
+            where.append(f"{col} = ?")
+            params.append(v)
+    df = _table(store, "afir_coverage", " AND ".join(where) or None, params)
+    if len(df):
+        df = df.sort_values(["corridor_id", "vehicle", "milestone_year", "direction"])
+    return paged(df, page)
+
+
+@router.get("/corridors/gaps", tags=["logistics"], summary="Stretches lacking a pool (table afir_gaps)")
+@json_cached
+def get_gaps(request: Request,
+             page: Page = Depends(), store: Store = Depends(get_store), p: auth.Principal = reader("logistics"),
+             vehicle: Literal["heavy", "light"] | None = Query(None),
+             milestone_year: int | None = Query(None, ge=2000, le=2100)) -> dict:
+    where, params = [], []
+    for col, v in (("vehicle", vehicle), ("milestone_year", milestone_year)):
+        if v is not None:
+            where.append(f"{col} = ?")
+            params.append(v)
+    df = _table(store, "afir_gaps", " AND ".join(where) or None, params)
+    if len(df):
+        df = df.sort_values(["corridor_id", "vehicle", "milestone_year", "direction", "from_km"])
+    return paged(df, page)
+
+
+@router.get("/hubs", tags=["logistics"], summary="Ranked hub sites per corridor gap as GeoJSON points")
+@json_cached
+def get_hubs(request: Request,
+             page: Page = Depends(), store: Store = Depends(get_store), p: auth.Principal = reader("logistics"),
+             milestone_year: int | None = Query(None, ge=2000, le=2100),
+             bbox: str | None = Query(None)) -> dict:
+    where, params = [], []
+    if milestone_year is not None:
+        where.append("milestone_year = ?")
+        params.append(milestone_year)
+    df = _table(store, "hub_suggestions", " AND ".join(where) or None, params)
+    if len(df):
+        df = in_bbox(df.sort_values(["corridor_id", "milestone_year", "gap_from_km", "rank"]), parse_bbox(bbox))
+    return feature_collection(df, page)
+
+
+# contract and alerts ---------------------------------------------------------------------------------------
+_PERIOD = Query(None, description="Month YYYY-MM or year YYYY [default: the last complete month with data]")
+
+
+def _period(store: Store, period: str | None, request: Request) -> str:
+    from laadplan.commands.contract import default_month
+    from laadplan.contract.periods import parse_period, period_bounds
+
+    period = period or default_month(store)
+    try:
+        parse_period(period)
+    except ValueError as e:
+        raise HTTPException(422, str(e)) from None
+    now = pd.Timestamp.now(tz="UTC").tz_localize(None)
+    if period_bounds(period, config_of(request).region.time_zone)[0] > now:
+        raise HTTPException(422, f"period {period} lies in the future: there is no data for it yet")
+    return period
+
+
+@router.get("/contract", tags=["contract"], summary="Concession KPIs (as `laadplan contract --json`)")
+@json_cached
+def get_contract(request: Request, page: Page = Depends(), store: Store = Depends(get_store),
+                 p: auth.Principal = reader("contract"), period: str | None = _PERIOD,
+                 level: Literal["evse", "location", "gemeente", "operator", "region"] = Query("gemeente"),
+                 gm: str | None = Query(None, description="Only this gemeente (levels evse, location, gemeente)")
+                 ) -> dict:
+    """The object of ``laadplan contract --json --month/--year P --level L --municipality G``: ``summary``,
+    ``notes``, ``rows`` (paged: ``total``, ``limit``, ``offset``) and ``tariff_comparison``. Computed without
+    storing (the CLI stores the KPIs and alerts). A gemeente token gets its own rows only, without the
+    region-wide summary; an operator token the rows of its own EVSEs, locations and operator row."""
+    from laadplan.contract.run import compute_contract
+
+    gm = scoped_gm(p, gm)
+    if gm and level not in ("evse", "location", "gemeente"):
+        raise HTTPException(422 if p.role != "gemeente" else 403,
+                            "gm filters the evse, location and gemeente levels")
+    if p.role == "gemeente" and level not in ("evse", "location", "gemeente"):
+        raise HTTPException(403, "a gemeente token reads levels evse, location and gemeente")
+    if p.role == "operator" and level not in ("evse", "location", "operator"):
+        raise HTTPException(403, "an operator token reads levels evse, location and operator")
+    per = _period(store, period, request)
+    cfg = config_of(request)
+    res = cached(request, store, "contract", (per,), lambda: compute_contract(store, cfg, per, write=False))
+    tab = res.levels[level]
+    if gm:
+        tab = tab[tab["gm_code"] == gm] if level in ("evse", "location") else tab[tab["subject_id"] == gm]
+    if p.role == "operator":
+        pre = f"{p.country_code}*{p.party_id}*"
+        if level == "operator":
+            tab = tab[tab["subject_id"].str.upper() == p.party_id]
+        else:
+            tab = tab[tab["subject_id"].str.upper().str.startswith(pre)]
+    from laadplan.commands.contract import _records as contract_records  # the rows as `contract --json`
+
+    out = {"period": res.period, "level": level}
+    if p.role == "region":
+        out.update(summary=as_cli_json(res.summary), notes=res.notes)
+    out.update(page.meta(len(tab)))
+    out["rows"] = as_cli_json(contract_records(tab.iloc[page.offset: page.offset + page.limit]))
+    if p.role == "region":
+        out["tariff_comparison"] = as_cli_json(contract_records(res.tariff_comparison))
+    return out
+
+
+@router.get("/alerts", tags=["contract"], summary="Alerts: breaches of the concession norms (stored)")
+@json_cached
+def get_alerts(request: Request, page: Page = Depends(), store: Store = Depends(get_store),
+               p: auth.Principal = reader("alerts"), period: str | None = _PERIOD,
+               rule: str | None = Query(None, max_length=64, description="Only this rule, e.g. CM-UPTIME"),
+               gm: str | None = Query(None)) -> dict:
+    """The alerts ``laadplan contract`` / ``laadplan alerts`` stored for the period (``laadplan alerts --stored
+    --json``), with message and evidence. Gemeente: its own gm_code; operator: its own EVSEs and locations."""
+    gm = scoped_gm(p, gm)
+    per = _period(store, period, request)
+    where, params = ["period = ?"], [per]
+    if rule:
+        where.append("rule = ?")
+        params.append(rule)
+    if gm:
+        where.append("gm_code = ?")
+        params.append(gm)
+    if p.role == "operator":
+        where.append("(upper(subject_id) LIKE ? OR (level = 'operator' AND upper(subject_id) = ?))")
+        params += [f"{p.country_code}*{p.party_id}*%", p.party_id]
+    from laadplan.commands.contract import _records as contract_records  # the rows as `alerts --json`
+
+    df = _table(store, "alerts", " AND ".join(where) + " ORDER BY rule, subject_id", params)
+    part = df.iloc[page.offset: page.offset + page.limit]
+    return {"period": per, **page.meta(len(df)), "items": as_cli_json(contract_records(part)) if len(part) else []}
+
+
+# report ----------------------------------------------------------------------------------------------------
+@router.get("/report", tags=["report"], summary="The yearly progress report (voortgangsrapportage), HTML or PDF",
+            response_class=HTMLResponse,
+            responses={200: {"content": {"text/html": {}, "application/pdf": {}}}})
+def get_report(request: Request, store: Store = Depends(get_store), p: auth.Principal = reader("report"),
+               year: int = Query(..., ge=2000, le=2100, description="Report year"),
+               gm: str | None = Query(None, description="The report of this gemeente [default: the region's]"),
+               format: Literal["html", "pdf"] = Query("html")) -> Response:
+    """The report ``laadplan report --year Y [--gm G] [--pdf]`` writes, built on request (once per store
+    version). A gemeente token gets its own gemeente's report."""
+    from laadplan.report.builder import build_reports, gemeente_name
+
+    gm = scoped_gm(p, gm)
+    if gm and gemeente_name(store, gm) is None:
+        raise HTTPException(404, f"no gemeente {gm} in the store's areas")
+    cfg = config_of(request)
+
+    def build() -> bytes:
+        with _REPORT_LOCK, tempfile.TemporaryDirectory(prefix="laadplan-report-") as d:
+            path = build_reports(store, cfg, year, Path(d), gms=[gm] if gm else [], region=not gm)[0]
+            if format == "pdf":
+                from laadplan.report import html_to_pdf
+
+                try:
+                    return html_to_pdf(path, path.with_suffix(".pdf")).read_bytes()
+                except (RuntimeError, OSError) as e:
+                    raise HTTPException(503, f"PDF unavailable on this server: {str(e).splitlines()[0][:200]}")
+            return path.read_bytes()
+
+    body = cached(request, store, "report", (year, gm, format), build)
+    return Response(body, media_type="application/pdf" if format == "pdf" else "text/html; charset=utf-8")
+
+
+def mount(app: FastAPI) -> None:
+    app.state.v1_cache = VersionCache()
+    app.include_router(router)
