@@ -27,8 +27,8 @@ def _operations() -> list[tuple[str, str]]:
     from laadplan.api.app import create_app
 
     spec = create_app(":memory:").openapi()
-    return [(m.upper(), p) for p, ops in spec["paths"].items() for m in ops
-            if p not in SKIP and m in ("get", "post", "put", "patch", "delete")]
+    return sorted((m.upper(), p) for p, ops in spec["paths"].items() for m in ops  # sorted: same on every worker
+                  if p not in SKIP and m in ("get", "post", "put", "patch", "delete"))
 
 
 #: building a report takes tens of seconds; its parameters are tested in test_api_read

@@ -76,8 +76,10 @@ async def version_details(request: Request, version: str) -> JSONResponse:
 
 
 # -- credentials ----------------------------------------------------------------------------------------
-@router.api_route("/ocpi/{version}/credentials", methods=["GET", "POST", "PUT", "DELETE"],
-                  summary="Credentials: register (POST with token A), read, update, unregister")
+@router.get("/ocpi/{version}/credentials", summary="Credentials: the credentials the region holds for the caller")
+@router.post("/ocpi/{version}/credentials", summary="Credentials: register (POST with token A)")
+@router.put("/ocpi/{version}/credentials", summary="Credentials: update (new token C)")
+@router.delete("/ocpi/{version}/credentials", summary="Credentials: unregister")
 async def credentials(request: Request, version: str) -> JSONResponse:
     try:
         v = _version(version, "credentials")
@@ -111,10 +113,12 @@ async def location_get(request: Request, version: str, country_code: str, party_
     return await _run(request, fn)
 
 
-@router.api_route(_LOC, methods=["PUT", "PATCH"], summary="Locations: push or update a Location")
-@router.api_route(_LOC + "/{evse_uid}", methods=["PUT", "PATCH"], summary="Locations: push or update an EVSE")
-@router.api_route(_LOC + "/{evse_uid}/{connector_id}", methods=["PUT", "PATCH"],
-                  summary="Locations: push or update a Connector")
+@router.put(_LOC, summary="Locations: push or update a Location")
+@router.patch(_LOC, summary="Locations: partial update of a Location")
+@router.put(_LOC + "/{evse_uid}", summary="Locations: push or update an EVSE")
+@router.patch(_LOC + "/{evse_uid}", summary="Locations: partial update of an EVSE")
+@router.put(_LOC + "/{evse_uid}/{connector_id}", summary="Locations: push or update a Connector")
+@router.patch(_LOC + "/{evse_uid}/{connector_id}", summary="Locations: partial update of a Connector")
 async def location_put(request: Request, version: str, country_code: str, party_id: str, location_id: str,
                        evse_uid: str | None = None, connector_id: str | None = None) -> JSONResponse:
     try:
@@ -149,7 +153,8 @@ async def session_get(request: Request, version: str, country_code: str, party_i
     return await _run(request, _get_simple, request, version, "sessions", country_code, party_id, session_id)
 
 
-@router.api_route(_SES, methods=["PUT", "PATCH"], summary="Sessions: push or update a Session")
+@router.put(_SES, summary="Sessions: push or update a Session")
+@router.patch(_SES, summary="Sessions: partial update of a Session")
 async def session_put(request: Request, version: str, country_code: str, party_id: str, session_id: str
                       ) -> JSONResponse:
     try:
