@@ -9,7 +9,10 @@ reaches validation (and the quarantine) instead of stopping the run.
 
 from __future__ import annotations
 
+import contextvars
 import os
+import queue
+import threading
 from typing import IO, Iterator
 
 import numpy as np
@@ -149,3 +152,55 @@ def _iter_stream(stream: IO[bytes], block_bytes: int, max_record_bytes: int = MA
         table, _ = _table(rest + b"\n", line, max_record_bytes=max_record_bytes)
         if table.num_rows:
             yield table
+
+
+def prefetched(batches: Iterator[pa.Table], depth: int = 1) -> Iterator[pa.Table]:
+    """``batches``, produced in a background thread up to ``depth`` batches ahead of the consumer.
+
+    Reading, gunzipping, hashing and splitting the next block (Python, with the GIL released in the
+    read, zlib, SHA-256 and DuckDB calls) then overlaps with the validation of the current one in DuckDB.
+    The producer runs in a copy of the caller's context (source limits, digest tracking). An exception of
+    the producer is raised in the consumer, at the batch where it happened; when the consumer stops early
+    (an error of its own, or it is closed), the producer is told to stop and joined.
+    """
+    q: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+    done = object()
+
+    def put(item) -> bool:
+        while not stop.is_set():
+            try:
+                q.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for b in batches:
+                if not put((b, None)):
+                    return
+        except BaseException as e:  # noqa: BLE001 - handed to the consumer, which raises it
+            put((None, e))
+            return
+        finally:
+            close = getattr(batches, "close", None)
+            if close is not None and stop.is_set():
+                close()
+        put((done, None))
+
+    ctx = contextvars.copy_context()
+    worker = threading.Thread(target=ctx.run, args=(produce,), name="laadplan-read-ahead", daemon=True)
+    worker.start()
+    try:
+        while True:
+            item, err = q.get()
+            if err is not None:
+                raise err
+            if item is done:
+                return
+            yield item
+    finally:
+        stop.set()
+        worker.join()

@@ -63,7 +63,7 @@ import pyarrow as pa
 from laadplan import model
 from laadplan.config import RegionConfig
 from laadplan.ingest import _cdr_csv, _cdr_sql
-from laadplan.ingest._cdr_lines import iter_line_batches
+from laadplan.ingest._cdr_lines import iter_line_batches, prefetched
 from laadplan.ingest._csvstream import set_field_limit
 from laadplan.ingest._io import SourceError, open_binary, open_text, source_name
 from laadplan.ingest._records import Limits, detect_container, iter_json_records
@@ -111,7 +111,7 @@ def ingest_cdrs(store: Store, source: str | os.PathLike, cfg: RegionConfig, *,
                     batch.run_normalised(norm, raw)
                     _advance(progress, raw.num_rows)
         elif fmt == "ndjson":
-            for table in iter_line_batches(src, max_record_bytes=limits.max_record_bytes):
+            for table in prefetched(iter_line_batches(src, max_record_bytes=limits.max_record_bytes)):
                 batch.run_json(table)
                 _advance(progress, table.num_rows)
         elif fmt in ("array", "document"):
@@ -173,18 +173,19 @@ class _Batch:
         self.checked_json_sql = _cdr_sql.checked_sql(f"({norm})", cfg, now_utc)  # parse + check in one pass
         self.checked_sql = _cdr_sql.checked_sql("_cdr_norm", cfg, now_utc)
         self.multi_sql = _cdr_sql.multi_sql("_cdr_checked")
-        self.dup_sql = _cdr_sql.duplicate_sql("_cdr_checked", "_cdr_multi")
+        self.stored_sql = _cdr_sql.stored_sql("_cdr_checked")
+        self.dup_sql = _cdr_sql.duplicate_sql("_cdr_checked", "_cdr_multi", "_cdr_stored")
 
     def run_json(self, table: pa.Table) -> None:
-        self._tables["_cdr_in"] = table  # zero copy; bound by name to each statement of the batch
+        self._tables["_cdr_in"] = _chunked(table)  # zero copy; bound by name to each statement of the batch
         try:
             self._validate_and_store(self.checked_json_sql)
         finally:
             self.cleanup()
 
     def run_normalised(self, norm: pa.Table, raw: pa.Table) -> None:
-        self._tables["_cdr_norm"] = norm
-        self._tables["_cdr_in"] = raw
+        self._tables["_cdr_norm"] = _chunked(norm)
+        self._tables["_cdr_in"] = _chunked(raw)
         try:
             self._validate_and_store(self.checked_sql)
         finally:
@@ -196,21 +197,25 @@ class _Batch:
         return self.store.run_sql(sql, params, **self._tables)
 
     def _validate_and_store(self, checked_sql: str) -> None:
-        con = self.con
-        # Scratch relations are Arrow tables registered on the connection, not TEMP tables: the whole run is
-        # one transaction, and a database keeps every replaced table version until the commit (2.5 GB at 1 M).
+        # Scratch relations are Arrow tables bound by name to each statement, not TEMP tables: the whole run
+        # is one transaction, and a database keeps every replaced table version until the commit (2.5 GB at
+        # 1 M). Only _cdr_checked has a row per record; the others are small (usually empty).
         self._scratch("_cdr_checked", checked_sql)
         self._scratch("_cdr_multi", self.multi_sql)
-        self._scratch("_cdr_verdict", self.dup_sql)
-        n_read, n_bad = self._sql(
-            "SELECT count(*), count(*) FILTER (WHERE len(broken) > 0) FROM _cdr_verdict").fetchall()[0]
+        self._scratch("_cdr_stored", self.stored_sql)
+        self._scratch("_cdr_dup", self.dup_sql)
+        n_read, n_broken = self._sql(
+            "SELECT count(*), count(*) FILTER (WHERE len(broken) > 0) FROM _cdr_checked").fetchall()[0]
+        n_bad = int(n_broken) + self._tables["_cdr_dup"].num_rows
         if n_read > n_bad:
             self.result.upserts["sessions"] += self._upsert_sessions(int(n_read - n_bad))
         if n_bad:
             rejected = self._sql(
                 f"""SELECT b.code AS rule_code, v.position, rtrim(i.raw, {_WS}) AS raw, b.msg AS message,
                            c.session_id AS record_id, c.party_id
-                    FROM (SELECT position, unnest(broken) AS b FROM _cdr_verdict WHERE len(broken) > 0) v
+                    FROM (SELECT position, unnest(broken) AS b FROM _cdr_checked WHERE len(broken) > 0
+                          UNION ALL
+                          SELECT position, {{'code': 'LP-DUPLICATE', 'msg': msg}} AS b FROM _cdr_dup) v
                     JOIN _cdr_checked c USING (position) JOIN _cdr_in i USING (position)
                     ORDER BY v.position""").df()
             rejected["raw"] = rejected["raw"].str.slice(0, 20_000)
@@ -227,9 +232,10 @@ class _Batch:
         Within the batch the newest ``last_updated`` of a session_id wins (the first record on ties); a
         stored row is replaced only by a strictly newer version (or any version when it has none).
         Done here on the store's connection, straight from the checked rows, to avoid a round trip
-        through Arrow and a second staging copy (the ingest benchmark's hot path).
+        through Arrow and a second staging copy (the ingest benchmark's hot path). The stored versions
+        come from ``_cdr_stored`` (:func:`_cdr_sql.stored_sql`, the batch's one scan of ``sessions``):
+        no stored version, insert; an older one, delete it and insert; else unchanged.
         """
-        con = self.con
         t = model.table("sessions")
         sel = ", ".join(f"CAST(? AS {model.SQL_TYPES[c.type]}) AS {c.name}" if c.name in ("source_file", "run_id")
                         else f"CAST(c.{c.name} AS {model.SQL_TYPES[c.type]}) AS {c.name}" for c in t.columns)
@@ -237,38 +243,56 @@ class _Batch:
                   for c in t.columns if c.name in ("source_file", "run_id")]
         for p in params:
             sel = sel.replace("?", "'" + str(p).replace("'", "''") + "'", 1)
+        ok = "len(c.broken) = 0 AND c.position NOT IN (SELECT position FROM _cdr_dup)"
         # ids seen once in the batch go straight in; repeated ids keep their newest version (first on ties)
-        self._scratch("_cdr_acc",
-            f"SELECT {sel} FROM _cdr_checked c "
-            "JOIN _cdr_verdict v USING (position) WHERE len(v.broken) = 0 "
-            "AND c.session_id NOT IN (SELECT session_id FROM _cdr_multi) UNION ALL "
-            f"(SELECT {sel} FROM _cdr_checked c "
-            "JOIN _cdr_verdict v USING (position) WHERE len(v.broken) = 0 "
-            "AND c.session_id IN (SELECT session_id FROM _cdr_multi) "
-            "QUALIFY row_number() OVER (PARTITION BY c.session_id "
-            "ORDER BY c.last_updated_utc DESC NULLS LAST, c.position) = 1)")
+        winners = (f"SELECT c.* FROM _cdr_checked c WHERE {ok} "
+                   "AND c.session_id NOT IN (SELECT session_id FROM _cdr_multi) UNION ALL "
+                   f"(SELECT c.* FROM _cdr_checked c WHERE {ok} "
+                   "AND c.session_id IN (SELECT session_id FROM _cdr_multi) "
+                   "QUALIFY row_number() OVER (PARTITION BY c.session_id "
+                   "ORDER BY c.last_updated_utc DESC NULLS LAST, c.position) = 1)")
+        newer = ("(w.last_updated_utc > st.s_last_updated_utc OR "
+                 "(st.s_last_updated_utc IS NULL AND w.last_updated_utc IS NOT NULL))")
         cols = ", ".join(t.column_names)
-        newer = ("(s.last_updated_utc > t.last_updated_utc OR "
-                 "(t.last_updated_utc IS NULL AND s.last_updated_utc IS NOT NULL))")
-        try:
-            with self.store.transaction():  # joins the run's transaction
-                n_upd = self._sql(f"DELETE FROM sessions t USING _cdr_acc s WHERE t.session_id = s.session_id "
-                                  f"AND {newer}").fetchall()[0][0]
-                n_ins = self._sql(f"INSERT INTO sessions ({cols}) SELECT {cols} FROM _cdr_acc s WHERE NOT EXISTS "
-                                  "(SELECT 1 FROM sessions t WHERE t.session_id = s.session_id)").fetchall()[0][0]
-        finally:
-            self._unscratch("_cdr_acc")
+        n_upd = 0
+        with self.store.transaction():  # joins the run's transaction
+            if self._tables["_cdr_stored"].num_rows:  # a stored version exists for some ids: replace older ones
+                self._scratch("_cdr_replace",
+                              f"SELECT DISTINCT w.session_id FROM ({winners}) w JOIN _cdr_stored st "
+                              f"ON st.session_id = w.session_id WHERE {newer}")
+                if self._tables["_cdr_replace"].num_rows:
+                    n_upd = self._sql("DELETE FROM sessions t USING _cdr_replace r "
+                                      "WHERE t.session_id = r.session_id").fetchall()[0][0]
+                keep = ("AND (c.session_id NOT IN (SELECT session_id FROM _cdr_stored) "
+                        "OR c.session_id IN (SELECT session_id FROM _cdr_replace))")
+            else:
+                keep = ""
+            n_ins = self._sql(f"INSERT INTO sessions ({cols}) SELECT {sel} FROM ({winners}) c "
+                              f"WHERE TRUE {keep}").fetchall()[0][0]
+        self._unscratch("_cdr_replace")
         return UpsertResult(inserted=int(n_ins - n_upd), updated=int(n_upd), unchanged=int(n_accepted - n_ins))
 
     def _scratch(self, name: str, sql: str) -> None:
         """Materialise ``sql`` as an Arrow table bound as ``name`` for the rest of the batch."""
-        self._tables[name] = self.store.run_sql(sql, arrow=True, **self._tables)
+        self._tables[name] = _chunked(self.store.run_sql(sql, arrow=True, **self._tables))
 
     def _unscratch(self, name: str) -> None:
         self._tables.pop(name, None)
 
     def cleanup(self) -> None:
         self._tables.clear()
+
+
+#: rows per Arrow record batch handed to DuckDB: it scans one record batch per thread, so a batch of one
+#: chunk would be validated on one core
+CHUNK_ROWS = 4096
+
+
+def _chunked(table: pa.Table) -> pa.Table:
+    """``table`` as record batches of at most :data:`CHUNK_ROWS` rows (zero-copy slices)."""
+    if table.num_rows <= CHUNK_ROWS:
+        return table
+    return pa.Table.from_batches(table.to_batches(max_chunksize=CHUNK_ROWS), schema=table.schema)
 
 
 __all__ = ["ingest_cdrs", "detect_format"]
