@@ -58,7 +58,9 @@ import logging
 import os
 from typing import Iterator
 
+import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from laadplan import model
 from laadplan.config import RegionConfig
@@ -111,13 +113,18 @@ def ingest_cdrs(store: Store, source: str | os.PathLike, cfg: RegionConfig, *,
                     batch.run_normalised(norm, raw)
                     _advance(progress, raw.num_rows)
         elif fmt == "ndjson":
-            for table in prefetched(iter_line_batches(src, max_record_bytes=limits.max_record_bytes)):
-                batch.run_json(table)
-                _advance(progress, table.num_rows)
+            tables = prefetched(iter_line_batches(src, max_record_bytes=limits.max_record_bytes))
+            # each batch is handed over in a box that run_json empties: no reference here keeps its raw text
+            # (the bulk of its memory) alive once validation no longer needs it
+            while (box := [next(tables, None)])[0] is not None:
+                n = box[0].num_rows
+                batch.run_json(box)
+                _advance(progress, n)
         elif fmt in ("array", "document"):
             for table in _json_record_batches(src, limits):
-                batch.run_json(table)
+                batch.run_json([table])
                 _advance(progress, table.num_rows)
+        batch.flush()
     except (UnicodeDecodeError, OSError, EOFError) as e:  # truncated gzip, broken connection mid-stream
         raise SourceError(f"{src}: read failed after {result.read:,} records ({e})") from None
     finally:
@@ -165,6 +172,8 @@ class _Batch:
         self.store, self.cfg, self.src, self.result, self.q = store, cfg, src, result, quarantine
         self.con = store.con
         self._tables: dict[str, pa.Table] = {}
+        self._rejected: list[pd.DataFrame] = []  # quarantine rows not yet written (see flush)
+        self._rejected_records = self._rejected_rows = 0
         self.con.complete()
         for stmt in _cdr_sql.MACROS.split(";"):
             if stmt.strip():
@@ -176,8 +185,10 @@ class _Batch:
         self.stored_sql = _cdr_sql.stored_sql("_cdr_checked")
         self.dup_sql = _cdr_sql.duplicate_sql("_cdr_checked", "_cdr_multi", "_cdr_stored")
 
-    def run_json(self, table: pa.Table) -> None:
-        self._tables["_cdr_in"] = _chunked(table)  # zero copy; bound by name to each statement of the batch
+    def run_json(self, box: list[pa.Table]) -> None:
+        """Validate and store the ``(position, raw, error)`` table in ``box`` (taken out of it, so that its raw
+        text is freed once the quarantine rows are taken)."""
+        self._tables["_cdr_in"] = _chunked(box.pop())  # zero copy; bound by name to each statement of the batch
         try:
             self._validate_and_store(self.checked_json_sql)
         finally:
@@ -199,16 +210,19 @@ class _Batch:
     def _validate_and_store(self, checked_sql: str) -> None:
         # Scratch relations are Arrow tables bound by name to each statement, not TEMP tables: the whole run
         # is one transaction, and a database keeps every replaced table version until the commit (2.5 GB at
-        # 1 M). Only _cdr_checked has a row per record; the others are small (usually empty).
+        # 1 M). Only _cdr_checked has a row per record; the others are small (usually empty). Each statement
+        # costs a fixed planning time, so the ones that would find nothing are not run.
         self._scratch("_cdr_checked", checked_sql)
+        checked = self._tables["_cdr_checked"]
+        n_read = checked.num_rows
+        n_broken = int(pc.sum(pc.greater(pc.list_value_length(checked.column("broken")), 0)).as_py() or 0)
         self._scratch("_cdr_multi", self.multi_sql)
         self._scratch("_cdr_stored", self.stored_sql)
-        self._scratch("_cdr_dup", self.dup_sql)
-        n_read, n_broken = self._sql(
-            "SELECT count(*), count(*) FILTER (WHERE len(broken) > 0) FROM _cdr_checked").fetchall()[0]
-        n_bad = int(n_broken) + self._tables["_cdr_dup"].num_rows
-        if n_read > n_bad:
-            self.result.upserts["sessions"] += self._upsert_sessions(int(n_read - n_bad))
+        if self._tables["_cdr_multi"].num_rows or self._tables["_cdr_stored"].num_rows:
+            self._scratch("_cdr_dup", self.dup_sql)
+        else:  # no id twice in the batch, none stored: no duplicate
+            self._tables["_cdr_dup"] = _EMPTY_DUP
+        n_bad = n_broken + self._tables["_cdr_dup"].num_rows
         if n_bad:
             rejected = self._sql(
                 f"""SELECT b.code AS rule_code, v.position, rtrim(i.raw, {_WS}) AS raw, b.msg AS message,
@@ -219,12 +233,28 @@ class _Batch:
                     JOIN _cdr_checked c USING (position) JOIN _cdr_in i USING (position)
                     ORDER BY v.position""").df()
             rejected["raw"] = rejected["raw"].str.slice(0, 20_000)
-            before = self.result.quarantined
-            self.q.add_frame(rejected)
-            # add_frame counts rows; a record breaking several rules counts once
-            self.result.quarantined = before + int(n_bad)
+            self._rejected.append(rejected)
+            self._rejected_records += n_bad
+            self._rejected_rows += len(rejected)
+            if self._rejected_rows >= QUARANTINE_FLUSH_ROWS:
+                self.flush()
+        self._tables.pop("_cdr_in", None)  # the raw text is no longer needed
+        if n_read > n_bad:
+            self.result.upserts["sessions"] += self._upsert_sessions(int(n_read - n_bad))
         self.result.read += int(n_read)
         self.result.accepted += int(n_read - n_bad)
+
+    def flush(self) -> None:
+        """Write the quarantine rows collected so far (one store upsert for many batches: each costs a
+        fixed time, whatever its size)."""
+        if not self._rejected:
+            return
+        frame = pd.concat(self._rejected, ignore_index=True) if len(self._rejected) > 1 else self._rejected[0]
+        before = self.result.quarantined
+        self.q.add_frame(frame)
+        # add_frame counts rows; a record breaking several rules counts once
+        self.result.quarantined = before + self._rejected_records
+        self._rejected, self._rejected_records, self._rejected_rows = [], 0, 0
 
     def _upsert_sessions(self, n_accepted: int) -> UpsertResult:
         """Set-based newer-wins upsert of the accepted rows, with the semantics of :meth:`Store.upsert`.
@@ -282,6 +312,10 @@ class _Batch:
     def cleanup(self) -> None:
         self._tables.clear()
 
+
+#: quarantine rows collected before they are written
+QUARANTINE_FLUSH_ROWS = 50_000
+_EMPTY_DUP = pa.table({"position": pa.array([], pa.int64()), "msg": pa.array([], pa.string())})
 
 #: rows per Arrow record batch handed to DuckDB: it scans one record batch per thread, so a batch of one
 #: chunk would be validated on one core
