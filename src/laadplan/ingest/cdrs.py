@@ -181,7 +181,6 @@ class _Batch:
         norm = _cdr_sql.norm_select(_cdr_sql.norm_sql("_cdr_in", cfg.validation.linda_profile))
         self.checked_json_sql = _cdr_sql.checked_sql(f"({norm})", cfg, now_utc)  # parse + check in one pass
         self.checked_sql = _cdr_sql.checked_sql("_cdr_norm", cfg, now_utc)
-        self.multi_sql = _cdr_sql.multi_sql("_cdr_checked")
         self.stored_sql = _cdr_sql.stored_sql("_cdr_checked")
         self.dup_sql = _cdr_sql.duplicate_sql("_cdr_checked", "_cdr_multi", "_cdr_stored")
 
@@ -216,7 +215,7 @@ class _Batch:
         checked = self._tables["_cdr_checked"]
         n_read = checked.num_rows
         n_broken = int(pc.sum(pc.greater(pc.list_value_length(checked.column("broken")), 0)).as_py() or 0)
-        self._scratch("_cdr_multi", self.multi_sql)
+        self._tables["_cdr_multi"] = _multi(checked)  # (Arrow: a DuckDB statement costs its planning time)
         self._scratch("_cdr_stored", self.stored_sql)
         if self._tables["_cdr_multi"].num_rows or self._tables["_cdr_stored"].num_rows:
             self._scratch("_cdr_dup", self.dup_sql)
@@ -311,6 +310,16 @@ class _Batch:
 
     def cleanup(self) -> None:
         self._tables.clear()
+
+
+def _multi(checked: pa.Table) -> pa.Table:
+    """``session_id`` of the ids occurring more than once among the otherwise valid records (usually none);
+    what :func:`_cdr_sql.multi_sql` selects."""
+    ok = checked.filter(pc.equal(pc.list_value_length(checked.column("broken")), 0))
+    counts = pc.value_counts(ok.column("session_id"))
+    ids = counts.field("values").filter(pc.greater(counts.field("counts"), 1)).drop_null()  # (none: ids are
+    # mandatory; a NULL would make every ``NOT IN`` over this list NULL)
+    return pa.table({"session_id": ids.cast(pa.string())})
 
 
 #: quarantine rows collected before they are written
