@@ -6,11 +6,14 @@ the content, not the name: a first line that is a CSV header with start and end 
 ``{"data": [...]}`` or one object.
 
 **Pipeline (streaming, memory flat).** NDJSON is cut into blocks of raw lines (:mod:`._cdr_lines`, no
-Python object per line); arrays and envelopes stream through :func:`iter_json_records` into the same
-batches. Each batch ``(position, raw)`` is parsed and validated set-wise in DuckDB SQL
-(:mod:`._cdr_sql`) on the store's connection; accepted rows are upserted into ``sessions`` straight from
-SQL with :meth:`Store.upsert`'s semantics (newer ``last_updated`` replaces, identical reloads change
-nothing), rejected records go to the quarantine.
+Python object per line) and regrouped into batches of up to 100,000 lines or 80 MB, which a background
+thread reads, hashes and splits one batch ahead of the validation; arrays and envelopes stream through
+:func:`iter_json_records` into the same kind of batches. Each batch ``(position, raw)`` is parsed and
+validated set-wise in DuckDB SQL (:mod:`._cdr_sql`) on the store's connection, handed over as Arrow record
+batches of :data:`CHUNK_ROWS` rows so that all cores work on it; accepted rows are upserted into
+``sessions`` straight from SQL with :meth:`Store.upsert`'s semantics (newer ``last_updated`` replaces,
+identical reloads change nothing), rejected records go to the quarantine (written in bulk). ``sessions``
+is scanned once per batch, for the stored versions of the batch's ids (:func:`_cdr_sql.stored_sql`).
 
 **Rules.** Every rule a record breaks is quarantined as its own row (rule code, source, position, raw
 record, message), listed in this order: LP-MALFORMED, LP-TYPE, LP-MISSING, LINDA-ENERGY-NEG,
@@ -48,8 +51,8 @@ for it; LP-MISSING or LP-TYPE already names the field.
 
 **Guards.** A JSON record nested deeper than ``validation.max_json_depth`` (arrays and envelopes) or a
 line / record longer than ``validation.max_record_bytes`` is LP-MALFORMED and never held whole; NDJSON
-is validated in batches of at most 100,000 lines whatever their size, so memory stays flat for many tiny
-records. Non-finite numbers (NaN, Infinity, 1e400) are LP-TYPE.
+is validated in batches of at most 100,000 lines (or 80 MB) whatever their size, so memory stays flat for
+many tiny records. Non-finite numbers (NaN, Infinity, 1e400) are LP-TYPE.
 """
 
 from __future__ import annotations
