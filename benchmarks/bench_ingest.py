@@ -13,11 +13,14 @@ fields, duplicate ids with different content). Then, each in a fresh subprocess 
    rest, hash the content, write the run row.
 
 Timed: the ingest call / the ``CREATE TABLE`` statement only (imports, store schema and connection setup
-excluded from both). Printed: CDRs per second of each, the time ratio laadplan / baseline (goal <= 2), the
-peak resident memory of the laadplan ingest process (goal < 1 GB) and the load average (the machine may be
-shared: the ratio moves with load).
+excluded from both). Printed per run: wall time and CDRs per second of each, their CPU time (user + system,
+all threads) and CPU use (CPU time / wall time: about the core count when the machine is free, less when
+other work takes cores), the time ratio laadplan / baseline (goal <= 2), the peak resident memory of the
+laadplan ingest process (goal < 1 GB) and the load average. With ``--runs N`` the pair is measured N times
+(alternating) and the median ratio is printed too. On a shared machine the wall-time ratio moves with load:
+a baseline whose CPU use is well below the core count was slowed down, and its ratio is not a result.
 
-    .venv/bin/python benchmarks/bench_ingest.py [--quick] [--n N] [--keep DIR]
+    .venv/bin/python benchmarks/bench_ingest.py [--quick] [--n N] [--runs N] [--keep DIR [--reuse]]
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import resource
 import subprocess
 import sys
@@ -124,10 +128,12 @@ def _child(mode: str, path: str) -> None:
         import duckdb
 
         con = duckdb.connect(":memory:")
+        cpu0 = _cpu()
         t0 = time.perf_counter()
         con.execute("CREATE TABLE t AS SELECT * FROM read_json(?, format='newline_delimited', ignore_errors=false)",
                     [path])
         seconds = time.perf_counter() - t0
+        cpu_seconds = _cpu() - cpu0
         rows = con.execute("SELECT count(*) FROM t").fetchone()[0]
         out = {"rows": int(rows)}
     else:
@@ -138,14 +144,23 @@ def _child(mode: str, path: str) -> None:
         store = Store(":memory:")
         cfg = RegionConfig()
         ingest_cdrs = reader("cdrs")  # the CLI's path: one atomic run
+        cpu0 = _cpu()
         t0 = time.perf_counter()
         res = ingest_cdrs(store, path, cfg)
         seconds = time.perf_counter() - t0
+        cpu_seconds = _cpu() - cpu0
         out = {"rows": res.accepted, "read": res.read, "quarantined": res.quarantined,
                "by_rule": dict(res.by_rule), "sessions": store.count("sessions")}
     out["seconds"] = seconds
+    out["cpu_seconds"] = cpu_seconds
     out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     sys.stdout.write(json.dumps(out) + "\n")
+
+
+def _cpu() -> float:
+    """CPU seconds (user + system) of this process so far, all threads."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def _run_child(mode: str, path: Path) -> dict:
@@ -160,6 +175,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="100,000 CDRs instead of 1,000,000")
     ap.add_argument("--n", type=int, default=None, help="number of CDRs")
+    ap.add_argument("--runs", type=int, default=1, help="measure the pair this many times (alternating)")
     ap.add_argument("--keep", default=None, help="write the generated file into this directory and keep it")
     ap.add_argument("--reuse", action="store_true", help="with --keep: reuse files generated there before")
     ap.add_argument("--child", nargs=2, metavar=("MODE", "PATH"), help=argparse.SUPPRESS)
@@ -182,28 +198,44 @@ def main(argv: list[str] | None = None) -> int:
         log.info("generated %s CDRs (%.0f MB) in %.1f s; planted defects: %s", f"{n:,}",
                  path.stat().st_size / 1e6, time.perf_counter() - t0,
                  {k: v for k, v in sorted(planted.items()) if k != "good"})
-        load_before = Path("/proc/loadavg").read_text().split()[:3] if Path("/proc/loadavg").exists() else []
-        base = _run_child("baseline", clean)
-        ours = _run_child("laadplan", path)
-        load_after = Path("/proc/loadavg").read_text().split()[:3] if Path("/proc/loadavg").exists() else []
-    ratio = ours["seconds"] / base["seconds"]
-    lines = [
-        f"CDRs: {n:,} (file {path.name})",
-        f"DuckDB read_json of the well-formed copy (ignore_errors=false, no validation): {base['seconds']:.2f} s, "
-        f"{base['rows'] / base['seconds']:,.0f} CDRs/s, {base['rows']:,} rows, peak RSS {base['peak_rss_mb']:.0f} MB",
-        f"laadplan ingest_cdrs (validated):  {ours['seconds']:.2f} s, {n / ours['seconds']:,.0f} CDRs/s, "
-        f"peak RSS {ours['peak_rss_mb']:.0f} MB",
-        f"  read {ours['read']:,}, accepted {ours['rows']:,}, quarantined {ours['quarantined']:,}, "
-        f"sessions in store {ours['sessions']:,}",
-        f"  quarantined by rule: {dict(sorted(ours['by_rule'].items()))}",
-        f"ratio laadplan / read_json: {ratio:.2f} (goal <= 2: {'met' if ratio <= 2 else 'NOT met'}); peak memory "
-        f"goal < 1024 MB: {'met' if ours['peak_rss_mb'] < 1024 else 'NOT met'}",
-        f"load average (1, 5, 15 min) before {' '.join(load_before)}, after {' '.join(load_after)} "
-        f"(2 cores; a shared machine slows both runs, unevenly)",
-    ]
+        runs = []
+        for _ in range(max(1, a.runs)):
+            load_before = _load()
+            base = _run_child("baseline", clean)
+            ours = _run_child("laadplan", path)
+            runs.append((base, ours, load_before, _load()))
+    cores = os.cpu_count() or 1
+    lines = [f"CDRs: {n:,} (file {path.name}); {cores} cores"]
+    for k, (base, ours, load_before, load_after) in enumerate(runs, 1):
+        ratio = ours["seconds"] / base["seconds"]
+        use_b, use_o = base["cpu_seconds"] / base["seconds"], ours["cpu_seconds"] / ours["seconds"]
+        lines += [
+            f"run {k}: load average (1, 5, 15 min) before {' '.join(load_before)}, after {' '.join(load_after)}",
+            f"  DuckDB read_json of the well-formed copy (ignore_errors=false, no validation): "
+            f"{base['seconds']:.2f} s, {base['rows'] / base['seconds']:,.0f} CDRs/s, {base['rows']:,} rows, "
+            f"CPU {base['cpu_seconds']:.1f} s (use {use_b:.2f} of {cores}), peak RSS {base['peak_rss_mb']:.0f} MB",
+            f"  laadplan ingest_cdrs (validated): {ours['seconds']:.2f} s, {n / ours['seconds']:,.0f} CDRs/s, "
+            f"CPU {ours['cpu_seconds']:.1f} s (use {use_o:.2f} of {cores}), peak RSS {ours['peak_rss_mb']:.0f} MB",
+            f"  read {ours['read']:,}, accepted {ours['rows']:,}, quarantined {ours['quarantined']:,}, "
+            f"sessions in store {ours['sessions']:,}; by rule: {dict(sorted(ours['by_rule'].items()))}",
+            f"  ratio laadplan / read_json: {ratio:.2f} (goal <= 2: {'met' if ratio <= 2 else 'NOT met'}); "
+            f"CPU-time ratio {ours['cpu_seconds'] / base['cpu_seconds']:.2f}; peak memory goal < 1024 MB: "
+            f"{'met' if ours['peak_rss_mb'] < 1024 else 'NOT met'}"
+            + ("" if use_b >= 0.75 * cores else
+               f"; the baseline used {use_b:.2f} of {cores} cores: slowed by other work, not a result"),
+        ]
+    if len(runs) > 1:
+        ratios = sorted(o["seconds"] / b["seconds"] for b, o, _, _ in runs)
+        lines.append(f"median ratio over {len(runs)} runs: {ratios[len(ratios) // 2]:.2f} (all: "
+                     + ", ".join(f"{r:.2f}" for r in ratios) + ")")
     for line in lines:
         log.info(line)
     return 0
+
+
+def _load() -> list[str]:
+    p = Path("/proc/loadavg")
+    return p.read_text().split()[:3] if p.exists() else []
 
 
 if __name__ == "__main__":

@@ -415,3 +415,22 @@ def test_official_cdr_example_is_quarantined_for_swapped_coordinates(store, cfg,
     assert s.connected_h == pytest.approx((23 * 3600 + 37 * 60 + 32 - (21 * 3600 + 39 * 60 + 9)) / 3600)
     assert s.user_id == "DE8ACC12E46L89"
     assert (s.lat, s.lon) == (pytest.approx(51.047599), pytest.approx(3.729944))
+
+
+def test_repeated_ids_found_in_arrow_match_the_sql():
+    """cdrs._multi (pyarrow, no statement to plan) lists the same ids as _cdr_sql.multi_sql."""
+    import duckdb
+    import pyarrow as pa
+
+    from laadplan.ingest import _cdr_sql
+    from laadplan.ingest.cdrs import _multi
+
+    broken = pa.list_(pa.struct([("code", pa.string()), ("msg", pa.string())]))
+    checked = pa.table({
+        "session_id": ["a", "b", "a", "c", "c", "d", "d", "d"],
+        "broken": pa.array([[], [], [], [], [{"code": "LP-TYPE", "msg": "x"}], [], [], []], broken),
+    })
+    _cdr_checked = checked  # noqa: F841 - bound by DuckDB's replacement scan
+    want = sorted(r[0] for r in duckdb.connect().execute(_cdr_sql.multi_sql("_cdr_checked")).fetchall())
+    assert want == ["a", "d"]  # c counts once: its second record is broken
+    assert sorted(_multi(checked).column("session_id").to_pylist()) == want

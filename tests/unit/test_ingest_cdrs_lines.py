@@ -40,3 +40,69 @@ def test_gzip_gives_the_same_lines(tmp_path):
     (tmp_path / "b.bin").write_bytes(gzip.compress(text))
     a, b = _lines(tmp_path / "a.ndjson", 4096), _lines(tmp_path / "b.bin", 4096)
     assert a == b and len(a) == 1000 and a[-1] == (1000, '{"i": 999}\n')
+
+
+def test_batches_are_regrouped_across_read_blocks(tmp_path):
+    """Batches hold max_rows lines whatever the read block size (each batch costs a fixed planning time),
+    with the line numbers unbroken across block edges."""
+    p = tmp_path / "f.ndjson"
+    p.write_bytes(b"".join(b'{"i": %d}\n' % i for i in range(1000)))
+    tables = list(iter_line_batches(str(p), block_bytes=100, max_rows=300))
+    assert [t.num_rows for t in tables] == [300, 300, 300, 100]
+    positions = [x for t in tables for x in t.column("position").to_pylist()]
+    assert positions == list(range(1, 1001))
+    assert tables[-1].column("raw")[-1].as_py() == '{"i": 999}\n'
+
+
+def test_batches_stop_at_the_byte_limit():
+    import pyarrow as pa
+
+    from laadplan.ingest._cdr_lines import _regrouped
+
+    def block(first, n, size):
+        return pa.table({"position": pa.array(range(first, first + n), pa.int64()),
+                         "raw": pa.array(["x" * (size - 1) + "\n"] * n, pa.large_string()),
+                         "error": pa.nulls(n, pa.large_string())})
+
+    # blocks of 10 lines of 100 bytes; 2,500 bytes per batch at most -> a batch closes after 3 blocks
+    blocks = [block(1 + 10 * k, 10, 100) for k in range(7)]
+    sizes = [t.num_rows for t in _regrouped(iter(blocks), max_rows=1000, max_bytes=2_500)]
+    assert sizes == [30, 30, 10]
+
+
+def test_read_ahead_keeps_order_and_raises_where_the_producer_failed():
+    from laadplan.ingest._cdr_lines import prefetched
+
+    closed = []
+
+    def gen():
+        try:
+            yield 1
+            yield 2
+            raise OSError(28, "No space left on device")
+        finally:
+            closed.append(True)
+
+    got = []
+    with pytest.raises(OSError, match="No space"):
+        for x in prefetched(gen()):
+            got.append(x)
+    assert got == [1, 2] and closed == [True]
+
+
+def test_read_ahead_stops_the_producer_when_the_consumer_stops():
+    import itertools
+
+    from laadplan.ingest._cdr_lines import prefetched
+
+    made = []
+
+    def gen():
+        for i in itertools.count():
+            made.append(i)
+            yield i
+
+    it = prefetched(gen())
+    assert [next(it), next(it)] == [0, 1]
+    it.close()  # joins the producer thread
+    assert len(made) <= 3  # at most one batch made ahead of the consumer

@@ -108,7 +108,8 @@ def test_failure_after_the_first_batches_rolls_back_records_and_quarantine(tmp_p
     real = cdrs.iter_line_batches
 
     def failing(src, **kw):
-        for k, t in enumerate(real(src, **{**kw, "block_bytes": 8_000})):
+        # batches of 100 lines (they are regrouped up to max_rows lines whatever the read block size)
+        for k, t in enumerate(real(src, **{**kw, "block_bytes": 8_000, "max_rows": 100})):
             if k == 2:
                 raise OSError(28, "No space left on device")
             yield t

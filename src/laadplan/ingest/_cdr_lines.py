@@ -9,7 +9,10 @@ reaches validation (and the quarantine) instead of stopping the run.
 
 from __future__ import annotations
 
+import contextvars
 import os
+import queue
+import threading
 from typing import IO, Iterator
 
 import numpy as np
@@ -18,10 +21,14 @@ import pyarrow.compute as pc
 
 from laadplan.ingest._io import open_binary
 
-BLOCK_BYTES = 64 << 20
+#: bytes read per block; blocks are split into lines and regrouped into batches of ``max_rows`` lines, so this
+#: only bounds the raw text held beyond the current batch
+BLOCK_BYTES = 16 << 20
 #: defaults of validation.max_record_bytes and of the rows per validation batch
 MAX_RECORD_BYTES = 64 << 20
 MAX_ROWS = 100_000
+#: raw text per validation batch (before the row limit is reached); about 60,000 OCPI 2.2.1 CDRs
+BATCH_BYTES = 80 << 20
 RAW_KEEP = 20_000
 _BOM = b"\xef\xbb\xbf"
 
@@ -96,8 +103,38 @@ def iter_line_batches(src: str | os.PathLike, block_bytes: int = BLOCK_BYTES, *,
     a path or URL (gzip or not). ``error`` is NULL except for a line longer than ``max_record_bytes``, which
     comes as one row with its first :data:`RAW_KEEP` bytes and is never held whole."""
     with open_binary(src) as stream:
-        for table in _iter_stream(stream, block_bytes, max_record_bytes):
-            yield from _sliced(table, max_rows)
+        yield from _regrouped(_iter_stream(stream, block_bytes, max_record_bytes), max_rows)
+
+
+def _regrouped(tables: Iterator[pa.Table], max_rows: int, max_bytes: int = BATCH_BYTES) -> Iterator[pa.Table]:
+    """The rows of ``tables`` regrouped, zero copy, into batches of ``max_rows`` rows, or fewer once they hold
+    ``max_bytes`` of raw text (and the rest at the end).
+
+    Each batch costs a fixed planning time in DuckDB (the validation SQL is large), so batches are filled
+    up to these limits whatever the block size; the row limit keeps memory flat for many tiny records, the
+    byte limit for large ones (the raw text of a batch and of the next one, read ahead, are in memory)."""
+    pending: list[pa.Table] = []
+    n = nbytes = 0
+
+    def joined() -> pa.Table:
+        return pa.concat_tables(pending) if len(pending) > 1 else pending[0]
+
+    for t in tables:
+        pending.append(t)
+        n += t.num_rows
+        nbytes += t.column("raw").nbytes
+        if n >= max_rows:
+            whole = joined()
+            full = (n // max_rows) * max_rows
+            yield from _sliced(whole.slice(0, full), max_rows)
+            pending = [whole.slice(full)] if n > full else []
+            n -= full
+            nbytes = pending[0].column("raw").nbytes if pending else 0
+        elif nbytes >= max_bytes:
+            yield joined()
+            pending, n, nbytes = [], 0, 0
+    if n:
+        yield joined()
 
 
 def _iter_stream(stream: IO[bytes], block_bytes: int, max_record_bytes: int = MAX_RECORD_BYTES
@@ -149,3 +186,57 @@ def _iter_stream(stream: IO[bytes], block_bytes: int, max_record_bytes: int = MA
         table, _ = _table(rest + b"\n", line, max_record_bytes=max_record_bytes)
         if table.num_rows:
             yield table
+
+
+def prefetched(batches: Iterator[pa.Table]) -> Iterator[pa.Table]:
+    """``batches``, each produced in a background thread while the consumer works on the previous one.
+
+    Reading, gunzipping, hashing and splitting the next batch (Python, with the GIL released in the read,
+    zlib and SHA-256) then overlaps with the validation of the current one in DuckDB (which releases the
+    GIL too). At most one batch is made ahead (memory: two batches of raw text). The producer runs in a
+    copy of the caller's context (source limits, digest tracking). An exception of the producer is raised
+    in the consumer, at the batch where it happened; when the consumer stops early (an error of its own,
+    or it is closed), the producer is told to stop and joined.
+    """
+    q: queue.Queue = queue.Queue()
+    slot = threading.Semaphore(1)  # taken by the producer for each batch it makes; given back when consumed
+    stop = threading.Event()
+    done = object()
+
+    def produce() -> None:
+        try:
+            while True:
+                while not slot.acquire(timeout=0.1):
+                    if stop.is_set():
+                        return
+                if stop.is_set():
+                    return
+                b = next(batches, done)
+                q.put((b, None))
+                if b is done:
+                    return
+        except BaseException as e:  # noqa: BLE001 - handed to the consumer, which raises it
+            q.put((None, e))
+        finally:
+            close = getattr(batches, "close", None)
+            if close is not None:
+                close()
+
+    ctx = contextvars.copy_context()
+    worker = threading.Thread(target=ctx.run, args=(produce,), name="laadplan-read-ahead", daemon=True)
+    worker.start()
+    try:
+        while True:
+            item, err = q.get()
+            slot.release()
+            if err is not None:
+                raise err
+            if item is done:
+                return
+            box = [item]
+            item = None
+            yield box.pop()  # this frame keeps no reference: the consumer decides when the batch is freed
+    finally:
+        stop.set()
+        slot.release()
+        worker.join()

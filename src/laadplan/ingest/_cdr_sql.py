@@ -388,11 +388,25 @@ def multi_sql(checked_table: str) -> str:
             "GROUP BY session_id HAVING count(*) > 1")
 
 
-def duplicate_sql(checked_table: str, multi_table: str) -> str:
-    """SQL adding LP-DUPLICATE to otherwise valid records; result: ``position, broken`` for every record.
+def stored_sql(checked_table: str) -> str:
+    """The stored sessions sharing an id with an otherwise valid record of the batch: ``position, session_id,
+    last_updated_utc`` of the record, the stored ``s_last_updated_utc``, ``s_source_file`` and whether the
+    content ``differs``. The one scan of ``sessions`` per batch (usually no row: a new file's ids are new);
+    the duplicate check and the upsert both work from it."""
+    return f"""
+SELECT c.position, c.session_id, c.last_updated_utc, s.last_updated_utc AS s_last_updated_utc,
+       s.source_file AS s_source_file, {_content_hash('s')} <> {_content_hash('c')} AS differs
+FROM {checked_table} c JOIN sessions s ON s.session_id = c.session_id
+WHERE len(c.broken) = 0
+"""
+
+
+def duplicate_sql(checked_table: str, multi_table: str, stored_table: str) -> str:
+    """SQL listing the otherwise valid records that are LP-DUPLICATE: ``position, msg`` (usually none).
 
     Only ids listed in ``multi_table`` (see :func:`multi_sql`) need the in-batch window, and only records
-    whose id and last_updated match a stored session need a content comparison with it.
+    whose id and last_updated match a stored session (``stored_table``, see :func:`stored_sql`) need a
+    content comparison with it.
     """
     c_hash = _content_hash("c")
     return f"""
@@ -402,23 +416,15 @@ WITH inbatch AS (
     FROM {checked_table} c
     WHERE len(c.broken) = 0 AND c.session_id IN (SELECT session_id FROM {multi_table})
     WINDOW w AS (PARTITION BY c.session_id, c.last_updated_utc ORDER BY c.position)
-), stored AS (
-    SELECT c.position, c.session_id, s.source_file, {_content_hash('s')} <> {c_hash} AS differs
-    FROM {checked_table} c
-    JOIN sessions s ON s.session_id = c.session_id AND s.last_updated_utc IS NOT DISTINCT FROM c.last_updated_utc
-    WHERE len(c.broken) = 0
-), dup AS (
-    SELECT position, arg_min(msg, prio) AS msg FROM (
-        SELECT position, 1 AS prio, printf('same id %s and last_updated as record %d of this source, '
-                                           'different content', session_id, p0) AS msg
-        FROM inbatch WHERE h <> h0
-        UNION ALL
-        SELECT position, 2 AS prio, printf('same id %s and last_updated as a stored session (from %s), '
-                                           'different content', session_id, source_file) AS msg
-        FROM stored WHERE differs
-    ) GROUP BY position
 )
-SELECT c.position,
-    CASE WHEN d.msg IS NOT NULL THEN [{{'code': 'LP-DUPLICATE', 'msg': d.msg}}] ELSE c.broken END AS broken
-FROM {checked_table} c LEFT JOIN dup d ON d.position = c.position
+SELECT position, arg_min(msg, prio) AS msg FROM (
+    SELECT position, 1 AS prio, printf('same id %s and last_updated as record %d of this source, '
+                                       'different content', session_id, p0) AS msg
+    FROM inbatch WHERE h <> h0
+    UNION ALL
+    SELECT position, 2 AS prio, printf('same id %s and last_updated as a stored session (from %s), '
+                                       'different content', session_id, s_source_file) AS msg
+    FROM {stored_table}
+    WHERE differs AND s_last_updated_utc IS NOT DISTINCT FROM last_updated_utc
+) GROUP BY position
 """

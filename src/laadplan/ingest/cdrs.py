@@ -6,11 +6,14 @@ the content, not the name: a first line that is a CSV header with start and end 
 ``{"data": [...]}`` or one object.
 
 **Pipeline (streaming, memory flat).** NDJSON is cut into blocks of raw lines (:mod:`._cdr_lines`, no
-Python object per line); arrays and envelopes stream through :func:`iter_json_records` into the same
-batches. Each batch ``(position, raw)`` is parsed and validated set-wise in DuckDB SQL
-(:mod:`._cdr_sql`) on the store's connection; accepted rows are upserted into ``sessions`` straight from
-SQL with :meth:`Store.upsert`'s semantics (newer ``last_updated`` replaces, identical reloads change
-nothing), rejected records go to the quarantine.
+Python object per line) and regrouped into batches of up to 100,000 lines or 80 MB, which a background
+thread reads, hashes and splits one batch ahead of the validation; arrays and envelopes stream through
+:func:`iter_json_records` into the same kind of batches. Each batch ``(position, raw)`` is parsed and
+validated set-wise in DuckDB SQL (:mod:`._cdr_sql`) on the store's connection, handed over as Arrow record
+batches of :data:`CHUNK_ROWS` rows so that all cores work on it; accepted rows are upserted into
+``sessions`` straight from SQL with :meth:`Store.upsert`'s semantics (newer ``last_updated`` replaces,
+identical reloads change nothing), rejected records go to the quarantine (written in bulk). ``sessions``
+is scanned once per batch, for the stored versions of the batch's ids (:func:`_cdr_sql.stored_sql`).
 
 **Rules.** Every rule a record breaks is quarantined as its own row (rule code, source, position, raw
 record, message), listed in this order: LP-MALFORMED, LP-TYPE, LP-MISSING, LINDA-ENERGY-NEG,
@@ -48,8 +51,8 @@ for it; LP-MISSING or LP-TYPE already names the field.
 
 **Guards.** A JSON record nested deeper than ``validation.max_json_depth`` (arrays and envelopes) or a
 line / record longer than ``validation.max_record_bytes`` is LP-MALFORMED and never held whole; NDJSON
-is validated in batches of at most 100,000 lines whatever their size, so memory stays flat for many tiny
-records. Non-finite numbers (NaN, Infinity, 1e400) are LP-TYPE.
+is validated in batches of at most 100,000 lines (or 80 MB) whatever their size, so memory stays flat for
+many tiny records. Non-finite numbers (NaN, Infinity, 1e400) are LP-TYPE.
 """
 
 from __future__ import annotations
@@ -59,12 +62,14 @@ import os
 import warnings
 from typing import Iterator
 
+import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from laadplan import model
 from laadplan.config import RegionConfig
 from laadplan.ingest import _cdr_csv, _cdr_sql
-from laadplan.ingest._cdr_lines import iter_line_batches
+from laadplan.ingest._cdr_lines import iter_line_batches, prefetched
 from laadplan.ingest._csvstream import set_field_limit
 from laadplan.ingest._io import SourceError, open_binary, open_text, source_name
 from laadplan.ingest._records import Limits, detect_container, iter_json_records
@@ -114,13 +119,18 @@ def ingest_cdrs(store: Store, source: str | os.PathLike, cfg: RegionConfig, *,
                     batch.run_normalised(norm, raw)
                     _advance(progress, raw.num_rows)
         elif fmt == "ndjson":
-            for table in iter_line_batches(src, max_record_bytes=limits.max_record_bytes):
-                batch.run_json(table)
-                _advance(progress, table.num_rows)
+            tables = prefetched(iter_line_batches(src, max_record_bytes=limits.max_record_bytes))
+            # each batch is handed over in a box that run_json empties: no reference here keeps its raw text
+            # (the bulk of its memory) alive once validation no longer needs it
+            while (box := [next(tables, None)])[0] is not None:
+                n = box[0].num_rows
+                batch.run_json(box)
+                _advance(progress, n)
         elif fmt in ("array", "document"):
             for table in _json_record_batches(src, limits):
-                batch.run_json(table)
+                batch.run_json([table])
                 _advance(progress, table.num_rows)
+        batch.flush()
     except (UnicodeDecodeError, OSError, EOFError) as e:  # truncated gzip, broken connection mid-stream
         raise SourceError(f"{src}: read failed after {result.read:,} records ({e})") from None
     finally:
@@ -147,7 +157,8 @@ def ingest_cdr_records(store: Store, records: list[tuple[int, str]], cfg: Region
                       "raw": pa.array([r for _, r in records], pa.large_string()),
                       "error": pa.nulls(len(records), pa.large_string())})
     try:
-        batch.run_json(table)
+        batch.run_json([table])
+        batch.flush()  # the quarantine rows are in the store before the run row and the receiver's answer
     finally:
         batch.cleanup()
     log_run(store, result, started)
@@ -189,6 +200,9 @@ class _Batch:
         self.store, self.cfg, self.src, self.result, self.q = store, cfg, src, result, quarantine
         self.con = store.con
         self._tables: dict[str, pa.Table] = {}
+        self._n_in = 0  # records of the batch being validated
+        self._rejected: list[pd.DataFrame] = []  # quarantine rows not yet written (see flush)
+        self._rejected_records = self._rejected_rows = 0
         self.con.complete()
         for stmt in _cdr_sql.MACROS.split(";"):
             if stmt.strip():
@@ -196,19 +210,23 @@ class _Batch:
         norm = _cdr_sql.norm_select(_cdr_sql.norm_sql("_cdr_in", cfg.validation.linda_profile))
         self.checked_json_sql = _cdr_sql.checked_sql(f"({norm})", cfg, now_utc)  # parse + check in one pass
         self.checked_sql = _cdr_sql.checked_sql("_cdr_norm", cfg, now_utc)
-        self.multi_sql = _cdr_sql.multi_sql("_cdr_checked")
-        self.dup_sql = _cdr_sql.duplicate_sql("_cdr_checked", "_cdr_multi")
+        self.stored_sql = _cdr_sql.stored_sql("_cdr_checked")
+        self.dup_sql = _cdr_sql.duplicate_sql("_cdr_checked", "_cdr_multi", "_cdr_stored")
 
-    def run_json(self, table: pa.Table) -> None:
-        self._tables["_cdr_in"] = table  # zero copy; bound by name to each statement of the batch
+    def run_json(self, box: list[pa.Table]) -> None:
+        """Validate and store the ``(position, raw, error)`` table in ``box`` (taken out of it, so that its raw
+        text is freed once the quarantine rows are taken)."""
+        self._tables["_cdr_in"] = _chunked(box.pop())  # zero copy; bound by name to each statement of the batch
+        self._n_in = self._tables["_cdr_in"].num_rows  # (kept: the raw text is dropped before the upsert)
         try:
             self._validate_and_store(self.checked_json_sql)
         finally:
             self.cleanup()
 
     def run_normalised(self, norm: pa.Table, raw: pa.Table) -> None:
-        self._tables["_cdr_norm"] = norm
-        self._tables["_cdr_in"] = raw
+        self._tables["_cdr_norm"] = _chunked(norm)
+        self._tables["_cdr_in"] = _chunked(raw)
+        self._n_in = raw.num_rows
         try:
             self._validate_and_store(self.checked_sql)
         finally:
@@ -220,30 +238,53 @@ class _Batch:
         return self.store.run_sql(sql, params, **self._tables)
 
     def _validate_and_store(self, checked_sql: str) -> None:
-        con = self.con
-        # Scratch relations are Arrow tables registered on the connection, not TEMP tables: the whole run is
-        # one transaction, and a database keeps every replaced table version until the commit (2.5 GB at 1 M).
+        # Scratch relations are Arrow tables bound by name to each statement, not TEMP tables: the whole run
+        # is one transaction, and a database keeps every replaced table version until the commit (2.5 GB at
+        # 1 M). Only _cdr_checked has a row per record; the others are small (usually empty). Each statement
+        # costs a fixed planning time, so the ones that would find nothing are not run.
         self._scratch("_cdr_checked", checked_sql)
-        self._scratch("_cdr_multi", self.multi_sql)
-        self._scratch("_cdr_verdict", self.dup_sql)
-        n_read, n_bad = self._sql(
-            "SELECT count(*), count(*) FILTER (WHERE len(broken) > 0) FROM _cdr_verdict").fetchall()[0]
-        if n_read > n_bad:
-            self.result.upserts["sessions"] += self._upsert_sessions(int(n_read - n_bad))
+        checked = self._tables["_cdr_checked"]
+        n_read = checked.num_rows
+        n_broken = int(pc.sum(pc.greater(pc.list_value_length(checked.column("broken")), 0)).as_py() or 0)
+        self._tables["_cdr_multi"] = _multi(checked)  # (Arrow: a DuckDB statement costs its planning time)
+        self._scratch("_cdr_stored", self.stored_sql)
+        if self._tables["_cdr_multi"].num_rows or self._tables["_cdr_stored"].num_rows:
+            self._scratch("_cdr_dup", self.dup_sql)
+        else:  # no id twice in the batch, none stored: no duplicate
+            self._tables["_cdr_dup"] = _EMPTY_DUP
+        n_bad = n_broken + self._tables["_cdr_dup"].num_rows
         if n_bad:
             rejected = self._sql(
                 f"""SELECT b.code AS rule_code, v.position, rtrim(i.raw, {_WS}) AS raw, b.msg AS message,
                            c.session_id AS record_id, c.party_id
-                    FROM (SELECT position, unnest(broken) AS b FROM _cdr_verdict WHERE len(broken) > 0) v
+                    FROM (SELECT position, unnest(broken) AS b FROM _cdr_checked WHERE len(broken) > 0
+                          UNION ALL
+                          SELECT position, {{'code': 'LP-DUPLICATE', 'msg': msg}} AS b FROM _cdr_dup) v
                     JOIN _cdr_checked c USING (position) JOIN _cdr_in i USING (position)
                     ORDER BY v.position""").df()
             rejected["raw"] = rejected["raw"].str.slice(0, 20_000)
-            before = self.result.quarantined
-            self.q.add_frame(rejected)
-            # add_frame counts rows; a record breaking several rules counts once
-            self.result.quarantined = before + int(n_bad)
+            self._rejected.append(rejected)
+            self._rejected_records += n_bad
+            self._rejected_rows += len(rejected)
+            if self._rejected_rows >= QUARANTINE_FLUSH_ROWS:
+                self.flush()
+        self._tables.pop("_cdr_in", None)  # the raw text is no longer needed
+        if n_read > n_bad:
+            self.result.upserts["sessions"] += self._upsert_sessions(int(n_read - n_bad))
         self.result.read += int(n_read)
         self.result.accepted += int(n_read - n_bad)
+
+    def flush(self) -> None:
+        """Write the quarantine rows collected so far (one store upsert for many batches: each costs a
+        fixed time, whatever its size)."""
+        if not self._rejected:
+            return
+        frame = pd.concat(self._rejected, ignore_index=True) if len(self._rejected) > 1 else self._rejected[0]
+        before = self.result.quarantined
+        self.q.add_frame(frame)
+        # add_frame counts rows; a record breaking several rules counts once
+        self.result.quarantined = before + self._rejected_records
+        self._rejected, self._rejected_records, self._rejected_rows = [], 0, 0
 
     def _upsert_sessions(self, n_accepted: int) -> UpsertResult:
         """Set-based newer-wins upsert of the accepted rows, with the semantics of :meth:`Store.upsert`.
@@ -251,9 +292,10 @@ class _Batch:
         Within the batch the newest ``last_updated`` of a session_id wins (the first record on ties); a
         stored row is replaced only by a strictly newer version (or any version when it has none).
         Done here on the store's connection, straight from the checked rows, to avoid a round trip
-        through Arrow and a second staging copy (the ingest benchmark's hot path).
+        through Arrow and a second staging copy (the ingest benchmark's hot path). The stored versions
+        come from ``_cdr_stored`` (:func:`_cdr_sql.stored_sql`, the batch's one scan of ``sessions``):
+        no stored version, insert; an older one, delete it and insert; else unchanged.
         """
-        con = self.con
         t = model.table("sessions")
         sel = ", ".join(f"CAST(? AS {model.SQL_TYPES[c.type]}) AS {c.name}" if c.name in ("source_file", "run_id")
                         else f"CAST(c.{c.name} AS {model.SQL_TYPES[c.type]}) AS {c.name}" for c in t.columns)
@@ -261,27 +303,33 @@ class _Batch:
                   for c in t.columns if c.name in ("source_file", "run_id")]
         for p in params:
             sel = sel.replace("?", "'" + str(p).replace("'", "''") + "'", 1)
+        ok = "len(c.broken) = 0 AND c.position NOT IN (SELECT position FROM _cdr_dup)"
         # ids seen once in the batch go straight in; repeated ids keep their newest version (first on ties)
-        self._scratch("_cdr_acc",
-            f"SELECT {sel} FROM _cdr_checked c "
-            "JOIN _cdr_verdict v USING (position) WHERE len(v.broken) = 0 "
-            "AND c.session_id NOT IN (SELECT session_id FROM _cdr_multi) UNION ALL "
-            f"(SELECT {sel} FROM _cdr_checked c "
-            "JOIN _cdr_verdict v USING (position) WHERE len(v.broken) = 0 "
-            "AND c.session_id IN (SELECT session_id FROM _cdr_multi) "
-            "QUALIFY row_number() OVER (PARTITION BY c.session_id "
-            "ORDER BY c.last_updated_utc DESC NULLS LAST, c.position) = 1)")
+        winners = (f"SELECT c.* FROM _cdr_checked c WHERE {ok} "
+                   "AND c.session_id NOT IN (SELECT session_id FROM _cdr_multi) UNION ALL "
+                   f"(SELECT c.* FROM _cdr_checked c WHERE {ok} "
+                   "AND c.session_id IN (SELECT session_id FROM _cdr_multi) "
+                   "QUALIFY row_number() OVER (PARTITION BY c.session_id "
+                   "ORDER BY c.last_updated_utc DESC NULLS LAST, c.position) = 1)")
+        newer = ("(w.last_updated_utc > st.s_last_updated_utc OR "
+                 "(st.s_last_updated_utc IS NULL AND w.last_updated_utc IS NOT NULL))")
         cols = ", ".join(t.column_names)
-        newer = ("(s.last_updated_utc > t.last_updated_utc OR "
-                 "(t.last_updated_utc IS NULL AND s.last_updated_utc IS NOT NULL))")
-        try:
-            with self.store.transaction():  # joins the run's transaction
-                n_upd = self._sql(f"DELETE FROM sessions t USING _cdr_acc s WHERE t.session_id = s.session_id "
-                                  f"AND {newer}").fetchall()[0][0]
-                n_ins = self._sql(f"INSERT INTO sessions ({cols}) SELECT {cols} FROM _cdr_acc s WHERE NOT EXISTS "
-                                  "(SELECT 1 FROM sessions t WHERE t.session_id = s.session_id)").fetchall()[0][0]
-        finally:
-            self._unscratch("_cdr_acc")
+        n_upd = 0
+        with self.store.transaction():  # joins the run's transaction
+            if self._tables["_cdr_stored"].num_rows:  # a stored version exists for some ids: replace older ones
+                self._scratch("_cdr_replace",
+                              f"SELECT DISTINCT w.session_id FROM ({winners}) w JOIN _cdr_stored st "
+                              f"ON st.session_id = w.session_id WHERE {newer}")
+                if self._tables["_cdr_replace"].num_rows:
+                    n_upd = self._sql("DELETE FROM sessions t USING _cdr_replace r "
+                                      "WHERE t.session_id = r.session_id").fetchall()[0][0]
+                keep = ("AND (c.session_id NOT IN (SELECT session_id FROM _cdr_stored) "
+                        "OR c.session_id IN (SELECT session_id FROM _cdr_replace))")
+            else:
+                keep = ""
+            n_ins = self._sql(f"INSERT INTO sessions ({cols}) SELECT {sel} FROM ({winners}) c "
+                              f"WHERE TRUE {keep}").fetchall()[0][0]
+        self._unscratch("_cdr_replace")
         return UpsertResult(inserted=int(n_ins - n_upd), updated=int(n_upd), unchanged=int(n_accepted - n_ins))
 
     def _scratch(self, name: str, sql: str) -> None:
@@ -290,7 +338,7 @@ class _Batch:
         A small batch (a few pushed CDRs, :data:`SMALL_BATCH` records at most) is fetched from the executed
         statement: the relation path (``con.sql(...).to_arrow_table()``) binds the statement twice, and for a
         handful of rows planning is all the cost; a big batch takes the relation path, which copies no rows."""
-        if self._tables["_cdr_in"].num_rows <= SMALL_BATCH:
+        if self._n_in <= SMALL_BATCH:
             self.con.complete()
             ns: dict = {"_con": self.con, "_sql": sql, **self._tables}
             with warnings.catch_warnings():  # "makes an extra copy of the rows": of a few rows, on purpose
@@ -298,13 +346,39 @@ class _Batch:
                 exec("_r = _con.execute(_sql).to_arrow_table()", ns, ns)  # noqa: S102 - names = replacement scans
             self._tables[name] = ns["_r"]
         else:
-            self._tables[name] = self.store.run_sql(sql, arrow=True, **self._tables)
+            self._tables[name] = _chunked(self.store.run_sql(sql, arrow=True, **self._tables))
 
     def _unscratch(self, name: str) -> None:
         self._tables.pop(name, None)
 
     def cleanup(self) -> None:
         self._tables.clear()
+
+
+def _multi(checked: pa.Table) -> pa.Table:
+    """``session_id`` of the ids occurring more than once among the otherwise valid records (usually none);
+    what :func:`_cdr_sql.multi_sql` selects."""
+    ok = checked.filter(pc.equal(pc.list_value_length(checked.column("broken")), 0))
+    counts = pc.value_counts(ok.column("session_id"))
+    ids = counts.field("values").filter(pc.greater(counts.field("counts"), 1)).drop_null()  # (none: ids are
+    # mandatory; a NULL would make every ``NOT IN`` over this list NULL)
+    return pa.table({"session_id": ids.cast(pa.string())})
+
+
+#: quarantine rows collected before they are written
+QUARANTINE_FLUSH_ROWS = 50_000
+_EMPTY_DUP = pa.table({"position": pa.array([], pa.int64()), "msg": pa.array([], pa.string())})
+
+#: rows per Arrow record batch handed to DuckDB: it scans one record batch per thread, so a batch of one
+#: chunk would be validated on one core
+CHUNK_ROWS = 4096
+
+
+def _chunked(table: pa.Table) -> pa.Table:
+    """``table`` as record batches of at most :data:`CHUNK_ROWS` rows (zero-copy slices)."""
+    if table.num_rows <= CHUNK_ROWS:
+        return table
+    return pa.Table.from_batches(table.to_batches(max_chunksize=CHUNK_ROWS), schema=table.schema)
 
 
 __all__ = ["ingest_cdrs", "ingest_cdr_records", "detect_format"]
