@@ -97,8 +97,15 @@ def _canon(v: Any) -> Any:
     return v
 
 
+DATE_FIELDS = ("decision_date", "objection_end_date")
+
+
 def event_hash(row: dict, prev_hash: str) -> str:
-    body = json.dumps({k: _canon(row.get(k)) for k in HASH_FIELDS}, sort_keys=True, separators=(",", ":"))
+    vals = {k: _canon(row.get(k)) for k in HASH_FIELDS}
+    for k in DATE_FIELDS:  # a DATE reads back as a midnight timestamp: hash the day only
+        if vals[k] is not None:
+            vals[k] = pd.Timestamp(row[k]).date().isoformat()
+    body = json.dumps(vals, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256((prev_hash + "|" + body).encode()).hexdigest()
 
 

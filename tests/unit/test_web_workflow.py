@@ -1,0 +1,206 @@
+"""Placement workflow of the web app (issue 16.3): states, roles, the append-only audit trail, the spot
+checks of a moved site and the automatic realisation match. Distances are computed here independently
+(pyproj RD New), not with the module's own helpers."""
+
+from __future__ import annotations
+
+import inspect
+import re
+from datetime import date, datetime, timedelta
+
+import numpy as np
+import pandas as pd
+import pytest
+import shapely
+from pyproj import Transformer
+
+from laadplan.api.auth import Principal
+from laadplan.config import RegionConfig
+from laadplan.store import Store
+from laadplan.web import workflow as W
+
+RD = Transformer.from_crs(4326, 28992, always_xy=True)
+GM1, GM2 = "GM0001", "GM0002"
+
+
+def rd(lon, lat):
+    return RD.transform(lon, lat)
+
+
+def square(x0, y0, x1, y1) -> bytes:
+    return shapely.to_wkb(shapely.box(x0, y0, x1, y1))
+
+
+def build_store(path=":memory:") -> Store:
+    """Two gemeenten side by side (lon 4.0-4.1 and 4.1-4.2, lat 52.0-52.1), three plan sites, two locations
+    with one EVSE each."""
+    s = Store(path)
+    s.upsert("areas", pd.DataFrame([
+        {"area_code": GM1, "level": "gemeente", "name": "Eerstestad", "gm_code": GM1,
+         "geometry_wkb": square(4.0, 52.0, 4.1, 52.1)},
+        {"area_code": GM2, "level": "gemeente", "name": "Tweedorp", "gm_code": GM2,
+         "geometry_wkb": square(4.1, 52.0, 4.2, 52.1)}]))
+    rows = []
+    for sid, gm, lon, lat, year in (("S1", GM1, 4.05, 52.05, 2026), ("S2", GM1, 4.05, 52.06, 2026),
+                                    ("S3", GM2, 4.15, 52.05, 2027)):
+        x, y = rd(lon, lat)
+        rows.append({"year": year, "gm_code": gm, "site_id": sid, "lat": lat, "lon": lon, "x_rd": x, "y_rd": y,
+                     "evses": 2, "evses_total": 2, "power_kw": 22.0, "triggers": "usage",
+                     "reasons": f"gebruik rond {sid}", "grid_route": "new_connection", "offtake_status": 0,
+                     "lead_time_weeks": 12.0, "congestion_rule": True})
+    s.append("plan_sites", pd.DataFrame(rows))
+    x, y = rd(4.0515, 52.0505)
+    s.upsert("locations", pd.DataFrame([
+        {"country_code": "NL", "party_id": "AAA", "location_id": "L1", "name": "Bij S1", "lat": 52.0505,
+         "lon": 4.0515, "x_rd": x, "y_rd": y, "gm_code": GM1, "n_evses": 1}]))
+    s.upsert("evses", pd.DataFrame([{"country_code": "NL", "party_id": "AAA", "location_id": "L1",
+                                     "evse_uid": "E1", "evse_id": "NL*AAA*E1", "status": "AVAILABLE"}]))
+    return s
+
+
+REGION = Principal("reg000000001", "region")
+G1 = Principal("gm1000000001", "gemeente", gm_code=GM1)
+G2 = Principal("gm2000000001", "gemeente", gm_code=GM2)
+NET = Principal("net000000001", "netbeheerder")
+
+
+@pytest.fixture
+def st():
+    s = build_store()
+    yield s
+    s.close()
+
+
+def test_a_site_goes_from_proposed_to_realised_with_every_step_in_the_trail(st):
+    cfg = RegionConfig()
+    assert W.sites(st).set_index("site_id")["state"].to_dict() == {"S1": "voorgesteld", "S2": "voorgesteld",
+                                                                   "S3": "voorgesteld"}
+    W.transition(st, cfg, "S1", "akkoord_gemeente", G1, reason="past in parkeerbeleid")
+    # E1 stood within walking distance when the municipality agreed: it does not realise the site
+    d_e1 = float(np.hypot(*np.subtract(rd(4.0515, 52.0505), rd(4.05, 52.05))))
+    assert d_e1 < cfg.walk_m(GM1)
+    assert W.sites(st, site_id="S1")["known_evses"].iloc[0] == "NL*AAA*L1*E1"
+    with pytest.raises(W.WorkflowError, match="datum"):
+        W.transition(st, cfg, "S1", "verkeersbesluit_genomen", G1)
+    decided = date.today() - timedelta(days=60)
+    ev = W.transition(st, cfg, "S1", "verkeersbesluit_genomen", G1, decision_date=decided)
+    weeks = cfg.placement.request_objection_weeks
+    assert ev["objection_end_date"] == decided + timedelta(days=round(weeks * 7))
+    W.transition(st, cfg, "S1", "in_aanleg", G1)
+    assert W.match_realised(st, cfg) == []  # only the old EVSE nearby
+    # a new EVSE appears 30 m away: matched automatically
+    x, y = rd(4.0504, 52.0502)
+    st.upsert("locations", pd.DataFrame([{"country_code": "NL", "party_id": "AAA", "location_id": "L2",
+                                          "lat": 52.0502, "lon": 4.0504, "x_rd": x, "y_rd": y, "gm_code": GM1}]))
+    st.upsert("evses", pd.DataFrame([{"country_code": "NL", "party_id": "AAA", "location_id": "L2",
+                                      "evse_uid": "E2", "evse_id": "NL*AAA*E2", "status": "AVAILABLE"}]))
+    new = W.match_realised(st, cfg)
+    assert [(e["site_id"], e["state"], e["evse_id"], e["actor"]) for e in new] == [
+        ("S1", "gerealiseerd", "NL*AAA*E2", "system")]
+    assert W.match_realised(st, cfg) == []  # once
+    trail = W.events(st, site_id="S1")
+    assert trail["state"].tolist() == ["akkoord_gemeente", "verkeersbesluit_genomen", "in_aanleg", "gerealiseerd"]
+    assert trail["actor"].tolist() == [G1.token_id] * 3 + ["system"]
+    assert trail["reason"].iloc[0] == "past in parkeerbeleid"
+    assert W.verify_trail(st) == []
+
+
+def test_order_reasons_and_objection_period_are_enforced(st):
+    cfg = RegionConfig()
+    with pytest.raises(W.WorkflowError, match="niet naar"):
+        W.transition(st, cfg, "S1", "in_aanleg", G1)
+    with pytest.raises(W.WorkflowError, match="reden"):
+        W.transition(st, cfg, "S2", "afgewezen", G1, reason="  ")
+    W.transition(st, cfg, "S2", "afgewezen", G1, reason="te dicht bij school")
+    assert W.sites(st, site_id="S2")["reason"].iloc[0] == "te dicht bij school"
+    W.transition(st, cfg, "S1", "akkoord_gemeente", G1)
+    W.transition(st, cfg, "S1", "verkeersbesluit_genomen", G1, decision_date=date.today())
+    with pytest.raises(W.WorkflowError, match="bezwaartermijn loopt nog"):
+        W.transition(st, cfg, "S1", "in_aanleg", G1)
+    W.transition(st, cfg, "S3", "akkoord_gemeente", G2)
+    with pytest.raises(W.WorkflowError, match="toekomst"):
+        W.transition(st, cfg, "S3", "verkeersbesluit_genomen", G2, decision_date=date.today() + timedelta(days=1))
+
+
+def test_a_gemeente_changes_only_its_own_sites_and_roles_are_checked(st):
+    cfg = RegionConfig()
+    with pytest.raises(W.Forbidden):
+        W.transition(st, cfg, "S3", "akkoord_gemeente", G1)
+    with pytest.raises(W.Forbidden):
+        W.move_site(st, cfg, "S3", 52.05, 4.16, G1)
+    with pytest.raises(W.Forbidden):
+        W.transition(st, cfg, "S1", "akkoord_gemeente", NET)
+    W.transition(st, cfg, "S3", "akkoord_gemeente", REGION)
+    assert W.sites(st, site_id="S3")["state"].iloc[0] == "akkoord_gemeente"
+    assert W.events(st)["actor_role"].tolist() == ["region"]
+
+
+def test_the_trail_is_append_only_and_an_edit_is_found(st):
+    cfg = RegionConfig()
+    W.transition(st, cfg, "S1", "akkoord_gemeente", G1, reason="a")
+    W.transition(st, cfg, "S2", "afgewezen", G1, reason="b")
+    W.transition(st, cfg, "S2", "voorgesteld", G1, reason="c")
+    assert W.events(st)["seq"].tolist() == [1, 2, 3]
+    assert W.verify_trail(st) == []
+    # the module has no UPDATE or DELETE path on the trail
+    src = inspect.getsource(W)
+    assert not re.search(r"[\"'](UPDATE|DELETE|TRUNCATE|DROP)\s", src, re.I), "workflow has SQL that changes rows"
+    assert "replace_all" not in src and "upsert" not in src and "store.append(\"site_events\"" in src
+    # re-appending an existing event through the store changes nothing (no version column: first write wins)
+    first = st.query("SELECT * FROM site_events WHERE seq = 1")
+    st.upsert("site_events", first.assign(reason="overschreven"))
+    assert st.query("SELECT reason FROM site_events WHERE seq = 1")["reason"].iloc[0] == "a"
+    # an edit made behind the app's back is detected, and so is a removed event
+    st.con.execute("UPDATE site_events SET reason = 'anders' WHERE seq = 2")
+    assert W.verify_trail(st) == ["event 2: its content was changed after it was written"]
+    st.con.execute("UPDATE site_events SET reason = 'b' WHERE seq = 2")
+    assert W.verify_trail(st) == []
+    st.con.execute("DELETE FROM site_events WHERE seq = 2")
+    assert W.verify_trail(st)[0] == "event 2 is missing (next is 3)"
+
+
+def test_moving_a_site_reruns_spacing_and_grid_checks(st):
+    cfg = RegionConfig()
+    site = W.sites(st, site_id="S1").iloc[0].to_dict()
+    # 50 m from S2 (lat 52.06): spacing fails (min_spacing_m = 100)
+    lat = 52.06 - 50 / 111_250
+    chk = W.check_spot(st, cfg, site, lat, 4.05)
+    by = {c["check"]: c for c in chk.checks}
+    d = float(np.hypot(*np.subtract(rd(4.05, lat), rd(4.05, 52.06))))
+    assert by["spacing"]["nearest_site"] == "S2"
+    assert by["spacing"]["distance_m"] == pytest.approx(d, abs=0.01)
+    assert d < cfg.placement.min_spacing_m and by["spacing"]["ok"] is False and chk.ok is False
+    assert by["gemeente"]["ok"] is True
+    assert by["grid"]["grid_route"] == "new_connection" and by["grid"]["ok"] is True
+    # a failing spot is not saved; a passing one is, and becomes the site's position
+    out = W.move_site(st, cfg, "S1", lat, 4.05, G1)
+    assert out["saved"] is False and W.events(st).empty
+    out = W.move_site(st, cfg, "S1", 52.052, 4.052, G1, reason="beter bij de stoep")
+    assert out["saved"] is True and out["ok"] is True
+    s1 = W.sites(st, site_id="S1").iloc[0]
+    assert (s1["lat"], s1["lon"], s1["moved"], s1["state"]) == (52.052, 4.052, True, "voorgesteld")
+    # into the other gemeente: refused by the gemeente check
+    chk = W.check_spot(st, cfg, site, 52.05, 4.15)
+    assert {c["check"]: c["ok"] for c in chk.checks}["gemeente"] is False
+    # a congested supply area refuses a new connection in the site's year
+    st.upsert("grid_areas", pd.DataFrame([{"area_code": "SA1", "level": "supply_area", "offtake_status": 3,
+                                           "geometry_wkb": square(4.0, 52.0, 4.1, 52.1),
+                                           "demand_alleviation_year": 2035}]))
+    chk = W.check_spot(st, cfg, site, 52.052, 4.052)
+    g = {c["check"]: c for c in chk.checks}["grid"]
+    assert g["offtake_status"] == 3 and g["ok"] is False and "geweigerd" in g["text"]
+
+
+def test_agreed_list_for_the_operator(st):
+    cfg = RegionConfig()
+    W.transition(st, cfg, "S1", "akkoord_gemeente", G1)
+    W.transition(st, cfg, "S2", "afgewezen", G1, reason="x")
+    a = W.agreed_sites(st)
+    assert a["site_id"].tolist() == ["S1"] and a["state"].tolist() == ["akkoord_gemeente"]
+
+
+def test_dutch_number_and_date_formatting():
+    assert W.fmt_num_nl(1234.5) == "1.234" or W.fmt_num_nl(1234.5) == "1.235"
+    assert W.fmt_num_nl(1234.56, 1) == "1.234,6"
+    assert W.fmt_num_nl(None) == "n.b."
+    assert W.fmt_date_nl(date(2026, 3, 5)) == "5 maart 2026"
