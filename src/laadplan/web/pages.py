@@ -24,12 +24,20 @@ env = Environment(loader=FileSystemLoader(str(TEMPLATES)), autoescape=select_aut
 WEEKDAYS_LONG = ("maandag", "dinsdag", "woensdag", "donderdag", "vrijdag", "zaterdag", "zondag")
 
 
+def _missing(v: Any) -> bool:
+    from jinja2 import Undefined
+
+    return v is None or v is pd.NA or isinstance(v, Undefined) or (isinstance(v, float) and np.isnan(v))
+
+
 def nl_num(v: Any, decimals: int = 0) -> str:
+    if _missing(v):
+        return "n.b."
     return workflow.fmt_num_nl(None if v is None or v is pd.NA else v, decimals)
 
 
 def nl_pct(v: Any, decimals: int = 1) -> str:
-    if v is None or v is pd.NA or (isinstance(v, float) and np.isnan(v)):
+    if _missing(v):
         return "n.b."
     return workflow.fmt_num_nl(100 * float(v), decimals) + " %"
 
