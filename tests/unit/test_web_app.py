@@ -65,7 +65,6 @@ def test_login_needs_a_valid_token_and_csrf_and_stores_only_the_session_hash(env
     assert c.post("/web/inloggen", data={"token": "lp_x_y", "csrf_token": csrf}).status_code == 401
     login(c, tok["g1"])
     sid = c.cookies.get("lp_session")
-    s = Store(db, read_only=False) if False else None  # the server holds the file; read through the app
     r = c.get("/web/api/sites")
     assert r.status_code == 200
     with c.app.state.store.cursor() as st:  # type: ignore[attr-defined]
