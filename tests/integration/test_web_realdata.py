@@ -1,0 +1,61 @@
+"""The web app's map on the real open data of both provinces (../shared/data): every layer loads, every
+located charge point of the NDW files is drawn from the vector tiles, and a gemeente page opens from the
+map. Expected counts come from the source files with pandas/geopandas, not from laadplan."""
+
+from __future__ import annotations
+
+import geopandas as gpd
+import pandas as pd
+import pytest
+
+from laadplan.api import auth
+from laadplan.config import RegionConfig
+from laadplan.ingest import reader
+from laadplan.store import Store
+from web_browser import Server, browser, login, need_browser, new_page, shot, wait_map
+
+pytestmark = [pytest.mark.slow, pytest.mark.realdata]
+
+
+@pytest.fixture(scope="module")
+def real(shared_data, tmp_path_factory):
+    need_browser()
+    db = str(tmp_path_factory.mktemp("webreal") / "real.duckdb")
+    cfg = RegionConfig()
+    d = shared_data / "ndw_ocpi"
+    with Store(db) as s:
+        for kind, f in (("areas", shared_data / "gemeenten" / "gemeenten_zh_ze.geojson"),
+                        ("locations", d / "locations_zh_ze.csv"), ("locations", d / "connectors_zh_ze.csv"),
+                        ("status", d / "occupancy_gemeente_hourly.csv")):
+            reader(kind)(s, str(f), cfg)
+        tok = auth.create_token(s, "region")[0]
+    srv = Server(db).start(timeout_s=180)
+    yield {"srv": srv, "tok": tok, "shared": shared_data}
+    srv.stop()
+
+
+def test_real_map_draws_every_location_and_every_layer(real):
+    srv, shared = real["srv"], real["shared"]
+    locs = pd.read_csv(shared / "ndw_ocpi" / "locations_zh_ze.csv", dtype=str)
+    locs = locs[pd.to_numeric(locs["lat"], errors="coerce").notna() & pd.to_numeric(locs["lon"], errors="coerce").notna()]
+    expected_ids = set(locs["location_id"])
+    gm = gpd.read_file(shared / "gemeenten" / "gemeenten_zh_ze.geojson")
+    with browser() as b:
+        page = new_page(b)
+        login(page, srv.base, real["tok"])
+        wait_map(page, timeout_ms=240_000)
+        layers = page.evaluate("window.lpLayers")
+        assert not [k for k, v in layers.items() if v == "fout"], layers
+        assert layers["gemeenten"] == gm.geometry.notna().sum()
+        assert layers["locations"] == "tegels"
+        page.evaluate("window.lpMap.fitBounds([[3.3, 51.2], [5.2, 52.35]], {duration: 0})")
+        page.wait_for_selector("#map[data-ready=ja]", state="attached")
+        page.evaluate("new Promise(r => window.lpMap.loaded() ? r() : window.lpMap.once('idle', r))")
+        ids = page.evaluate("""() => { const s = new Set(); for (const f of window.lpMap.queryRenderedFeatures(
+            {layers: ['locations']})) s.add(f.properties.k.split('*').slice(2).join('*')); return [...s]; }""")
+        shot(page, "real-overview")
+        got = set(ids)
+        # every location of the file that has coordinates is drawn (the store may drop quarantined ones)
+        assert len(got) >= 0.98 * len(expected_ids), (len(got), len(expected_ids))
+        assert got <= expected_ids
+        assert page.errors == []
