@@ -147,6 +147,7 @@ def test_a_resident_submits_a_request_and_gets_the_decision_with_its_rule(demo):
         page.fill("#address", "Voorbeeldstraat 12")
         page.click("#reqform button[type=submit]")
         page.wait_for_selector("section.result")
+        wait_map(page, "#reqmap")
         text = page.locator("section.result").inner_text()
         assert "Uw aanvraag is" in text and "Regel: REQ-" in text
         assert any(k in text for k in ("loopafstand", "oprit", "elektrisch", "woont"))
