@@ -48,7 +48,7 @@ def test_demo_map_loads_every_layer_and_a_gemeente_page_opens_from_a_click(demo)
         login(page, srv.base, tok["region"])
         wait_map(page)
         layers = page.evaluate("window.lpLayers")
-        for name in ("gemeenten", "buurten", "congestion", "plan", "requests", "corridors", "hubs"):
+        for name in ("gemeenten", "buurten", "congestion", "coverage", "plan", "requests", "corridors", "hubs"):
             assert isinstance(layers[name], int) and layers[name] > 0, (name, layers)
         assert layers["locations"] == "tegels"
         n_loc = page.evaluate("window.lpMap.queryRenderedFeatures({layers: ['locations']}).length")
@@ -99,6 +99,17 @@ def test_gemeente_approves_and_rejects_states_survive_restart_other_gemeente_can
         row.locator("button[type=submit]").click()
         page.wait_for_url(f"{srv.base}/web/gemeente/{gm}?melding=*")
         assert _state_of(page, a) == "akkoord gemeente" and _state_of(page, r) == "afgewezen"
+        # moving a proposed site (keyboard form): the checks answer at once
+        wait_map(page, "#sitemap")
+        mv = demo["sites"][2]
+        page.select_option("#mv-site", mv)
+        lat = float(page.input_value("#mv-lat"))
+        page.fill("#mv-lat", f"{lat + 0.0004:.6f}")
+        page.click("#moveform button[type=submit]")
+        page.wait_for_selector("#movecheck h3")
+        items = page.locator("#movecheck ul.checks li").all_inner_texts()
+        assert len(items) == 4 and any("plan-locatie" in t for t in items) and any("netcapaciteit" in t for t in items)
+        assert page.evaluate("window.lpLastCheckMs") < 5000
         shot(page, "demo-workflow")
     srv.stop()
     srv.start()

@@ -73,7 +73,7 @@ def location_detail(key: str, request: Request) -> JSONResponse:
 
 
 PUBLIC_LAYERS = {"gemeenten"}
-LAYERS = ("gemeenten", "buurten", "congestion", "plan", "requests", "corridors", "hubs")
+LAYERS = ("gemeenten", "buurten", "congestion", "coverage", "plan", "requests", "corridors", "hubs")
 
 
 @router.get("/web/api/layers/{name}.geojson")
@@ -94,6 +94,8 @@ def layer(name: str, request: Request) -> Response:
             fc = data.plan_geojson(s, gm_scope(p))
         elif name == "requests":
             fc = data.requests_geojson(s, gm_scope(p))
+        elif name == "coverage":
+            fc = data.coverage_geojson(s, cfg, key)
         elif name == "corridors":
             fc = data.corridors_geojson(s, cfg, key)
         else:

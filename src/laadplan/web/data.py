@@ -295,6 +295,39 @@ def hubs_geojson(store, key: str) -> dict:
     return cached((key, "hubs"), build)
 
 
+def coverage_geojson(store, cfg: RegionConfig, key: str) -> dict:
+    """Coverage gaps: the 500 m cells that the plan's coverage trigger marks (enough households, no public
+    location in the cell), from the plan's own inputs (:func:`laadplan.placement.store_io.load_inputs`) and
+    :func:`laadplan.placement.triggers.coverage_trigger` for the first plan year."""
+
+    def build():
+        from laadplan import geo
+        from laadplan.placement.store_io import coverage_cells, plan_areas, plan_locations
+        from laadplan.placement.triggers import coverage_trigger
+
+        cells, _, note = coverage_cells(store, plan_areas(store))
+        if cells is None or cells.empty:
+            fc = _fc([])
+            fc["meta"] = {"note": note}
+            return fc
+        year = int(cfg.placement.years[0])
+        d = coverage_trigger(cells, plan_locations(store), cfg, year)
+        hh = cells.set_index("cell500_code")["households"]
+        feats = []
+        for code, gm in zip(d.get("source_id", []), d.get("gm_code", [])):
+            x0, y0, x1, y1 = geo.cell_bounds(str(code))
+            lon, lat = geo.to_wgs84(np.array([x0, x1, x1, x0, x0]), np.array([y0, y0, y1, y1, y0]))
+            ring = [[round(float(a), 5), round(float(b), 5)] for a, b in zip(lon, lat)]
+            feats.append({"type": "Feature", "geometry": {"type": "Polygon", "coordinates": [ring]},
+                          "properties": {"cell500_code": str(code), "gm_code": _num(gm),
+                                         "households": round(float(hh.get(code, np.nan)))}})
+        fc = _fc(feats)
+        fc["meta"] = {"note": note, "year": year}
+        return fc
+
+    return cached((key, "coverage"), build)
+
+
 # ---- pages ---------------------------------------------------------------------------------------------
 def latest_period(store) -> str | None:
     if not store.has_table("contract_kpis") or not store.count("contract_kpis"):

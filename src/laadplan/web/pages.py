@@ -85,6 +85,10 @@ DEFINITIONS: dict[str, tuple[str, str, str]] = {
     "kwaliteit": ("Datakwaliteit per exploitant", "Records in quarantaine (afgekeurd bij inlezen) per partij, "
                   "met de overtreden regels, naast de geaccepteerde locaties, laadpunten en sessies.",
                   "laadplan quality (laadplan.kpi.quality.by_operator)"),
+    "dekking": ("Dekkingsgaten", "500 m-cellen (RD) met minstens placement.coverage_min_households huishoudens en "
+                "geen openbare laadlocatie in de cel: de dekkingstrigger van het plan (NAL). Zonder CBS-cellen worden "
+                "de huishoudens van elke buurt naar oppervlakte over haar cellen verdeeld (benadering).",
+                "laadplan.placement.triggers.coverage_trigger"),
     "congestie": ("Netcongestie", "Status afname per voedingsgebied uit de capaciteitskaart van Netbeheer "
                   "Nederland: 0 beschikbaar, 1 beperkt, 2 onderzoek/congestiemanagement, 3 tekort.",
                   "tabel grid_areas"),

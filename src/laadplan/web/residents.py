@@ -66,18 +66,13 @@ CACHE_S = 300.0
 def decision_inputs(store, cfg: RegionConfig, key: str) -> tuple[pd.DataFrame, pd.DataFrame | None]:
     """Locations (RD) and per-location usage KPIs, as ``laadplan requests`` loads them, kept for
     :data:`CACHE_S` seconds per store (a form answer should not recompute the quarter's KPIs)."""
-    from laadplan.placement.store_io import usage_kpi_frame
+    from laadplan.placement.store_io import plan_locations, usage_kpi_frame
 
     with _LOCK:
         c = _CACHE.get(key)
         if c and time.monotonic() - c.t < CACHE_S:
             return c.locations, c.kpi
-    loc = store.frame("locations", columns=["country_code", "party_id", "location_id", "lat", "lon", "x_rd",
-                                            "y_rd", "gm_code", "n_evses"])
-    miss = loc["x_rd"].isna() & loc["lat"].notna()
-    if miss.any():
-        loc.loc[miss, "x_rd"], loc.loc[miss, "y_rd"] = geo.to_rd(loc.loc[miss, "lon"], loc.loc[miss, "lat"])
-    loc = loc[loc["x_rd"].notna()].reset_index(drop=True)
+    loc = plan_locations(store)
     kpi, _ = usage_kpi_frame(store, cfg)
     with _LOCK:
         _CACHE[key] = _Cached(time.monotonic(), loc, kpi)

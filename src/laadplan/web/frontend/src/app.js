@@ -54,7 +54,7 @@ function regionMap(el) {
   const info = document.getElementById("info");
   const gmOnly = el.dataset.gm || null;
   const layersOf = { locations: ["locations"], gemeenten: ["gemeenten-fill", "gemeenten-line"], buurten: ["buurten-line"],
-    congestion: ["congestion-fill"], plan: ["plan"], requests: ["requests"], corridors: ["corridors"], hubs: ["hubs"] };
+    congestion: ["congestion-fill"], coverage: ["coverage-fill"], plan: ["plan"], requests: ["requests"], corridors: ["corridors"], hubs: ["hubs"] };
   const loaded = {};
   window.lpLayers = loaded;
   map.on("load", async () => {
@@ -79,6 +79,8 @@ function regionMap(el) {
     }
     const cg = await geo("congestion");
     if (cg) map.addLayer({ id: "congestion-fill", type: "fill", source: "congestion", paint: { "fill-color": ["match", ["get", "offtake_status"], 3, "#c62828", 2, "#e07b00", 1, "#f2c200", "#9e9e9e"], "fill-opacity": ["match", ["get", "offtake_status"], 3, 0.3, 2, 0.25, 1, 0.15, 0] } });
+    const cv = await geo("coverage");
+    if (cv) map.addLayer({ id: "coverage-fill", type: "fill", source: "coverage", paint: { "fill-color": "#6a1b9a", "fill-opacity": 0.35, "fill-outline-color": "#4a148c" } });
     const bu = await geo("buurten");
     if (bu) map.addLayer({ id: "buurten-line", type: "line", source: "buurten", layout: { visibility: "none" }, paint: { "line-color": "#888", "line-width": 0.4 } });
     map.addLayer({ id: "locations", type: "circle", source: "locations", "source-layer": "locations", paint: {
@@ -112,7 +114,7 @@ function regionMap(el) {
   map.on("click", async (e) => {
     const pad = 4;
     const box = [[e.point.x - pad, e.point.y - pad], [e.point.x + pad, e.point.y + pad]];
-    const order = ["plan", "hubs", "requests", "locations", "corridors", "congestion-fill", "gemeenten-fill"].filter((id) => map.getLayer(id) && map.getLayoutProperty(id, "visibility") !== "none");
+    const order = ["plan", "hubs", "requests", "locations", "corridors", "coverage-fill", "congestion-fill", "gemeenten-fill"].filter((id) => map.getLayer(id) && map.getLayoutProperty(id, "visibility") !== "none");
     const f = map.queryRenderedFeatures(box, { layers: order });
     if (!f.length) return;
     const top = f.sort((a, b) => order.indexOf(a.layer.id) - order.indexOf(b.layer.id))[0];
@@ -138,6 +140,8 @@ function regionMap(el) {
       show(`<h3>Aanvraag bewoner</h3><p>Besluit: ${p.decision === "granted" ? "toegekend" : p.decision === "refused" ? "afgewezen" : "niet besloten"}<br>Regel: ${esc(p.decision_rule)}<br>Jaar ${esc(p.year)}</p><p><small>Zonder persoonsgegevens; plek afgerond op circa 100 m.</small></p>`);
     } else if (top.layer.id === "congestion-fill") {
       show(`<h3>Voedingsgebied ${esc(p.name || p.area_code)}</h3><p>Status afname: ${esc(p.offtake_status)} (<a href="/web/definities#congestie">definitie</a>)<br>Beschikbaar: ${nlNum(p.demand_available_mw, 1)} MW</p>`);
+    } else if (top.layer.id === "coverage-fill") {
+      show(`<h3>Dekkingsgat</h3><p>Cel ${esc(p.cell500_code)} (500 m), ${esc(p.gm_code || "")}<br>Ongeveer ${nlNum(p.households)} huishoudens en geen openbaar laadpunt in de cel<br><small>dekkingstrigger van het plan · <a href="/web/definities#dekking">definitie</a></small></p>`);
     } else if (top.layer.id === "corridors") {
       show(`<h3>Corridor ${esc(p.ref || p.corridor_id || "")}</h3><p>AFIR: ${p.compliant === false ? "niet op orde" : p.compliant === true ? "op orde" : "n.b."}${p.longest_gap_km != null ? "<br>Grootste gat: " + nlNum(p.longest_gap_km, 1) + " km" : ""}</p>`);
     } else if (top.layer.id === "hubs") {
@@ -178,31 +182,45 @@ function siteMap(el) {
       const m = new maplibregl.Marker({ element: dot, draggable: movable }).setLngLat(f.geometry.coordinates).addTo(map);
       if (!movable) continue;
       const home = f.geometry.coordinates;
-      m.on("dragend", async () => {
-        const ll = m.getLngLat();
-        out.innerHTML = `<p>Controleren…</p>`;
-        const t = performance.now();
-        const r = await fetch(`/web/api/sites/${encodeURIComponent(p.site_id)}/check?lat=${ll.lat}&lon=${ll.lng}`, { credentials: "same-origin" });
-        const d = await r.json();
-        window.lpLastCheckMs = performance.now() - t;
-        if (!r.ok) { out.innerHTML = `<p class="error" role="alert">${esc(d.detail)}</p>`; m.setLngLat(home); return; }
-        const li = d.checks.map((c) => `<li class="${c.ok ? "ok" : "bad"}">${c.ok ? "✔" : "✖"} ${esc(c.text)}</li>`).join("");
-        out.innerHTML = `<div class="card"><h3>Nieuwe plek voor ${esc(p.site_id)}: ${d.ok ? "voldoet" : "voldoet niet"}</h3><ul class="checks">${li}</ul>
-          ${d.ok ? `<label for="mv-reason">Reden van de verplaatsing</label><input id="mv-reason" value="verplaatst op de kaart"> <button type="button" id="mv-save" class="primary">Verplaatsing opslaan</button>` : ""}
-          <button type="button" id="mv-undo">Terugzetten</button></div>`;
-        document.getElementById("mv-undo").onclick = () => { m.setLngLat(home); out.innerHTML = ""; };
-        const save = document.getElementById("mv-save");
-        if (save) save.onclick = async () => {
-          const rs = await fetch(`/web/api/sites/${encodeURIComponent(p.site_id)}/move`, { method: "POST", credentials: "same-origin",
-            headers: { "Content-Type": "application/json", "X-CSRF-Token": CSRF() },
-            body: JSON.stringify({ lat: ll.lat, lon: ll.lng, reason: document.getElementById("mv-reason").value }) });
-          const ds = await rs.json();
-          out.innerHTML = rs.ok && ds.saved ? `<p class="notice" role="status">${esc(p.site_id)} is verplaatst.</p>` : `<p class="error" role="alert">${esc(ds.detail || "niet opgeslagen")}</p>`;
-        };
-      });
+      markers[p.site_id] = { m, home };
+      m.on("dragend", () => { const ll = m.getLngLat(); checkMove(p.site_id, ll.lat, ll.lng); });
     }
     el.dataset.ready = "ja";
   });
+  const markers = {};
+  window.lpMarkers = markers;
+  async function checkMove(siteId, lat, lon) {
+    const mk = markers[siteId];
+    out.innerHTML = `<p>Controleren…</p>`;
+    const t = performance.now();
+    const r = await fetch(`/web/api/sites/${encodeURIComponent(siteId)}/check?lat=${lat}&lon=${lon}`, { credentials: "same-origin" });
+    const d = await r.json();
+    window.lpLastCheckMs = performance.now() - t;
+    if (!r.ok) { out.innerHTML = `<p class="error" role="alert">${esc(d.detail)}</p>`; if (mk) mk.m.setLngLat(mk.home); return; }
+    if (mk) mk.m.setLngLat([lon, lat]);
+    const li = d.checks.map((c) => `<li class="${c.ok ? "ok" : "bad"}">${c.ok ? "✔" : "✖"} ${esc(c.text)}</li>`).join("");
+    out.innerHTML = `<div class="card"><h3>Nieuwe plek voor ${esc(siteId)}: ${d.ok ? "voldoet" : "voldoet niet"}</h3><ul class="checks">${li}</ul>
+      ${d.ok ? `<label for="mv-reason">Reden van de verplaatsing</label><input id="mv-reason" value="verplaatst op de kaart"> <button type="button" id="mv-save" class="primary">Verplaatsing opslaan</button>` : ""}
+      <button type="button" id="mv-undo">Terugzetten</button></div>`;
+    document.getElementById("mv-undo").onclick = () => { if (mk) mk.m.setLngLat(mk.home); out.innerHTML = ""; };
+    const save = document.getElementById("mv-save");
+    if (save) save.onclick = async () => {
+      const rs = await fetch(`/web/api/sites/${encodeURIComponent(siteId)}/move`, { method: "POST", credentials: "same-origin",
+        headers: { "Content-Type": "application/json", "X-CSRF-Token": CSRF() },
+        body: JSON.stringify({ lat, lon, reason: document.getElementById("mv-reason").value }) });
+      const ds = await rs.json();
+      if (rs.ok && ds.saved && mk) mk.home = [lon, lat];
+      out.innerHTML = rs.ok && ds.saved ? `<p class="notice" role="status">${esc(siteId)} is verplaatst.</p>` : `<p class="error" role="alert">${esc(ds.detail || "niet opgeslagen")}</p>`;
+    };
+  }
+  const form = document.getElementById("moveform");
+  if (form) {
+    const sel = document.getElementById("mv-site"), la = document.getElementById("mv-lat"), lo = document.getElementById("mv-lon");
+    const fill = () => { const o = sel.selectedOptions[0]; if (o) { la.value = o.dataset.lat; lo.value = o.dataset.lon; } };
+    sel.addEventListener("change", fill);
+    fill();
+    form.addEventListener("submit", (e) => { e.preventDefault(); checkMove(sel.value, Number(la.value), Number(lo.value)); });
+  }
 }
 
 // ---- the residents' form map -----------------------------------------------------------------------------
