@@ -58,42 +58,45 @@ function regionMap(el) {
   const loaded = {};
   window.lpLayers = loaded;
   map.on("load", async () => {
+    // the charge points first (vector tiles from the store); every other layer is fetched in parallel and
+    // drawn beneath or above them
     map.addSource("locations", { type: "vector", tiles: [location.origin + "/web/tiles/locations/{z}/{x}/{y}.pbf"], maxzoom: 14 });
-    const geo = async (name) => {
-      try {
-        const fc = await getJSON(`/web/api/layers/${name}.geojson`);
-        map.addSource(name, { type: "geojson", data: fc });
-        loaded[name] = (fc.features || []).length;
-        return fc;
-      } catch (e) { loaded[name] = "fout"; return null; }
-    };
-    const gm = await geo("gemeenten");
-    if (gm) {
-      map.addLayer({ id: "gemeenten-fill", type: "fill", source: "gemeenten", paint: { "fill-color": ["case",
-        ["==", ["get", "mean_occupancy_share"], null], "#ffffff", ["interpolate", ["linear"], ["get", "mean_occupancy_share"], 0, "#f7fbff", 0.3, "#6baed6", 0.6, "#08306b"]], "fill-opacity": 0.25 } });
-      map.addLayer({ id: "gemeenten-line", type: "line", source: "gemeenten", paint: { "line-color": "#555", "line-width": 0.8 } });
-      let fc = gm;
-      if (gmOnly) fc = { features: gm.features.filter((f) => f.properties.gm_code === gmOnly) };
-      const b = boundsOf(fc);
-      if (b) map.fitBounds(b, { padding: 20, duration: 0 });
-    }
-    const cg = await geo("congestion");
-    if (cg) map.addLayer({ id: "congestion-fill", type: "fill", source: "congestion", paint: { "fill-color": ["match", ["get", "offtake_status"], 3, "#c62828", 2, "#e07b00", 1, "#f2c200", "#9e9e9e"], "fill-opacity": ["match", ["get", "offtake_status"], 3, 0.3, 2, 0.25, 1, 0.15, 0] } });
-    const cv = await geo("coverage");
-    if (cv) map.addLayer({ id: "coverage-fill", type: "fill", source: "coverage", paint: { "fill-color": "#6a1b9a", "fill-opacity": 0.35, "fill-outline-color": "#4a148c" } });
-    const bu = await geo("buurten");
-    if (bu) map.addLayer({ id: "buurten-line", type: "line", source: "buurten", layout: { visibility: "none" }, paint: { "line-color": "#888", "line-width": 0.4 } });
     map.addLayer({ id: "locations", type: "circle", source: "locations", "source-layer": "locations", paint: {
       "circle-radius": ["interpolate", ["linear"], ["zoom"], 7, 1.6, 12, 4, 15, 7], "circle-color": OCC_COLOR,
       "circle-stroke-width": ["interpolate", ["linear"], ["zoom"], 9, 0, 12, 0.6], "circle-stroke-color": "#fff" } });
     loaded.locations = "tegels";
-    const co = await geo("corridors");
-    if (co) map.addLayer({ id: "corridors", type: "line", source: "corridors", paint: { "line-color": ["case", ["==", ["get", "compliant"], false], "#c62828", "#4a148c"], "line-width": 2.5, "line-opacity": 0.8 } });
-    const hb = await geo("hubs");
-    if (hb) map.addLayer({ id: "hubs", type: "circle", source: "hubs", paint: { "circle-radius": 6, "circle-color": "#4a148c", "circle-stroke-color": "#fff", "circle-stroke-width": 1.5 } });
-    const rq = await geo("requests");
-    if (rq) map.addLayer({ id: "requests", type: "circle", source: "requests", paint: { "circle-radius": 3.5, "circle-color": ["match", ["get", "decision"], "granted", "#0b6e99", "refused", "#8d6e63", "#bdbdbd"], "circle-stroke-color": "#000", "circle-stroke-width": 0.5 } });
-    const pl = await geo("plan");
+    const onData = (e) => {
+      if (e.sourceId === "locations" && map.isSourceLoaded("locations") && map.areTilesLoaded()) {
+        map.off("sourcedata", onData);
+        map.once("render", () => { window.lpLocationsMs = performance.now(); });
+      }
+    };
+    map.on("sourcedata", onData);
+    const names = ["gemeenten", "congestion", "coverage", "buurten", "corridors", "hubs", "requests", "plan"];
+    const fcs = await Promise.all(names.map((n) => getJSON(`/web/api/layers/${n}.geojson`).catch(() => null)));
+    const F = {};
+    names.forEach((n, i) => {
+      F[n] = fcs[i];
+      loaded[n] = fcs[i] ? (fcs[i].features || []).length : "fout";
+      if (fcs[i]) map.addSource(n, { type: "geojson", data: fcs[i] });
+    });
+    const below = "locations";
+    if (F.gemeenten) {
+      map.addLayer({ id: "gemeenten-fill", type: "fill", source: "gemeenten", paint: { "fill-color": ["case",
+        ["==", ["get", "mean_occupancy_share"], null], "#ffffff", ["interpolate", ["linear"], ["get", "mean_occupancy_share"], 0, "#f7fbff", 0.3, "#6baed6", 0.6, "#08306b"]], "fill-opacity": 0.25 } }, below);
+      map.addLayer({ id: "gemeenten-line", type: "line", source: "gemeenten", paint: { "line-color": "#555", "line-width": 0.8 } }, below);
+      let fc = F.gemeenten;
+      if (gmOnly) fc = { features: fc.features.filter((f) => f.properties.gm_code === gmOnly) };
+      const b = boundsOf(fc);
+      if (b) map.fitBounds(b, { padding: 20, duration: 0 });
+    }
+    if (F.congestion) map.addLayer({ id: "congestion-fill", type: "fill", source: "congestion", paint: { "fill-color": ["match", ["get", "offtake_status"], 3, "#c62828", 2, "#e07b00", 1, "#f2c200", "#9e9e9e"], "fill-opacity": ["match", ["get", "offtake_status"], 3, 0.3, 2, 0.25, 1, 0.15, 0] } }, below);
+    if (F.coverage) map.addLayer({ id: "coverage-fill", type: "fill", source: "coverage", paint: { "fill-color": "#6a1b9a", "fill-opacity": 0.35, "fill-outline-color": "#4a148c" } }, below);
+    if (F.buurten) map.addLayer({ id: "buurten-line", type: "line", source: "buurten", layout: { visibility: "none" }, paint: { "line-color": "#888", "line-width": 0.4 } }, below);
+    if (F.corridors) map.addLayer({ id: "corridors", type: "line", source: "corridors", paint: { "line-color": ["case", ["==", ["get", "compliant"], false], "#c62828", "#4a148c"], "line-width": 2.5, "line-opacity": 0.8 } });
+    if (F.hubs) map.addLayer({ id: "hubs", type: "circle", source: "hubs", paint: { "circle-radius": 6, "circle-color": "#4a148c", "circle-stroke-color": "#fff", "circle-stroke-width": 1.5 } });
+    if (F.requests) map.addLayer({ id: "requests", type: "circle", source: "requests", paint: { "circle-radius": 3.5, "circle-color": ["match", ["get", "decision"], "granted", "#0b6e99", "refused", "#8d6e63", "#bdbdbd"], "circle-stroke-color": "#000", "circle-stroke-width": 0.5 } });
+    const pl = F.plan;
     if (pl) {
       const years = [...new Set(pl.features.map((f) => f.properties.year))].sort();
       const col = ["match", ["get", "year"]];
