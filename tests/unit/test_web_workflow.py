@@ -204,3 +204,18 @@ def test_dutch_number_and_date_formatting():
     assert W.fmt_num_nl(1234.56, 1) == "1.234,6"
     assert W.fmt_num_nl(None) == "n.b."
     assert W.fmt_date_nl(date(2026, 3, 5)) == "5 maart 2026"
+
+
+def test_state_summary_counts_states_and_lead_days(st):
+    cfg = RegionConfig()
+    t0 = datetime(2026, 1, 1, 9, 0)
+    W.transition(st, cfg, "S1", "akkoord_gemeente", G1, now=t0)
+    W.transition(st, cfg, "S1", "verkeersbesluit_genomen", G1, decision_date=date(2026, 1, 5), now=t0 + timedelta(days=4))
+    W.transition(st, cfg, "S1", "in_aanleg", G1, now=t0 + timedelta(days=60))
+    W.transition(st, cfg, "S1", "gerealiseerd", REGION, reason="opgeleverd", now=t0 + timedelta(days=90, hours=12))
+    W.transition(st, cfg, "S2", "afgewezen", G1, reason="x", now=t0)
+    sm = W.state_summary(st)
+    assert sm["by_state"] == {"voorgesteld": 1, "akkoord_gemeente": 0, "afgewezen": 1, "verkeersbesluit_genomen": 0,
+                              "in_aanleg": 0, "gerealiseerd": 1}
+    assert sm["lead_days_median"] == pytest.approx(90.5) and sm["lead_days_p90"] == pytest.approx(90.5)
+    assert W.state_summary(st, [GM2])["lead_days_median"] is None

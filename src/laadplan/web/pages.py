@@ -77,6 +77,10 @@ DEFINITIONS: dict[str, tuple[str, str, str]] = {
                  "verkeersbesluit genomen (datum; bezwaartermijn loopt) → in aanleg → gerealiseerd (automatisch "
                  "zodra in de data een nieuw laadpunt binnen loopafstand verschijnt). Elke wijziging staat in het "
                  "logboek: wie, wanneer, waarom.", "tabel site_events"),
+    "realisatie": ("Realisatie plan-locaties", "Aantal plan-locaties per status van de plaatsingsworkflow, en de "
+                   "dagen van het akkoord van de gemeente tot gerealiseerd (mediaan en 90e percentiel over de "
+                   "gerealiseerde locaties; n.b. zonder gerealiseerde locaties).",
+                   "laadplan.web.workflow.state_summary (tabel site_events)"),
     "aanvragen": ("Aanvragen van bewoners", "Aanvragen voor een openbaar laadpunt met het besluit volgens de "
                   "regels van laadplan requests.", "tabel requests"),
     "contract": ("Concessie-kengetallen", "Kengetallen van laadplan contract voor de periode (beschikbaarheid, "
@@ -249,6 +253,7 @@ def gemeente_page(gm: str, request: Request) -> Response:
         al = data.records(data.alerts(s, period, gm).head(50))
         workflow.match_realised(s, cfg)
         sites = workflow.sites(s, gm_codes=[gm])
+        summary = workflow.state_summary(s, [gm])
         reqs = s.query("SELECT request_id, requested_date, decision, decision_rule, operational_date, source "
                        "FROM requests WHERE gm_code = ? ORDER BY requested_date DESC LIMIT 200", [gm])
     may_change = p.role in ("region",) or (p.role == "gemeente" and p.gm_code == gm)
@@ -257,7 +262,7 @@ def gemeente_page(gm: str, request: Request) -> Response:
                   alerts=al, sites=data.records(sites.drop(columns=["known_evses"])), requests=data.records(reqs),
                   rules_nl=residents.RULES_NL, decision_nl=residents.DECISION_NL, may_change=may_change,
                   transitions=workflow.TRANSITIONS, state_labels=workflow.STATE_LABELS,
-                  today=date.today().isoformat(), title=f"Gemeente {names.get(gm, gm)}")
+                  today=date.today().isoformat(), summary=summary, title=f"Gemeente {names.get(gm, gm)}")
 
 
 @router.post("/web/gemeente/{gm}/locatie/{site_id}")
@@ -337,10 +342,11 @@ def contract_page(request: Request) -> Response:
         scope = gm_scope(p)
         al = data.records(data.alerts(s, period, scope[0] if scope else None).head(100))
         agreed = workflow.agreed_sites(s)
+        summary = workflow.state_summary(s, scope)
     if scope is not None:
         agreed = agreed[agreed["gm_code"].isin(scope)]
     return render(request, "contract.html", period=period, figs=figs, labels=KPI_LABELS, alerts=al,
-                  n_agreed=len(agreed), title="Contractbeheer")
+                  n_agreed=len(agreed), summary=summary, state_labels=workflow.STATE_LABELS, title="Contractbeheer")
 
 
 @router.get("/web/definities", response_class=HTMLResponse)

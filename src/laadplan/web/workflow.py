@@ -410,6 +410,24 @@ def match_realised(store, cfg: RegionConfig, now: datetime | None = None) -> lis
     return out
 
 
+def state_summary(store, gm_codes: list[str] | None = None) -> dict:
+    """Realisation of the plan sites: sites per state, and the days from the municipality's agreement to
+    the site's realisation (median and 90th percentile over the realised sites; None without any)."""
+    s = sites(store, gm_codes=gm_codes)
+    counts = {st: int((s["state"] == st).sum()) for st in SITE_STATES}
+    ev = events(store, gm_codes=gm_codes)
+    days: list[float] = []
+    if len(ev):
+        ev = ev[ev["action"] == "state"]
+        agreed = ev[ev["state"] == "akkoord_gemeente"].groupby("site_id")["created_utc"].max()
+        done = ev[ev["state"] == "gerealiseerd"].groupby("site_id")["created_utc"].max()
+        both = pd.concat([agreed.rename("a"), done.rename("d")], axis=1).dropna()
+        days = ((both["d"] - both["a"]).dt.total_seconds() / 86400).tolist()
+    return {"sites": int(len(s)), "by_state": counts, "realised": counts["gerealiseerd"],
+            "lead_days_median": float(np.median(days)) if days else None,
+            "lead_days_p90": float(np.percentile(days, 90)) if days else None}
+
+
 def agreed_sites(store) -> pd.DataFrame:
     """The list for the operator: sites the municipality agreed to and further (not afgewezen)."""
     s = sites(store)
