@@ -91,8 +91,8 @@ def measure_map(srv: Server, token: str, runs: int, label: str) -> None:
 
             def on_response(r, sizes=sizes):
                 if "/web/tiles/" in r.url or "/web/api/layers/" in r.url:
-                    try:
-                        sizes[r.url] = len(r.body())
+                    try:  # bytes on the wire (gzip-encoded when the server compressed them)
+                        sizes[r.url] = r.request.sizes()["responseBodySize"]
                     except Exception:  # noqa: BLE001 - a cancelled tile request
                         pass
 
@@ -102,7 +102,7 @@ def measure_map(srv: Server, token: str, runs: int, label: str) -> None:
             page.wait_for_timeout(500)
             loc_ms, all_ms = page.evaluate("[window.lpLocationsMs, window.lpFirstRender]")
             n = page.evaluate("new Set(window.lpMap.queryRenderedFeatures({layers: ['locations']})"
-                              ".map(f => f.properties.k)).size")
+                              ".map(f => f.id)).size")
             tiles = sum(v for k, v in sizes.items() if "/web/tiles/" in k)
             layers = sum(v for k, v in sizes.items() if "/web/api/layers/" in k)
             n_tiles = sum(1 for k in sizes if "/web/tiles/" in k)

@@ -245,7 +245,11 @@ def test_location_tiles_hold_every_point_once_at_the_right_place(env):
     feats = mvt.decode(r.content)["locations"]
     assert len(feats) == 1
     f = feats[0]
-    assert f["properties"]["k"] == "NL*AAA*L1" and f["properties"]["e"] == 1 and "o" not in f["properties"]
+    assert f["properties"] == {"e": 1}  # no occupancy data: no "o"
+    d = c.get("/web/api/locations/detail", params={"id": f["id"]}).json()
+    assert (d["key"], d["name"], d["n_evses"], d["peak_how_occupancy_share"]) == ("NL*AAA*L1", "Bij S1", 1, None)
+    gz = c.get(f"/web/tiles/locations/{z}/{int(fx)}/{int(fy)}.pbf", headers={"Accept-Encoding": "gzip"})
+    assert gz.content == r.content  # httpx decodes the gzip the server sent
     assert abs(f["x"] - (fx - int(fx)) * 4096) <= 1 and abs(f["y"] - (fy - int(fy)) * 4096) <= 1
     empty = c.get(f"/web/tiles/locations/{z}/{int(fx) + 5}/{int(fy)}.pbf")
     assert empty.status_code == 200 and empty.content == b""

@@ -89,7 +89,7 @@ def location_points(store, cfg: RegionConfig, key: str) -> dict:
                 + loc["location_id"].astype(str)).tolist()
         props = []
         for i, (n, dc, p) in enumerate(zip(loc["n_evses"].tolist(), loc["has_dc"].tolist(), peak.tolist())):
-            d = {"k": keys[i], "e": None if n is None or pd.isna(n) else int(n), "dc": bool(dc) if dc is not None
+            d = {"e": None if n is None or pd.isna(n) else int(n), "dc": bool(dc) if dc is not None
                  and not pd.isna(dc) else None}
             if not np.isnan(p):
                 d["o"] = int(round(100 * p))
@@ -106,17 +106,18 @@ def locations_tile(store, cfg: RegionConfig, key: str, z: int, x: int, y: int) -
         "locations", pts["ux"], pts["uy"], pts["props"], z, x, y)]))
 
 
-def location_detail(store, cfg: RegionConfig, key: str, loc_key: str) -> dict | None:
+def location_detail(store, cfg: RegionConfig, key: str, idx: int) -> dict | None:
+    """A location by its feature id in the tiles (its row in :func:`location_points`' frame)."""
     pts = location_points(store, cfg, key)
     f = pts["frame"]
-    r = f[f["key"] == loc_key]
-    if r.empty:
+    if not 0 <= idx < len(f):
         return None
-    r = r.iloc[0]
-    cc, pid, lid = loc_key.split("*", 2)
+    r = f.iloc[idx]
+    loc_key = r["key"]
+    cc, pid, lid = r["country_code"], r["party_id"], r["location_id"]
     ev = store.query("SELECT evse_id, evse_uid, status, max_power_kw FROM evses WHERE country_code = ? AND "
                      "party_id = ? AND location_id = ? ORDER BY evse_uid", [cc, pid, lid])
-    return {"key": loc_key, "name": _num(r["name"]), "gm_code": _num(r["gm_code"]), "n_evses": _num(r["n_evses"]),
+    return {"id": idx, "key": loc_key, "location_id": lid, "name": _num(r["name"]), "gm_code": _num(r["gm_code"]), "n_evses": _num(r["n_evses"]),
             "has_dc": _num(r["has_dc"]), "peak_how_occupancy_share": _num(r["peak_share"]),
             "occupancy_source": pts["source"], "period_days": cfg.placement.trigger_window_days,
             "evses": records(ev.head(50))}

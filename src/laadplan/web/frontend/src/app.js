@@ -124,7 +124,7 @@ function regionMap(el) {
     const p = top.properties;
     if (top.layer.id === "locations") {
       try {
-        const d = await getJSON("/web/api/locations/detail?key=" + encodeURIComponent(p.k));
+        const d = await getJSON("/web/api/locations/detail?id=" + encodeURIComponent(top.id));
         show(`<h3>Laadlocatie</h3><p><strong>${esc(d.name || d.key)}</strong><br>Gemeente ${esc(d.gm_code || "n.b.")}</p>
           <p>Laadpunten: ${nlNum(d.n_evses)}${d.has_dc ? " (snellader)" : ""}<br>Bezetting piekuur van de week: ${nlPct(d.peak_how_occupancy_share)}
           <br><small>laatste ${d.period_days} dagen met data (${d.occupancy_source === "sessions" ? "laadsessies" : d.occupancy_source === "status" ? "statuswaarnemingen" : "geen bezettingsdata"}) · <a href="/web/definities#piekuur">definitie</a></small></p>`);
