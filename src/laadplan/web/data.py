@@ -339,6 +339,50 @@ def latest_period(store) -> str | None:
     return str(p["period"].iloc[0])
 
 
+LIVE_S = 600.0
+_live: dict[tuple, dict] = {}
+
+
+def live_contract(app_store, cfg: RegionConfig, key: str, period: str) -> dict | None:
+    """The concession figures of ``period`` computed live by :func:`laadplan.contract.run.compute_contract`
+    (``write=False``: the store is not changed), as the progress report computes them. The computation takes
+    seconds to tens of seconds, so it runs in a background thread on its own store view and is refreshed every
+    :data:`LIVE_S` seconds; until the first result is there this returns None (the page shows the figures of
+    the last ``laadplan contract`` run instead). Returns {"kpis", "alerts", "computed_utc"}."""
+    import logging
+    from datetime import datetime, timezone
+
+    k = (key, period)
+    with _lock:
+        st = _live.get(k)
+        stale = st is None or time.monotonic() - st["t"] > LIVE_S
+        start = stale and not (st or {}).get("running")
+        if start:
+            st = _live.setdefault(k, {"t": 0.0})
+            st["running"] = True
+    if start:
+        def run():
+            from laadplan.contract.run import compute_contract
+
+            cur = app_store.cursor()
+            try:
+                res = compute_contract(cur, cfg, period, write=False)
+                out = {"kpis": res.kpis, "alerts": res.alerts,
+                       "computed_utc": datetime.now(timezone.utc).replace(tzinfo=None)}
+            except Exception:  # noqa: BLE001 - the page falls back to the stored figures
+                logging.getLogger(__name__).exception("live contract figures for %s failed", period)
+                out = {}
+            finally:
+                cur.close()
+            with _lock:
+                st.update(out, t=time.monotonic(), running=False)
+
+        threading.Thread(target=run, name=f"live-contract-{period}", daemon=True).start()
+    with _lock:
+        st = _live.get(k) or {}
+        return {c: st[c] for c in ("kpis", "alerts", "computed_utc")} if "kpis" in st else None
+
+
 def contract_figures(store, period: str | None, level: str = "region", subject: str = "region") -> pd.DataFrame:
     if period is None:
         return pd.DataFrame(columns=["kpi", "value", "norm", "unit", "breach"])

@@ -176,13 +176,27 @@ def overview(request: Request) -> Response:
         counts = data.store_counts(s, gm)
         period = data.latest_period(s)
         figs = data.contract_figures(s, period, "gemeente", gm) if gm else data.contract_figures(s, period)
+        computed = figs["computed_utc"].max() if len(figs) and "computed_utc" in figs else None
+        source = "laadplan contract"
+        live = data.live_contract(request.app.state.store, cfg, store_key(request), period) if period else None
+        if live is not None and len(live["kpis"]):
+            lk = live["kpis"]
+            lev, sub = ("gemeente", gm) if gm else ("region", "region")
+            figs = lk[(lk["level"] == lev) & (lk["subject_id"] == sub)]
+            computed, source = live["computed_utc"], "live"
         _, usage_meta = data.gemeente_usage(s, cfg, store_key(request))
         names = gemeente_names(s)
         n_alerts = len(data.alerts(s, period, gm))
         sites = workflow.sites(s, gm_codes=scope)
+    if source == "live" and live is not None and live.get("alerts") is not None:
+        la = live["alerts"]
+        n_alerts = int(len(la[la["gm_code"] == gm])) if gm and "gm_code" in la else int(len(la))
     states = sites["state"].value_counts().to_dict() if len(sites) else {}
     kp = {r["kpi"]: r for r in data.records(figs)}
+    computed_txt = (f"{source}, {nl_date(computed)} {pd.Timestamp(computed).tz_localize('UTC').tz_convert(cfg.region.time_zone):%H:%M}"
+                    if computed is not None and not pd.isna(computed) else source)
     return render(request, "overview.html", counts=counts, period=period, kp=kp, usage_meta=usage_meta,
+                  computed=computed_txt,
                   names=names, n_alerts=n_alerts, states=states, state_labels=workflow.STATE_LABELS,
                   gm=gm, title="Overzicht")
 

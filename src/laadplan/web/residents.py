@@ -186,6 +186,7 @@ def submit(store, cfg: RegionConfig, form: dict, client: str, *, cache_key: str,
     """Validate, rate-limit, decide and store one request; returns what the resident is shown."""
     sc = cfg.server
     t = now or datetime.now(timezone.utc).replace(tzinfo=None)
+    purge(store, cfg, now=t)  # the retention period is enforced whenever the form is used
     fields = validate(form, t.date())
     ch = client_hash(store, client)
     n = store.count("web_requests", "client_hash = ? AND created_utc > ?", [ch, t - timedelta(hours=1)])

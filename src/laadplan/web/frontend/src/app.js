@@ -66,9 +66,10 @@ function regionMap(el) {
       "circle-stroke-width": ["interpolate", ["linear"], ["zoom"], 9, 0, 12, 0.6], "circle-stroke-color": "#fff" } });
     loaded.locations = "tegels";
     const onData = (e) => {
-      if (e.sourceId === "locations" && map.isSourceLoaded("locations") && map.areTilesLoaded()) {
+      if (e.sourceId === "locations" && e.isSourceLoaded && e.tile !== undefined) {
         map.off("sourcedata", onData);
         map.once("render", () => { window.lpLocationsMs = performance.now(); });
+        map.triggerRepaint();
       }
     };
     map.on("sourcedata", onData);
