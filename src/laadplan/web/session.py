@@ -123,7 +123,7 @@ def install(app) -> None:
     @app.middleware("http")
     async def _session(request: Request, call_next):
         sid = request.cookies.get(SESSION_COOKIE)
-        if sid:
+        if sid and not request.url.path.startswith(("/web/static/", "/web/tiles/")):  # public, no lookup
             s = request.app.state.store.cursor()
             try:
                 hit = lookup(s, sid)

@@ -58,6 +58,7 @@ function regionMap(el) {
   const loaded = {};
   window.lpLayers = loaded;
   map.on("load", async () => {
+    window.lpMapLoadMs = performance.now();
     // the charge points first (vector tiles from the store); every other layer is fetched in parallel and
     // drawn beneath or above them
     map.addSource("locations", { type: "vector", tiles: [location.origin + "/web/tiles/locations/{z}/{x}/{y}.pbf"], maxzoom: 14 });
