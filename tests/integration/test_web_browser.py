@@ -56,7 +56,7 @@ def test_demo_map_loads_every_layer_and_a_gemeente_page_opens_from_a_click(demo)
         assert page.errors == []
         shot(page, "demo-overview")
         # click a gemeente: only the gemeente layer on (unchecked with the keyboard-operable checkboxes)
-        for layer in ("locations", "congestion", "plan", "requests", "corridors", "hubs"):
+        for layer in ("locations", "congestion", "coverage", "plan", "requests", "corridors", "hubs"):
             page.uncheck(f"input[data-layer={layer}]")
         gm = demo["gms"][0]
         fc = httpx.get(srv.base + "/web/api/layers/gemeenten.geojson").json()
@@ -183,3 +183,15 @@ def test_no_serious_or_critical_accessibility_violations(demo, path):
             page.wait_for_selector("[data-ready=ja]", state="attached", timeout=120_000)
         bad = axe_violations(page)
         assert bad == [], bad
+
+
+def test_the_accessibility_check_can_fail():
+    """axe-core as injected here reports a serious violation on a page that has one (so a clean result on the
+    app's pages means something)."""
+    need_browser()
+    with browser() as b:
+        page = new_page(b)
+        page.set_content('<html lang="nl"><body><main><p style="color:#aaa;background:#fff">grijs op wit</p>'
+                         '<input type="text"></main></body></html>')
+        ids = {v["id"] for v in axe_violations(page)}
+    assert {"color-contrast", "label"} <= ids
