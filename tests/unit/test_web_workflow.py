@@ -219,3 +219,20 @@ def test_state_summary_counts_states_and_lead_days(st):
                               "in_aanleg": 0, "gerealiseerd": 1}
     assert sm["lead_days_median"] == pytest.approx(90.5) and sm["lead_days_p90"] == pytest.approx(90.5)
     assert W.state_summary(st, [GM2])["lead_days_median"] is None
+
+
+def test_the_plans_reasons_read_in_dutch():
+    from laadplan.web.pages import plan_reason_nl
+
+    en = ("usage: 1 location(s) with 2 EVSE(s) within 250 m of location EQU000093: peak-hour-of-week occupancy "
+          "100 % (Thu 20:00) >= 85 %; 1 busy location(s) in the cluster | request AV0112 granted: no public charge "
+          "point within 250 m (nearest at 400 m) | coverage: cell E0825N4460 has about 435 households (>= 125) and "
+          "no public charge point")
+    assert plan_reason_nl(en) == (
+        "gebruik: 1 locatie(s) met 2 laadpunt(en) binnen 250 m van locatie EQU000093: bezetting piekuur van de week "
+        "100 % (do 20:00) ≥ 85 %; 1 drukke locatie(s) in het cluster · aanvraag AV0112 toegekend: geen openbaar "
+        "laadpunt binnen 250 m (dichtstbijzijnde op 400 m) · dekking: cel E0825N4460 heeft ongeveer 435 huishoudens "
+        "(≥ 125) en geen openbaar laadpunt")
+    assert plan_reason_nl("forecast (middle): need in BU04820103 grows by 6.0 EVSE(s) in 2027 beyond supply") == \
+        "prognose (midden): behoefte in BU04820103 groeit in 2027 met 6,0 laadpunt(en) boven het aanbod"
+    assert plan_reason_nl(None) == ""

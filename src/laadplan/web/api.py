@@ -147,6 +147,9 @@ def site_detail(site_id: str, request: Request) -> JSONResponse:
         r = _site_or_error(s, p, site_id)
         ev = workflow.events(s, site_id=site_id)
     r.pop("known_evses", None)
+    from laadplan.web.pages import plan_reason_nl
+
+    r["reasons_nl"] = plan_reason_nl(r.get("reasons"))
     return _json({"site": {k: data._num(v) for k, v in r.items()},
                   "events": data.records(ev.drop(columns=["known_evses"]))})
 

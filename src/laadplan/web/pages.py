@@ -389,3 +389,48 @@ async def request_post(request: Request) -> Response:
             return render(request, "request.html", 422, title="Laadpaal aanvragen", result=None, form=form, fout=str(e))
     data.clear_cache()
     return render(request, "request.html", title="Laadpaal aanvragen", result=res, fout=None, form={})
+
+
+# ---- the plan's reasons in Dutch -------------------------------------------------------------------------
+_NL_PHRASES = [
+    (r"usage: (\d+) location\(s\) with (\d+) EVSE\(s\) within (\d+) m of location ([^:]+):",
+     r"gebruik: \1 locatie(s) met \2 laadpunt(en) binnen \3 m van locatie \4:"),
+    (r"peak-hour-of-week occupancy", "bezetting piekuur van de week"),
+    (r"mean occupancy", "gemiddelde bezetting"),
+    (r"kWh per EVSE per day", "kWh per laadpunt per dag"),
+    (r"(\d+) busy location\(s\) in the cluster", r"\1 drukke locatie(s) in het cluster"),
+    (r"\(upper bound: EVSE-weighted mean of the locations' peaks, no hour-of-week profile\)",
+     "(bovengrens: gewogen gemiddelde van de pieken, geen uurprofiel)"),
+    (r"request (\S+) granted:", r"aanvraag \1 toegekend:"),
+    (r"all (\d+) public location\(s\) within (\d+) m are too busy", r"alle \1 openbare locatie(s) binnen \2 m zijn te druk"),
+    (r"no public charge point within (\d+) m", r"geen openbaar laadpunt binnen \1 m"),
+    (r"nearest at (\d+) m", r"dichtstbijzijnde op \1 m"),
+    (r"none within (\d+) m", r"geen binnen \1 m"),
+    (r"coverage: cell (\S+) has about (\d+) households \(>= (\d+)\) and no public charge point",
+     r"dekking: cel \1 heeft ongeveer \2 huishoudens (≥ \3) en geen openbaar laadpunt"),
+    (r"forecast \(low\)", "prognose (laag)"), (r"forecast \(middle\)", "prognose (midden)"),
+    (r"forecast \(high\)", "prognose (hoog)"),
+    (r"need in (\S+) grows by ([\d.]+) EVSE\(s\) in (\d{4}) beyond supply",
+     r"behoefte in \1 groeit in \3 met \2 laadpunt(en) boven het aanbod"),
+    (r"([\d.]+) of it at this spot \(one of (\d+) cells?, chosen by households\)",
+     r"\1 daarvan op deze plek (een van \2 cellen, gekozen naar huishoudens)"),
+    (r"([\d.]+) of it at this spot", r"\1 daarvan op deze plek"),
+    (r" >= ", " ≥ "),
+]
+
+
+def plan_reason_nl(text: Any) -> str:
+    """The plan's reason text (English, from laadplan.placement.triggers) in Dutch, pattern by pattern;
+    a part without a known pattern stays as it is."""
+    import re
+
+    if not isinstance(text, str) or not text:
+        return ""
+    out = weekday_nl(text)
+    for pat, rep in _NL_PHRASES:
+        out = re.sub(pat, rep, out)
+    out = re.sub(r"(\d+)\.(\d+) (%|≥|daarvan|laadpunt)", r"\1,\2 \3", out)
+    return out.replace(" | ", " · ")
+
+
+env.filters["reason_nl"] = plan_reason_nl

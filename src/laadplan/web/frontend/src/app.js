@@ -138,7 +138,7 @@ function regionMap(el) {
       try {
         const d = (await getJSON("/web/api/sites/" + encodeURIComponent(p.site_id))).site;
         show(`<h3>Plan-locatie ${esc(d.site_id)}</h3><p>Jaar ${esc(d.year)} · ${nlNum(d.evses)} laadpunten<br>Status: <strong>${esc(STATE_NL[d.state] || d.state)}</strong>${d.reason ? " (" + esc(d.reason) + ")" : ""}<br>
-          Netroute: ${d.grid_route === "existing_connection" ? "bestaande aansluiting" : "nieuwe aansluiting"}<br>Reden in het plan: ${esc(d.reasons || "")}</p>
+          Netroute: ${d.grid_route === "existing_connection" ? "bestaande aansluiting" : "nieuwe aansluiting"}<br>Reden in het plan: ${esc(d.reasons_nl || "")}</p>
           <p><a href="/web/gemeente/${encodeURIComponent(d.gm_code)}#planlocaties">Naar de gemeentepagina</a> · <a href="/web/definities#plan">definitie</a></p>`);
       } catch (err) { show("<p>Geen toegang tot deze plan-locatie.</p>"); }
     } else if (top.layer.id === "requests") {
