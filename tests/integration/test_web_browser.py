@@ -18,16 +18,36 @@ from web_browser import Server, axe_violations, browser, login, need_browser, ne
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory):
-    """The demo region (laadplan demo) in a store, with tokens for the region and two gemeenten."""
-    need_browser()
+def demo_db(tmp_path_factory) -> str:
+    """The demo region (laadplan demo) built once per test run, also under pytest-xdist (a file lock in the
+    run's shared temp folder), and copied for this worker."""
+    import fcntl
+    import shutil
+
     from laadplan.demo.run import run_demo
 
-    d = tmp_path_factory.mktemp("webdemo")
-    db = str(d / "demo.duckdb")
+    import os
+
+    base = tmp_path_factory.getbasetemp()
+    root = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "web-demo"  # this run's, shared
+    root.mkdir(exist_ok=True)
+    with open(root / "lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (root / "done").exists():
+            with Store(str(root / "demo.duckdb")) as s:
+                run_demo(s, RegionConfig(), root / "out", log=lambda m: None)
+            (root / "done").touch()
+    db = tmp_path_factory.mktemp("webdemo") / "demo.duckdb"
+    shutil.copy(root / "demo.duckdb", db)
+    return str(db)
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    """A server on a copy of the demo region, with tokens for the region and two gemeenten."""
+    need_browser()
+    db = demo_db(tmp_path_factory)
     with Store(db) as s:
-        run_demo(s, RegionConfig(), d / "out", log=lambda m: None)
         gms = s.query("SELECT gm_code FROM plan_sites WHERE gm_code IS NOT NULL GROUP BY gm_code "
                       "ORDER BY count(DISTINCT site_id) DESC, gm_code LIMIT 2")["gm_code"].tolist()
         tok = {"region": auth.create_token(s, "region")[0],
