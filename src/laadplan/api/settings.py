@@ -22,3 +22,17 @@ class ServerConfig(BaseModel):
     token_days_default: int = Field(365, gt=0, description="Validity of a new API token (days)")
     page_size_default: int = Field(100, gt=0, description="Items per page of a list endpoint by default")
     page_size_max: int = Field(1000, gt=0, description="Largest page a client may ask for (limit=)")
+    # ---- web app (laadplan.web) -------------------------------------------------------------------------
+    web_background_tiles: str = Field(
+        "", description="Background map of the web app: empty for none (works offline), or an XYZ raster tile "
+        "URL such as PDOK's BRT achtergrondkaart "
+        "https://service.pdok.nl/brt/achtergrondkaart/wmts/v2_0/grijs/EPSG:3857/{z}/{x}/{y}.png")
+    web_geocoder_url: str = Field(
+        "", description="Address search of the residents' form: empty for none (the resident clicks the map or "
+        "gives coordinates), or PDOK Locatieserver https://api.pdok.nl/bzk/locatieserver/search/v3_1/free")
+    web_requests_per_hour_per_client: int = Field(
+        5, gt=0, description="Residents' form: requests per client address per hour; more are refused")
+    web_request_retention_days: int = Field(
+        365, gt=0, description="Residents' form: days the personal data of a request (address, postal code, exact "
+        "point) is kept; then purged (AVG/GDPR)")
+    web_session_hours: float = Field(12.0, gt=0, description="Web app: a log-in session lasts this many hours")

@@ -87,38 +87,50 @@ def cells_from_codes(cell_rows: pd.DataFrame, areas: pd.DataFrame | None) -> pd.
     return c[["cell500_code", "households", "x_rd", "y_rd", "gm_code"]]
 
 
-def load_inputs(store: Store, cfg: RegionConfig) -> tuple[PlanInputs, dict]:
-    """Everything the plan needs from the store, with notes on what was (not) available."""
-    notes: dict = {}
+def plan_locations(store: Store) -> pd.DataFrame:
+    """Public locations with RD coordinates (computed from WGS84 where missing), as the plan and the request
+    decisions read them."""
     loc = store.frame("locations", columns=["country_code", "party_id", "location_id", "lat", "lon", "x_rd", "y_rd",
                                             "gm_code", "n_evses"])
     miss = loc["x_rd"].isna() & loc["lat"].notna()
     if miss.any():
         loc.loc[miss, "x_rd"], loc.loc[miss, "y_rd"] = geo.to_rd(loc.loc[miss, "lon"], loc.loc[miss, "lat"])
-    loc = loc[loc["x_rd"].notna()].reset_index(drop=True)
-    kpi, src = usage_kpi_frame(store, cfg)
-    notes["usage_kpi_source"] = src
-    profile = usage_profile_frame(store, cfg, src) if kpi is not None else None
-    areas = wkb_bytes(store.query(
+    return loc[loc["x_rd"].notna()].reset_index(drop=True)
+
+
+def plan_areas(store: Store) -> pd.DataFrame:
+    """Gemeenten, wijken and buurten with households and polygons (WKB bytes), as the plan reads them."""
+    return wkb_bytes(store.query(
         "SELECT area_code, level, gm_code, households, centroid_lat, centroid_lon, geometry_wkb FROM areas "
         "WHERE level IN ('gemeente', 'wijk', 'buurt')"))
-    cells = None
+
+
+def coverage_cells(store: Store, areas: pd.DataFrame) -> tuple[pd.DataFrame | None, str, str]:
+    """Households per 500 m cell for the coverage trigger: CBS 500 m cells when loaded, else each buurt's
+    households spread over its cells by area share. Returns (cells or None, households note, coverage note);
+    used by :func:`load_inputs` and the web map's coverage-gap layer."""
     cell_rows = store.query("SELECT area_code AS cell500_code, households, gm_code FROM areas "
                             "WHERE level = 'cell500' AND households IS NOT NULL")
     if len(cell_rows):
         cells = cells_from_codes(cell_rows, areas)
-        notes["households"] = f"CBS 500 m cells ({len(cells):,} with households)"
-        notes["coverage"] = "exact: households per CBS 500 m cell"
-    else:
-        bu = areas[(areas["level"] == "buurt") & areas["households"].notna()]
-        if len(bu):
-            cells = TR.households_per_cell(bu)
-            notes["households"] = "buurten spread over 500 m cells by area share"
-            notes["coverage"] = ("approximate: no CBS 500 m cells loaded, each buurt's households are spread "
-                                 "evenly over its area (water and parks included)")
-        else:
-            notes["households"] = "none (no coverage trigger)"
-            notes["coverage"] = "n/a: no households per 500 m cell or buurt loaded"
+        return cells, f"CBS 500 m cells ({len(cells):,} with households)", "exact: households per CBS 500 m cell"
+    bu = areas[(areas["level"] == "buurt") & areas["households"].notna()]
+    if len(bu):
+        return (TR.households_per_cell(bu), "buurten spread over 500 m cells by area share",
+                "approximate: no CBS 500 m cells loaded, each buurt's households are spread evenly over its area "
+                "(water and parks included)")
+    return None, "none (no coverage trigger)", "n/a: no households per 500 m cell or buurt loaded"
+
+
+def load_inputs(store: Store, cfg: RegionConfig) -> tuple[PlanInputs, dict]:
+    """Everything the plan needs from the store, with notes on what was (not) available."""
+    notes: dict = {}
+    loc = plan_locations(store)
+    kpi, src = usage_kpi_frame(store, cfg)
+    notes["usage_kpi_source"] = src
+    profile = usage_profile_frame(store, cfg, src) if kpi is not None else None
+    areas = plan_areas(store)
+    cells, notes["households"], notes["coverage"] = coverage_cells(store, areas)
     need = None
     model.table("areas")  # loads every family's tables
     if "forecast_need" in model.TABLES and store.count("forecast_need"):
