@@ -13,4 +13,5 @@ MODULES = [
     "laadplan.commands.contract",
     "laadplan.commands.demo",
     "laadplan.commands.admin",
+    "laadplan.commands.db",
 ]

@@ -68,7 +68,7 @@ from laadplan.ingest._csvstream import set_field_limit
 from laadplan.ingest._io import SourceError, open_binary, open_text, source_name
 from laadplan.ingest._records import Limits, detect_container, iter_json_records
 from laadplan.ingest.base import IngestResult, Progress, Quarantine, log_run, utcnow
-from laadplan.store import Store, UpsertResult
+from laadplan.store import Store, UpsertResult, complete
 
 log = logging.getLogger(__name__)
 
@@ -165,7 +165,7 @@ class _Batch:
         self.store, self.cfg, self.src, self.result, self.q = store, cfg, src, result, quarantine
         self.con = store.con
         self._tables: dict[str, pa.Table] = {}
-        self.con.complete()
+        complete(self.con)
         for stmt in _cdr_sql.MACROS.split(";"):
             if stmt.strip():
                 self.con.execute(stmt)

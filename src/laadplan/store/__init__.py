@@ -36,6 +36,14 @@ def default_db_path() -> str:
     return os.environ.get("LAADPLAN_DB", DEFAULT_DB)
 
 
+def complete(con: duckdb.DuckDBPyConnection) -> None:
+    """Finish a pending result on ``con`` before the next register()/COMMIT (DuckDB 2's ``complete()``;
+    DuckDB 1.x finishes it by itself)."""
+    fn = getattr(con, "complete", None)
+    if fn is not None:
+        fn()
+
+
 class StoreError(Exception):
     """The store cannot be opened or written (one clear line for the user, naming the store file)."""
 
@@ -63,6 +71,13 @@ def explain(e: BaseException, path: str) -> str:
     return f"store {path}: {msg.splitlines()[0] if msg else type(e).__name__}"
 
 
+def schema_markdown() -> str:
+    """``laadplan schema``: the data model and how both backends hold it (docs/data-model.md)."""
+    from laadplan.store.postgres import backends_markdown
+
+    return model.markdown().rstrip() + "\n\n" + backends_markdown()
+
+
 @dataclass
 class UpsertResult:
     inserted: int = 0
@@ -77,19 +92,33 @@ class UpsertResult:
 
 
 class Store:
-    """A laadplan store in one DuckDB file (``":memory:"`` for tests)."""
+    """A laadplan store: a DuckDB file (``":memory:"`` for tests) or a PostgreSQL/PostGIS database by URL.
 
-    def __init__(self, path: str | os.PathLike | None = None, *, read_only: bool = False, create: bool = True):
+    ``Store("zuidwest.duckdb")`` and ``Store("postgresql://user@host:5432/dbname")`` behave the same for
+    callers: every statement runs on :attr:`con`, a DuckDB connection; for PostgreSQL the database is ATTACHed
+    to an in-memory DuckDB and made its default catalog (:mod:`laadplan.store.postgres`), so the same SQL
+    reads and writes PostgreSQL tables and :meth:`transaction` is one PostgreSQL transaction.
+    :attr:`backend` is ``"duckdb"`` or ``"postgres"``; :meth:`native_query` / :meth:`native_execute` run
+    PostgreSQL's own SQL (PostGIS) on the same connection and transaction.
+    """
+
+    def __init__(self, path: str | os.PathLike | None = None, *, read_only: bool = False, create: bool = True,
+                 migrate: bool = True):
         """Open the store at ``path``; with ``create=False`` a missing file is an error (read commands must
-        not leave an empty store behind a mistyped ``--db``)."""
+        not leave an empty store behind a mistyped ``--db``). A PostgreSQL database must exist already (the
+        tables are created in it); a store opened for writing is brought to the current schema version."""
+        from laadplan.store import postgres as pg
+
         self.path = str(path) if path is not None else default_db_path()
         self.run_id: str | None = None
+        self.read_only = read_only
         self._depth = 0
-        if re.match(r"^[A-Za-z][A-Za-z0-9+.-]*://", self.path):  # a database URL, not a file
-            raise StoreError(f"{re.sub(r'//[^@/]*@', '//', self.path)}: only DuckDB store "
-                             f"files are supported so far (a PostgreSQL store by URL is not built yet); give "
-                             f"--db a file path such as zuidwest.duckdb")
-        if self.path != ":memory:":
+        self.backend = "postgres" if pg.is_postgres_url(self.path) else "duckdb"
+        self.display = pg.redact(self.path) if self.backend == "postgres" else self.path
+        if self.backend == "duckdb" and re.match(r"^[A-Za-z][A-Za-z0-9+.-]*://", self.path):
+            raise StoreError(f"{re.sub(r'//[^@/]*@', '//', self.path)}: not a store location; give --db a "
+                             f"DuckDB file path (zuidwest.duckdb) or postgresql://user@host:port/dbname")
+        if self.backend == "duckdb" and self.path != ":memory:":
             p = Path(self.path)
             if p.is_dir():
                 raise StoreError(explain(IsADirectoryError("Is a directory"), self.path))
@@ -103,50 +132,74 @@ class Store:
                     raise StoreError(f"cannot create the folder of the store {self.path} ({e.strerror}); "
                                      f"choose a writable --db") from None
         try:
-            self.con = duckdb.connect(self.path, read_only=read_only)
+            if self.backend == "postgres":
+                self.con = duckdb.connect(":memory:")
+            else:
+                self.con = duckdb.connect(self.path, read_only=read_only)
         except duckdb.Error as e:
             raise StoreError(explain(e, self.path)) from None
         try:
             self.con.execute("SET TimeZone = 'UTC'")
-            if not read_only:
+            self.con.execute("SET enable_progress_bar = false")  # no bar on the user's terminal
+            if self.backend == "postgres":
+                pg.attach(self.con, self.path, read_only)
+                if not read_only:
+                    self.postgis_version = pg.ensure_postgis(self.con, self.path)
+                elif not create and not self.has_table("schema_version"):
+                    raise StoreError(f"no laadplan store in {self.display} (no tables yet): make one with "
+                                     f"`laadplan ingest`, `laadplan demo` or `laadplan db upgrade`")
+            if not read_only and migrate:
                 self.init_schema()
+            else:
+                from laadplan.store import migrations
+
+                migrations.check(self)
+        except StoreError:
+            self.con.close()
+            raise
         except duckdb.Error as e:
             self.con.close()
-            raise StoreError(explain(e, self.path)) from None
+            raise StoreError(explain(e, self.display)) from None
 
     # -- lifecycle -------------------------------------------------------------------------------
-    def init_schema(self) -> None:
-        for t in model.all_tables():
-            self.con.execute(t.ddl())
-            self._migrate(t)
-            for cols in t.indexes:
-                name = f"idx_{t.name}_{'_'.join(cols)}"
-                self.con.execute(f'CREATE INDEX IF NOT EXISTS "{name}" ON "{t.name}" ('
-                                 + ", ".join(f'"{c}"' for c in cols) + ")")
+    def init_schema(self) -> tuple[int, int]:
+        """Apply the pending schema migrations (:mod:`laadplan.store.migrations`); (before, after)."""
+        from laadplan.store import migrations
 
-    def _migrate(self, t: model.Table) -> None:
-        """Bring a table of a store made by an earlier version up to the model: add new columns; rebuild it
-        when its primary key changed (in one transaction, keeping every row)."""
-        have = [r[0] for r in self.con.execute(
-            "SELECT column_name FROM information_schema.columns WHERE table_name = ? ORDER BY ordinal_position",
-            [t.name]).fetchall()]
-        for c in t.columns:
-            if c.name not in have:
-                self.con.execute(f'ALTER TABLE "{t.name}" ADD COLUMN "{c.name}" {model.SQL_TYPES[c.type]}')
-        if not t.primary_key:
-            return
-        pk = self.con.execute("SELECT constraint_column_names FROM duckdb_constraints() WHERE table_name = ? "
-                              "AND constraint_type = 'PRIMARY KEY'", [t.name]).fetchall()
-        if not pk or list(pk[0][0]) == list(t.primary_key):
-            return
-        cols = ", ".join(f'"{c}"' for c in t.column_names)
-        fill = ", ".join(f"coalesce(\"{c}\", '')" if c in t.primary_key and c not in have else f'"{c}"'
-                         for c in t.column_names)
-        with self.transaction():
-            self.con.execute(f'ALTER TABLE "{t.name}" RENAME TO "_old_{t.name}"')
-            self.con.execute(t.ddl())
-            self.con.execute(f'INSERT INTO "{t.name}" ({cols}) SELECT {fill} FROM "_old_{t.name}"')
-            self.con.execute(f'DROP TABLE "_old_{t.name}"')
+        return migrations.upgrade(self)
+
+    @property
+    def schema_version(self) -> int:
+        from laadplan.store import migrations
+
+        return migrations.current_version(self)
+
+    # -- PostgreSQL's own SQL (PostGIS, catalog) ---------------------------------------------------
+    def native_query(self, sql: str) -> pd.DataFrame:
+        """Run ``sql`` in PostgreSQL itself (PostGIS functions, pg_catalog) on the store's connection and
+        transaction; a DataFrame. Only on the PostgreSQL backend."""
+        from laadplan.store import postgres as pg
+
+        self._need_postgres()
+        return self.con.execute(f"SELECT * FROM postgres_query('{pg.ALIAS}', ?)", [sql]).df()
+
+    def native_execute(self, sql: str) -> None:
+        """Run a PostgreSQL statement (DDL, PostGIS, locks) on the store's connection and transaction."""
+        from laadplan.store import postgres as pg
+
+        self._need_postgres()
+        pg.native_execute(self.con, sql)
+
+    def clear_catalog_cache(self) -> None:
+        """After native DDL: let DuckDB read PostgreSQL's catalog again."""
+        if self.backend == "postgres":
+            from laadplan.store import postgres as pg
+
+            pg.clear_cache(self.con)
+
+    def _need_postgres(self) -> None:
+        if self.backend != "postgres":
+            raise StoreError(f"{self.display}: PostgreSQL-native SQL needs a PostgreSQL store")
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator["Store"]:
@@ -158,11 +211,11 @@ class Store:
             self._depth += 1
             try:
                 yield self
-                self.con.complete()  # no pending result may outlive the block (as COMMIT would ensure)
+                complete(self.con)  # no pending result may outlive the block (as COMMIT would ensure)
             finally:
                 self._depth -= 1
             return
-        self.con.complete()
+        complete(self.con)
         self.con.execute("BEGIN TRANSACTION").fetchall()
         self._depth = 1
         try:
@@ -183,6 +236,7 @@ class Store:
             self.con.execute("ROLLBACK").fetchall()
         except duckdb.Error:
             pass  # already ended by the database (a failed COMMIT); the original error is what matters
+        self.clear_catalog_cache()  # a rolled-back CREATE must not stay in DuckDB's view of PostgreSQL
 
     def _drop_quietly(self, name: str) -> None:
         """Drop a scratch table; inside a failed transaction that cannot run, and must not hide the error."""
@@ -219,7 +273,8 @@ class Store:
     def has_table(self, name: str) -> bool:
         """True when the store file holds the table (a file made by an older version, opened read-only, may
         lack tables declared since)."""
-        q = "SELECT count(*) FROM information_schema.tables WHERE table_name = ?"
+        q = ("SELECT count(*) FROM information_schema.tables WHERE table_name = ? "
+             "AND table_catalog = current_database() AND table_schema = current_schema()")
         return bool(self.con.execute(q, [name]).fetchone()[0])
 
     def count(self, table: str, where: str | None = None, params: list | None = None) -> int:
@@ -235,7 +290,7 @@ class Store:
         object alive until the commit - every batch of a 1 M-record file (2.5 GB). The names are resolved
         by DuckDB's replacement scan from the namespace the statement runs in, and released after it.
         With ``arrow=True`` the result is returned as an Arrow table (a scratch result to bind again)."""
-        self.con.complete()
+        complete(self.con)
         ns: dict[str, Any] = {"_con": self.con, "_sql": sql, "_params": params or [], **tables}
         code = ("_r = _con.sql(_sql, params=_params).to_arrow_table()" if arrow
                 else "_r = _con.execute(_sql, _params)")
@@ -331,5 +386,5 @@ class Store:
         cols = ", ".join(f'"{c}"' for c in t.column_names)
         n = self.run_sql(f'INSERT INTO "{t.name}" ({cols}) SELECT {", ".join(sel)} FROM _incoming',
                          _incoming=data).fetchone()
-        self.con.complete()
+        complete(self.con)
         return int(n[0]) if n else 0
