@@ -265,9 +265,12 @@ class Store:
 
     def frame(self, table: str, where: str | None = None, params: list | dict | None = None,
               columns: list[str] | None = None) -> pd.DataFrame:
+        """Rows of a model table (optionally filtered), in primary-key order."""
         t = model.table(table)
         cols = ", ".join(f'"{c}"' for c in (columns or t.column_names))
         sql = f'SELECT {cols} FROM "{t.name}"' + (f" WHERE {where}" if where else "")
+        if t.primary_key:  # the same row order on every backend (PostgreSQL has no insertion order)
+            sql += " ORDER BY " + ", ".join(f'"{k}"' for k in t.primary_key)
         return self.query(sql, params)
 
     def has_table(self, name: str) -> bool:

@@ -240,3 +240,54 @@ def backends_markdown() -> str:
         tables = " + ".join(f"`{w.split('.')[1]}`" for w in src.split() if w.startswith("public."))
         out.append(f"| `{GIS_SCHEMA}.{name}` | {tables} | {gs} |")
     return "\n".join(out) + "\n"
+
+
+# -- databases (tests, set-up) ----------------------------------------------------------------------------
+def _admin(url: str) -> tuple[duckdb.DuckDBPyConnection, str]:
+    """A DuckDB connection with the server's ``postgres`` maintenance database attached, and the database
+    name of ``url``."""
+    from laadplan.store import StoreError
+
+    check_url(url)
+    u = urlsplit(url)
+    name = u.path.strip("/")
+    admin = u._replace(path="/postgres").geturl()
+    con = duckdb.connect(":memory:")
+    con.execute("SET enable_progress_bar = false")
+    con.execute(f"LOAD '{extension_path()}'")
+    try:
+        con.execute(f"ATTACH '{admin.replace(chr(39), chr(39) * 2)}' AS adm (TYPE postgres)")
+    except duckdb.Error as e:
+        con.close()
+        raise StoreError(explain_connect(e, admin)) from None
+    return con, name
+
+
+def _ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def create_database(url: str, template: str | None = None) -> None:
+    """CREATE DATABASE for ``url`` (optionally as a copy of the database ``template``)."""
+    con, name = _admin(url)
+    try:
+        tpl = f" TEMPLATE {_ident(template)}" if template else ""
+        con.execute("CALL postgres_execute('adm', ?, use_transaction := false)",
+                    [f"CREATE DATABASE {_ident(name)}{tpl}"])
+    finally:
+        con.close()
+
+
+def drop_database(url: str) -> None:
+    """DROP DATABASE IF EXISTS for ``url`` (closing other sessions on it)."""
+    con, name = _admin(url)
+    try:
+        con.execute("CALL postgres_execute('adm', ?, use_transaction := false)",
+                    [f"DROP DATABASE IF EXISTS {_ident(name)} WITH (FORCE)"])
+    finally:
+        con.close()
+
+
+def with_database(url: str, name: str) -> str:
+    """``url`` naming the database ``name`` instead."""
+    return urlsplit(url)._replace(path="/" + name).geturl()
