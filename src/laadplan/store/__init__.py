@@ -330,7 +330,10 @@ class Store:
             sel.append(f'coalesce(CAST("{c.name}" AS {typ}), CAST({self._default(t, c.name)} AS {typ})) AS "{c.name}"' if c.name in have
                        else f'CAST({self._default(t, c.name)} AS {typ}) AS "{c.name}"')
         key = ", ".join(f'"{k}"' for k in t.primary_key)
-        order = f'"{t.version_column}" DESC NULLS LAST' if t.version_column else "1"
+        # two sort keys (same order as DESC NULLS LAST): DuckDB 1.5 rewrites a one-key row_number() = 1 into
+        # arg_max, which returns NULL for every column when the version of a key is NULL
+        order = (f'("{t.version_column}" IS NULL), "{t.version_column}" DESC' if t.version_column
+                 else "1")
         return self.run_sql(
             f"SELECT * EXCLUDE (_rn) FROM ("
             f"SELECT {', '.join(sel)}, row_number() OVER (PARTITION BY {key} ORDER BY {order}) AS _rn "
