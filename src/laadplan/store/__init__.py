@@ -106,7 +106,9 @@ class Store:
                  migrate: bool = True):
         """Open the store at ``path``; with ``create=False`` a missing file is an error (read commands must
         not leave an empty store behind a mistyped ``--db``). A PostgreSQL database must exist already (the
-        tables are created in it); a store opened for writing is brought to the current schema version."""
+        tables are created in it); a store opened for writing is brought to the current schema version, and
+        one with a newer version than this code knows is refused (:class:`StoreError`). ``migrate=False``
+        skips both (``laadplan db upgrade`` and tests look at the version themselves)."""
         from laadplan.store import postgres as pg
 
         self.path = str(path) if path is not None else default_db_path()
@@ -150,10 +152,10 @@ class Store:
                                      f"`laadplan ingest`, `laadplan demo` or `laadplan db upgrade`")
             if not read_only and migrate:
                 self.init_schema()
-            else:
+            elif migrate:
                 from laadplan.store import migrations
 
-                migrations.check(self)
+                migrations.check(self)  # a newer schema is refused also for reading
         except StoreError:
             self.con.close()
             raise
