@@ -49,8 +49,12 @@ class StoreError(Exception):
 
 
 def explain(e: BaseException, path: str) -> str:
-    """One line saying what went wrong with the store at ``path`` and what to do."""
-    msg = str(e)
+    """One line saying what went wrong with the store at ``path`` and what to do (a URL's password is never
+    shown)."""
+    from laadplan.store.postgres import redact
+
+    path = redact(str(path))
+    msg = redact(str(e))
     low = msg.lower()
     if "could not set lock" in low or "conflicting lock" in low:
         pid = ""
@@ -58,6 +62,13 @@ def explain(e: BaseException, path: str) -> str:
             pid = " (pid " + msg.split("PID ", 1)[1].split(")", 1)[0].strip() + ")"
         return (f"another laadplan process{pid} holds the store {path} (an ingest or analysis is running); "
                 f"wait for it to finish and run this again")
+    if "server closed the connection" in low or "connection to server" in low and "lost" in low \
+            or "terminating connection" in low or "no connection to the server" in low:
+        return (f"lost the connection to the PostgreSQL store {path}; nothing of this step was stored (the "
+                f"server rolled it back) - run it again when the server is reachable")
+    if "could not serialize access" in low or "deadlock detected" in low:
+        return (f"another process changed the same rows of {path} at the same time; nothing of this step was "
+                f"stored - run it again")
     if "no space left" in low or "disk full" in low or "file too large" in low:
         return (f"no space left on the device of the store {path}; nothing of this step was stored - free "
                 f"space (or point --db elsewhere) and run it again")
