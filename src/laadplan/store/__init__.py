@@ -283,7 +283,11 @@ class Store:
         cols = ", ".join(f'"{c}"' for c in (columns or t.column_names))
         sql = f'SELECT {cols} FROM "{t.name}"' + (f" WHERE {where}" if where else "")
         if t.primary_key:  # the same row order on every backend (PostgreSQL has no insertion order)
-            sql += " ORDER BY " + ", ".join(f'"{k}"' for k in t.primary_key)
+            keys = ", ".join(f'"{k}"' for k in t.primary_key)
+            if not where or not re.search(r"\border\s+by\b", where, re.I):
+                sql += " ORDER BY " + keys
+            elif not re.search(r"\b(limit|offset)\b", where, re.I):
+                sql += ", " + keys  # the caller's order first, the key breaks its ties
         return self.query(sql, params)
 
     def has_table(self, name: str) -> bool:
