@@ -290,6 +290,24 @@ class Store:
                 sql += ", " + keys  # the caller's order first, the key breaks its ties
         return self.query(sql, params)
 
+    @contextlib.contextmanager
+    def scanned(self, table: str, columns: list[str]) -> Iterator[str]:
+        """A relation name holding ``columns`` of ``table`` for an analysis that reads it several times.
+
+        On a DuckDB file that is the table itself; on PostgreSQL the columns are read once (one binary COPY)
+        into a DuckDB temp table, so the analysis's passes run at DuckDB speed on the same rows."""
+        t = model.table(table)
+        if self.backend != "postgres":
+            yield f'"{t.name}"'
+            return
+        name = f"_lp_scan_{t.name}"
+        cols = ", ".join(f'"{c}"' for c in columns)
+        self.con.execute(f'CREATE OR REPLACE TEMP TABLE {name} AS SELECT {cols} FROM "{t.name}"')
+        try:
+            yield f"temp.main.{name}"
+        finally:
+            self._drop_quietly(f"temp.main.{name}")
+
     def has_table(self, name: str) -> bool:
         """True when the store file holds the table (a file made by an older version, opened read-only, may
         lack tables declared since)."""
