@@ -20,6 +20,66 @@ def store():
     s.close()
 
 
+# -- PostgreSQL/PostGIS backend ------------------------------------------------------------------------
+#: server the PostgreSQL tests use (a per-run database is created on it and dropped afterwards)
+PG_SERVER = os.environ.get("LAADPLAN_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+def _pg_required() -> bool:
+    return bool(os.environ.get("CI") or os.environ.get("LAADPLAN_REQUIRE_PG"))
+
+
+@pytest.fixture(scope="session")
+def pg_template():
+    """A per-run template database (``laadplan_test_<pid>_<random>_tpl``) with PostGIS and the migrated
+    schema; tests get copies of it. An unreachable server FAILS the test under CI / LAADPLAN_REQUIRE_PG=1
+    (``./dev test`` sets it) and is reported as a skip with the reason otherwise - never silently."""
+    import secrets
+
+    from laadplan.store import Store, StoreError
+    from laadplan.store import postgres as pg
+
+    name = f"laadplan_test_{os.getpid()}_{secrets.token_hex(3)}_tpl"
+    url = pg.with_database(PG_SERVER, name)
+    try:
+        pg.create_database(url)
+        Store(url).close()  # PostGIS + migrations, once per run
+    except StoreError as e:
+        try:
+            pg.drop_database(url)
+        except StoreError:
+            pass
+        msg = f"PostgreSQL backend unavailable at {pg.redact(PG_SERVER)} (LAADPLAN_TEST_PG): {e}"
+        if _pg_required():
+            pytest.fail(msg + " - required here (CI / LAADPLAN_REQUIRE_PG=1)", pytrace=False)
+        pytest.skip(msg)
+    yield url, name
+    pg.drop_database(url)
+
+
+@pytest.fixture
+def pg_url(pg_template):
+    """A fresh, migrated PostgreSQL/PostGIS store URL for one test (a copy of the run's template),
+    dropped after the test."""
+    import secrets
+
+    from laadplan.store import postgres as pg
+
+    _, tpl = pg_template
+    url = pg.with_database(PG_SERVER, f"{tpl[:-4]}_{secrets.token_hex(3)}")
+    pg.create_database(url, template=tpl)
+    yield url
+    pg.drop_database(url)
+
+
+@pytest.fixture(params=["duckdb", "postgres"])
+def backend(request, tmp_path):
+    """A new, empty store location on each backend: a DuckDB file path or a PostgreSQL URL."""
+    if request.param == "duckdb":
+        return str(tmp_path / "store.duckdb")
+    return request.getfixturevalue("pg_url")
+
+
 @pytest.fixture
 def cfg():
     from laadplan.config import RegionConfig

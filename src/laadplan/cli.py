@@ -23,7 +23,7 @@ app = typer.Typer(
 
 @app.callback()
 def _global(
-    db: str = typer.Option(None, "--db", envvar="LAADPLAN_DB", help="Store file (DuckDB) [default: ./laadplan.duckdb]"),
+    db: str = typer.Option(None, "--db", envvar="LAADPLAN_DB", help="Store: a DuckDB file, or postgresql://user@host:port/dbname [default: ./laadplan.duckdb]"),
     config: Path = typer.Option(None, "--config", envvar="LAADPLAN_CONFIG", help="Region config TOML [default: Zuidwest]"),
     json_out: bool = typer.Option(False, "--json", help="Machine-readable JSON on stdout"),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars"),

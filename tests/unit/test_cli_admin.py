@@ -54,19 +54,23 @@ def test_schema_documents_every_table_and_the_shipped_doc_is_current():
     from pathlib import Path
 
     doc = Path(__file__).resolve().parents[2] / "docs" / "data-model.md"
-    assert doc.read_text(encoding="utf-8").strip() == model.markdown().strip(), \
+    from laadplan.store import schema_markdown
+
+    assert "`gis.locations`" in res.output and "EPSG:28992" in res.output  # both backends documented
+    assert doc.read_text(encoding="utf-8").strip() == schema_markdown().strip(), \
         "docs/data-model.md is stale: run `laadplan schema --write docs/data-model.md`"
 
 
 def test_a_database_url_is_a_clear_error_not_a_folder(tmp_path, monkeypatch):
     """``--db postgresql://user:secret@host/db`` made a DuckDB file in a folder named 'postgresql:' (and ingest
-    wrote into it); until the PostgreSQL store exists it is one clear line, nothing created, no password shown."""
+    wrote into it). Now a URL selects the PostgreSQL store (issue 14); a server that cannot be reached is one
+    clear line, nothing is created locally and no password is shown."""
     monkeypatch.chdir(tmp_path)
     src = tmp_path / "g.geojson"
     src.write_text('{"type": "FeatureCollection", "features": []}')
     for args in (["kpi"], ["ingest", "areas", str(src)]):
-        r = CliRunner().invoke(app, ["--db", "postgresql://laadplan:secret@127.0.0.1:5432/zuidwest", *args])
+        r = CliRunner().invoke(app, ["--db", "postgresql://laadplan:secret@127.0.0.1:1/zuidwest", *args])
         assert r.exit_code == 1, r.output
-        assert "only DuckDB store files are supported" in r.output and "secret" not in r.output
-        assert "postgresql://127.0.0.1:5432/zuidwest" in r.output
+        assert "cannot reach PostgreSQL" in r.output and "secret" not in r.output
+        assert "postgresql://laadplan:***@127.0.0.1:1/zuidwest" in r.output
     assert sorted(p.name for p in tmp_path.iterdir()) == ["g.geojson"]

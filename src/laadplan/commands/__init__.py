@@ -15,4 +15,5 @@ MODULES = [
     "laadplan.commands.serve",
     "laadplan.commands.ocpi",
     "laadplan.commands.admin",
+    "laadplan.commands.db",
 ]

@@ -25,8 +25,10 @@ def register(app: typer.Typer) -> None:
 
     @app.command("schema")
     def schema_cmd(write: Path = typer.Option(None, help="Write the Markdown to this file")) -> None:
-        """Print the data model (tables, columns, units, constraints) as Markdown."""
-        text = model.markdown()
+        """Print the data model (tables, columns, units, constraints) and its two backends as Markdown."""
+        from laadplan.store import schema_markdown
+
+        text = schema_markdown()
         if write:
             write.write_text(text, encoding="utf-8")
             console.print(f"wrote {write}")

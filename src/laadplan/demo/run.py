@@ -25,6 +25,8 @@ class DemoContext:
     out_dir: Path
     inputs_dir: Path
     seed: int = DEMO_SEED
+    #: size of the generated region (1.0: the full demo; tests use a few per cent)
+    scale: float = 1.0
     results: dict[str, Any] = field(default_factory=dict)
     log: Callable[[str], None] = print
 
@@ -42,11 +44,12 @@ STEPS: list[tuple[str, str]] = [
 
 
 def run_demo(store: Store, cfg: RegionConfig, out_dir: Path, *, seed: int = DEMO_SEED,
-             log: Callable[[str], None] = print, only: list[str] | None = None) -> DemoContext:
+             log: Callable[[str], None] = print, only: list[str] | None = None,
+             scale: float = 1.0) -> DemoContext:
     out_dir = Path(out_dir)
     inputs = out_dir / "inputs"
     inputs.mkdir(parents=True, exist_ok=True)
-    ctx = DemoContext(store=store, cfg=cfg, out_dir=out_dir, inputs_dir=inputs, seed=seed, log=log)
+    ctx = DemoContext(store=store, cfg=cfg, out_dir=out_dir, inputs_dir=inputs, seed=seed, log=log, scale=scale)
     for title, mod in STEPS:
         if only and mod.rsplit(".", 1)[-1] not in only:
             continue

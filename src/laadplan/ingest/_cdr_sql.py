@@ -308,8 +308,8 @@ def checked_sql(norm_table: str, cfg: RegionConfig, now_utc: datetime) -> str:
     only built for records that break something.
     """
     v = cfg.validation
-    future = _lit_ts(now_utc) + f" + INTERVAL {float(v.future_tolerance_s)} SECOND"
-    future_upd = _lit_ts(now_utc) + f" + INTERVAL {float(v.last_updated_future_h) * 3600} SECOND"
+    future = _lit_ts(now_utc) + f" + INTERVAL ({float(v.future_tolerance_s)}) SECOND"
+    future_upd = _lit_ts(now_utc) + f" + INTERVAL ({float(v.last_updated_future_h) * 3600}) SECOND"
     earliest = f"TIMESTAMP '{v.earliest_date:%Y-%m-%d} 00:00:00'"
     tol = float(v.total_time_tolerance_h)
     margin = float(v.energy_power_margin)

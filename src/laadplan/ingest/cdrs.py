@@ -74,7 +74,7 @@ from laadplan.ingest._csvstream import set_field_limit
 from laadplan.ingest._io import SourceError, open_binary, open_text, source_name
 from laadplan.ingest._records import Limits, detect_container, iter_json_records
 from laadplan.ingest.base import IngestResult, Progress, Quarantine, log_run, utcnow
-from laadplan.store import Store, UpsertResult
+from laadplan.store import Store, UpsertResult, complete
 
 log = logging.getLogger(__name__)
 
@@ -203,7 +203,7 @@ class _Batch:
         self._n_in = 0  # records of the batch being validated
         self._rejected: list[pd.DataFrame] = []  # quarantine rows not yet written (see flush)
         self._rejected_records = self._rejected_rows = 0
-        self.con.complete()
+        complete(self.con)
         for stmt in _cdr_sql.MACROS.split(";"):
             if stmt.strip():
                 self.con.execute(stmt)
@@ -339,7 +339,7 @@ class _Batch:
         statement: the relation path (``con.sql(...).to_arrow_table()``) binds the statement twice, and for a
         handful of rows planning is all the cost; a big batch takes the relation path, which copies no rows."""
         if self._n_in <= SMALL_BATCH:
-            self.con.complete()
+            complete(self.con)
             ns: dict = {"_con": self.con, "_sql": sql, **self._tables}
             with warnings.catch_warnings():  # "makes an extra copy of the rows": of a few rows, on purpose
                 warnings.filterwarnings("ignore", message="Arrow output on a DB-API result")

@@ -77,7 +77,7 @@ from laadplan.ingest._io import SourceError, open_binary, source_name
 from laadplan.ingest._records import JsonRecord, Limits, iter_json_records
 from laadplan.ingest.base import IngestResult, Progress, Quarantine, log_run, utcnow
 from laadplan.model.core import EVSE_STATUSES, PARKING_TYPES, POWER_TYPES
-from laadplan.store import Store, UpsertResult
+from laadplan.store import Store, UpsertResult, complete
 
 log = logging.getLogger(__name__)
 
@@ -434,7 +434,7 @@ def split_duplicates(store: Store, table: str, df: pd.DataFrame) -> tuple[pd.Dat
     dup = fp != first_fp
     # against the store
     keys = df.loc[~dup, key].drop_duplicates()
-    store.con.complete()  # DuckDB 2: finish a pending execute() result before register()
+    complete(store.con)  # DuckDB 2: finish a pending execute() result before register()
     store.con.register("_dupkeys", keys)
     try:
         match = " AND ".join(f't."{k}" = k."{k}"' for k in key)

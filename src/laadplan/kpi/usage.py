@@ -697,10 +697,25 @@ def usage_kpis(store, cfg, level: str, start: Any = None, end: Any = None, perio
         log.info("no sessions in the store: no usage KPIs")
         return _empty(level)
     ps = periods(rng[0], rng[1], period, tz)
-    df, _ = compute_usage(store.con, evses_relation(gm), "sessions", ps, tz, level,
-                          evening=(cfg.kpi.evening_start_hour, cfg.kpi.evening_end_hour),
-                          include_unmatched=gm is None)
+    with _sessions(store) as sessions:
+        df, _ = compute_usage(store.con, evses_relation(gm), sessions, ps, tz, level,
+                              evening=(cfg.kpi.evening_start_hour, cfg.kpi.evening_end_hour),
+                              include_unmatched=gm is None)
     return df
+
+
+#: the session columns :func:`compute_usage` reads
+SESSION_SCAN_COLUMNS = ["country_code", "party_id", "location_id", "evse_uid", "start_utc", "end_utc",
+                        "energy_kwh", "charging_h", "user_id"]
+
+
+def _sessions(store):
+    """The sessions relation for compute_usage: read once on PostgreSQL (:meth:`Store.scanned`)."""
+    if hasattr(store, "scanned"):
+        return store.scanned("sessions", SESSION_SCAN_COLUMNS)
+    import contextlib
+
+    return contextlib.nullcontext("sessions")
 
 
 def hour_of_week_occupancy(store, cfg, level: str = "region", start: Any = None, end: Any = None,
@@ -713,7 +728,8 @@ def hour_of_week_occupancy(store, cfg, level: str = "region", start: Any = None,
         return pd.DataFrame(columns=KEY_COLUMNS[level] + ["how", "how_label", "n_hours", "connected_h",
                                                           "occupancy_share"])
     ps = periods(rng[0], rng[1], "range", tz)
-    _, prof = compute_usage(store.con, evses_relation(gm), "sessions", ps, tz, level,
-                            evening=(cfg.kpi.evening_start_hour, cfg.kpi.evening_end_hour),
-                            include_unmatched=gm is None, profile=True)
+    with _sessions(store) as sessions:
+        _, prof = compute_usage(store.con, evses_relation(gm), sessions, ps, tz, level,
+                                evening=(cfg.kpi.evening_start_hour, cfg.kpi.evening_end_hour),
+                                include_unmatched=gm is None, profile=True)
     return prof

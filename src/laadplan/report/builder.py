@@ -242,7 +242,7 @@ def _detail_note(F: Figures, cfg: RegionConfig) -> str | None:
     q = ("SELECT l.gm_code, coalesce(a.name, l.gm_code) AS name, count(*) AS evses, "
          "count(*) FILTER (WHERE e.derived_from_count) AS derived FROM evses e JOIN locations l "
          "USING (country_code, party_id, location_id) LEFT JOIN areas a ON a.area_code = l.gm_code "
-         "WHERE l.gm_code IS NOT NULL GROUP BY ALL ORDER BY derived DESC")
+         "WHERE l.gm_code IS NOT NULL GROUP BY ALL ORDER BY derived DESC, l.gm_code")
     df = F.frame(q)
     if df is None or df.empty:
         return None
@@ -403,14 +403,14 @@ def build_context(store: Store, cfg: RegionConfig, year: int, *, requests: pd.Da
     q = ("SELECT p.gm_code, a.name, p.evses AS planned, c.value AS placed FROM (SELECT gm_code, sum(evses) AS evses "
          f"FROM plan_sites WHERE year = {year}{gm_loc} GROUP BY gm_code) p LEFT JOIN areas a ON a.area_code = p.gm_code "
          f"LEFT JOIN contract_kpis c ON c.period = {sql_literal(P)} AND c.level = 'gemeente' AND c.kpi = "
-         "'placed_in_year' AND c.subject_id = p.gm_code ORDER BY p.evses DESC")
+         "'placed_in_year' AND c.subject_id = p.gm_code ORDER BY p.evses DESC, p.gm_code")
     sid = F.source("realisatie per gemeente", q)
     ctx["realisation_table"] = table_html(F.frame(q), {"gm_code": ("gemeente", "str"), "name": ("naam", "str"),
                                                        "planned": ("gepland", "int"), "placed": ("geplaatst", "int")},
                                           query=q, sid=sid, max_rows=20)
     # the grid route tells how a site is fed; congestion_rule only says the plan applied the rule
     q = (f"SELECT lat, lon, evses, grid_route = 'existing_connection' AS on_existing FROM plan_sites "
-         f"WHERE year = {year} AND lat IS NOT NULL AND lon IS NOT NULL{gm_loc}")
+         f"WHERE year = {year} AND lat IS NOT NULL AND lon IS NOT NULL{gm_loc} ORDER BY site_id, congestion_rule")
     plan = F.frame(q)
     sid = F.source("kaart plan", q)
     ctx["map_plan"] = figure_html(
@@ -425,7 +425,7 @@ def build_context(store: Store, cfg: RegionConfig, year: int, *, requests: pd.Da
 
     # ---- Data -------------------------------------------------------------------------------------------
     q = ("SELECT kind, rule_code, count(*) AS records FROM quarantine GROUP BY kind, rule_code "
-         "ORDER BY records DESC")
+         "ORDER BY records DESC, kind, rule_code")
     qd = F.frame(q)
     sid = F.source("quarantaine per regel", q)
     ctx["quarantine_table"] = table_html(qd, {"kind": ("bron", "nl:kind"), "rule_code": ("regel", "str"),
@@ -541,7 +541,7 @@ def build_context(store: Store, cfg: RegionConfig, year: int, *, requests: pd.Da
         "n_evses", "uptime_share", "failures", "mean_failure_h", "evses_below_uptime_norm",
         "evses_over_failure_norm", "recurring_fault_evses", "tariff_compliant_share", "smart_charging_share"))
     q = (f"SELECT subject_id AS operator, {pivot} FROM contract_kpis WHERE period = {sql_literal(P)} AND "
-         "level = 'operator' GROUP BY subject_id ORDER BY n_evses DESC NULLS LAST")
+         "level = 'operator' GROUP BY subject_id ORDER BY n_evses DESC NULLS LAST, subject_id")
     sid = F.source("KPI's per operator", q)
     ctx["operator_table"] = table_html(F.frame(q), {
         "operator": ("operator", "str"), "n_evses": ("EVSE's", "int"), "uptime_share": ("uptime", "pct"),
@@ -550,7 +550,7 @@ def build_context(store: Store, cfg: RegionConfig, year: int, *, requests: pd.Da
         "recurring_fault_evses": ("terugkerend", "int"), "tariff_compliant_share": ("tarief ok", "pct"),
         "smart_charging_share": ("slim laden", "pct")}, query=q, sid=sid)
     q = ("SELECT rule, severity, count(*) AS alerts FROM alerts WHERE period IN "
-         f"({months_in}, {sql_literal(P)}){gm_loc} GROUP BY rule, severity ORDER BY alerts DESC")
+         f"({months_in}, {sql_literal(P)}){gm_loc} GROUP BY rule, severity ORDER BY alerts DESC, rule, severity")
     sid = F.source("signaleringen per regel", q)
     al = F.frame(q)
     if al is not None and len(al):
@@ -567,7 +567,7 @@ def build_context(store: Store, cfg: RegionConfig, year: int, *, requests: pd.Da
     ctx["worst_table"] = table_html(F.frame(q), {"subject_id": ("laadpunt (EVSE)", "str"),
                                                  "down_h": ("uren storing", "dec1")}, query=q, sid=sid)
     q = ("SELECT subject_id AS tariff, value AS price, norm, message FROM alerts WHERE rule = 'CM-TARIFF' AND period = "
-         f"{sql_literal(P)}{gm_loc} ORDER BY value DESC")
+         f"{sql_literal(P)}{gm_loc} ORDER BY value DESC, subject_id")
     sid = F.source("tarieven boven het maximum", q)
     ctx["tariff_table"] = table_html(F.frame(q), {"tariff": ("tarief", "str"), "price": ("prijs/kWh incl. btw", "price"),
                                                   "norm": ("maximum", "price")}, query=q, sid=sid, max_rows=15)
@@ -593,7 +593,7 @@ def build_context(store: Store, cfg: RegionConfig, year: int, *, requests: pd.Da
     else:
         ctx["budget_chart"] = Markup(f'<p class="na">Kosten: {NA}</p>')
     q = (f"SELECT category, sum(amount_eur) AS amount_eur FROM costs WHERE year = {year} GROUP BY category "
-         "ORDER BY amount_eur DESC")
+         "ORDER BY amount_eur DESC, category")
     sid = F.source("kosten per categorie", q)
     ctx["cost_table"] = table_html(F.frame(q), {"category": ("categorie", "str"), "amount_eur": ("bedrag", "eur")},
                                    query=q, sid=sid)

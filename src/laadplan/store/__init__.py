@@ -37,13 +37,25 @@ def default_db_path() -> str:
     return os.environ.get("LAADPLAN_DB", DEFAULT_DB)
 
 
+def complete(con: duckdb.DuckDBPyConnection) -> None:
+    """Finish a pending result on ``con`` before the next register()/COMMIT (DuckDB 2's ``complete()``;
+    DuckDB 1.x finishes it by itself)."""
+    fn = getattr(con, "complete", None)
+    if fn is not None:
+        fn()
+
+
 class StoreError(Exception):
     """The store cannot be opened or written (one clear line for the user, naming the store file)."""
 
 
 def explain(e: BaseException, path: str) -> str:
-    """One line saying what went wrong with the store at ``path`` and what to do."""
-    msg = str(e)
+    """One line saying what went wrong with the store at ``path`` and what to do (a URL's password is never
+    shown)."""
+    from laadplan.store.postgres import redact
+
+    path = redact(str(path))
+    msg = redact(str(e))
     low = msg.lower()
     if "could not set lock" in low or "conflicting lock" in low:
         pid = ""
@@ -51,6 +63,13 @@ def explain(e: BaseException, path: str) -> str:
             pid = " (pid " + msg.split("PID ", 1)[1].split(")", 1)[0].strip() + ")"
         return (f"another laadplan process{pid} holds the store {path} (an ingest or analysis is running); "
                 f"wait for it to finish and run this again")
+    if "server closed the connection" in low or "connection to server" in low and "lost" in low \
+            or "terminating connection" in low or "no connection to the server" in low:
+        return (f"lost the connection to the PostgreSQL store {path}; nothing of this step was stored (the "
+                f"server rolled it back) - run it again when the server is reachable")
+    if "could not serialize access" in low or "deadlock detected" in low:
+        return (f"another process changed the same rows of {path} at the same time; nothing of this step was "
+                f"stored - run it again")
     if "no space left" in low or "disk full" in low or "file too large" in low:
         return (f"no space left on the device of the store {path}; nothing of this step was stored - free "
                 f"space (or point --db elsewhere) and run it again")
@@ -62,6 +81,13 @@ def explain(e: BaseException, path: str) -> str:
     if "read-only" in low or "permission denied" in low:
         return f"cannot write the store {path} ({msg.splitlines()[0]}); choose a writable --db"
     return f"store {path}: {msg.splitlines()[0] if msg else type(e).__name__}"
+
+
+def schema_markdown() -> str:
+    """``laadplan schema``: the data model and how both backends hold it (docs/data-model.md)."""
+    from laadplan.store.postgres import backends_markdown
+
+    return model.markdown().rstrip() + "\n\n" + backends_markdown()
 
 
 @dataclass
@@ -78,19 +104,35 @@ class UpsertResult:
 
 
 class Store:
-    """A laadplan store in one DuckDB file (``":memory:"`` for tests)."""
+    """A laadplan store: a DuckDB file (``":memory:"`` for tests) or a PostgreSQL/PostGIS database by URL.
 
-    def __init__(self, path: str | os.PathLike | None = None, *, read_only: bool = False, create: bool = True):
+    ``Store("zuidwest.duckdb")`` and ``Store("postgresql://user@host:5432/dbname")`` behave the same for
+    callers: every statement runs on :attr:`con`, a DuckDB connection; for PostgreSQL the database is ATTACHed
+    to an in-memory DuckDB and made its default catalog (:mod:`laadplan.store.postgres`), so the same SQL
+    reads and writes PostgreSQL tables and :meth:`transaction` is one PostgreSQL transaction.
+    :attr:`backend` is ``"duckdb"`` or ``"postgres"``; :meth:`native_query` / :meth:`native_execute` run
+    PostgreSQL's own SQL (PostGIS) on the same connection and transaction.
+    """
+
+    def __init__(self, path: str | os.PathLike | None = None, *, read_only: bool = False, create: bool = True,
+                 migrate: bool = True):
         """Open the store at ``path``; with ``create=False`` a missing file is an error (read commands must
-        not leave an empty store behind a mistyped ``--db``)."""
+        not leave an empty store behind a mistyped ``--db``). A PostgreSQL database must exist already (the
+        tables are created in it); a store opened for writing is brought to the current schema version, and
+        one with a newer version than this code knows is refused (:class:`StoreError`). ``migrate=False``
+        skips both (``laadplan db upgrade`` and tests look at the version themselves)."""
+        from laadplan.store import postgres as pg
+
         self.path = str(path) if path is not None else default_db_path()
         self.run_id: str | None = None
+        self.read_only = read_only
         self._depth = 0
-        if re.match(r"^[A-Za-z][A-Za-z0-9+.-]*://", self.path):  # a database URL, not a file
-            raise StoreError(f"{re.sub(r'//[^@/]*@', '//', self.path)}: only DuckDB store "
-                             f"files are supported so far (a PostgreSQL store by URL is not built yet); give "
-                             f"--db a file path such as zuidwest.duckdb")
-        if self.path != ":memory:":
+        self.backend = "postgres" if pg.is_postgres_url(self.path) else "duckdb"
+        self.display = pg.redact(self.path) if self.backend == "postgres" else self.path
+        if self.backend == "duckdb" and re.match(r"^[A-Za-z][A-Za-z0-9+.-]*://", self.path):
+            raise StoreError(f"{re.sub(r'//[^@/]*@', '//', self.path)}: not a store location; give --db a "
+                             f"DuckDB file path (zuidwest.duckdb) or postgresql://user@host:port/dbname")
+        if self.backend == "duckdb" and self.path != ":memory:":
             p = Path(self.path)
             if p.is_dir():
                 raise StoreError(explain(IsADirectoryError("Is a directory"), self.path))
@@ -104,50 +146,74 @@ class Store:
                     raise StoreError(f"cannot create the folder of the store {self.path} ({e.strerror}); "
                                      f"choose a writable --db") from None
         try:
-            self.con = duckdb.connect(self.path, read_only=read_only)
+            if self.backend == "postgres":
+                self.con = duckdb.connect(":memory:")
+            else:
+                self.con = duckdb.connect(self.path, read_only=read_only)
         except duckdb.Error as e:
             raise StoreError(explain(e, self.path)) from None
         try:
             self.con.execute("SET TimeZone = 'UTC'")
-            if not read_only:
+            self.con.execute("SET enable_progress_bar = false")  # no bar on the user's terminal
+            if self.backend == "postgres":
+                pg.attach(self.con, self.path, read_only)
+                if not read_only:
+                    self.postgis_version = pg.ensure_postgis(self.con, self.path)
+                elif not create and not self.has_table("schema_version"):
+                    raise StoreError(f"no laadplan store in {self.display} (no tables yet): make one with "
+                                     f"`laadplan ingest`, `laadplan demo` or `laadplan db upgrade`")
+            if not read_only and migrate:
                 self.init_schema()
+            elif migrate:
+                from laadplan.store import migrations
+
+                migrations.check(self)  # a newer schema is refused also for reading
+        except StoreError:
+            self.con.close()
+            raise
         except duckdb.Error as e:
             self.con.close()
-            raise StoreError(explain(e, self.path)) from None
+            raise StoreError(explain(e, self.display)) from None
 
     # -- lifecycle -------------------------------------------------------------------------------
-    def init_schema(self) -> None:
-        for t in model.all_tables():
-            self.con.execute(t.ddl())
-            self._migrate(t)
-            for cols in t.indexes:
-                name = f"idx_{t.name}_{'_'.join(cols)}"
-                self.con.execute(f'CREATE INDEX IF NOT EXISTS "{name}" ON "{t.name}" ('
-                                 + ", ".join(f'"{c}"' for c in cols) + ")")
+    def init_schema(self) -> tuple[int, int]:
+        """Apply the pending schema migrations (:mod:`laadplan.store.migrations`); (before, after)."""
+        from laadplan.store import migrations
 
-    def _migrate(self, t: model.Table) -> None:
-        """Bring a table of a store made by an earlier version up to the model: add new columns; rebuild it
-        when its primary key changed (in one transaction, keeping every row)."""
-        have = [r[0] for r in self.con.execute(
-            "SELECT column_name FROM information_schema.columns WHERE table_name = ? ORDER BY ordinal_position",
-            [t.name]).fetchall()]
-        for c in t.columns:
-            if c.name not in have:
-                self.con.execute(f'ALTER TABLE "{t.name}" ADD COLUMN "{c.name}" {model.SQL_TYPES[c.type]}')
-        if not t.primary_key:
-            return
-        pk = self.con.execute("SELECT constraint_column_names FROM duckdb_constraints() WHERE table_name = ? "
-                              "AND constraint_type = 'PRIMARY KEY'", [t.name]).fetchall()
-        if not pk or list(pk[0][0]) == list(t.primary_key):
-            return
-        cols = ", ".join(f'"{c}"' for c in t.column_names)
-        fill = ", ".join(f"coalesce(\"{c}\", '')" if c in t.primary_key and c not in have else f'"{c}"'
-                         for c in t.column_names)
-        with self.transaction():
-            self.con.execute(f'ALTER TABLE "{t.name}" RENAME TO "_old_{t.name}"')
-            self.con.execute(t.ddl())
-            self.con.execute(f'INSERT INTO "{t.name}" ({cols}) SELECT {fill} FROM "_old_{t.name}"')
-            self.con.execute(f'DROP TABLE "_old_{t.name}"')
+        return migrations.upgrade(self)
+
+    @property
+    def schema_version(self) -> int:
+        from laadplan.store import migrations
+
+        return migrations.current_version(self)
+
+    # -- PostgreSQL's own SQL (PostGIS, catalog) ---------------------------------------------------
+    def native_query(self, sql: str) -> pd.DataFrame:
+        """Run ``sql`` in PostgreSQL itself (PostGIS functions, pg_catalog) on the store's connection and
+        transaction; a DataFrame. Only on the PostgreSQL backend."""
+        from laadplan.store import postgres as pg
+
+        self._need_postgres()
+        return self.con.execute(f"SELECT * FROM postgres_query('{pg.ALIAS}', ?)", [sql]).df()
+
+    def native_execute(self, sql: str) -> None:
+        """Run a PostgreSQL statement (DDL, PostGIS, locks) on the store's connection and transaction."""
+        from laadplan.store import postgres as pg
+
+        self._need_postgres()
+        pg.native_execute(self.con, sql)
+
+    def clear_catalog_cache(self) -> None:
+        """After native DDL: let DuckDB read PostgreSQL's catalog again."""
+        if self.backend == "postgres":
+            from laadplan.store import postgres as pg
+
+            pg.clear_cache(self.con)
+
+    def _need_postgres(self) -> None:
+        if self.backend != "postgres":
+            raise StoreError(f"{self.display}: PostgreSQL-native SQL needs a PostgreSQL store")
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator["Store"]:
@@ -159,11 +225,11 @@ class Store:
             self._depth += 1
             try:
                 yield self
-                self.con.complete()  # no pending result may outlive the block (as COMMIT would ensure)
+                complete(self.con)  # no pending result may outlive the block (as COMMIT would ensure)
             finally:
                 self._depth -= 1
             return
-        self.con.complete()
+        complete(self.con)
         self.con.execute("BEGIN TRANSACTION").fetchall()
         self._depth = 1
         try:
@@ -184,6 +250,7 @@ class Store:
             self.con.execute("ROLLBACK").fetchall()
         except duckdb.Error:
             pass  # already ended by the database (a failed COMMIT); the original error is what matters
+        self.clear_catalog_cache()  # a rolled-back CREATE must not stay in DuckDB's view of PostgreSQL
 
     def _drop_quietly(self, name: str) -> None:
         """Drop a scratch table; inside a failed transaction that cannot run, and must not hide the error."""
@@ -208,6 +275,8 @@ class Store:
         other.run_id = None
         other._depth = 0
         other.con.execute("SET TimeZone = 'UTC'")
+        if self.backend == "postgres":  # the attached database is shared; the default catalog is per connection
+            other.con.execute(f"USE {pg.ALIAS}")
         return other
 
     def __enter__(self) -> "Store":
@@ -222,15 +291,41 @@ class Store:
 
     def frame(self, table: str, where: str | None = None, params: list | dict | None = None,
               columns: list[str] | None = None) -> pd.DataFrame:
+        """Rows of a model table (optionally filtered), in primary-key order."""
         t = model.table(table)
         cols = ", ".join(f'"{c}"' for c in (columns or t.column_names))
         sql = f'SELECT {cols} FROM "{t.name}"' + (f" WHERE {where}" if where else "")
+        if t.primary_key:  # the same row order on every backend (PostgreSQL has no insertion order)
+            keys = ", ".join(f'"{k}"' for k in t.primary_key)
+            if not where or not re.search(r"\border\s+by\b", where, re.I):
+                sql += " ORDER BY " + keys
+            elif not re.search(r"\b(limit|offset)\b", where, re.I):
+                sql += ", " + keys  # the caller's order first, the key breaks its ties
         return self.query(sql, params)
+
+    @contextlib.contextmanager
+    def scanned(self, table: str, columns: list[str]) -> Iterator[str]:
+        """A relation name holding ``columns`` of ``table`` for an analysis that reads it several times.
+
+        On a DuckDB file that is the table itself; on PostgreSQL the columns are read once (one binary COPY)
+        into a DuckDB temp table, so the analysis's passes run at DuckDB speed on the same rows."""
+        t = model.table(table)
+        if self.backend != "postgres":
+            yield f'"{t.name}"'
+            return
+        name = f"_lp_scan_{t.name}"
+        cols = ", ".join(f'"{c}"' for c in columns)
+        self.con.execute(f'CREATE OR REPLACE TEMP TABLE {name} AS SELECT {cols} FROM "{t.name}"')
+        try:
+            yield f"temp.main.{name}"
+        finally:
+            self._drop_quietly(f"temp.main.{name}")
 
     def has_table(self, name: str) -> bool:
         """True when the store file holds the table (a file made by an older version, opened read-only, may
         lack tables declared since)."""
-        q = "SELECT count(*) FROM information_schema.tables WHERE table_name = ?"
+        q = ("SELECT count(*) FROM information_schema.tables WHERE table_name = ? "
+             "AND table_catalog = current_database() AND table_schema = current_schema()")
         return bool(self.con.execute(q, [name]).fetchone()[0])
 
     def count(self, table: str, where: str | None = None, params: list | None = None) -> int:
@@ -246,7 +341,7 @@ class Store:
         object alive until the commit - every batch of a 1 M-record file (2.5 GB). The names are resolved
         by DuckDB's replacement scan from the namespace the statement runs in, and released after it.
         With ``arrow=True`` the result is returned as an Arrow table (a scratch result to bind again)."""
-        self.con.complete()
+        complete(self.con)
         ns: dict[str, Any] = {"_con": self.con, "_sql": sql, "_params": params or [], **tables}
         code = ("_r = _con.sql(_sql, params=_params).to_arrow_table()" if arrow
                 else "_r = _con.execute(_sql, _params)")
@@ -283,7 +378,10 @@ class Store:
             sel.append(f'coalesce(CAST("{c.name}" AS {typ}), CAST({self._default(t, c.name)} AS {typ})) AS "{c.name}"' if c.name in have
                        else f'CAST({self._default(t, c.name)} AS {typ}) AS "{c.name}"')
         key = ", ".join(f'"{k}"' for k in t.primary_key)
-        order = f'"{t.version_column}" DESC NULLS LAST' if t.version_column else "1"
+        # two sort keys (same order as DESC NULLS LAST): DuckDB 1.5 rewrites a one-key row_number() = 1 into
+        # arg_max, which returns NULL for every column when the version of a key is NULL
+        order = (f'("{t.version_column}" IS NULL), "{t.version_column}" DESC' if t.version_column
+                 else "1")
         return self.run_sql(
             f"SELECT * EXCLUDE (_rn) FROM ("
             f"SELECT {', '.join(sel)}, row_number() OVER (PARTITION BY {key} ORDER BY {order}) AS _rn "
@@ -342,5 +440,5 @@ class Store:
         cols = ", ".join(f'"{c}"' for c in t.column_names)
         n = self.run_sql(f'INSERT INTO "{t.name}" ({cols}) SELECT {", ".join(sel)} FROM _incoming',
                          _incoming=data).fetchone()
-        self.con.complete()
+        complete(self.con)
         return int(n[0]) if n else 0

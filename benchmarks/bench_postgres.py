@@ -1,0 +1,151 @@
+"""Benchmark: the PostgreSQL/PostGIS store against the DuckDB file store, same machine, same run (issue 14).
+
+1. **ingest**: ``N`` generated OCPI CDRs (1,000,000 by default; the generator of bench_ingest.py, ~1 % bad)
+   through ``reader("cdrs")`` - the path of ``laadplan ingest cdrs``, one atomic run - into a new DuckDB file
+   and into a new PostgreSQL database. Goal: PostgreSQL within 2x of DuckDB.
+2. **db copy**: a store of ``S`` sessions (10,000,000 by default; bench_kpi.py's generator) made as a DuckDB
+   file, copied with ``laadplan db copy`` into PostgreSQL: rows per second.
+3. **KPIs**: usage KPIs per EVSE per month over those sessions (``usage_kpis``, the ``laadplan kpi`` path) on
+   each store; the results must be equal. Goal: PostgreSQL within 1.5x of DuckDB.
+
+Every timed step runs in its own subprocess (imports and connection set-up excluded from the timing). The
+PostgreSQL server is ``--pg`` (default postgresql://postgres@127.0.0.1:5432/postgres); the benchmark makes
+its own databases there and drops them. The load average is printed: the machine may be shared.
+
+    .venv/bin/python benchmarks/bench_postgres.py [--quick] [--cdrs N] [--sessions S] [--pg URL]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import secrets
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+
+def _child(argv: list[str]) -> None:
+    mode, db, arg = argv
+    if mode == "ingest":
+        from laadplan.config import RegionConfig
+        from laadplan.ingest import reader
+        from laadplan.store import Store
+
+        with Store(db) as s:
+            t0 = time.perf_counter()
+            r = reader("cdrs")(s, Path(arg), RegionConfig())
+            sec = time.perf_counter() - t0
+            n = s.count("sessions")
+        print(json.dumps({"seconds": sec, "read": r.read, "accepted": r.accepted, "sessions": n}))
+    elif mode == "kpi":
+        sys.path.insert(0, str(HERE))
+        from bench_kpi import FIRST, LAST
+
+        from laadplan.config import RegionConfig
+        from laadplan.kpi import usage_kpis
+        from laadplan.store import Store
+
+        with Store(db) as s:
+            t0 = time.perf_counter()
+            df = usage_kpis(s, RegionConfig(), "evse", FIRST, LAST, period="month")
+            sec = time.perf_counter() - t0
+        df = df.sort_values(["location_id", "evse_uid", "period_start"])
+        print(json.dumps({"seconds": sec, "rows": len(df),
+                          "occupancy_sum": float(df["occupancy_share"].sum()),
+                          "energy_sum": float(df["energy_kwh"].sum()) if "energy_kwh" in df else None}))
+    elif mode == "generate":
+        sys.path.insert(0, str(HERE))
+        from bench_kpi import generate
+
+        sec = generate(db, int(arg), 20_000)
+        print(json.dumps({"seconds": sec}))
+    elif mode == "copy":
+        from laadplan.store.copy import copy_store
+
+        r = copy_store(db, arg)
+        print(json.dumps({"seconds": r.seconds, "rows": r.total, "rows_per_s": r.rows_per_s}))
+
+
+def _run(*args: str) -> dict:
+    res = subprocess.run([sys.executable, __file__, "--child", *args], capture_output=True, text=True)
+    if res.returncode != 0:
+        raise RuntimeError(f"{args[0]} failed:\n{res.stderr[-3000:]}")
+    return json.loads(res.stdout.strip().splitlines()[-1])
+
+
+def main() -> int:
+    if len(sys.argv) > 1 and sys.argv[1] == "--child":
+        _child(sys.argv[2:])
+        return 0
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="200,000 CDRs and 1,000,000 sessions")
+    ap.add_argument("--cdrs", type=int, default=None)
+    ap.add_argument("--sessions", type=int, default=None)
+    ap.add_argument("--pg", default=os.environ.get("LAADPLAN_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres"))
+    ap.add_argument("--skip", action="append", default=[], choices=["ingest", "kpi"])
+    a = ap.parse_args()
+    n_cdrs = a.cdrs or (200_000 if a.quick else 1_000_000)
+    n_sessions = a.sessions or (1_000_000 if a.quick else 10_000_000)
+
+    sys.path.insert(0, str(HERE))
+    from bench_ingest import generate as gen_cdrs
+
+    from laadplan.store import postgres as pg
+
+    tag = f"laadplan_bench_{os.getpid()}_{secrets.token_hex(3)}"
+    made: list[str] = []
+
+    def new_pg(suffix: str) -> str:
+        url = pg.with_database(a.pg, f"{tag}_{suffix}")
+        pg.create_database(url)
+        made.append(url)
+        return url
+
+    print(f"load average at start: {os.getloadavg()[0]:.1f} (cores: {os.cpu_count()})")
+    try:
+        with tempfile.TemporaryDirectory(prefix="bench-pg-") as tmp:
+            tmp = Path(tmp)
+            if "ingest" not in a.skip:
+                src = tmp / "cdrs.ndjson"
+                gen_cdrs(src, n_cdrs)
+                d = _run("ingest", str(tmp / "ingest.duckdb"), str(src))
+                p = _run("ingest", new_pg("ingest"), str(src))
+                assert (d["read"], d["accepted"], d["sessions"]) == (p["read"], p["accepted"], p["sessions"]), (d, p)
+                r = p["seconds"] / d["seconds"]
+                print(f"ingest {n_cdrs:,} CDRs: DuckDB {d['seconds']:.1f} s ({n_cdrs / d['seconds']:,.0f}/s), "
+                      f"PostgreSQL {p['seconds']:.1f} s ({n_cdrs / p['seconds']:,.0f}/s): ratio {r:.2f} "
+                      f"(goal <= 2: {'met' if r <= 2 else 'NOT met'}); {p['sessions']:,} sessions in each")
+            if "kpi" not in a.skip:
+                db = str(tmp / "kpi.duckdb")
+                g = _run("generate", db, str(n_sessions))
+                print(f"generated {n_sessions:,} sessions on 20,000 EVSEs into DuckDB in {g['seconds']:.1f} s")
+                url = new_pg("kpi")
+                c = _run("copy", db, url)
+                print(f"db copy DuckDB -> PostgreSQL: {c['rows']:,} rows in {c['seconds']:.1f} s "
+                      f"({c['rows_per_s']:,.0f} rows/s)")
+                back = str(tmp / "back.duckdb")
+                c2 = _run("copy", url, back)
+                print(f"db copy PostgreSQL -> DuckDB: {c2['rows']:,} rows in {c2['seconds']:.1f} s "
+                      f"({c2['rows_per_s']:,.0f} rows/s)")
+                d = _run("kpi", db, "")
+                p = _run("kpi", url, "")
+                same = d["rows"] == p["rows"] and abs(d["occupancy_sum"] - p["occupancy_sum"]) < 1e-6 * max(1, d["occupancy_sum"])
+                r = p["seconds"] / d["seconds"]
+                print(f"KPIs per EVSE per month over {n_sessions:,} sessions: DuckDB {d['seconds']:.1f} s, "
+                      f"PostgreSQL {p['seconds']:.1f} s: ratio {r:.2f} (goal <= 1.5: "
+                      f"{'met' if r <= 1.5 else 'NOT met'}); {d['rows']:,} rows, equal results: {same}")
+    finally:
+        for url in made:
+            pg.drop_database(url)
+    print(f"load average at end: {os.getloadavg()[0]:.1f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,15 @@
+"""0002: PostGIS layers (PostgreSQL only): views in the schema ``gis`` with real geometry columns (``geom``
+EPSG:4326, ``geom_rd`` RD New EPSG:28992 where laadplan measures distances) and GIST indexes on the
+expressions the views use, so QGIS / ogrinfo open them directly. A DuckDB file keeps lat/lon, x_rd/y_rd and
+WKB columns only (nothing to do)."""
+
+from __future__ import annotations
+
+
+def upgrade(store) -> None:
+    if store.backend != "postgres":
+        return
+    from laadplan.store.postgres import layer_sql
+
+    for stmt in layer_sql():
+        store.native_execute(stmt)

@@ -1,0 +1,237 @@
+"""The PostgreSQL/PostGIS store (issue 14): URL selection, one-line errors, migrations on both backends,
+transactions, concurrency (two ingests at once, ingest while reading, SIGKILL then re-ingest)."""
+
+from __future__ import annotations
+
+import os
+import random
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from laadplan import model
+from laadplan.store import Store, StoreError, migrations
+from laadplan.store import postgres as pg
+
+sys.path.insert(0, str(Path(__file__).parent))
+from test_ingest_runs import _cdr_file, _counts  # noqa: E402  (the CDR file generator of the ingest tests)
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _cli(*args: str, env: dict | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", "from laadplan.cli import main; main()", *args],
+                          capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})})
+
+
+def _one_line(p: subprocess.CompletedProcess, *needles: str) -> str:
+    err = p.stderr.strip()
+    assert p.returncode == 1, (p.returncode, p.stdout, err)
+    assert "Traceback" not in err and len(err.splitlines()) == 1, err
+    for n in needles:
+        assert n in err, err
+    return err
+
+
+# -- 1. selection by URL, bad input -------------------------------------------------------------------
+def test_url_selects_postgres_and_the_same_api_works(pg_url):
+    import pandas as pd
+
+    with Store(pg_url) as s:
+        assert s.backend == "postgres" and s.schema_version == migrations.latest()
+        r = s.upsert("areas", pd.DataFrame([{"area_code": "GM0001", "level": "gemeente", "name": "A"},
+                                            {"area_code": "GM0002", "level": "gemeente", "name": "B"}]))
+        assert (r.inserted, r.updated, r.unchanged) == (2, 0, 0)
+        assert s.upsert("areas", pd.DataFrame([{"area_code": "GM0001", "level": "gemeente", "name": "A"}])).unchanged == 1
+        assert s.count("areas") == 2 and list(s.frame("areas")["name"]) == ["A", "B"]
+        # PostgreSQL itself holds the rows (not a DuckDB copy)
+        assert s.native_query("SELECT count(*) AS n FROM public.areas")["n"].iloc[0] == 2
+        with pytest.raises(RuntimeError):
+            with s.transaction():
+                s.append("alerts", pd.DataFrame([{"alert_id": "x", "period": "2026-01", "rule": "CM-X"}]))
+                raise RuntimeError("boom")
+        assert s.count("alerts") == 0  # rolled back in PostgreSQL
+    with Store(":memory:") as m:
+        assert m.backend == "duckdb"
+        with pytest.raises(StoreError, match="PostgreSQL store"):
+            m.native_query("SELECT 1")
+
+
+@pytest.mark.parametrize("url,needle", [
+    ("postgresql://postgres@127.0.0.1:1/x", "cannot reach PostgreSQL at postgresql://postgres@127.0.0.1:1/x"),
+    ("postgresql://postgres@127.0.0.1:notaport/x", "not a valid PostgreSQL URL"),
+    ("postgresql://postgres@127.0.0.1:5432", "names no database"),
+    ("postgresql://postgres:secret@127.0.0.1:1/x", "postgres:***@"),
+    ("mysql://u@h/x", "not a store location"),
+])
+def test_bad_urls_and_refused_connections_are_one_line(url, needle):
+    with pytest.raises(StoreError) as e:
+        Store(url)
+    msg = str(e.value)
+    assert needle in msg and "secret" not in msg and len(msg.splitlines()) == 1, msg
+
+
+def test_refused_connection_through_the_cli_is_one_line_without_traceback():
+    _one_line(_cli("--db", "postgresql://postgres:secret@127.0.0.1:1/x", "kpi"), "cannot reach PostgreSQL",
+              "start the server")
+
+
+def test_missing_database_says_createdb(pg_template):
+    url = pg.with_database(pg_template[0], "laadplan_no_such_db_x")
+    _one_line(_cli("--db", url, "demo", "--out", "/nonexistent-never-made"), "does not exist", "createdb")
+
+
+def test_missing_postgis_is_one_line_naming_what_to_do(pg_template):
+    """A user who may not CREATE EXTENSION on a database without PostGIS gets told what to ask for."""
+    name = pg_template[1][:-4] + "_nopostgis"
+    url = pg.with_database(pg_template[0], name)
+    role = "laadplan_test_plain"
+    pg.create_database(url)
+    con, _ = pg._admin(url)
+    try:
+        con.execute("CALL postgres_execute('adm', ?, use_transaction := false)",
+                    [f"DO $$BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{role}') THEN "
+                     f"CREATE ROLE {role} LOGIN; END IF; END$$"])
+        con.execute("CALL postgres_execute('adm', ?, use_transaction := false)",
+                    [f'GRANT ALL ON DATABASE "{name}" TO {role}'])
+    finally:
+        con.close()
+    try:
+        plain = url.replace("postgres@", f"{role}@", 1)
+        _one_line(_cli("--db", plain, "ingest", "cdrs", "/nonexistent.ndjson"), "PostGIS", "CREATE EXTENSION postgis")
+    finally:
+        pg.drop_database(url)
+
+
+# -- 5. migrations --------------------------------------------------------------------------------------
+def _schema_vs_model(store: Store) -> list[str]:
+    """DDL a migration would need so the store matches the model (empty when it does)."""
+    have = migrations.schema_of(store.con)
+    need = []
+    for t in model.all_tables():
+        if t.name not in have:
+            need.append(t.ddl() + ";")
+            continue
+        cols, pk = have[t.name]
+        names = [c for c, _ in cols]
+        for c in t.columns:
+            if c.name not in names:
+                need.append(f'ALTER TABLE "{t.name}" ADD COLUMN "{c.name}" {model.SQL_TYPES[c.type]};')
+            else:
+                typ = dict(cols)[c.name]
+                if typ != model.SQL_TYPES[c.type]:
+                    need.append(f"-- {t.name}.{c.name} is {typ}, the model says {model.SQL_TYPES[c.type]}")
+        if list(pk) != list(t.primary_key):
+            need.append(f"-- {t.name}: primary key {pk}, the model says {list(t.primary_key)}")
+    return need
+
+
+def test_migrations_from_empty_give_the_model_on_both_backends(backend):
+    with Store(backend) as s:
+        need = _schema_vs_model(s)
+        versions = s.query("SELECT version, name FROM schema_version ORDER BY version")
+    assert not need, ("the data model changed without a migration; add src/laadplan/store/migrations/"
+                      f"{migrations.latest() + 1:04d}_<what>.sql with:\n" + "\n".join(need))
+    assert list(versions["version"]) == list(range(1, migrations.latest() + 1))
+    assert versions["name"].iloc[0] == "0001_baseline.py"
+
+
+def test_db_upgrade_from_the_previous_version_restores_the_layers(pg_url):
+    """Version 1 -> 2 on PostgreSQL: `db upgrade` makes the PostGIS layers; again is a no-op."""
+    with Store(pg_url) as s:
+        s.native_execute("DROP SCHEMA gis CASCADE")
+        s.con.execute("DELETE FROM schema_version WHERE version >= 2")
+    p = _cli("--db", pg_url, "db", "upgrade")
+    assert p.returncode == 0 and f"from version 1 to {migrations.latest()}" in p.stdout, p.stdout + p.stderr
+    with Store(pg_url, read_only=True) as s:
+        layers = s.native_query("SELECT f_table_name FROM geometry_columns WHERE f_table_schema = 'gis'")
+    assert {"locations", "areas", "plan_sites"} <= set(layers["f_table_name"])
+    p = _cli("--db", pg_url, "db", "upgrade")
+    assert p.returncode == 0 and "up to date" in p.stdout
+
+
+def test_store_made_before_versioned_migrations_is_adopted(tmp_path):
+    """A DuckDB file of the previous laadplan (tables, no schema_version, a column added since) is brought to
+    the current version keeping its rows."""
+    db = tmp_path / "old.duckdb"
+    con = duckdb.connect(str(db))
+    t = model.table("areas")
+    old_cols = [c for c in t.columns if c.name != "centroid_lon"]
+    con.execute(f'CREATE TABLE areas ({", ".join(c.sql() for c in old_cols)}, PRIMARY KEY (area_code))')
+    con.execute("INSERT INTO areas (area_code, level, name) VALUES ('GM0001', 'gemeente', 'A')")
+    con.close()
+    p = _cli("--db", str(db), "db", "upgrade")
+    assert p.returncode == 0 and f"from version 0 to {migrations.latest()}" in p.stdout, p.stdout + p.stderr
+    with Store(db, read_only=True) as s:
+        assert not _schema_vs_model(s)
+        assert s.frame("areas")[["area_code", "name"]].values.tolist() == [["GM0001", "A"]]
+
+
+def test_newer_schema_is_refused_in_one_line_on_both(backend):
+    with Store(backend) as s:
+        s.con.execute("INSERT INTO schema_version VALUES (99, '0099_future.sql', NULL)")
+    _one_line(_cli("--db", backend, "kpi"), "schema version 99", "upgrade laadplan")
+    for kw in ({"read_only": True}, {}):  # read commands and writing ones (ingest, db upgrade) alike
+        with pytest.raises(StoreError, match="schema version 99, newer than this laadplan knows"):
+            Store(backend, **kw)
+    with Store(backend, migrate=False) as s:  # untouched: still version 99
+        assert s.query("SELECT max(version) AS v FROM schema_version")["v"].iloc[0] == 99
+
+
+# -- 4. concurrency and safety on PostgreSQL ---------------------------------------------------------
+@pytest.mark.slow
+def test_two_ingests_at_once_and_a_reader_give_the_sequential_result(pg_url, tmp_path):
+    ga, ba = _cdr_file(tmp_path / "a.ndjson", 6_000, bad_every=500)
+    gb, bb = _cdr_file(tmp_path / "b.ndjson", 6_000, bad_every=300, first=100_000)
+    base = [sys.executable, "-c", "from laadplan.cli import main; main()", "--db", pg_url, "-q"]
+    procs = [subprocess.Popen(base + ["ingest", "cdrs", str(tmp_path / f)], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for f in ("a.ndjson", "b.ndjson")]
+    # a reader while both write: it must neither fail nor see a half-stored file
+    seen = []
+    while any(p.poll() is None for p in procs):
+        with Store(pg_url, read_only=True) as s:
+            n_s, n_q, n_r = _counts(s)
+        seen.append((n_s, n_q, n_r))
+        time.sleep(0.2)
+    for p in procs:
+        out, err = p.communicate()
+        assert p.returncode == 0, err
+    allowed = {(0, 0, 0), (ga, ba, 1), (gb, bb, 1), (ga + gb, ba + bb, 2)}
+    assert set(seen) <= allowed, set(seen) - allowed
+    kpi = _cli("--db", pg_url, "--json", "kpi", "--level", "region")
+    assert kpi.returncode == 0, kpi.stderr
+    with Store(pg_url, read_only=True) as s:
+        assert _counts(s) == (ga + gb, ba + bb, 2)
+        assert s.query("SELECT count(*) - count(DISTINCT session_id) AS d FROM sessions")["d"].iloc[0] == 0
+
+
+@pytest.mark.slow
+def test_sigkill_mid_ingest_on_postgres_then_rerun_is_exact(pg_url, tmp_path):
+    from laadplan.config import RegionConfig
+    from laadplan.ingest import reader
+
+    good, bad = _cdr_file(tmp_path / "big.ndjson", 30_000, bad_every=1000)
+    cmd = [sys.executable, "-c", "from laadplan.cli import main; main()", "--db", pg_url, "-q", "ingest", "cdrs",
+           str(tmp_path / "big.ndjson")]
+    for delay in (random.uniform(2.0, 4.0), random.uniform(4.0, 8.0)):
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(delay)
+        proc.kill()
+        proc.wait()
+        with Store(pg_url) as s:
+            assert _counts(s) in {(0, 0, 0), (good, bad, 1)}, delay
+            if _counts(s) != (0, 0, 0):
+                break
+    with Store(pg_url) as s:
+        r = reader("cdrs")(s, tmp_path / "big.ndjson", RegionConfig())
+        dup = s.query("SELECT count(*) - count(DISTINCT session_id) AS d FROM sessions")["d"].iloc[0]
+        assert (r.read, r.accepted) == (good + bad, good)
+        assert (s.count("sessions"), s.count("quarantine"), dup) == (good, bad, 0)
+        # no transaction of the killed process is left open in the server
+        left = s.native_query("SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() "
+                              "AND state LIKE 'idle in transaction%' AND pid <> pg_backend_pid()")
+        assert left["n"].iloc[0] == 0
