@@ -156,7 +156,14 @@ def test_demo_outputs_and_summaries_are_equal(demo_pair):
     # embedded chart images are left out: a chart over rows tied in its sort order may draw them in another
     # order (same figures, other bytes); the text and every table of figures must be identical
     img = re.compile(r'src="data:image/[^"]+"')
-    assert img.sub("<img>", clock.sub("<t>", html["duckdb"])) == img.sub("<img>", clock.sub("<t>", html["postgres"]))
+    # the exact value behind each shown figure (data-value) may differ in its last bits: a parallel sum adds in
+    # another order on each run and backend; 9 significant digits are far beyond every figure the report shows
+    exact = re.compile(r'data-value="([-+0-9.eE]+)"')
+
+    def same(text: str) -> str:
+        return exact.sub(lambda m: f'data-value="{float(m.group(1)):.9g}"', img.sub("<img>", clock.sub("<t>", text)))
+
+    assert same(html["duckdb"]) == same(html["postgres"])
 
 
 @pytest.mark.parametrize("args", [
