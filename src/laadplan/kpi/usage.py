@@ -156,17 +156,20 @@ def compute_usage(con: duckdb.DuckDBPyConnection, evses: str, sessions: str, ps:
         arr = con.execute(f"""
             WITH s AS (
                 SELECT country_code, party_id, location_id, evse_uid, epoch(start_utc) AS a, epoch(end_utc) AS b,
-                       energy_kwh, charging_h, user_id
+                       energy_kwh, charging_h, user_id, coalesce(party_id, '') = '' AS no_party
                 FROM {sessions} WHERE end_utc > TIMESTAMP '{t0s}'
                       AND start_utc < TIMESTAMP '{t1s}'),
-            by_uid AS (SELECT location_id, evse_uid, min(eidx) AS eidx, arg_min(kidx, eidx) AS kidx
+            by_uid AS (SELECT location_id, evse_uid, min(eidx) AS eidx, arg_min(kidx, eidx) AS kidx,
+                              TRUE AS no_party
                        FROM {t_ev} GROUP BY location_id, evse_uid),
             m AS (
                 SELECT s.*, coalesce(e1.eidx, e2.eidx) AS eidx, coalesce(e1.kidx, e2.kidx) AS kidx
                 FROM s
                 LEFT JOIN {t_ev} e1 ON e1.country_code = s.country_code AND e1.party_id = s.party_id
                      AND e1.location_id = s.location_id AND e1.evse_uid = s.evse_uid
-                LEFT JOIN by_uid e2 ON coalesce(s.party_id, '') = '' AND e2.location_id = s.location_id
+                -- equality on a flag, not a filter on s alone: DuckDB 1.5 plans the latter as a nested-loop
+                -- join (12 s instead of 0.1 s on 500,000 sessions)
+                LEFT JOIN by_uid e2 ON e2.no_party = s.no_party AND e2.location_id = s.location_id
                      AND e2.evse_uid = s.evse_uid)
             SELECT * FROM (
                 SELECT ({kid_expr})::BIGINT AS kidx, {matched_col} m.a, m.b,
