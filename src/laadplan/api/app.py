@@ -184,9 +184,9 @@ def current_principal(request: Request) -> auth.Principal | None:
     return getattr(request.state, "principal", None)
 
 
-def require(*roles: str):
+def require(*roles: str, what: str = "do this"):
     """FastAPI dependency factory: the principal, when it has one of ``roles`` (401 without a valid token,
-    403 with a valid token of another role)."""
+    403 with a valid token of another role, saying it may not ``what``)."""
     allowed = roles or ("region",)
 
     def dep(request: Request) -> auth.Principal:
@@ -196,7 +196,7 @@ def require(*roles: str):
             raise HTTPException(401, "a valid token is needed (Authorization: Token ...)",
                                 headers={"WWW-Authenticate": "Token"})
         if problem == "forbidden":
-            raise HTTPException(403, f"the role {p.role} may not do this")
+            raise HTTPException(403, f"the role {p.role} may not {what}")
         return p
 
     return Depends(dep)

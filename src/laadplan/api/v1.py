@@ -38,7 +38,7 @@ from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request, 
 from fastapi.responses import HTMLResponse, JSONResponse
 
 from laadplan.api import auth
-from laadplan.api.app import config_of, current_principal, get_store
+from laadplan.api.app import config_of, current_principal, get_store, require
 from laadplan.store import Store
 
 PREFIX = "/api/v1"
@@ -71,19 +71,7 @@ _ERRORS = {401: {"description": "No valid token (missing, unknown, expired or re
 # -- principal and scope -------------------------------------------------------------------------------------
 def reader(family: str):
     """Dependency: the principal, when its role may read ``family`` (401 without a valid token, 403 otherwise)."""
-    roles = ROLES_OF[family]
-
-    def dep(request: Request) -> auth.Principal:
-        p = current_principal(request)
-        problem = auth.require_role(p, roles)
-        if problem == "unauthorized":
-            raise HTTPException(401, "a valid token is needed (Authorization: Token ...)",
-                                headers={"WWW-Authenticate": "Token"})
-        if problem == "forbidden":
-            raise HTTPException(403, f"the role {p.role} may not read {family}")
-        return p
-
-    return Depends(dep)
+    return require(*ROLES_OF[family], what=f"read {family}")
 
 
 def scoped_gm(p: auth.Principal, gm: str | None) -> str | None:
