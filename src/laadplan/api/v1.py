@@ -310,6 +310,14 @@ router = APIRouter(prefix=PREFIX, responses=_ERRORS)
 _REPORT_LOCK = threading.Lock()
 
 
+def _equal(where: list[str], params: list, pairs) -> None:
+    """Add ``column = ?`` to ``where`` for each ``(column, value)`` given a value (None: no filter)."""
+    for col, v in pairs:
+        if v is not None:
+            where.append(f"{col} = ?")
+            params.append(v)
+
+
 def _table(store: Store, name: str, where: str | None = None, params: list | None = None) -> pd.DataFrame:
     if not has_table(store, name):
         return pd.DataFrame()
@@ -587,10 +595,7 @@ def get_forecast(request: Request,
     existing and the gap per area, year and scenario."""
     gm = scoped_gm(p, gm)
     where, params = [], []
-    for col, v in (("gm_code", gm), ("area_level", level), ("scenario", scenario), ("year", year)):
-        if v is not None:
-            where.append(f"{col} = ?")
-            params.append(v)
+    _equal(where, params, (("gm_code", gm), ("area_level", level), ("scenario", scenario), ("year", year)))
     df = _table(store, "forecast_need", " AND ".join(where) or None, params)
     if len(df):
         df = df.sort_values(["area_level", "area_code", "scenario", "year"])
@@ -606,10 +611,7 @@ def get_afir(request: Request,
     """Rows of table afir_fleet_check (area_code a gm_code or REGION; a gemeente token sees its own)."""
     gm = scoped_gm(p, gm)
     where, params = [], []
-    for col, v in (("area_code", gm), ("scenario", scenario), ("year", year)):
-        if v is not None:
-            where.append(f"{col} = ?")
-            params.append(v)
+    _equal(where, params, (("area_code", gm), ("scenario", scenario), ("year", year)))
     df = _table(store, "afir_fleet_check", " AND ".join(where) or None, params)
     if len(df):
         df = df.sort_values(["area_code", "scenario", "year"])
@@ -748,10 +750,7 @@ def get_corridors(request: Request,
                   vehicle: Literal["heavy", "light"] | None = Query(None),
                   milestone_year: int | None = Query(None, ge=2000, le=2100)) -> dict:
     where, params = [], []
-    for col, v in (("vehicle", vehicle), ("milestone_year", milestone_year)):
-        if v is not None:
-            where.append(f"{col} = ?")
-            params.append(v)
+    _equal(where, params, (("vehicle", vehicle), ("milestone_year", milestone_year)))
     df = _table(store, "afir_coverage", " AND ".join(where) or None, params)
     if len(df):
         df = df.sort_values(["corridor_id", "vehicle", "milestone_year", "direction"])
@@ -765,10 +764,7 @@ def get_gaps(request: Request,
              vehicle: Literal["heavy", "light"] | None = Query(None),
              milestone_year: int | None = Query(None, ge=2000, le=2100)) -> dict:
     where, params = [], []
-    for col, v in (("vehicle", vehicle), ("milestone_year", milestone_year)):
-        if v is not None:
-            where.append(f"{col} = ?")
-            params.append(v)
+    _equal(where, params, (("vehicle", vehicle), ("milestone_year", milestone_year)))
     df = _table(store, "afir_gaps", " AND ".join(where) or None, params)
     if len(df):
         df = df.sort_values(["corridor_id", "vehicle", "milestone_year", "direction", "from_km"])
