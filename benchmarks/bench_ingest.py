@@ -9,7 +9,8 @@ fields, duplicate ids with different content). Then, each in a fresh subprocess 
    ignore_errors=false)`` into an in-memory DuckDB, where ``copy`` is the same file without its malformed
    (truncated) lines, so that DuckDB is not slowed by error handling: parsing only, no validation;
 2. **laadplan**: ``reader("cdrs")`` - the path of ``laadplan ingest cdrs``: one atomic run (one transaction)
-   into an in-memory store: parse, validate every LINDA/LP rule, upsert the accepted sessions, quarantine the
+   into a new store file beside the CDR file (removed afterwards), with the default config (so DuckDB's memory
+   limit is ``sources.ingest_memory_mb``): parse, validate every LINDA/LP rule, upsert the accepted sessions, quarantine the
    rest, hash the content, write the run row.
 
 Timed: the ingest call / the ``CREATE TABLE`` statement only (imports, store schema and connection setup
@@ -30,6 +31,7 @@ import json
 import logging
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -141,7 +143,8 @@ def _child(mode: str, path: str) -> None:
         from laadplan.ingest import reader
         from laadplan.store import Store
 
-        store = Store(":memory:")
+        # a store file next to the CDR file, as `laadplan ingest cdrs` writes one (removed by the parent)
+        store = Store(str(Path(path).with_suffix(".bench.duckdb")))
         cfg = RegionConfig()
         ingest_cdrs = reader("cdrs")  # the CLI's path: one atomic run
         cpu0 = _cpu()
@@ -164,6 +167,8 @@ def _cpu() -> float:
 
 
 def _run_child(mode: str, path: Path) -> dict:
+    for f in (path.with_suffix(".bench.duckdb"), path.with_suffix(".bench.duckdb.wal")):
+        f.unlink(missing_ok=True)  # each laadplan run starts from an empty store
     proc = subprocess.run([sys.executable, __file__, "--child", mode, str(path)], capture_output=True, text=True,
                           check=False)
     if proc.returncode != 0:
@@ -203,6 +208,8 @@ def main(argv: list[str] | None = None) -> int:
             load_before = _load()
             base = _run_child("baseline", clean)
             ours = _run_child("laadplan", path)
+            for f in (path.with_suffix(".bench.duckdb"), path.with_suffix(".bench.duckdb.wal")):
+                f.unlink(missing_ok=True)
             runs.append((base, ours, load_before, _load()))
     cores = os.cpu_count() or 1
     lines = [f"CDRs: {n:,} (file {path.name}); {cores} cores"]
@@ -226,7 +233,7 @@ def main(argv: list[str] | None = None) -> int:
         ]
     if len(runs) > 1:
         ratios = sorted(o["seconds"] / b["seconds"] for b, o, _, _ in runs)
-        lines.append(f"median ratio over {len(runs)} runs: {ratios[len(ratios) // 2]:.2f} (all: "
+        lines.append(f"median ratio over {len(runs)} runs: {statistics.median(ratios):.2f} (all: "
                      + ", ".join(f"{r:.2f}" for r in ratios) + ")")
     for line in lines:
         log.info(line)

@@ -401,6 +401,15 @@ WHERE len(c.broken) = 0
 """
 
 
+def hit_sql(checked_table: str) -> str:
+    """The ids of the otherwise valid records of the batch that are stored already (``session_id``): a scan
+    of the one key column of ``sessions``, to skip :func:`stored_sql` when there are none."""
+    return f"""
+SELECT s.session_id FROM sessions s
+WHERE s.session_id IN (SELECT session_id FROM {checked_table} WHERE len(broken) = 0)
+"""
+
+
 def duplicate_sql(checked_table: str, multi_table: str, stored_table: str) -> str:
     """SQL listing the otherwise valid records that are LP-DUPLICATE: ``position, msg`` (usually none).
 

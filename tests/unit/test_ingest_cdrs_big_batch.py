@@ -1,0 +1,118 @@
+"""The CDR ingest's big-batch path (more than ``SMALL_BATCH`` records in one validation batch): the stored-id
+lookup that is skipped when no id of the batch is stored, the quarantine's raw text taken by position, and
+the DuckDB memory limit of an ingest run. Expected values come from the generated file itself."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from laadplan.ingest import reader
+from laadplan.ingest import cdrs as cdrs_mod
+from laadplan.store import Store
+
+N = cdrs_mod.SMALL_BATCH + 500  # one batch, on the big-batch path
+
+
+def _cdr(i: int, *, energy: float = 10.0, updated: str = "2025-03-01T12:01:00Z") -> dict:
+    return {
+        "country_code": "NL", "party_id": "ABC", "id": f"CDR{i:07d}",
+        "start_date_time": "2025-03-01T10:00:00Z", "end_date_time": "2025-03-01T12:00:00Z",
+        "cdr_token": {"uid": "U1", "type": "RFID", "contract_id": "NL-EMP-C1"}, "auth_method": "WHITELIST",
+        "cdr_location": {"id": "L1", "coordinates": {"latitude": "51.9", "longitude": "4.4"}, "evse_uid": "E1",
+                         "evse_id": "NL*ABC*E1", "connector_id": "1"},
+        "currency": "EUR", "tariffs": [{"id": "T1"}],
+        "charging_periods": [{"start_date_time": "2025-03-01T10:00:00Z",
+                              "dimensions": [{"type": "ENERGY", "volume": energy}]}],
+        "total_cost": {"excl_vat": 3.5, "incl_vat": 4.2}, "total_fixed_cost": {"excl_vat": 0, "incl_vat": 0},
+        "total_energy_cost": {"excl_vat": 3.5, "incl_vat": 4.2}, "total_energy": energy, "total_time": 2.0,
+        "total_parking_time": 0.5, "last_updated": updated,
+    }
+
+
+def _write(path, records: list[dict | str]) -> None:
+    with open(path, "w") as f:
+        for r in records:
+            f.write((r if isinstance(r, str) else json.dumps(r)) + "\n")
+
+
+def test_big_batch_with_no_stored_id_skips_the_full_lookup_and_a_reingest_is_judged_against_the_store(
+        tmp_path, cfg, monkeypatch):
+    first = [_cdr(i) for i in range(N)]
+    _write(tmp_path / "a.ndjson", first)
+    full_lookups = []
+    orig = cdrs_mod.Store.run_sql
+
+    def spy(self, sql, *a, **k):
+        if "JOIN sessions s ON s.session_id" in sql and "LIMIT 0" not in sql:
+            full_lookups.append(sql)
+        return orig(self, sql, *a, **k)
+
+    monkeypatch.setattr(cdrs_mod.Store, "run_sql", spy)
+    store = Store(":memory:")
+    res = reader("cdrs")(store, tmp_path / "a.ndjson", cfg)
+    assert (res.read, res.accepted, res.quarantined) == (N, N, 0)
+    assert full_lookups == []  # a new file: its ids are not stored, the content lookup is not run
+
+    # the same ids again: 1 changed at the same last_updated (LP-DUPLICATE), 1 newer (replaces), 1 older
+    # (unchanged: the stored one is newer), the rest identical (unchanged)
+    second = [_cdr(i) for i in range(N)]
+    second[7] = _cdr(7, energy=12.0)
+    second[11] = _cdr(11, energy=13.0, updated="2025-03-02T00:00:00Z")
+    second[13] = _cdr(13, energy=14.0, updated="2025-02-01T00:00:00Z")
+    _write(tmp_path / "b.ndjson", second)
+    res2 = reader("cdrs")(store, tmp_path / "b.ndjson", cfg)
+    assert full_lookups  # stored ids found: the content lookup ran
+    assert res2.read == N and res2.quarantined == 1 and res2.by_rule["LP-DUPLICATE"] == 1
+    up = res2.upserts["sessions"]
+    assert (up.inserted, up.updated, up.unchanged) == (0, 1, N - 2)
+    energy = dict(store.con.execute("SELECT session_id, energy_kwh FROM sessions").fetchall())
+    assert len(energy) == N
+    sid = {i: k for k in energy for i in (7, 11, 13) if k.endswith(f"CDR{i:07d}")}
+    assert (energy[sid[7]], energy[sid[11]], energy[sid[13]]) == (10.0, 13.0, 10.0)
+
+
+def test_quarantine_raw_text_is_the_line_taken_by_position_in_a_big_batch(tmp_path, cfg):
+    lines: list[dict | str] = [_cdr(i) for i in range(N)]
+    bad = {5: '{"id": "broken   ', 1500: json.dumps(_cdr(1500, energy=-1.0)) + "  \t",
+           N - 1: json.dumps({"id": "x" * 30_000})}
+    for i, text in bad.items():
+        lines[i] = text
+    lines.insert(100, "")  # a blank line: not a record, but counted in the line numbers
+    _write(tmp_path / "c.ndjson", lines)
+    store = Store(":memory:")
+    res = reader("cdrs")(store, tmp_path / "c.ndjson", cfg)
+    assert res.read == N and res.quarantined == 3
+    got = store.con.execute("SELECT DISTINCT position, raw FROM quarantine ORDER BY position").fetchall()
+    # positions are 1-based line numbers; lines after the blank one moved down by one
+    want = [(i + 1 + (i >= 100), text.rstrip(" \t\r\n")[:20_000]) for i, text in sorted(bad.items())]
+    assert got == want
+
+
+def test_ingest_run_sets_duckdb_memory_limit_and_restores_it(tmp_path, cfg, monkeypatch):
+    _write(tmp_path / "d.ndjson", [_cdr(i) for i in range(3)])
+    store = Store(":memory:")
+    before = store.con.execute("SELECT current_setting('memory_limit')").fetchone()[0]  # DuckDB's default
+    seen = []
+    orig = cdrs_mod.ingest_cdrs
+
+    def spy(store_, *a, **k):
+        seen.append(store_.con.execute("SELECT current_setting('memory_limit')").fetchone()[0])
+        return orig(store_, *a, **k)
+
+    monkeypatch.setattr(cdrs_mod, "ingest_cdrs", spy)
+    cfg.sources.ingest_memory_mb = 300
+    reader("cdrs")(store, tmp_path / "d.ndjson", cfg)
+    assert seen and seen[0].replace(" ", "") in ("286.1MiB", "300.0MB")  # 300 MB, as DuckDB prints it
+    assert store.con.execute("SELECT current_setting('memory_limit')").fetchone()[0] == before
+
+
+@pytest.mark.parametrize("mb", [63, -1])
+def test_ingest_memory_setting_has_a_floor(mb):
+    from pydantic import ValidationError
+
+    from laadplan.config import SourcesSection
+
+    with pytest.raises(ValidationError):
+        SourcesSection(ingest_memory_mb=mb)
