@@ -101,7 +101,7 @@ class SourcesSection(Section):
     url_total_timeout_s: float = Field(3600.0, gt=0, description="A URL download taking longer than this in all "
                                                                   "is stopped (error)")
     ingest_memory_mb: int = Field(
-        384, ge=64, description="DuckDB's memory limit while a file is ingested (its parse and validation "
+        256, ge=64, description="DuckDB's memory limit while a file is ingested (its parse and validation "
                                 "working memory; beyond it DuckDB evicts or spills to disk). The process also holds "
                                 "the batches being read (about 2 x 64 MB) and Python itself (about 170 MB)")
 
