@@ -171,3 +171,29 @@ def test_random_batches_give_the_same_result_on_both_paths(batch, ids):
     ra, rb, ta, tb = _both(cfg, [texts, texts])
     assert ra == rb
     _same(ta, tb)
+
+
+def test_receiver_groups_on_a_store_view_of_either_backend(backend):
+    """The receiver commits its groups on a view of the server's store (Store.cursor, one for all groups):
+    on PostgreSQL that view must name the attached database, and the prepared statements must work over the
+    attached tables; a group of good and bad CDRs, then the same group again (idempotent), on both backends."""
+    from laadplan.api.ocpi.cdrs import CdrItem, commit_groups
+
+    cfg = RegionConfig()
+    good = [_cdr(1), _cdr(2, total_energy=7.0)]
+    bad = _cdr(3, total_energy=-1.0)
+    items = [CdrItem("2.2.1", "NL", "ABC", r["id"], r, json.dumps(r)) for r in good + [bad]]
+    with Store(backend, create=True) as server:
+        view = server.cursor()
+        try:
+            first = commit_groups(view, cfg, items)
+            again = commit_groups(view, cfg, items)
+            rows = view.query("SELECT session_id, energy_kwh FROM sessions ORDER BY session_id")
+            q = view.query("SELECT record_id, rule_code FROM quarantine")
+        finally:
+            view.close()
+    assert [(v.rejected, v.changed) for v in first[:2]] == [([], True), ([], True)]
+    assert [r["rule_code"] for r in first[2].rejected] == ["LINDA-ENERGY-NEG"]
+    assert [(v.rejected, v.changed) for v in again[:2]] == [([], False), ([], False)]  # stored as it is
+    assert rows.values.tolist() == [["NL*ABC*P1", 16.5], ["NL*ABC*P2", 7.0]]
+    assert q.values.tolist() == [["NL*ABC*P3", "LINDA-ENERGY-NEG"]]  # one row per rule, also after the retry

@@ -287,6 +287,8 @@ class Store:
         other.__dict__.pop("_cdr_prepared", None)
         other.con.execute("SET TimeZone = 'UTC'")
         if self.backend == "postgres":  # the attached database is shared; the default catalog is per connection
+            from laadplan.store import postgres as pg
+
             other.con.execute(f"USE {pg.ALIAS}")
         return other
 
