@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from laadplan.config import RegionConfig
 from laadplan.ingest import _cdr_sql
+from laadplan.ingest._io import SourceError
 from laadplan.ingest.cdrs import ingest_cdr_records, prepare_cdr_batches
 from laadplan.store import Store
 
@@ -96,10 +97,15 @@ def _run(store: Store, cfg: RegionConfig, batches: list[list[str]], prepared: bo
         if prepared:
             prepare_cdr_batches(store, cfg)
         store.run_id = f"run-{b}"
-        with store.transaction():
-            res = ingest_cdr_records(store, [(k + 1, t) for k, t in enumerate(texts)], cfg, "ocpi-push:NL*ABC",
-                                     digest=f"d{b}", prepared=prepared)
-        store.run_id = None
+        try:
+            with store.transaction():
+                res = ingest_cdr_records(store, [(k + 1, t) for k, t in enumerate(texts)], cfg,
+                                         "ocpi-push:NL*ABC", digest=f"d{b}", prepared=prepared)
+        except SourceError as e:  # nothing parseable at all (refused whole, as a file would be): on both paths
+            out.append({"refused": str(e)})
+            continue
+        finally:
+            store.run_id = None
         out.append({k: v for k, v in res.to_dict().items() if k != "run_id"})
     return out
 
