@@ -77,7 +77,7 @@ from laadplan.ingest._csvstream import set_field_limit
 from laadplan.ingest._io import SourceError, open_binary, open_text, source_name
 from laadplan.ingest._records import Limits, detect_container, iter_json_records
 from laadplan.ingest.base import IngestResult, Progress, Quarantine, log_run, utcnow
-from laadplan.store import Store, UpsertResult, complete
+from laadplan.store import Store, UpsertResult, complete, prepare_statement
 
 log = logging.getLogger(__name__)
 
@@ -154,13 +154,14 @@ def ingest_cdr_records(store: Store, records: list[tuple[int, str]], cfg: Region
 
     ``prepared``: run the statements prepared over TEMP tables (the small-batch path, reused by the next
     call on the same connection) or bound to Arrow tables (the file ingest's path); by default the small
-    path up to :data:`SMALL_BATCH` records. Both give the same verdicts, rows and counts."""
+    path up to :data:`SMALL_BATCH` records when :func:`prepare_cdr_batches` made its state on the connection
+    (or no transaction is open). Both give the same verdicts, rows and counts."""
     started = utcnow()
     result = IngestResult(kind="cdrs", source_file=name, digest=digest)
     result.upserts["sessions"] = UpsertResult()
     quarantine = Quarantine(store, "cdrs", name, result)
-    if prepared is None:
-        prepared = len(records) <= SMALL_BATCH
+    if prepared is None:  # (TEMP tables made inside the caller's transaction would go with its rollback)
+        prepared = len(records) <= SMALL_BATCH and (not store.in_transaction or _has_prepared(store, cfg))
     table = pa.table({"position": pa.array([p for p, _ in records], pa.int64()),
                       "raw": pa.array([r for _, r in records], pa.large_string()),
                       "error": pa.nulls(len(records), pa.large_string())})
@@ -245,7 +246,7 @@ class _Prepared:
         name = self.statements.get(sql)
         if name is None:
             name = f"{self.prefix}{len(self.statements)}"
-            self.con.execute(f"PREPARE {name} AS {sql}")
+            prepare_statement(self.con, name, sql)  # (planned without the statistics of this moment)
             self.statements[sql] = name
         return self.con.execute(f"EXECUTE {name}")
 
@@ -269,6 +270,11 @@ def prepare_cdr_batches(store: Store, cfg: RegionConfig) -> None:
     if p is None or p.con is not store.con or p.key != _Prepared.key_of(cfg) \
             or time.monotonic() - p.made > PREPARED_RENEW_S:
         _prepared_of(store, cfg, renew=True)
+
+
+def _has_prepared(store: Store, cfg: RegionConfig) -> bool:
+    p = getattr(store, "_cdr_prepared", None)
+    return p is not None and p.con is store.con and p.key == _Prepared.key_of(cfg)
 
 
 def _prepared_of(store: Store, cfg: RegionConfig, *, renew: bool = False) -> _Prepared:

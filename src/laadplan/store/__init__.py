@@ -108,6 +108,28 @@ class UpsertResult:
 #: seconds after which a connection's prepared statements are made again (:meth:`Store.prepare_upsert`)
 PREPARED_RENEW_S = 60.0
 
+#: optimizers that build the table statistics of planning time into the plan (pruned filters, compressed
+#: columns, skipped row groups): a statement prepared once and executed after the data changed would give
+#: wrong results (DuckDB 1.5.5: ``PREPARE p AS SELECT count(*) FROM t WHERE v IS NULL`` on an empty ``t``
+#: counts 0 after a NULL was inserted)
+STALE_STATS_OPTIMIZERS = ("statistics_propagation", "compressed_materialization", "row_group_pruner")
+_PREPARE_LOCK = threading.Lock()
+
+
+def prepare_statement(con: duckdb.DuckDBPyConnection, name: str, sql: str) -> None:
+    """``PREPARE name AS sql`` planned without :data:`STALE_STATS_OPTIMIZERS`, so that the plan holds for any
+    later content of its tables. The setting is global in DuckDB: it is switched off for the PREPARE only, under
+    a lock, and put back (other connections planning meanwhile just miss those optimizations)."""
+    with _PREPARE_LOCK:
+        before = con.execute("SELECT current_setting('disabled_optimizers')").fetchone()[0] or ""
+        have = [o.strip() for o in before.split(",") if o.strip()]
+        off = have + [o for o in STALE_STATS_OPTIMIZERS if o not in have]
+        con.execute(f"SET disabled_optimizers = '{','.join(off)}'")
+        try:
+            con.execute(f"PREPARE {name} AS {sql}")
+        finally:
+            con.execute(f"SET disabled_optimizers = '{before}'")
+
 
 class Store:
     """A laadplan store: a DuckDB file (``":memory:"`` for tests) or a PostgreSQL/PostGIS database by URL.
@@ -479,7 +501,7 @@ class Store:
         }
         stmts = {}
         for k, sql in sqls.items():
-            self.con.execute(f"PREPARE {prefix}{k} AS {sql}")
+            prepare_statement(self.con, f"{prefix}{k}", sql)
             stmts[k] = f"{prefix}{k}"
         fill = (f"INSERT INTO {stage} SELECT " + ", ".join(
             f"unnest(?::{model.SQL_TYPES[c.type]}[])" for c in t.columns))
@@ -504,6 +526,8 @@ class Store:
         st = self.__dict__.setdefault("_upsert_prepared", {})
         entry = st.get(table)
         if entry is None or entry["con"] is not self.con:
+            if self.in_transaction:  # a staging table made now would go with a rollback: the generic upsert
+                return self.upsert(table, pd.DataFrame(rows))
             entry = self._make_upsert(table)
         v = t.version_column
         newest: dict[tuple, dict] = {}

@@ -89,7 +89,7 @@ _GROUPS_LOCK = threading.Lock()
 
 
 def group_commit_of(request: Request) -> GroupCommit:
-    """The app's CDR group commit (one worker, one store view per group)."""
+    """The app's CDR group commit (one worker; one store view for all its groups, made again after an error)."""
     app = request.app
     g = getattr(app.state, "ocpi_cdr_group", None)
     if g is None:
