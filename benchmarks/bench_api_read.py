@@ -94,7 +94,10 @@ def main() -> None:
     ap.add_argument("--max-requests", type=int, default=20_000, help="Stop after this many requests in all")
     ap.add_argument("--keep", help="Keep the work folder here")
     ap.add_argument("--pushers", type=int, default=8, help="OCPI clients pushing CDRs in the loaded phase (0: none)")
+    ap.add_argument("--quick", action="store_true", help="demo scale 0.02, 5 s per phase")
     a = ap.parse_args()
+    if a.quick:
+        a.scale, a.seconds = min(a.scale, 0.02), min(a.seconds, 5.0)
     import httpx
 
     work = Path(a.keep or tempfile.mkdtemp(prefix="bench-api-read-"))

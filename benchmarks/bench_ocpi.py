@@ -200,7 +200,10 @@ def main() -> None:
     ap.add_argument("--pg", default=os.environ.get("LAADPLAN_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres"),
                     help="PostgreSQL server (a database is made for the run and dropped after it)")
     ap.add_argument("--baseline", type=int, default=3000, help="CDRs in the file-path baseline batch (0: none)")
+    ap.add_argument("--quick", action="store_true", help="3 s and 500 CDRs per level, a baseline of 300")
     a = ap.parse_args()
+    if a.quick:
+        a.seconds, a.max_cdrs, a.baseline = min(a.seconds, 3.0), min(a.max_cdrs, 500), min(a.baseline, 300)
     print(f"{os.cpu_count()} cores; load average before: {loadavg()}", flush=True)
     if a.baseline:
         b = file_path_baseline(a.baseline, 10_000_000)
