@@ -182,9 +182,18 @@ class LazyStore:
     def __getattr__(self, name: str) -> Any:
         if name.startswith("__"):
             raise AttributeError(name)
+        return getattr(self._open(), name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name.startswith("_") or name in ("path", "backend", "display"):
+            object.__setattr__(self, name, value)
+        else:  # e.g. run_id: the view's, which its methods read
+            setattr(self._open(), name, value)
+
+    def _open(self) -> Store:
         if self._view is None:
             self._view = self._request.app.state.store.cursor()
-        return getattr(self._view, name)
+        return self._view
 
     def close(self) -> None:
         if self._view is not None:
