@@ -263,3 +263,16 @@ def test_statements_prepared_on_an_empty_store_hold_after_the_data_arrives():
     assert ra == rb
     _same(ta, tb)
     assert set(ra[1]["quarantined_by_rule"]) == set(_cdr_sql.RULE_ORDER)  # incl. LP-DUPLICATE, LP-ENERGY-POWER
+
+
+def test_store_view_after_the_copy_submodule_was_imported():
+    """``import laadplan.store.copy`` (``laadplan db copy``) rebinds the name ``copy`` in the store package;
+    Store.cursor() used that name for the standard module and failed in any process that had imported it."""
+    import laadplan.store.copy  # noqa: F401
+
+    with Store(":memory:") as s:
+        view = s.cursor()
+        try:
+            assert view.query("SELECT 42 AS a")["a"].tolist() == [42]
+        finally:
+            view.close()
