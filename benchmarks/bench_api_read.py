@@ -13,15 +13,18 @@ threads, each with its own HTTP connection, loop over three requests for ``--sec
 and prints p50/p99/max latency per endpoint, requests per second, errors, and the load average (1 min)
 before and after (the machine may be shared). Goal: p99 under 200 ms for the gemeente's KPIs.
 
-CDRs pushed during the run: the OCPI receiver (issue 15 point 2) is not in this tree yet, so the run is
-reads only; with ``--push`` and a receiver present, a writer PUTs CDRs meanwhile (not implemented here).
+The readers run twice: idle, then while ``--pushers`` OCPI clients (an operator token) POST CDRs to the
+receiver as fast as it acknowledges them (the issue's "while CDRs are being pushed"); both phases' p50/p99
+are printed, with the CDRs/s acknowledged meanwhile. The idle phase is the baseline of the loaded one.
 
     .venv/bin/python benchmarks/bench_api_read.py [--scale 0.1] [--db FILE] [--readers 50] [--seconds 20]
+        [--pushers 8]
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
 import importlib
 import json
 import os
@@ -35,6 +38,8 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 ENDPOINTS = {
     "kpi_gemeente": ("/api/v1/kpi", {"level": "gemeente"}),
@@ -88,7 +93,11 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=20.0, help="Measured run time")
     ap.add_argument("--max-requests", type=int, default=20_000, help="Stop after this many requests in all")
     ap.add_argument("--keep", help="Keep the work folder here")
+    ap.add_argument("--pushers", type=int, default=8, help="OCPI clients pushing CDRs in the loaded phase (0: none)")
+    ap.add_argument("--quick", action="store_true", help="demo scale 0.02, 5 s per phase")
     a = ap.parse_args()
+    if a.quick:
+        a.scale, a.seconds = min(a.scale, 0.02), min(a.seconds, 5.0)
     import httpx
 
     work = Path(a.keep or tempfile.mkdtemp(prefix="bench-api-read-"))
@@ -101,13 +110,19 @@ def main() -> None:
         built = build_store(db, a.scale)
         print(f"demo store built at scale {a.scale} in {built:.0f} s", file=sys.stderr)
     gm, tokens = make_tokens(db, a.readers)
+    op_token = None
+    if a.pushers:  # made before the server holds the store
+        sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "integration"))
+        from test_ocpi_fault import operator_token  # noqa: E402
+
+        op_token = operator_token(db)
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     exe = str(Path(sys.executable).with_name("laadplan"))
     log = open(work / "serve.log", "wb")
     proc = subprocess.Popen([exe, "--db", str(db), "serve", "--host", "127.0.0.1", "--port", str(port)],
                             stdout=log, stderr=subprocess.STDOUT)
-    result: dict = {"gemeente": gm, "readers": a.readers, "cdr_push": "none: no OCPI receiver in this tree"}
+    result: dict = {"gemeente": gm, "readers": a.readers}
     try:
         t0 = time.monotonic()
         while True:
@@ -131,55 +146,45 @@ def main() -> None:
             httpx.get(base + "/api/v1/kpi", params={"level": "gemeente"}, headers={"Authorization": f"Token {tok}"},
                       timeout=120).raise_for_status()
         result["token_warmup_s"] = round(time.perf_counter() - t, 1)
-        lat: dict[str, list[float]] = {k: [] for k in ENDPOINTS}
-        errors: dict[str, int] = {}
-        lock = threading.Lock()
-        count = {"n": 0}
-        load_before = os.getloadavg()
-        stop_at = time.monotonic() + a.seconds
+        result["phases"] = {}
+        result["phases"]["idle"] = read_phase(base, tokens, a)
+        if a.pushers:
+            from bench_ocpi import _answer, _request  # noqa: E402 (benchmarks/ is on sys.path)
+            from test_ocpi_fault import make_cdr  # noqa: E402
 
-        def reader(i: int) -> None:
-            names = list(ENDPOINTS)
-            with httpx.Client(base_url=base, headers={"Authorization": f"Token {tokens[i]}"}, timeout=60) as c:
-                k = i
-                while time.monotonic() < stop_at:
-                    with lock:
-                        if count["n"] >= a.max_requests:
-                            return
-                        count["n"] += 1
-                    name = names[k % len(names)]
-                    k += 1
-                    path, params = ENDPOINTS[name]
-                    t = time.perf_counter()
-                    try:
-                        r = c.get(path, params=params)
-                        ok = r.status_code == 200
-                        code = str(r.status_code)
-                    except httpx.HTTPError as e:
-                        ok, code = False, type(e).__name__
-                    ms = (time.perf_counter() - t) * 1000
-                    with lock:
-                        if ok:
-                            lat[name].append(ms)
-                        else:
-                            errors[code] = errors.get(code, 0) + 1
+            auth = "Token " + base64.b64encode(op_token.encode()).decode()
+            stop = threading.Event()
+            pushed = {"ok": 0, "bad": 0}
+            plock = threading.Lock()
 
-        threads = [threading.Thread(target=reader, args=(i,)) for i in range(a.readers)]
-        t_start = time.monotonic()
-        for th in threads:
-            th.start()
-        for th in threads:
-            th.join()
-        wall = time.monotonic() - t_start
-        load_after = os.getloadavg()
-        result.update({
-            "seconds": round(wall, 1), "requests": count["n"], "requests_per_s": round(count["n"] / wall, 1),
-            "errors": errors, "load_avg_1min_before": round(load_before[0], 2),
-            "load_avg_1min_after": round(load_after[0], 2), "cpus": os.cpu_count(),
-            "endpoints": {k: {"n": len(v), "p50_ms": round(pct(v, 0.5), 1), "p99_ms": round(pct(v, 0.99), 1),
-                              "max_ms": round(max(v), 1), "mean_ms": round(statistics.fmean(v), 1)}
-                          for k, v in lat.items() if v},
-        })
+            def pusher(k: int) -> None:
+                with socket.create_connection(("127.0.0.1", port), timeout=60) as sock:
+                    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                    buf = bytearray()
+                    i = k * 1_000_000
+                    while not stop.is_set() and i < k * 1_000_000 + a.max_requests:
+                        sock.sendall(_request(port, auth, json.dumps(make_cdr(i)).encode()))
+                        status, body = _answer(sock, buf)
+                        with plock:
+                            pushed["ok" if status == 200 and b'"status_code":1000' in body else "bad"] += 1
+                        i += 1
+
+            pushers = [threading.Thread(target=pusher, args=(k + 1,)) for k in range(a.pushers)]
+            for th in pushers:
+                th.start()
+            time.sleep(1.0)  # the push load is on before the readers start
+            before = dict(pushed)
+            t_p = time.monotonic()
+            result["phases"]["while_pushing"] = read_phase(base, tokens, a)
+            dt_p = time.monotonic() - t_p
+            acked = pushed["ok"] - before["ok"]
+            stop.set()
+            for th in pushers:
+                th.join()
+            result["phases"]["while_pushing"].update(
+                pushers=a.pushers, cdrs_acked=acked, cdrs_per_s=round(acked / dt_p, 1),
+                push_errors=pushed["bad"])
+        result["endpoints"] = result["phases"].get("while_pushing", result["phases"]["idle"])["endpoints"]
         kp = result["endpoints"].get("kpi_gemeente", {}).get("p99_ms")
         result["goal_kpi_p99_under_200ms"] = kp is not None and kp < 200
     finally:
@@ -191,9 +196,69 @@ def main() -> None:
         if not a.keep:
             shutil.rmtree(work, ignore_errors=True)
     print(json.dumps(result, indent=1))
-    for k, v in result["endpoints"].items():
-        print(f"{k:18s} n={v['n']:6d}  p50 {v['p50_ms']:7.1f} ms  p99 {v['p99_ms']:7.1f} ms  max {v['max_ms']:7.1f} ms",
-              file=sys.stderr)
+    idle = result["phases"]["idle"]["endpoints"]
+    for phase, r in result["phases"].items():
+        print(f"-- {phase} ({r['requests_per_s']} requests/s, load {r['load_avg_1min_after']}"
+              + (f", {r['cdrs_per_s']} CDRs/s pushed" if "cdrs_per_s" in r else "") + ")", file=sys.stderr)
+        for k, v in r["endpoints"].items():
+            ratio = v["p99_ms"] / idle[k]["p99_ms"] if idle.get(k, {}).get("p99_ms") else float("nan")
+            print(f"{k:18s} n={v['n']:6d}  p50 {v['p50_ms']:7.1f} ms  p99 {v['p99_ms']:7.1f} ms  "
+                  f"max {v['max_ms']:7.1f} ms  p99/idle {ratio:.2f}", file=sys.stderr)
+
+
+def read_phase(base: str, tokens: list[str], a) -> dict:
+    """``a.readers`` readers loop over the endpoints for ``a.seconds`` (at most ``a.max_requests``)."""
+    import httpx
+
+    lat: dict[str, list[float]] = {k: [] for k in ENDPOINTS}
+    errors: dict[str, int] = {}
+    lock = threading.Lock()
+    count = {"n": 0}
+    load_before = os.getloadavg()
+    stop_at = time.monotonic() + a.seconds
+
+    def reader(i: int) -> None:
+        names = list(ENDPOINTS)
+        with httpx.Client(base_url=base, headers={"Authorization": f"Token {tokens[i]}"}, timeout=60) as c:
+            k = i
+            while time.monotonic() < stop_at:
+                with lock:
+                    if count["n"] >= a.max_requests:
+                        return
+                    count["n"] += 1
+                name = names[k % len(names)]
+                k += 1
+                path, params = ENDPOINTS[name]
+                t = time.perf_counter()
+                try:
+                    r = c.get(path, params=params)
+                    ok = r.status_code == 200
+                    code = str(r.status_code)
+                except httpx.HTTPError as e:
+                    ok, code = False, type(e).__name__
+                ms = (time.perf_counter() - t) * 1000
+                with lock:
+                    if ok:
+                        lat[name].append(ms)
+                    else:
+                        errors[code] = errors.get(code, 0) + 1
+
+    threads = [threading.Thread(target=reader, args=(i,)) for i in range(a.readers)]
+    t_start = time.monotonic()
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    wall = time.monotonic() - t_start
+    load_after = os.getloadavg()
+    return {
+        "seconds": round(wall, 1), "requests": count["n"], "requests_per_s": round(count["n"] / wall, 1),
+        "errors": errors, "load_avg_1min_before": round(load_before[0], 2),
+        "load_avg_1min_after": round(load_after[0], 2), "cpus": os.cpu_count(),
+        "endpoints": {k: {"n": len(v), "p50_ms": round(pct(v, 0.5), 1), "p99_ms": round(pct(v, 0.99), 1),
+                          "max_ms": round(max(v), 1), "mean_ms": round(statistics.fmean(v), 1)}
+                      for k, v in lat.items() if v},
+    }
 
 
 if __name__ == "__main__":

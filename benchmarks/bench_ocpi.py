@@ -1,7 +1,13 @@
-"""OCPI CDR intake benchmark: CDRs per second acknowledged by a real ``laadplan serve`` (loopback, DuckDB store
-in a temp folder) with 1, 8 and 32 concurrent clients, p50/p99 latency. Bounded: each level stops after
-``--max-cdrs`` CDRs or ``--seconds`` seconds, whichever first. One CDR per POST (as OCPI defines it); the
-server groups the POSTs that arrive together into one validation batch and one commit (group commit).
+"""OCPI CDR intake benchmark: CDRs per second acknowledged by a real ``laadplan serve`` (loopback) with 1, 8 and
+32 concurrent clients, p50/p99 latency, on a DuckDB store in a temp folder and on PostgreSQL (a database made
+for the run and dropped after it; ``--pg`` names the server). Bounded: each level stops after ``--max-cdrs``
+CDRs or ``--seconds`` seconds, whichever first. One CDR per POST (as OCPI defines it); the server groups the
+POSTs that arrive together into one validation batch and one commit (group commit).
+
+**HTTP ceiling.** The same POSTs with a body naming another party are refused (403) by the checks that run
+before the commit (token from the cache, body read and parsed, party compared): what the HTTP layer, the
+middleware and the token check alone allow on this machine, with the same clients. The intake can not be
+faster than that; the ratio intake / ceiling is printed.
 
 The clients speak plain HTTP/1.1 keep-alive over sockets with pre-built requests (an httpx client costs more
 CPU per request than the server's work on this 2-core machine). The machine is shared: the 1-minute load
@@ -10,6 +16,7 @@ validator in-process (``ingest_cdr_records`` on one batch, own temp store): the 
 per-request checks and the group commit cost on top of the validator.
 
     .venv/bin/python benchmarks/bench_ocpi.py [--seconds 10] [--max-cdrs 3000] [--clients 1,8,32]
+        [--backends duckdb,postgres] [--pg postgresql://postgres@127.0.0.1:5432/postgres]
 """
 
 from __future__ import annotations
@@ -57,12 +64,17 @@ def _answer(sock: socket.socket, buf: bytearray) -> tuple[int, bytes]:
     return status, rest[:n]
 
 
-def level(port: int, auth: str, n_clients: int, seconds: float, max_cdrs: int, start_id: int) -> dict:
+def level(port: int, auth: str, n_clients: int, seconds: float, max_cdrs: int, start_id: int, *,
+          refused: bool = False) -> dict:
+    """One level: ``n_clients`` clients POST CDRs (``refused``: of another party, answered 403 before the
+    commit - the HTTP ceiling)."""
     lat: list[float] = []
     errors = {"n": 0}
     lock = threading.Lock()
     counter = {"i": start_id}
-    reqs = [_request(port, auth, json.dumps(make_cdr(i)).encode()) for i in range(start_id, start_id + max_cdrs)]
+    party = "XXX" if refused else "EQU"
+    reqs = [_request(port, auth, json.dumps(make_cdr(i, party)).encode()) for i in range(start_id, start_id + max_cdrs)]
+    want_status, want_body = (403, b'"status_code":2000') if refused else (200, b'"status_code":1000')
     stop_at = time.monotonic() + seconds
 
     def client() -> None:
@@ -80,7 +92,7 @@ def level(port: int, auth: str, n_clients: int, seconds: float, max_cdrs: int, s
                 status, body = _answer(sock, buf)
                 dt = time.perf_counter() - t
                 with lock:
-                    if status == 200 and b'"status_code":1000' in body:
+                    if status == want_status and want_body in body:
                         lat.append(dt)
                     else:
                         errors["n"] += 1
@@ -94,32 +106,40 @@ def level(port: int, auth: str, n_clients: int, seconds: float, max_cdrs: int, s
     wall = time.perf_counter() - t0
     lat.sort()
     q = (lambda p: lat[min(len(lat) - 1, int(p * len(lat)))] * 1000) if lat else (lambda p: float("nan"))
-    return {"clients": n_clients, "acked": len(lat), "errors": errors["n"], "seconds": round(wall, 2),
+    return {"clients": n_clients, "answered" if refused else "acked": len(lat), "errors": errors["n"], "seconds": round(wall, 2),
             "cdrs_per_s": round(len(lat) / wall, 1), "p50_ms": round(q(0.50), 1), "p99_ms": round(q(0.99), 1),
             "mean_ms": round(statistics.fmean(lat) * 1000, 1) if lat else None}
 
 
 def file_path_baseline(n: int, start_id: int) -> dict:
-    """Records/s of the file ingest's batch validator on ``n`` of the same CDRs as one batch (one run, one
-    transaction, own temp store) - the validator's own speed without HTTP and per-request work."""
+    """Records/s of the CDR validator in-process (``ingest_cdr_records``, one run and one transaction per batch,
+    own temp store): batches of 1 and 32 through the small-batch path (prepared statements, as the receiver's
+    groups), and one batch of ``n`` through the file ingest's big-batch path - the validator's own speed
+    without HTTP and per-request work."""
     from laadplan.config import load_config
-    from laadplan.ingest.cdrs import ingest_cdr_records
+    from laadplan.ingest.cdrs import SMALL_BATCH, ingest_cdr_records, prepare_cdr_batches
     from laadplan.store import Store
 
     cfg = load_config(None)
     recs = [(k + 1, json.dumps(make_cdr(start_id + k))) for k in range(n)]
     with tempfile.TemporaryDirectory() as tmp, Store(str(Path(tmp) / "base.duckdb"), create=True) as s:
         out = {}
-        s.run_id = "bench-warm-up"  # the first statements of a connection pay a start-up cost: not counted
-        with s.transaction():
-            ingest_cdr_records(s, [(1, json.dumps(make_cdr(start_id - 1)))], cfg, "bench", digest="warm-up")
-        for size in (1, n):
-            s.run_id = f"bench-{size}"
+        off = 0
+        for size in (1, 32, n):
+            small = size <= SMALL_BATCH
+            reps = 10 if small else 1
             t = time.perf_counter()
-            with s.transaction():
-                res = ingest_cdr_records(s, recs[:size], cfg, "bench", digest=f"d{size}")
-            dt = time.perf_counter() - t
-            assert res.accepted == size
+            for r in range(reps + (1 if small else 0)):  # small: one warm-up batch (prepares), not counted
+                if small and r == 1:
+                    t = time.perf_counter()
+                batch = [(k + 1, json.dumps(make_cdr(start_id + n + off + k))) for k in range(size)] if small else recs
+                off += size
+                prepare_cdr_batches(s, cfg)
+                s.run_id = f"bench-{size}-{r}"
+                with s.transaction():
+                    res = ingest_cdr_records(s, batch, cfg, "bench", digest=f"d{size}-{r}", prepared=small)
+                assert res.accepted == size
+            dt = (time.perf_counter() - t) / reps
             out[f"batch_{size}_ms"] = round(dt * 1000, 1)
             out[f"batch_{size}_records_per_s"] = round(size / dt, 1)
         return out
@@ -129,33 +149,68 @@ def loadavg() -> float:
     return round(os.getloadavg()[0], 2)
 
 
+def run_backend(backend: str, pg: str, levels: list[int], seconds: float, max_cdrs: int) -> list[dict]:
+    """Serve a fresh store of ``backend``, measure the HTTP ceiling and every level; the rows printed."""
+    from laadplan.store import Store
+    from laadplan.store import postgres as pgm
+
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        if backend == "postgres":
+            db = pgm.with_database(pg, f"laadplan_bench_ocpi_{os.getpid()}")
+            pgm.drop_database(db)
+            pgm.create_database(db)
+        else:
+            db = str(Path(tmp) / "bench.duckdb")
+        server = None
+        try:
+            Store(db, create=True).close()
+            token = operator_token(db)
+            auth = "Token " + base64.b64encode(token.encode()).decode()
+            port = free_port()
+            server = start_server(db, port)
+            ceiling = level(port, auth, max(levels), seconds, max_cdrs, 0, refused=True)
+            ceiling.update(backend=backend, what="http_ceiling_refused_before_commit", loadavg_1m=loadavg())
+            print(json.dumps(ceiling), flush=True)
+            rows.append(ceiling)
+            start = 0
+            for n in levels:
+                r = level(port, auth, n, seconds, max_cdrs, start)
+                start += max_cdrs
+                r.update(backend=backend, what="cdr_intake", loadavg_1m=loadavg(),
+                         ratio_to_http_ceiling=round(r["cdrs_per_s"] / ceiling["cdrs_per_s"], 3)
+                         if ceiling["cdrs_per_s"] else None)
+                print(json.dumps(r), flush=True)
+                rows.append(r)
+        finally:
+            if server is not None:
+                os.killpg(server.pid, signal.SIGTERM)
+                server.wait(30)
+            if backend == "postgres":
+                pgm.drop_database(db)
+    return rows
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seconds", type=float, default=10.0)
     ap.add_argument("--max-cdrs", type=int, default=3000)
     ap.add_argument("--clients", default="1,8,32")
+    ap.add_argument("--backends", default="duckdb,postgres")
+    ap.add_argument("--pg", default=os.environ.get("LAADPLAN_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres"),
+                    help="PostgreSQL server (a database is made for the run and dropped after it)")
     ap.add_argument("--baseline", type=int, default=3000, help="CDRs in the file-path baseline batch (0: none)")
+    ap.add_argument("--quick", action="store_true", help="3 s and 500 CDRs per level, a baseline of 300")
     a = ap.parse_args()
+    if a.quick:
+        a.seconds, a.max_cdrs, a.baseline = min(a.seconds, 3.0), min(a.max_cdrs, 500), min(a.baseline, 300)
     print(f"{os.cpu_count()} cores; load average before: {loadavg()}", flush=True)
     if a.baseline:
         b = file_path_baseline(a.baseline, 10_000_000)
         print(json.dumps({"file_path_ingest_cdr_records": b, "loadavg_1m": loadavg()}), flush=True)
-    with tempfile.TemporaryDirectory() as tmp:
-        db = Path(tmp) / "bench.duckdb"
-        token = operator_token(db)
-        auth = "Token " + base64.b64encode(token.encode()).decode()
-        port = free_port()
-        server = start_server(db, port)
-        try:
-            start = 0
-            for n in [int(x) for x in a.clients.split(",")]:
-                r = level(port, auth, n, a.seconds, a.max_cdrs, start)
-                start += a.max_cdrs
-                r["loadavg_1m"] = loadavg()
-                print(json.dumps(r), flush=True)
-        finally:
-            os.killpg(server.pid, signal.SIGTERM)
-            server.wait(30)
+    levels = [int(x) for x in a.clients.split(",")]
+    for backend in a.backends.split(","):
+        run_backend(backend.strip(), a.pg, levels, a.seconds, a.max_cdrs)
 
 
 if __name__ == "__main__":

@@ -301,15 +301,18 @@ def _lit_ts(ts: datetime) -> str:
     return f"TIMESTAMP '{ts:%Y-%m-%d %H:%M:%S}'"
 
 
-def checked_sql(norm_table: str, cfg: RegionConfig, now_utc: datetime) -> str:
+def checked_sql(norm_table: str, cfg: RegionConfig, now_utc: datetime | None, *, now_sql: str | None = None) -> str:
     """SQL listing, per normalised record, every rule it breaks (``broken``) plus the session columns.
 
     ``norm_table`` is a table name or a parenthesised query giving the normalised relation. The list is
-    only built for records that break something.
+    only built for records that break something. The time the future rules compare with is ``now_utc`` as a
+    literal, or the SQL expression ``now_sql`` (a TIMESTAMP; e.g. a parameter of a statement prepared once
+    and executed for many batches).
     """
     v = cfg.validation
-    future = _lit_ts(now_utc) + f" + INTERVAL ({float(v.future_tolerance_s)}) SECOND"
-    future_upd = _lit_ts(now_utc) + f" + INTERVAL ({float(v.last_updated_future_h) * 3600}) SECOND"
+    now = now_sql if now_sql is not None else _lit_ts(now_utc)
+    future = now + f" + INTERVAL ({float(v.future_tolerance_s)}) SECOND"
+    future_upd = now + f" + INTERVAL ({float(v.last_updated_future_h) * 3600}) SECOND"
     earliest = f"TIMESTAMP '{v.earliest_date:%Y-%m-%d} 00:00:00'"
     tol = float(v.total_time_tolerance_h)
     margin = float(v.energy_power_margin)

@@ -160,12 +160,12 @@ def log_run(store: Store, result: IngestResult, started: datetime) -> None:
                 "DELETE FROM quarantine WHERE kind = ? AND run_id <> ? AND (run_id IN (SELECT run_id FROM "
                 "ingest_runs WHERE kind = ? AND source_sha256 = ?) OR (run_id = '' AND source_file = ?))",
                 [result.kind, run_id, result.kind, digest, name]).fetchall()
-        store.upsert("ingest_runs", pd.DataFrame([{
+        store.upsert_rows("ingest_runs", [{  # (one row: statements prepared per connection)
             "run_id": run_id, "kind": result.kind, "source_file": name, "source_sha256": digest,
             "started_utc": started, "finished_utc": utcnow(), "records_read": result.read,
             "records_accepted": result.accepted, "records_quarantined": result.quarantined,
             "rows_inserted": sum(u.inserted for u in ups), "rows_updated": sum(u.updated for u in ups),
-        }]))
+        }])
     result.run_id = run_id
     if implicit:
         store.run_id, store._implicit_run = None, False  # type: ignore[attr-defined]

@@ -59,9 +59,12 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
+import time
 import warnings
 from typing import Iterator
 
+import duckdb
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -74,14 +77,16 @@ from laadplan.ingest._csvstream import set_field_limit
 from laadplan.ingest._io import SourceError, open_binary, open_text, source_name
 from laadplan.ingest._records import Limits, detect_container, iter_json_records
 from laadplan.ingest.base import IngestResult, Progress, Quarantine, log_run, utcnow
-from laadplan.store import Store, UpsertResult, complete
+from laadplan.store import Store, UpsertResult, complete, prepare_statement
 
 log = logging.getLogger(__name__)
 
 JSON_BATCH = 20_000
 #: batches up to this many records materialise their scratch results from the executed statement (see _scratch)
 SMALL_BATCH = 2_000
-#: trailing whitespace cut from a quarantined record's raw text (the NDJSON line's newline among it)
+#: trailing whitespace cut from a quarantined record's raw text (the NDJSON line's newline among it), in
+#: SQL and for Arrow
+_WS = "chr(32) || chr(9) || chr(13) || chr(10)"
 _WS_CHARS = " \t\r\n"
 
 
@@ -145,23 +150,36 @@ def ingest_cdrs(store: Store, source: str | os.PathLike, cfg: RegionConfig, *,
 
 
 def ingest_cdr_records(store: Store, records: list[tuple[int, str]], cfg: RegionConfig, name: str, *,
-                       digest: str | None = None) -> IngestResult:
+                       digest: str | None = None, prepared: bool | None = None) -> IngestResult:
     """CDRs that did not come from a file (the OCPI receiver's pushes): ``(position, JSON text)`` pairs go
     through the same SQL validation, storage and quarantine as a file's records (:class:`_Batch`), as one
-    ingest run named ``name`` (e.g. ``ocpi-push:NL*EQU``; ``digest`` names its content)."""
+    ingest run named ``name`` (e.g. ``ocpi-push:NL*EQU``; ``digest`` names its content).
+
+    ``prepared``: run the statements prepared over TEMP tables (the small-batch path, reused by the next
+    call on the same connection) or bound to Arrow tables (the file ingest's path); by default the small
+    path up to :data:`SMALL_BATCH` records when :func:`prepare_cdr_batches` made its state on the connection
+    (or no transaction is open). Both give the same verdicts, rows and counts."""
     started = utcnow()
     result = IngestResult(kind="cdrs", source_file=name, digest=digest)
     result.upserts["sessions"] = UpsertResult()
     quarantine = Quarantine(store, "cdrs", name, result)
-    batch = _Batch(store, cfg, name, result, quarantine, now_utc=started)
+    if prepared is None:  # (TEMP tables made inside the caller's transaction would go with its rollback)
+        prepared = len(records) <= SMALL_BATCH and (not store.in_transaction or _has_prepared(store, cfg))
     table = pa.table({"position": pa.array([p for p, _ in records], pa.int64()),
                       "raw": pa.array([r for _, r in records], pa.large_string()),
                       "error": pa.nulls(len(records), pa.large_string())})
+    batch = None
     try:
+        batch = _Batch(store, cfg, name, result, quarantine, now_utc=started, prepared=prepared)
         batch.run_json([table])
         batch.flush()  # the quarantine rows are in the store before the run row and the receiver's answer
+    except BaseException:
+        if prepared:
+            forget_prepared(store)
+        raise
     finally:
-        batch.cleanup()
+        if batch is not None:
+            batch.cleanup()
     log_run(store, result, started)
     return result
 
@@ -193,40 +211,178 @@ def _json_record_batches(src: str, limits: Limits | None = None) -> Iterator[pa.
         yield table()
 
 
+#: names of a batch's scratch relations: Arrow tables bound by name to each statement (a file's big batches)
+_ARROW_NAMES = {"in": "_cdr_in", "norm": "_cdr_norm", "checked": "_cdr_checked", "multi": "_cdr_multi",
+                "stored": "_cdr_stored", "dup": "_cdr_dup", "replace": "_cdr_replace", "ctx": "_cdr_ctx"}
+#: ... or TEMP tables of the connection, refilled per batch (small batches through prepared statements)
+_TEMP_NAMES = {k: "temp.main._cdrp_" + k for k in _ARROW_NAMES}
+
+
+def _lit(v: str) -> str:
+    return "'" + str(v).replace("'", "''") + "'"
+
+
+class _Prepared:
+    """The small-batch path's state on one connection: its TEMP scratch tables and the statements prepared
+    over them (SQL text -> statement name). A statement costs DuckDB more to plan (parse, bind, optimise)
+    than to run on a few records; prepared once per connection, each batch pays only the execution.
+    The SQL is the same text the big-batch path runs (same builders), over other relation names."""
+
+    _serial = 0
+    _lock = threading.Lock()
+
+    def __init__(self, con, cfg: RegionConfig) -> None:
+        with _Prepared._lock:
+            _Prepared._serial += 1
+            self.prefix = f"_lp_cdr{_Prepared._serial}_"
+        self.con, self.statements, self.key = con, {}, _Prepared.key_of(cfg)
+        self.made = time.monotonic()
+        self.dirty: set[str] = set()  # scratch tables holding the last batch's rows
+
+    @staticmethod
+    def key_of(cfg: RegionConfig) -> str:
+        return cfg.validation.model_dump_json() if hasattr(cfg.validation, "model_dump_json") else repr(cfg.validation)
+
+    def run(self, sql: str):
+        """Execute ``sql`` prepared. (No parameters: DuckDB 1.5 binds and plans a statement with parameters
+        again at every EXECUTE; the batch's values come from the one-row TEMP table ``ctx`` instead.)"""
+        name = self.statements.get(sql)
+        if name is None:
+            name = f"{self.prefix}{len(self.statements)}"
+            prepare_statement(self.con, name, sql)  # (planned without the statistics of this moment)
+            self.statements[sql] = name
+        return self.con.execute(f"EXECUTE {name}")
+
+
+#: seconds after which a connection's prepared statements are made again (see prepare_cdr_batches)
+PREPARED_RENEW_S = 60.0
+
+
+def prepare_cdr_batches(store: Store, cfg: RegionConfig) -> None:
+    """Make (or renew) the small-batch path's state on ``store``'s connection *outside* a transaction.
+
+    DuckDB 1.5 keeps a prepared statement's plan only while the catalog version it was planned at holds: a
+    statement prepared in a transaction that also created its TEMP tables, or one prepared before a later
+    CREATE/ALTER anywhere in the database, is bound and planned again at every EXECUTE (as slow as not
+    preparing it). So the TEMP tables and macros are made here, before the caller's transaction, and the
+    statements are renewed every :data:`PREPARED_RENEW_S` seconds."""
+    if store.in_transaction:
+        return
+    store.prepare_upsert("ingest_runs")  # the run row (log_run)
+    p = getattr(store, "_cdr_prepared", None)
+    if p is None or p.con is not store.con or p.key != _Prepared.key_of(cfg) \
+            or time.monotonic() - p.made > PREPARED_RENEW_S:
+        _prepared_of(store, cfg, renew=True)
+
+
+def _has_prepared(store: Store, cfg: RegionConfig) -> bool:
+    p = getattr(store, "_cdr_prepared", None)
+    return p is not None and p.con is store.con and p.key == _Prepared.key_of(cfg)
+
+
+def _prepared_of(store: Store, cfg: RegionConfig, *, renew: bool = False) -> _Prepared:
+    """The connection's :class:`_Prepared` (made, with its macros and TEMP tables, on first use)."""
+    p = getattr(store, "_cdr_prepared", None)
+    if not renew and p is not None and p.con is store.con and p.key == _Prepared.key_of(cfg):
+        return p
+    if p is not None and p.con is store.con:
+        for name in p.statements.values():
+            try:
+                store.con.execute(f"DEALLOCATE {name}")
+            except duckdb.Error:
+                pass
+    con = store.con
+    complete(con)
+    for stmt in _cdr_sql.MACROS.split(";"):
+        if stmt.strip():
+            con.execute(stmt)
+    n = _TEMP_NAMES
+    zero = "CAST('2000-01-01' AS TIMESTAMP)"
+    norm = _cdr_sql.norm_select(_cdr_sql.norm_sql(n["in"], cfg.validation.linda_profile))
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {n['in'].split('.')[-1]} "
+                "(position BIGINT, raw VARCHAR, error VARCHAR)")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {n['checked'].split('.')[-1]} AS "
+                f"SELECT * FROM ({_cdr_sql.checked_sql(f'({norm})', cfg, None, now_sql=zero)}) LIMIT 0")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {n['multi'].split('.')[-1]} (session_id VARCHAR)")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {n['stored'].split('.')[-1]} AS "
+                f"SELECT * FROM ({_cdr_sql.stored_sql(n['checked'])}) LIMIT 0")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {n['dup'].split('.')[-1]} (position BIGINT, msg VARCHAR)")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {n['replace'].split('.')[-1]} (session_id VARCHAR)")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {n['ctx'].split('.')[-1]} "
+                "(now_utc TIMESTAMP, source_file VARCHAR, run_id VARCHAR)")
+    p = _Prepared(con, cfg)
+    store._cdr_prepared = p  # type: ignore[attr-defined]
+    return p
+
+
+def forget_prepared(store: Store) -> None:
+    """Drop the connection's small-batch state (after an error: a rolled-back transaction may have taken
+    its TEMP tables or macros with it); the next small batch makes it again."""
+    store._cdr_prepared = None  # type: ignore[attr-defined]
+
+
 class _Batch:
-    """Runs the SQL stages for one batch on the store's connection and books the outcome."""
+    """Runs the SQL stages for one batch on the store's connection and books the outcome.
+
+    Two ways to run the same statements: a big batch binds its scratch relations as Arrow tables by name
+    (no copy; a file's run is one transaction, in which replaced TEMP tables would be kept until the commit);
+    a small batch (``prepared=True``: the OCPI receiver's pushes) fills TEMP tables of the connection and runs
+    the statements prepared once per connection (:class:`_Prepared`), skipping those that cannot find
+    anything. The statements' text comes from the same builders; only the relation names and where the
+    current time, source name and run id come from (literals or parameters) differ."""
 
     def __init__(self, store: Store, cfg: RegionConfig, src: str, result: IngestResult, quarantine: Quarantine,
-                 now_utc):
+                 now_utc, *, prepared: bool = False):
         self.store, self.cfg, self.src, self.result, self.q = store, cfg, src, result, quarantine
         self.con = store.con
         self._tables: dict[str, pa.Table] = {}
         self._n_in = 0  # records of the batch being validated
         self._rejected: list[pd.DataFrame] = []  # quarantine rows not yet written (see flush)
         self._rejected_records = self._rejected_rows = 0
-        complete(self.con)
-        for stmt in _cdr_sql.MACROS.split(";"):
-            if stmt.strip():
-                self.con.execute(stmt)
-        norm = _cdr_sql.norm_select(_cdr_sql.norm_sql("_cdr_in", cfg.validation.linda_profile))
-        self.checked_json_sql = _cdr_sql.checked_sql(f"({norm})", cfg, now_utc)  # parse + check in one pass
-        self.checked_sql = _cdr_sql.checked_sql("_cdr_norm", cfg, now_utc)
-        self.stored_sql = _cdr_sql.stored_sql("_cdr_checked")
-        self.hit_sql = _cdr_sql.hit_sql("_cdr_checked")
+        self.prep = _prepared_of(store, cfg) if prepared else None
+        self.n = _TEMP_NAMES if prepared else _ARROW_NAMES
+        n = self.n
+        if self.prep is None:
+            complete(self.con)
+            for stmt in _cdr_sql.MACROS.split(";"):
+                if stmt.strip():
+                    self.con.execute(stmt)
+        self.now_utc = now_utc
+        norm = _cdr_sql.norm_select(_cdr_sql.norm_sql(n["in"], cfg.validation.linda_profile))
+        if prepared:  # the time of the future rules from the batch's ctx row (see _Prepared.run)
+            norm = f"SELECT _n.*, _x.now_utc AS _now_utc FROM ({norm}) _n, {n['ctx']} _x"
+            now_sql = "_now_utc"
+        else:
+            now_sql = _cdr_sql._lit_ts(now_utc)
+        self.checked_json_sql = _cdr_sql.checked_sql(f"({norm})", cfg, None, now_sql=now_sql)  # parse + check
+        self.checked_sql = _cdr_sql.checked_sql(n["norm"], cfg, None, now_sql=now_sql)
+        self.stored_sql = _cdr_sql.stored_sql(n["checked"])
+        self.hit_sql = _cdr_sql.hit_sql(n["checked"])
         self._empty_stored: pa.Table | None = None  # the schema of _cdr_stored, for batches with no stored id
-        self.dup_sql = _cdr_sql.duplicate_sql("_cdr_checked", "_cdr_multi", "_cdr_stored")
+        self.dup_sql = _cdr_sql.duplicate_sql(n["checked"], n["multi"], n["stored"])
 
     def run_json(self, box: list[pa.Table]) -> None:
         """Validate and store the ``(position, raw, error)`` table in ``box`` (taken out of it, so that its raw
         text is freed once the quarantine rows are taken)."""
-        self._tables["_cdr_in"] = _chunked(box.pop())  # zero copy; bound by name to each statement of the batch
-        self._n_in = self._tables["_cdr_in"].num_rows  # (kept: the raw text is dropped before the upsert)
+        table = box.pop()
+        self._n_in = table.num_rows  # (kept: the raw text is dropped before the upsert)
+        if self.prep is not None:
+            self._fill_in(table)
+        else:
+            self._tables["_cdr_in"] = _chunked(table)  # zero copy; bound by name to each statement of the batch
+        del table
         try:
             self._validate_and_store(self.checked_json_sql)
+            if self.prep is not None:
+                # emptied in the batch's own transaction: committed or rolled back, the tables are empty after
+                # it (on an error the caller forgets the connection's state, see forget_prepared)
+                self._clear()
         finally:
             self.cleanup()
 
     def run_normalised(self, norm: pa.Table, raw: pa.Table) -> None:
+        if self.prep is not None:
+            raise ValueError("the small-batch path takes JSON records only")
         self._tables["_cdr_norm"] = _chunked(norm)
         self._tables["_cdr_in"] = _chunked(raw)
         self._n_in = raw.num_rows
@@ -240,31 +396,75 @@ class _Batch:
         which a transaction would keep alive until its commit)."""
         return self.store.run_sql(sql, params, **self._tables)
 
+    # -- the small-batch path's helpers ----------------------------------------------------------
+    def _clear(self) -> None:
+        """Empty the TEMP scratch tables the last batch filled."""
+        for k in sorted(self.prep.dirty):
+            self.prep.run(f"DELETE FROM {self.n[k]}").fetchall()
+        self.prep.dirty.clear()
+
+    def _fill_in(self, table: pa.Table) -> None:
+        self.prep.dirty.update(("in", "ctx"))
+        self.con.execute(f"INSERT INTO {self.n['ctx']} VALUES ({_cdr_sql._lit_ts(self.now_utc)}, ?, ?)",
+                         [self.src, self.store.run_id]).fetchall()
+        self.con.execute(f"INSERT INTO {self.n['in']} SELECT unnest(?::BIGINT[]), unnest(?::VARCHAR[]), "
+                         "unnest(?::VARCHAR[])", [table.column("position").to_pylist(), table.column("raw").to_pylist(),
+                                                  table.column("error").to_pylist()]).fetchall()
+
+    def _fill(self, key: str, sql: str) -> int:
+        """Small batches: insert the rows of ``sql`` into the TEMP table ``key``; their number."""
+        self.prep.dirty.add(key)
+        return int(self.prep.run(f"INSERT INTO {self.n[key]} {sql}").fetchall()[0][0])
+
+    def _rejected_sql(self, *, raw: bool) -> str:
+        """The quarantine rows of the batch, with the records' raw text (``raw``, small batches) or without
+        it (big batches take it by position with Arrow, see :func:`_raw_of`)."""
+        n = self.n
+        raw_col = f"rtrim(i.raw, {_WS}) AS raw, " if raw else ""
+        raw_join = f" JOIN {n['in']} i USING (position)" if raw else ""
+        return f"""SELECT b.code AS rule_code, v.position, {raw_col}b.msg AS message,
+                           c.session_id AS record_id, c.party_id
+                    FROM (SELECT position, unnest(broken) AS b FROM {n['checked']} WHERE len(broken) > 0
+                          UNION ALL
+                          SELECT position, {{'code': 'LP-DUPLICATE', 'msg': msg}} AS b FROM {n['dup']}) v
+                    JOIN {n['checked']} c USING (position){raw_join}
+                    ORDER BY v.position"""
+
     def _validate_and_store(self, checked_sql: str) -> None:
-        # Scratch relations are Arrow tables bound by name to each statement, not TEMP tables: the whole run
-        # is one transaction, and a database keeps every replaced table version until the commit (2.5 GB at
-        # 1 M). Only _cdr_checked has a row per record; the others are small (usually empty). Each statement
-        # costs a fixed planning time, so the ones that would find nothing are not run.
-        self._scratch("_cdr_checked", checked_sql)
-        checked = self._tables["_cdr_checked"]
-        n_read = checked.num_rows
-        n_broken = int(pc.sum(pc.greater(pc.list_value_length(checked.column("broken")), 0)).as_py() or 0)
-        self._tables["_cdr_multi"] = _multi(checked)  # (Arrow: a DuckDB statement costs its planning time)
-        self._stored()
-        if self._tables["_cdr_multi"].num_rows or self._tables["_cdr_stored"].num_rows:
-            self._scratch("_cdr_dup", self.dup_sql)
-        else:  # no id twice in the batch, none stored: no duplicate
-            self._tables["_cdr_dup"] = _EMPTY_DUP
-        n_bad = n_broken + self._tables["_cdr_dup"].num_rows
+        # Big batches: scratch relations are Arrow tables bound by name to each statement, not TEMP tables:
+        # the whole run is one transaction, and a database keeps every replaced table version until the
+        # commit (2.5 GB at 1 M). Only _cdr_checked has a row per record; the others are small (usually
+        # empty). Each statement costs a fixed planning time, so the ones that would find nothing are not
+        # run. Small batches: the same statements, prepared, over TEMP tables (see the class docstring).
+        if self.prep is not None:
+            n_read = self._fill("checked", checked_sql)
+            n_multi = self._fill("multi", f"SELECT session_id FROM ({_cdr_sql.multi_sql(self.n['checked'])}) "
+                                          "WHERE session_id IS NOT NULL")  # (what _multi keeps)
+            n_stored = self._fill("stored", self.stored_sql)
+            n_broken = int(self.prep.run(f"SELECT count(*) FROM {self.n['checked']} WHERE len(broken) > 0")
+                           .fetchall()[0][0])
+            n_dup = self._fill("dup", self.dup_sql) if n_multi or n_stored else 0
+        else:
+            self._scratch("_cdr_checked", checked_sql)
+            checked = self._tables["_cdr_checked"]
+            n_read = checked.num_rows
+            n_broken = int(pc.sum(pc.greater(pc.list_value_length(checked.column("broken")), 0)).as_py() or 0)
+            self._tables["_cdr_multi"] = _multi(checked)  # (Arrow: a DuckDB statement costs its planning time)
+            self._stored()
+            n_stored = self._tables["_cdr_stored"].num_rows
+            if self._tables["_cdr_multi"].num_rows or n_stored:
+                self._scratch("_cdr_dup", self.dup_sql)
+            else:  # no id twice in the batch, none stored: no duplicate
+                self._tables["_cdr_dup"] = _EMPTY_DUP
+            n_dup = self._tables["_cdr_dup"].num_rows
+        n_bad = n_broken + n_dup
         if n_bad:
-            rejected = self._sql(
-                """SELECT b.code AS rule_code, v.position, b.msg AS message, c.session_id AS record_id, c.party_id
-                   FROM (SELECT position, unnest(broken) AS b FROM _cdr_checked WHERE len(broken) > 0
-                         UNION ALL
-                         SELECT position, {'code': 'LP-DUPLICATE', 'msg': msg} AS b FROM _cdr_dup) v
-                   JOIN _cdr_checked c USING (position)
-                   ORDER BY v.position""").df()
-            rejected.insert(2, "raw", _raw_of(self._tables["_cdr_in"], rejected["position"]))
+            if self.prep is not None:
+                rejected = self.prep.run(self._rejected_sql(raw=True)).df()
+                rejected["raw"] = rejected["raw"].str.slice(0, 20_000)
+            else:
+                rejected = self._sql(self._rejected_sql(raw=False)).df()
+                rejected.insert(2, "raw", _raw_of(self._tables["_cdr_in"], rejected["position"]))
             self._rejected.append(rejected)
             self._rejected_records += n_bad
             self._rejected_rows += len(rejected)
@@ -272,7 +472,7 @@ class _Batch:
                 self.flush()
         self._tables.pop("_cdr_in", None)  # the raw text is no longer needed
         if n_read > n_bad:
-            self.result.upserts["sessions"] += self._upsert_sessions(int(n_read - n_bad))
+            self.result.upserts["sessions"] += self._upsert_sessions(int(n_read - n_bad), n_stored)
         self.result.read += int(n_read)
         self.result.accepted += int(n_read - n_bad)
 
@@ -306,7 +506,7 @@ class _Batch:
         self.result.quarantined = before + self._rejected_records
         self._rejected, self._rejected_records, self._rejected_rows = [], 0, 0
 
-    def _upsert_sessions(self, n_accepted: int) -> UpsertResult:
+    def _upsert_sessions(self, n_accepted: int, n_stored: int) -> UpsertResult:
         """Set-based newer-wins upsert of the accepted rows, with the semantics of :meth:`Store.upsert`.
 
         Within the batch the newest ``last_updated`` of a session_id wins (the first record on ties); a
@@ -316,39 +516,48 @@ class _Batch:
         come from ``_cdr_stored`` (:func:`_cdr_sql.stored_sql`, the batch's one scan of ``sessions``):
         no stored version, insert; an older one, delete it and insert; else unchanged.
         """
+        n = self.n
         t = model.table("sessions")
-        sel = ", ".join(f"CAST(? AS {model.SQL_TYPES[c.type]}) AS {c.name}" if c.name in ("source_file", "run_id")
+        if self.prep is not None:  # the prepared statement takes them from the batch's ctx row
+            src_sql, run_sql, ctx = "_x.source_file", "_x.run_id", f", {n['ctx']} _x"
+        else:
+            src_sql, ctx = _lit(self.src), ""
+            run_sql = _lit(self.store.run_id) if self.store.run_id is not None else "NULL"
+        sel = ", ".join(f"CAST({src_sql} AS {model.SQL_TYPES[c.type]}) AS {c.name}" if c.name == "source_file"
+                        else f"CAST({run_sql} AS {model.SQL_TYPES[c.type]}) AS {c.name}" if c.name == "run_id"
                         else f"CAST(c.{c.name} AS {model.SQL_TYPES[c.type]}) AS {c.name}" for c in t.columns)
-        params = [self.src if c.name == "source_file" else self.store.run_id
-                  for c in t.columns if c.name in ("source_file", "run_id")]
-        for p in params:
-            sel = sel.replace("?", "'" + str(p).replace("'", "''") + "'", 1)
-        ok = "len(c.broken) = 0 AND c.position NOT IN (SELECT position FROM _cdr_dup)"
+        ok = f"len(c.broken) = 0 AND c.position NOT IN (SELECT position FROM {n['dup']})"
         # ids seen once in the batch go straight in; repeated ids keep their newest version (first on ties)
-        winners = (f"SELECT c.* FROM _cdr_checked c WHERE {ok} "
-                   "AND c.session_id NOT IN (SELECT session_id FROM _cdr_multi) UNION ALL "
-                   f"(SELECT c.* FROM _cdr_checked c WHERE {ok} "
-                   "AND c.session_id IN (SELECT session_id FROM _cdr_multi) "
+        winners = (f"SELECT c.* FROM {n['checked']} c WHERE {ok} "
+                   f"AND c.session_id NOT IN (SELECT session_id FROM {n['multi']}) UNION ALL "
+                   f"(SELECT c.* FROM {n['checked']} c WHERE {ok} "
+                   f"AND c.session_id IN (SELECT session_id FROM {n['multi']}) "
                    "QUALIFY row_number() OVER (PARTITION BY c.session_id "
                    "ORDER BY c.last_updated_utc DESC NULLS LAST, c.position) = 1)")
         newer = ("(w.last_updated_utc > st.s_last_updated_utc OR "
                  "(st.s_last_updated_utc IS NULL AND w.last_updated_utc IS NOT NULL))")
         cols = ", ".join(t.column_names)
+        replace_sql = (f"SELECT DISTINCT w.session_id FROM ({winners}) w JOIN {n['stored']} st "
+                       f"ON st.session_id = w.session_id WHERE {newer}")
+        delete_sql = f"DELETE FROM sessions t USING {n['replace']} r WHERE t.session_id = r.session_id"
         n_upd = 0
         with self.store.transaction():  # joins the run's transaction
-            if self._tables["_cdr_stored"].num_rows:  # a stored version exists for some ids: replace older ones
-                self._scratch("_cdr_replace",
-                              f"SELECT DISTINCT w.session_id FROM ({winners}) w JOIN _cdr_stored st "
-                              f"ON st.session_id = w.session_id WHERE {newer}")
-                if self._tables["_cdr_replace"].num_rows:
-                    n_upd = self._sql("DELETE FROM sessions t USING _cdr_replace r "
-                                      "WHERE t.session_id = r.session_id").fetchall()[0][0]
-                keep = ("AND (c.session_id NOT IN (SELECT session_id FROM _cdr_stored) "
-                        "OR c.session_id IN (SELECT session_id FROM _cdr_replace))")
+            if n_stored:  # a stored version exists for some ids: replace older ones
+                if self.prep is not None:
+                    n_replace = self._fill("replace", replace_sql)
+                    if n_replace:
+                        n_upd = self.prep.run(delete_sql).fetchall()[0][0]
+                else:
+                    self._scratch("_cdr_replace", replace_sql)
+                    if self._tables["_cdr_replace"].num_rows:
+                        n_upd = self._sql(delete_sql).fetchall()[0][0]
+                keep = (f"AND (c.session_id NOT IN (SELECT session_id FROM {n['stored']}) "
+                        f"OR c.session_id IN (SELECT session_id FROM {n['replace']}))")
             else:
                 keep = ""
-            n_ins = self._sql(f"INSERT INTO sessions ({cols}) SELECT {sel} FROM ({winners}) c "
-                              f"WHERE TRUE {keep}").fetchall()[0][0]
+            insert_sql = f"INSERT INTO sessions ({cols}) SELECT {sel} FROM ({winners}) c{ctx} WHERE TRUE {keep}"
+            n_ins = (self.prep.run(insert_sql) if self.prep is not None
+                     else self._sql(insert_sql)).fetchall()[0][0]
         self._unscratch("_cdr_replace")
         return UpsertResult(inserted=int(n_ins - n_upd), updated=int(n_upd), unchanged=int(n_accepted - n_ins))
 
@@ -410,4 +619,4 @@ def _chunked(table: pa.Table) -> pa.Table:
     return pa.Table.from_batches(table.to_batches(max_chunksize=CHUNK_ROWS), schema=table.schema)
 
 
-__all__ = ["ingest_cdrs", "ingest_cdr_records", "detect_format"]
+__all__ = ["ingest_cdrs", "ingest_cdr_records", "prepare_cdr_batches", "detect_format"]

@@ -18,9 +18,11 @@ column carries it, so a run can be taken out again (``laadplan ingest undo``).
 from __future__ import annotations
 
 import contextlib
-import copy
+import copy as _copy  # (not `copy`: importing the submodule laadplan.store.copy rebinds that name)
 import os
 import re
+import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
@@ -103,6 +105,32 @@ class UpsertResult:
         return self
 
 
+#: seconds after which a connection's prepared statements are made again (:meth:`Store.prepare_upsert`)
+PREPARED_RENEW_S = 60.0
+
+#: optimizers that build the table statistics of planning time into the plan (pruned filters, compressed
+#: columns, skipped row groups): a statement prepared once and executed after the data changed would give
+#: wrong results (DuckDB 1.5.5: ``PREPARE p AS SELECT count(*) FROM t WHERE v IS NULL`` on an empty ``t``
+#: counts 0 after a NULL was inserted)
+STALE_STATS_OPTIMIZERS = ("statistics_propagation", "compressed_materialization", "row_group_pruner")
+_PREPARE_LOCK = threading.Lock()
+
+
+def prepare_statement(con: duckdb.DuckDBPyConnection, name: str, sql: str) -> None:
+    """``PREPARE name AS sql`` planned without :data:`STALE_STATS_OPTIMIZERS`, so that the plan holds for any
+    later content of its tables. The setting is global in DuckDB: it is switched off for the PREPARE only, under
+    a lock, and put back (other connections planning meanwhile just miss those optimizations)."""
+    with _PREPARE_LOCK:
+        before = con.execute("SELECT current_setting('disabled_optimizers')").fetchone()[0] or ""
+        have = [o.strip() for o in before.split(",") if o.strip()]
+        off = have + [o for o in STALE_STATS_OPTIMIZERS if o not in have]
+        con.execute(f"SET disabled_optimizers = '{','.join(off)}'")
+        try:
+            con.execute(f"PREPARE {name} AS {sql}")
+        finally:
+            con.execute(f"SET disabled_optimizers = '{before}'")
+
+
 class Store:
     """A laadplan store: a DuckDB file (``":memory:"`` for tests) or a PostgreSQL/PostGIS database by URL.
 
@@ -113,6 +141,9 @@ class Store:
     :attr:`backend` is ``"duckdb"`` or ``"postgres"``; :meth:`native_query` / :meth:`native_execute` run
     PostgreSQL's own SQL (PostGIS) on the same connection and transaction.
     """
+
+    _SERIAL = 0
+    _SERIAL_LOCK = threading.Lock()
 
     def __init__(self, path: str | os.PathLike | None = None, *, read_only: bool = False, create: bool = True,
                  migrate: bool = True):
@@ -270,12 +301,16 @@ class Store:
     def cursor(self) -> "Store":
         """A second view of this open store with its own connection (and so its own transactions), for one
         thread or request of a server; close it after use. The database stays the one this store opened."""
-        other = copy.copy(self)
+        other = _copy.copy(self)
         other.con = self.con.cursor()
         other.run_id = None
         other._depth = 0
+        other.__dict__.pop("_upsert_prepared", None)  # statements prepared on the other connection
+        other.__dict__.pop("_cdr_prepared", None)
         other.con.execute("SET TimeZone = 'UTC'")
         if self.backend == "postgres":  # the attached database is shared; the default catalog is per connection
+            from laadplan.store import postgres as pg
+
             other.con.execute(f"USE {pg.ALIAS}")
         return other
 
@@ -423,6 +458,106 @@ class Store:
         n_new = n_stage - n_exist
         dup_in_batch = (n_in - n_stage) if n_in is not None else 0
         return UpsertResult(inserted=n_new, updated=n_upd, unchanged=n_exist - n_upd + dup_in_batch)
+
+    # -- a few rows, many times (a server's pushes) -------------------------------------------------
+    def prepare_upsert(self, table: str) -> None:
+        """Make :meth:`upsert_rows`'s TEMP staging table and statements for ``table`` on this connection now,
+        outside a transaction (DuckDB keeps a prepared plan only while the catalog version it was planned at
+        holds; a staging table created inside the caller's transaction would make every EXECUTE plan again).
+        Renewed after :data:`PREPARED_RENEW_S` seconds, so that a CREATE elsewhere costs at most that long."""
+        st = self.__dict__.setdefault("_upsert_prepared", {})
+        have = st.get(table)
+        if self.in_transaction or (have is not None and have["con"] is self.con
+                                   and time.monotonic() - have["made"] <= PREPARED_RENEW_S):
+            return
+        self._make_upsert(table)
+
+    def _make_upsert(self, table: str) -> dict:
+        t = model.table(table)
+        st = self.__dict__.setdefault("_upsert_prepared", {})
+        old = st.get(table)
+        if old is not None and old["con"] is self.con:
+            for name in old["statements"]:
+                with contextlib.suppress(duckdb.Error):
+                    self.con.execute(f"DEALLOCATE {name}")
+        with Store._SERIAL_LOCK:
+            Store._SERIAL += 1
+            prefix = f"_lp_up{Store._SERIAL}_"
+        stage = f"{prefix}stage"
+        cols = ", ".join(f'"{c.name}" {model.SQL_TYPES[c.type]}' for c in t.columns)
+        self.con.execute(f"CREATE OR REPLACE TEMP TABLE {stage} ({cols})")
+        stage = f"temp.main.{stage}"
+        match = " AND ".join(f't."{k}" = s."{k}"' for k in t.primary_key)
+        newer = (f'(s."{t.version_column}" > t."{t.version_column}" OR '
+                 f'(t."{t.version_column}" IS NULL AND s."{t.version_column}" IS NOT NULL))'
+                 if t.version_column else "FALSE")
+        names = ", ".join(f'"{c}"' for c in t.column_names)
+        sqls = {
+            "count": f'SELECT count(*) FILTER (WHERE {newer}), count(*) FROM {stage} s JOIN "{t.name}" t ON {match}',
+            "delete": f'DELETE FROM "{t.name}" t USING {stage} s WHERE {match} AND {newer}',
+            "insert": f'INSERT INTO "{t.name}" ({names}) SELECT {", ".join("s." + chr(34) + c + chr(34) for c in t.column_names)} '
+                      f'FROM {stage} s WHERE NOT EXISTS (SELECT 1 FROM "{t.name}" t WHERE {match})',
+            "clear": f"DELETE FROM {stage}",
+        }
+        stmts = {}
+        for k, sql in sqls.items():
+            prepare_statement(self.con, f"{prefix}{k}", sql)
+            stmts[k] = f"{prefix}{k}"
+        fill = (f"INSERT INTO {stage} SELECT " + ", ".join(
+            f"unnest(?::{model.SQL_TYPES[c.type]}[])" for c in t.columns))
+        st[table] = entry = {"con": self.con, "made": time.monotonic(), "stmt": stmts,
+                             "statements": list(stmts.values()), "fill": fill}
+        return entry
+
+    def upsert_rows(self, table: str, rows: list[dict[str, Any]]) -> UpsertResult:
+        """:meth:`upsert` for a few rows given as dicts (same semantics: the newest version of a key within
+        ``rows`` wins, the first on ties; a stored row is replaced only by a newer version; a missing or NULL
+        ``run_id`` is the active run's). Through statements prepared once per connection over a TEMP staging
+        table: the generic upsert plans five statements per call, which for a few rows costs more than the
+        rows (see :meth:`prepare_upsert`)."""
+        t = model.table(table)
+        if not t.primary_key:
+            raise ValueError(f"{t.name} has no primary key; use append()")
+        if not rows:
+            return UpsertResult()
+        unknown = set().union(*rows) - set(t.column_names)
+        if unknown:
+            raise ValueError(f"{t.name}: columns not in the data model: {sorted(unknown)}")
+        st = self.__dict__.setdefault("_upsert_prepared", {})
+        entry = st.get(table)
+        if entry is None or entry["con"] is not self.con:
+            if self.in_transaction:  # a staging table made now would go with a rollback: the generic upsert
+                return self.upsert(table, pd.DataFrame(rows))
+            entry = self._make_upsert(table)
+        v = t.version_column
+        newest: dict[tuple, dict] = {}
+        for r in rows:
+            k = tuple(r.get(c) for c in t.primary_key)
+            have = newest.get(k)
+            if have is None or (v and r.get(v) is not None and (have.get(v) is None or r[v] > have[v])):
+                newest[k] = r
+        has_run = "run_id" in t.column_names
+
+        def value(r: dict, c: str) -> Any:
+            x = r.get(c)
+            if x is not None and x is not pd.NaT and not (isinstance(x, float) and x != x):
+                return x.to_pydatetime() if isinstance(x, pd.Timestamp) else x
+            if has_run and c == "run_id":
+                return self.run_id if self.run_id else ("" if c in t.primary_key else None)
+            return None
+
+        staged = list(newest.values())
+        cols = [[value(r, c) for r in staged] for c in t.column_names]
+        stmt = entry["stmt"]
+        with self.transaction():
+            self.con.execute(entry["fill"], cols).fetchall()
+            n_upd, n_exist = self.con.execute(f"EXECUTE {stmt['count']}").fetchone()
+            if n_upd:
+                self.con.execute(f"EXECUTE {stmt['delete']}").fetchall()
+            self.con.execute(f"EXECUTE {stmt['insert']}").fetchall()
+            self.con.execute(f"EXECUTE {stmt['clear']}").fetchall()
+        return UpsertResult(inserted=len(staged) - n_exist, updated=n_upd,
+                            unchanged=n_exist - n_upd + len(rows) - len(staged))
 
     def replace_all(self, table: str, data: Any) -> int:
         """Replace a derived table's whole content (for analysis outputs such as plans)."""

@@ -25,7 +25,6 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
-import pandas as pd
 from fastapi import Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
@@ -90,7 +89,7 @@ _GROUPS_LOCK = threading.Lock()
 
 
 def group_commit_of(request: Request) -> GroupCommit:
-    """The app's CDR group commit (one worker, one store view per group)."""
+    """The app's CDR group commit (one worker; one store view for all its groups, made again after an error)."""
     app = request.app
     g = getattr(app.state, "ocpi_cdr_group", None)
     if g is None:
@@ -98,13 +97,22 @@ def group_commit_of(request: Request) -> GroupCommit:
             g = getattr(app.state, "ocpi_cdr_group", None)
             if g is None:
                 store, cfg = app.state.store, app.state.config
+                # one store view for all groups (one worker at a time uses it): its statements are prepared
+                # once (see laadplan.ingest.cdrs.prepare_cdr_batches); made again after a group with an error
+                view: list = []
 
                 def commit(items: list[CdrItem]) -> list[Verdict | BaseException]:
-                    s = store.cursor()
+                    s = view.pop() if view else store.cursor()
+                    ok = False
                     try:
-                        return commit_groups(s, cfg, items)
+                        out = commit_groups(s, cfg, items)
+                        ok = not any(isinstance(v, BaseException) for v in out)
+                        return out
                     finally:
-                        s.close()
+                        if ok:
+                            view.append(s)
+                        else:
+                            s.close()
 
                 g = app.state.ocpi_cdr_group = GroupCommit(commit, name="ocpi-cdr-group-commit")
     return g
@@ -200,7 +208,7 @@ def session_id_of(it: CdrItem) -> str | None:
 def commit_cdrs(store, cfg, cc: str, pid: str, items: list[CdrItem]) -> list[Verdict]:
     """Validate and store the CDRs of one party as one ingest run in one transaction (retried on a write
     conflict); one verdict per item, in order."""
-    from laadplan.ingest.cdrs import ingest_cdr_records
+    from laadplan.ingest.cdrs import ingest_cdr_records, prepare_cdr_batches
 
     name = source_of(cc, pid)
     texts = [it.text for it in items]
@@ -210,6 +218,8 @@ def commit_cdrs(store, cfg, cc: str, pid: str, items: list[CdrItem]) -> list[Ver
     records = [(k + 1, t) for k, t in enumerate(texts)]
     for attempt in range(RETRIES):
         try:
+            prepare_cdr_batches(store, cfg)  # the small-batch path's statements, before the transaction
+            store.prepare_upsert("ocpi_objects")
             store.run_id = run_id
             with store.transaction():
                 res = ingest_cdr_records(store, records, cfg, name, digest=digest)
@@ -228,7 +238,10 @@ def commit_cdrs(store, cfg, cc: str, pid: str, items: list[CdrItem]) -> list[Ver
                 if objs:
                     _store_objects(store, cc, pid, objs, run_id)
                 written: set[str] = set()
-                if ok and (res.upserts["sessions"].inserted or res.upserts["sessions"].updated):
+                ups = res.upserts["sessions"]
+                if ok and not ups.unchanged:  # every accepted record's session was written by this run
+                    written = {session_id_of(items[k]) for k in ok}
+                elif ok and (ups.inserted or ups.updated):
                     written = {r[0] for r in store.con.execute(
                         "SELECT session_id FROM sessions WHERE run_id = ?", [run_id]).fetchall()}
             return [Verdict(bad.get(k + 1, []), (k + 1) not in bad and session_id_of(items[k]) in written)
@@ -247,33 +260,15 @@ def commit_cdrs(store, cfg, cc: str, pid: str, items: list[CdrItem]) -> list[Ver
 
 def _store_objects(store, cc: str, pid: str, items: list[CdrItem], run_id: str) -> None:
     """Keep the accepted CDRs' JSON in ``ocpi_objects`` with :meth:`Store.upsert`'s semantics (a stored object
-    is replaced only by a newer ``last_updated``; within the group the newest wins, the first on ties), in two
-    statements for the group: the generic upsert stages, counts and checks columns, which costs more than
-    the few rows of a group."""
-    from laadplan import model
-
-    newest: dict[str, tuple[Any, CdrItem]] = {}
-    for it in items:
-        t = parse_time(it.obj.get("last_updated"))
-        have = newest.get(it.cdr_id)
-        if have is None or (t is not None and (have[0] is None or t > have[0])):
-            newest[it.cdr_id] = (t, it)
+    is replaced only by a newer ``last_updated``; within the group the newest wins, the first on ties), through
+    :meth:`Store.upsert_rows` (statements prepared once per connection: the generic upsert plans five
+    statements per call, which costs more than the few rows of a group)."""
     now = utcnow()
-    frame = pd.DataFrame([{
+    store.upsert_rows("ocpi_objects", [{
         "module": "cdrs", "country_code": cc, "party_id": pid, "object_id": it.cdr_id, "version": it.version,
         "object_json": json.dumps(it.obj, ensure_ascii=False, separators=(",", ":")),
-        "last_updated_utc": pd.Timestamp(t) if t is not None else pd.NaT, "received_utc": now, "run_id": run_id}
-        for t, it in newest.values()])
-    table = model.table("ocpi_objects")
-    cols = ", ".join(f'"{c.name}"' for c in table.columns)
-    sel = ", ".join(f'CAST(s."{c.name}" AS {model.SQL_TYPES[c.type]})' for c in table.columns)
-    match = " AND ".join(f't."{k}" = s."{k}"' for k in table.primary_key)
-    newer = ("(s.last_updated_utc > t.last_updated_utc OR "
-             "(t.last_updated_utc IS NULL AND s.last_updated_utc IS NOT NULL))")
-    with store.transaction():
-        store.run_sql(f"DELETE FROM ocpi_objects t USING _objs s WHERE {match} AND {newer}", _objs=frame).fetchall()
-        store.run_sql(f"INSERT INTO ocpi_objects ({cols}) SELECT {sel} FROM _objs s WHERE NOT EXISTS "
-                      f"(SELECT 1 FROM ocpi_objects t WHERE {match})", _objs=frame).fetchall()
+        "last_updated_utc": parse_time(it.obj.get("last_updated")), "received_utc": now, "run_id": run_id}
+        for it in items])
 
 
 __all__ = ["post_cdr", "commit_cdrs", "commit_groups", "check_cdr", "CdrItem", "Verdict"]
