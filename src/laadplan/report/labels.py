@@ -37,6 +37,7 @@ LABELS: dict[str, dict[Any, str]] = {
         "CM-BUDGET": "kosten van de regio voor de concessie in een jaar boven het budget",
         "CM-BUDGET-TOTAL": "cumulatieve kosten van de concessie boven het totale maximum",
         "CM-REALISATION": "cumulatief geplaatste laadpunten achter op het lineaire pad naar de doelstelling",
+        "CM-SITE-LEAD-TIME": "plan-locatie met akkoord van de gemeente niet binnen de doorlooptijdnorm gerealiseerd",
     },
 }
 
