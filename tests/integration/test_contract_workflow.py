@@ -113,3 +113,28 @@ def test_without_workflow_events_the_report_says_not_available(tmp_path):
     shown = [n for n in p.nums if (n.get("data-kpi") or "").startswith(("site", "sites_"))]
     assert shown and all(n["data-value"] == "" and "niet beschikbaar" in n.get("class", "") + text for n in shown)
     assert all("na" in n["class"].split() for n in shown)  # shown as "niet beschikbaar", never 0
+
+
+def test_report_writes_weekdays_months_and_numbers_the_dutch_way(db, tmp_path):
+    """Issue 16.6: "do 20:00", not "Thu 20:00", also in the progress report. The store's sessions start at
+    17:00 UTC = 19:00 CEST on 2026-09-12 .. 19; the two Saturdays (12th on E1, 19th on E3) make Saturday
+    19:00 the busiest hour of the week (first of the tied 19-21 h)."""
+    from laadplan.report.labels import month_nl
+
+    assert [month_nl(m) for m in ("2026-01", "2026-03", "2026-10", "2026-13", None)] == [
+        "jan 2026", "mrt 2026", "okt 2026", "2026-13", ""]
+    res = json.loads(_cli(db, "--json", "report", "--year", "2026", "--out", str(tmp_path)))
+    html = Path(res["html"]).read_text()
+    visible = re.sub(r"<style.*?</style>|<script.*?</script>|<[^>]+>", " ", html, flags=re.S)
+    visible = visible[:visible.index("Getallen en hun queries")]  # the appendix quotes SQL with ISO dates
+    assert re.search(r"drukste uur van de week\s*\(za 19:00\)", visible)
+    assert not re.search(r"\b(Mon|Tue|Wed|Thu|Fri|Sat|Sun)\b", visible)
+    assert not re.search(r"\b(January|February|March|April|May|June|July|August|September|October|November|"
+                         r"December)\b", visible)
+    assert not re.search(r"\b\d{4}-\d{2}(-\d{2})?\b", visible)  # no ISO dates or months in the text ...
+    # ... nor on the month axis of the availability and failure charts (SVG text)
+    ticks = re.findall(r"<!-- ([^<>]*?) -->", html)
+    assert "sep 2026" in html and not any(re.fullmatch(r"\d{4}-\d{2}", t.strip()) for t in ticks)
+    assert not re.search(r">\s*2026-\d{2}\s*<", html)
+    # numbers: decimal comma, thousands dot
+    assert not re.search(r"\b\d+\.\d{1,2}\s*(%|dagen|uur|kWh)", visible)

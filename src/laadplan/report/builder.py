@@ -27,7 +27,7 @@ from markupsafe import Markup
 
 from laadplan.config import RegionConfig
 from laadplan.report import charts
-from laadplan.report.labels import nl, weekday_nl
+from laadplan.report.labels import month_nl, nl, weekday_nl
 from laadplan.store import Store
 
 log = logging.getLogger(__name__)
@@ -532,7 +532,7 @@ def build_context(store: Store, cfg: RegionConfig, year: int, *, requests: pd.Da
     up = F.frame(q)
     sid = F.source("beschikbaarheid per maand", q)
     ctx["uptime_chart"] = Markup("") if gm else figure_html(
-        charts.line_chart(up["period"], {"beschikbaarheid": up["value"]}, norm=cfg.contract.uptime_norm_share,
+        charts.line_chart(up["period"].map(month_nl), {"beschikbaarheid": up["value"]}, norm=cfg.contract.uptime_norm_share,
                           pct=True, ylabel="beschikbaarheid") if up is not None and len(up) else None,
         "Beschikbaarheid van de laadpunten per maand (norm gestippeld)", q, sid)
     q = ("SELECT period, value FROM contract_kpis WHERE level = 'region' AND subject_id = 'region' AND "
@@ -540,7 +540,7 @@ def build_context(store: Store, cfg: RegionConfig, year: int, *, requests: pd.Da
     fl = F.frame(q)
     sid = F.source("storingen per maand", q)
     ctx["failures_chart"] = Markup("") if gm else figure_html(
-        charts.bar_chart(fl["period"], fl["value"], ylabel="storingen") if fl is not None and len(fl) else None,
+        charts.bar_chart(fl["period"].map(month_nl), fl["value"], ylabel="storingen") if fl is not None and len(fl) else None,
         "Storingen (overgang beschikbaar naar storing) per maand", q, sid)
     pivot = ", ".join(f"max(value) FILTER (WHERE kpi = '{c}') AS {c}" for c in (
         "n_evses", "uptime_share", "failures", "mean_failure_h", "evses_below_uptime_norm",
