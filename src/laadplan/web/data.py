@@ -190,24 +190,6 @@ def gemeenten_geojson(store, cfg: RegionConfig, key: str) -> dict:
     return cached((key, "gemeenten"), build)
 
 
-def map_bounds(store, key: str, gm: str | None = None) -> tuple[float, float, float, float] | None:
-    """(west, south, east, north) of the gemeenten (or of one gemeente), WGS84: the map opens on this view at
-    once instead of refitting when its layers arrive (a refit loads the charge-point tiles a second time).
-    None without gemeente outlines."""
-
-    def build():
-        import shapely
-
-        q = "SELECT geometry_wkb FROM areas WHERE level = 'gemeente' AND geometry_wkb IS NOT NULL"
-        a = store.query(q + " AND area_code = ?", [gm]) if gm else store.query(q)
-        if a.empty:
-            return None
-        b = shapely.total_bounds(shapely.from_wkb([bytes(v) for v in a["geometry_wkb"]]))
-        return None if not np.isfinite(b).all() else tuple(round(float(v), 5) for v in b)
-
-    return cached((key, "bounds", gm), build)
-
-
 def buurten_geojson(store, cfg: RegionConfig, key: str) -> dict:
     def build():
         a = store.query("SELECT area_code AS bu_code, name, gm_code, households, geometry_wkb FROM areas "

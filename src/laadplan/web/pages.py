@@ -190,7 +190,6 @@ def overview(request: Request) -> Response:
         names = gemeente_names(s)
         n_alerts = len(data.alerts(s, period, gm))
         sites = workflow.sites(s, gm_codes=scope)
-        bounds = data.map_bounds(s, store_key(request), gm)
     if source == "live" and live is not None and live.get("alerts") is not None:
         la = live["alerts"]
         n_alerts = int(len(la[la["gm_code"] == gm])) if gm and "gm_code" in la else int(len(la))
@@ -201,7 +200,7 @@ def overview(request: Request) -> Response:
     return render(request, "overview.html", counts=counts, period=period, kp=kp, usage_meta=usage_meta,
                   computed=computed_txt,
                   names=names, n_alerts=n_alerts, states=states, state_labels=workflow.STATE_LABELS,
-                  gm=gm, bounds=",".join(str(v) for v in bounds) if bounds else "", title="Overzicht")
+                  gm=gm, title="Overzicht")
 
 
 # ---- gemeente -----------------------------------------------------------------------------------------

@@ -47,46 +47,35 @@ function newMap(el, opts = {}) {
 }
 
 // ---- the region map ---------------------------------------------------------------------------------
-// First render: the charge points are part of the initial style, so their vector tiles are requested as soon
-// as the map exists; the page gives the region's bounds (data-bounds), so the map opens on its final view and
-// never refits (a refit loads the tiles a second time). The other layers are fetched once the first tile is
-// in (not competing with the tiles for the browser's connections) and drawn after the charge points; the
-// buurten, hidden at the start, come last.
 function regionMap(el) {
   const t0 = performance.now();
-  const b = (el.dataset.bounds || "").split(",").map(Number);
-  const bounds = b.length === 4 && b.every(Number.isFinite) ? [[b[0], b[1]], [b[2], b[3]]] : null;
-  const style = baseStyle(el.dataset.background);
-  style.sources.locations = { type: "vector", tiles: [location.origin + "/web/tiles/locations/{z}/{x}/{y}.pbf"], maxzoom: 14 };
-  style.layers.push({ id: "locations", type: "circle", source: "locations", "source-layer": "locations", paint: {
-    "circle-radius": ["interpolate", ["linear"], ["zoom"], 7, 1.6, 12, 4, 15, 7], "circle-color": OCC_COLOR,
-    "circle-stroke-width": ["interpolate", ["linear"], ["zoom"], 9, 0, 12, 0.6], "circle-stroke-color": "#fff" } });
-  const map = newMap(el, bounds ? { style, bounds, fitBoundsOptions: { padding: 20 } } : { style });
+  const map = newMap(el);
   window.lpMap = map;
   const info = document.getElementById("info");
   const gmOnly = el.dataset.gm || null;
   const layersOf = { locations: ["locations"], gemeenten: ["gemeenten-fill", "gemeenten-line"], buurten: ["buurten-line"],
     congestion: ["congestion-fill"], coverage: ["coverage-fill"], plan: ["plan"], requests: ["requests"], corridors: ["corridors"], hubs: ["hubs"] };
-  const loaded = { locations: "tegels" };
+  const loaded = {};
   window.lpLayers = loaded;
-  const names = ["gemeenten", "congestion", "coverage", "corridors", "hubs", "requests", "plan"];
-  let pending = null;
-  const fetchLayers = () => (pending = pending || Promise.all(names.map((n) => getJSON(`/web/api/layers/${n}.geojson`).catch(() => null))));
-  const onData = (e) => {
-    if (e.sourceId === "locations" && e.isSourceLoaded && e.tile !== undefined) {
-      map.off("sourcedata", onData);
-      map.once("render", () => { window.lpLocationsMs = performance.now(); });
-      map.triggerRepaint();
-      fetchLayers();
-    }
-  };
-  map.on("sourcedata", onData);
-  const applyChecks = () => document.querySelectorAll("input[data-layer]").forEach((cb) =>
-    (layersOf[cb.dataset.layer] || []).forEach((id) => map.getLayer(id) && map.setLayoutProperty(id, "visibility", cb.checked ? "visible" : "none")));
-  document.querySelectorAll("input[data-layer]").forEach((cb) => cb.addEventListener("change", applyChecks));
   map.on("load", async () => {
     window.lpMapLoadMs = performance.now();
-    const fcs = await fetchLayers();
+    // the charge points first (vector tiles from the store); every other layer is fetched in parallel and
+    // drawn beneath or above them
+    map.addSource("locations", { type: "vector", tiles: [location.origin + "/web/tiles/locations/{z}/{x}/{y}.pbf"], maxzoom: 14 });
+    map.addLayer({ id: "locations", type: "circle", source: "locations", "source-layer": "locations", paint: {
+      "circle-radius": ["interpolate", ["linear"], ["zoom"], 7, 1.6, 12, 4, 15, 7], "circle-color": OCC_COLOR,
+      "circle-stroke-width": ["interpolate", ["linear"], ["zoom"], 9, 0, 12, 0.6], "circle-stroke-color": "#fff" } });
+    loaded.locations = "tegels";
+    const onData = (e) => {
+      if (e.sourceId === "locations" && e.isSourceLoaded && e.tile !== undefined) {
+        map.off("sourcedata", onData);
+        map.once("render", () => { window.lpLocationsMs = performance.now(); });
+        map.triggerRepaint();
+      }
+    };
+    map.on("sourcedata", onData);
+    const names = ["gemeenten", "congestion", "coverage", "buurten", "corridors", "hubs", "requests", "plan"];
+    const fcs = await Promise.all(names.map((n) => getJSON(`/web/api/layers/${n}.geojson`).catch(() => null)));
     const F = {};
     names.forEach((n, i) => {
       F[n] = fcs[i];
@@ -98,15 +87,14 @@ function regionMap(el) {
       map.addLayer({ id: "gemeenten-fill", type: "fill", source: "gemeenten", paint: { "fill-color": ["case",
         ["==", ["get", "mean_occupancy_share"], null], "#ffffff", ["interpolate", ["linear"], ["get", "mean_occupancy_share"], 0, "#f7fbff", 0.3, "#6baed6", 0.6, "#08306b"]], "fill-opacity": 0.25 } }, below);
       map.addLayer({ id: "gemeenten-line", type: "line", source: "gemeenten", paint: { "line-color": "#555", "line-width": 0.8 } }, below);
-      if (!bounds) {  // no bounds from the page (no outlines in the store at render time): fit to the layer
-        let fc = F.gemeenten;
-        if (gmOnly) fc = { features: fc.features.filter((f) => f.properties.gm_code === gmOnly) };
-        const fb = boundsOf(fc);
-        if (fb) map.fitBounds(fb, { padding: 20, duration: 0 });
-      }
+      let fc = F.gemeenten;
+      if (gmOnly) fc = { features: fc.features.filter((f) => f.properties.gm_code === gmOnly) };
+      const b = boundsOf(fc);
+      if (b) map.fitBounds(b, { padding: 20, duration: 0 });
     }
     if (F.congestion) map.addLayer({ id: "congestion-fill", type: "fill", source: "congestion", paint: { "fill-color": ["match", ["get", "offtake_status"], 3, "#c62828", 2, "#e07b00", 1, "#f2c200", "#9e9e9e"], "fill-opacity": ["match", ["get", "offtake_status"], 3, 0.3, 2, 0.25, 1, 0.15, 0] } }, below);
     if (F.coverage) map.addLayer({ id: "coverage-fill", type: "fill", source: "coverage", paint: { "fill-color": "#6a1b9a", "fill-opacity": 0.35, "fill-outline-color": "#4a148c" } }, below);
+    if (F.buurten) map.addLayer({ id: "buurten-line", type: "line", source: "buurten", layout: { visibility: "none" }, paint: { "line-color": "#888", "line-width": 0.4 } }, below);
     if (F.corridors) map.addLayer({ id: "corridors", type: "line", source: "corridors", paint: { "line-color": ["case", ["==", ["get", "compliant"], false], "#c62828", "#4a148c"], "line-width": 2.5, "line-opacity": 0.8 } });
     if (F.hubs) map.addLayer({ id: "hubs", type: "circle", source: "hubs", paint: { "circle-radius": 6, "circle-color": "#4a148c", "circle-stroke-color": "#fff", "circle-stroke-width": 1.5 } });
     if (F.requests) map.addLayer({ id: "requests", type: "circle", source: "requests", paint: { "circle-radius": 3.5, "circle-color": ["match", ["get", "decision"], "granted", "#0b6e99", "refused", "#8d6e63", "#bdbdbd"], "circle-stroke-color": "#000", "circle-stroke-width": 0.5 } });
@@ -120,20 +108,12 @@ function regionMap(el) {
         "circle-color": years.length ? col : "#333", "circle-stroke-color": ["match", ["get", "state"], "afgewezen", "#c62828", "akkoord_gemeente", "#1a7f37", "gerealiseerd", "#000", "#fff"],
         "circle-stroke-width": 1.5 } });
     }
-    applyChecks();
-    map.once("idle", async () => {
-      window.lpFirstRender = performance.now();
-      window.lpMapMs = performance.now() - t0;
-      // the buurten (hidden at the start, the largest layer) after everything visible is drawn
-      const bu = await getJSON("/web/api/layers/buurten.geojson").catch(() => null);
-      loaded.buurten = bu ? (bu.features || []).length : "fout";
-      if (bu) {
-        map.addSource("buurten", { type: "geojson", data: bu });
-        map.addLayer({ id: "buurten-line", type: "line", source: "buurten", layout: { visibility: "none" }, paint: { "line-color": "#888", "line-width": 0.4 } }, "locations");
-        applyChecks();
-      }
-      el.dataset.ready = "ja";
+    document.querySelectorAll("input[data-layer]").forEach((cb) => {
+      const apply = () => (layersOf[cb.dataset.layer] || []).forEach((id) => map.getLayer(id) && map.setLayoutProperty(id, "visibility", cb.checked ? "visible" : "none"));
+      cb.addEventListener("change", apply);
+      apply();
     });
+    map.once("idle", () => { window.lpFirstRender = performance.now(); window.lpMapMs = performance.now() - t0; el.dataset.ready = "ja"; });
   });
   const show = (html) => { info.innerHTML = html; };
   map.on("click", async (e) => {
