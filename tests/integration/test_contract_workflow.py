@@ -58,6 +58,9 @@ def test_cli_api_and_report_agree_on_the_workflow_figures(db, tmp_path):
     assert rows["GM0002"]["site_realisation_share"] == 0.0 and rows["GM0002"]["site_lead_time_median_days"] is None
     assert rows["GM0002"]["sites_open_over_norm"] == 1
     assert summary["site_decision_lead_time_p90_days"] == pytest.approx(101.0)
+    table = " ".join(_cli(db, "contract", "--year", "2026", "--level", "region").split())
+    assert "2 agreed, 1 realised (50.00%); 1 realised in 2026, lead time agreement to realisation median " \
+           "120.5 days, p90 120.5 days; 1 open over the norm" in table
 
     # the read API: the same summary and rows
     with Store(db) as s:
