@@ -192,7 +192,7 @@ def in_bbox(df: pd.DataFrame, bbox, lon: str = "lon", lat: str = "lat") -> pd.Da
 
 # -- cache per store version --------------------------------------------------------------------------------
 _VERSION_TABLES = ("ingest_runs", "locations", "evses", "sessions", "status_observations", "areas", "plan_sites",
-                   "requests", "forecast_need", "alerts", "tariffs", "connectors", "quarantine")
+                   "requests", "forecast_need", "alerts", "tariffs", "connectors", "quarantine", "site_events")
 
 
 #: seconds a store version is trusted before it is read again (a push shows in the API within this time)

@@ -100,6 +100,13 @@ def register(app: typer.Typer) -> None:
                       f"uptime {_pct(s.get('uptime_share'))}, {_count(s.get('failures'))} failures, "
                       f"{s.get('alerts', 0)} alerts")
         print_frame(tab if len(tab) else pd.DataFrame(columns=cols), title=f"level {level}", fmt=fmt)
+        if s.get("sites_agreed") is not None:
+            console.print(f"plan sites (placement workflow, at the period end): {_count(s.get('sites_agreed'))} agreed, "
+                          f"{_count(s.get('sites_gerealiseerd'))} realised ({_pct(s.get('site_realisation_share'))}); "
+                          f"{_count(s.get('sites_realised_in_period'))} realised in {res.period}, lead time agreement "
+                          f"to realisation median {_days(s.get('site_lead_time_median_days'))}, p90 "
+                          f"{_days(s.get('site_lead_time_p90_days'))}; {_count(s.get('sites_open_over_norm'))} open "
+                          f"over the norm")
         for n in res.notes:
             console.print(f"note: {n}")
 
@@ -212,3 +219,7 @@ def _pct(v) -> str:
 
 def _count(v) -> str:
     return "n/a" if v is None else f"{v:,.0f}"
+
+
+def _days(v) -> str:
+    return "n/a" if v is None else f"{v:,.1f} days"

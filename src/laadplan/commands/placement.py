@@ -116,12 +116,20 @@ def register(app: typer.Typer) -> None:
                         more_hint=f"all rows in {out}/comparison_congestion.csv")
         console.print(f"files in {out}/: {', '.join(sorted(files))}")
 
-    @app.command("requests")
+    requests_app = typer.Typer(help="Decide every driver request (granted / refused) and show the rule and reason "
+                                    "for each; `requests purge`: the residents' personal-data retention.",
+                               invoke_without_command=True, no_args_is_help=False)
+    app.add_typer(requests_app, name="requests")
+
+    @requests_app.callback(invoke_without_command=True)
     def requests_cmd(
+        ctx: typer.Context,
         fmt: Fmt = typer.Option(Fmt.table, "--format", help="Output format"),
         decision: str = typer.Option(None, "--decision", help="Only granted or refused"),
     ) -> None:
         """Decide every driver request (granted / refused) and show the rule and reason for each."""
+        if ctx.invoked_subcommand is not None:
+            return
         from laadplan.placement.requests import decide_requests
         from laadplan.placement.store_io import load_inputs
 
@@ -143,3 +151,30 @@ def register(app: typer.Typer) -> None:
         cols = ["request_id", "requested_date", "gm_code", "decision", "decision_rule", "decision_reason",
                 "decided_date", "operational_date"]
         print_frame(d[cols], title="driver requests", fmt=fmt.value)
+
+    @requests_app.command("purge")
+    def purge_cmd(
+        dry_run: bool = typer.Option(False, "--dry-run", help="Only count what would be purged; change nothing"),
+    ) -> None:
+        """Purge the personal data of residents' web-form requests older than the retention period.
+
+        The retention period is server.web_request_retention_days. Address and postal code are emptied, the
+        point rounded to the centre of its 100 m cell, the client-address hash emptied; the decision and its
+        rule stay. The web form does this too whenever it is used; run this daily (cron) so it happens
+        without the form. Requests loaded from a municipality's CSV are not touched."""
+        from laadplan.web.residents import purge, retention_status
+
+        cfg = STATE.config()
+        with STATE.store() as store:
+            st = retention_status(store, cfg)
+            n = purge(store, cfg, now=st["now_utc"], dry_run=dry_run)
+        out = {"dry_run": dry_run, "retention_days": st["retention_days"],
+               "cutoff_utc": st["cutoff_utc"].strftime("%Y-%m-%dT%H:%M:%SZ"),
+               ("would_purge" if dry_run else "purged"): n, "already_purged": st["already_purged"],
+               "kept": st["kept"]}
+        if STATE.json:
+            emit_json(out)
+            return
+        verb = "would be purged (dry run, nothing changed)" if dry_run else "purged"
+        console.print(f"web requests created before {out['cutoff_utc']} (retention {st['retention_days']} days): "
+                      f"{n} {verb}; {st['already_purged']} purged before; {st['kept']} within the retention period")

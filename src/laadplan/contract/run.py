@@ -24,6 +24,7 @@ from laadplan.contract import budget as bu
 from laadplan.contract import delivery as dl
 from laadplan.contract import leadtime as lt
 from laadplan.contract import realisation as rl
+from laadplan.contract import sites as sw
 from laadplan.contract import tariffs as tf
 from laadplan.contract.periods import parse_period, period_bounds
 from laadplan.ingest.base import utcnow
@@ -48,6 +49,7 @@ ALERT_RULES: dict[str, tuple[str, str]] = {
     "CM-BUDGET": ("warning", "the region's concession costs of a year above its budget"),
     "CM-BUDGET-TOTAL": ("breach", "cumulative concession costs above the maximum in all"),
     "CM-REALISATION": ("warning", "cumulative placements behind the linear path to the concession target"),
+    "CM-SITE-LEAD-TIME": ("breach", "plan site agreed by its municipality not realised within the lead-time norm"),
 }
 
 #: region KPI -> (unit, description in Dutch for the report)
@@ -94,13 +96,14 @@ KPI_LABELS: dict[str, tuple[str, str]] = {
     "cumulative_eur": ("EUR", "cumulatieve kosten"),
     "remaining_reserved_eur": ("EUR", "resterend van de reservering"),
     "alerts": ("count", "signaleringen"),
+    **sw.SITE_KPI_LABELS,
 }
 
 
 COUNT_COLUMNS = ["n_evses", "failures", "evses_below_uptime_norm", "evses_over_failure_norm", "recurring_fault_evses",
                  "connectors", "connectors_with_tariff", "connectors_over_max_tariff", "connectors_tariff_unknown",
                  "connectors_tariff_vat_unknown",
-                 "evses", "evses_new"]
+                 "evses", "evses_new", *sw.COUNT_KPIS]
 #: KPIs stored per EVSE (the other levels store every numeric column)
 EVSE_KPIS = {"uptime_share", "up_h", "down_h", "nodata_h", "failures", "failure_h", "status_coverage_share",
              "evses_below_uptime_norm", "evses_over_failure_norm", "recurring_fault_evses",
@@ -127,6 +130,8 @@ class ContractResult:
     notes: list[str] = field(default_factory=list)
     #: per operator, every connector incl. those outside the tariff norm's scope (for comparison, no alerts)
     tariff_comparison: pd.DataFrame = field(default_factory=pd.DataFrame)
+    #: per plan site: its placement-workflow state at the period end and its moments (contract.sites)
+    site_timeline: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 # -- reading the store --------------------------------------------------------------------------------
@@ -299,6 +304,14 @@ def compute_contract(store: Store, cfg: RegionConfig, period: str, *, requests: 
     costs = store.frame("costs")
     budget = bu.budget_table(costs, cfg.budget, [year]) if len(costs) else pd.DataFrame()
 
+    # realisation and lead time of the plan sites from the placement workflow (contract/sites.py)
+    timeline = _site_timeline(store, cfg, end)
+    site_region = sw.site_kpis(timeline, start, end, cc.max_lead_time_days)
+    site_gm = sw.site_kpis_by_gemeente(timeline, start, end, cc.max_lead_time_days)
+    if site_region["sites_agreed"] is None:
+        notes.append("no placement workflow events (site_events) before the period end: realisation and lead "
+                     "time of the plan sites n/a")
+
     # ---- per level tables -------------------------------------------------------------------------
     levels: dict[str, pd.DataFrame] = {}
     st = ct["status"].astype(str)
@@ -332,6 +345,8 @@ def compute_contract(store: Store, cfg: RegionConfig, period: str, *, requests: 
             s["smart_charging_share_new"] = dl.share(s["smart_new"], s["new_known"])
             s = s.drop(columns=["smart", "smart_new", "known", "new_known"])
         tab = a.merge(t, on="subject_id", how="outer").merge(s, on="subject_id", how="outer")
+        if level == "gemeente" and len(site_gm):
+            tab = tab.merge(site_gm, on="subject_id", how="outer")
         if level != "region":
             names = _names(meta, level)
             tab = names.merge(tab, on="subject_id", how="right")
@@ -356,6 +371,7 @@ def compute_contract(store: Store, cfg: RegionConfig, period: str, *, requests: 
         for lv, tab in levels.items():
             levels[lv] = tab.drop(columns=[c for c in ("evses_new", "smart_charging_share_new") if c in tab])
     summary.update({k: _num(v) for k, v in lead.items()})
+    summary.update({k: _num(v) for k, v in site_region.items()})
     tot = delivery_p[delivery_p["party_id"] == "*"]
     summary["cdrs_accepted"] = int(tot["accepted"].sum()) if len(tot) else 0
     summary["cdrs_rejected"] = int(tot["rejected"].sum()) if len(tot) else 0
@@ -373,7 +389,7 @@ def compute_contract(store: Store, cfg: RegionConfig, period: str, *, requests: 
 
     # ---- alerts -------------------------------------------------------------------------------------
     alerts = _alerts(period, monthly, fails, fails_p, ct, lts, start, end, delivery, by_rule, sm_period, prog, budget,
-                     year, kind, cfg, now)
+                     year, kind, cfg, now, timeline)
     summary["alerts"] = int(len(alerts))
 
     kpis = _kpi_rows(period, levels, summary, cfg, now)
@@ -409,7 +425,22 @@ def compute_contract(store: Store, cfg: RegionConfig, period: str, *, requests: 
         if len(alerts):
             store.upsert("alerts", alerts)
     return ContractResult(period, kind, summary, levels, kpis, alerts, fails_p, monthly, ct, lts, delivery_p,
-                          by_rule_p, real, budget, notes, comparison)
+                          by_rule_p, real, budget, notes, comparison, timeline)
+
+
+def _site_timeline(store: Store, cfg: RegionConfig, end: pd.Timestamp) -> pd.DataFrame:
+    """The plan sites in the concession scope with their workflow state at ``end`` (contract/sites.py)."""
+    if not store.has_table("plan_sites"):
+        return sw.site_timeline(None, pd.DataFrame(columns=["site_id", "gm_code"]))
+    sites = store.query("SELECT site_id, any_value(gm_code) AS gm_code FROM plan_sites GROUP BY site_id "
+                        "ORDER BY site_id")
+    scope = cfg.region.concession_gm_codes
+    if scope:
+        sites = sites[sites["gm_code"].isin(scope)]
+    ev = store.query("SELECT seq, created_utc, site_id, action, state, decision_date FROM site_events "
+                     "WHERE created_utc < ? ORDER BY seq", [end.to_pydatetime()]) \
+        if store.has_table("site_events") else None
+    return sw.site_timeline(ev, sites, end, cfg.region.time_zone)
 
 
 def _tariff_comparison(ct: pd.DataFrame) -> pd.DataFrame:
@@ -467,6 +498,8 @@ def _norms(cfg: RegionConfig, period: str) -> dict[str, tuple[float, str]]:
             "smart_charging_share_new": (cc.min_smart_charging_share_new, "min"),
             "lead_time_p90_days": (cc.max_lead_time_days, "max"),
             "lead_time_median_days": (cc.max_lead_time_days, "max"),
+            "site_lead_time_median_days": (cc.max_lead_time_days, "max"),
+            "site_lead_time_p90_days": (cc.max_lead_time_days, "max"),
             "cdr_rejected_share": (cc.max_cdr_rejected_share, "max"),
             "failures": (float(cc.max_failures_per_month), "max_per_evse_month")}
 
@@ -530,7 +563,7 @@ def _records(df: pd.DataFrame, cols: list[str], n: int | None = 50) -> list[dict
 
 
 def _alerts(period, monthly, fails, fails_p, ct, lts, start, end, delivery, by_rule, sm, prog, budget, year, kind,
-            cfg: RegionConfig, now) -> pd.DataFrame:
+            cfg: RegionConfig, now, timeline: pd.DataFrame | None = None) -> pd.DataFrame:
     cc = cfg.contract
     out: list[dict] = []
     fcols = ["start_utc", "end_utc", "duration_h", "ongoing", "fault_status"]
@@ -591,6 +624,15 @@ def _alerts(period, monthly, fails, fails_p, ct, lts, start, end, delivery, by_r
                               "days", f"request {r.request_id}: {days:.0f} days from request to working point"
                               f"{' (still open)' if r.open else ''}, norm {cc.max_lead_time_days:.0f}", rec, now,
                               getattr(r, "gm_code", None)))
+    if timeline is not None and len(timeline):
+        for r in sw.site_overdue(timeline, start, end, cc.max_lead_time_days).itertuples(index=False):
+            rec = {"site_id": r.site_id, "gm_code": r.gm_code, "state": r.state, "agreed_utc": r.agreed_utc,
+                   "decision_date": r.decision_date, "realised_utc": r.realised_utc}
+            out.append(_alert(period, "CM-SITE-LEAD-TIME", "gemeente", str(r.site_id), r.lead_time_days,
+                              cc.max_lead_time_days, "days",
+                              f"plan site {r.site_id}: {r.lead_time_days:.0f} days from the municipality's agreement "
+                              f"to {'the period end (not realised yet)' if r.open else 'realisation'}, norm "
+                              f"{cc.max_lead_time_days:.0f}", rec, now, r.gm_code))
     for r in delivery[(delivery["party_id"] != "*") & (delivery["rejected_share"] > cc.max_cdr_rejected_share)] \
             .itertuples(index=False):
         rules = by_rule[by_rule["month"] == r.month][["rule_code", "rejected"]]

@@ -27,13 +27,17 @@ from markupsafe import Markup
 
 from laadplan.config import RegionConfig
 from laadplan.report import charts
-from laadplan.report.labels import nl, weekday_nl
+from laadplan.report.labels import month_nl, nl, weekday_nl
 from laadplan.store import Store
 
 log = logging.getLogger(__name__)
 NA = "niet beschikbaar"
 NOTES_NL = {"no request log: lead times not available":
-            "er is geen aanvraaglog (tabel requests of --requests): doorlooptijden zijn niet beschikbaar."}
+            "er is geen aanvraaglog (tabel requests of --requests): doorlooptijden zijn niet beschikbaar.",
+            "no placement workflow events (site_events) before the period end: realisation and lead time of the "
+            "plan sites n/a":
+            "er zijn geen besluiten over plan-locaties vastgelegd in het werkproces van de webapp (tabel "
+            "site_events): realisatie en doorlooptijd van de plan-locaties zijn niet beschikbaar."}
 #: the contract run's notes with figures in them (pattern -> Dutch text with the same groups)
 NOTES_NL_PATTERNS = [
     (re.compile(r"(\d+) EVSEs were in the first load of their operator's feed: the baseline, not counted as placed"),
@@ -313,6 +317,7 @@ def build_context(store: Store, cfg: RegionConfig, year: int, *, requests: pd.Da
         ("Doorlooptijd aanvraag (mediaan)", k("lead_time_median_days", "days")),
         ("Afgekeurde CDR's", k("cdr_rejected_share", "pct")),
         ("Geplaatst in " + P, k("placed_in_year")),
+        ("Plan-locaties gerealiseerd (van akkoord)", k("site_realisation_share", "pct")),
         ("Kosten " + P, k("actual_eur", "eur")),
         ("Signaleringen", k("alerts")),
     ]
@@ -527,7 +532,7 @@ def build_context(store: Store, cfg: RegionConfig, year: int, *, requests: pd.Da
     up = F.frame(q)
     sid = F.source("beschikbaarheid per maand", q)
     ctx["uptime_chart"] = Markup("") if gm else figure_html(
-        charts.line_chart(up["period"], {"beschikbaarheid": up["value"]}, norm=cfg.contract.uptime_norm_share,
+        charts.line_chart(up["period"].map(month_nl), {"beschikbaarheid": up["value"]}, norm=cfg.contract.uptime_norm_share,
                           pct=True, ylabel="beschikbaarheid") if up is not None and len(up) else None,
         "Beschikbaarheid van de laadpunten per maand (norm gestippeld)", q, sid)
     q = ("SELECT period, value FROM contract_kpis WHERE level = 'region' AND subject_id = 'region' AND "
@@ -535,7 +540,7 @@ def build_context(store: Store, cfg: RegionConfig, year: int, *, requests: pd.Da
     fl = F.frame(q)
     sid = F.source("storingen per maand", q)
     ctx["failures_chart"] = Markup("") if gm else figure_html(
-        charts.bar_chart(fl["period"], fl["value"], ylabel="storingen") if fl is not None and len(fl) else None,
+        charts.bar_chart(fl["period"].map(month_nl), fl["value"], ylabel="storingen") if fl is not None and len(fl) else None,
         "Storingen (overgang beschikbaar naar storing) per maand", q, sid)
     pivot = ", ".join(f"max(value) FILTER (WHERE kpi = '{c}') AS {c}" for c in (
         "n_evses", "uptime_share", "failures", "mean_failure_h", "evses_below_uptime_norm",
@@ -582,6 +587,11 @@ def build_context(store: Store, cfg: RegionConfig, year: int, *, requests: pd.Da
         ("lead_time_excl_objection_median_days", "days"), ("lead_time_excl_objection_p90_days", "days"),
         ("requests_over_norm", "int"), ("requests_open", "int"), ("requests_open_over_norm", "int"))}
     ctx["max_tariff"] = fmt_value(res.summary.get("max_tariff_norm_eur_kwh"), "price")
+    # realisation and lead time of the plan sites from the placement workflow (laadplan.contract.sites)
+    from laadplan.contract.sites import SITE_KPI_LABELS
+
+    ctx["site_figs"] = {key: k(key, {"share": "pct", "days": "days"}.get(unit, "int"))
+                        for key, (unit, _) in SITE_KPI_LABELS.items()}
 
     # ---- Budget -----------------------------------------------------------------------------------------
     q = "SELECT year, sum(amount_eur) AS actual_eur FROM costs GROUP BY year ORDER BY year"

@@ -37,6 +37,7 @@ LABELS: dict[str, dict[Any, str]] = {
         "CM-BUDGET": "kosten van de regio voor de concessie in een jaar boven het budget",
         "CM-BUDGET-TOTAL": "cumulatieve kosten van de concessie boven het totale maximum",
         "CM-REALISATION": "cumulatief geplaatste laadpunten achter op het lineaire pad naar de doelstelling",
+        "CM-SITE-LEAD-TIME": "plan-locatie met akkoord van de gemeente niet binnen de doorlooptijdnorm gerealiseerd",
     },
 }
 
@@ -60,3 +61,14 @@ def nl(family: str, code: Any) -> str:
 def weekday_nl(text: str | None) -> str:
     """English weekday abbreviations in a text (``Thu 20:00``) in Dutch (``do 20:00``)."""
     return "" if not text else _DAY.sub(lambda m: WEEKDAYS_NL[m.group(1)], str(text))
+
+
+MONTHS_NL_SHORT = ("jan", "feb", "mrt", "apr", "mei", "jun", "jul", "aug", "sep", "okt", "nov", "dec")
+
+
+def month_nl(period: str | None) -> str:
+    """A month label ``2026-09`` the Dutch way (``sep 2026``); anything else unchanged."""
+    m = re.fullmatch(r"(\d{4})-(\d{2})", str(period or ""))
+    if not m or not 1 <= int(m.group(2)) <= 12:
+        return "" if period is None else str(period)
+    return f"{MONTHS_NL_SHORT[int(m.group(2)) - 1]} {m.group(1)}"

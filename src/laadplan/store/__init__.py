@@ -18,7 +18,8 @@ column carries it, so a run can be taken out again (``laadplan ingest undo``).
 from __future__ import annotations
 
 import contextlib
-import copy as _copy  # (not `copy`: importing the submodule laadplan.store.copy rebinds that name)
+# not `import copy`: importing the submodule laadplan.store.copy (`laadplan db copy`) rebinds that name here
+from copy import copy as shallow_copy
 import os
 import re
 import threading
@@ -301,7 +302,7 @@ class Store:
     def cursor(self) -> "Store":
         """A second view of this open store with its own connection (and so its own transactions), for one
         thread or request of a server; close it after use. The database stays the one this store opened."""
-        other = _copy.copy(self)
+        other = shallow_copy(self)
         other.con = self.con.cursor()
         other.run_id = None
         other._depth = 0

@@ -87,6 +87,10 @@ def location_detail(id: int, request: Request) -> JSONResponse:
 
 
 PUBLIC_LAYERS = {"gemeenten"}
+#: layers without a user scope, cached per store (data.cached; a change through the web app clears them)
+SHARED_LAYERS = {"gemeenten": data.gemeenten_geojson, "buurten": data.buurten_geojson,
+                 "congestion": data.congestion_geojson, "coverage": data.coverage_geojson,
+                 "corridors": data.corridors_geojson, "hubs": lambda s, cfg, key: data.hubs_geojson(s, key)}
 LAYERS = ("gemeenten", "buurten", "congestion", "coverage", "plan", "requests", "corridors", "hubs")
 
 
@@ -96,24 +100,20 @@ def layer(name: str, request: Request) -> Response:
         raise HTTPException(404, f"onbekende kaartlaag {name}; bekend: {', '.join(LAYERS)}")
     p = None if name in PUBLIC_LAYERS else principal_or_401(request)
     cfg, key = config_of(request), store_key(request)
+    if name in SHARED_LAYERS:
+        # the same for every user: serialise (and gzip) once per cached layer, not per request
+        def body() -> bytes:
+            with store_for(request) as s:
+                fc = SHARED_LAYERS[name](s, cfg, key)
+            return json.dumps(fc, default=str, separators=(",", ":")).encode()
+
+        return gzipped(request, data.cached((key, name, "json"), body), GEOJSON, cache_key=(key, name, "json"))
     with store_for(request) as s:
-        if name == "gemeenten":
-            fc = data.gemeenten_geojson(s, cfg, key)
-        elif name == "buurten":
-            fc = data.buurten_geojson(s, cfg, key)
-        elif name == "congestion":
-            fc = data.congestion_geojson(s, cfg, key)
-        elif name == "plan":
+        if name == "plan":
             workflow.match_realised(s, cfg)
             fc = data.plan_geojson(s, gm_scope(p))
-        elif name == "requests":
-            fc = data.requests_geojson(s, gm_scope(p))
-        elif name == "coverage":
-            fc = data.coverage_geojson(s, cfg, key)
-        elif name == "corridors":
-            fc = data.corridors_geojson(s, cfg, key)
         else:
-            fc = data.hubs_geojson(s, key)
+            fc = data.requests_geojson(s, gm_scope(p))
     return gzipped(request, json.dumps(fc, default=str, separators=(",", ":")).encode(), GEOJSON)
 
 

@@ -77,10 +77,12 @@ DEFINITIONS: dict[str, tuple[str, str, str]] = {
                  "verkeersbesluit genomen (datum; bezwaartermijn loopt) → in aanleg → gerealiseerd (automatisch "
                  "zodra in de data een nieuw laadpunt binnen loopafstand verschijnt). Elke wijziging staat in het "
                  "logboek: wie, wanneer, waarom.", "tabel site_events"),
-    "realisatie": ("Realisatie plan-locaties", "Aantal plan-locaties per status van de plaatsingsworkflow, en de "
-                   "dagen van het akkoord van de gemeente tot gerealiseerd (mediaan en 90e percentiel over de "
-                   "gerealiseerde locaties; n.b. zonder gerealiseerde locaties).",
-                   "laadplan.web.workflow.state_summary (tabel site_events)"),
+    "realisatie": ("Realisatie plan-locaties", "Aantal plan-locaties per status van de plaatsingsworkflow; "
+                   "gerealiseerd van akkoord: gerealiseerde plan-locaties / plan-locaties met akkoord van de gemeente "
+                   "of verder; en de dagen van het (laatste) akkoord van de gemeente tot gerealiseerd (mediaan en 90e "
+                   "percentiel over de gerealiseerde locaties; n.b. zonder gerealiseerde locaties of zonder "
+                   "besluiten). Dezelfde definitie als de concessie-kengetallen en de voortgangsrapportage, daar per "
+                   "periode.", "laadplan.contract.sites via laadplan.web.workflow.state_summary (tabel site_events)"),
     "aanvragen": ("Aanvragen van bewoners", "Aanvragen voor een openbaar laadpunt met het besluit volgens de "
                   "regels van laadplan requests.", "tabel requests"),
     "contract": ("Concessie-kengetallen", "Kengetallen van laadplan contract voor de periode (beschikbaarheid, "

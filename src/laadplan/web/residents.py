@@ -215,16 +215,32 @@ def submit(store, cfg: RegionConfig, form: dict, client: str, *, cache_key: str,
             "nearest_point_m": None if pd.isna(d.get("nearest_point_m")) else float(d["nearest_point_m"])}
 
 
-def purge(store, cfg: RegionConfig, now: datetime | None = None) -> int:
-    """Remove the personal data of web requests older than the retention period: address and postal code
-    emptied, the point moved to the centre of its 100 m RD cell. Returns the number purged."""
+def retention_status(store, cfg: RegionConfig, now: datetime | None = None) -> dict:
+    """What the retention rule finds: the cut-off (``now`` minus ``server.web_request_retention_days``), the
+    web requests created before it whose personal data is still there (``to_purge``, their ids in ``ids``),
+    those purged before (``already_purged``) and those within the retention period (``kept``)."""
     t = now or datetime.now(timezone.utc).replace(tzinfo=None)
     cutoff = t - timedelta(days=cfg.server.web_request_retention_days)
-    old = store.query("SELECT w.request_id FROM web_requests w WHERE w.purged_utc IS NULL AND w.created_utc < ?",
-                      [cutoff])
-    if old.empty:
-        return 0
-    ids = old["request_id"].tolist()
+    w = store.query("SELECT request_id, created_utc, purged_utc FROM web_requests ORDER BY created_utc, request_id")
+    old = pd.to_datetime(w["created_utc"]) < pd.Timestamp(cutoff)
+    done = w["purged_utc"].notna()
+    return {"now_utc": t, "retention_days": cfg.server.web_request_retention_days, "cutoff_utc": cutoff,
+            "to_purge": int((old & ~done).sum()), "already_purged": int(done.sum()), "kept": int((~old & ~done).sum()),
+            "ids": w.loc[old & ~done, "request_id"].tolist()}
+
+
+def purge(store, cfg: RegionConfig, now: datetime | None = None, *, dry_run: bool = False) -> int:
+    """Remove the personal data of web requests older than the retention period (created before ``now``
+    minus ``server.web_request_retention_days``; one exactly that old is kept): address and postal code
+    emptied, the point moved to the centre of its 100 m RD cell, the keyed hash of the client address
+    (kept for the hourly rate limit only) emptied. The decision and its rule stay (the plan's request
+    trigger counts them). Returns the number purged (``dry_run``: that would be purged, nothing changed).
+    Requests loaded from a municipality's CSV (``laadplan ingest requests``) are not web requests and are
+    not touched: their retention is the municipality's own."""
+    st = retention_status(store, cfg, now)
+    t, ids = st["now_utc"], st["ids"]
+    if dry_run or not ids:
+        return len(ids)
     ph = ", ".join("?" for _ in ids)
     r = store.query(f"SELECT * FROM requests WHERE request_id IN ({ph})", ids)
     if len(r):
@@ -236,5 +252,6 @@ def purge(store, cfg: RegionConfig, now: datetime | None = None) -> int:
     with store.transaction():
         if len(r):
             store.upsert("requests", r)
-        store.con.execute(f"UPDATE web_requests SET purged_utc = ? WHERE request_id IN ({ph})", [t, *ids])
+        store.con.execute(f"UPDATE web_requests SET purged_utc = ?, client_hash = NULL WHERE request_id IN ({ph})",
+                          [t, *ids])
     return len(ids)

@@ -410,22 +410,22 @@ def match_realised(store, cfg: RegionConfig, now: datetime | None = None) -> lis
     return out
 
 
-def state_summary(store, gm_codes: list[str] | None = None) -> dict:
-    """Realisation of the plan sites: sites per state, and the days from the municipality's agreement to
-    the site's realisation (median and 90th percentile over the realised sites; None without any)."""
+def state_summary(store, gm_codes: list[str] | None = None, now: datetime | None = None) -> dict:
+    """Realisation of the plan sites up to now: sites per state, and the days from the municipality's
+    agreement to the site's realisation (median and 90th percentile over the realised sites; None without
+    any), computed by :mod:`laadplan.contract.sites` -- the same definition as the contract KPIs and the
+    progress report (there per period)."""
+    from laadplan.contract import sites as sw
+
     s = sites(store, gm_codes=gm_codes)
     counts = {st: int((s["state"] == st).sum()) for st in SITE_STATES}
     ev = events(store, gm_codes=gm_codes)
-    days: list[float] = []
-    if len(ev):
-        ev = ev[ev["action"] == "state"]
-        agreed = ev[ev["state"] == "akkoord_gemeente"].groupby("site_id")["created_utc"].max()
-        done = ev[ev["state"] == "gerealiseerd"].groupby("site_id")["created_utc"].max()
-        both = pd.concat([agreed.rename("a"), done.rename("d")], axis=1).dropna()
-        days = ((both["d"] - both["a"]).dt.total_seconds() / 86400).tolist()
+    end = max([pd.Timestamp(now or _now()), *pd.to_datetime(ev["created_utc"]).tail(1)]) + pd.Timedelta(seconds=1)
+    tl = sw.site_timeline(ev, s[["site_id", "gm_code"]], end)
+    k = sw.site_kpis(tl, pd.Timestamp(0), end, float("inf"))
     return {"sites": int(len(s)), "by_state": counts, "realised": counts["gerealiseerd"],
-            "lead_days_median": float(np.median(days)) if days else None,
-            "lead_days_p90": float(np.percentile(days, 90)) if days else None}
+            "agreed": k["sites_agreed"], "realisation_share": k["site_realisation_share"],
+            "lead_days_median": k["site_lead_time_median_days"], "lead_days_p90": k["site_lead_time_p90_days"]}
 
 
 def agreed_sites(store) -> pd.DataFrame:
