@@ -20,7 +20,7 @@ At the end it prints the README table rows of the run (figures, baselines, ratio
 Run time on the project's 2-core machine: ``--quick`` 168 s at a load average of 8-21. Scaled from it, a full
 run is roughly 15-20 minutes (1 M CDRs twice ~1.5 min plus their generation; 10 M sessions: generation ~1 min,
 copy to PostgreSQL ~3.5 min, copy back ~8.5 min, KPIs ~4 min); ``--skip copy-back`` saves about 40 %. It needs
-about 5 GB of free disk (the 1.3 GB CDR file, two DuckDB stores, the PostgreSQL databases).
+several GB of free disk (estimated 8 GB: the 1.3 GB CDR file, three DuckDB stores, the PostgreSQL databases).
 """
 
 from __future__ import annotations
