@@ -214,9 +214,12 @@ def test_postgis_layers_open_with_geometry_and_counts(demo_pair):
     listed = dict(re.findall(r"^\d+: (gis\.\w+) \(([^)]*)\)", listing, flags=re.M))
     assert set(listed) == {f"gis.{n}" for n in LAYERS}, listing
     assert listed["gis.areas"] == "Multi Polygon, Multi Polygon" and listed["gis.evses"] == "Point"
+    # the AFIR corridor lines and the hub suggestions along them, each in WGS84 and RD New
+    assert listed["gis.corridors"] == "Line String, Line String" and listed["gis.hub_suggestions"] == "Point, Point"
     with Store(url, read_only=True) as s:
         expect = {"locations": s.count("locations"), "evses": s.count("evses"),
-                  "plan_sites": s.count("plan_sites"), "areas": s.count("areas")}
+                  "plan_sites": s.count("plan_sites"), "areas": s.count("areas"),
+                  "corridors": s.count("corridors"), "hub_suggestions": s.count("hub_suggestions")}
         idx = s.native_query("SELECT indexname FROM pg_indexes WHERE indexdef ILIKE '%USING gist%'")
         lon_lat = s.query("SELECT min(lon), min(lat), max(lon), max(lat) FROM locations").iloc[0].tolist()
     assert all(v > 0 for v in expect.values())
@@ -225,7 +228,7 @@ def test_postgis_layers_open_with_geometry_and_counts(demo_pair):
                               timeout=60).stdout
         assert f"Feature Count: {n}\n" in info, (layer, info[:400])
         assert 'ID["EPSG",4326]' in info, layer
-        if layer in ("locations", "plan_sites", "areas"):
+        if layer in ("locations", "plan_sites", "areas", "corridors", "hub_suggestions"):
             assert 'ID["EPSG",28992]' in info, layer  # geom_rd, where distances are measured
     # the point layer's extent is the stored coordinates' bounding box
     info = subprocess.run(["ogrinfo", "-ro", "-so", conn, "gis.locations"], capture_output=True, text=True,

@@ -175,10 +175,16 @@ def test_ocpi_stale_location_is_quarantined_as_a_record(store, cfg, tmp_path):
             "location(s) 8269fdb2 with a newer last_updated; this stale location is not counted") in q.message.iloc[0]
     assert json.loads(store.query("SELECT raw FROM quarantine").raw.iloc[0])["id"] == "c5c90f96"
     assert any("2 EVSE copies published again under a newer location set aside" in n for n in r.notes)
+    # the run's counts are what it left behind: the EVSE copies written for old and mix and then set aside were
+    # never really added (were reported as 5 EVSEs inserted, and the copies again on every reload)
+    assert r.upserts["evses"].inserted == store.count("evses") == 3
+    assert r.upserts["connectors"].inserted == store.count("connectors") > 0
     state = _state(store)
     r2 = ingest_locations(store, str(path), cfg)
     assert (r2.read, r2.accepted, r2.quarantined) == (3, 2, 1)
     assert all(a.equals(b) for a, b in zip(_state(store).values(), state.values())) and len(_quarantine(store)) == 1
+    assert {t: (u.inserted, u.updated) for t, u in r2.upserts.items()} == {
+        "locations": (0, 0), "evses": (0, 0), "connectors": (0, 0)}
 
 
 # --------------------------------------------------------------------------------------------------

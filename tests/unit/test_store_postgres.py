@@ -154,6 +154,49 @@ def test_db_upgrade_from_the_previous_version_restores_the_layers(pg_url):
     assert p.returncode == 0 and "up to date" in p.stdout
 
 
+def test_upgrade_from_version_2_adds_the_corridor_lines_and_their_layer(backend):
+    """Version 2 -> 3 on both backends: ``db upgrade`` adds the ``corridors`` table (and on PostgreSQL the
+    layer gis.corridors, LineStrings in EPSG:4326 and RD New) and keeps the rows already stored."""
+    from laadplan.logistics.corridors import load_corridors
+    from laadplan.logistics.pipeline import corridor_rows
+
+    with Store(backend) as s:  # back to what version 2 made: no corridors; hub suggestions with geom only
+        if s.backend == "postgres":
+            s.native_execute("DROP VIEW gis.corridors")
+            s.native_execute("DROP VIEW gis.hub_suggestions")
+            s.native_execute("CREATE VIEW gis.hub_suggestions AS SELECT t.*, ST_SetSRID(ST_MakePoint(t.lon, t.lat), "
+                             "4326)::geometry(Point,4326) AS geom FROM public.hub_suggestions t")
+        s.con.execute("DROP TABLE corridors")
+        s.con.execute("DELETE FROM schema_version WHERE version >= 3")
+        s.clear_catalog_cache()
+        assert s.schema_version == 2 and not s.has_table("corridors")
+        s.con.execute("INSERT INTO areas (area_code, level, name) VALUES ('GM0001', 'gemeente', 'A')")
+    p = _cli("--db", backend, "db", "upgrade")
+    assert p.returncode == 0 and "from version 2 to 3" in p.stdout, p.stdout + p.stderr
+    corr = load_corridors()
+    with Store(backend) as s:
+        assert not _schema_vs_model(s) and s.schema_version == 3
+        assert s.frame("areas")[["area_code", "name"]].values.tolist() == [["GM0001", "A"]]
+        s.replace_all("corridors", corridor_rows(corr))
+        assert s.count("corridors") == len(corr) >= 10
+        if s.backend != "postgres":
+            return
+        got = s.native_query(
+            "SELECT corridor_id, ST_GeometryType(geom) AS t, ST_SRID(geom) AS srid, ST_SRID(geom_rd) AS srid_rd, "
+            "ST_Length(geom_rd) / 1000 AS rd_km, ST_NPoints(geom) AS n FROM gis.corridors ORDER BY corridor_id")
+        hub_cols = s.native_query("SELECT f_geometry_column AS c, srid FROM geometry_columns WHERE f_table_schema = "
+                                  "'gis' AND f_table_name = 'hub_suggestions' ORDER BY 1")
+    assert hub_cols.values.tolist() == [["geom", 4326], ["geom_rd", 28992]]
+    # the stored line is the corridor's: its length in RD New (PostGIS's transformation of the WGS84 WKB) is
+    # the length shapely measured on the road file's line projected with pyproj, within 0.1 %
+    want = corr.set_index("corridor_id")
+    assert list(got["corridor_id"]) == sorted(want.index)
+    assert set(got["t"]) == {"ST_LineString"} and set(got["srid"]) == {4326} and set(got["srid_rd"]) == {28992}
+    for r in got.itertuples():
+        assert r.rd_km == pytest.approx(want.at[r.corridor_id, "length_km"], rel=1e-3)
+        assert r.n == len(want.at[r.corridor_id, "geometry"].coords)
+
+
 def test_store_made_before_versioned_migrations_is_adopted(tmp_path):
     """A DuckDB file of the previous laadplan (tables, no schema_version, a column added since) is brought to
     the current version keeping its rows."""

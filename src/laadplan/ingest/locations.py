@@ -183,6 +183,8 @@ class _Ctx:
         self.linda_example: dict[str, str] = {}
         self.future_limit = future_limit(cfg).to_pydatetime()
         self.seen: list[pd.DataFrame] = []  # accepted records of this run: keys and _pos (set_aside_republished)
+        #: keys of the EVSEs / connectors written under a new location version in this run (OCPI records)
+        self.children: dict[str, pd.DataFrame] = {}
         self.party: tuple[str, str] | None = None  # the pushing OCPI party (2.1.1 Locations lack theirs)
 
     def advance(self, n: int) -> None:
@@ -693,6 +695,9 @@ def _store_locations(ctx: _Ctx, L: pd.DataFrame, E: pd.DataFrame | None, C: pd.D
             C2 = C[C["_pos"].isin(win["_pos"])]
             ctx.add_upsert("evses", store.upsert("evses", _conform(E2, "evses")))
             ctx.add_upsert("connectors", store.upsert("connectors", _conform(C2, "connectors")))
+            for t, rows in (("evses", E2[EVSE_KEY]), ("connectors", C2[CONN_KEY])):
+                ctx.children[t] = pd.concat([ctx.children.get(t), rows.astype("string")],
+                                            ignore_index=True).drop_duplicates()
     ctx.add_upsert("locations", store.upsert("locations", _conform(kept, "locations")))
 
 
@@ -965,6 +970,7 @@ def set_aside_republished(ctx: _Ctx, source: str, layout: str, raws: dict[int, A
         match = " AND ".join(f't."{k}" = s."{k}"' for k in EVSE_KEY)
         for t in ("connectors", "evses"):
             store.run_sql(f"DELETE FROM {t} t USING _stale s WHERE {match}", _stale=stale[EVSE_KEY])
+        _uncount_children(ctx, stale, EVSE_KEY)
         hit = seen_rows.merge(stale, on=EVSE_KEY, how="inner")
         # rows of this run stored by a batch and removed here were never really added
         for t, n in (("evses", len(hit[EVSE_KEY].drop_duplicates())), ("connectors", len(hit))):
@@ -1016,6 +1022,7 @@ def set_aside_republished(ctx: _Ctx, source: str, layout: str, raws: dict[int, A
         match = " AND ".join(f't."{k}" = d."{k}"' for k in LOC_KEY)
         for t in ("connectors", "evses", "locations"):
             store.run_sql(f"DELETE FROM {t} t USING _dead d WHERE {match}", _dead=dead[LOC_KEY])
+        _uncount_children(ctx, dead, LOC_KEY)
         rest = len(dead) - len(hit[LOC_KEY].drop_duplicates())
         if rest:
             ctx.res.notes.append(f"LP-DUPLICATE: {rest:,} stored locations from earlier files set aside: every "
@@ -1030,6 +1037,19 @@ def set_aside_republished(ctx: _Ctx, source: str, layout: str, raws: dict[int, A
     ctx.res.accepted -= len(want)
     log.info("%s: %d records set aside as copies of EVSEs published under a newer location (LP-DUPLICATE)",
              ctx.name, len(want))
+
+
+def _uncount_children(ctx: _Ctx, removed: pd.DataFrame, on: list[str]) -> None:
+    """EVSEs / connectors this run wrote under a location's new version (OCPI records) and then removed again
+    (stale copies, locations all of whose EVSEs are such copies) were never really added: out of the run's
+    inserted counts (else every reload of the same file reports them as inserted again)."""
+    keys = removed[on].astype("string").drop_duplicates()
+    for t, rows in list(ctx.children.items()):
+        if rows.empty or t not in ctx.res.upserts:
+            continue
+        gone = (rows.merge(keys, on=on, how="left", indicator=True)["_merge"] == "both").to_numpy()
+        ctx.res.upserts[t].inserted = max(0, ctx.res.upserts[t].inserted - int(gone.sum()))
+        ctx.children[t] = rows[~gone]
 
 
 def _point_only_copies(ctx: _Ctx, source: str, seen_locs: pd.DataFrame, want: dict, who: dict, raws: dict

@@ -39,11 +39,11 @@ def by_operator(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     return con.execute("""
         WITH q AS (
             SELECT coalesce(party_id, '') AS party_id, count(*) AS quarantined,
-                   string_agg(DISTINCT operator, '; ') AS operator_q,
+                   string_agg(DISTINCT operator, '; ' ORDER BY operator) AS operator_q,
                    string_agg(DISTINCT rule_code, ', ' ORDER BY rule_code) AS rules
             FROM quarantine GROUP BY 1),
         l AS (SELECT coalesce(party_id, '') AS party_id, count(*) AS locations,
-                     string_agg(DISTINCT operator, '; ') AS operator_l FROM locations GROUP BY 1),
+                     string_agg(DISTINCT operator, '; ' ORDER BY operator) AS operator_l FROM locations GROUP BY 1),
         e AS (SELECT coalesce(party_id, '') AS party_id, count(*) AS evses FROM evses GROUP BY 1),
         s AS (SELECT coalesce(party_id, '') AS party_id, count(*) AS sessions FROM sessions GROUP BY 1),
         p AS (SELECT party_id FROM q UNION SELECT party_id FROM l UNION SELECT party_id FROM s)

@@ -131,6 +131,7 @@ def run_corridors(store: Store, cfg: RegionConfig, out_dir: Path, *, freight=Non
     pools = res.tables["pools"]
     corr = co.load_corridors(roads)
     result = co.afir_check_all(corr, res.tables["locations"], lc)
+    write_table(store, "corridors", corridor_rows(corr, roads))
     write_table(store, "afir_coverage", result.coverage)
     write_table(store, "afir_gaps", result.gaps)
     summary = corridor_summary(result.coverage)
@@ -153,6 +154,17 @@ def run_corridors(store: Store, cfg: RegionConfig, out_dir: Path, *, freight=Non
         if gpkg:
             res.files.append(out_dir / "corridors.gpkg")
     return res
+
+
+def corridor_rows(corr, roads=None) -> pd.DataFrame:
+    """The ``corridors`` table of the lines the check ran on (RD New in ``corr``): WGS84 WKB lines."""
+    from laadplan.geo import WGS84
+
+    wgs = corr.to_crs(WGS84)
+    return pd.DataFrame({"corridor_id": corr["corridor_id"], "ref": corr["ref"], "network": corr["network"],
+                         "name": corr["name"], "length_km": corr["length_km"],
+                         "source": "reference" if roads is None else str(roads),
+                         "geometry_wkb": [g.wkb for g in wgs.geometry]})
 
 
 def corridor_summary(coverage: pd.DataFrame) -> pd.DataFrame:

@@ -16,6 +16,23 @@ _key = (
     C("milestone_year", "int", "AFIR milestone (end of year)", nullable=False),
 )
 
+CORRIDORS = Table(
+    "corridors",
+    "The TEN-T corridor lines the AFIR check ran on (the shipped reference geometry or the user's road file, "
+    "parts of one road merged): one row per corridor, its line as WGS84 WKB (PostGIS layer gis.corridors).",
+    (
+        C("corridor_id", "str", "corridor (road ref, '#2' for a second part)", nullable=False),
+        C("ref", "str", "road reference, e.g. A16"),
+        C("network", "str", "TEN-T network", allowed=("core", "comprehensive")),
+        C("name", "str", "corridor name (from the road file, else the ref)"),
+        C("length_km", "float", "length of the line in RD New", "km", minimum=0),
+        C("source", "str", "road file the line came from ('reference' = laadplan's shipped geometry)"),
+        C("geometry_wkb", "blob", "the corridor line (LineString), WGS84, WKB"),
+    ),
+    primary_key=("corridor_id",),
+    family="logistics",
+)
+
 AFIR_COVERAGE = Table(
     "afir_coverage",
     "AFIR check per corridor, direction, vehicle class and milestone: qualifying pools, covered length "
@@ -138,4 +155,4 @@ SITE_OPTIONS = Table(
     family="logistics",
 )
 
-register(AFIR_COVERAGE, AFIR_GAPS, HUB_SUGGESTIONS, PARK_HUBS, SITE_OPTIONS)
+register(CORRIDORS, AFIR_COVERAGE, AFIR_GAPS, HUB_SUGGESTIONS, PARK_HUBS, SITE_OPTIONS)

@@ -19,6 +19,7 @@ import os
 import re
 import tempfile
 from pathlib import Path
+from typing import Iterable
 from urllib.parse import urlsplit
 
 import duckdb
@@ -176,6 +177,18 @@ def _poly_rd(wkb: str) -> str:
     return f"ST_Transform(ST_Multi(ST_GeomFromWKB({wkb}, 4326)), 28992)::geometry(MultiPolygon,28992)"
 
 
+def _line(wkb: str) -> str:
+    return f"ST_GeomFromWKB({wkb}, 4326)::geometry(LineString,4326)"
+
+
+def _line_rd(wkb: str) -> str:
+    return f"ST_Transform(ST_GeomFromWKB({wkb}, 4326), 28992)::geometry(LineString,28992)"
+
+
+def _pt_to_rd(lon: str, lat: str) -> str:
+    return f"ST_Transform(ST_SetSRID(ST_MakePoint({lon}, {lat}), 4326), 28992)::geometry(Point,28992)"
+
+
 #: layer -> (FROM clause, [(geometry column, expression, indexed base table or None)])
 #: ``geom`` is WGS84 (EPSG:4326); ``geom_rd`` is RD New (EPSG:28992), where laadplan measures distances.
 #: An indexed expression is the view's own expression, so PostgreSQL uses the GIST index through the view.
@@ -196,17 +209,26 @@ LAYERS: dict[str, tuple[str, list[tuple[str, str, str | None]]]] = {
                                            ("geom_rd", _rd("t.x_rd", "t.y_rd"), "candidates")]),
     "plan_sites": ('public.plan_sites t', [("geom", _pt("t.lon", "t.lat"), "plan_sites"),
                                            ("geom_rd", _rd("t.x_rd", "t.y_rd"), "plan_sites")]),
-    "hub_suggestions": ('public.hub_suggestions t', [("geom", _pt("t.lon", "t.lat"), "hub_suggestions")]),
+    "hub_suggestions": ('public.hub_suggestions t', [("geom", _pt("t.lon", "t.lat"), "hub_suggestions"),
+                                                     ("geom_rd", _pt_to_rd("t.lon", "t.lat"), "hub_suggestions")]),
+    "corridors": ('public.corridors t', [("geom", _line("t.geometry_wkb"), "corridors"),
+                                         ("geom_rd", _line_rd("t.geometry_wkb"), "corridors")]),
     "demand_cells": ("public.forecast_need t JOIN public.areas a ON a.area_code = t.area_code",
                      [("geom", _poly("a.geometry_wkb"), None), ("geom_rd", _poly_rd("a.geometry_wkb"), None)]),
 }
 
 
-def layer_sql() -> list[str]:
-    """PostgreSQL statements creating the ``gis`` schema's layer views and their GIST indexes (idempotent:
-    views are dropped and made again, so a migration that changes a table calls this again)."""
+def layer_sql(names: Iterable[str] | None = None) -> list[str]:
+    """PostgreSQL statements creating the ``gis`` schema's layer views ``names`` (default: all) and their GIST
+    indexes (idempotent: views are dropped and made again, so a migration that changes a table or adds
+    geometry columns calls this again for its layers)."""
     out = [f"CREATE SCHEMA IF NOT EXISTS {GIS_SCHEMA}"]
+    want = set(LAYERS) if names is None else set(names)
+    if want - set(LAYERS):
+        raise KeyError(f"no PostGIS layer {sorted(want - set(LAYERS))}")
     for name, (src, geoms) in LAYERS.items():
+        if name not in want:
+            continue
         cols = ", ".join(f"{expr} AS {g}" for g, expr, _ in geoms)
         out.append(f"DROP VIEW IF EXISTS {GIS_SCHEMA}.{name}")
         out.append(f"CREATE VIEW {GIS_SCHEMA}.{name} AS SELECT t.*, {cols} FROM {src}")
@@ -229,7 +251,7 @@ def backends_markdown() -> str:
            "TIMESTAMP / timestamp (UTC), date: DATE / date, blob: BLOB / bytea, json: VARCHAR / varchar). "
            "The schema is created and upgraded by the numbered migrations in `src/laadplan/store/migrations` "
            "(table `schema_version`; `laadplan db upgrade`).", "",
-           f"On PostgreSQL, migration 0002 adds read-only layer views in the schema `{GIS_SCHEMA}` with PostGIS "
+           f"On PostgreSQL, migrations 0002 and 0003 add read-only layer views in the schema `{GIS_SCHEMA}` with PostGIS "
            "geometry columns, for QGIS and `ogrinfo`: `geom` in WGS84 (EPSG:4326) and, where laadplan measures "
            "distances, `geom_rd` in RD New (EPSG:28992). Each view has every column of its table; the "
            "geometry expressions carry GIST indexes on the base tables.", "",

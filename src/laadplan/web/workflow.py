@@ -170,8 +170,8 @@ def plan_site_rows(store) -> pd.DataFrame:
     """One row per plan site: first year, total EVSEs, reasons, triggers, grid route, position of the plan."""
     return store.query(
         "SELECT site_id, any_value(gm_code) AS gm_code, min(year) AS year, max(evses_total) AS evses, "
-        "sum(power_kw) AS power_kw, string_agg(DISTINCT reasons, '; ') AS reasons, "
-        "string_agg(DISTINCT triggers, ';') AS triggers, any_value(grid_route) AS grid_route, "
+        "sum(power_kw) AS power_kw, string_agg(DISTINCT reasons, '; ' ORDER BY reasons) AS reasons, "
+        "string_agg(DISTINCT triggers, ';' ORDER BY triggers) AS triggers, any_value(grid_route) AS grid_route, "
         "any_value(ean18) AS ean18, any_value(area_code) AS area_code, max(offtake_status) AS offtake_status, "
         "min(lead_time_weeks) AS lead_time_weeks, any_value(lat) AS plan_lat, any_value(lon) AS plan_lon "
         "FROM plan_sites GROUP BY site_id ORDER BY min(year), site_id")
