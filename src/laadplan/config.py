@@ -101,9 +101,11 @@ class SourcesSection(Section):
     url_total_timeout_s: float = Field(3600.0, gt=0, description="A URL download taking longer than this in all "
                                                                   "is stopped (error)")
     ingest_memory_mb: int = Field(
-        256, ge=64, description="DuckDB's memory limit while a file is ingested (its parse and validation "
-                                "working memory; beyond it DuckDB evicts or spills to disk). The process also holds "
-                                "the batches being read (about 2 x 64 MB) and Python itself (about 170 MB)")
+        384, ge=0, description="DuckDB's memory limit while a file is ingested, for its parse and validation "
+                               "(beyond it DuckDB evicts or spills), plus room for the store's indexes (which "
+                               "DuckDB holds in memory); 0: DuckDB's default (80 % of RAM). A run that still "
+                               "runs out of memory under it is rolled back and run again without it. The process "
+                               "also holds the batches being read (about 2 x 64 MB) and Python (about 170 MB)")
 
 
 class KpiSection(Section):

@@ -25,6 +25,7 @@ import contextlib
 import csv
 import json
 import logging
+import re
 import uuid
 import zlib
 from collections import Counter
@@ -192,21 +193,53 @@ def source_limits(cfg: Any) -> _io.SourceLimits:
 
 
 @contextlib.contextmanager
-def _memory_limit(store: Store, cfg: Any) -> Iterator[None]:
-    """DuckDB's memory limit set to ``[sources] ingest_memory_mb`` for one run, and set back after it.
-
-    DuckDB's default (80 % of RAM) lets a big file's parse and validation keep gigabytes that its allocator
-    does not give back during the run; with the limit it evicts and reuses them, and the peak of a 1 M-CDR
-    ingest stays under 1 GB."""
-    mb = getattr(getattr(cfg, "sources", None), "ingest_memory_mb", None)
+def _memory_limit(store: Store, mb: int | None) -> Iterator[None]:
+    """DuckDB's memory limit set to ``mb`` MB for one run (None or 0: DuckDB's default), and reset after it."""
     if not mb:
         yield
         return
+    before = store.con.execute("SELECT current_setting('memory_limit')").fetchone()[0]
     store.con.execute(f"SET memory_limit = '{int(mb)}MB'")
     try:
         yield
-    finally:  # back to DuckDB's default (a store never sets a limit of its own)
-        store.con.execute("RESET memory_limit")
+    finally:  # set back (not RESET: DuckDB 1.5.5 then shows the default but keeps enforcing the cap)
+        store.con.execute(f"SET memory_limit = '{_unrounded(before)}'")
+
+
+_UNITS = {"bytes": 1, "KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30, "TiB": 1 << 40, "PiB": 1 << 50,
+          "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12}
+
+
+def _unrounded(shown: str) -> str:
+    """A memory limit as DuckDB shows it (``18.8 GiB``, rounded to one decimal) as a value to SET that shows
+    the same again: the middle of the rounding interval, so restoring it never creeps downwards."""
+    m = re.fullmatch(r"\s*([0-9.]+)\s*([A-Za-z]+)\s*", shown)
+    if not m or m.group(2) not in _UNITS:
+        return shown
+    number, unit = m.group(1), m.group(2)
+    decimals = len(number.split(".")[1]) if "." in number else 0
+    value = (float(number) + (0.5 * 10**-decimals if decimals else 0)) * _UNITS[unit]
+    return f"{int(value) // 1024}KiB"
+
+
+#: bytes of DuckDB memory allowed per stored row and index on top of ``sources.ingest_memory_mb``: a DuckDB
+#: file holds its tables' ART indexes in memory, and they count against the limit (1 M sessions with their
+#: three indexes took ~100 MB, i.e. ~35 bytes per row and index; this leaves room for growth)
+INDEX_BYTES_PER_ROW = 128
+
+
+def _memory_cap(store: Store, cfg: Any) -> int | None:
+    """DuckDB's memory limit for an ingest run in MB: ``[sources] ingest_memory_mb`` (0: none) plus room for
+    the store's indexes (:data:`INDEX_BYTES_PER_ROW`). DuckDB's default limit (80 % of RAM) lets a big file's
+    parse and validation keep gigabytes that its allocator does not give back during the run; with a cap it
+    evicts and reuses them (a 1 M-CDR file into a new store then peaks under 1 GB). Should the cap still be
+    too small, :func:`run_reader` runs the file again without it."""
+    mb = getattr(getattr(cfg, "sources", None), "ingest_memory_mb", None)
+    if not mb:
+        return None
+    rows = store.con.execute("SELECT coalesce(sum(estimated_size * index_count), 0) FROM duckdb_tables() "
+                             "WHERE index_count > 0 AND NOT temporary").fetchone()[0]
+    return int(mb + int(rows) * INDEX_BYTES_PER_ROW // (1 << 20))
 
 
 def run_reader(fn: Callable[..., IngestResult], store: Store, source: Any, cfg: Any, *,
@@ -224,9 +257,23 @@ def run_reader(fn: Callable[..., IngestResult], store: Store, source: Any, cfg: 
     previous = store.run_id
     store.run_id = uuid.uuid4().hex
     store._implicit_run = False  # type: ignore[attr-defined]
+    cap = _memory_cap(store, cfg)
     try:
-        with _io.limits(source_limits(cfg)), _io.tracking(), _memory_limit(store, cfg), store.transaction():
-            return fn(store, name, cfg, progress=progress)
+        try:
+            with _io.limits(source_limits(cfg)), _io.tracking(), _memory_limit(store, cap), store.transaction():
+                return fn(store, name, cfg, progress=progress)
+        except duckdb.OutOfMemoryException:
+            if not cap:
+                raise
+        # The cap was too small for this store (its indexes are held in memory and count against it): the
+        # run was rolled back whole; run it again under DuckDB's default limit, and say so.
+        log.warning("%s: the ingest needed more than sources.ingest_memory_mb = %d MB (the store's indexes "
+                    "count against it); running it again without that cap", name, cap)
+        with _io.limits(source_limits(cfg)), _io.tracking(), store.transaction():
+            result = fn(store, name, cfg, progress=progress)
+        result.notes.append(f"ran without the sources.ingest_memory_mb cap ({cap} MB): the first attempt ran "
+                            "out of memory under it and was rolled back; raise the setting for this store")
+        return result
     except duckdb.Error as e:
         raise StoreError(f"{name}: nothing of this file was stored: {explain(e, store.path)}") from None
     except (csv.Error, UnicodeError, EOFError, zlib.error) as e:  # a reader met bytes it cannot read at all
