@@ -105,7 +105,7 @@ class SourcesSection(Section):
                                "(beyond it DuckDB evicts or spills), plus room for the store's indexes (which "
                                "DuckDB holds in memory); 0: DuckDB's default (80 % of RAM). A run that still "
                                "runs out of memory under it is rolled back and run again without it. The process "
-                               "also holds the batches being read (about 2 x 64 MB) and Python (about 170 MB)")
+                               "also holds the batches being read (about 2-3 x 48 MB) and Python (about 170 MB)")
 
 
 class KpiSection(Section):

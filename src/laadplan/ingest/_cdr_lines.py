@@ -27,8 +27,8 @@ BLOCK_BYTES = 16 << 20
 #: defaults of validation.max_record_bytes and of the rows per validation batch
 MAX_RECORD_BYTES = 64 << 20
 MAX_ROWS = 100_000
-#: raw text per validation batch (before the row limit is reached); about 48,000 OCPI 2.2.1 CDRs (with sources.ingest_memory_mb, the peak of a 1 M-CDR ingest stays under 1 GB)
-BATCH_BYTES = 64 << 20
+#: raw text per validation batch (before the row limit is reached); about 36,000 OCPI 2.2.1 CDRs (with sources.ingest_memory_mb, the peak of a 1 M-CDR ingest stays under 1 GB)
+BATCH_BYTES = 48 << 20
 RAW_KEEP = 20_000
 _BOM = b"\xef\xbb\xbf"
 

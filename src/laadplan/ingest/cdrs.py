@@ -6,7 +6,7 @@ the content, not the name: a first line that is a CSV header with start and end 
 ``{"data": [...]}`` or one object.
 
 **Pipeline (streaming, memory flat).** NDJSON is cut into blocks of raw lines (:mod:`._cdr_lines`, no
-Python object per line) and regrouped into batches of up to 100,000 lines or 64 MB, which a background
+Python object per line) and regrouped into batches of up to 100,000 lines or 48 MB, which a background
 thread reads, hashes and splits one batch ahead of the validation; arrays and envelopes stream through
 :func:`iter_json_records` into the same kind of batches. Each batch ``(position, raw)`` is parsed and
 validated set-wise in DuckDB SQL (:mod:`._cdr_sql`) on the store's connection, handed over as Arrow record
@@ -51,7 +51,7 @@ for it; LP-MISSING or LP-TYPE already names the field.
 
 **Guards.** A JSON record nested deeper than ``validation.max_json_depth`` (arrays and envelopes) or a
 line / record longer than ``validation.max_record_bytes`` is LP-MALFORMED and never held whole; NDJSON
-is validated in batches of at most 100,000 lines (or 64 MB) whatever their size, so memory stays flat for
+is validated in batches of at most 100,000 lines (or 48 MB) whatever their size, so memory stays flat for
 many tiny records. Non-finite numbers (NaN, Infinity, 1e400) are LP-TYPE.
 """
 
@@ -587,7 +587,7 @@ class _Batch:
 def _raw_of(records: pa.Table, positions: pd.Series) -> pd.Series:
     """The raw text of the records at ``positions`` (``records``: the batch's ``position, raw`` table), without
     trailing whitespace and cut to 20,000 characters, as stored in the quarantine. Taken by position with
-    Arrow: a join in SQL would hash the batch's whole raw text (64 MB) for the few quarantined records."""
+    Arrow: a join in SQL would hash the batch's whole raw text (48 MB) for the few quarantined records."""
     idx = pc.index_in(pa.array(positions.to_numpy(), pa.int64()), records.column("position"))
     raw = pc.utf8_rtrim(pc.take(records.column("raw"), idx), characters=_WS_CHARS)
     return raw.to_pandas().str.slice(0, 20_000)
