@@ -130,7 +130,11 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--db", help="a store with the real data (default: ingest ../shared/data into a temp store)")
     ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--quick", action="store_true", help="one run per store, the ingested store only "
+                                                          "(./dev bench --quick passes it to every benchmark)")
     a = ap.parse_args()
+    if a.quick:
+        a.runs = 1
     tmp = Path(tempfile.mkdtemp(prefix="bench-web-"))
     db = str(tmp / "real.duckdb")
     t0 = time.perf_counter()
@@ -165,7 +169,7 @@ def main() -> None:
               f"{max(checks) * 1000:.0f} ms over {len(checks)} moves (1,000 plan sites, {n_loc:,} locations)")
     finally:
         srv.stop()
-    if SHARED.is_dir():
+    if SHARED.is_dir() and not a.quick:
         n_raw = raw_csv_store(db)
         srv = Server(db).start()
         try:
