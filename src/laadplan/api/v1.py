@@ -35,10 +35,10 @@ from typing import Any, Callable, Literal
 
 import pandas as pd
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request, Response
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse
 
 from laadplan.api import auth
-from laadplan.api.app import config_of, current_principal, get_store, require
+from laadplan.api.app import config_of, get_store, require
 from laadplan.store import Store
 
 PREFIX = "/api/v1"
@@ -337,12 +337,12 @@ router = APIRouter(prefix=PREFIX, responses=_ERRORS)
 _REPORT_LOCK = threading.Lock()
 
 
-def _equal(where: list[str], params: list, pairs) -> None:
-    """Add ``column = ?`` to ``where`` for each ``(column, value)`` given a value (None: no filter)."""
-    for col, v in pairs:
-        if v is not None:
-            where.append(f"{col} = ?")
-            params.append(v)
+def _rows_where_equal(store: Store, name: str, pairs, order: list[str]) -> pd.DataFrame:
+    """The rows of table ``name`` with ``column = value`` for each ``(column, value)`` given a value (None: no
+    filter), sorted by ``order``."""
+    given = [(col, v) for col, v in pairs if v is not None]
+    df = _table(store, name, " AND ".join(f"{col} = ?" for col, _ in given) or None, [v for _, v in given])
+    return df.sort_values(order) if len(df) else df
 
 
 def _table(store: Store, name: str, where: str | None = None, params: list | None = None) -> pd.DataFrame:
@@ -621,12 +621,9 @@ def get_forecast(request: Request,
     """The forecast the last ``laadplan forecast`` stored: EVs, public EVs, public kWh, EVSEs needed,
     existing and the gap per area, year and scenario."""
     gm = scoped_gm(p, gm)
-    where, params = [], []
-    _equal(where, params, (("gm_code", gm), ("area_level", level), ("scenario", scenario), ("year", year)))
-    df = _table(store, "forecast_need", " AND ".join(where) or None, params)
-    if len(df):
-        df = df.sort_values(["area_level", "area_code", "scenario", "year"])
-    return paged(df, page)
+    return paged(_rows_where_equal(
+        store, "forecast_need", (("gm_code", gm), ("area_level", level), ("scenario", scenario), ("year", year)),
+        ["area_level", "area_code", "scenario", "year"]), page)
 
 
 @router.get("/forecast/afir", tags=["forecast"], summary="AFIR fleet check per gemeente and region")
@@ -637,12 +634,9 @@ def get_afir(request: Request,
              year: int | None = Query(None, ge=1990, le=2100)) -> dict:
     """Rows of table afir_fleet_check (area_code a gm_code or REGION; a gemeente token sees its own)."""
     gm = scoped_gm(p, gm)
-    where, params = [], []
-    _equal(where, params, (("area_code", gm), ("scenario", scenario), ("year", year)))
-    df = _table(store, "afir_fleet_check", " AND ".join(where) or None, params)
-    if len(df):
-        df = df.sort_values(["area_code", "scenario", "year"])
-    return paged(df, page)
+    return paged(_rows_where_equal(store, "afir_fleet_check",
+                                   (("area_code", gm), ("scenario", scenario), ("year", year)),
+                                   ["area_code", "scenario", "year"]), page)
 
 
 @router.get("/load", tags=["load"], summary="Load profiles of charging (as `laadplan load --json`)")
@@ -776,12 +770,8 @@ def get_corridors(request: Request,
                   page: Page = Depends(), store: Store = Depends(get_store), p: auth.Principal = reader("logistics"),
                   vehicle: Literal["heavy", "light"] | None = Query(None),
                   milestone_year: int | None = Query(None, ge=2000, le=2100)) -> dict:
-    where, params = [], []
-    _equal(where, params, (("vehicle", vehicle), ("milestone_year", milestone_year)))
-    df = _table(store, "afir_coverage", " AND ".join(where) or None, params)
-    if len(df):
-        df = df.sort_values(["corridor_id", "vehicle", "milestone_year", "direction"])
-    return paged(df, page)
+    return paged(_rows_where_equal(store, "afir_coverage", (("vehicle", vehicle), ("milestone_year", milestone_year)),
+                                   ["corridor_id", "vehicle", "milestone_year", "direction"]), page)
 
 
 @router.get("/corridors/gaps", tags=["logistics"], summary="Stretches lacking a pool (table afir_gaps)")
@@ -790,12 +780,8 @@ def get_gaps(request: Request,
              page: Page = Depends(), store: Store = Depends(get_store), p: auth.Principal = reader("logistics"),
              vehicle: Literal["heavy", "light"] | None = Query(None),
              milestone_year: int | None = Query(None, ge=2000, le=2100)) -> dict:
-    where, params = [], []
-    _equal(where, params, (("vehicle", vehicle), ("milestone_year", milestone_year)))
-    df = _table(store, "afir_gaps", " AND ".join(where) or None, params)
-    if len(df):
-        df = df.sort_values(["corridor_id", "vehicle", "milestone_year", "direction", "from_km"])
-    return paged(df, page)
+    return paged(_rows_where_equal(store, "afir_gaps", (("vehicle", vehicle), ("milestone_year", milestone_year)),
+                                   ["corridor_id", "vehicle", "milestone_year", "direction", "from_km"]), page)
 
 
 @router.get("/hubs", tags=["logistics"], summary="Ranked hub sites per corridor gap as GeoJSON points")
