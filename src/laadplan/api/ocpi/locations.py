@@ -18,8 +18,8 @@ from fastapi.responses import JSONResponse
 
 from laadplan.api.app import config_of
 from laadplan.api.ocpi.core import (INVALID, OK, UNKNOWN_LOCATION, _TTL, OcpiError, check_party_in_body, envelope,
-                                    load_object, module_caller, parse_time, push, rejected_error, require_object,
-                                    store_object)
+                                    load_object, module_caller, parse_time, push, pushed_record, rejected_error,
+                                    require_object, store_object)
 from laadplan.ingest._records import JsonRecord
 
 _AREAS = _TTL(60.0)  # the area index (polygons) of the store, reloaded at most once a minute
@@ -53,6 +53,25 @@ def _older_than_stored(new: dict, stored: dict | None) -> bool:
     return tn is not None and ts is not None and tn < ts
 
 
+
+def _merge_child(items: list, i: int | None, key: str, url_id: str, obj: dict, method: str, label: str,
+                 unknown: str) -> dict | None:
+    """Apply a PUT/PATCH of an EVSE (``key`` uid) or Connector (``key`` id) to ``items`` at index ``i`` (None:
+    not there yet). The object's own key must be the URL's; a PATCH of one that is not there is 404
+    (``unknown``). Returns the stored object, unchanged, when the pushed one is older (not applied), else None."""
+    if key in obj and str(obj[key]) != url_id:
+        raise OcpiError(400, INVALID, f"the {label}'s {key} {obj[key]!r} is not the {key} of the URL ({url_id!r})")
+    if i is None and method == "PATCH":
+        raise OcpiError(404, UNKNOWN_LOCATION, unknown)
+    if i is not None and _older_than_stored(obj, items[i]):
+        return items[i]
+    new = {**items[i], **obj} if method == "PATCH" else {**obj, key: obj.get(key, url_id)}
+    if i is None:
+        items.append(new)
+    else:
+        items[i] = new
+    return None
+
 def put_location(store, request: Request, v: str, method: str, cc: str, pid: str, location_id: str,
                  evse_uid: str | None, connector_id: str | None, body: Any) -> JSONResponse:
     module_caller(request, store, cc, pid, write=True)
@@ -83,44 +102,25 @@ def put_location(store, request: Request, v: str, method: str, cc: str, pid: str
         evses = loc.setdefault("evses", [])
         i = next((k for k, e in enumerate(evses) if isinstance(e, dict) and str(e.get("uid")) == evse_uid), None)
         if connector_id is None:
-            key = "uid"
-            if key in obj and str(obj[key]) != evse_uid:
-                raise OcpiError(400, INVALID, f"the EVSE's uid {obj[key]!r} is not the uid of the URL ({evse_uid!r})")
-            if i is None and method == "PATCH":
-                raise OcpiError(404, UNKNOWN_LOCATION, f"unknown EVSE {evse_uid} in Location {location_id}")
-            if i is not None and _older_than_stored(obj, evses[i]):
-                return _not_applied(what, evses[i])
-            new = {**evses[i], **obj} if method == "PATCH" else {**obj, "uid": obj.get("uid", evse_uid)}
-            if i is None:
-                evses.append(new)
-            else:
-                evses[i] = new
+            older = _merge_child(evses, i, "uid", evse_uid, obj, method, "EVSE",
+                                 f"unknown EVSE {evse_uid} in Location {location_id}")
+            if older is not None:
+                return _not_applied(what, older)
         else:
             if i is None:
                 raise OcpiError(404, UNKNOWN_LOCATION, f"unknown EVSE {evse_uid} in Location {location_id}")
             evse = evses[i]
             conns = evse.setdefault("connectors", [])
             j = next((k for k, c in enumerate(conns) if isinstance(c, dict) and str(c.get("id")) == connector_id), None)
-            if "id" in obj and str(obj["id"]) != connector_id:
-                raise OcpiError(400, INVALID, f"the Connector's id {obj['id']!r} is not the id of the URL "
-                                f"({connector_id!r})")
-            if j is None and method == "PATCH":
-                raise OcpiError(404, UNKNOWN_LOCATION, f"unknown Connector {connector_id} of EVSE {evse_uid}")
-            if j is not None and _older_than_stored(obj, conns[j]):
-                return _not_applied(what, conns[j])
-            new = {**conns[j], **obj} if method == "PATCH" else {**obj, "id": obj.get("id", connector_id)}
-            if j is None:
-                conns.append(new)
-            else:
-                conns[j] = new
+            older = _merge_child(conns, j, "id", connector_id, obj, method, "Connector",
+                                 f"unknown Connector {connector_id} of EVSE {evse_uid}")
+            if older is not None:
+                return _not_applied(what, older)
             evse["last_updated"] = _newer(evse.get("last_updated"), obj.get("last_updated"))
         loc["last_updated"] = _newer(loc.get("last_updated"), obj.get("last_updated"))
-    if v == "2.2.1":
-        loc.setdefault("country_code", cc.upper())
-        loc.setdefault("party_id", pid.upper())
-    text = json.dumps(loc, ensure_ascii=False, sort_keys=True)
+    rec = [pushed_record(loc, v, cc, pid)]
+    text = rec[0].raw
     cfg = config_of(request)
-    rec = [JsonRecord(1, loc, text)]
     areas = _areas(store)
     statuses = _pushed_statuses(loc, obj, method, cc, pid, location_id, evse_uid, connector_id)
 

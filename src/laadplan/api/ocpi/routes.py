@@ -3,7 +3,6 @@ Sessions, CDRs and Tariffs (OCPI 2.2.1; 2.1.1 for credentials, Locations, Sessio
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -12,10 +11,9 @@ from fastapi.responses import JSONResponse
 
 from laadplan.api.app import config_of, store_for
 from laadplan.api.ocpi import credentials as cred
-from laadplan.api.ocpi.core import (INVALID, OK, UNKNOWN_LOCATION, CLIENT_ERROR, VERSIONS, OcpiError, check_party_in_body,
-                                    envelope, json_body, load_object, module_caller, parse_time, push,
-                                    rejected_error, require_object, store_object)
-from laadplan.ingest._records import JsonRecord
+from laadplan.api.ocpi.core import (CLIENT_ERROR, INVALID, OK, UNKNOWN_LOCATION, VERSIONS, OcpiError,
+                                    check_party_in_body, envelope, json_body, load_object, module_caller, parse_time,
+                                    push, pushed_record, rejected_error, require_object, store_object)
 
 router = APIRouter(tags=["ocpi"])
 
@@ -143,6 +141,17 @@ def _child(loc: dict, evse_uid: str | None, connector_id: str | None) -> tuple[A
     return conn, f"Connector {connector_id} of EVSE {evse_uid}"
 
 
+async def _push_simple(request: Request, version: str, module: str, method: str, country_code: str, party_id: str,
+                       object_id: str) -> JSONResponse:
+    """A PUT/PATCH of a Session or Tariff: version and JSON body checked, then stored by :func:`_put_simple`."""
+    try:
+        v = _version(version, module)
+        body, _ = await json_body(request)
+    except OcpiError as e:
+        return e.response()
+    return await _run(request, _put_simple, request, v, module, method, country_code, party_id, object_id, body)
+
+
 # -- sessions -------------------------------------------------------------------------------------------
 _SES = "/ocpi/{version}/receiver/sessions/{country_code}/{party_id}/{session_id}"
 
@@ -157,13 +166,7 @@ async def session_get(request: Request, version: str, country_code: str, party_i
 @router.patch(_SES, summary="Sessions: partial update of a Session")
 async def session_put(request: Request, version: str, country_code: str, party_id: str, session_id: str
                       ) -> JSONResponse:
-    try:
-        v = _version(version, "sessions")
-        body, _ = await json_body(request)
-    except OcpiError as e:
-        return e.response()
-    return await _run(request, _put_simple, request, v, "sessions", request.method, country_code, party_id,
-                      session_id, body)
+    return await _push_simple(request, version, "sessions", request.method, country_code, party_id, session_id)
 
 
 # -- tariffs --------------------------------------------------------------------------------------------
@@ -179,12 +182,7 @@ async def tariff_get(request: Request, version: str, country_code: str, party_id
 @router.put(_TAR, summary="Tariffs: push a Tariff")
 async def tariff_put(request: Request, version: str, country_code: str, party_id: str, tariff_id: str
                      ) -> JSONResponse:
-    try:
-        v = _version(version, "tariffs")
-        body, _ = await json_body(request)
-    except OcpiError as e:
-        return e.response()
-    return await _run(request, _put_simple, request, v, "tariffs", "PUT", country_code, party_id, tariff_id, body)
+    return await _push_simple(request, version, "tariffs", "PUT", country_code, party_id, tariff_id)
 
 
 @router.delete(_TAR, summary="Tariffs: remove a Tariff (its history in tariff_versions stays)")
@@ -273,12 +271,9 @@ def _put_simple(store, request: Request, v: str, module: str, method: str, cc: s
     if "id" in obj and str(obj["id"]) != oid:
         raise OcpiError(400, INVALID, f"the {what}'s id {obj['id']!r} is not the id of the URL ({oid!r})")
     obj.setdefault("id", oid)
-    if v == "2.2.1":
-        obj.setdefault("country_code", cc.upper())
-        obj.setdefault("party_id", pid.upper())
-    text = json.dumps(obj, ensure_ascii=False, sort_keys=True)
+    rec = [pushed_record(obj, v, cc, pid)]
+    text = rec[0].raw
     cfg = config_of(request)
-    rec = [JsonRecord(1, obj, text)]
 
     def ingest(s, name, digest):
         if module == "sessions":
