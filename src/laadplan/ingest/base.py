@@ -258,21 +258,25 @@ def run_reader(fn: Callable[..., IngestResult], store: Store, source: Any, cfg: 
     store.run_id = uuid.uuid4().hex
     store._implicit_run = False  # type: ignore[attr-defined]
     cap = _memory_cap(store, cfg)
+
+    def attempt(limit_mb: int | None) -> IngestResult:
+        with _io.limits(source_limits(cfg)), _io.tracking(), _memory_limit(store, limit_mb), store.transaction():
+            return fn(store, name, cfg, progress=progress)
+
     try:
         try:
-            with _io.limits(source_limits(cfg)), _io.tracking(), _memory_limit(store, cap), store.transaction():
-                return fn(store, name, cfg, progress=progress)
+            return attempt(cap)
         except duckdb.OutOfMemoryException:
             if not cap:
                 raise
-        # The cap was too small for this store (its indexes are held in memory and count against it): the
-        # run was rolled back whole; run it again under DuckDB's default limit, and say so.
-        log.warning("%s: the ingest needed more than sources.ingest_memory_mb = %d MB (the store's indexes "
-                    "count against it); running it again without that cap", name, cap)
-        with _io.limits(source_limits(cfg)), _io.tracking(), store.transaction():
-            result = fn(store, name, cfg, progress=progress)
-        result.notes.append(f"ran without the sources.ingest_memory_mb cap ({cap} MB): the first attempt ran "
-                            "out of memory under it and was rolled back; raise the setting for this store")
+        # The cap was too small for this store: the run was rolled back whole; run it again under DuckDB's
+        # default limit, and say so.
+        log.warning("%s: the ingest needed more than its memory cap of %d MB (sources.ingest_memory_mb plus room "
+                    "for the store's indexes); running it again without that cap", name, cap)
+        result = attempt(None)
+        result.notes.append(f"ran without the sources.ingest_memory_mb cap ({cap} MB with room for the store's "
+                            "indexes): the first attempt ran out of memory under it and was rolled back; raise the "
+                            "setting for this store")
         return result
     except duckdb.Error as e:
         raise StoreError(f"{name}: nothing of this file was stored: {explain(e, store.path)}") from None

@@ -481,8 +481,9 @@ class _Batch:
 
         A big batch first looks for its ids in the ``session_id`` column alone (:func:`_cdr_sql.hit_sql`): a
         new file's ids are usually all new, and then the full lookup, which reads every content column of
-        ``sessions`` to compare, is not run (it cost 0.1-0.2 s per batch on 1 M stored sessions). A small
-        batch (a push) runs the full lookup at once: one statement costs less than two there."""
+        ``sessions`` to compare, is not run (it cost 0.1-0.2 s per batch on 1 M stored sessions). A batch of
+        at most :data:`SMALL_BATCH` records runs the full lookup at once: one statement costs less than two
+        there."""
         if self._n_in > SMALL_BATCH:
             self._scratch("_cdr_hit", self.hit_sql)
             hits = self._tables.pop("_cdr_hit").num_rows
@@ -513,7 +514,7 @@ class _Batch:
         stored row is replaced only by a strictly newer version (or any version when it has none).
         Done here on the store's connection, straight from the checked rows, to avoid a round trip
         through Arrow and a second staging copy (the ingest benchmark's hot path). The stored versions
-        come from ``_cdr_stored`` (:func:`_cdr_sql.stored_sql`, the batch's one scan of ``sessions``):
+        come from ``_cdr_stored`` (:func:`_cdr_sql.stored_sql`, the batch's one read of stored versions):
         no stored version, insert; an older one, delete it and insert; else unchanged.
         """
         n = self.n
