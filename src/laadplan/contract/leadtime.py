@@ -63,16 +63,18 @@ def lead_times(requests: pd.DataFrame, cc: ContractConfig) -> pd.DataFrame:
     return r
 
 
+def percentile_or_none(s: pd.Series, q: float) -> float | None:
+    """The ``q``-th percentile of the values of ``s`` (linear interpolation), None when it has none (n/a)."""
+    s = s.dropna()
+    return float(np.percentile(s.to_numpy("float64"), q)) if len(s) else None
+
+
 def summarise(lt: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp, cc: ContractConfig) -> dict:
     """Lead-time figures for points operational in ``[start, end)`` plus open requests at ``end``."""
     done = lt[(~lt["open"]) & (lt["operational_date"] >= start) & (lt["operational_date"] < end)]
     open_ = lt[lt["open"] & (lt["requested_date"] < end)]
     age = (end - open_["requested_date"]).dt.total_seconds() / 86400
-
-    def pct(s: pd.Series, q: float) -> float | None:
-        s = s.dropna()
-        return float(np.percentile(s, q)) if len(s) else None
-
+    pct = percentile_or_none
     return {
         "requests_operational": int(len(done)),
         "lead_time_median_days": pct(done["lead_time_days"], 50),

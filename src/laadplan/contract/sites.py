@@ -26,8 +26,9 @@ over no realised site is None too.
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
+
+from laadplan.contract.leadtime import percentile_or_none
 
 #: states that mean the municipality agreed (and the site is on its way or built)
 AGREED_STATES = ("akkoord_gemeente", "verkeersbesluit_genomen", "in_aanleg", "gerealiseerd")
@@ -100,9 +101,15 @@ def site_timeline(events: pd.DataFrame, sites: pd.DataFrame, end: pd.Timestamp |
     return out
 
 
-def _pct(v: pd.Series, q: float) -> float | None:
-    v = v.dropna()
-    return float(np.percentile(v.to_numpy("float64"), q)) if len(v) else None
+def _realised_and_open(t: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp) -> tuple[pd.DataFrame,
+                                                                                             pd.DataFrame]:
+    """The timeline's sites realised in ``[start, end)`` and those agreed but not realised at ``end``, each with
+    ``lead_time_days``: from the agreement to the realisation, or to ``end`` for an open site."""
+    done = t[(t["realised_utc"] >= start) & (t["realised_utc"] < end)].copy()
+    done["lead_time_days"] = (_ts(done["realised_utc"]) - _ts(done["agreed_utc"])) / pd.Timedelta(days=1)
+    opn = t[t["state"].isin(AGREED_STATES) & (t["state"] != "gerealiseerd")].copy()
+    opn["lead_time_days"] = (end - opn["agreed_utc"]).dt.total_seconds() / 86400
+    return done, opn
 
 
 def site_kpis(timeline: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp, norm_days: float) -> dict:
@@ -115,20 +122,17 @@ def site_kpis(timeline: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp, no
     agreed = t["state"].isin(AGREED_STATES)
     out["sites_agreed"] = int(agreed.sum())
     out["site_realisation_share"] = (out["sites_gerealiseerd"] / out["sites_agreed"]) if out["sites_agreed"] else None
-    start, end = pd.Timestamp(start), pd.Timestamp(end)
-    done = t[(t["realised_utc"] >= start) & (t["realised_utc"] < end)]
-    lead = (_ts(done["realised_utc"]) - _ts(done["agreed_utc"])) / pd.Timedelta(days=1)
+    done, opn = _realised_and_open(t, pd.Timestamp(start), pd.Timestamp(end))
+    lead = done["lead_time_days"]
     dec = (_ts(done["realised_date"]) - _ts(done["decision_date"])) / pd.Timedelta(days=1)
     out["sites_realised_in_period"] = int(len(done))
-    out["site_lead_time_median_days"] = _pct(lead, 50)
-    out["site_lead_time_p90_days"] = _pct(lead, 90)
-    out["site_decision_lead_time_median_days"] = _pct(dec, 50)
-    out["site_decision_lead_time_p90_days"] = _pct(dec, 90)
+    out["site_lead_time_median_days"] = percentile_or_none(lead, 50)
+    out["site_lead_time_p90_days"] = percentile_or_none(lead, 90)
+    out["site_decision_lead_time_median_days"] = percentile_or_none(dec, 50)
+    out["site_decision_lead_time_p90_days"] = percentile_or_none(dec, 90)
     out["sites_realised_over_norm"] = int((lead > norm_days).sum())
-    opn = t[agreed & (t["state"] != "gerealiseerd")]
-    age = (end - opn["agreed_utc"]).dt.total_seconds() / 86400
     out["sites_open"] = int(len(opn))
-    out["sites_open_over_norm"] = int((age > norm_days).sum())
+    out["sites_open_over_norm"] = int((opn["lead_time_days"] > norm_days).sum())
     return out
 
 
@@ -146,13 +150,6 @@ def site_overdue(timeline: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp,
     """The sites behind the norm: realised in the period after more than ``norm_days`` from the agreement, or
     agreed more than ``norm_days`` before ``end`` and still not realised. Columns of the timeline plus
     lead_time_days (to realisation, or to ``end`` when open) and open."""
-    t = timeline
-    start, end = pd.Timestamp(start), pd.Timestamp(end)
-    done = t[(t["realised_utc"] >= start) & (t["realised_utc"] < end)].copy()
-    done["lead_time_days"] = (done["realised_utc"] - done["agreed_utc"]).dt.total_seconds() / 86400
-    done["open"] = False
-    opn = t[t["state"].isin(AGREED_STATES) & (t["state"] != "gerealiseerd")].copy()
-    opn["lead_time_days"] = (end - opn["agreed_utc"]).dt.total_seconds() / 86400
-    opn["open"] = True
-    both = pd.concat([done, opn], ignore_index=True)
+    done, opn = _realised_and_open(timeline, pd.Timestamp(start), pd.Timestamp(end))
+    both = pd.concat([done.assign(open=False), opn.assign(open=True)], ignore_index=True)
     return both[both["lead_time_days"] > norm_days].sort_values("site_id").reset_index(drop=True)
