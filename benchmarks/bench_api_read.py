@@ -40,6 +40,9 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "integration"))
+
+from web_browser import free_port  # noqa: E402
 
 ENDPOINTS = {
     "kpi_gemeente": ("/api/v1/kpi", {"level": "gemeente"}),
@@ -74,12 +77,6 @@ def make_tokens(db: Path, n: int) -> tuple[str, list[str]]:
         return gm, [auth.create_token(s, "gemeente", gm_code=gm, label=f"bench reader {i}")[0] for i in range(n)]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def pct(xs: list[float], q: float) -> float:
     xs = sorted(xs)
     return xs[min(len(xs) - 1, int(round(q * (len(xs) - 1))))]
@@ -112,7 +109,6 @@ def main() -> None:
     gm, tokens = make_tokens(db, a.readers)
     op_token = None
     if a.pushers:  # made before the server holds the store
-        sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "integration"))
         from test_ocpi_fault import operator_token  # noqa: E402
 
         op_token = operator_token(db)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -15,18 +14,13 @@ from pathlib import Path
 
 import httpx
 import pytest
+from web_browser import free_port  # (tests/integration is on sys.path)
 
 sys.path.insert(0, str(Path(__file__).parent))
 from api_demo import copy_of_demo  # noqa: E402
 
 pytestmark = pytest.mark.slow
 LAADPLAN = str(Path(sys.executable).with_name("laadplan"))
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def start_server(db: Path, port: int, log: Path, *extra: str) -> subprocess.Popen:

@@ -7,7 +7,6 @@ import base64
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -16,16 +15,11 @@ from pathlib import Path
 
 import httpx
 import pytest
+from web_browser import free_port  # (tests/integration is on sys.path)
 
 from laadplan.store import Store
 
 LAADPLAN = str(Path(sys.executable).with_name("laadplan"))
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def make_cdr(i: int, party: str = "EQU") -> dict:
