@@ -376,3 +376,24 @@ def test_ocpi_211_cdr_takes_the_tokens_party(env):
     assert r.status_code == 200, r.text
     row = app.state.store.query("SELECT session_id, source FROM sessions").iloc[0].tolist()
     assert row == ["NL*EQU*OLD1", "ocpi-2.1.1"]
+
+
+def test_session_duplicate_names_the_party(tmp_path):
+    """Two Sessions with the same id and last_updated but other content in one batch: the second is
+    LP-DUPLICATE, its quarantine row names the pushing party and says 'already received'."""
+    from laadplan.config import RegionConfig
+    from laadplan.ingest._records import JsonRecord
+    from laadplan.ingest.ocpi_sessions import ingest_session_records
+    from laadplan.store import Store
+
+    ses = ex("session_example_1_simple_start.json") | {"party_id": "EQU", "id": "S9"}
+    other = copy.deepcopy(ses) | {"kwh": ses["kwh"] + 1.5}
+    recs = [JsonRecord(1, ses, json.dumps(ses)), JsonRecord(2, other, json.dumps(other))]
+    with Store(str(tmp_path / "s.duckdb")) as s:
+        r = ingest_session_records(s, recs, RegionConfig(), "push-1", party=("NL", "EQU"))
+        assert (r.read, r.accepted, dict(r.by_rule)) == (2, 1, {"LP-DUPLICATE": 1})
+        q = s.frame("quarantine").iloc[0]
+        assert (q.position, q.record_id, q.party_id) == (2, "NL*EQU*S9", "EQU")
+        assert q.message == ("push-1 record 2: session NL*EQU*S9 already received with the same last_updated "
+                             "but different content")
+        assert s.frame("ocpi_sessions").energy_kwh.tolist() == [pytest.approx(ses["kwh"])]

@@ -114,6 +114,11 @@ def test_malformed_duplicate_newer_and_idempotent(store, cfg, tmp_path):
     p.write_text("\n".join([json.dumps(T), '{"id": "broken', json.dumps(other), json.dumps(newer)]) + "\n")
     r = ingest_tariffs(store, str(p), cfg)
     assert (r.read, r.accepted) == (4, 2) and dict(r.by_rule) == {"LP-MALFORMED": 1, "LP-DUPLICATE": 1}
+    dup = store.frame("quarantine", "rule_code = 'LP-DUPLICATE'").iloc[0]
+    assert (dup.position, dup.record_id, dup.party_id) == (3, T["id"], T["party_id"])
+    assert dup.message == (f"{p} record 3: tariff {T['id']} already read with the same last_updated but "
+                           "different content")
+    assert json.loads(dup.raw) == other
     # the newer version replaced the first: max(0.40, 0.45)
     assert store.frame("tariffs").energy_price_eur_kwh_max[0] == pytest.approx(0.45)
     before = store.frame("tariffs")

@@ -171,6 +171,17 @@ def to_date(s: pd.Series, dayfirst: bool = False) -> tuple[pd.Series, pd.Series]
     return v.astype("datetime64[us]"), s.notna() & v.isna()
 
 
+def quarantine_duplicates(q: Quarantine, out: pd.DataFrame, dups: pd.DataFrame, name: str, what: str, id_col: str,
+                          *, with_party: bool = False, verb: str = "read") -> None:
+    """Quarantine ``dups`` (rows of ``out``, same index; ``out`` carries ``_pos`` and ``_raw``) as LP-DUPLICATE,
+    with the record's id and, ``with_party``, its ``party_id``: the one message of every tabular reader."""
+    for i in dups.index:
+        q.add("LP-DUPLICATE", int(out.at[i, "_pos"]), out.at[i, "_raw"],
+              f"{name} {RowErrors.position_label} {out.at[i, '_pos']}: {what} {dups.at[i, id_col]} already {verb} "
+              "with the same last_updated but different content", record_id=str(dups.at[i, id_col]),
+              party_id=str(dups.at[i, "party_id"]) if with_party else None)
+
+
 def store_checked(store, table: str, out: pd.DataFrame, q: Quarantine, name: str, what: str, id_col: str,
                   res) -> int:
     """LP-DUPLICATE (same key and version as an earlier record of the file or a stored row of the same
@@ -182,10 +193,7 @@ def store_checked(store, table: str, out: pd.DataFrame, q: Quarantine, name: str
     if out.empty:
         return 0
     kept, dups = split_duplicates(store, table, out.drop(columns=["_pos", "_raw"]))
-    for i in dups.index:
-        q.add("LP-DUPLICATE", int(out.at[i, "_pos"]), str(out.at[i, "_raw"]),
-              f"{name} {RowErrors.position_label} {out.at[i, '_pos']}: {what} {dups.at[i, id_col]} already read with "
-              "the same last_updated but different content", record_id=str(dups.at[i, id_col]))
+    quarantine_duplicates(q, out, dups, name, what, id_col)
     if len(kept):
         res.upserts[table] = res.upserts.get(table) or UpsertResult()
         res.upserts[table] += store.upsert(table, kept.reset_index(drop=True))

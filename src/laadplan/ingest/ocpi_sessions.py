@@ -22,6 +22,7 @@ from laadplan.config import RegionConfig
 from laadplan.ingest import ocpi
 from laadplan.ingest._csvstream import future_limit, future_message
 from laadplan.ingest._records import JsonRecord
+from laadplan.ingest._tabular import quarantine_duplicates
 from laadplan.ingest.base import IngestResult, Quarantine, log_run, utcnow
 from laadplan.ingest.locations import split_duplicates
 from laadplan.store import Store, UpsertResult
@@ -91,11 +92,7 @@ def ingest_session_records(store: Store, records: Iterable[JsonRecord], cfg: Reg
         for c in ("start_utc", "end_utc", "last_updated_utc"):
             df[c] = pd.to_datetime(df[c]).astype("datetime64[us]")
         kept, dups = split_duplicates(store, "ocpi_sessions", df.drop(columns=["_raw"]))
-        for i in dups.index:
-            q.add("LP-DUPLICATE", int(df.at[i, "_pos"]), df.at[i, "_raw"],
-                  f"{name} record {df.at[i, '_pos']}: session {df.at[i, 'session_id']} already received with the "
-                  f"same last_updated but different content", record_id=str(df.at[i, "session_id"]),
-                  party_id=str(df.at[i, "party_id"]))
+        quarantine_duplicates(q, df, dups, name, "session", "session_id", with_party=True, verb="received")
         res.accepted += len(kept)
         if len(kept):
             res.upserts["ocpi_sessions"] = store.upsert("ocpi_sessions", kept.drop(columns=["_pos"]))

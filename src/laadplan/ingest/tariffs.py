@@ -36,6 +36,7 @@ from laadplan.ingest import ocpi
 from laadplan.ingest._csvstream import BATCH, future_limit, future_message
 from laadplan.ingest._io import source_name
 from laadplan.ingest._records import JsonRecord, Limits, iter_json_records
+from laadplan.ingest._tabular import quarantine_duplicates
 from laadplan.ingest.base import IngestResult, Progress, Quarantine, log_run, utcnow
 from laadplan.ingest.locations import split_duplicates
 from laadplan.model import table
@@ -151,11 +152,7 @@ def _flush(store: Store, rows: list[dict], name: str, res: IngestResult, q: Quar
     for tab in ("tariffs", "tariff_versions"):  # the newest version, then every earlier one
         kept, d = split_duplicates(store, tab, kept)
         dups = pd.concat([dups, d]) if len(d) else dups
-    for i in dups.index:
-        q.add("LP-DUPLICATE", int(df.at[i, "_pos"]), df.at[i, "_raw"],
-              f"{name} record {df.at[i, '_pos']}: tariff {df.at[i, 'tariff_id']} already read with the same "
-              f"last_updated but different content", record_id=str(df.at[i, "tariff_id"]),
-              party_id=str(df.at[i, "party_id"]))
+    quarantine_duplicates(q, df, dups, name, "tariff", "tariff_id", with_party=True)
     res.accepted += len(kept)
     if len(kept):
         for tab in ("tariffs", "tariff_versions"):  # same columns; only the key differs
