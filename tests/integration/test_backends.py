@@ -216,10 +216,15 @@ def test_postgis_layers_open_with_geometry_and_counts(demo_pair):
     assert listed["gis.areas"] == "Multi Polygon, Multi Polygon" and listed["gis.evses"] == "Point"
     # the AFIR corridor lines and the hub suggestions along them, each in WGS84 and RD New
     assert listed["gis.corridors"] == "Line String, Line String" and listed["gis.hub_suggestions"] == "Point, Point"
+    assert listed["gis.park_hubs"] == "Point, Point"  # the business-park hubs at their parks
     with Store(url, read_only=True) as s:
         expect = {"locations": s.count("locations"), "evses": s.count("evses"),
                   "plan_sites": s.count("plan_sites"), "areas": s.count("areas"),
-                  "corridors": s.count("corridors"), "hub_suggestions": s.count("hub_suggestions")}
+                  "corridors": s.count("corridors"), "hub_suggestions": s.count("hub_suggestions"),
+                  "park_hubs": s.count("park_hubs")}
+        # a hub's point is its park's: RD New of the view (PostGIS) = the stored x_rd/y_rd (pyproj)
+        hubs = s.native_query("SELECT park_id, ST_X(geom_rd) - x_rd AS dx, ST_Y(geom_rd) - y_rd AS dy, "
+                              "ST_X(geom) - lon AS dlon FROM gis.park_hubs")
         idx = s.native_query("SELECT indexname FROM pg_indexes WHERE indexdef ILIKE '%USING gist%'")
         lon_lat = s.query("SELECT min(lon), min(lat), max(lon), max(lat) FROM locations").iloc[0].tolist()
     assert all(v > 0 for v in expect.values())
@@ -228,7 +233,7 @@ def test_postgis_layers_open_with_geometry_and_counts(demo_pair):
                               timeout=60).stdout
         assert f"Feature Count: {n}\n" in info, (layer, info[:400])
         assert 'ID["EPSG",4326]' in info, layer
-        if layer in ("locations", "plan_sites", "areas", "corridors", "hub_suggestions"):
+        if layer in ("locations", "plan_sites", "areas", "corridors", "hub_suggestions", "park_hubs"):
             assert 'ID["EPSG",28992]' in info, layer  # geom_rd, where distances are measured
     # the point layer's extent is the stored coordinates' bounding box
     info = subprocess.run(["ogrinfo", "-ro", "-so", conn, "gis.locations"], capture_output=True, text=True,
@@ -236,6 +241,7 @@ def test_postgis_layers_open_with_geometry_and_counts(demo_pair):
     ext = [float(v) for v in re.search(r"Extent \(geom\): \(([^,]+), ([^)]+)\) - \(([^,]+), ([^)]+)\)",
                                        info).groups()]
     assert np.allclose(ext, lon_lat, atol=1e-6)
+    assert len(hubs) and hubs[["dx", "dy"]].abs().max().max() < 0.01 and hubs["dlon"].abs().max() == 0
     indexed = {b for _, (_, geoms) in LAYERS.items() for _, _, b in geoms if b}
     assert {f"gix_{b}_geom" for b in indexed} <= set(idx["indexname"])
 

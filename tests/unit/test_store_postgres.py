@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pytest
 
 from laadplan import model
@@ -172,10 +173,10 @@ def test_upgrade_from_version_2_adds_the_corridor_lines_and_their_layer(backend)
         assert s.schema_version == 2 and not s.has_table("corridors")
         s.con.execute("INSERT INTO areas (area_code, level, name) VALUES ('GM0001', 'gemeente', 'A')")
     p = _cli("--db", backend, "db", "upgrade")
-    assert p.returncode == 0 and "from version 2 to 3" in p.stdout, p.stdout + p.stderr
+    assert p.returncode == 0 and f"from version 2 to {migrations.latest()}" in p.stdout, p.stdout + p.stderr
     corr = load_corridors()
     with Store(backend) as s:
-        assert not _schema_vs_model(s) and s.schema_version == 3
+        assert not _schema_vs_model(s) and s.schema_version == migrations.latest()
         assert s.frame("areas")[["area_code", "name"]].values.tolist() == [["GM0001", "A"]]
         s.replace_all("corridors", corridor_rows(corr))
         assert s.count("corridors") == len(corr) >= 10
@@ -195,6 +196,46 @@ def test_upgrade_from_version_2_adds_the_corridor_lines_and_their_layer(backend)
     for r in got.itertuples():
         assert r.rd_km == pytest.approx(want.at[r.corridor_id, "length_km"], rel=1e-3)
         assert r.n == len(want.at[r.corridor_id, "geometry"].coords)
+
+
+def test_upgrade_from_version_3_gives_the_park_hubs_their_points_and_layer(backend, tmp_path):
+    """Version 3 -> 4 on both backends: ``park_hubs`` gains lat/lon/x_rd/y_rd (rows already stored keep NULL
+    points), and ``laadplan parks`` then writes each hub at its park's point; on PostgreSQL the layer
+    gis.park_hubs shows it in WGS84 and RD New."""
+    from laadplan.config import RegionConfig
+    from laadplan.geo import to_rd
+    from laadplan.logistics.pipeline import run_parks
+
+    with Store(backend) as s:  # back to what version 3 made: park_hubs without points, no layer
+        if s.backend == "postgres":
+            s.native_execute("DROP VIEW gis.park_hubs")
+        for c in ("lat", "lon", "x_rd", "y_rd"):
+            s.con.execute(f'ALTER TABLE park_hubs DROP COLUMN "{c}"')
+        s.con.execute("DELETE FROM schema_version WHERE version >= 4")
+        s.clear_catalog_cache()
+        s.con.execute("INSERT INTO park_hubs (park_id, year, name) VALUES ('P0', 2030, 'old')")
+        assert s.schema_version == 3
+    p = _cli("--db", backend, "db", "upgrade")
+    assert p.returncode == 0 and f"from version 3 to {migrations.latest()}" in p.stdout, p.stdout + p.stderr
+    parks = tmp_path / "parks.csv"
+    parks.write_text("park_id,name,lat,lon,area_ha,firms,vans,trucks\n"
+                     "P1,Haven,51.90,4.40,120,80,300,40\nP2,Polder,51.50,3.60,40,20,60,5\n")
+    with Store(backend) as s:
+        assert not _schema_vs_model(s) and s.schema_version == migrations.latest()
+        old = s.frame("park_hubs")
+        assert old[["park_id", "name"]].values.tolist() == [["P0", "old"]] and old[["lat", "x_rd"]].isna().all().all()
+        run_parks(s, RegionConfig(), str(parks), tmp_path / "out")
+        hubs = s.frame("park_hubs").drop_duplicates("park_id").set_index("park_id").sort_index()
+        assert list(hubs.index) == ["P1", "P2"]
+        x, y = to_rd(np.array([4.40, 3.60]), np.array([51.90, 51.50]))
+        assert hubs["lat"].tolist() == [51.90, 51.50] and hubs["lon"].tolist() == [4.40, 3.60]
+        assert np.allclose(hubs["x_rd"], x) and np.allclose(hubs["y_rd"], y)
+        if s.backend != "postgres":
+            return
+        got = s.native_query("SELECT DISTINCT park_id, ST_X(geom) AS lon, ST_Y(geom) AS lat, ST_SRID(geom_rd) AS srid, "
+                             "ST_X(geom_rd) AS x FROM gis.park_hubs ORDER BY park_id")
+    assert got["park_id"].tolist() == ["P1", "P2"] and got["lon"].tolist() == [4.40, 3.60]
+    assert set(got["srid"]) == {28992} and np.allclose(got["x"], x)
 
 
 def test_store_made_before_versioned_migrations_is_adopted(tmp_path):

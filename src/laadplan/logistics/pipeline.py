@@ -283,6 +283,8 @@ def run_parks(store: Store, cfg: RegionConfig, src, out_dir: Path, *, share_fn=N
     if len(prio):
         table = table.merge(prio[["park_id", "year", "grid_status", "priority_class", "priority"]],
                             on=["park_id", "year"], how="left")
+    if len(table):  # the park's point, for the map layers (gis.park_hubs)
+        table = table.merge(parks[["park_id", "lat", "lon", "x_rd", "y_rd"]], on="park_id", how="left")
     write_table(store, "park_hubs", table)
     res.tables.update(parks=parks, demand=demand, priority=prio)
     _csv(demand, out_dir / "park_demand.csv", res.files)

@@ -213,6 +213,8 @@ LAYERS: dict[str, tuple[str, list[tuple[str, str, str | None]]]] = {
                                                      ("geom_rd", _pt_to_rd("t.lon", "t.lat"), "hub_suggestions")]),
     "corridors": ('public.corridors t', [("geom", _line("t.geometry_wkb"), "corridors"),
                                          ("geom_rd", _line_rd("t.geometry_wkb"), "corridors")]),
+    "park_hubs": ('public.park_hubs t', [("geom", _pt("t.lon", "t.lat"), "park_hubs"),
+                                         ("geom_rd", _rd("t.x_rd", "t.y_rd"), "park_hubs")]),
     "demand_cells": ("public.forecast_need t JOIN public.areas a ON a.area_code = t.area_code",
                      [("geom", _poly("a.geometry_wkb"), None), ("geom_rd", _poly_rd("a.geometry_wkb"), None)]),
 }
@@ -251,7 +253,7 @@ def backends_markdown() -> str:
            "TIMESTAMP / timestamp (UTC), date: DATE / date, blob: BLOB / bytea, json: VARCHAR / varchar). "
            "The schema is created and upgraded by the numbered migrations in `src/laadplan/store/migrations` "
            "(table `schema_version`; `laadplan db upgrade`).", "",
-           f"On PostgreSQL, migrations 0002 and 0003 add read-only layer views in the schema `{GIS_SCHEMA}` with PostGIS "
+           f"On PostgreSQL, migrations 0002 to 0004 add read-only layer views in the schema `{GIS_SCHEMA}` with PostGIS "
            "geometry columns, for QGIS and `ogrinfo`: `geom` in WGS84 (EPSG:4326) and, where laadplan measures "
            "distances, `geom_rd` in RD New (EPSG:28992). Each view has every column of its table; the "
            "geometry expressions carry GIST indexes on the base tables.", "",
