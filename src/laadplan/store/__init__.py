@@ -117,6 +117,23 @@ STALE_STATS_OPTIMIZERS = ("statistics_propagation", "compressed_materialization"
 _PREPARE_LOCK = threading.Lock()
 
 
+def _upsert_sql(t: model.Table, stage: str) -> dict[str, str]:
+    """The statements of an upsert of the staged rows ``stage`` (one row per key) into ``t``, shared by
+    :meth:`Store.upsert` and the prepared :meth:`Store.upsert_rows`: ``count`` (rows that replace a stored one,
+    keys already stored), ``delete`` (the stored rows a newer version replaces), ``insert`` (keys not stored).
+    Newer means a greater version, or a version where the stored row has none."""
+    match = " AND ".join(f't."{k}" = s."{k}"' for k in t.primary_key)
+    v = t.version_column
+    newer = (f'(s."{v}" > t."{v}" OR (t."{v}" IS NULL AND s."{v}" IS NOT NULL))' if v else "FALSE")
+    names = ", ".join(f'"{c}"' for c in t.column_names)
+    return {
+        "count": f'SELECT count(*) FILTER (WHERE {newer}), count(*) FROM {stage} s JOIN "{t.name}" t ON {match}',
+        "delete": f'DELETE FROM "{t.name}" t USING {stage} s WHERE {match} AND {newer}',
+        "insert": f'INSERT INTO "{t.name}" ({names}) SELECT {", ".join(f"s.{chr(34)}{c}{chr(34)}" for c in t.column_names)} '
+                  f'FROM {stage} s WHERE NOT EXISTS (SELECT 1 FROM "{t.name}" t WHERE {match})',
+    }
+
+
 def prepare_statement(con: duckdb.DuckDBPyConnection, name: str, sql: str) -> None:
     """``PREPARE name AS sql`` planned without :data:`STALE_STATS_OPTIMIZERS`, so that the plan holds for any
     later content of its tables. The setting is global in DuckDB: it is switched off for the PREPARE only, under
@@ -436,26 +453,13 @@ class Store:
         if n_in == 0:
             return UpsertResult()
         staged = self._stage(t, data)
-        stage = "_stage"
-        match = " AND ".join(f't."{k}" = s."{k}"' for k in t.primary_key)
-        newer = (f'(s."{t.version_column}" > t."{t.version_column}" OR '
-                 f'(t."{t.version_column}" IS NULL AND s."{t.version_column}" IS NOT NULL))'
-                 if t.version_column else "FALSE")
+        sql = _upsert_sql(t, "_stage")
         with self.transaction():
             n_stage = staged.num_rows
-            n_upd = self.run_sql(
-                f'SELECT count(*) FROM {stage} s JOIN "{t.name}" t ON {match} WHERE {newer}',
-                _stage=staged).fetchall()[0][0]
-            n_exist = self.run_sql(
-                f'SELECT count(*) FROM {stage} s JOIN "{t.name}" t ON {match}', _stage=staged).fetchall()[0][0]
+            n_upd, n_exist = self.run_sql(sql["count"], _stage=staged).fetchone()
             if n_upd:
-                self.run_sql(f'DELETE FROM "{t.name}" t USING {stage} s WHERE {match} AND {newer}',
-                             _stage=staged).fetchall()
-            cols = ", ".join(f'"{c}"' for c in t.column_names)
-            self.run_sql(
-                f'INSERT INTO "{t.name}" ({cols}) SELECT {", ".join("s." + chr(34) + c + chr(34) for c in t.column_names)} '
-                f'FROM {stage} s WHERE NOT EXISTS (SELECT 1 FROM "{t.name}" t WHERE {match})',
-                _stage=staged).fetchall()
+                self.run_sql(sql["delete"], _stage=staged).fetchall()
+            self.run_sql(sql["insert"], _stage=staged).fetchall()
         n_new = n_stage - n_exist
         dup_in_batch = (n_in - n_stage) if n_in is not None else 0
         return UpsertResult(inserted=n_new, updated=n_upd, unchanged=n_exist - n_upd + dup_in_batch)
@@ -487,24 +491,13 @@ class Store:
         stage = f"{prefix}stage"
         cols = ", ".join(f'"{c.name}" {model.SQL_TYPES[c.type]}' for c in t.columns)
         self.con.execute(f"CREATE OR REPLACE TEMP TABLE {stage} ({cols})")
-        stage = f"temp.main.{stage}"
-        match = " AND ".join(f't."{k}" = s."{k}"' for k in t.primary_key)
-        newer = (f'(s."{t.version_column}" > t."{t.version_column}" OR '
-                 f'(t."{t.version_column}" IS NULL AND s."{t.version_column}" IS NOT NULL))'
-                 if t.version_column else "FALSE")
-        names = ", ".join(f'"{c}"' for c in t.column_names)
-        sqls = {
-            "count": f'SELECT count(*) FILTER (WHERE {newer}), count(*) FROM {stage} s JOIN "{t.name}" t ON {match}',
-            "delete": f'DELETE FROM "{t.name}" t USING {stage} s WHERE {match} AND {newer}',
-            "insert": f'INSERT INTO "{t.name}" ({names}) SELECT {", ".join("s." + chr(34) + c + chr(34) for c in t.column_names)} '
-                      f'FROM {stage} s WHERE NOT EXISTS (SELECT 1 FROM "{t.name}" t WHERE {match})',
-            "clear": f"DELETE FROM {stage}",
-        }
+        sqls = _upsert_sql(t, f"temp.main.{stage}")
+        sqls["clear"] = f"DELETE FROM temp.main.{stage}"
         stmts = {}
         for k, sql in sqls.items():
             prepare_statement(self.con, f"{prefix}{k}", sql)
             stmts[k] = f"{prefix}{k}"
-        fill = (f"INSERT INTO {stage} SELECT " + ", ".join(
+        fill = (f"INSERT INTO temp.main.{stage} SELECT " + ", ".join(
             f"unnest(?::{model.SQL_TYPES[c.type]}[])" for c in t.columns))
         st[table] = entry = {"con": self.con, "made": time.monotonic(), "stmt": stmts,
                              "statements": list(stmts.values()), "fill": fill}
