@@ -39,6 +39,9 @@ API_VERSION = "1"
 _RANDOM = random.Random()
 
 
+_GUARD_HEADERS = frozenset((b"x-request-id", b"x-correlation-id", b"content-length"))
+
+
 class _Guard:
     """Pure ASGI middleware (no per-request task overhead): request id, body-size limit, access log."""
 
@@ -50,7 +53,8 @@ class _Guard:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])
+                   if k.lower() in _GUARD_HEADERS}
         rid = headers.get("x-request-id") or str(uuid.UUID(int=_RANDOM.getrandbits(128), version=4))
         cid = headers.get("x-correlation-id") or rid
         scope.setdefault("state", {})["request_id"] = rid
