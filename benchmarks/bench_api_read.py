@@ -3,12 +3,18 @@
 Builds the synthetic demo store (every ``laadplan demo`` step, at ``--scale``; or uses ``--db``), makes one
 gemeente token per reader (the municipality with the most locations; 50 readers = 50 users, each under its
 own rate limit), starts ``laadplan serve`` on 127.0.0.1 and warms each endpoint once. Then ``--readers``
-threads, each with its own HTTP connection, loop over three requests for ``--seconds`` (at most
-``--max-requests`` in all):
+readers (50: 50 users, each with its own keep-alive connection, closed loop, no think time) loop over three
+requests for ``--seconds`` (at most ``--max-requests`` in all):
 
 * ``GET /api/v1/kpi?level=gemeente``      the gemeente's usage KPIs (as ``laadplan kpi --level gemeente --gm``)
 * ``GET /api/v1/locations?limit=1000``    its locations as GeoJSON
 * ``GET /api/v1/plan?limit=1000``         its plan sites (GeoJSON, with reasons)
+
+The readers are still 50 connections, but they are threads spread over ``--client-procs`` processes (2)
+sending pre-built requests over plain sockets (:mod:`httpload`): the former client (httpx, all 50 as threads
+of this one process; ``--client httpx``) spent ~2 ms of CPU per request, as much as the server, on this 2-core
+machine, so it limited the figures. The client's and the server's CPU per request are printed with every phase
+(CPU per request is less sensitive to a shared machine than latency).
 
 and prints p50/p99/max latency per endpoint, requests per second, errors, and the load average (1 min)
 before and after (the machine may be shared). Goal: p99 under 200 ms for the gemeente's KPIs.
@@ -17,8 +23,11 @@ The readers run twice: idle, then while ``--pushers`` OCPI clients (an operator 
 receiver as fast as it acknowledges them (the issue's "while CDRs are being pushed"); both phases' p50/p99
 are printed, with the CDRs/s acknowledged meanwhile. The idle phase is the baseline of the loaded one.
 
+With ``--pg URL`` the demo store is copied into a PostgreSQL database made for the run (dropped after it) and
+served by ``--workers`` processes.
+
     .venv/bin/python benchmarks/bench_api_read.py [--scale 0.1] [--db FILE] [--readers 50] [--seconds 20]
-        [--pushers 8]
+        [--pushers 8] [--client-procs 2] [--client socket|httpx] [--pg URL --workers 2]
 """
 
 from __future__ import annotations
@@ -30,7 +39,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys

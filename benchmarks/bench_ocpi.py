@@ -9,14 +9,22 @@ before the commit (token from the cache, body read and parsed, party compared): 
 middleware and the token check alone allow on this machine, with the same clients. The intake can not be
 faster than that; the ratio intake / ceiling is printed.
 
-The clients speak plain HTTP/1.1 keep-alive over sockets with pre-built requests (an httpx client costs more
-CPU per request than the server's work on this 2-core machine). The machine is shared: the 1-minute load
-average is printed with every figure. As a reference the same CDRs go through the file ingest's batch
-validator in-process (``ingest_cdr_records`` on one batch, own temp store): the ratio shows what HTTP, the
-per-request checks and the group commit cost on top of the validator.
+``--ceiling`` also measures the machine's own HTTP ceiling: the same clients and POSTs against a trivial ASGI
+app (:mod:`trivial_asgi`: reads the body, answers a fixed envelope) under uvicorn with ``laadplan serve``'s
+settings. Whether 2,000 POSTs/s can be reached on this machine at all, with the clients on the same cores.
+
+The clients speak plain HTTP/1.1 keep-alive over sockets with pre-built requests, spread over
+``--client-procs`` processes (:mod:`httpload`; an httpx client costs more CPU per request than the server's
+work on this 2-core machine). The server and client CPU per POST are printed with every level (less sensitive
+to a shared machine than the rates). The server runs with its rate limit raised (one operator token sends all
+the POSTs). PostgreSQL is served by ``--workers`` processes. The 1-minute load average is printed with every
+figure. As a reference the same CDRs go through the file ingest's batch validator in-process
+(``ingest_cdr_records`` on one batch, own temp store): the ratio shows what HTTP, the per-request checks and the
+group commit cost on top of the validator.
 
     .venv/bin/python benchmarks/bench_ocpi.py [--seconds 10] [--max-cdrs 3000] [--clients 1,8,32]
-        [--backends duckdb,postgres] [--pg postgresql://postgres@127.0.0.1:5432/postgres]
+        [--backends duckdb,postgres] [--pg postgresql://postgres@127.0.0.1:5432/postgres] [--workers 2]
+        [--ceiling] [--client-procs 2]
 """
 
 from __future__ import annotations
@@ -29,11 +37,9 @@ import signal
 import statistics
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
-import socket
 import subprocess
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -45,26 +51,6 @@ from test_ocpi_fault import LAADPLAN, free_port, make_cdr, operator_token  # noq
 def _request(port: int, auth: str, body: bytes) -> bytes:
     return (f"POST /ocpi/2.2.1/receiver/cdrs HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAuthorization: {auth}\r\n"
             f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n").encode() + body
-
-
-def _answer(sock: socket.socket, buf: bytearray) -> tuple[int, bytes]:
-    """(HTTP status, body) of one response on a keep-alive connection; ``buf`` keeps what was read beyond."""
-    while b"\r\n\r\n" not in buf:
-        chunk = sock.recv(65536)
-        if not chunk:
-            raise ConnectionError("server closed the connection")
-        buf += chunk
-    head, _, rest = bytes(buf).partition(b"\r\n\r\n")
-    lines = head.split(b"\r\n")
-    status = int(lines[0].split()[1])
-    n = next(int(v) for k, _, v in (ln.partition(b":") for ln in lines[1:]) if k.strip().lower() == b"content-length")
-    while len(rest) < n:
-        chunk = sock.recv(65536)
-        if not chunk:
-            raise ConnectionError("server closed the connection")
-        rest += chunk
-    buf[:] = rest[n:]
-    return status, rest[:n]
 
 
 def level(port: int, auth: str, n_clients: int, seconds: float, max_cdrs: int, start_id: int, *,
