@@ -3,12 +3,18 @@
 Builds the synthetic demo store (every ``laadplan demo`` step, at ``--scale``; or uses ``--db``), makes one
 gemeente token per reader (the municipality with the most locations; 50 readers = 50 users, each under its
 own rate limit), starts ``laadplan serve`` on 127.0.0.1 and warms each endpoint once. Then ``--readers``
-threads, each with its own HTTP connection, loop over three requests for ``--seconds`` (at most
-``--max-requests`` in all):
+readers (50: 50 users, each with its own keep-alive connection, closed loop, no think time) loop over three
+requests for ``--seconds`` (at most ``--max-requests`` in all):
 
 * ``GET /api/v1/kpi?level=gemeente``      the gemeente's usage KPIs (as ``laadplan kpi --level gemeente --gm``)
 * ``GET /api/v1/locations?limit=1000``    its locations as GeoJSON
 * ``GET /api/v1/plan?limit=1000``         its plan sites (GeoJSON, with reasons)
+
+The readers are still 50 connections, but they are threads spread over ``--client-procs`` processes (2)
+sending pre-built requests over plain sockets (:mod:`httpload`): the former client (httpx, all 50 as threads
+of this one process; ``--client httpx``) spent ~2 ms of CPU per request, as much as the server, on this 2-core
+machine, so it limited the figures. The client's and the server's CPU per request are printed with every phase
+(CPU per request is less sensitive to a shared machine than latency).
 
 and prints p50/p99/max latency per endpoint, requests per second, errors, and the load average (1 min)
 before and after (the machine may be shared). Goal: p99 under 200 ms for the gemeente's KPIs.
@@ -17,8 +23,11 @@ The readers run twice: idle, then while ``--pushers`` OCPI clients (an operator 
 receiver as fast as it acknowledges them (the issue's "while CDRs are being pushed"); both phases' p50/p99
 are printed, with the CDRs/s acknowledged meanwhile. The idle phase is the baseline of the loaded one.
 
+With ``--pg URL`` the demo store is copied into a PostgreSQL database made for the run (dropped after it) and
+served by ``--workers`` processes.
+
     .venv/bin/python benchmarks/bench_api_read.py [--scale 0.1] [--db FILE] [--readers 50] [--seconds 20]
-        [--pushers 8]
+        [--pushers 8] [--client-procs 2] [--client socket|httpx] [--pg URL --workers 2]
 """
 
 from __future__ import annotations
@@ -30,7 +39,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -38,10 +46,13 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from urllib.parse import urlencode
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "integration"))
 
+import httpload  # noqa: E402
+from httpload import pct  # noqa: E402
 from web_browser import free_port  # noqa: E402
 
 ENDPOINTS = {
@@ -67,19 +78,14 @@ def build_store(db: Path, scale: float) -> float:
     return time.perf_counter() - t0
 
 
-def make_tokens(db: Path, n: int) -> tuple[str, list[str]]:
+def make_tokens(db: str, n: int) -> tuple[str, list[str]]:
     from laadplan.api import auth
     from laadplan.store import Store
 
-    with Store(str(db)) as s:
+    with Store(db) as s:
         gm = s.query("SELECT gm_code FROM locations WHERE gm_code IS NOT NULL GROUP BY 1 "
                      "ORDER BY count(*) DESC, gm_code LIMIT 1")["gm_code"].iloc[0]
         return gm, [auth.create_token(s, "gemeente", gm_code=gm, label=f"bench reader {i}")[0] for i in range(n)]
-
-
-def pct(xs: list[float], q: float) -> float:
-    xs = sorted(xs)
-    return xs[min(len(xs) - 1, int(round(q * (len(xs) - 1))))]
 
 
 def main() -> None:
@@ -91,6 +97,13 @@ def main() -> None:
     ap.add_argument("--max-requests", type=int, default=20_000, help="Stop after this many requests in all")
     ap.add_argument("--keep", help="Keep the work folder here")
     ap.add_argument("--pushers", type=int, default=8, help="OCPI clients pushing CDRs in the loaded phase (0: none)")
+    ap.add_argument("--client-procs", type=int, default=2, help="Processes the readers are spread over")
+    ap.add_argument("--client", choices=("socket", "httpx"), default="socket",
+                    help="socket: lean keep-alive sockets over --client-procs processes; httpx: the former "
+                         "client (httpx, all readers as threads of this process), to compare")
+    ap.add_argument("--workers", type=int, default=1, help="Server worker processes (PostgreSQL only)")
+    ap.add_argument("--pg", help="Serve a copy of the store in this PostgreSQL server (a database made for the "
+                                 "run and dropped after it), e.g. postgresql://postgres@127.0.0.1:5432/postgres")
     ap.add_argument("--quick", action="store_true", help="demo scale 0.02, 5 s per phase")
     a = ap.parse_args()
     if a.quick:
@@ -106,19 +119,31 @@ def main() -> None:
     elif not db.exists():
         built = build_store(db, a.scale)
         print(f"demo store built at scale {a.scale} in {built:.0f} s", file=sys.stderr)
-    gm, tokens = make_tokens(db, a.readers)
+    store_at = str(db)
+    if a.pg:  # the demo store copied into a database made for this run
+        from laadplan.store import postgres as pgm
+        from laadplan.store.copy import copy_store
+
+        store_at = pgm.with_database(a.pg, f"laadplan_bench_read_{os.getpid()}")
+        pgm.drop_database(store_at)
+        pgm.create_database(store_at)
+        copy_store(str(db), store_at)
+    elif a.workers > 1:
+        raise SystemExit("--workers > 1 needs --pg (a DuckDB file is held by one process)")
+    gm, tokens = make_tokens(store_at, a.readers)
     op_token = None
     if a.pushers:  # made before the server holds the store
         from test_ocpi_fault import operator_token  # noqa: E402
 
-        op_token = operator_token(db)
+        op_token = operator_token(store_at)
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     exe = str(Path(sys.executable).with_name("laadplan"))
     log = open(work / "serve.log", "wb")
-    proc = subprocess.Popen([exe, "--db", str(db), "serve", "--host", "127.0.0.1", "--port", str(port)],
-                            stdout=log, stderr=subprocess.STDOUT)
-    result: dict = {"gemeente": gm, "readers": a.readers}
+    proc = subprocess.Popen([exe, "--db", store_at, "serve", "--host", "127.0.0.1", "--port", str(port),
+                             "--workers", str(a.workers)], stdout=log, stderr=subprocess.STDOUT)
+    result: dict = {"gemeente": gm, "readers": a.readers, "backend": "postgres" if a.pg else "duckdb",
+                    "server_workers": a.workers}
     try:
         t0 = time.monotonic()
         while True:
@@ -138,48 +163,34 @@ def main() -> None:
             assert r.status_code == 200, r.text[:300]
         result["cold_ms"] = cold
         t = time.perf_counter()
-        for tok in tokens:  # each reader's token verified once (scrypt) before the clock starts
+        for tok in tokens * (2 * a.workers):  # each token verified (scrypt) in each worker before the clock starts
             httpx.get(base + "/api/v1/kpi", params={"level": "gemeente"}, headers={"Authorization": f"Token {tok}"},
                       timeout=120).raise_for_status()
         result["token_warmup_s"] = round(time.perf_counter() - t, 1)
         result["phases"] = {}
-        result["phases"]["idle"] = read_phase(base, tokens, a)
+        result["phases"]["idle"] = read_phase(port, tokens, a, proc.pid)
         if a.pushers:
-            from bench_ocpi import _answer, _request  # noqa: E402 (benchmarks/ is on sys.path)
             from test_ocpi_fault import make_cdr  # noqa: E402
 
+            import httpload
+
             auth = "Token " + base64.b64encode(op_token.encode()).decode()
-            stop = threading.Event()
-            pushed = {"ok": 0, "bad": 0}
-            plock = threading.Lock()
-
-            def pusher(k: int) -> None:
-                with socket.create_connection(("127.0.0.1", port), timeout=60) as sock:
-                    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                    buf = bytearray()
-                    i = k * 1_000_000
-                    while not stop.is_set() and i < k * 1_000_000 + a.max_requests:
-                        sock.sendall(_request(port, auth, json.dumps(make_cdr(i)).encode()))
-                        status, body = _answer(sock, buf)
-                        with plock:
-                            pushed["ok" if status == 200 and b'"status_code":1000' in body else "bad"] += 1
-                        i += 1
-
-            pushers = [threading.Thread(target=pusher, args=(k + 1,)) for k in range(a.pushers)]
-            for th in pushers:
-                th.start()
-            time.sleep(1.0)  # the push load is on before the readers start
-            before = dict(pushed)
-            t_p = time.monotonic()
-            result["phases"]["while_pushing"] = read_phase(base, tokens, a)
-            dt_p = time.monotonic() - t_p
-            acked = pushed["ok"] - before["ok"]
-            stop.set()
-            for th in pushers:
-                th.join()
+            plans = [[("cdr", httpload.post_request(port, "/ocpi/2.2.1/receiver/cdrs", {"Authorization": auth},
+                                                     json.dumps(make_cdr(k * 1_000_000 + j)).encode()),
+                       200, b'"status_code":1000') for j in range(a.max_requests // a.pushers + 1)]
+                     for k in range(1, a.pushers + 1)]
+            push: dict = {}
+            # the pushers run in their own process, 1 s ahead and 1 s beyond the readers
+            th = threading.Thread(target=lambda: push.update(httpload.run(port, plans, a.seconds + 2.5,
+                                                                           a.max_requests, procs=1)))
+            th.start()
+            time.sleep(1.5)  # the push load is on before the readers start
+            result["phases"]["while_pushing"] = read_phase(port, tokens, a, proc.pid)
+            th.join()
+            acked = len(push["lat"].get("cdr", []))
             result["phases"]["while_pushing"].update(
-                pushers=a.pushers, cdrs_acked=acked, cdrs_per_s=round(acked / dt_p, 1),
-                push_errors=pushed["bad"])
+                pushers=a.pushers, cdrs_acked_whole_push=acked, cdrs_per_s=round(acked / push["wall_s"], 1),
+                push_errors=push["errors"], pusher_cpu_s=round(push["client_cpu_s"], 2))
         result["endpoints"] = result["phases"].get("while_pushing", result["phases"]["idle"])["endpoints"]
         kp = result["endpoints"].get("kpi_gemeente", {}).get("p99_ms")
         result["goal_kpi_p99_under_200ms"] = kp is not None and kp < 200
@@ -191,6 +202,8 @@ def main() -> None:
             proc.kill()
         if not a.keep:
             shutil.rmtree(work, ignore_errors=True)
+        if a.pg:
+            pgm.drop_database(store_at)
     print(json.dumps(result, indent=1))
     idle = result["phases"]["idle"]["endpoints"]
     for phase, r in result["phases"].items():
@@ -202,20 +215,57 @@ def main() -> None:
                   f"max {v['max_ms']:7.1f} ms  p99/idle {ratio:.2f}", file=sys.stderr)
 
 
-def read_phase(base: str, tokens: list[str], a) -> dict:
-    """``a.readers`` readers loop over the endpoints for ``a.seconds`` (at most ``a.max_requests``)."""
+def read_phase(port: int, tokens: list[str], a, server_pid: int) -> dict:
+    """``a.readers`` readers loop over the endpoints for ``a.seconds`` (at most ``a.max_requests`` in all):
+    one connection each, spread over ``a.client_procs`` processes (``--client httpx``: the former client,
+    httpx clients as threads of this one process)."""
+    load_before = os.getloadavg()
+    srv0 = httpload.tree_cpu_s(server_pid)
+    if a.client == "httpx":
+        res = _httpx_phase(port, tokens, a)
+    else:
+        plans = []
+        for i in range(a.readers):
+            names = list(ENDPOINTS)
+            names = names[i % len(names):] + names[:i % len(names)]
+            hdr = {"Authorization": f"Token {tokens[i]}"}
+            plans.append([(n, httpload.get_request(port, ENDPOINTS[n][0] + "?" + urlencode(ENDPOINTS[n][1]), hdr),
+                           200, b"") for n in names])
+        res = httpload.run(port, plans, a.seconds, -(-a.max_requests // a.readers), procs=a.client_procs)
+    srv_cpu = httpload.tree_cpu_s(server_pid) - srv0
+    load_after = os.getloadavg()
+    lat = res["lat"]
+    n = sum(len(v) for v in lat.values())
+    wall = res["wall_s"]
+    return {
+        "client": a.client, "client_procs": res["client_procs"],
+        "seconds": round(wall, 1), "requests": n, "requests_per_s": round(n / wall, 1),
+        "errors": res["errors"], "load_avg_1min_before": round(load_before[0], 2),
+        "load_avg_1min_after": round(load_after[0], 2), "cpus": os.cpu_count(),
+        "server_cpu_s": round(srv_cpu, 2), "client_cpu_s": round(res["client_cpu_s"], 2),
+        "server_cpu_ms_per_request": round(srv_cpu * 1000 / n, 3) if n else None,
+        "client_cpu_ms_per_request": round(res["client_cpu_s"] * 1000 / n, 3) if n else None,
+        "client_cpu_share_of_wall": round(res["client_cpu_s"] / wall, 2),
+        "endpoints": {k: {"n": len(v), "p50_ms": round(pct(v, 0.5) * 1000, 1), "p99_ms": round(pct(v, 0.99) * 1000, 1),
+                          "max_ms": round(max(v) * 1000, 1), "mean_ms": round(statistics.fmean(v) * 1000, 1)}
+                      for k, v in lat.items() if v},
+    }
+
+
+def _httpx_phase(port: int, tokens: list[str], a) -> dict:
+    """The former client: ``a.readers`` threads of this process, each with its own httpx client."""
     import httpx
 
     lat: dict[str, list[float]] = {k: [] for k in ENDPOINTS}
     errors: dict[str, int] = {}
     lock = threading.Lock()
     count = {"n": 0}
-    load_before = os.getloadavg()
     stop_at = time.monotonic() + a.seconds
 
     def reader(i: int) -> None:
         names = list(ENDPOINTS)
-        with httpx.Client(base_url=base, headers={"Authorization": f"Token {tokens[i]}"}, timeout=60) as c:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", headers={"Authorization": f"Token {tokens[i]}"},
+                          timeout=60) as c:
             k = i
             while time.monotonic() < stop_at:
                 with lock:
@@ -232,29 +282,21 @@ def read_phase(base: str, tokens: list[str], a) -> dict:
                     code = str(r.status_code)
                 except httpx.HTTPError as e:
                     ok, code = False, type(e).__name__
-                ms = (time.perf_counter() - t) * 1000
+                dt = time.perf_counter() - t
                 with lock:
                     if ok:
-                        lat[name].append(ms)
+                        lat[name].append(dt)
                     else:
                         errors[code] = errors.get(code, 0) + 1
 
     threads = [threading.Thread(target=reader, args=(i,)) for i in range(a.readers)]
-    t_start = time.monotonic()
+    cpu0, t0 = time.process_time(), time.perf_counter()
     for th in threads:
         th.start()
     for th in threads:
         th.join()
-    wall = time.monotonic() - t_start
-    load_after = os.getloadavg()
-    return {
-        "seconds": round(wall, 1), "requests": count["n"], "requests_per_s": round(count["n"] / wall, 1),
-        "errors": errors, "load_avg_1min_before": round(load_before[0], 2),
-        "load_avg_1min_after": round(load_after[0], 2), "cpus": os.cpu_count(),
-        "endpoints": {k: {"n": len(v), "p50_ms": round(pct(v, 0.5), 1), "p99_ms": round(pct(v, 0.99), 1),
-                          "max_ms": round(max(v), 1), "mean_ms": round(statistics.fmean(v), 1)}
-                      for k, v in lat.items() if v},
-    }
+    return {"lat": lat, "errors": errors, "wall_s": time.perf_counter() - t0,
+            "client_cpu_s": time.process_time() - cpu0, "client_procs": 1}
 
 
 if __name__ == "__main__":

@@ -9,14 +9,22 @@ before the commit (token from the cache, body read and parsed, party compared): 
 middleware and the token check alone allow on this machine, with the same clients. The intake can not be
 faster than that; the ratio intake / ceiling is printed.
 
-The clients speak plain HTTP/1.1 keep-alive over sockets with pre-built requests (an httpx client costs more
-CPU per request than the server's work on this 2-core machine). The machine is shared: the 1-minute load
-average is printed with every figure. As a reference the same CDRs go through the file ingest's batch
-validator in-process (``ingest_cdr_records`` on one batch, own temp store): the ratio shows what HTTP, the
-per-request checks and the group commit cost on top of the validator.
+``--ceiling`` also measures the machine's own HTTP ceiling: the same clients and POSTs against a trivial ASGI
+app (:mod:`trivial_asgi`: reads the body, answers a fixed envelope) under uvicorn with ``laadplan serve``'s
+settings. Whether 2,000 POSTs/s can be reached on this machine at all, with the clients on the same cores.
+
+The clients speak plain HTTP/1.1 keep-alive over sockets with pre-built requests, spread over
+``--client-procs`` processes (:mod:`httpload`; an httpx client costs more CPU per request than the server's
+work on this 2-core machine). The server and client CPU per POST are printed with every level (less sensitive
+to a shared machine than the rates). The server runs with its rate limit raised (one operator token sends all
+the POSTs). PostgreSQL is served by ``--workers`` processes. The 1-minute load average is printed with every
+figure. As a reference the same CDRs go through the file ingest's batch validator in-process
+(``ingest_cdr_records`` on one batch, own temp store): the ratio shows what HTTP, the per-request checks and the
+group commit cost on top of the validator.
 
     .venv/bin/python benchmarks/bench_ocpi.py [--seconds 10] [--max-cdrs 3000] [--clients 1,8,32]
-        [--backends duckdb,postgres] [--pg postgresql://postgres@127.0.0.1:5432/postgres]
+        [--backends duckdb,postgres] [--pg postgresql://postgres@127.0.0.1:5432/postgres] [--workers 2]
+        [--ceiling] [--client-procs 2]
 """
 
 from __future__ import annotations
@@ -29,14 +37,15 @@ import signal
 import statistics
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
-import socket
+import subprocess
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "integration"))
-from test_ocpi_fault import free_port, make_cdr, operator_token, start_server  # noqa: E402
+import httpload  # noqa: E402
+from test_ocpi_fault import LAADPLAN, free_port, make_cdr, operator_token  # noqa: E402
 
 
 def _request(port: int, auth: str, body: bytes) -> bytes:
@@ -44,71 +53,68 @@ def _request(port: int, auth: str, body: bytes) -> bytes:
             f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n").encode() + body
 
 
-def _answer(sock: socket.socket, buf: bytearray) -> tuple[int, bytes]:
-    """(HTTP status, body) of one response on a keep-alive connection; ``buf`` keeps what was read beyond."""
-    while b"\r\n\r\n" not in buf:
-        chunk = sock.recv(65536)
-        if not chunk:
-            raise ConnectionError("server closed the connection")
-        buf += chunk
-    head, _, rest = bytes(buf).partition(b"\r\n\r\n")
-    lines = head.split(b"\r\n")
-    status = int(lines[0].split()[1])
-    n = next(int(v) for k, _, v in (ln.partition(b":") for ln in lines[1:]) if k.strip().lower() == b"content-length")
-    while len(rest) < n:
-        chunk = sock.recv(65536)
-        if not chunk:
-            raise ConnectionError("server closed the connection")
-        rest += chunk
-    buf[:] = rest[n:]
-    return status, rest[:n]
-
-
 def level(port: int, auth: str, n_clients: int, seconds: float, max_cdrs: int, start_id: int, *,
-          refused: bool = False) -> dict:
-    """One level: ``n_clients`` clients POST CDRs (``refused``: of another party, answered 403 before the
-    commit - the HTTP ceiling)."""
-    lat: list[float] = []
-    errors = {"n": 0}
-    lock = threading.Lock()
-    counter = {"i": start_id}
+          refused: bool = False, procs: int = 2, server_pid: int | None = None) -> dict:
+    """One level: ``n_clients`` clients (keep-alive connections spread over ``procs`` processes) POST CDRs
+    (``refused``: of another party, answered 403 before the commit - the HTTP ceiling)."""
     party = "XXX" if refused else "EQU"
-    reqs = [_request(port, auth, json.dumps(make_cdr(i, party)).encode()) for i in range(start_id, start_id + max_cdrs)]
     want_status, want_body = (403, b'"status_code":2000') if refused else (200, b'"status_code":1000')
-    stop_at = time.monotonic() + seconds
-
-    def client() -> None:
-        with socket.create_connection(("127.0.0.1", port), timeout=60) as sock:
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            buf = bytearray()
-            while time.monotonic() < stop_at:
-                with lock:
-                    if counter["i"] - start_id >= max_cdrs:
-                        return
-                    i = counter["i"]
-                    counter["i"] += 1
-                t = time.perf_counter()
-                sock.sendall(reqs[i - start_id])
-                status, body = _answer(sock, buf)
-                dt = time.perf_counter() - t
-                with lock:
-                    if status == want_status and want_body in body:
-                        lat.append(dt)
-                    else:
-                        errors["n"] += 1
-
-    t0 = time.perf_counter()
-    threads = [threading.Thread(target=client) for _ in range(n_clients)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    wall = time.perf_counter() - t0
-    lat.sort()
+    each = -(-max_cdrs // n_clients)
+    plans = [[("cdr", _request(port, auth, json.dumps(make_cdr(start_id + k * each + j, party)).encode()),
+               want_status, want_body) for j in range(each)] for k in range(n_clients)]
+    srv0 = httpload.tree_cpu_s(server_pid) if server_pid else 0.0
+    res = httpload.run(port, plans, seconds, each, procs=procs)
+    srv = httpload.tree_cpu_s(server_pid) - srv0 if server_pid else None
+    lat = sorted(res["lat"].get("cdr", []))
+    wall = res["wall_s"]
     q = (lambda p: lat[min(len(lat) - 1, int(p * len(lat)))] * 1000) if lat else (lambda p: float("nan"))
-    return {"clients": n_clients, "answered" if refused else "acked": len(lat), "errors": errors["n"], "seconds": round(wall, 2),
+    return {"clients": n_clients, "answered" if refused else "acked": len(lat),
+            "errors": sum(res["errors"].values()), "seconds": round(wall, 2),
             "cdrs_per_s": round(len(lat) / wall, 1), "p50_ms": round(q(0.50), 1), "p99_ms": round(q(0.99), 1),
-            "mean_ms": round(statistics.fmean(lat) * 1000, 1) if lat else None}
+            "mean_ms": round(statistics.fmean(lat) * 1000, 1) if lat else None,
+            "server_cpu_ms_per_post": round(srv * 1000 / len(lat), 3) if srv is not None and lat else None,
+            "client_cpu_ms_per_post": round(res["client_cpu_s"] * 1000 / len(lat), 3) if lat else None,
+            "client_procs": res["client_procs"]}
+
+
+#: the benchmark's one operator token may send more than the default 6,000 requests a minute
+BENCH_CONFIG = "[server]\nrate_limit_per_minute = 100000000\n"
+
+
+def start_serve(db: str, port: int, workers: int = 1) -> subprocess.Popen:
+    """``laadplan serve`` on ``db`` with ``workers`` processes, up and answering; the rate limit raised
+    (:data:`BENCH_CONFIG`: the token bucket is still taken per request, it just does not run dry)."""
+    cfg = Path(tempfile.gettempdir()) / f"laadplan-bench-ocpi-{os.getpid()}.toml"
+    cfg.write_text(BENCH_CONFIG)
+    p = subprocess.Popen([LAADPLAN, "--db", str(db), "--config", str(cfg), "serve", "--host", "127.0.0.1", "--port", str(port),
+                          "--workers", str(workers)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                         start_new_session=True)
+    _wait_up(p, port)
+    return p
+
+
+def start_trivial(port: int, workers: int = 1) -> subprocess.Popen:
+    """The trivial ASGI app of :mod:`trivial_asgi` under uvicorn with ``laadplan serve``'s settings."""
+    p = subprocess.Popen([sys.executable, str(Path(__file__).with_name("trivial_asgi.py")), str(port), str(workers)],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    _wait_up(p, port)
+    return p
+
+
+def _wait_up(p: subprocess.Popen, port: int) -> None:
+    import httpx
+
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/api/health", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            time.sleep(0.2)
+        if p.poll() is not None:
+            raise RuntimeError("server exited at start")
+    p.kill()
+    raise RuntimeError("server did not come up in 90 s")
 
 
 def file_path_baseline(n: int, start_id: int) -> dict:
@@ -149,7 +155,8 @@ def loadavg() -> float:
     return round(os.getloadavg()[0], 2)
 
 
-def run_backend(backend: str, pg: str, levels: list[int], seconds: float, max_cdrs: int) -> list[dict]:
+def run_backend(backend: str, pg: str, levels: list[int], seconds: float, max_cdrs: int, workers: int = 1,
+                procs: int = 2) -> list[dict]:
     """Serve a fresh store of ``backend``, measure the HTTP ceiling and every level; the rows printed."""
     from laadplan.store import Store
     from laadplan.store import postgres as pgm
@@ -168,16 +175,20 @@ def run_backend(backend: str, pg: str, levels: list[int], seconds: float, max_cd
             token = operator_token(db)
             auth = "Token " + base64.b64encode(token.encode()).decode()
             port = free_port()
-            server = start_server(db, port)
-            ceiling = level(port, auth, max(levels), seconds, max_cdrs, 0, refused=True)
-            ceiling.update(backend=backend, what="http_ceiling_refused_before_commit", loadavg_1m=loadavg())
+            server = start_serve(db, port, workers)
+            # every worker verifies the token once (scrypt) before the clock starts
+            level(port, auth, 4 * workers, 2.0, 8 * workers, 90_000_000, refused=True, procs=1)
+            ceiling = level(port, auth, max(levels), seconds, max_cdrs, 0, refused=True, procs=procs,
+                            server_pid=server.pid)
+            ceiling.update(backend=backend, workers=workers, what="http_ceiling_refused_before_commit",
+                           loadavg_1m=loadavg())
             print(json.dumps(ceiling), flush=True)
             rows.append(ceiling)
             start = 0
             for n in levels:
-                r = level(port, auth, n, seconds, max_cdrs, start)
+                r = level(port, auth, n, seconds, max_cdrs, start, procs=procs, server_pid=server.pid)
                 start += max_cdrs
-                r.update(backend=backend, what="cdr_intake", loadavg_1m=loadavg(),
+                r.update(backend=backend, workers=workers, what="cdr_intake", loadavg_1m=loadavg(),
                          ratio_to_http_ceiling=round(r["cdrs_per_s"] / ceiling["cdrs_per_s"], 3)
                          if ceiling["cdrs_per_s"] else None)
                 print(json.dumps(r), flush=True)
@@ -191,6 +202,24 @@ def run_backend(backend: str, pg: str, levels: list[int], seconds: float, max_cd
     return rows
 
 
+def run_trivial(levels: list[int], seconds: float, max_cdrs: int, workers: int, procs: int) -> list[dict]:
+    """The machine's HTTP ceiling: the same POSTs and clients against a trivial ASGI app (reads the body,
+    answers a fixed OCPI envelope) under uvicorn with ``laadplan serve``'s settings."""
+    port = free_port()
+    server = start_trivial(port, workers)
+    rows = []
+    try:
+        for n in levels:
+            r = level(port, "Token x", n, seconds, max_cdrs, 0, procs=procs, server_pid=server.pid)
+            r.update(what="trivial_asgi_app_ceiling", workers=workers, loadavg_1m=loadavg())
+            print(json.dumps(r), flush=True)
+            rows.append(r)
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(30)
+    return rows
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seconds", type=float, default=10.0)
@@ -201,6 +230,12 @@ def main() -> None:
                     help="PostgreSQL server (a database is made for the run and dropped after it)")
     ap.add_argument("--baseline", type=int, default=3000, help="CDRs in the file-path baseline batch (0: none)")
     ap.add_argument("--quick", action="store_true", help="3 s and 500 CDRs per level, a baseline of 300")
+    ap.add_argument("--workers", type=int, default=1,
+                    help="Server worker processes (PostgreSQL only; DuckDB is always served by one)")
+    ap.add_argument("--client-procs", type=int, default=2, help="Processes the clients are spread over")
+    ap.add_argument("--ceiling", action="store_true",
+                    help="Also measure the machine's HTTP ceiling: the same clients against a trivial ASGI app "
+                         "under the same uvicorn settings (with --workers processes)")
     a = ap.parse_args()
     if a.quick:
         a.seconds, a.max_cdrs, a.baseline = min(a.seconds, 3.0), min(a.max_cdrs, 500), min(a.baseline, 300)
@@ -209,8 +244,11 @@ def main() -> None:
         b = file_path_baseline(a.baseline, 10_000_000)
         print(json.dumps({"file_path_ingest_cdr_records": b, "loadavg_1m": loadavg()}), flush=True)
     levels = [int(x) for x in a.clients.split(",")]
-    for backend in a.backends.split(","):
-        run_backend(backend.strip(), a.pg, levels, a.seconds, a.max_cdrs)
+    if a.ceiling:
+        run_trivial(levels, a.seconds, a.max_cdrs, a.workers, a.client_procs)
+    for backend in filter(None, (b.strip() for b in a.backends.split(","))):
+        run_backend(backend, a.pg, levels, a.seconds, a.max_cdrs,
+                    a.workers if backend == "postgres" else 1, a.client_procs)
 
 
 if __name__ == "__main__":

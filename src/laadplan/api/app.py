@@ -14,6 +14,7 @@ import contextlib
 import importlib
 import json
 import logging
+import random
 import time
 import uuid
 from typing import Any, Iterable, Iterator
@@ -34,6 +35,13 @@ ROUTERS = ("laadplan.api.ocpi", "laadplan.api.v1", "laadplan.web")
 API_VERSION = "1"
 
 
+#: request ids need to be unique, not secret: a seeded PRNG instead of uuid4's os.urandom call per request
+_RANDOM = random.Random()
+
+
+_GUARD_HEADERS = frozenset((b"x-request-id", b"x-correlation-id", b"content-length"))
+
+
 class _Guard:
     """Pure ASGI middleware (no per-request task overhead): request id, body-size limit, access log."""
 
@@ -45,8 +53,9 @@ class _Guard:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
-        rid = headers.get("x-request-id") or str(uuid.uuid4())
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])
+                   if k.lower() in _GUARD_HEADERS}
+        rid = headers.get("x-request-id") or str(uuid.UUID(int=_RANDOM.getrandbits(128), version=4))
         cid = headers.get("x-correlation-id") or rid
         scope.setdefault("state", {})["request_id"] = rid
         t0 = time.perf_counter()

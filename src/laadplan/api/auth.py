@@ -181,6 +181,14 @@ class _Cache:
 _CACHE = _Cache()
 
 
+def cached_principal(token: str | None) -> Principal | None:
+    """The principal of a token verified in this process less than :data:`CACHE_S` seconds ago and not
+    revoked here since; None otherwise (then :func:`verify_token` decides, reading the store)."""
+    if not token or not token.startswith(PREFIX):
+        return None
+    return _CACHE.get(token)
+
+
 def verify_token(store, token: str | None, now: datetime | None = None) -> Principal | None:
     """The principal of a valid token; None for no token, an unknown, malformed, expired or revoked one."""
     if not token or not token.startswith(PREFIX):

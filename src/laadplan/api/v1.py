@@ -213,25 +213,41 @@ def has_table(store: Store, name: str) -> bool:
     return False
 
 
+_REFRESHING: set[str] = set()
+
+
 def store_version(store: Store, max_age_s: float = VERSION_TTL_S) -> tuple:
     """What the cached results depend on: the latest ingest run and the row counts of the tables read (an
-    OCPI push or a new plan changes a count). Read at most once per ``max_age_s`` per process."""
+    OCPI push or a new plan changes a count). Read at most once per ``max_age_s`` per process: while one
+    request re-reads it, the others go on with the version read before (no pile-up of the same query)."""
     now = time.monotonic()
     with _VERSION_LOCK:
         seen = _VERSIONS.get(store.path)
-        if seen is not None and now - seen[0] < max_age_s:
+        if seen is not None and (now - seen[0] < max_age_s or store.path in _REFRESHING):
             return seen[1]
-    present = [t for t in _VERSION_TABLES if has_table(store, t)]
-    v: tuple = ()
-    if present:
-        sql = ", ".join(f"(SELECT count(*) FROM {t}) AS {t}" for t in present)
-        if "ingest_runs" in present:
-            sql += (", (SELECT max(run_id) FROM ingest_runs WHERE finished_utc = "
-                    "(SELECT max(finished_utc) FROM ingest_runs)) AS last_run")
-        v = tuple(str(x) for x in store.query("SELECT " + sql).iloc[0].tolist())
-    with _VERSION_LOCK:
-        _VERSIONS[store.path] = (now, v)
+        _REFRESHING.add(store.path)
+    try:
+        present = [t for t in _VERSION_TABLES if has_table(store, t)]
+        v: tuple = ()
+        if present:
+            sql = ", ".join(f"(SELECT count(*) FROM {t}) AS {t}" for t in present)
+            if "ingest_runs" in present:
+                sql += (", (SELECT max(run_id) FROM ingest_runs WHERE finished_utc = "
+                        "(SELECT max(finished_utc) FROM ingest_runs)) AS last_run")
+            v = tuple(str(x) for x in store.query("SELECT " + sql).iloc[0].tolist())
+        with _VERSION_LOCK:
+            _VERSIONS[store.path] = (now, v)
+    finally:
+        with _VERSION_LOCK:
+            _REFRESHING.discard(store.path)
     return v
+
+
+def fresh_version(path: str, max_age_s: float = VERSION_TTL_S) -> tuple | None:
+    """The store version read less than ``max_age_s`` ago, without touching the store; None when due."""
+    with _VERSION_LOCK:
+        seen = _VERSIONS.get(path)
+    return seen[1] if seen is not None and time.monotonic() - seen[0] < max_age_s else None
 
 
 #: seconds a result of an older store version may still be served while its successor is being computed
@@ -256,6 +272,21 @@ class VersionCache:
         self._busy: dict[tuple, threading.Lock] = {}
         self._latest: dict[tuple, tuple[Any, float]] = {}  # latest -> (value, computed at)
         self.hits = self.misses = self.stale = 0
+
+    def peek(self, key: tuple, *, latest: tuple | None = None) -> Any:
+        """What :meth:`get` would answer without computing or waiting: the value of ``key``, or while another
+        request computes it the previous version's (as :meth:`get`); None otherwise."""
+        with self._lock:
+            if key in self._data:
+                self._data.move_to_end(key)
+                self.hits += 1
+                return self._data[key]
+            lk = self._busy.get(key)
+            old = self._latest.get(latest) if latest is not None else None
+            if lk is not None and lk.locked() and old is not None and time.monotonic() - old[1] <= STALE_S:
+                self.stale += 1
+                return old[0]
+        return None
 
     def get(self, key: tuple, compute: Callable[[], Any], *, latest: tuple | None = None) -> Any:
         with self._lock:
@@ -315,21 +346,106 @@ def dumps(obj: Any) -> bytes:
         return json.dumps(_nan_to_null(obj), ensure_ascii=False, allow_nan=False, default=str).encode()
 
 
+def response_key(path: str, query_string: bytes, p: auth.Principal) -> tuple:
+    """The cache key of a JSON answer: path, query parameters (sorted) and the scope of the token - two
+    tokens of the same role and scope read the same body, a gemeente never another's."""
+    from starlette.datastructures import QueryParams
+
+    return (path, tuple(sorted(QueryParams(query_string).multi_items())),
+            (p.role, p.gm_code, p.country_code, p.party_id))
+
+
+def etag_of(body: bytes) -> str:
+    import hashlib
+
+    return '"' + hashlib.blake2b(body, digest_size=16).hexdigest() + '"'
+
+
+def etag_matches(if_none_match: str | None, etag: str) -> bool:
+    """``If-None-Match`` names ``etag`` (weak or strong) or is ``*``."""
+    if not if_none_match:
+        return False
+    tags = [t.strip().removeprefix("W/") for t in if_none_match.split(",")]
+    return "*" in tags or etag in tags
+
+
 def json_cached(fn: Callable) -> Callable:
     """Serve the endpoint's JSON from the cache: one body per path, query string, scope of the token and
-    store version (a gemeente's KPIs, locations and plan are computed and serialised once per version)."""
+    store version (a gemeente's KPIs, locations and plan are computed and serialised once per version).
+    The body carries an ``ETag``; a request naming it in ``If-None-Match`` gets 304 without a body.
+    Repeated reads are answered by :class:`CachedReads` before FastAPI's routing."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Response:
         request, store, p = kwargs["request"], kwargs["store"], kwargs["p"]
-        key = (request.url.path, tuple(sorted(request.query_params.multi_items())),
-               (p.role, p.gm_code, p.country_code, p.party_id))
+        key = response_key(request.scope["path"], request.scope.get("query_string", b""), p)
         cache: VersionCache = request.app.state.v1_cache
-        body = cache.get(("response", key, store_version(store)), lambda: dumps(fn(*args, **kwargs)),
-                         latest=("response", key))
-        return Response(body, media_type="application/json")
+
+        def compute() -> tuple[bytes, str]:
+            body = dumps(fn(*args, **kwargs))
+            return body, etag_of(body)
+
+        body, etag = cache.get(("response", key, store_version(store)), compute, latest=("response", key))
+        if etag_matches(request.headers.get("if-none-match"), etag):
+            return Response(status_code=304, headers={"etag": etag})
+        return Response(body, media_type="application/json", headers={"etag": etag})
 
     return wrapper
+
+
+class CachedReads:
+    """Pure ASGI middleware: a ``GET /api/v1/...`` whose JSON body is in the cache is answered here, without
+    FastAPI's routing, dependencies and thread-pool hops (~0.6 ms of CPU per request before). It answers only
+    when everything :func:`json_cached` would check is already known in this process:
+
+    * the token's principal is in the token cache (:func:`laadplan.api.auth.cached_principal`: verified,
+      not revoked in this process, re-read from the store every :data:`laadplan.api.auth.CACHE_S` s);
+    * the store version was read less than :data:`VERSION_TTL_S` ago;
+    * the body for (path, query, the token's role and scope, that version) is cached - computed, with the
+      role and scope checks passed, by the endpoint for a token of the same role and scope.
+
+    Anything else (no or unknown token, a new version, an uncached query, an error) goes the normal way.
+    The rate limit and the guards run before this (outer middleware)."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self._prefix = PREFIX + "/"
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope["method"] == "GET" and scope["path"].startswith(self._prefix):
+            hit = self._lookup(scope)
+            if hit is not None:
+                body, etag = hit
+                inm = next((v for k, v in scope["headers"] if k == b"if-none-match"), None)
+                if inm is not None and etag_matches(inm.decode("latin-1"), etag):
+                    await send({"type": "http.response.start", "status": 304,
+                                "headers": [(b"etag", etag.encode())]})
+                    await send({"type": "http.response.body", "body": b""})
+                    return
+                await send({"type": "http.response.start", "status": 200,
+                            "headers": [(b"content-length", str(len(body)).encode()),
+                                        (b"content-type", b"application/json"), (b"etag", etag.encode())]})
+                await send({"type": "http.response.body", "body": body})
+                return
+        await self.app(scope, receive, send)
+
+    @staticmethod
+    def _lookup(scope: dict) -> tuple[bytes, str] | None:
+        header = next((v for k, v in scope["headers"] if k == b"authorization"), None)
+        if header is None:
+            return None
+        p = auth.cached_principal(auth.parse_authorization(header.decode("latin-1")))
+        if p is None:
+            return None
+        state = scope["app"].state
+        store = getattr(state, "store", None)
+        if store is None:
+            return None
+        version = fresh_version(store.path)
+        if version is None:
+            return None
+        key = response_key(scope["path"], scope.get("query_string", b""), p)
+        return state.v1_cache.peek(("response", key, version), latest=("response", key))
 
 
 # -- the router ---------------------------------------------------------------------------------------------
@@ -927,3 +1043,4 @@ def get_report(request: Request, store: Store = Depends(get_store), p: auth.Prin
 def mount(app: FastAPI) -> None:
     app.state.v1_cache = VersionCache()
     app.include_router(router)
+    app.add_middleware(CachedReads)
