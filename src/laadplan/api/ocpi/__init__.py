@@ -17,13 +17,14 @@ from fastapi.responses import JSONResponse
 from starlette.routing import Match
 
 from laadplan.api.ocpi.core import CLIENT_ERROR, OcpiError, envelope
-from laadplan.api.ocpi.routes import router
+from laadplan.api.ocpi.routes import CdrPostRoute, router
 
 _ALL = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
 
 
 def mount(app: FastAPI) -> None:
     app.include_router(router)
+    app.add_middleware(CdrPostRoute)  # the CDR POST without FastAPI's routing (same handler)
 
     @app.api_route("/ocpi", methods=_ALL, include_in_schema=False)
     @app.api_route("/ocpi/{rest:path}", methods=_ALL, include_in_schema=False)
