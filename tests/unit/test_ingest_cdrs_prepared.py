@@ -309,3 +309,38 @@ def test_only_scratch_tables_that_got_rows_are_emptied(monkeypatch):
             assert store.con.execute(f"SELECT count(*) FROM temp.main._cdrp_{t}").fetchone()[0] == 0, t
     finally:
         store.close()
+
+
+def test_upsert_of_new_keys_skips_the_anti_join(monkeypatch):
+    """When ``count`` finds none of the staged keys stored, upsert_rows and upsert insert with the plain
+    ``insert_all`` (no anti-join against the table, which scans it whole); with a stored key, the anti-join
+    insert. Same rows either way (checked by hand)."""
+    import laadplan.store as store_mod
+
+    executed: list[str] = []
+    with Store(":memory:", create=True) as s:
+        s.prepare_upsert("ocpi_objects")
+        real = s.con.execute
+
+        class Spy:  # records which prepared statement runs (the connection's execute is read-only)
+            def __getattr__(self, a):
+                return getattr(real.__self__, a)
+
+            def execute(self, sql, *args):
+                if sql.startswith("EXECUTE "):
+                    executed.append(sql.split()[1].split("_", 3)[-1])  # _lp_up<n>_<statement>
+                return real(sql, *args)
+
+        monkeypatch.setattr(s, "con", Spy())
+        assert vars(s.upsert_rows("ocpi_objects", [_obj("A", "2025-01-01", "a1"), _obj("B", None, "b1")])) == \
+            {"inserted": 2, "updated": 0, "unchanged": 0}
+        assert "insert_all" in executed and "insert" not in executed
+        executed.clear()
+        assert vars(s.upsert_rows("ocpi_objects", [_obj("A", "2025-02-01", "a2"), _obj("C", None, "c1")])) == \
+            {"inserted": 1, "updated": 1, "unchanged": 0}
+        assert "insert" in executed and "insert_all" not in executed
+        monkeypatch.undo()
+        assert s.frame("ocpi_objects", columns=["object_id", "object_json"]).values.tolist() == \
+            [["A", "a2"], ["B", "b1"], ["C", "c1"]]
+    sql = store_mod._upsert_sql(store_mod.model.table("ocpi_objects"), "st")
+    assert "NOT EXISTS" in sql["insert"] and "NOT EXISTS" not in sql["insert_all"] and "JOIN" not in sql["insert_all"]

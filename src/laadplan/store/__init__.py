@@ -120,8 +120,11 @@ _PREPARE_LOCK = threading.Lock()
 def _upsert_sql(t: model.Table, stage: str) -> dict[str, str]:
     """The statements of an upsert of the staged rows ``stage`` (one row per key) into ``t``, shared by
     :meth:`Store.upsert` and the prepared :meth:`Store.upsert_rows`: ``count`` (rows that replace a stored one,
-    keys already stored), ``delete`` (the stored rows a newer version replaces), ``insert`` (keys not stored).
-    Newer means a greater version, or a version where the stored row has none."""
+    keys already stored), ``delete`` (the stored rows a newer version replaces), ``insert`` (keys not stored);
+    ``insert_all``: ``insert`` when ``count`` found no key stored (the usual push: new keys) - without the
+    anti-join against the table, which DuckDB runs as a scan of the whole table (14 ms per call on 300,000
+    ``ocpi_objects`` rows, growing with the table). Newer means a greater version, or a version where the
+    stored row has none."""
     match = " AND ".join(f't."{k}" = s."{k}"' for k in t.primary_key)
     v = t.version_column
     newer = (f'(s."{v}" > t."{v}" OR (t."{v}" IS NULL AND s."{v}" IS NOT NULL))' if v else "FALSE")
@@ -131,6 +134,8 @@ def _upsert_sql(t: model.Table, stage: str) -> dict[str, str]:
         "delete": f'DELETE FROM "{t.name}" t USING {stage} s WHERE {match} AND {newer}',
         "insert": f'INSERT INTO "{t.name}" ({names}) SELECT {", ".join(f"s.{chr(34)}{c}{chr(34)}" for c in t.column_names)} '
                   f'FROM {stage} s WHERE NOT EXISTS (SELECT 1 FROM "{t.name}" t WHERE {match})',
+        "insert_all": f'INSERT INTO "{t.name}" ({names}) SELECT '
+                      f'{", ".join(f"s.{chr(34)}{c}{chr(34)}" for c in t.column_names)} FROM {stage} s',
     }
 
 
@@ -459,7 +464,7 @@ class Store:
             n_upd, n_exist = self.run_sql(sql["count"], _stage=staged).fetchone()
             if n_upd:
                 self.run_sql(sql["delete"], _stage=staged).fetchall()
-            self.run_sql(sql["insert"], _stage=staged).fetchall()
+            self.run_sql(sql["insert" if n_exist else "insert_all"], _stage=staged).fetchall()
         n_new = n_stage - n_exist
         dup_in_batch = (n_in - n_stage) if n_in is not None else 0
         return UpsertResult(inserted=n_new, updated=n_upd, unchanged=n_exist - n_upd + dup_in_batch)
@@ -548,7 +553,7 @@ class Store:
             n_upd, n_exist = self.con.execute(f"EXECUTE {stmt['count']}").fetchone()
             if n_upd:
                 self.con.execute(f"EXECUTE {stmt['delete']}").fetchall()
-            self.con.execute(f"EXECUTE {stmt['insert']}").fetchall()
+            self.con.execute(f"EXECUTE {stmt['insert' if n_exist else 'insert_all']}").fetchall()
             self.con.execute(f"EXECUTE {stmt['clear']}").fetchall()
         return UpsertResult(inserted=len(staged) - n_exist, updated=n_upd,
                             unchanged=n_exist - n_upd + len(rows) - len(staged))
