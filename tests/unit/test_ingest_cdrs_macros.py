@@ -97,6 +97,12 @@ def test_lp_idpart_escapes_backslash_and_star(part):
     assert got == (None if part is None else part.replace("\\", "\\\\").replace("*", "\\*"))
 
 
+@pytest.mark.parametrize("text", ["", "{", "[a", " {", "€{", None, "a{", "{}", "[]", "abc", "[", "\\{"])
+def test_lp_str_is_null_for_an_object_or_array_text(text):
+    got = _con().execute("SELECT lp_str(?)", [text]).fetchone()[0]
+    assert got == (None if text is None or text[:1] in ("{", "[") else text)
+
+
 def test_raw_of_takes_each_record_from_its_chunk():
     rng = np.random.default_rng(1)
     n = 3 * 4096 + 17  # several Arrow chunks
