@@ -53,6 +53,19 @@ def test_expired_and_revoked_tokens_stop_working(store):
     assert auth.revoke_token(store, live_row["token_id"]) is False
 
 
+def test_a_cached_token_stops_when_it_expires(store):
+    """The token cache (5 s) never outlives the token: one expiring 1.5 s after its first use is refused once
+    it has expired, not up to 5 s later."""
+    import time
+
+    made = auth._now() - timedelta(days=1) + timedelta(seconds=1.5)
+    token, _ = auth.create_token(store, "region", days=1, now=made)
+    assert auth.verify_token(store, token) is not None  # cached now
+    time.sleep(2.0)
+    assert auth.verify_token(store, token) is None
+    assert auth.cached_principal(token) is None
+
+
 @pytest.mark.parametrize("kw, msg", [
     ({"role": "admin"}, "unknown role"),
     ({"role": "gemeente"}, "needs --gm"),

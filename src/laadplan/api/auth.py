@@ -157,13 +157,13 @@ class _Cache:
             self._entries.pop(key, None)
         return None
 
-    def put(self, token: str, p: Principal, secret_hash: str | None = None) -> None:
+    def put(self, token: str, p: Principal, secret_hash: str | None = None, ttl_s: float = CACHE_S) -> None:
         key = hashlib.sha256(token.encode()).hexdigest()
         with self._lock:
             if len(self._entries) > 10_000:
                 self._entries.clear()
                 self._verified.clear()
-            self._entries[key] = (time.monotonic() + CACHE_S, p.token_id, p)
+            self._entries[key] = (time.monotonic() + min(ttl_s, CACHE_S), p.token_id, p)
             if secret_hash is not None:
                 self._verified[key] = secret_hash
 
@@ -214,8 +214,9 @@ def verify_token(store, token: str | None, now: datetime | None = None) -> Princ
                   gm_code=None if pd.isna(r["gm_code"]) else str(r["gm_code"]),
                   country_code=None if pd.isna(r["country_code"]) else str(r["country_code"]),
                   party_id=None if pd.isna(r["party_id"]) else str(r["party_id"]))
-    if now is None:
-        _CACHE.put(token, p, str(r["secret_hash"]))
+    if now is None:  # remembered at most until the token expires
+        left_s = (pd.Timestamp(r["expires_utc"]) - pd.Timestamp(t)).total_seconds()
+        _CACHE.put(token, p, str(r["secret_hash"]), ttl_s=left_s)
     return p
 
 

@@ -65,6 +65,7 @@ import warnings
 from typing import Iterator
 
 import duckdb
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -600,17 +601,26 @@ class _Batch:
 def _raw_of(records: pa.Table, positions: pd.Series) -> pd.Series:
     """The raw text of the records at ``positions`` (``records``: the batch's ``position, raw`` table), without
     trailing whitespace and cut to 20,000 characters, as stored in the quarantine. Taken by position with
-    Arrow: a join in SQL would hash the batch's whole raw text (48 MB) for the few quarantined records."""
-    idx = pc.index_in(pa.array(positions.to_numpy(), pa.int64()), records.column("position"))
-    raw = pc.utf8_rtrim(pc.take(records.column("raw"), idx), characters=_WS_CHARS)
-    return raw.to_pandas().str.slice(0, 20_000)
+    Arrow: a join in SQL would hash the batch's whole raw text (48 MB) for the few quarantined records.
+
+    Each string is read from its own chunk: ``pc.take`` over the chunked column would first concatenate the
+    batch's whole raw text (a 48 MB copy per batch, for a few hundred records)."""
+    raw = records.column("raw")
+    idx = pc.index_in(pa.array(positions.to_numpy(), pa.int64()), records.column("position")).to_numpy(
+        zero_copy_only=False)
+    starts = np.cumsum([0] + [len(c) for c in raw.chunks])
+    chunk = np.searchsorted(starts, idx, side="right") - 1
+    texts = [raw.chunk(c)[i - starts[c]].as_py().rstrip(_WS_CHARS)[:20_000]
+             for c, i in zip(chunk.tolist(), idx.tolist())]
+    return pd.Series(texts, index=positions.index, dtype="str")
 
 
 def _multi(checked: pa.Table) -> pa.Table:
     """``session_id`` of the ids occurring more than once among the otherwise valid records (usually none);
     what :func:`_cdr_sql.multi_sql` selects."""
-    ok = checked.filter(pc.equal(pc.list_value_length(checked.column("broken")), 0))
-    counts = pc.value_counts(ok.column("session_id"))
+    ok = pc.equal(pc.list_value_length(checked.column("broken")), 0)  # (filtering the id column alone: the
+    # table's filter would copy every column of the batch)
+    counts = pc.value_counts(checked.column("session_id").filter(ok))
     ids = counts.field("values").filter(pc.greater(counts.field("counts"), 1)).drop_null()  # (none: ids are
     # mandatory; a NULL would make every ``NOT IN`` over this list NULL)
     return pa.table({"session_id": ids.cast(pa.string())})
