@@ -161,6 +161,36 @@ def test_inside_a_transaction_the_store_reads_its_own_uncommitted_rows_and_makes
         assert _kpis(s)["sessions"].sum() == 100 and mirror.STATS["built"] == 1
 
 
+def test_two_refreshes_at_once_both_end_with_right_kpis_and_one_file(pg_url, tmp_path, monkeypatch, mirror_dir):
+    import threading
+
+    with Store(pg_url) as s:
+        _fill(s, 200)
+    real, both = mirror._build, threading.Barrier(2, timeout=120)
+
+    def build_together(*a):
+        both.wait()  # the two builders copy and rename at the same time
+        real(*a)
+
+    monkeypatch.setattr(mirror, "_build", build_together)
+    out: dict[int, pd.DataFrame] = {}
+
+    def kpis(i: int) -> None:
+        with Store(pg_url, read_only=True) as s:  # its own connection (own DuckDB instance)
+            out[i] = _kpis(s)
+
+    ts = [threading.Thread(target=kpis, args=(i,)) for i in (0, 1)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    ref = _reference(pg_url, tmp_path)
+    assert mirror.STATS["built"] == 2 and mirror.STATS["fallback"] == 0
+    for i in (0, 1):
+        pd.testing.assert_frame_equal(out[i], ref)
+    assert len(_mirrors(mirror_dir)) == 1 and not [p for p in mirror_dir.iterdir() if p.name.endswith("tmp")]
+
+
 # -- identity ------------------------------------------------------------------------------------------------
 def test_a_database_made_again_under_the_same_name_never_reuses_the_old_mirror(pg_template, tmp_path, mirror_dir):
     """Same name, same URL, the same number of write statements (so the same change-log version), other rows:

@@ -275,7 +275,7 @@ def open_mirror(store: "Store", table: str, columns: list[str]) -> str | None:
             except duckdb.Error as e:  # a concurrent compaction: it did the work
                 log.debug("change log of %s not compacted: %s", table, e)
         return f'{alias}.main."{table}"'
-    except (OSError, duckdb.Error) as e:
+    except Exception as e:  # noqa: BLE001 - whatever goes wrong with the cache, the KPI reads PostgreSQL
         log.warning("local mirror of %s unusable (%s); reading PostgreSQL directly", table,
                     str(e).splitlines()[0] if str(e) else type(e).__name__)
         STATS["fallback"] += 1
