@@ -367,7 +367,10 @@ def test_an_unusable_cache_gives_right_kpis_and_a_warning(pg_url, tmp_path, monk
     else:
         if os.geteuid() == 0:
             # root writes into a mode-0500 folder; make the write itself fail instead
-            monkeypatch.setattr(mirror.os, "replace", lambda *a: (_ for _ in ()).throw(OSError(30, "Read-only file system")))
+            def read_only(tmp, final):
+                raise OSError(30, "Read-only file system")
+
+            monkeypatch.setattr(mirror, "_publish", read_only)
         d = tmp_path / "ro"
         d.mkdir()
         d.chmod(0o500)
@@ -390,3 +393,19 @@ def test_mirror_can_be_turned_off(pg_url, monkeypatch, tmp_path):
         _fill(s, 20)
         assert _kpis(s)["sessions"].sum() == 20
     assert mirror.STATS["built"] == 0 and mirror.STATS["fallback"] == 0 and not (tmp_path / "mirror").exists()
+
+
+def test_a_damaged_mirror_file_is_made_again(pg_url, tmp_path, mirror_dir):
+    with Store(pg_url) as s:
+        _fill(s, 60)
+        _kpis(s)
+        (f,) = _mirrors(mirror_dir)
+        f.write_bytes(b"not a database")
+        got = _kpis(s)
+        assert mirror.STATS["built"] == 2 and mirror.STATS["fallback"] == 0
+        import duckdb
+
+        f.unlink()  # a valid DuckDB file without the table
+        duckdb.connect(str(f)).close()
+        assert _kpis(s)["sessions"].sum() == 60 and mirror.STATS["built"] == 3
+    pd.testing.assert_frame_equal(got, _reference(pg_url, tmp_path))

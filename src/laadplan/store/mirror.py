@@ -63,6 +63,7 @@ from typing import TYPE_CHECKING, Iterator
 from urllib.parse import urlsplit
 
 import duckdb
+import pandas as pd
 
 if TYPE_CHECKING:
     from laadplan.store import Store
@@ -156,7 +157,7 @@ def read_version(store: "Store", table: str, columns: list[str]) -> TableVersion
     if int(r["triggers"]) != 1:
         return (f"the change-log trigger of {table} is missing or not enabled ALWAYS (run `laadplan db upgrade`, "
                 f"or ALTER TABLE {table} ENABLE ALWAYS TRIGGER {TRIGGER})")
-    if r["store_id"] is None:
+    if r["store_id"] is None or pd.isna(r["store_id"]):
         return "the database has no store id (run `laadplan db upgrade`)"
     u = urlsplit(store.path)
     ident = [duckdb.__version__, u.hostname, u.port, u.path, str(r["server"]), str(r["cluster"]),
@@ -192,6 +193,11 @@ def _unlink(p: Path) -> None:
             q.unlink()
 
 
+def _publish(tmp: Path, final: Path) -> None:
+    """Rename a whole new mirror into place (atomic: a reader sees the old file or the new one)."""
+    os.replace(tmp, final)
+
+
 def _build(store: "Store", table: str, columns: list[str], final: Path) -> None:
     """Copy ``columns`` of the PostgreSQL table straight into a new DuckDB file, renamed to ``final`` when
     whole (a crash or a full disk leaves at most a temp file, removed here or by a later prune)."""
@@ -204,7 +210,7 @@ def _build(store: "Store", table: str, columns: list[str], final: Path) -> None:
             store.con.execute(f'CREATE TABLE {alias}.main."{table}" AS SELECT {cols} FROM "{table}"')
         finally:
             _detach(store.con, alias)  # closes the file (checkpointed)
-        os.replace(tmp, final)
+        _publish(tmp, final)
     except BaseException:
         _unlink(tmp)
         raise
@@ -256,6 +262,8 @@ def open_mirror(store: "Store", table: str, columns: list[str]) -> str | None:
         if final.exists():
             try:
                 store.con.execute(f"ATTACH {_lit(str(final))} AS {alias} (READ_ONLY)")
+                cols = ", ".join(f'"{c}"' for c in columns)
+                store.con.execute(f'SELECT {cols} FROM {alias}.main."{table}" LIMIT 0').fetchall()
                 STATS["reused"] += 1
                 with contextlib.suppress(OSError):
                     os.utime(final)  # last use, for pruning
