@@ -252,15 +252,15 @@ def test_a_change_committed_between_version_read_and_copy_is_refreshed_next_time
         pd.testing.assert_frame_equal(got, ref)
 
 
-# -- migration 0004, compaction, db copy ---------------------------------------------------------------------
+# -- migration 0005, compaction, db copy ---------------------------------------------------------------------
 def _trigger(s: Store) -> list:
     return s.native_query("SELECT tgenabled FROM pg_trigger WHERE tgname = 'lp_note_change' "
                           "AND tgrelid = 'public.sessions'::regclass")["tgenabled"].tolist()
 
 
-def test_migration_0004_from_empty_on_both_backends(backend, tmp_path):
+def test_migration_0005_from_empty_on_both_backends(backend, tmp_path):
     with Store(backend) as s:
-        assert s.schema_version == migrations.latest() >= 4
+        assert s.schema_version == migrations.latest() >= 5
         if s.backend == "duckdb":  # a no-op: the file is read in place
             assert not s.query("SELECT * FROM duckdb_schemas() WHERE schema_name = 'laadplan_meta'").shape[0]
             _fill(s, 50)
@@ -275,16 +275,15 @@ def test_migration_0004_from_empty_on_both_backends(backend, tmp_path):
         assert _version(s) == 1  # one INSERT statement (a COPY through DuckDB's postgres extension)
 
 
-def test_db_upgrade_from_version_3_adds_the_change_log_and_triggers(pg_url, tmp_path):
+def test_db_upgrade_from_version_4_adds_the_change_log_and_triggers(pg_url, tmp_path):
     with Store(pg_url) as s:
         s.native_execute("DROP TRIGGER lp_note_change ON public.sessions")
         s.native_execute("DROP SCHEMA laadplan_meta CASCADE")
-        s.con.execute("DELETE FROM schema_version WHERE version >= 4")
+        s.con.execute("DELETE FROM schema_version WHERE version >= 5")
     with Store(pg_url, read_only=True) as s:
-        _fill_ro = s.schema_version
-        assert _fill_ro == 3
+        assert s.schema_version == 4
     p = _cli("--db", pg_url, "db", "upgrade")
-    assert p.returncode == 0 and f"from version 3 to {migrations.latest()}" in p.stdout, p.stdout + p.stderr
+    assert p.returncode == 0 and f"from version 4 to {migrations.latest()}" in p.stdout, p.stdout + p.stderr
     with Store(pg_url) as s:
         assert _trigger(s) == ["A"] and _version(s) == 0
         _fill(s, 30)
@@ -295,11 +294,11 @@ def test_db_upgrade_from_version_3_adds_the_change_log_and_triggers(pg_url, tmp_
         assert _trigger(s) == ["A"]
 
 
-def test_a_store_at_version_3_read_only_gives_right_kpis_and_a_warning(pg_url, tmp_path, caplog):
+def test_a_store_at_version_4_read_only_gives_right_kpis_and_a_warning(pg_url, tmp_path, caplog):
     with Store(pg_url) as s:
         _fill(s, 30)
         s.native_execute("DROP SCHEMA laadplan_meta CASCADE")
-        s.con.execute("DELETE FROM schema_version WHERE version >= 4")
+        s.con.execute("DELETE FROM schema_version WHERE version >= 5")
     with Store(pg_url, read_only=True) as s, caplog.at_level(logging.WARNING, "laadplan.store.mirror"):
         got = _kpis(s)
     assert "db upgrade" in caplog.text and mirror.STATS["built"] == 0

@@ -5,7 +5,7 @@ sessions that COPY costs as much as the KPI maths. :meth:`laadplan.store.Store.s
 columns it needs from a DuckDB file in a local cache folder, made once and made again only after the table
 changed in PostgreSQL.
 
-**Change detection** (migration 0004): statement-level triggers on the mirrored tables insert one row per
+**Change detection** (migration 0005): statement-level triggers on the mirrored tables insert one row per
 INSERT / UPDATE / DELETE / TRUNCATE statement into ``laadplan_meta.table_changes``, in the writing transaction.
 The table's *version* is ``sum(weight)`` over its rows. Why this never serves stale data:
 
@@ -30,7 +30,7 @@ The table's *version* is ``sum(weight)`` over its rows. Why this never serves st
    (the second finds nothing to delete, and inserts nothing) or one fails and is ignored.
 
 **Identity**: the mirror's file name carries a hash (its key) of the DuckDB version, the server address, the
-database's oid, the random ``store_id`` made by migration 0004, the server's system identifier and timeline
+database's oid, the random ``store_id`` made by migration 0005, the server's system identifier and timeline
 (when the user may read them), the table's oid and column types, and the columns read - and the version. A
 database made again under the same name has a new oid and a new store id; a copy made from a template
 (``CREATE DATABASE .. TEMPLATE``) shares the store id but has its own oid; a promoted replica has a new timeline.
@@ -136,7 +136,7 @@ def read_version(store: "Store", table: str, columns: list[str]) -> TableVersion
         f"has_function_privilege('pg_control_system()', 'EXECUTE') "
         f"AND has_function_privilege('pg_control_checkpoint()', 'EXECUTE') AS control").iloc[0]
     if not (have["log"] and have["ident"]):
-        return "the database has no change log (schema version below 4: run `laadplan db upgrade`)"
+        return "the database has no change log (schema version below 5: run `laadplan db upgrade`)"
     control = ("(SELECT system_identifier::text FROM pg_control_system()) || '/' || "
                "(SELECT timeline_id::text FROM pg_control_checkpoint())") if have["control"] else "''"
     row = store.native_query(

@@ -1,4 +1,4 @@
-"""0004: on PostgreSQL, a change log for the local DuckDB mirrors of :mod:`laadplan.store.mirror` and a random
+"""0005: on PostgreSQL, a change log for the local DuckDB mirrors of :mod:`laadplan.store.mirror` and a random
 store id (a no-op on DuckDB files: they are read in place).
 
 In the schema ``laadplan_meta`` (outside ``public``, so not part of the data model's tables):
