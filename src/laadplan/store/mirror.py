@@ -248,6 +248,7 @@ def open_mirror(store: "Store", table: str, columns: list[str]) -> str | None:
     if store.in_transaction:
         log.debug("%s read directly: the store is in a transaction (its own changes may be uncommitted)", table)
         return None
+    alias = None
     try:
         d = _ready_dir()
         if d is None:
@@ -276,7 +277,10 @@ def open_mirror(store: "Store", table: str, columns: list[str]) -> str | None:
         else:
             _build(store, table, columns, final)
             store.con.execute(f"ATTACH {_lit(str(final))} AS {alias} (READ_ONLY)")
-            _prune(d, table, v.key, final)
+            try:
+                _prune(d, table, v.key, final)
+            except OSError as e:
+                log.debug("mirror folder %s not pruned: %s", d, e)
         if v.log_rows > COMPACT_ABOVE and not store.read_only:
             try:
                 compact(store, table)
@@ -284,6 +288,8 @@ def open_mirror(store: "Store", table: str, columns: list[str]) -> str | None:
                 log.debug("change log of %s not compacted: %s", table, e)
         return f'{alias}.main."{table}"'
     except Exception as e:  # noqa: BLE001 - whatever goes wrong with the cache, the KPI reads PostgreSQL
+        if alias is not None:
+            _detach(store.con, alias)
         log.warning("local mirror of %s unusable (%s); reading PostgreSQL directly", table,
                     str(e).splitlines()[0] if str(e) else type(e).__name__)
         STATS["fallback"] += 1
