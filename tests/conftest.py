@@ -11,6 +11,15 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("LAADPLAN_SHARED_DATA", REPO.parent / "shared" / "data"))
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _mirror_cache(tmp_path_factory):
+    """PostgreSQL stores' local mirrors (laadplan.store.mirror) go to a per-run folder, not ~/.cache (also for
+    the CLI run in subprocesses: they inherit the environment)."""
+    if "LAADPLAN_MIRROR_DIR" not in os.environ:
+        os.environ["LAADPLAN_MIRROR_DIR"] = str(tmp_path_factory.mktemp("mirror"))
+    yield
+
+
 @pytest.fixture
 def store():
     from laadplan.store import Store

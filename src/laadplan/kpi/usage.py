@@ -695,12 +695,12 @@ def usage_kpis(store, cfg, level: str, start: Any = None, end: Any = None, perio
     """
     _check_level(level)
     tz = cfg.region.time_zone
-    rng = resolve_range(store.con, tz, start, end, session_date_range(store.con, tz))
-    if rng is None:
-        log.info("no sessions in the store: no usage KPIs")
-        return _empty(level)
-    ps = periods(rng[0], rng[1], period, tz)
-    with _sessions(store) as sessions:
+    with _sessions(store) as sessions:  # the default range from the same (local) rows
+        rng = resolve_range(store.con, tz, start, end, session_date_range(store.con, tz, sessions))
+        if rng is None:
+            log.info("no sessions in the store: no usage KPIs")
+            return _empty(level)
+        ps = periods(rng[0], rng[1], period, tz)
         df, _ = compute_usage(store.con, evses_relation(gm), sessions, ps, tz, level,
                               evening=(cfg.kpi.evening_start_hour, cfg.kpi.evening_end_hour),
                               include_unmatched=gm is None)
@@ -726,12 +726,12 @@ def hour_of_week_occupancy(store, cfg, level: str = "region", start: Any = None,
     """Session-based occupancy per local hour of week (168 rows per key) over one local date range."""
     _check_level(level)
     tz = cfg.region.time_zone
-    rng = resolve_range(store.con, tz, start, end, session_date_range(store.con, tz))
-    if rng is None:
-        return pd.DataFrame(columns=KEY_COLUMNS[level] + ["how", "how_label", "n_hours", "connected_h",
-                                                          "occupancy_share"])
-    ps = periods(rng[0], rng[1], "range", tz)
     with _sessions(store) as sessions:
+        rng = resolve_range(store.con, tz, start, end, session_date_range(store.con, tz, sessions))
+        if rng is None:
+            return pd.DataFrame(columns=KEY_COLUMNS[level] + ["how", "how_label", "n_hours", "connected_h",
+                                                              "occupancy_share"])
+        ps = periods(rng[0], rng[1], "range", tz)
         _, prof = compute_usage(store.con, evses_relation(gm), sessions, ps, tz, level,
                                 evening=(cfg.kpi.evening_start_hour, cfg.kpi.evening_end_hour),
                                 include_unmatched=gm is None, profile=True)

@@ -365,12 +365,21 @@ class Store:
     def scanned(self, table: str, columns: list[str]) -> Iterator[str]:
         """A relation name holding ``columns`` of ``table`` for an analysis that reads it several times.
 
-        On a DuckDB file that is the table itself; on PostgreSQL the columns are read once (one binary COPY)
-        into a DuckDB temp table, so the analysis's passes run at DuckDB speed on the same rows."""
+        On a DuckDB file that is the table itself. On PostgreSQL it is a local DuckDB mirror of the columns
+        (:mod:`laadplan.store.mirror`: made by one binary COPY into a cache file, used again while the table is
+        unchanged in PostgreSQL), so the analysis's passes run at DuckDB speed on the same rows; inside a
+        transaction, or when the mirror cannot be had (turned off, cache folder unusable: a logged warning),
+        the columns are read once into a DuckDB temp table instead."""
         t = model.table(table)
         if self.backend != "postgres":
             yield f'"{t.name}"'
             return
+        from laadplan.store import mirror
+
+        with mirror.mirrored(self, t.name, list(columns)) as rel:
+            if rel is not None:
+                yield rel
+                return
         name = f"_lp_scan_{t.name}"
         cols = ", ".join(f'"{c}"' for c in columns)
         self.con.execute(f'CREATE OR REPLACE TEMP TABLE {name} AS SELECT {cols} FROM "{t.name}"')

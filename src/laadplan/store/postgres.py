@@ -257,6 +257,10 @@ def backends_markdown() -> str:
            "geometry columns, for QGIS and `ogrinfo`: `geom` in WGS84 (EPSG:4326) and, where laadplan measures "
            "distances, `geom_rd` in RD New (EPSG:28992). Each view has every column of its table; the "
            "geometry expressions carry GIST indexes on the base tables.", "",
+           "Migration 0005 adds, on PostgreSQL only, the schema `laadplan_meta`: `store_identity` (a random "
+           "`store_id`) and `table_changes` (one row per INSERT/UPDATE/DELETE/TRUNCATE statement on `sessions`, "
+           "written by the statement trigger `lp_note_change`). They tell a local DuckDB mirror of the sessions "
+           "(what the KPIs read, `laadplan.store.mirror`) whether it is still current.", "",
            "| layer | rows from | geometry columns |", "|---|---|---|"]
     for name, (src, geoms) in LAYERS.items():
         gs = ", ".join(f"`{g}` {expr.split('::geometry(')[1].rstrip(')').replace(',', ' EPSG:')}"
