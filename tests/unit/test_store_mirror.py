@@ -34,6 +34,7 @@ _N = itertools.count()
 def mirror_dir(tmp_path, monkeypatch):
     d = tmp_path / "mirror"
     monkeypatch.setenv(mirror.ENV, str(d))
+    monkeypatch.setenv(mirror.CHURN_ENV, "0")  # these tests change the table and read at once, on purpose
     mirror.STATS.clear()
     return d
 
@@ -121,6 +122,26 @@ def test_mirror_is_reused_while_current_and_made_again_after_each_kind_of_change
             pd.testing.assert_frame_equal(got, _reference(pg_url, tmp_path), obj=what)
             assert len(_mirrors(mirror_dir)) == 1, f"{what}: superseded mirrors are removed"
         assert got["sessions"].sum() == 300
+
+
+def test_a_table_written_by_several_transactions_is_read_directly_until_it_settles(pg_url, tmp_path,
+                                                                                      mirror_dir, monkeypatch):
+    """Churn: with two transactions writing sessions within the window (an OCPI receiver taking pushes), no
+    mirror is made (the KPIs read PostgreSQL directly and stay right); one transaction (an ingest run) in the
+    window, or the window passed, and the mirror is made."""
+    monkeypatch.setenv(mirror.CHURN_ENV, "3600")
+    with Store(pg_url) as s:
+        with s.transaction():  # one transaction, several statements: one writer
+            _fill(s, 200)
+            _sessions(s, range(200, 260))
+        assert _kpis(s)["sessions"].sum() == 260 and mirror.STATS["built"] == 1
+        _sessions(s, range(260, 270))  # a second transaction within the hour: churning
+        got = _kpis(s)
+        assert mirror.STATS["built"] == 1 and mirror.STATS["churning"] == 1 and got["sessions"].sum() == 270
+        pd.testing.assert_frame_equal(got, _reference(pg_url, tmp_path))
+        assert len(_mirrors(mirror_dir)) == 1  # the old one stays until a new one is made
+        monkeypatch.setenv(mirror.CHURN_ENV, "0.001")  # the window passed
+        assert _kpis(s)["sessions"].sum() == 270 and mirror.STATS["built"] == 2
 
 
 def test_an_ingest_run_and_the_ocpi_receivers_upsert_rows_refresh_the_mirror(pg_url, tmp_path):

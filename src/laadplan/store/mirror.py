@@ -83,7 +83,15 @@ MAX_AGE_DAYS = 14
 #: at most this many mirror files are kept (the least recently used go first)
 MAX_FILES = 24
 
-#: what happened, for tests and benchmarks: built, reused, fallback, compacted
+#: the environment variable of the churn window in seconds (default :data:`CHURN_S`; 0 turns the check off)
+CHURN_ENV = "LAADPLAN_MIRROR_CHURN_S"
+#: a table written by two or more transactions within this many seconds is *churning* (an OCPI receiver
+#: taking pushes): no mirror is made for it, since the next push would supersede it before any reuse, and
+#: making one costs more than the direct read (compressed file vs in-memory temp table); it is read from
+#: PostgreSQL directly, as without mirrors. A mirror already current is still used.
+CHURN_S = 60.0
+
+#: what happened, for tests and benchmarks: built, reused, fallback, compacted, churning
 STATS: Counter = Counter()
 _SERIAL = itertools.count(1)
 _SERIAL_LOCK = threading.Lock()
@@ -120,6 +128,17 @@ class TableVersion:
     key: str
     version: int
     log_rows: int
+    #: transactions that wrote the table within the churn window
+    recent_tx: int = 0
+
+
+def churn_s() -> float:
+    v = (os.environ.get(CHURN_ENV) or "").strip()
+    try:
+        return max(0.0, float(v)) if v else CHURN_S
+    except ValueError:
+        log.warning("%s=%r is not a number of seconds; using %s", CHURN_ENV, v, CHURN_S)
+        return CHURN_S
 
 
 def _lit(s: str) -> str:
@@ -148,7 +167,9 @@ def read_version(store: "Store", table: str, columns: list[str]) -> TableVersion
         f"(SELECT count(*) FROM pg_trigger g WHERE g.tgrelid = c.oid AND g.tgname = {_lit(TRIGGER)} "
         f" AND g.tgenabled = 'A')::bigint AS triggers, "
         f"(SELECT coalesce(sum(weight), 0) FROM {m}.table_changes WHERE table_name = {t})::bigint AS version, "
-        f"(SELECT count(*) FROM {m}.table_changes WHERE table_name = {t})::bigint AS log_rows "
+        f"(SELECT count(*) FROM {m}.table_changes WHERE table_name = {t})::bigint AS log_rows, "
+        f"(SELECT count(DISTINCT xmin::text) FROM {m}.table_changes WHERE table_name = {t} "
+        f" AND at > clock_timestamp() - make_interval(secs => {churn_s()!r}))::bigint AS recent_tx "
         f"FROM pg_database d, pg_class c "
         f"WHERE d.datname = current_database() AND c.oid = to_regclass({_lit('public.' + table)})")
     if row.empty:
@@ -163,7 +184,8 @@ def read_version(store: "Store", table: str, columns: list[str]) -> TableVersion
     ident = [duckdb.__version__, u.hostname, u.port, u.path, str(r["server"]), str(r["cluster"]),
              str(r["store_id"]), int(r["db_oid"]), table, int(r["table_oid"]), str(r["cols"]), list(columns)]
     key = hashlib.sha256(json.dumps(ident, default=str).encode()).hexdigest()[:24]
-    return TableVersion(key=key, version=int(r["version"]), log_rows=int(r["log_rows"]))
+    return TableVersion(key=key, version=int(r["version"]), log_rows=int(r["log_rows"]),
+                        recent_tx=int(r["recent_tx"]))
 
 
 def compact(store: "Store", table: str) -> None:
@@ -274,6 +296,11 @@ def open_mirror(store: "Store", table: str, columns: list[str]) -> str | None:
                 final.unlink(missing_ok=True)
                 _build(store, table, columns, final)
                 store.con.execute(f"ATTACH {_lit(str(final))} AS {alias} (READ_ONLY)")
+        elif churn_s() > 0 and v.recent_tx >= 2:
+            log.info("%s is being written (%d transactions in the last %.0f s): read from PostgreSQL directly, "
+                     "no mirror made", table, v.recent_tx, churn_s())
+            STATS["churning"] += 1
+            return None
         else:
             _build(store, table, columns, final)
             store.con.execute(f"ATTACH {_lit(str(final))} AS {alias} (READ_ONLY)")
