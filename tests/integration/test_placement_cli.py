@@ -84,6 +84,18 @@ def test_cli_plan_and_requests(tmp_path):
         sp = s.frame("plan_sites")
         assert sp["congestion_rule"].all() and len(sp) == len(plan)  # only the main plan is stored
         assert sp["evses"].sum() == plan["evses"].sum()
+    # placement.method in the config is the default of --method; --method still wins
+    conf = tmp_path / "greedy.toml"
+    conf.write_text('[placement]\nmethod = "greedy"\n')
+    res = r.invoke(app, ["--db", str(db), "--config", str(conf), "--json", "plan", "--years", "2026-2027", "--out",
+                         str(tmp_path / "plan_g")])
+    assert res.exit_code == 0, res.output
+    g = json.loads(res.output)["with_congestion_rule"]
+    assert (g["status"], g["bound"]) == ("heuristic", None)  # the greedy plan alone: no bound, no proof
+    assert (st["with_congestion_rule"]["status"], st["with_congestion_rule"]["gap"]) == ("Optimal", 0.0)  # the MIP
+    res = r.invoke(app, ["--db", str(db), "--config", str(conf), "--json", "plan", "--years", "2026-2027", "--out",
+                         str(tmp_path / "plan_m"), "--method", "mip"])
+    assert json.loads(res.output)["with_congestion_rule"]["status"] == "Optimal"
     res = r.invoke(app, ["--db", str(db), "requests", "--format", "csv"])
     assert res.exit_code == 0, res.output
     from io import StringIO

@@ -44,7 +44,7 @@ def register(app: typer.Typer) -> None:
         no_congestion: bool = typer.Option(False, "--no-congestion",
                                            help="Make the plan without the congestion rule the main plan"),
         scenario: str = typer.Option("middle", "--scenario", help="Forecast scenario (low, middle, high)"),
-        method: Method = typer.Option(Method.mip, "--method", help="mip (HiGHS) or greedy"),
+        method: Method = typer.Option(None, "--method", help="mip (HiGHS) or greedy [default: placement.method]"),
         time_limit: float = typer.Option(None, "--time-limit", help="HiGHS time limit, s [default: placement.time_limit_s]"),
         fmt: MapFormat = typer.Option(MapFormat.png, "--format", help="png: the map as PNG; gpkg: also every map "
                                                                       "layer in plan.gpkg (RD New, for QGIS)"),
@@ -68,7 +68,9 @@ def register(app: typer.Typer) -> None:
             if inp.locations.empty and inp.requests is None and inp.forecast_need is None:
                 fail("the store has no locations, requests or forecast need: ingest data first "
                      "(laadplan ingest locations ..., laadplan ingest requests ...)")
-            a, b, cmp = plan_both(inp, cfg, ys, scenario=scenario, method=method.value, time_limit_s=time_limit)
+            a, b, cmp = plan_both(inp, cfg, ys, scenario=scenario,
+                                  method=(method.value if method else cfg.placement.method),
+                                  time_limit_s=time_limit)
             decided = a.stats.pop("requests", None)
             save(store, a, b, decided, primary_rule=not no_congestion)
         files = write_outputs(out, a, b, cmp, decided, inp.grid_areas, inp.areas, inp.locations,

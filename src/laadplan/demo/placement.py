@@ -132,7 +132,7 @@ def step(ctx) -> dict[str, Any]:
     cfg.placement.time_limit_s = min(cfg.placement.time_limit_s, 3.0)
     cfg.placement.forecast_max_points_per_area = min(cfg.placement.forecast_max_points_per_area or 2, 2)
     inp, notes = load_inputs(ctx.store, cfg)
-    a, b, cmp = plan_both(inp, cfg, scenario="middle")
+    a, b, cmp = plan_both(inp, cfg, scenario="middle", method=cfg.placement.method)
     decided = a.stats.pop("requests", None)
     save(ctx.store, a, b, decided)
     files = write_outputs(ctx.out_dir / "plan", a, b, cmp, decided, inp.grid_areas, inp.areas, inp.locations)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
@@ -45,6 +47,10 @@ class PlacementConfig(BaseModel):
     request_lead_time_weeks: float = Field(
         20.0, description="Weeks from a driver's request to a working point without grid work (DOMAIN: about 4-6 "
                           "months); includes the decision and the objection period")
+    method: Literal["mip", "greedy"] = Field(
+        "mip", description="mip: HiGHS branch-and-cut from the greedy plan, within time_limit_s (a solve that "
+                           "reaches the limit on a busy machine can end at another plan than on a quiet one; its "
+                           "status says so); greedy: the greedy plan only (fast, deterministic, never better)")
     time_limit_s: float = Field(60.0, description="HiGHS time limit per solve, s")
     mip_rel_gap: float = Field(0.01, description="Relative optimality gap at which HiGHS stops")
     max_candidates_per_demand: int = Field(
