@@ -20,14 +20,15 @@ and prints p50/p99/max latency per endpoint, requests per second, errors, and th
 before and after (the machine may be shared). Goal: p99 under 200 ms for the gemeente's KPIs.
 
 The readers run twice: idle, then while ``--pushers`` OCPI clients (an operator token) POST CDRs to the
-receiver as fast as it acknowledges them (the issue's "while CDRs are being pushed"); both phases' p50/p99
+receiver as fast as it acknowledges them (a backfill), or together at ``--push-rate`` CDRs/s, paced (the
+region's operators push a few per second on average; the issue's "while CDRs are being pushed"); both phases' p50/p99
 are printed, with the CDRs/s acknowledged meanwhile. The idle phase is the baseline of the loaded one.
 
 With ``--pg URL`` the demo store is copied into a PostgreSQL database made for the run (dropped after it) and
 served by ``--workers`` processes.
 
     .venv/bin/python benchmarks/bench_api_read.py [--scale 0.1] [--db FILE] [--readers 50] [--seconds 20]
-        [--pushers 8] [--client-procs 2] [--client socket|httpx] [--pg URL --workers 2]
+        [--pushers 8] [--push-rate R] [--client-procs 2] [--client socket|httpx] [--pg URL --workers 2]
 """
 
 from __future__ import annotations
@@ -97,6 +98,8 @@ def main() -> None:
     ap.add_argument("--max-requests", type=int, default=20_000, help="Stop after this many requests in all")
     ap.add_argument("--keep", help="Keep the work folder here")
     ap.add_argument("--pushers", type=int, default=8, help="OCPI clients pushing CDRs in the loaded phase (0: none)")
+    ap.add_argument("--push-rate", type=float, default=0.0,
+                    help="CDRs/s the pushers send together, paced (0: each as fast as it is acknowledged, a backfill)")
     ap.add_argument("--client-procs", type=int, default=2, help="Processes the readers are spread over")
     ap.add_argument("--client", choices=("socket", "httpx"), default="socket",
                     help="socket: lean keep-alive sockets over --client-procs processes; httpx: the former "
@@ -181,15 +184,17 @@ def main() -> None:
                      for k in range(1, a.pushers + 1)]
             push: dict = {}
             # the pushers run in their own process, 1 s ahead and 1 s beyond the readers
+            interval = a.pushers / a.push_rate if a.push_rate > 0 else 0.0
             th = threading.Thread(target=lambda: push.update(httpload.run(port, plans, a.seconds + 2.5,
-                                                                           a.max_requests, procs=1)))
+                                                                           a.max_requests, procs=1,
+                                                                           interval_s=interval)))
             th.start()
             time.sleep(1.5)  # the push load is on before the readers start
             result["phases"]["while_pushing"] = read_phase(port, tokens, a, proc.pid)
             th.join()
             acked = len(push["lat"].get("cdr", []))
             result["phases"]["while_pushing"].update(
-                pushers=a.pushers, cdrs_acked_whole_push=acked, cdrs_per_s=round(acked / push["wall_s"], 1),
+                pushers=a.pushers, push_rate_target=a.push_rate or None, cdrs_acked_whole_push=acked, cdrs_per_s=round(acked / push["wall_s"], 1),
                 push_errors=push["errors"], pusher_cpu_s=round(push["client_cpu_s"], 2))
         result["endpoints"] = result["phases"].get("while_pushing", result["phases"]["idle"])["endpoints"]
         kp = result["endpoints"].get("kpi_gemeente", {}).get("p99_ms")

@@ -75,9 +75,10 @@ def read_answer(sock: socket.socket, buf: bytearray) -> tuple[int, bytes]:
 
 
 def _proc_main(port: int, plans: list[list[tuple[str, bytes, int, bytes]]], stop_at: float, max_each: int,
-               go: "mp.synchronize.Event", out: "mp.Queue") -> None:
+               go: "mp.synchronize.Event", out: "mp.Queue", interval_s: float = 0.0) -> None:
     """One client process: a thread per plan (a plan is the cycle of (name, request, status, body marker)
-    one connection sends)."""
+    one connection sends). ``interval_s`` > 0 paces each connection: its k-th request starts no earlier than
+    k * interval_s after its first (a fixed rate; a connection that falls behind sends at once)."""
     lat: dict[str, list[float]] = {}
     errors: dict[str, int] = {}
     lock = threading.Lock()
@@ -94,7 +95,12 @@ def _proc_main(port: int, plans: list[list[tuple[str, bytes, int, bytes]]], stop
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         buf = bytearray()
         k = 0
+        start = time.perf_counter()
         while plan and k < max_each and time.time() < stop_at:
+            if interval_s > 0:
+                wait = start + k * interval_s - time.perf_counter()
+                if wait > 0:
+                    time.sleep(wait)
             name, req, want, marker = plan[k % len(plan)]
             k += 1
             t = time.perf_counter()
@@ -128,7 +134,7 @@ def _proc_main(port: int, plans: list[list[tuple[str, bytes, int, bytes]]], stop
 
 
 def run(port: int, plans: list[list[tuple[str, bytes, int, bytes]]], seconds: float, max_each: int,
-        procs: int = 2) -> dict:
+        procs: int = 2, interval_s: float = 0.0) -> dict:
     """Run one connection per plan for ``seconds`` (each at most ``max_each`` requests), the connections
     spread round-robin over ``procs`` processes. Returns latencies (s) per request name, errors, wall time,
     and the client processes' CPU seconds."""
@@ -138,7 +144,8 @@ def run(port: int, plans: list[list[tuple[str, bytes, int, bytes]]], seconds: fl
     go = ctx.Event()
     stop_at = time.time() + seconds + 30  # replaced below once every process is up
     shared = ctx.Value("d", stop_at)
-    workers = [ctx.Process(target=_proc_entry, args=(port, plans[i::procs], shared, max_each, go, out), daemon=True)
+    workers = [ctx.Process(target=_proc_entry, args=(port, plans[i::procs], shared, max_each, go, out, interval_s),
+                           daemon=True)
                for i in range(procs)]
     for w in workers:
         w.start()
@@ -161,9 +168,9 @@ def run(port: int, plans: list[list[tuple[str, bytes, int, bytes]]], seconds: fl
             "client_procs": procs}
 
 
-def _proc_entry(port, plans, shared, max_each, go, out) -> None:
+def _proc_entry(port, plans, shared, max_each, go, out, interval_s=0.0) -> None:
     go.wait()
-    _proc_main(port, plans, shared.value, max_each, _Set(), out)
+    _proc_main(port, plans, shared.value, max_each, _Set(), out, interval_s)
 
 
 class _Set:
