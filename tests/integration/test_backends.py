@@ -50,7 +50,7 @@ def demo_pair(tmp_path_factory, pg_template):
     base = tmp_path_factory.mktemp("backends")
     locs = {"duckdb": str(base / "demo.duckdb"), "postgres": _new_pg(pg_template)}
     out = {}
-    # the greedy plan: the MIP's plan within the demo's 3 s time limit depends on how busy the machine is (the
+    # the greedy plan: the MIP's plan within the demo's time limit depends on how busy the machine is (the
     # same store gave 5,555 and 5,556 planned points in two runs); this test is about the backends
     cfg = RegionConfig()
     cfg.placement.method = "greedy"
