@@ -139,6 +139,15 @@ def parse_authorization(header: str | None) -> str | None:
     return value
 
 
+def scope_token(scope: dict) -> str | None:
+    """The token of an ASGI request's ``Authorization`` header (:func:`parse_authorization`), for the pure ASGI
+    middlewares (rate limit, cached reads) that run before FastAPI parses the request."""
+    for k, v in scope.get("headers", ()):
+        if k.lower() == b"authorization":
+            return parse_authorization(v.decode("latin-1"))
+    return None
+
+
 class _Cache:
     def __init__(self) -> None:
         self._lock = threading.Lock()

@@ -51,13 +51,11 @@ class RateLimiter:
 
 def client_key(scope: dict) -> str:
     """The token's public id, else the client address."""
-    for k, v in scope.get("headers", []):
-        if k.lower() == b"authorization":
-            token = auth.parse_authorization(v.decode("latin-1"))
-            if token and token.startswith(auth.PREFIX):
-                tid = token[len(auth.PREFIX):].split("_", 1)[0]
-                if tid:
-                    return "token:" + tid[:32]
+    token = auth.scope_token(scope)
+    if token and token.startswith(auth.PREFIX):
+        tid = token[len(auth.PREFIX):].split("_", 1)[0]
+        if tid:
+            return "token:" + tid[:32]
     client = scope.get("client") or ("?", 0)
     return "addr:" + str(client[0])
 

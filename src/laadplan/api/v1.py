@@ -323,9 +323,12 @@ class VersionCache:
             lk.release()
 
 
-def cached(request: Request, store: Store, what: str, params: tuple, compute: Callable[[], Any]) -> Any:
+def cached(request: Request, store: Store, what: str, params: tuple, compute: Callable[[], Any], *,
+           stale_ok: bool = False) -> Any:
+    """``compute()`` once per store version; ``stale_ok``: while another request computes a new version's
+    result, the previous version's is answered (:class:`VersionCache`)."""
     cache: VersionCache = request.app.state.v1_cache
-    return cache.get((what, params, store_version(store)), compute)
+    return cache.get((what, params, store_version(store)), compute, latest=(what, params) if stale_ok else None)
 
 
 def _nan_to_null(obj: Any) -> Any:
@@ -379,13 +382,12 @@ def json_cached(fn: Callable) -> Callable:
     def wrapper(*args: Any, **kwargs: Any) -> Response:
         request, store, p = kwargs["request"], kwargs["store"], kwargs["p"]
         key = response_key(request.scope["path"], request.scope.get("query_string", b""), p)
-        cache: VersionCache = request.app.state.v1_cache
 
         def compute() -> tuple[bytes, str]:
             body = dumps(fn(*args, **kwargs))
             return body, etag_of(body)
 
-        body, etag = cache.get(("response", key, store_version(store)), compute, latest=("response", key))
+        body, etag = cached(request, store, "response", key, compute, stale_ok=True)
         if etag_matches(request.headers.get("if-none-match"), etag):
             return Response(status_code=304, headers={"etag": etag})
         return Response(body, media_type="application/json", headers={"etag": etag})
@@ -431,10 +433,7 @@ class CachedReads:
 
     @staticmethod
     def _lookup(scope: dict) -> tuple[bytes, str] | None:
-        header = next((v for k, v in scope["headers"] if k == b"authorization"), None)
-        if header is None:
-            return None
-        p = auth.cached_principal(auth.parse_authorization(header.decode("latin-1")))
+        p = auth.cached_principal(auth.scope_token(scope))
         if p is None:
             return None
         state = scope["app"].state

@@ -129,13 +129,13 @@ def _upsert_sql(t: model.Table, stage: str) -> dict[str, str]:
     v = t.version_column
     newer = (f'(s."{v}" > t."{v}" OR (t."{v}" IS NULL AND s."{v}" IS NOT NULL))' if v else "FALSE")
     names = ", ".join(f'"{c}"' for c in t.column_names)
+    sel = ", ".join(f's."{c}"' for c in t.column_names)
+    insert_all = f'INSERT INTO "{t.name}" ({names}) SELECT {sel} FROM {stage} s'
     return {
         "count": f'SELECT count(*) FILTER (WHERE {newer}), count(*) FROM {stage} s JOIN "{t.name}" t ON {match}',
         "delete": f'DELETE FROM "{t.name}" t USING {stage} s WHERE {match} AND {newer}',
-        "insert": f'INSERT INTO "{t.name}" ({names}) SELECT {", ".join(f"s.{chr(34)}{c}{chr(34)}" for c in t.column_names)} '
-                  f'FROM {stage} s WHERE NOT EXISTS (SELECT 1 FROM "{t.name}" t WHERE {match})',
-        "insert_all": f'INSERT INTO "{t.name}" ({names}) SELECT '
-                      f'{", ".join(f"s.{chr(34)}{c}{chr(34)}" for c in t.column_names)} FROM {stage} s',
+        "insert": f'{insert_all} WHERE NOT EXISTS (SELECT 1 FROM "{t.name}" t WHERE {match})',
+        "insert_all": insert_all,
     }
 
 
