@@ -5,6 +5,8 @@ the DuckDB memory limit of an ingest run. Expected values come from the generate
 from __future__ import annotations
 
 import json
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -12,23 +14,10 @@ from laadplan.ingest import reader
 from laadplan.ingest import cdrs as cdrs_mod
 from laadplan.store import Store
 
+sys.path.insert(0, str(Path(__file__).parent))
+from test_ingest_runs import cdr_record  # noqa: E402
+
 N = cdrs_mod.SMALL_BATCH + 500  # one batch, on the big-batch path
-
-
-def _cdr(i: int, *, energy: float = 10.0, updated: str = "2025-03-01T12:01:00Z") -> dict:
-    return {
-        "country_code": "NL", "party_id": "ABC", "id": f"CDR{i:07d}",
-        "start_date_time": "2025-03-01T10:00:00Z", "end_date_time": "2025-03-01T12:00:00Z",
-        "cdr_token": {"uid": "U1", "type": "RFID", "contract_id": "NL-EMP-C1"}, "auth_method": "WHITELIST",
-        "cdr_location": {"id": "L1", "coordinates": {"latitude": "51.9", "longitude": "4.4"}, "evse_uid": "E1",
-                         "evse_id": "NL*ABC*E1", "connector_id": "1"},
-        "currency": "EUR", "tariffs": [{"id": "T1"}],
-        "charging_periods": [{"start_date_time": "2025-03-01T10:00:00Z",
-                              "dimensions": [{"type": "ENERGY", "volume": energy}]}],
-        "total_cost": {"excl_vat": 3.5, "incl_vat": 4.2}, "total_fixed_cost": {"excl_vat": 0, "incl_vat": 0},
-        "total_energy_cost": {"excl_vat": 3.5, "incl_vat": 4.2}, "total_energy": energy, "total_time": 2.0,
-        "total_parking_time": 0.5, "last_updated": updated,
-    }
 
 
 def _write(path, records: list[dict | str]) -> None:
@@ -39,7 +28,7 @@ def _write(path, records: list[dict | str]) -> None:
 
 def test_big_batch_with_no_stored_id_skips_the_full_lookup_and_a_reingest_is_judged_against_the_store(
         tmp_path, cfg, monkeypatch):
-    first = [_cdr(i) for i in range(N)]
+    first = [cdr_record(i) for i in range(N)]
     _write(tmp_path / "a.ndjson", first)
     full_lookups = []
     orig = cdrs_mod.Store.run_sql
@@ -57,10 +46,10 @@ def test_big_batch_with_no_stored_id_skips_the_full_lookup_and_a_reingest_is_jud
 
     # the same ids again: 1 changed at the same last_updated (LP-DUPLICATE), 1 newer (replaces), 1 older
     # (unchanged: the stored one is newer), the rest identical (unchanged)
-    second = [_cdr(i) for i in range(N)]
-    second[7] = _cdr(7, energy=12.0)
-    second[11] = _cdr(11, energy=13.0, updated="2025-03-02T00:00:00Z")
-    second[13] = _cdr(13, energy=14.0, updated="2025-02-01T00:00:00Z")
+    second = [cdr_record(i) for i in range(N)]
+    second[7] = cdr_record(7, energy=12.0)
+    second[11] = cdr_record(11, energy=13.0, updated="2025-03-02T00:00:00Z")
+    second[13] = cdr_record(13, energy=14.0, updated="2025-02-01T00:00:00Z")
     _write(tmp_path / "b.ndjson", second)
     res2 = reader("cdrs")(store, tmp_path / "b.ndjson", cfg)
     assert full_lookups  # stored ids found: the content lookup ran
@@ -74,8 +63,8 @@ def test_big_batch_with_no_stored_id_skips_the_full_lookup_and_a_reingest_is_jud
 
 
 def test_quarantine_raw_text_is_the_line_taken_by_position_in_a_big_batch(tmp_path, cfg):
-    lines: list[dict | str] = [_cdr(i) for i in range(N)]
-    bad = {5: '{"id": "broken   ', 1500: json.dumps(_cdr(1500, energy=-1.0)) + "  \t",
+    lines: list[dict | str] = [cdr_record(i) for i in range(N)]
+    bad = {5: '{"id": "broken   ', 1500: json.dumps(cdr_record(1500, energy=-1.0)) + "  \t",
            N - 1: json.dumps({"id": "x" * 30_000})}
     for i, text in bad.items():
         lines[i] = text
@@ -91,7 +80,7 @@ def test_quarantine_raw_text_is_the_line_taken_by_position_in_a_big_batch(tmp_pa
 
 
 def test_ingest_run_sets_duckdb_memory_limit_and_restores_it(tmp_path, cfg, monkeypatch):
-    _write(tmp_path / "d.ndjson", [_cdr(i) for i in range(3)])
+    _write(tmp_path / "d.ndjson", [cdr_record(i) for i in range(3)])
     store = Store(":memory:")
     before = store.con.execute("SELECT current_setting('memory_limit')").fetchone()[0]  # DuckDB's default
     seen = []
@@ -118,7 +107,7 @@ def test_cap_grows_with_the_stores_indexed_rows(tmp_path, cfg):
     store = Store(str(tmp_path / "s.duckdb"))
     cfg.sources.ingest_memory_mb = 100
     assert _memory_cap(store, cfg) == 100  # a new store: no indexed rows
-    _write(tmp_path / "e.ndjson", [_cdr(i) for i in range(N)])
+    _write(tmp_path / "e.ndjson", [cdr_record(i) for i in range(N)])
     reader("cdrs")(store, tmp_path / "e.ndjson", cfg)
     per_table = store.con.execute("SELECT table_name, estimated_size, index_count FROM duckdb_tables() "
                                   "WHERE index_count > 0").fetchall()
@@ -130,7 +119,7 @@ def test_cap_grows_with_the_stores_indexed_rows(tmp_path, cfg):
 
 
 def test_a_run_out_of_memory_under_the_cap_is_rolled_back_and_run_again_without_it(tmp_path, cfg, caplog):
-    _write(tmp_path / "f.ndjson", [_cdr(i) for i in range(N)] + ['{"id": "broken'])
+    _write(tmp_path / "f.ndjson", [cdr_record(i) for i in range(N)] + ['{"id": "broken'])
     store = Store(str(tmp_path / "s.duckdb"))
     cfg.sources.ingest_memory_mb = 1  # far too small: the first attempt runs out of memory
     res = reader("cdrs")(store, tmp_path / "f.ndjson", cfg)

@@ -23,9 +23,9 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 # -- helpers ----------------------------------------------------------------------------------------
-def _cdr(i: int, **over) -> str:
-    """One valid OCPI 2.2.1 CDR (NDJSON line) with id CDR<i>."""
-    rec = {
+def cdr_record(i: int, *, energy: float = 10.0, updated: str = "2025-03-01T12:01:00Z") -> dict:
+    """One valid OCPI 2.2.1 CDR (with the LINDA cost fields) with id CDR<i>, ``energy`` kWh, ``last_updated``."""
+    return {
         "country_code": "NL", "party_id": "ABC", "id": f"CDR{i:07d}",
         "start_date_time": "2025-03-01T10:00:00Z", "end_date_time": "2025-03-01T12:00:00Z",
         "cdr_token": {"uid": "U1", "type": "RFID", "contract_id": "NL-EMP-C1"}, "auth_method": "WHITELIST",
@@ -33,13 +33,16 @@ def _cdr(i: int, **over) -> str:
                          "evse_id": "NL*ABC*E1", "connector_id": "1"},
         "currency": "EUR", "tariffs": [{"id": "T1"}],
         "charging_periods": [{"start_date_time": "2025-03-01T10:00:00Z",
-                              "dimensions": [{"type": "ENERGY", "volume": 10.0}]}],
+                              "dimensions": [{"type": "ENERGY", "volume": energy}]}],
         "total_cost": {"excl_vat": 3.5, "incl_vat": 4.2}, "total_fixed_cost": {"excl_vat": 0, "incl_vat": 0},
-        "total_energy": 10.0, "total_energy_cost": {"excl_vat": 3.5, "incl_vat": 4.2}, "total_time": 2.0,
-        "total_parking_time": 0.5, "last_updated": "2025-03-01T12:01:00Z",
+        "total_energy": energy, "total_energy_cost": {"excl_vat": 3.5, "incl_vat": 4.2}, "total_time": 2.0,
+        "total_parking_time": 0.5, "last_updated": updated,
     }
-    rec.update(over)
-    return json.dumps(rec)
+
+
+def _cdr(i: int, **over) -> str:
+    """One valid OCPI 2.2.1 CDR (NDJSON line) with id CDR<i>, fields replaced by ``over``."""
+    return json.dumps({**cdr_record(i), **over})
 
 
 def _cdr_file(path: Path, n: int, bad_every: int = 0, first: int = 0) -> tuple[int, int]:
