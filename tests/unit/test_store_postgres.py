@@ -238,6 +238,54 @@ def test_upgrade_from_version_3_gives_the_park_hubs_their_points_and_layer(backe
     assert set(got["srid"]) == {28992} and np.allclose(got["x"], x)
 
 
+def _secondary_indexes(s: Store, table: str) -> set[tuple[str, ...]]:
+    """The column lists of ``table``'s non-primary-key indexes, as the backend reports them."""
+    if s.backend == "postgres":
+        rows = s.native_query(
+            "SELECT string_agg(a.attname, ',' ORDER BY k.n) AS cols FROM pg_index i "
+            "JOIN pg_class c ON c.oid = i.indrelid JOIN pg_namespace ns ON ns.oid = c.relnamespace "
+            "CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY k(attnum, n) "
+            "JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = k.attnum "
+            f"WHERE c.relname = '{table}' AND ns.nspname = 'public' AND NOT i.indisprimary GROUP BY i.indexrelid")
+        return {tuple(r.split(",")) for r in rows["cols"]}
+    rows = s.con.execute("SELECT expressions FROM duckdb_indexes() WHERE table_name = ? AND NOT is_primary",
+                         [table]).fetchall()
+    # (expressions: text such as [period] or ['"rule"'] - a keyword is quoted)
+    return {tuple(e.strip(" '\"") for e in r[0].strip("[]").split(",")) for r in rows}
+
+
+def test_secondary_indexes_are_where_the_model_puts_them(backend):
+    """Every table's secondary indexes are the model's ``indexes`` on the backends in its ``index_backends``
+    and none elsewhere: ``sessions`` keeps (location_id, evse_uid) and (start_utc) on PostgreSQL only
+    (migration 0006)."""
+    assert model.table("sessions").index_backends == ("postgres",)
+    with Store(backend) as s:
+        for t in model.all_tables():
+            want = set(t.indexes) if s.backend in t.index_backends else set()
+            assert _secondary_indexes(s, t.name) == want, t.name
+
+
+def test_upgrade_from_version_5_drops_the_duckdb_session_indexes_and_keeps_the_rows(backend):
+    """Version 5 -> 6: a DuckDB store made before loses the two secondary ``sessions`` indexes, its sessions
+    stay; PostgreSQL keeps both indexes."""
+    with Store(backend) as s:  # back to what version 5 made: both indexes on both backends
+        for cols in (("location_id", "evse_uid"), ("start_utc",)):
+            name = "idx_sessions_" + "_".join(cols)
+            s.con.execute(f'CREATE INDEX IF NOT EXISTS "{name}" ON "sessions" ({", ".join(cols)})')
+        s.con.execute("INSERT INTO sessions (session_id, location_id, evse_uid, start_utc, end_utc) VALUES "
+                      "('NL*A*1', 'L1', 'E1', TIMESTAMP '2026-01-02 03:04:05', TIMESTAMP '2026-01-02 05:04:05')")
+        s.con.execute("DELETE FROM schema_version WHERE version >= 6")
+        assert s.schema_version == 5
+        assert _secondary_indexes(s, "sessions") == {("location_id", "evse_uid"), ("start_utc",)}
+    p = _cli("--db", backend, "db", "upgrade")
+    assert p.returncode == 0 and f"from version 5 to {migrations.latest()}" in p.stdout, p.stdout + p.stderr
+    with Store(backend) as s:
+        assert s.schema_version == migrations.latest() and not _schema_vs_model(s)
+        want = {("location_id", "evse_uid"), ("start_utc",)} if s.backend == "postgres" else set()
+        assert _secondary_indexes(s, "sessions") == want
+        assert s.query("SELECT session_id, evse_uid FROM sessions").values.tolist() == [["NL*A*1", "E1"]]
+
+
 def test_store_made_before_versioned_migrations_is_adopted(tmp_path):
     """A DuckDB file of the previous laadplan (tables, no schema_version, a column added since) is brought to
     the current version keeping its rows."""

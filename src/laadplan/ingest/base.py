@@ -223,8 +223,8 @@ def _unrounded(shown: str) -> str:
 
 
 #: bytes of DuckDB memory allowed per stored row and index on top of ``sources.ingest_memory_mb``: a DuckDB
-#: file holds its tables' ART indexes in memory, and they count against the limit (1 M sessions with their
-#: three indexes took ~100 MB, i.e. ~35 bytes per row and index; this leaves room for growth)
+#: file holds its tables' ART indexes in memory, and they count against the limit (1 M sessions with the three
+#: indexes they had before migration 0006 took ~100 MB, i.e. ~35 bytes per row and index; this leaves room)
 INDEX_BYTES_PER_ROW = 128
 
 

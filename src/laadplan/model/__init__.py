@@ -86,6 +86,8 @@ class Table:
     #: column holding the record's own modification time: a newer value replaces an older row
     version_column: str | None = None
     indexes: tuple[tuple[str, ...], ...] = field(default_factory=tuple)
+    #: the backends that carry ``indexes`` (the primary key is on every backend)
+    index_backends: tuple[str, ...] = ("duckdb", "postgres")
 
     def __post_init__(self) -> None:
         names = [c.name for c in self.columns]

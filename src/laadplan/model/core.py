@@ -200,6 +200,9 @@ SESSIONS = Table(
     primary_key=("session_id",),
     version_column="last_updated_utc",
     indexes=(("location_id", "evse_uid"), ("start_utc",)),
+    # DuckDB scans sessions (its ART indexes serve point lookups only) and paid for these at every ingest
+    # commit; PostgreSQL's planner uses them (migration 0006)
+    index_backends=("postgres",),
 )
 
 STATUS_OBSERVATIONS = Table(

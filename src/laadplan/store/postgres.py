@@ -261,6 +261,9 @@ def backends_markdown() -> str:
            "`store_id`) and `table_changes` (one row per INSERT/UPDATE/DELETE/TRUNCATE statement on `sessions`, "
            "written by the statement trigger `lp_note_change`). They tell a local DuckDB mirror of the sessions "
            "(what the KPIs read, `laadplan.store.mirror`) whether it is still current.", "",
+           "Migration 0006 drops the two secondary indexes of `sessions` (`location_id, evse_uid` and "
+           "`start_utc`) from DuckDB files; PostgreSQL keeps them. DuckDB's ART indexes serve point lookups only "
+           "(its scans use zone maps), so there they cost every ingest time and memory and sped up nothing.", "",
            "| layer | rows from | geometry columns |", "|---|---|---|"]
     for name, (src, geoms) in LAYERS.items():
         gs = ", ".join(f"`{g}` {expr.split('::geometry(')[1].rstrip(')').replace(',', ' EPSG:')}"
