@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from laadplan.ingest import reader
+from laadplan.ingest import _cdr_lines as lines_mod
 from laadplan.ingest import cdrs as cdrs_mod
 from laadplan.store import Store
 
@@ -111,7 +112,7 @@ def test_cap_grows_with_the_stores_indexed_rows(tmp_path, cfg):
     reader("cdrs")(store, tmp_path / "e.ndjson", cfg)
     per_table = store.con.execute("SELECT table_name, estimated_size, index_count FROM duckdb_tables() "
                                   "WHERE index_count > 0").fetchall()
-    assert ("sessions", N, 3) in per_table  # primary key and two indexes
+    assert ("sessions", N, 1) in per_table  # the primary key (no secondary index on DuckDB, migration 0006)
     rows = sum(n * k for _, n, k in per_table)
     assert _memory_cap(store, cfg) == 100 + rows * INDEX_BYTES_PER_ROW // (1 << 20)
     cfg.sources.ingest_memory_mb = 0
@@ -137,3 +138,75 @@ def test_ingest_memory_setting_is_not_negative():
 
     with pytest.raises(ValidationError):
         SourcesSection(ingest_memory_mb=-1)
+
+
+def test_later_big_batches_find_stored_ids_from_the_known_id_hashes(tmp_path, cfg, monkeypatch):
+    """From a file's second big batch on, whether a batch holds a stored id comes from the hashes of the ids
+    stored before the run and by its earlier batches (no scan of ``sessions`` per batch). The outcomes are
+    the ones counted by hand, for ids stored before the run and ids of an earlier batch of the same file."""
+    rows = 2_500  # > SMALL_BATCH: every batch is big
+    monkeypatch.setattr(cdrs_mod, "iter_line_batches",
+                        lambda src, **k: lines_mod.iter_line_batches(src, max_rows=rows, **k))
+    hit_scans = []
+    orig = cdrs_mod.Store.run_sql
+
+    def spy(self, sql, *a, **k):
+        if sql == cdrs_mod._cdr_sql.hit_sql("_cdr_checked"):
+            hit_scans.append(sql)
+        return orig(self, sql, *a, **k)
+
+    monkeypatch.setattr(cdrs_mod.Store, "run_sql", spy)
+    store = Store(str(tmp_path / "s.duckdb"))
+    _write(tmp_path / "a.ndjson", [cdr_record(i) for i in range(rows)])  # stored before the run: 0..2499
+    assert reader("cdrs")(store, tmp_path / "a.ndjson", cfg).accepted == rows
+    newer, older = "2025-03-02T00:00:00Z", "2025-02-01T00:00:00Z"
+    b1 = [cdr_record(i) for i in range(10_000, 12_500)]
+    b2 = [cdr_record(i) for i in range(12_500, 14_998)] + [
+        cdr_record(7, energy=12.0),  # stored before the run, same last_updated, other content: LP-DUPLICATE
+        cdr_record(10_003, energy=13.0, updated=newer)]  # batch 1's id, newer: replaces it
+    b3 = [cdr_record(10_005),  # batch 1's id, identical: unchanged
+          cdr_record(10_006, energy=14.0),  # batch 1's id, same last_updated, other content: LP-DUPLICATE
+          cdr_record(11, energy=15.0, updated=older)] + [  # stored before, older: unchanged
+        cdr_record(i) for i in range(15_000, 17_497)]
+    assert len(b1) == len(b2) == len(b3) == rows
+    _write(tmp_path / "b.ndjson", b1 + b2 + b3)
+    hit_scans.clear()
+    res = reader("cdrs")(store, tmp_path / "b.ndjson", cfg)
+    assert len(hit_scans) == 1  # the first batch scanned sessions; the two others asked the known hashes
+    assert (res.read, res.accepted, res.quarantined) == (3 * rows, 3 * rows - 2, 2)
+    assert res.by_rule == {"LP-DUPLICATE": 2}
+    up = res.upserts["sessions"]
+    assert (up.inserted, up.updated, up.unchanged) == (2_500 + 2_498 + 2_497, 1, 2)
+    energy = {k.rsplit("CDR", 1)[1]: v for k, v in store.con.execute(
+        "SELECT session_id, energy_kwh FROM sessions").fetchall()}
+    assert len(energy) == rows + 2_500 + 2_498 + 2_497
+    assert [energy[f"{i:07d}"] for i in (7, 11, 10_003, 10_005, 10_006)] == [10.0, 10.0, 13.0, 10.0, 10.0]
+
+
+def test_known_id_hashes_find_every_member_and_merge_their_chunks():
+    """_KnownIds against a brute-force set: every added hash is found, others are not, chunks stay few."""
+    import numpy as np
+
+    class _Empty:  # a store whose sessions table is empty
+        class con:  # noqa: N801
+            @staticmethod
+            def sql(_):
+                class R:
+                    @staticmethod
+                    def fetchnumpy():
+                        return {"h": np.array([], dtype=np.uint64)}
+                return R
+
+    rng = np.random.default_rng(7)
+    known = cdrs_mod._KnownIds(_Empty)
+    added: set[int] = set()
+    for _ in range(40):
+        ids = rng.integers(0, 2**63, size=int(rng.integers(1, 3_000)), dtype=np.uint64)
+        probe = rng.integers(0, 2**63, size=50, dtype=np.uint64)
+        assert known.any_of(probe) == bool(added & set(probe.tolist()))
+        if added:
+            member = np.array([sorted(added)[int(rng.integers(0, len(added)))]], dtype=np.uint64)
+            assert known.any_of(np.concatenate([probe, member]))
+        known.add(ids)
+        added |= set(ids.tolist())
+    assert set(np.concatenate(known.chunks).tolist()) == added and len(known.chunks) <= 12
