@@ -119,6 +119,8 @@ def create_app(db: str, config: RegionConfig | str | None = None, *, routers: It
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI):
         app.state.store = Store(db, create=True)
+        if app.state.store.backend == "duckdb" and cfg.server.duckdb_threads:
+            app.state.store.con.execute(f"SET threads = {int(cfg.server.duckdb_threads)}")
         try:
             yield
         finally:
