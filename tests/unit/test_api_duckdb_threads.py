@@ -25,3 +25,9 @@ def test_server_runs_duckdb_queries_on_the_configured_threads(tmp_path):
     assert _threads_in_server(db, RegionConfig()) == 1
     assert _threads_in_server(db, RegionConfig(server=ServerConfig(duckdb_threads=3))) == 3
     assert _threads_in_server(db, RegionConfig(server=ServerConfig(duckdb_threads=0))) == own
+
+
+def test_server_on_postgresql_runs_its_duckdb_engine_on_the_configured_threads(pg_url):
+    # on PostgreSQL the store's statements run in DuckDB (its postgres extension): the same setting applies
+    assert _threads_in_server(pg_url, RegionConfig()) == 1
+    assert _threads_in_server(pg_url, RegionConfig(server=ServerConfig(duckdb_threads=2))) == 2

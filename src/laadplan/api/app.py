@@ -119,7 +119,7 @@ def create_app(db: str, config: RegionConfig | str | None = None, *, routers: It
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI):
         app.state.store = Store(db, create=True)
-        if app.state.store.backend == "duckdb" and cfg.server.duckdb_threads:
+        if cfg.server.duckdb_threads:  # (on PostgreSQL: the DuckDB engine that runs its statements)
             app.state.store.con.execute(f"SET threads = {int(cfg.server.duckdb_threads)}")
         try:
             yield
