@@ -52,7 +52,8 @@ CLIENT_API = 3001
 
 
 def now_text() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    """The current UTC time as OCPI writes it: ``2026-12-07T12:30:00.123Z``."""
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")[:-6] + "Z"  # (strftime is slower)
 
 
 def envelope(data: Any = None, code: int = OK, message: str = "Success", http: int = 200,
