@@ -118,3 +118,43 @@ def test_known_token_rechecked_without_scrypt_but_revocation_still_counts(tmp_pa
         assert calls["n"] == 2
         s.con.execute("UPDATE api_tokens SET revoked_utc = now() WHERE token_id = ?", [row["token_id"]])
         assert auth.verify_token(s, tok) is None
+
+
+def test_timeout_spares_an_answer_that_began_in_time_and_an_apps_own_timeout_error(tmp_path):
+    """The request timeout answers 503 only when no response began within it: a streamed answer that started in
+    time runs to its end, and a TimeoutError raised by the app itself is the app's error (500), not a 503."""
+    import asyncio
+
+    from fastapi.responses import StreamingResponse
+
+    db = str(tmp_path / "s.duckdb")
+    Store(db, create=True).close()
+    cfg = RegionConfig()
+    cfg.server.request_timeout_s = 0.5
+    app = create_app(db, cfg)
+
+    @app.get("/api/test/stream")
+    async def stream() -> StreamingResponse:
+        async def parts():
+            yield b"first,"
+            await asyncio.sleep(1.0)  # past the timeout, after the answer began
+            yield b"last"
+        return StreamingResponse(parts(), media_type="text/plain")
+
+    @app.get("/api/test/own-timeout")
+    async def own() -> dict:
+        raise TimeoutError("the app's own")
+
+    @app.get("/api/test/slow-async")
+    async def slow() -> dict:
+        await asyncio.sleep(2.0)
+        return {"late": True}
+
+    with TestClient(app, raise_server_exceptions=False) as c:
+        r = c.get("/api/test/stream")
+        assert r.status_code == 200 and r.content == b"first,last"
+        r = c.get("/api/test/own-timeout")
+        assert r.status_code == 500 and "longer than" not in r.text
+        t0 = time.perf_counter()
+        r = c.get("/api/test/slow-async")
+        assert r.status_code == 503 and time.perf_counter() - t0 < 1.5 and "longer than 0.5 s" in r.json()["detail"]
