@@ -1,8 +1,9 @@
 """Limits of the regional server: a per-token rate limit (429 with ``Retry-After``) and a request timeout (503).
 
-Both are pure ASGI middleware (no per-request task: the timeout is ``asyncio.timeout`` on the request's own task). The rate limit is
-a token bucket per client: the API token's public id when the request carries one (``lp_<id>_...``), else the
-client address; ``rate_limit_per_minute`` requests fill the bucket and it refills evenly over the minute.
+Both are pure ASGI middleware (no task per request: the timeout is ``asyncio.timeout`` on the request's own
+task). The rate limit is a token bucket per client: the API token's public id when the request carries one
+(``lp_<id>_...``), else the client address; ``rate_limit_per_minute`` requests fill the bucket and it refills
+evenly over the minute.
 The liveness and readiness probes (``/api/health``, ``/api/ready``) are never limited.
 
 The timeout answers 503 when the response has not started within ``request_timeout_s``; the work itself (a
