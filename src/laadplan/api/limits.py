@@ -106,7 +106,7 @@ class Limits:
                 await self.app(scope, receive, guarded_send)
             return
         except TimeoutError:
-            if not timeout.expired() or state["started"]:
-                raise  # not ours (or not before the answer began)
+            if not timeout.expired():  # (an answer that began switched the timeout off: it cannot expire)
+                raise  # not ours: the app's own
         await _send_json(send, 503, f"the request took longer than {self.timeout_s:g} s; try a narrower selection "
                                     f"or again later", [(b"retry-after", b"5")])
