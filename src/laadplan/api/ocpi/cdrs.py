@@ -15,7 +15,6 @@ does for a file read twice).
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 import random
@@ -131,9 +130,9 @@ async def post_cdr(request: Request, v: str, read_body) -> JSONResponse:
                 item = await run_in_threadpool(_check_with_store, request, v, body, text)
         except OcpiError as e:
             return e.response()
-        fut = group.submit(item)
+        fut = group.submit_async(item)
     try:
-        verdict: Verdict = await asyncio.wrap_future(fut)
+        verdict: Verdict = await fut
     except OcpiError as e:
         return e.response()
     if verdict.rejected:

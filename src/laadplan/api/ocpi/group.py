@@ -10,6 +10,12 @@ committed at once. After a group of n, the worker waits up to :data:`REGROUP_S` 
 clients it has just answered send their next items a moment later (else groups would alternate between
 n - 1 and 1 items).
 
+**Few wake-ups.** The worker is woken only when what it waits for has happened (the first item of an empty
+queue, the last arriving request submitted, as many items as it waits for), not by every request; and the
+requests waiting in an event loop (:meth:`GroupCommit.submit_async`) are answered with one call into that
+loop per group, not one per request. Under many clients each wake-up of the other thread forces a hand-over
+of the GIL between the event loop and the worker, and those hand-overs were a large part of the loop's time.
+
 ``commit(items) -> results`` must return one result per item, in order; an exception fails every item of
 the group (the caller splits a failed group itself when it can, see :func:`laadplan.api.ocpi.cdrs.commit_cdrs`).
 """
@@ -47,6 +53,8 @@ class GroupCommit:
         self._queue: list[tuple[Any, Future]] = []
         self._arriving = 0  # requests announced (entered) but not yet submitted
         self._worker: threading.Thread | None = None
+        # what the waiting worker is to be woken for: a queue of this many items, or no request arriving any more
+        self._wake_len, self._wake_arrived = 1, False
         #: sizes of the last groups (for tests and the benchmark)
         self.group_sizes: list[int] = []
 
@@ -57,18 +65,31 @@ class GroupCommit:
         return _Arrival(self)
 
     def submit(self, item: Any) -> Future:
+        """Queue ``item``; a :class:`concurrent.futures.Future` of its committed result."""
         fut: Future = Future()
+        self._put(item, fut)
+        return fut
+
+    def submit_async(self, item: Any) -> "asyncio.Future[Any]":
+        """Queue ``item`` from a coroutine; an :class:`asyncio.Future` of the running loop, resolved together
+        with the other futures of the group in one call into the loop."""
+        fut = asyncio.get_running_loop().create_future()
+        self._put(item, fut)
+        return fut
+
+    def _put(self, item: Any, fut: Any) -> None:
         with self._cv:
             self._queue.append((item, fut))
             if self._worker is None or not self._worker.is_alive():
                 self._worker = threading.Thread(target=self._run, name=self.name, daemon=True)
                 self._worker.start()
-            self._cv.notify_all()
-        return fut
+            if len(self._queue) >= self._wake_len:
+                self._wake_len, self._wake_arrived = self.max_items + 1, False  # woken: until it waits again
+                self._cv.notify_all()
 
     async def __call__(self, item: Any) -> Any:
         """Submit ``item`` and wait (without blocking the event loop) for its committed result."""
-        return await asyncio.wrap_future(self.submit(item))
+        return await self.submit_async(item)
 
     # -- the worker ------------------------------------------------------------------------------
     def _take(self) -> list[tuple[Any, Future]] | None:
@@ -79,6 +100,7 @@ class GroupCommit:
                 if left <= 0:
                     self._worker = None
                     return None
+                self._wake_len, self._wake_arrived = 1, False
                 self._cv.wait(left)
             # wait (briefly) for the requests on their way in, and for as many items as the last group had:
             # its clients are answered now and send their next items (else every other group would be one)
@@ -89,11 +111,14 @@ class GroupCommit:
                 now = time.monotonic()
                 if self._arriving > 0 and now < deadline:
                     left = deadline - now
+                    self._wake_len, self._wake_arrived = self.max_items, True
                 elif len(self._queue) < want and now < regroup:
                     left = regroup - now
+                    self._wake_len, self._wake_arrived = want, False
                 else:
                     break
                 self._cv.wait(left)
+            self._wake_len, self._wake_arrived = self.max_items + 1, False  # committing: nothing to wake for
             group, self._queue = self._queue[:self.max_items], self._queue[self.max_items:]
             self._last = len(group)
             return group
@@ -110,18 +135,40 @@ class GroupCommit:
                 if len(results) != len(items):
                     raise RuntimeError(f"group commit returned {len(results)} results for {len(items)} items")
             except BaseException as e:  # noqa: BLE001 - every waiting request gets the error
-                for _, fut in group:
-                    if not fut.done():
-                        fut.set_exception(e)
+                _settle_all([(fut, e) for _, fut in group])
                 if not isinstance(e, Exception):
                     raise
                 continue
-            for (_, fut), res in zip(group, results):
-                if not fut.done():
-                    if isinstance(res, BaseException):
-                        fut.set_exception(res)
-                    else:
-                        fut.set_result(res)
+            _settle_all([(fut, res) for (_, fut), res in zip(group, results)])
+
+
+def _settle(pairs: list[tuple[Any, Any]]) -> None:
+    """Give each future its result (an exception instance fails it); futures already done (a request that
+    gave up) are left alone."""
+    for fut, res in pairs:
+        if not fut.done():
+            if isinstance(res, BaseException):
+                fut.set_exception(res)
+            else:
+                fut.set_result(res)
+
+
+def _settle_all(pairs: list[tuple[Any, Any]]) -> None:
+    """:func:`_settle` from the worker thread: :class:`concurrent.futures.Future` at once, the asyncio futures
+    of each event loop in one call into that loop (an asyncio future may only be touched in its loop)."""
+    by_loop: dict[Any, list[tuple[Any, Any]]] = {}
+    plain = []
+    for fut, res in pairs:
+        if isinstance(fut, asyncio.Future):
+            by_loop.setdefault(fut.get_loop(), []).append((fut, res))
+        else:
+            plain.append((fut, res))
+    _settle(plain)
+    for loop, mine in by_loop.items():
+        try:
+            loop.call_soon_threadsafe(_settle, mine)
+        except RuntimeError:  # the loop has closed (server shutting down): nobody is waiting any more
+            pass
 
 
 class _Arrival:
@@ -134,6 +181,9 @@ class _Arrival:
         return self
 
     def __exit__(self, *exc: Any) -> None:
-        with self.g._cv:
-            self.g._arriving -= 1
-            self.g._cv.notify_all()
+        g = self.g
+        with g._cv:
+            g._arriving -= 1
+            if g._arriving == 0 and g._wake_arrived:
+                g._wake_len, g._wake_arrived = g.max_items + 1, False
+                g._cv.notify_all()
