@@ -280,32 +280,39 @@ def test_store_view_after_the_copy_submodule_was_imported():
 
 def test_only_scratch_tables_that_got_rows_are_emptied(monkeypatch):
     """A batch of new ids (no stored version, no id twice) leaves ``multi``, ``stored``, ``dup`` and ``replace``
-    empty: only ``in``, ``ctx`` and ``checked`` are emptied after it (an empty DELETE costs a statement); a
-    batch that meets a stored id and repeats an id empties those too, and the next batch starts clean."""
+    empty: only ``in`` (which also carries the batch's time, source and run id) and ``checked`` are emptied after
+    it (an empty DELETE costs a statement), and ``multi`` is not even filled (no id twice); a batch that meets a
+    stored id and repeats an id fills and empties those too, and the next batch starts clean."""
     from laadplan.ingest import cdrs as mod
 
     cfg = RegionConfig()
     store = _fresh_store(cfg)
     deletes: list[str] = []
+    fills: list[str] = []
     real = mod._Prepared.run
 
     def spy(self, sql):
         if sql.startswith("DELETE FROM temp.main._cdrp_"):
             deletes.append(sql.split("_cdrp_")[1])
+        if sql.startswith("INSERT INTO temp.main._cdrp_"):
+            fills.append(sql.split("_cdrp_")[1].split()[0])
         return real(self, sql)
 
     monkeypatch.setattr(mod._Prepared, "run", spy)
     try:
         new = [_text(_cdr(900 + k)) for k in range(3)]
         assert _run(store, cfg, [new], prepared=True)[0]["accepted"] == 3
-        assert sorted(deletes) == ["checked", "ctx", "in"]
+        assert sorted(deletes) == ["checked", "in"]
+        assert sorted(fills) == ["checked", "stored"]  # (``in`` is filled with parameters, not prepared)
         deletes.clear()
+        fills.clear()
         newer = _cdr(900, last_updated="2025-03-02T08:00:00Z")  # a newer version of a stored id
         twice = [_text(_cdr(950)), _text(_cdr(950, total_energy=3.0))]  # same id and last_updated, other content
         res = _run(store, cfg, [[_text(newer)] + twice], prepared=True)[0]
         assert res["accepted"] == 2 and res["quarantined"] == 1 and "LP-DUPLICATE" in str(res)
-        assert sorted(deletes) == ["checked", "ctx", "dup", "in", "multi", "replace", "stored"]
-        for t in ("in", "ctx", "checked", "multi", "stored", "dup", "replace"):
+        assert sorted(deletes) == ["checked", "dup", "in", "multi", "replace", "stored"]
+        assert sorted(fills) == ["checked", "dup", "multi", "replace", "stored"]
+        for t in ("in", "checked", "multi", "stored", "dup", "replace"):
             assert store.con.execute(f"SELECT count(*) FROM temp.main._cdrp_{t}").fetchone()[0] == 0, t
     finally:
         store.close()

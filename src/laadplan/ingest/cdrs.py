@@ -217,6 +217,9 @@ _ARROW_NAMES = {"in": "_cdr_in", "norm": "_cdr_norm", "checked": "_cdr_checked",
                 "stored": "_cdr_stored", "dup": "_cdr_dup", "replace": "_cdr_replace", "ctx": "_cdr_ctx"}
 #: ... or TEMP tables of the connection, refilled per batch (small batches through prepared statements)
 _TEMP_NAMES = {k: "temp.main._cdrp_" + k for k in _ARROW_NAMES}
+# the batch's time, source name and run id ride on its records (one INSERT fills both, one DELETE empties both:
+# each statement costs ~0.2-0.4 ms, more than the rows of a pushed group): ``ctx`` is their one-row view
+_TEMP_NAMES["ctx"] = f"(SELECT now_utc, source_file, run_id FROM {_TEMP_NAMES['in']} LIMIT 1)"
 
 
 def _lit(v: str) -> str:
@@ -301,7 +304,7 @@ def _prepared_of(store: Store, cfg: RegionConfig, *, renew: bool = False) -> _Pr
     zero = "CAST('2000-01-01' AS TIMESTAMP)"
     norm = _cdr_sql.norm_select(_cdr_sql.norm_sql(n["in"], cfg.validation.linda_profile))
     con.execute(f"CREATE OR REPLACE TEMP TABLE {n['in'].split('.')[-1]} "
-                "(position BIGINT, raw VARCHAR, error VARCHAR)")
+                "(position BIGINT, raw VARCHAR, error VARCHAR, now_utc TIMESTAMP, source_file VARCHAR, run_id VARCHAR)")
     con.execute(f"CREATE OR REPLACE TEMP TABLE {n['checked'].split('.')[-1]} AS "
                 f"SELECT * FROM ({_cdr_sql.checked_sql(f'({norm})', cfg, None, now_sql=zero)}) LIMIT 0")
     con.execute(f"CREATE OR REPLACE TEMP TABLE {n['multi'].split('.')[-1]} (session_id VARCHAR)")
@@ -309,8 +312,6 @@ def _prepared_of(store: Store, cfg: RegionConfig, *, renew: bool = False) -> _Pr
                 f"SELECT * FROM ({_cdr_sql.stored_sql(n['checked'])}) LIMIT 0")
     con.execute(f"CREATE OR REPLACE TEMP TABLE {n['dup'].split('.')[-1]} (position BIGINT, msg VARCHAR)")
     con.execute(f"CREATE OR REPLACE TEMP TABLE {n['replace'].split('.')[-1]} (session_id VARCHAR)")
-    con.execute(f"CREATE OR REPLACE TEMP TABLE {n['ctx'].split('.')[-1]} "
-                "(now_utc TIMESTAMP, source_file VARCHAR, run_id VARCHAR)")
     p = _Prepared(con, cfg)
     store._cdr_prepared = p  # type: ignore[attr-defined]
     return p
@@ -407,12 +408,11 @@ class _Batch:
         self.prep.dirty.clear()
 
     def _fill_in(self, table: pa.Table) -> None:
-        self.prep.dirty.update(("in", "ctx"))
-        self.con.execute(f"INSERT INTO {self.n['ctx']} VALUES ({_cdr_sql._lit_ts(self.now_utc)}, ?, ?)",
-                         [self.src, self.store.run_id]).fetchall()
+        self.prep.dirty.add("in")
         self.con.execute(f"INSERT INTO {self.n['in']} SELECT unnest(?::BIGINT[]), unnest(?::VARCHAR[]), "
-                         "unnest(?::VARCHAR[])", [table.column("position").to_pylist(), table.column("raw").to_pylist(),
-                                                  table.column("error").to_pylist()]).fetchall()
+                         f"unnest(?::VARCHAR[]), {_cdr_sql._lit_ts(self.now_utc)}, ?, ?",
+                         [table.column("position").to_pylist(), table.column("raw").to_pylist(),
+                          table.column("error").to_pylist(), self.src, self.store.run_id]).fetchall()
 
     def _fill(self, key: str, sql: str) -> int:
         """Small batches: insert the rows of ``sql`` into the TEMP table ``key``; their number. A table that got
@@ -445,11 +445,15 @@ class _Batch:
         # run. Small batches: the same statements, prepared, over TEMP tables (see the class docstring).
         if self.prep is not None:
             n_read = self._fill("checked", checked_sql)
+            # the broken records, and whether a valid record's id occurs twice (usually not: then the statement
+            # filling ``multi`` is not run). Counted here from the batch's few rows: a DISTINCT count in SQL
+            # costs as much as filling ``multi`` (its hash table's set-up)
+            rows = self.prep.run(f"SELECT len(broken) > 0, session_id FROM {self.n['checked']}").fetchall()
+            n_broken = sum(1 for bad, _ in rows if bad)
+            ids = [sid for bad, sid in rows if not bad and sid is not None]
             n_multi = self._fill("multi", f"SELECT session_id FROM ({_cdr_sql.multi_sql(self.n['checked'])}) "
-                                          "WHERE session_id IS NOT NULL")  # (what _multi keeps)
+                                          "WHERE session_id IS NOT NULL") if len(set(ids)) < len(ids) else 0
             n_stored = self._fill("stored", self.stored_sql)
-            n_broken = int(self.prep.run(f"SELECT count(*) FROM {self.n['checked']} WHERE len(broken) > 0")
-                           .fetchall()[0][0])
             n_dup = self._fill("dup", self.dup_sql) if n_multi or n_stored else 0
         else:
             self._scratch("_cdr_checked", checked_sql)
