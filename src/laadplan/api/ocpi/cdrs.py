@@ -236,15 +236,16 @@ def commit_cdrs(store, cfg, cc: str, pid: str, items: list[CdrItem]) -> list[Ver
                 objs = [items[k] for k in ok if items[k].cdr_id is not None]
                 if objs:
                     _store_objects(store, cc, pid, objs, run_id)
-                written: set[str] = set()
                 ups = res.upserts["sessions"]
                 if ok and not ups.unchanged:  # every accepted record's session was written by this run
-                    written = {session_id_of(items[k]) for k in ok}
+                    changed = set(ok)
                 elif ok and (ups.inserted or ups.updated):
                     written = {r[0] for r in store.con.execute(
                         "SELECT session_id FROM sessions WHERE run_id = ?", [run_id]).fetchall()}
-            return [Verdict(bad.get(k + 1, []), (k + 1) not in bad and session_id_of(items[k]) in written)
-                    for k in range(len(items))]
+                    changed = {k for k in ok if session_id_of(items[k]) in written}
+                else:
+                    changed = set()
+            return [Verdict(bad.get(k + 1, []), k in changed) for k in range(len(items))]
         except Exception as e:  # noqa: BLE001 - a conflict is retried, anything else goes up
             if not is_conflict(e):
                 raise
@@ -265,7 +266,7 @@ def _store_objects(store, cc: str, pid: str, items: list[CdrItem], run_id: str) 
     now = utcnow()
     store.upsert_rows("ocpi_objects", [{
         "module": "cdrs", "country_code": cc, "party_id": pid, "object_id": it.cdr_id, "version": it.version,
-        "object_json": json.dumps(it.obj, ensure_ascii=False, separators=(",", ":")),
+        "object_json": it.text,  # (the body as received: read back with json.loads, see load_object)
         "last_updated_utc": parse_time(it.obj.get("last_updated")), "received_utc": now, "run_id": run_id}
         for it in items])
 
