@@ -242,6 +242,7 @@ class _Prepared:
         self.con, self.statements, self.key = con, {}, _Prepared.key_of(cfg)
         self.made = time.monotonic()
         self.dirty: set[str] = set()  # scratch tables holding the last batch's rows
+        self.texts: dict[str, str] = {}  # the small-batch statements' SQL text (see _Batch)
 
     @staticmethod
     def key_of(cfg: RegionConfig) -> str:
@@ -350,20 +351,25 @@ class _Batch:
                 if stmt.strip():
                     self.con.execute(stmt)
         self.now_utc = now_utc
-        norm = _cdr_sql.norm_select(_cdr_sql.norm_sql(n["in"], cfg.validation.linda_profile))
-        if prepared:  # the time of the future rules from the batch's ctx row (see _Prepared.run)
-            norm = f"SELECT _n.*, _x.now_utc AS _now_utc FROM ({norm}) _n, {n['ctx']} _x"
-            now_sql = "_now_utc"
-        else:
-            now_sql = _cdr_sql._lit_ts(now_utc)
-        self.checked_json_sql = _cdr_sql.checked_sql(f"({norm})", cfg, None, now_sql=now_sql)  # parse + check
-        self.checked_sql = _cdr_sql.checked_sql(n["norm"], cfg, None, now_sql=now_sql)
-        self.stored_sql = _cdr_sql.stored_sql(n["checked"])
-        self.hit_sql = _cdr_sql.hit_sql(n["checked"])
+        # the statements' text: the same for every small batch on a connection (built once, kept with its
+        # prepared statements: building it cost ~0.4 ms per pushed group); a big batch's has its time in it
+        sqls = self.prep.texts if self.prep is not None else {}
+        if not sqls:
+            norm = _cdr_sql.norm_select(_cdr_sql.norm_sql(n["in"], cfg.validation.linda_profile))
+            if prepared:  # the time of the future rules from the batch's ctx row (see _Prepared.run)
+                norm = f"SELECT _n.*, _x.now_utc AS _now_utc FROM ({norm}) _n, {n['ctx']} _x"
+                now_sql = "_now_utc"
+            else:
+                now_sql = _cdr_sql._lit_ts(now_utc)
+            sqls.update(checked_json=_cdr_sql.checked_sql(f"({norm})", cfg, None, now_sql=now_sql),  # parse + check
+                        checked=_cdr_sql.checked_sql(n["norm"], cfg, None, now_sql=now_sql),
+                        stored=_cdr_sql.stored_sql(n["checked"]), hit=_cdr_sql.hit_sql(n["checked"]),
+                        dup=_cdr_sql.duplicate_sql(n["checked"], n["multi"], n["stored"]))
+        self.checked_json_sql, self.checked_sql = sqls["checked_json"], sqls["checked"]
+        self.stored_sql, self.hit_sql, self.dup_sql = sqls["stored"], sqls["hit"], sqls["dup"]
         self._empty_stored: pa.Table | None = None  # the schema of _cdr_stored, for batches with no stored id
         self._big_batches = 0  # big batches of this file so far
         self._known: _KnownIds | None = None  # ids stored before or by this run (DuckDB, from the 2nd big batch)
-        self.dup_sql = _cdr_sql.duplicate_sql(n["checked"], n["multi"], n["stored"])
 
     def run_json(self, box: list[pa.Table]) -> None:
         """Validate and store the ``(position, raw, error)`` table in ``box`` (taken out of it, so that its raw
