@@ -351,3 +351,38 @@ def test_upsert_of_new_keys_skips_the_anti_join(monkeypatch):
             [["A", "a2"], ["B", "b1"], ["C", "c1"]]
     sql = store_mod._upsert_sql(store_mod.model.table("ocpi_objects"), "st")
     assert "NOT EXISTS" in sql["insert"] and "NOT EXISTS" not in sql["insert_all"] and "JOIN" not in sql["insert_all"]
+
+
+def test_evse_power_limit_from_the_batch_evses_connectors_on_both_paths():
+    """The power limit of LP-ENERGY-POWER: the record's connector's power, else its EVSE's largest connector
+    power, else the record's own MAX_POWER, else the default. A pushed group (``few``: only the connectors of
+    its EVSEs are aggregated) and the file path give the verdicts and stored max power computed here by hand
+    (2.5 h connected, margin 1.10, own MAX_POWER 11 kW)."""
+    cfg = RegionConfig()
+    rows = [("EVSE1", "1", 11.0), ("EVSE1", "2", 22.0), ("EVSE2", "1", 350.0), ("EVSE3", "1", 150.0)]
+    cases = [  # (evse, connector, energy kWh) -> (broken LP-ENERGY-POWER?, stored max_power_kw)
+        ("EVSE1", "9", 50.0, False, 22.0),   # unknown connector: EVSE1's largest, 22 x 2.5 x 1.1 = 60.5 >= 50
+        ("EVSE1", "9", 65.0, True, None),    # 65 > 60.5
+        ("EVSE1", "1", 35.0, True, None),    # its connector, 11 x 2.5 x 1.1 = 30.25 < 35 (not EVSE1's 22)
+        ("EVSE2", "9", 500.0, False, 350.0),  # 350 x 2.5 x 1.1 = 962.5
+        ("NOPE", "1", 35.0, True, None),     # no such EVSE: own 11 kW
+    ]
+    texts = [_text(_cdr(700 + k, cdr_location__evse_uid=e, cdr_location__connector_id=c, total_energy=kwh))
+             for k, (e, c, kwh, _, _) in enumerate(cases)]
+    for prepared in (False, True):
+        s = Store(":memory:")
+        try:
+            for e, c, kw in rows:
+                s.con.execute("INSERT INTO connectors (country_code, party_id, location_id, evse_uid, connector_id, "
+                              "power_kw) VALUES ('NL', 'ABC', 'LOC1', ?, ?, ?)", [e, c, kw])
+            res = _run(s, cfg, [texts], prepared=prepared)[0]
+            bad = set(s.query("SELECT record_id FROM quarantine WHERE rule_code = 'LP-ENERGY-POWER'")["record_id"])
+            got = dict(s.query("SELECT session_id, max_power_kw FROM sessions").values.tolist())
+            for k, (_, _, _, broken, power) in enumerate(cases):
+                sid = f"NL*ABC*P{700 + k}"
+                assert (sid in bad) == broken, (prepared, k)
+                if not broken:
+                    assert got[sid] == power, (prepared, k, got)
+            assert res["accepted"] == 2 and res["quarantined"] == 3
+        finally:
+            s.close()

@@ -361,7 +361,8 @@ class _Batch:
                 now_sql = "_now_utc"
             else:
                 now_sql = _cdr_sql._lit_ts(now_utc)
-            sqls.update(checked_json=_cdr_sql.checked_sql(f"({norm})", cfg, None, now_sql=now_sql),  # parse + check
+            sqls.update(checked_json=_cdr_sql.checked_sql(f"({norm})", cfg, None, now_sql=now_sql,  # parse + check
+                                                          few=prepared),
                         checked=_cdr_sql.checked_sql(n["norm"], cfg, None, now_sql=now_sql),
                         stored=_cdr_sql.stored_sql(n["checked"]), hit=_cdr_sql.hit_sql(n["checked"]),
                         dup=_cdr_sql.duplicate_sql(n["checked"], n["multi"], n["stored"]))
