@@ -10,6 +10,7 @@ import copy
 import json
 
 import pandas as pd
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -78,8 +79,8 @@ def _text(r) -> str:
     return r if isinstance(r, str) else json.dumps(r)
 
 
-def _fresh_store(cfg: RegionConfig) -> Store:
-    s = Store(":memory:")
+def _fresh_store(cfg: RegionConfig, db: str = ":memory:") -> Store:
+    s = Store(db, create=True)
     s.con.execute("INSERT INTO connectors (country_code, party_id, location_id, evse_uid, connector_id, power_kw) "
                   "VALUES ('NL', 'ABC', 'LOC1', 'EVSE1', '1', 11.0)")
     s.run_id = "run-stored"
@@ -118,8 +119,9 @@ def _tables(store: Store) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     return sessions, q, runs
 
 
-def _both(cfg: RegionConfig, batches: list[list[str]]):
-    a, b = _fresh_store(cfg), _fresh_store(cfg)
+def _both(cfg: RegionConfig, batches: list[list[str]], small_db: str = ":memory:"):
+    """The file path on a DuckDB store, the small-batch path on ``small_db``."""
+    a, b = _fresh_store(cfg), _fresh_store(cfg, small_db)
     try:
         ra, rb = _run(a, cfg, batches, prepared=False), _run(b, cfg, batches, prepared=True)
         return ra, rb, _tables(a), _tables(b)
@@ -133,15 +135,19 @@ def _same(ta, tb) -> None:
         pd.testing.assert_frame_equal(x, y)
 
 
-def test_every_rule_gives_the_same_verdicts_rows_and_counts_on_both_paths():
+@pytest.mark.parametrize("small_on", ["duckdb", "postgres"])
+def test_every_rule_gives_the_same_verdicts_rows_and_counts_on_both_paths(small_on, request):
+    """On PostgreSQL the small-batch path parses into a TEMP table and reads a TEMP copy of the batch's
+    connectors (statements over attached tables are bound at every EXECUTE): the same verdicts and rows."""
     cfg = RegionConfig()
+    small_db = request.getfixturevalue("pg_url") if small_on == "postgres" else ":memory:"
     texts = [_text(r) for r in DEFECTS.values()]
     # the same batch three times on one connection (the second and third runs reuse the prepared statements and
     # find the first run's sessions stored), then a batch of one, one whose only duplicate is against a stored
     # session (no id twice in the batch) and one of only bad records
     batches = [texts, texts[::-1], texts, [texts[0]], [_text(DEFECTS["stored, same version other content"])],
                [_text(DEFECTS["LP-MALFORMED"]), _text(DEFECTS["LP-FUTURE"])]]
-    ra, rb, ta, tb = _both(cfg, batches)
+    ra, rb, ta, tb = _both(cfg, batches, small_db)
     assert ra == rb
     _same(ta, tb)
     # the batch really exercised every rule (so that equality means something), counted by hand
@@ -353,7 +359,7 @@ def test_upsert_of_new_keys_skips_the_anti_join(monkeypatch):
     assert "NOT EXISTS" in sql["insert"] and "NOT EXISTS" not in sql["insert_all"] and "JOIN" not in sql["insert_all"]
 
 
-def test_evse_power_limit_from_the_batch_evses_connectors_on_both_paths():
+def test_evse_power_limit_from_the_batch_evses_connectors_on_both_paths(backend):
     """The power limit of LP-ENERGY-POWER: the record's connector's power, else its EVSE's largest connector
     power, else the record's own MAX_POWER, else the default. A pushed group (``few``: only the connectors of
     its EVSEs are aggregated) and the file path give the verdicts and stored max power computed here by hand
@@ -369,8 +375,8 @@ def test_evse_power_limit_from_the_batch_evses_connectors_on_both_paths():
     ]
     texts = [_text(_cdr(700 + k, cdr_location__evse_uid=e, cdr_location__connector_id=c, total_energy=kwh))
              for k, (e, c, kwh, _, _) in enumerate(cases)]
-    for prepared in (False, True):
-        s = Store(":memory:")
+    for prepared, db in ((False, ":memory:"), (True, backend)):  # (the small path on either backend)
+        s = Store(db, create=True)
         try:
             for e, c, kw in rows:
                 s.con.execute("INSERT INTO connectors (country_code, party_id, location_id, evse_uid, connector_id, "

@@ -309,7 +309,7 @@ def _lit_ts(ts: datetime) -> str:
 
 
 def checked_sql(norm_table: str, cfg: RegionConfig, now_utc: datetime | None, *, now_sql: str | None = None,
-                few: bool = False) -> str:
+                few: bool = False, connectors: str = "connectors") -> str:
     """SQL listing, per normalised record, every rule it breaks (``broken``) plus the session columns.
 
     ``norm_table`` is a table name or a parenthesised query giving the normalised relation. The list is
@@ -320,7 +320,8 @@ def checked_sql(norm_table: str, cfg: RegionConfig, now_utc: datetime | None, *,
     The power limit of a record's EVSE (its connectors' largest power) is aggregated from ``connectors``:
     for a big batch over all connectors once; with ``few`` (a few pushed records) only over the connectors
     of the batch's EVSEs (the same values): aggregating all of a region's connectors (28,000 in Zuid-Holland
-    and Zeeland) cost ~6 ms per pushed group, more than the rest of the rules.
+    and Zeeland) cost ~6 ms per pushed group, more than the rest of the rules. ``connectors`` names the
+    relation read instead of the table (:func:`power_sql`'s copy of the batch's EVSEs' connectors).
     """
     v = cfg.validation
     now = now_sql if now_sql is not None else _lit_ts(now_utc)
@@ -373,18 +374,18 @@ def checked_sql(norm_table: str, cfg: RegionConfig, now_utc: datetime | None, *,
     if few:  # the batch once (it is read twice), and only its EVSEs' connectors aggregated
         batch, src = f"b AS MATERIALIZED (SELECT * FROM {norm_table}), ", "b"
         evse_power = ("SELECT c.country_code, c.party_id, c.location_id, c.evse_uid, max(c.power_kw) AS power_kw "
-                      f"FROM connectors c SEMI JOIN b n ON {key.format(a='c')} GROUP BY ALL")
+                      f"FROM {connectors} c SEMI JOIN b n ON {key.format(a='c')} GROUP BY ALL")
     else:
         batch, src = "", norm_table
         evse_power = ("SELECT country_code, party_id, location_id, evse_uid, max(power_kw) AS power_kw "
-                      "FROM connectors GROUP BY ALL")
+                      f"FROM {connectors} GROUP BY ALL")
     return f"""
 WITH {batch}n AS (
     SELECT n.*,
         date_diff('millisecond', n.start_utc, n.end_utc) / 3600000.0 AS connected_h,
         coalesce(ce.power_kw, cv.power_kw) AS conn_power_kw
     FROM {src} n
-    LEFT JOIN connectors ce ON {key.format(a='ce')} AND n.connector_id = ce.connector_id
+    LEFT JOIN {connectors} ce ON {key.format(a='ce')} AND n.connector_id = ce.connector_id
     LEFT JOIN ({evse_power}) cv ON {key.format(a='cv')}
 ), l AS (
     SELECT *,
@@ -399,6 +400,15 @@ SELECT {', '.join(CHECKED_COLUMNS)},
     CASE WHEN {any_broken} THEN list_filter([{items}], lambda x: x IS NOT NULL) ELSE [] END AS broken
 FROM l
 """
+
+
+def power_sql(norm_table: str) -> str:
+    """The connectors of the EVSEs of the records in ``norm_table`` (``country_code, party_id, location_id,
+    evse_uid, connector_id, power_kw``): all that :func:`checked_sql` reads of ``connectors`` for them."""
+    return ("SELECT c.country_code, c.party_id, c.location_id, c.evse_uid, c.connector_id, c.power_kw "
+            f"FROM connectors c SEMI JOIN {norm_table} n ON n.country_code IS NOT DISTINCT FROM c.country_code "
+            "AND n.party_id IS NOT DISTINCT FROM c.party_id AND n.location_id = c.location_id "
+            "AND n.evse_uid = c.evse_uid")
 
 
 def _content_hash(alias: str) -> str:

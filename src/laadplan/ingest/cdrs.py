@@ -214,7 +214,8 @@ def _json_record_batches(src: str, limits: Limits | None = None) -> Iterator[pa.
 
 #: names of a batch's scratch relations: Arrow tables bound by name to each statement (a file's big batches)
 _ARROW_NAMES = {"in": "_cdr_in", "norm": "_cdr_norm", "checked": "_cdr_checked", "multi": "_cdr_multi",
-                "stored": "_cdr_stored", "dup": "_cdr_dup", "replace": "_cdr_replace", "ctx": "_cdr_ctx"}
+                "stored": "_cdr_stored", "dup": "_cdr_dup", "replace": "_cdr_replace", "ctx": "_cdr_ctx",
+                "power": "_cdr_power"}
 #: ... or TEMP tables of the connection, refilled per batch (small batches through prepared statements)
 _TEMP_NAMES = {k: "temp.main._cdrp_" + k for k in _ARROW_NAMES}
 # the batch's time, source name and run id ride on its records (one INSERT fills both, one DELETE empties both:
@@ -308,6 +309,10 @@ def _prepared_of(store: Store, cfg: RegionConfig, *, renew: bool = False) -> _Pr
                 "(position BIGINT, raw VARCHAR, error VARCHAR, now_utc TIMESTAMP, source_file VARCHAR, run_id VARCHAR)")
     con.execute(f"CREATE OR REPLACE TEMP TABLE {n['checked'].split('.')[-1]} AS "
                 f"SELECT * FROM ({_cdr_sql.checked_sql(f'({norm})', cfg, None, now_sql=zero)}) LIMIT 0")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {n['norm'].split('.')[-1]} AS "
+                f"SELECT *, {zero} AS _now_utc FROM ({norm}) LIMIT 0")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {n['power'].split('.')[-1]} AS "
+                f"SELECT * FROM ({_cdr_sql.power_sql(n['norm'])}) LIMIT 0")
     con.execute(f"CREATE OR REPLACE TEMP TABLE {n['multi'].split('.')[-1]} (session_id VARCHAR)")
     con.execute(f"CREATE OR REPLACE TEMP TABLE {n['stored'].split('.')[-1]} AS "
                 f"SELECT * FROM ({_cdr_sql.stored_sql(n['checked'])}) LIMIT 0")
@@ -354,6 +359,11 @@ class _Batch:
         # the statements' text: the same for every small batch on a connection (built once, kept with its
         # prepared statements: building it cost ~0.4 ms per pushed group); a big batch's has its time in it
         sqls = self.prep.texts if self.prep is not None else {}
+        # PostgreSQL, small batches: DuckDB binds a prepared statement that reads an attached PostgreSQL table
+        # again at every EXECUTE, and binding the big parse-and-check statement cost ~15 ms per pushed group.
+        # So there the batch is parsed into the TEMP table ``norm``, its EVSEs' connectors are copied into
+        # ``power`` (a small statement, bound each time), and the rules read only TEMP tables.
+        self.split = prepared and store.backend == "postgres"
         if not sqls:
             norm = _cdr_sql.norm_select(_cdr_sql.norm_sql(n["in"], cfg.validation.linda_profile))
             if prepared:  # the time of the future rules from the batch's ctx row (see _Prepared.run)
@@ -361,11 +371,17 @@ class _Batch:
                 now_sql = "_now_utc"
             else:
                 now_sql = _cdr_sql._lit_ts(now_utc)
-            sqls.update(checked_json=_cdr_sql.checked_sql(f"({norm})", cfg, None, now_sql=now_sql,  # parse + check
-                                                          few=prepared),
-                        checked=_cdr_sql.checked_sql(n["norm"], cfg, None, now_sql=now_sql),
+            if self.split:
+                sqls.update(norm=norm, power=_cdr_sql.power_sql(n["norm"]),
+                            checked_json=_cdr_sql.checked_sql(n["norm"], cfg, None, now_sql=now_sql,
+                                                              connectors=n["power"]))
+            else:
+                sqls.update(checked_json=_cdr_sql.checked_sql(f"({norm})", cfg, None, now_sql=now_sql,  # parse + check
+                                                              few=prepared))
+            sqls.update(checked=_cdr_sql.checked_sql(n["norm"], cfg, None, now_sql=now_sql),
                         stored=_cdr_sql.stored_sql(n["checked"]), hit=_cdr_sql.hit_sql(n["checked"]),
                         dup=_cdr_sql.duplicate_sql(n["checked"], n["multi"], n["stored"]))
+        self.sqls = sqls
         self.checked_json_sql, self.checked_sql = sqls["checked_json"], sqls["checked"]
         self.stored_sql, self.hit_sql, self.dup_sql = sqls["stored"], sqls["hit"], sqls["dup"]
         self._empty_stored: pa.Table | None = None  # the schema of _cdr_stored, for batches with no stored id
@@ -451,6 +467,9 @@ class _Batch:
         # empty). Each statement costs a fixed planning time, so the ones that would find nothing are not
         # run. Small batches: the same statements, prepared, over TEMP tables (see the class docstring).
         if self.prep is not None:
+            if self.split:  # (PostgreSQL: see __init__)
+                self._fill("norm", self.sqls["norm"])
+                self._fill("power", self.sqls["power"])
             n_read = self._fill("checked", checked_sql)
             # the broken records, and whether a valid record's id occurs twice (usually not: then the statement
             # filling ``multi`` is not run). Counted here from the batch's few rows: a DISTINCT count in SQL
