@@ -421,15 +421,16 @@ def multi_sql(checked_table: str) -> str:
             "GROUP BY session_id HAVING count(*) > 1")
 
 
-def stored_sql(checked_table: str) -> str:
+def stored_sql(checked_table: str, sessions: str = "sessions") -> str:
     """The stored sessions sharing an id with an otherwise valid record of the batch: ``position, session_id,
     last_updated_utc`` of the record, the stored ``s_last_updated_utc``, ``s_source_file`` and whether the
     content ``differs``. The one scan of ``sessions`` per batch (usually no row: a new file's ids are new);
-    the duplicate check and the upsert both work from it."""
+    the duplicate check and the upsert both work from it. ``sessions`` may name a relation of the stored
+    sessions with the batch's ids only (PostgreSQL: see :class:`laadplan.ingest.cdrs._Batch`)."""
     return f"""
 SELECT c.position, c.session_id, c.last_updated_utc, s.last_updated_utc AS s_last_updated_utc,
        s.source_file AS s_source_file, {_content_hash('s')} <> {_content_hash('c')} AS differs
-FROM {checked_table} c JOIN sessions s ON s.session_id = c.session_id
+FROM {checked_table} c JOIN {sessions} s ON s.session_id = c.session_id
 WHERE len(c.broken) = 0
 """
 

@@ -154,6 +154,30 @@ def prepare_statement(con: duckdb.DuckDBPyConnection, name: str, sql: str) -> No
             con.execute(f"SET disabled_optimizers = '{before}'")
 
 
+def _pg_literal(v: Any) -> str:
+    """A value as a PostgreSQL literal for :meth:`Store.put_rows` (strings quoted with standard conforming
+    strings, PostgreSQL's default: only ``'`` is doubled)."""
+    import datetime as dt
+    import math
+
+    if v is None:
+        return "NULL"
+    if isinstance(v, bool):
+        return "TRUE" if v else "FALSE"
+    if isinstance(v, int):
+        return str(v)
+    if isinstance(v, float):
+        return repr(v) if math.isfinite(v) else f"'{v!r}'::double precision"
+    if isinstance(v, dt.datetime):
+        return f"TIMESTAMP '{v.isoformat(sep=' ')}'"
+    if isinstance(v, dt.date):
+        return f"DATE '{v.isoformat()}'"
+    s = str(v)
+    if "\x00" in s:
+        raise ValueError("PostgreSQL text cannot hold a NUL character")
+    return "'" + s.replace("'", "''") + "'"
+
+
 class Store:
     """A laadplan store: a DuckDB file (``":memory:"`` for tests) or a PostgreSQL/PostGIS database by URL.
 
@@ -537,6 +561,21 @@ class Store:
             if self.in_transaction:  # a staging table made now would go with a rollback: the generic upsert
                 return self.upsert(table, pd.DataFrame(rows))
             entry = self._make_upsert(table)
+        staged, cols = self._newest_rows(t, rows)
+        stmt = entry["stmt"]
+        with self.transaction():
+            self.con.execute(entry["fill"], cols).fetchall()
+            n_upd, n_exist = self.con.execute(f"EXECUTE {stmt['count']}").fetchone()
+            if n_upd:
+                self.con.execute(f"EXECUTE {stmt['delete']}").fetchall()
+            self.con.execute(f"EXECUTE {stmt['insert' if n_exist else 'insert_all']}").fetchall()
+            self.con.execute(f"EXECUTE {stmt['clear']}").fetchall()
+        return UpsertResult(inserted=len(staged) - n_exist, updated=n_upd,
+                            unchanged=n_exist - n_upd + len(rows) - len(staged))
+
+    def _newest_rows(self, t: model.Table, rows: list[dict[str, Any]]) -> tuple[list[dict], list[list[Any]]]:
+        """The rows :meth:`upsert_rows` and :meth:`put_rows` write: one per key, its newest version (the first on
+        ties), and their values column by column (a missing or NULL ``run_id`` is the active run's)."""
         v = t.version_column
         newest: dict[tuple, dict] = {}
         for r in rows:
@@ -555,17 +594,49 @@ class Store:
             return None
 
         staged = list(newest.values())
-        cols = [[value(r, c) for r in staged] for c in t.column_names]
-        stmt = entry["stmt"]
+        return staged, [[value(r, c) for r in staged] for c in t.column_names]
+
+    def put_rows(self, table: str, rows: list[dict[str, Any]]) -> None:
+        """:meth:`upsert_rows` without its counts, in one statement: ``INSERT ... ON CONFLICT (key) DO UPDATE ...
+        WHERE newer`` (``DO NOTHING`` for a table without a version column, whose stored rows stay). The same
+        rows end up stored as with :meth:`upsert_rows`, whose count and delete join the staged rows with the
+        whole table. On PostgreSQL the statement runs in PostgreSQL itself (its own ON CONFLICT, which finds
+        stored keys by the primary key's index), in the store's transaction, with the values as literals
+        (:func:`_pg_literal`): through DuckDB the join read the whole table over the wire (150 ms per call at
+        200,000 ``ocpi_objects`` rows, growing with the table). On DuckDB (1.5) ON CONFLICT is planned as a
+        merge that scans the table's keys too (pruned by their min/max where the keys allow): one statement
+        instead of four, at about the same cost."""
+        t = model.table(table)
+        if not t.primary_key:
+            raise ValueError(f"{t.name} has no primary key; use append()")
+        if not rows:
+            return
+        unknown = set().union(*rows) - set(t.column_names)
+        if unknown:
+            raise ValueError(f"{t.name}: columns not in the data model: {sorted(unknown)}")
+        staged, cols = self._newest_rows(t, rows)
+        names = ", ".join(f'"{c}"' for c in t.column_names)
+        keys = ", ".join(f'"{k}"' for k in t.primary_key)
+        v = t.version_column
+        if v:
+            sets = ", ".join(f'"{c}" = excluded."{c}"' for c in t.column_names if c not in t.primary_key)
+            action = (f'DO UPDATE SET {sets} WHERE excluded."{v}" > "{t.name}"."{v}" '
+                      f'OR ("{t.name}"."{v}" IS NULL AND excluded."{v}" IS NOT NULL)')
+        else:
+            action = "DO NOTHING"
+        if self.backend == "postgres":
+            from laadplan.store import postgres as pg
+
+            values = ", ".join("(" + ", ".join(_pg_literal(cols[j][i]) for j in range(len(cols))) + ")"
+                               for i in range(len(staged)))
+            with self.transaction():
+                pg.native_execute(self.con, f'INSERT INTO "{t.name}" ({names}) VALUES {values} '
+                                            f"ON CONFLICT ({keys}) {action}")
+            return
+        fill = ", ".join(f"unnest(?::{model.SQL_TYPES[c.type]}[])" for c in t.columns)
         with self.transaction():
-            self.con.execute(entry["fill"], cols).fetchall()
-            n_upd, n_exist = self.con.execute(f"EXECUTE {stmt['count']}").fetchone()
-            if n_upd:
-                self.con.execute(f"EXECUTE {stmt['delete']}").fetchall()
-            self.con.execute(f"EXECUTE {stmt['insert' if n_exist else 'insert_all']}").fetchall()
-            self.con.execute(f"EXECUTE {stmt['clear']}").fetchall()
-        return UpsertResult(inserted=len(staged) - n_exist, updated=n_upd,
-                            unchanged=n_exist - n_upd + len(rows) - len(staged))
+            self.con.execute(f'INSERT INTO "{t.name}" ({names}) SELECT {fill} ON CONFLICT ({keys}) {action}',
+                             cols).fetchall()
 
     def replace_all(self, table: str, data: Any) -> int:
         """Replace a derived table's whole content (for analysis outputs such as plans)."""

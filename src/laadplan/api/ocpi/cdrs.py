@@ -218,7 +218,6 @@ def commit_cdrs(store, cfg, cc: str, pid: str, items: list[CdrItem]) -> list[Ver
     for attempt in range(RETRIES):
         try:
             prepare_cdr_batches(store, cfg)  # the small-batch path's statements, before the transaction
-            store.prepare_upsert("ocpi_objects")
             store.run_id = run_id
             with store.transaction():
                 res = ingest_cdr_records(store, records, cfg, name, digest=digest)
@@ -261,10 +260,10 @@ def commit_cdrs(store, cfg, cc: str, pid: str, items: list[CdrItem]) -> list[Ver
 def _store_objects(store, cc: str, pid: str, items: list[CdrItem], run_id: str) -> None:
     """Keep the accepted CDRs' JSON in ``ocpi_objects`` with :meth:`Store.upsert`'s semantics (a stored object
     is replaced only by a newer ``last_updated``; within the group the newest wins, the first on ties), through
-    :meth:`Store.upsert_rows` (statements prepared once per connection: the generic upsert plans five
-    statements per call, which costs more than the few rows of a group)."""
+    :meth:`Store.put_rows` (one statement that finds stored keys by the primary key's index: ``ocpi_objects``
+    grows by a row per pushed CDR)."""
     now = utcnow()
-    store.upsert_rows("ocpi_objects", [{
+    store.put_rows("ocpi_objects", [{
         "module": "cdrs", "country_code": cc, "party_id": pid, "object_id": it.cdr_id, "version": it.version,
         "object_json": it.text,  # (the body as received: read back with json.loads, see load_object)
         "last_updated_utc": parse_time(it.obj.get("last_updated")), "received_utc": now, "run_id": run_id}
