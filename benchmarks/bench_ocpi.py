@@ -22,9 +22,14 @@ figure. As a reference the same CDRs go through the file ingest's batch validato
 (``ingest_cdr_records`` on one batch, own temp store): the ratio shows what HTTP, the per-request checks and the
 group commit cost on top of the validator.
 
+**The store.** With ``--store region`` (the default when ``../shared/data`` is there) the store holds the real
+region's NDW charge points first (locations, EVSEs and 27,902 connectors of Zuid-Holland and Zeeland), as a
+production store does: the CDR rules look up connector power, and an empty store hid what that lookup cost.
+``--store empty`` (or no shared data) serves an empty store.
+
     .venv/bin/python benchmarks/bench_ocpi.py [--seconds 10] [--max-cdrs 3000] [--clients 1,8,32]
         [--backends duckdb,postgres] [--pg postgresql://postgres@127.0.0.1:5432/postgres] [--workers 2]
-        [--ceiling] [--client-procs 2]
+        [--ceiling] [--client-procs 2] [--store region|empty]
 """
 
 from __future__ import annotations
@@ -75,6 +80,23 @@ def level(port: int, auth: str, n_clients: int, seconds: float, max_cdrs: int, s
             "server_cpu_ms_per_post": round(srv * 1000 / len(lat), 3) if srv is not None and lat else None,
             "client_cpu_ms_per_post": round(res["client_cpu_s"] * 1000 / len(lat), 3) if lat else None,
             "client_procs": res["client_procs"]}
+
+
+SHARED = Path(os.environ.get("LAADPLAN_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
+#: the real region's charge points (NDW), loaded into the store with --store region
+REGION_FILES = [SHARED / "ndw_ocpi" / "locations_zh_ze.csv", SHARED / "ndw_ocpi" / "connectors_zh_ze.csv"]
+
+
+def load_region(db: str) -> dict:
+    """The real region's NDW locations and connectors into the store at ``db`` (the file ingest); counts."""
+    from laadplan.config import RegionConfig
+    from laadplan.ingest import reader
+    from laadplan.store import Store
+
+    with Store(db) as s:
+        for f in REGION_FILES:
+            reader("locations")(s, str(f), RegionConfig())
+        return {t: s.count(t) for t in ("locations", "evses", "connectors")}
 
 
 #: the benchmark's one operator token may send more than the default 6,000 requests a minute
@@ -156,7 +178,7 @@ def loadavg() -> float:
 
 
 def run_backend(backend: str, pg: str, levels: list[int], seconds: float, max_cdrs: int, workers: int = 1,
-                procs: int = 2) -> list[dict]:
+                procs: int = 2, region: bool = False) -> list[dict]:
     """Serve a fresh store of ``backend``, measure the HTTP ceiling and every level; the rows printed."""
     from laadplan.store import Store
     from laadplan.store import postgres as pgm
@@ -172,6 +194,8 @@ def run_backend(backend: str, pg: str, levels: list[int], seconds: float, max_cd
         server = None
         try:
             Store(db, create=True).close()
+            if region:
+                print(json.dumps({"backend": backend, "store": "region", **load_region(str(db))}), flush=True)
             token = operator_token(db)
             auth = "Token " + base64.b64encode(token.encode()).decode()
             port = free_port()
@@ -233,6 +257,9 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=1,
                     help="Server worker processes (PostgreSQL only; DuckDB is always served by one)")
     ap.add_argument("--client-procs", type=int, default=2, help="Processes the clients are spread over")
+    ap.add_argument("--store", choices=("region", "empty"), default=None,
+                    help="region: load the real region's NDW charge points first (default when ../shared/data is "
+                         "there); empty: an empty store")
     ap.add_argument("--ceiling", action="store_true",
                     help="Also measure the machine's HTTP ceiling: the same clients against a trivial ASGI app "
                          "under the same uvicorn settings (with --workers processes)")
@@ -243,12 +270,19 @@ def main() -> None:
     if a.baseline:
         b = file_path_baseline(a.baseline, 10_000_000)
         print(json.dumps({"file_path_ingest_cdr_records": b, "loadavg_1m": loadavg()}), flush=True)
+    have = all(f.is_file() for f in REGION_FILES)
+    if a.store is None:
+        a.store = "region" if have else "empty"
+        if not have:
+            print(f"note: the real open data was not found at {SHARED}: serving an empty store", flush=True)
+    elif a.store == "region" and not have:
+        sys.exit(f"--store region needs the real open data at {SHARED} (set LAADPLAN_SHARED_DATA)")
     levels = [int(x) for x in a.clients.split(",")]
     if a.ceiling:
         run_trivial(levels, a.seconds, a.max_cdrs, a.workers, a.client_procs)
     for backend in filter(None, (b.strip() for b in a.backends.split(","))):
         run_backend(backend, a.pg, levels, a.seconds, a.max_cdrs,
-                    a.workers if backend == "postgres" else 1, a.client_procs)
+                    a.workers if backend == "postgres" else 1, a.client_procs, region=a.store == "region")
 
 
 if __name__ == "__main__":
