@@ -165,7 +165,7 @@ def log_run(store: Store, result: IngestResult, started: datetime) -> None:
                 "DELETE FROM quarantine WHERE kind = ? AND run_id <> ? AND (run_id IN (SELECT run_id FROM "
                 "ingest_runs WHERE kind = ? AND source_sha256 = ?) OR (run_id = '' AND source_file = ?))",
                 [result.kind, run_id, result.kind, digest, name]).fetchall()
-        store.put_rows("ingest_runs", [{  # (one statement through the key's index, whatever the table's size)
+        store.put_rows("ingest_runs", [{  # (one statement; on PostgreSQL through the key's index)
             "run_id": run_id, "kind": result.kind, "source_file": name, "source_sha256": digest,
             "started_utc": started, "finished_utc": utcnow(), "records_read": result.read,
             "records_accepted": result.accepted, "records_quarantined": result.quarantined,

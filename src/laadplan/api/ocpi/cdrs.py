@@ -260,8 +260,8 @@ def commit_cdrs(store, cfg, cc: str, pid: str, items: list[CdrItem]) -> list[Ver
 def _store_objects(store, cc: str, pid: str, items: list[CdrItem], run_id: str) -> None:
     """Keep the accepted CDRs' JSON in ``ocpi_objects`` with :meth:`Store.upsert`'s semantics (a stored object
     is replaced only by a newer ``last_updated``; within the group the newest wins, the first on ties), through
-    :meth:`Store.put_rows` (one statement that finds stored keys by the primary key's index: ``ocpi_objects``
-    grows by a row per pushed CDR)."""
+    :meth:`Store.put_rows` (one statement; on PostgreSQL the primary key's index finds the stored keys, where
+    ``ocpi_objects`` grows by a row per pushed CDR)."""
     now = utcnow()
     store.put_rows("ocpi_objects", [{
         "module": "cdrs", "country_code": cc, "party_id": pid, "object_id": it.cdr_id, "version": it.version,
