@@ -308,6 +308,11 @@ def _lit_ts(ts: datetime) -> str:
     return f"TIMESTAMP '{ts:%Y-%m-%d %H:%M:%S}'"
 
 
+#: a record (alias ``n``) and a connector (alias ``{a}``) of the same EVSE
+_EVSE_KEY = ("n.country_code IS NOT DISTINCT FROM {a}.country_code AND n.party_id IS NOT DISTINCT FROM {a}.party_id "
+             "AND n.location_id = {a}.location_id AND n.evse_uid = {a}.evse_uid")
+
+
 def checked_sql(norm_table: str, cfg: RegionConfig, now_utc: datetime | None, *, now_sql: str | None = None,
                 few: bool = False, connectors: str = "connectors") -> str:
     """SQL listing, per normalised record, every rule it breaks (``broken``) plus the session columns.
@@ -333,8 +338,6 @@ def checked_sql(norm_table: str, cfg: RegionConfig, now_utc: datetime | None, *,
     default_kw = float(v.default_max_power_kw)
     bbox = (f"(lat NOT BETWEEN {v.bbox_lat_min} AND {v.bbox_lat_max} "
             f"OR lon NOT BETWEEN {v.bbox_lon_min} AND {v.bbox_lon_max})")
-    key = ("n.country_code IS NOT DISTINCT FROM {a}.country_code AND n.party_id IS NOT DISTINCT FROM {a}.party_id "
-           "AND n.location_id = {a}.location_id AND n.evse_uid = {a}.evse_uid")
     # (condition, {code, msg}) per rule, in RULE_ORDER; a NULL condition (value unknown) is not broken
     rules = [
         ("record_error_code IS NOT NULL", "{'code': record_error_code, 'msg': record_error}"),
@@ -374,7 +377,7 @@ def checked_sql(norm_table: str, cfg: RegionConfig, now_utc: datetime | None, *,
     if few:  # the batch once (it is read twice), and only its EVSEs' connectors aggregated
         batch, src = f"b AS MATERIALIZED (SELECT * FROM {norm_table}), ", "b"
         evse_power = ("SELECT c.country_code, c.party_id, c.location_id, c.evse_uid, max(c.power_kw) AS power_kw "
-                      f"FROM {connectors} c SEMI JOIN b n ON {key.format(a='c')} GROUP BY ALL")
+                      f"FROM {connectors} c SEMI JOIN b n ON {_EVSE_KEY.format(a='c')} GROUP BY ALL")
     else:
         batch, src = "", norm_table
         evse_power = ("SELECT country_code, party_id, location_id, evse_uid, max(power_kw) AS power_kw "
@@ -385,8 +388,8 @@ WITH {batch}n AS (
         date_diff('millisecond', n.start_utc, n.end_utc) / 3600000.0 AS connected_h,
         coalesce(ce.power_kw, cv.power_kw) AS conn_power_kw
     FROM {src} n
-    LEFT JOIN {connectors} ce ON {key.format(a='ce')} AND n.connector_id = ce.connector_id
-    LEFT JOIN ({evse_power}) cv ON {key.format(a='cv')}
+    LEFT JOIN {connectors} ce ON {_EVSE_KEY.format(a='ce')} AND n.connector_id = ce.connector_id
+    LEFT JOIN ({evse_power}) cv ON {_EVSE_KEY.format(a='cv')}
 ), l AS (
     SELECT *,
         CASE WHEN conn_power_kw > 0 THEN conn_power_kw WHEN own_power_kw > 0 THEN own_power_kw
@@ -406,9 +409,7 @@ def power_sql(norm_table: str) -> str:
     """The connectors of the EVSEs of the records in ``norm_table`` (``country_code, party_id, location_id,
     evse_uid, connector_id, power_kw``): all that :func:`checked_sql` reads of ``connectors`` for them."""
     return ("SELECT c.country_code, c.party_id, c.location_id, c.evse_uid, c.connector_id, c.power_kw "
-            f"FROM connectors c SEMI JOIN {norm_table} n ON n.country_code IS NOT DISTINCT FROM c.country_code "
-            "AND n.party_id IS NOT DISTINCT FROM c.party_id AND n.location_id = c.location_id "
-            "AND n.evse_uid = c.evse_uid")
+            f"FROM connectors c SEMI JOIN {norm_table} n ON {_EVSE_KEY.format(a='c')}")
 
 
 def _content_hash(alias: str) -> str:

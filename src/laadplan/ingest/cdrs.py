@@ -308,10 +308,11 @@ def _prepared_of(store: Store, cfg: RegionConfig, *, renew: bool = False) -> _Pr
                 "(position BIGINT, raw VARCHAR, error VARCHAR, now_utc TIMESTAMP, source_file VARCHAR, run_id VARCHAR)")
     con.execute(f"CREATE OR REPLACE TEMP TABLE {n['checked'].split('.')[-1]} AS "
                 f"SELECT * FROM ({_cdr_sql.checked_sql(f'({norm})', cfg, None, now_sql=zero)}) LIMIT 0")
-    con.execute(f"CREATE OR REPLACE TEMP TABLE {n['norm'].split('.')[-1]} AS "
-                f"SELECT *, {zero} AS _now_utc FROM ({norm}) LIMIT 0")
-    con.execute(f"CREATE OR REPLACE TEMP TABLE {n['power'].split('.')[-1]} AS "
-                f"SELECT * FROM ({_cdr_sql.power_sql(n['norm'])}) LIMIT 0")
+    if store.backend == "postgres":  # the parsed batch and its EVSEs' connectors (see _Batch.__init__)
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {n['norm'].split('.')[-1]} AS "
+                    f"SELECT *, {zero} AS _now_utc FROM ({norm}) LIMIT 0")
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {n['power'].split('.')[-1]} AS "
+                    f"SELECT * FROM ({_cdr_sql.power_sql(n['norm'])}) LIMIT 0")
     con.execute(f"CREATE OR REPLACE TEMP TABLE {n['multi'].split('.')[-1]} (session_id VARCHAR)")
     con.execute(f"CREATE OR REPLACE TEMP TABLE {n['stored'].split('.')[-1]} AS "
                 f"SELECT * FROM ({_cdr_sql.stored_sql(n['checked'])}) LIMIT 0")
