@@ -154,6 +154,18 @@ def prepare_statement(con: duckdb.DuckDBPyConnection, name: str, sql: str) -> No
             con.execute(f"SET disabled_optimizers = '{before}'")
 
 
+def _keyed_table(table: str, rows: list[dict[str, Any]]) -> model.Table:
+    """The model of ``table`` for :meth:`Store.upsert_rows` / :meth:`Store.put_rows`: it must have a primary key,
+    and ``rows`` may name only its columns."""
+    t = model.table(table)
+    if not t.primary_key:
+        raise ValueError(f"{t.name} has no primary key; use append()")
+    unknown = set().union(*rows) - set(t.column_names)
+    if unknown:
+        raise ValueError(f"{t.name}: columns not in the data model: {sorted(unknown)}")
+    return t
+
+
 def _pg_literal(v: Any) -> str:
     """A value as a PostgreSQL literal for :meth:`Store.put_rows` (strings quoted with standard conforming
     strings, PostgreSQL's default: only ``'`` is doubled)."""
@@ -547,14 +559,9 @@ class Store:
         ``run_id`` is the active run's). Through statements prepared once per connection over a TEMP staging
         table: the generic upsert plans five statements per call, which for a few rows costs more than the
         rows (see :meth:`prepare_upsert`)."""
-        t = model.table(table)
-        if not t.primary_key:
-            raise ValueError(f"{t.name} has no primary key; use append()")
+        t = _keyed_table(table, rows)
         if not rows:
             return UpsertResult()
-        unknown = set().union(*rows) - set(t.column_names)
-        if unknown:
-            raise ValueError(f"{t.name}: columns not in the data model: {sorted(unknown)}")
         st = self.__dict__.setdefault("_upsert_prepared", {})
         entry = st.get(table)
         if entry is None or entry["con"] is not self.con:
@@ -606,14 +613,9 @@ class Store:
         200,000 ``ocpi_objects`` rows, growing with the table). On DuckDB (1.5) ON CONFLICT is planned as a
         merge that scans the table's keys too (pruned by their min/max where the keys allow): one statement
         instead of four, at about the same cost."""
-        t = model.table(table)
-        if not t.primary_key:
-            raise ValueError(f"{t.name} has no primary key; use append()")
+        t = _keyed_table(table, rows)
         if not rows:
             return
-        unknown = set().union(*rows) - set(t.column_names)
-        if unknown:
-            raise ValueError(f"{t.name}: columns not in the data model: {sorted(unknown)}")
         staged, cols = self._newest_rows(t, rows)
         names = ", ".join(f'"{c}"' for c in t.column_names)
         keys = ", ".join(f'"{k}"' for k in t.primary_key)
