@@ -50,6 +50,7 @@ import subprocess
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "integration"))
 import httpload  # noqa: E402
+from realdata import NDW_CHARGE_POINTS, SHARED  # noqa: E402
 from test_ocpi_fault import LAADPLAN, free_port, make_cdr, operator_token  # noqa: E402
 
 
@@ -82,11 +83,6 @@ def level(port: int, auth: str, n_clients: int, seconds: float, max_cdrs: int, s
             "client_procs": res["client_procs"]}
 
 
-SHARED = Path(os.environ.get("LAADPLAN_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
-#: the real region's charge points (NDW), loaded into the store with --store region
-REGION_FILES = [SHARED / "ndw_ocpi" / "locations_zh_ze.csv", SHARED / "ndw_ocpi" / "connectors_zh_ze.csv"]
-
-
 def load_region(db: str) -> dict:
     """The real region's NDW locations and connectors into the store at ``db`` (the file ingest); counts."""
     from laadplan.config import RegionConfig
@@ -94,7 +90,7 @@ def load_region(db: str) -> dict:
     from laadplan.store import Store
 
     with Store(db) as s:
-        for f in REGION_FILES:
+        for f in NDW_CHARGE_POINTS:
             reader("locations")(s, str(f), RegionConfig())
         return {t: s.count(t) for t in ("locations", "evses", "connectors")}
 
@@ -270,7 +266,7 @@ def main() -> None:
     if a.baseline:
         b = file_path_baseline(a.baseline, 10_000_000)
         print(json.dumps({"file_path_ingest_cdr_records": b, "loadavg_1m": loadavg()}), flush=True)
-    have = all(f.is_file() for f in REGION_FILES)
+    have = all(f.is_file() for f in NDW_CHARGE_POINTS)
     if a.store is None:
         a.store = "region" if have else "empty"
         if not have:

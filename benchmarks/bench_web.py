@@ -34,7 +34,8 @@ from laadplan.api import auth  # noqa: E402
 from laadplan.config import RegionConfig  # noqa: E402
 from laadplan.store import Store  # noqa: E402
 
-SHARED = REPO.parent / "shared" / "data"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from realdata import NDW_CHARGE_POINTS, SHARED  # noqa: E402
 
 
 def ingest_real(db: str) -> None:
@@ -43,8 +44,7 @@ def ingest_real(db: str) -> None:
     cfg = RegionConfig()
     with Store(db) as s:
         for kind, f in (("areas", SHARED / "gemeenten" / "gemeenten_zh_ze.geojson"),
-                        ("locations", SHARED / "ndw_ocpi" / "locations_zh_ze.csv"),
-                        ("locations", SHARED / "ndw_ocpi" / "connectors_zh_ze.csv"),
+                        *(("locations", f) for f in NDW_CHARGE_POINTS),
                         ("status", SHARED / "ndw_ocpi" / "occupancy_gemeente_hourly.csv")):
             reader(kind)(s, str(f), cfg)
 
