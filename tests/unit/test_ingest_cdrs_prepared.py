@@ -439,3 +439,23 @@ def test_put_rows_stores_what_upsert_stores(backend, batches):
         for r in b:
             first.setdefault(r[0], r[2])
     assert dict(frames[1][1][["run_id", "source_file"]].values.tolist()) == first
+
+
+def test_postgres_group_with_a_nul_in_an_id_loses_only_that_cdr(pg_url):
+    """PostgreSQL text holds no NUL: a pushed CDR whose id has one (``\\u0000`` in its JSON) cannot be stored
+    there and fails alone (its group is committed again record by record); the stored-session lookup, which
+    names the batch's ids as literals, leaves it out instead of breaking the statement for the whole group."""
+    from laadplan.api.ocpi.cdrs import CdrItem, commit_groups
+
+    good, bad = _cdr(1), _cdr(2)
+    bad["id"] = "P\x002"
+    items = [CdrItem("2.2.1", "NL", "ABC", r["id"], r, json.dumps(r)) for r in (good, bad)]
+    with Store(pg_url, create=True) as s:
+        view = s.cursor()
+        try:
+            out = commit_groups(view, RegionConfig(), items)
+            assert view.query("SELECT session_id FROM sessions")["session_id"].tolist() == ["NL*ABC*P1"]
+        finally:
+            view.close()
+    assert out[0].rejected == [] and out[0].changed
+    assert isinstance(out[1], Exception) and "NULL-byte" in str(out[1]), out[1]
