@@ -49,9 +49,11 @@ def register(app: typer.Typer) -> None:
                         "uvicorn.error": {"handlers": ["std"], "level": "INFO", "propagate": False}},
         }
         print(f"laadplan serve: store {db}, http://{host}:{port}/ (API docs /api/docs)", file=sys.stderr)
+        from laadplan.api.http import PROTOCOL
+
         uvicorn.run("laadplan.api.app:app_from_env", factory=True, host=host, port=port, workers=workers,
                     access_log=False, log_config=log_config, timeout_graceful_shutdown=graceful_s,
-                    proxy_headers=False)
+                    proxy_headers=False, http=PROTOCOL)
 
     token = typer.Typer(help="API tokens of the server's users (roles region, gemeente, operator, netbeheerder).",
                         no_args_is_help=True)
