@@ -107,3 +107,27 @@ def test_the_fast_route_answers_the_cdr_post(tmp_path, monkeypatch):
         assert c.post("/ocpi/2.2.1/receiver/cdrs", headers=tok(a), json=cdr("S1")).status_code == 200
         assert c.post("/ocpi/2.1.1/receiver/cdrs", headers=tok(a), json=cdr("S2")).status_code == 200
     assert calls == [("2.2.1", False), ("2.1.1", False)]
+
+
+def test_a_cdr_post_verifies_its_token_once(tmp_path, monkeypatch):
+    """The party check reuses the caller found for the body's party (each verification parses the header,
+    hashes the token and takes the cache's lock); the answers themselves are the scenario's above."""
+    calls = []
+    real = auth.verify_token
+
+    def counting(store, token):
+        calls.append(token)
+        return real(store, token)
+
+    monkeypatch.setattr(auth, "verify_token", counting)
+    app = create_app(str(tmp_path / "once.duckdb"), load_config(None))
+    with TestClient(app) as c:
+        a, _ = auth.create_token(app.state.store, "operator", country_code="NL", party_id="EQU")
+        b, _ = auth.create_token(app.state.store, "operator", country_code="NL", party_id="OTH")
+        for t in (a, b):  # the first request of a token looks it up in the store (a cache miss), then cached
+            c.post("/ocpi/2.2.1/receiver/cdrs", headers=tok(t), json=cdr("V0"))
+        calls.clear()
+        assert c.post("/ocpi/2.2.1/receiver/cdrs", headers=tok(a), json=cdr("V1")).status_code == 200
+        assert calls == [a]
+        assert c.post("/ocpi/2.2.1/receiver/cdrs", headers=tok(b), json=cdr("V2")).status_code == 403
+        assert calls == [a, b]

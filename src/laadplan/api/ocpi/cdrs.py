@@ -73,7 +73,7 @@ def check_cdr(store: Any, request: Request, v: str, body: Any, text: str) -> Cdr
     p = principal(request, store)
     cc = obj.get("country_code") if isinstance(obj.get("country_code"), str) else p.country_code
     pid = obj.get("party_id") if isinstance(obj.get("party_id"), str) else p.party_id
-    module_caller(request, store, cc or "", pid or "", write=True)
+    module_caller(request, store, cc or "", pid or "", write=True, caller=p)
     check_party_in_body(obj, cc, pid, "CDR")
     if v == "2.1.1" and ("country_code" not in obj or "party_id" not in obj):
         # a 2.1.1 CDR need not carry its party: it is the token's

@@ -137,10 +137,12 @@ def is_token_a(store: Store, token_id: str) -> bool:
     return hit
 
 
-def module_caller(request: Request, store: Store, cc: str, pid: str, *, write: bool) -> auth.Principal:
+def module_caller(request: Request, store: Store, cc: str, pid: str, *, write: bool,
+                  caller: auth.Principal | None = None) -> auth.Principal:
     """The caller of a module endpoint for the objects of party ``cc``/``pid``: an operator token (token C)
-    of that party; for reading also a region token. Else 401 (no valid token) or 403 (no data)."""
-    p = principal(request, store)
+    of that party; for reading also a region token. Else 401 (no valid token) or 403 (no data). ``caller``:
+    the request's :func:`principal`, when the caller has it already (else it is looked up)."""
+    p = caller if caller is not None else principal(request, store)
     if p.role == "region" and not write:
         return p
     if p.role != "operator":
