@@ -309,7 +309,8 @@ def test_only_scratch_tables_that_got_rows_are_emptied(monkeypatch):
         new = [_text(_cdr(900 + k)) for k in range(3)]
         assert _run(store, cfg, [new], prepared=True)[0]["accepted"] == 3
         assert sorted(deletes) == ["checked", "in"]
-        assert sorted(fills) == ["checked", "stored"]  # (``in`` is filled with parameters, not prepared)
+        # (``in`` is filled with parameters and ``stored`` with the batch's ids as literals: neither prepared)
+        assert sorted(fills) == ["checked"]
         deletes.clear()
         fills.clear()
         newer = _cdr(900, last_updated="2025-03-02T08:00:00Z")  # a newer version of a stored id
@@ -317,7 +318,7 @@ def test_only_scratch_tables_that_got_rows_are_emptied(monkeypatch):
         res = _run(store, cfg, [[_text(newer)] + twice], prepared=True)[0]
         assert res["accepted"] == 2 and res["quarantined"] == 1 and "LP-DUPLICATE" in str(res)
         assert sorted(deletes) == ["checked", "dup", "in", "multi", "replace", "stored"]
-        assert sorted(fills) == ["checked", "dup", "multi", "replace", "stored"]
+        assert sorted(fills) == ["checked", "dup", "multi", "replace"]
         for t in ("in", "checked", "multi", "stored", "dup", "replace"):
             assert store.con.execute(f"SELECT count(*) FROM temp.main._cdrp_{t}").fetchone()[0] == 0, t
     finally:
@@ -459,3 +460,99 @@ def test_postgres_group_with_a_nul_in_an_id_loses_only_that_cdr(pg_url):
             view.close()
     assert out[0].rejected == [] and out[0].changed
     assert isinstance(out[1], Exception) and "NULL-byte" in str(out[1]), out[1]
+
+
+def test_put_rows_with_new_keys_stores_the_same_and_refuses_a_stored_key_on_duckdb(backend):
+    """``new_keys=True`` (a plain INSERT on DuckDB): new keys end up stored exactly as without the hint; a key
+    that is stored after all fails the statement on DuckDB (the caller then redoes its work without the hint)
+    and is upserted as usual on PostgreSQL, which ignores the hint."""
+    import datetime as dt
+
+    import duckdb
+
+    def rows(ids, text):
+        return [{**_obj(i, "2025-03-01", text), "received_utc": dt.datetime(2026, 1, 1), "run_id": "r1"} for i in ids]
+
+    got = []
+    for hint in (False, True):
+        with Store(backend, create=True) as s:
+            s.con.execute("DELETE FROM ocpi_objects")
+            s.put_rows("ocpi_objects", rows(["A", "B", "it's"], "{}"), new_keys=hint)
+            got.append(s.query("SELECT * FROM ocpi_objects ORDER BY object_id").astype(str).values.tolist())
+            later = [{**r, "last_updated_utc": dt.datetime(2025, 4, 1)} for r in rows(["B", "C"], '{"v": 2}')]
+            if hint and not backend.startswith("postgresql"):
+                with pytest.raises(duckdb.ConstraintException):
+                    with s.transaction():
+                        s.put_rows("ocpi_objects", later, new_keys=True)
+                assert s.count("ocpi_objects") == 3  # the failed statement left nothing behind
+            else:
+                s.put_rows("ocpi_objects", later, new_keys=hint)
+                assert s.query("SELECT object_id, object_json FROM ocpi_objects ORDER BY object_id").values.tolist() \
+                    == [["A", "{}"], ["B", '{"v": 2}'], ["C", '{"v": 2}'], ["it's", "{}"]]
+    assert got[0] == got[1] and len(got[0]) == 3
+
+
+def test_receiver_stores_objects_of_new_cdrs_with_the_hint_and_recovers_when_one_is_stored(backend, monkeypatch):
+    """A group of new CDRs stores their objects with ``new_keys`` (a plain INSERT on DuckDB); a group with a
+    stored session does not. An object stored without its session (the session removed since) fails the plain
+    INSERT on DuckDB: the group is committed again with the upsert, and every CDR is accepted."""
+    from laadplan.api.ocpi.cdrs import CdrItem, commit_groups
+
+    hints = []
+    real = Store.put_rows
+
+    def spy(self, table, rows, *, new_keys=False):
+        if table == "ocpi_objects":
+            hints.append(new_keys)
+        return real(self, table, rows, new_keys=new_keys)
+
+    monkeypatch.setattr(Store, "put_rows", spy)
+    cfg = RegionConfig()
+
+    def items(*cdrs):
+        return [CdrItem("2.2.1", "NL", "ABC", r["id"], r, json.dumps(r)) for r in cdrs]
+
+    with Store(backend, create=True) as server:
+        view = server.cursor()
+        try:
+            first = commit_groups(view, cfg, items(_cdr(1), _cdr(2)))
+            assert hints == [True]
+            again = commit_groups(view, cfg, items(_cdr(1)))  # stored as it is: no hint
+            assert hints == [True, False]
+            view.con.execute("DELETE FROM sessions WHERE session_id = 'NL*ABC*P2'")  # the object stays
+            newer = _cdr(2, last_updated="2025-03-05T00:00:00Z", total_energy=14.0)
+            hints.clear()
+            third = commit_groups(view, cfg, items(_cdr(3), newer))
+            objs = view.query("SELECT object_id, object_json FROM ocpi_objects ORDER BY object_id")
+            sessions = view.query("SELECT session_id, energy_kwh FROM sessions ORDER BY session_id")
+        finally:
+            view.close()
+    assert [(v.rejected, v.changed) for v in first + again] == [([], True), ([], True), ([], False)]
+    assert [(v.rejected, v.changed) for v in third] == [([], True), ([], True)]
+    # DuckDB: the hinted INSERT failed on P2's stored object, the group went again without the hint
+    assert hints == ([True] if backend.startswith("postgresql") else [True, False])
+    assert objs["object_id"].tolist() == ["P1", "P2", "P3"]
+    assert json.loads(objs["object_json"][1])["total_energy"] == 14.0  # the newer version replaced it
+    assert sessions.values.tolist() == [["NL*ABC*P1", 16.5], ["NL*ABC*P2", 14.0], ["NL*ABC*P3", 16.5]]
+
+
+def test_duckdb_group_finds_a_stored_cdr_whose_id_has_a_nul():
+    """The stored-session lookup names the batch's ids as SQL literals, which cannot hold a NUL; DuckDB text can,
+    so a batch with such an id looks its stored sessions up with the join instead: pushed again, the stored
+    CDR is found (unchanged), not inserted a second time."""
+    from laadplan.api.ocpi.cdrs import CdrItem, commit_groups
+
+    odd = _cdr(2)
+    odd["id"] = "P\x002"
+    items = [CdrItem("2.2.1", "NL", "ABC", r["id"], r, json.dumps(r)) for r in (_cdr(1), odd)]
+    with Store(":memory:", create=True) as s:
+        view = s.cursor()
+        try:
+            first = commit_groups(view, RegionConfig(), items)
+            again = commit_groups(view, RegionConfig(), items)
+            n = view.count("sessions")
+        finally:
+            view.close()
+    assert [(v.rejected, v.changed) for v in first] == [([], True), ([], True)]
+    assert [(v.rejected, v.changed) for v in again] == [([], False), ([], False)]
+    assert n == 2

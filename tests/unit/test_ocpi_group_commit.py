@@ -67,10 +67,10 @@ def test_a_group_that_fails_is_committed_record_by_record(env, monkeypatch):
     s = app.state.store.cursor()
     real = ocdr._store_objects
 
-    def poisoned(store, cc, pid, items, run_id):
+    def poisoned(store, cc, pid, items, run_id, **kw):
         if any(it.cdr_id == "P2" for it in items):
             raise ValueError("poison")
-        return real(store, cc, pid, items, run_id)
+        return real(store, cc, pid, items, run_id, **kw)
 
     monkeypatch.setattr(ocdr, "_store_objects", poisoned)
     out = ocdr.commit_groups(s, load_config(None), [item(cdr("P1")), item(cdr("P2")), item(cdr("P3"))])

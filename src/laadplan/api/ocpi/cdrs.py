@@ -207,7 +207,9 @@ def session_id_of(it: CdrItem) -> str | None:
 def commit_cdrs(store, cfg, cc: str, pid: str, items: list[CdrItem]) -> list[Verdict]:
     """Validate and store the CDRs of one party as one ingest run in one transaction (retried on a write
     conflict); one verdict per item, in order."""
-    from laadplan.ingest.cdrs import ingest_cdr_records, prepare_cdr_batches
+    import duckdb
+
+    from laadplan.ingest.cdrs import forget_prepared, ingest_cdr_records, prepare_cdr_batches
 
     name = source_of(cc, pid)
     texts = [it.text for it in items]
@@ -215,6 +217,7 @@ def commit_cdrs(store, cfg, cc: str, pid: str, items: list[CdrItem]) -> list[Ver
     digest = hashlib.sha256(content.encode()).hexdigest()
     run_id = run_id_of(name, "cdrs", digest)
     records = [(k + 1, t) for k, t in enumerate(texts)]
+    safe = False  # True: store the objects without the hint that their keys are new (see below)
     for attempt in range(RETRIES):
         try:
             prepare_cdr_batches(store, cfg)  # the small-batch path's statements, before the transaction
@@ -233,9 +236,11 @@ def commit_cdrs(store, cfg, cc: str, pid: str, items: list[CdrItem]) -> list[Ver
                         "(SELECT raw FROM quarantine WHERE run_id = ?)", [name, run_id, run_id]).fetchall()
                 ok = [k for k in range(len(items)) if (k + 1) not in bad]
                 objs = [items[k] for k in ok if items[k].cdr_id is not None]
-                if objs:
-                    _store_objects(store, cc, pid, objs, run_id)
                 ups = res.upserts["sessions"]
+                if objs:
+                    # no accepted CDR had a stored session (every one was inserted): their objects are new too
+                    _store_objects(store, cc, pid, objs, run_id,
+                                   new_keys=not safe and not ups.updated and not ups.unchanged)
                 if ok and not ups.unchanged:  # every accepted record's session was written by this run
                     changed = set(ok)
                 elif ok and (ups.inserted or ups.updated):
@@ -246,6 +251,13 @@ def commit_cdrs(store, cfg, cc: str, pid: str, items: list[CdrItem]) -> list[Ver
                     changed = set()
             return [Verdict(bad.get(k + 1, []), k in changed) for k in range(len(items))]
         except Exception as e:  # noqa: BLE001 - a conflict is retried, anything else goes up
+            if not safe and isinstance(e, duckdb.ConstraintException):
+                # an object was stored without its session (removed since): the group again, objects upserted
+                log.info("OCPI CDR group of %d for %s: a pushed object is stored without its session; storing "
+                         "the objects with an upsert", len(items), name)
+                safe = True
+                forget_prepared(store)  # (the rolled-back transaction had filled its TEMP tables)
+                continue
             if not is_conflict(e):
                 raise
             log.info("OCPI CDR group of %d for %s: transaction conflict (attempt %d): %s", len(items), name,
@@ -257,17 +269,18 @@ def commit_cdrs(store, cfg, cc: str, pid: str, items: list[CdrItem]) -> list[Ver
                     "again", headers={"Retry-After": "1"})
 
 
-def _store_objects(store, cc: str, pid: str, items: list[CdrItem], run_id: str) -> None:
+def _store_objects(store, cc: str, pid: str, items: list[CdrItem], run_id: str, *, new_keys: bool = False) -> None:
     """Keep the accepted CDRs' JSON in ``ocpi_objects`` with :meth:`Store.upsert`'s semantics (a stored object
     is replaced only by a newer ``last_updated``; within the group the newest wins, the first on ties), through
     :meth:`Store.put_rows` (one statement; on PostgreSQL the primary key's index finds the stored keys, where
-    ``ocpi_objects`` grows by a row per pushed CDR)."""
+    ``ocpi_objects`` grows by a row per pushed CDR). ``new_keys``: none is stored (a plain INSERT on DuckDB,
+    whose ON CONFLICT reads every stored key: 49 against 5.7 ms for 128 objects at 1 M stored)."""
     now = utcnow()
     store.put_rows("ocpi_objects", [{
         "module": "cdrs", "country_code": cc, "party_id": pid, "object_id": it.cdr_id, "version": it.version,
         "object_json": it.text,  # (the body as received: read back with json.loads, see load_object)
         "last_updated_utc": parse_time(it.obj.get("last_updated")), "received_utc": now, "run_id": run_id}
-        for it in items])
+        for it in items], new_keys=new_keys)
 
 
 __all__ = ["post_cdr", "commit_cdrs", "commit_groups", "check_cdr", "CdrItem", "Verdict"]
