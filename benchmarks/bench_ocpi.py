@@ -25,11 +25,13 @@ group commit cost on top of the validator.
 **The store.** With ``--store region`` (the default when ``../shared/data`` is there) the store holds the real
 region's NDW charge points first (locations, EVSEs and 27,902 connectors of Zuid-Holland and Zeeland), as a
 production store does: the CDR rules look up connector power, and an empty store hid what that lookup cost.
-``--store empty`` (or no shared data) serves an empty store.
+``--store empty`` (or no shared data) serves an empty store. ``--stored N`` first adds N earlier CDRs of the
+party (sessions and their pushed objects, random ids among which the benchmark's fall): a store that has been
+receiving for a while, where a lookup that reads every stored key shows.
 
     .venv/bin/python benchmarks/bench_ocpi.py [--seconds 10] [--max-cdrs 3000] [--clients 1,8,32]
         [--backends duckdb,postgres] [--pg postgresql://postgres@127.0.0.1:5432/postgres] [--workers 2]
-        [--ceiling] [--client-procs 2] [--store region|empty]
+        [--ceiling] [--client-procs 2] [--store region|empty] [--stored N]
 """
 
 from __future__ import annotations
@@ -93,6 +95,36 @@ def load_region(db: str) -> dict:
         for f in NDW_CHARGE_POINTS:
             reader("locations")(s, str(f), RegionConfig())
         return {t: s.count(t) for t in ("locations", "evses", "connectors")}
+
+
+def grow_store(db: str, n: int) -> dict:
+    """``n`` earlier CDRs of the benchmark's party in the store at ``db``: sessions and their pushed objects
+    (``ocpi_objects``), with random ids (an md5) among which the benchmark's own ids fall, as a server's store
+    holds after months of pushes. A store's size showed only with such keys: a lookup that reads every stored
+    key is pruned by min/max when the new ids sort after the stored ones."""
+    from laadplan.store import Store
+    from laadplan.store import postgres as pgm
+
+    sessions = ("INSERT INTO sessions (session_id, country_code, party_id, location_id, evse_uid, connector_id, "
+                "start_utc, end_utc, energy_kwh, source, source_file, run_id, last_updated_utc) "
+                "SELECT 'NL*EQU*K' || md5(i::VARCHAR), 'NL', 'EQU', 'LOC' || (i % 5000), 'E' || (i % 9), '1', "
+                "TIMESTAMP '2025-01-01' + (i % 100000) * INTERVAL '1 minute', "
+                "TIMESTAMP '2025-01-01' + (i % 100000 + 60) * INTERVAL '1 minute', 10.0, 'ocpi', 'ocpi:NL*EQU', "
+                "'grown', TIMESTAMP '2025-06-01' FROM {range}")
+    objects = ("INSERT INTO ocpi_objects (module, country_code, party_id, object_id, version, object_json, "
+               "last_updated_utc, received_utc, run_id) SELECT 'cdrs', 'NL', 'EQU', 'K' || md5(i::VARCHAR), '2.2.1', "
+               "'{{\"id\": \"' || i || '\", \"x\": \"' || repeat('y', 800) || '\"}}', TIMESTAMP '2025-06-01', "
+               "TIMESTAMP '2025-06-01', 'grown' FROM {range}")
+    with Store(db) as s:
+        if s.backend == "postgres":
+            with s.transaction():
+                for sql in (sessions, objects):
+                    pgm.native_execute(s.con, sql.format(range=f"generate_series(0, {n - 1}) g(i)"))
+        else:
+            for sql in (sessions, objects):
+                s.con.execute(sql.format(range=f"range({n}) r(i)"))
+            s.con.execute("CHECKPOINT")
+        return {"sessions": s.count("sessions"), "ocpi_objects": s.count("ocpi_objects")}
 
 
 #: the benchmark's one operator token may send more than the default 6,000 requests a minute
@@ -174,7 +206,7 @@ def loadavg() -> float:
 
 
 def run_backend(backend: str, pg: str, levels: list[int], seconds: float, max_cdrs: int, workers: int = 1,
-                procs: int = 2, region: bool = False) -> list[dict]:
+                procs: int = 2, region: bool = False, stored: int = 0) -> list[dict]:
     """Serve a fresh store of ``backend``, measure the HTTP ceiling and every level; the rows printed."""
     from laadplan.store import Store
     from laadplan.store import postgres as pgm
@@ -192,6 +224,8 @@ def run_backend(backend: str, pg: str, levels: list[int], seconds: float, max_cd
             Store(db, create=True).close()
             if region:
                 print(json.dumps({"backend": backend, "store": "region", **load_region(str(db))}), flush=True)
+            if stored:
+                print(json.dumps({"backend": backend, "stored": grow_store(str(db), stored)}), flush=True)
             token = operator_token(db)
             auth = "Token " + base64.b64encode(token.encode()).decode()
             port = free_port()
@@ -256,6 +290,9 @@ def main() -> None:
     ap.add_argument("--store", choices=("region", "empty"), default=None,
                     help="region: load the real region's NDW charge points first (default when ../shared/data is "
                          "there); empty: an empty store")
+    ap.add_argument("--stored", type=int, default=0,
+                    help="First store this many earlier CDRs of the party (sessions and pushed objects, random ids): "
+                         "the intake of a store that has been receiving for a while")
     ap.add_argument("--ceiling", action="store_true",
                     help="Also measure the machine's HTTP ceiling: the same clients against a trivial ASGI app "
                          "under the same uvicorn settings (with --workers processes)")
@@ -278,7 +315,8 @@ def main() -> None:
         run_trivial(levels, a.seconds, a.max_cdrs, a.workers, a.client_procs)
     for backend in filter(None, (b.strip() for b in a.backends.split(","))):
         run_backend(backend, a.pg, levels, a.seconds, a.max_cdrs,
-                    a.workers if backend == "postgres" else 1, a.client_procs, region=a.store == "region")
+                    a.workers if backend == "postgres" else 1, a.client_procs, region=a.store == "region",
+                    stored=a.stored)
 
 
 if __name__ == "__main__":
