@@ -129,6 +129,8 @@ def create_app(db: str, config: RegionConfig | str | None = None, *, routers: It
         app.state.store = Store(db, create=True)
         if cfg.server.duckdb_threads:  # (on PostgreSQL: the DuckDB engine that runs its statements)
             app.state.store.con.execute(f"SET threads = {int(cfg.server.duckdb_threads)}")
+        if cfg.server.duckdb_checkpoint_mb and app.state.store.backend == "duckdb":
+            app.state.store.con.execute(f"SET checkpoint_threshold = '{int(cfg.server.duckdb_checkpoint_mb)}MB'")
         if freeze_gc:
             gc.collect()
             gc.freeze()
