@@ -405,11 +405,12 @@ FROM l
 """
 
 
-def power_sql(norm_table: str) -> str:
+def power_sql(norm_table: str, connectors: str = "connectors") -> str:
     """The connectors of the EVSEs of the records in ``norm_table`` (``country_code, party_id, location_id,
-    evse_uid, connector_id, power_kw``): all that :func:`checked_sql` reads of ``connectors`` for them."""
+    evse_uid, connector_id, power_kw``): all that :func:`checked_sql` reads of ``connectors`` for them.
+    ``connectors`` may name a relation of the stored connectors at the batch's locations only."""
     return ("SELECT c.country_code, c.party_id, c.location_id, c.evse_uid, c.connector_id, c.power_kw "
-            f"FROM connectors c SEMI JOIN {norm_table} n ON {_EVSE_KEY.format(a='c')}")
+            f"FROM {connectors} c SEMI JOIN {norm_table} n ON {_EVSE_KEY.format(a='c')}")
 
 
 def _content_hash(alias: str) -> str:

@@ -372,7 +372,7 @@ class _Batch:
             else:
                 now_sql = _cdr_sql._lit_ts(now_utc)
             if self.split:
-                sqls.update(norm=norm, power=_cdr_sql.power_sql(n["norm"]),
+                sqls.update(norm=norm,
                             checked_json=_cdr_sql.checked_sql(n["norm"], cfg, None, now_sql=now_sql,
                                                               connectors=n["power"]))
             else:
@@ -458,6 +458,25 @@ class _Batch:
             self.prep.dirty.add("stored")
         return n
 
+    def _power_by_locations(self) -> int:
+        """PostgreSQL, small batches: fill ``power`` with the connectors of the batch's EVSEs, read through a
+        filter on the batch's parties and locations named as literals: DuckDB hands it to PostgreSQL, whose
+        primary-key index (country_code, party_id, location_id, ...) finds them, where the semi-join of
+        :func:`_cdr_sql.power_sql` read every connector over the wire (16.5 ms per group of 64 on the region's
+        27,902 connectors). Records without a party or location match no connector (the key's columns are NOT
+        NULL), nor do values with a NUL character (PostgreSQL text holds none)."""
+        keys = [k for k in self.con.execute(f"SELECT DISTINCT country_code, party_id, location_id FROM {self.n['norm']}")
+                .fetchall() if all(v is not None and "\x00" not in v for v in k)]
+        if not keys:
+            return 0
+        where = " AND ".join(f"{col} IN ({', '.join(_lit(v) for v in sorted({k[i] for k in keys}))})"
+                             for i, col in enumerate(("country_code", "party_id", "location_id")))
+        sql = _cdr_sql.power_sql(self.n["norm"], connectors=f"(SELECT * FROM connectors WHERE {where})")
+        n = int(self.con.execute(f"INSERT INTO {self.n['power']} {sql}").fetchall()[0][0])
+        if n:
+            self.prep.dirty.add("power")
+        return n
+
     def _fill(self, key: str, sql: str) -> int:
         """Small batches: insert the rows of ``sql`` into the TEMP table ``key``; their number. A table that got
         no row is not marked for :meth:`_clear` (usually ``multi``, ``stored``, ``dup``, ``replace``: an empty
@@ -490,7 +509,7 @@ class _Batch:
         if self.prep is not None:
             if self.split:  # (PostgreSQL: see __init__)
                 self._fill("norm", self.sqls["norm"])
-                self._fill("power", self.sqls["power"])
+                self._power_by_locations()
             n_read = self._fill("checked", checked_sql)
             # the broken records, and whether a valid record's id occurs twice (usually not: then the statement
             # filling ``multi`` is not run). Counted here from the batch's few rows: a DISTINCT count in SQL
