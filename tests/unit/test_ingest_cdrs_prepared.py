@@ -556,3 +556,32 @@ def test_duckdb_group_finds_a_stored_cdr_whose_id_has_a_nul():
     assert [(v.rejected, v.changed) for v in first] == [([], True), ([], True)]
     assert [(v.rejected, v.changed) for v in again] == [([], False), ([], False)]
     assert n == 2
+
+
+def test_postgres_lookups_of_a_lone_cdr_reach_the_key_indexes(pg_url, capfd):
+    """A lone pushed CDR (the usual push: a few per second region-wide) looks up its stored session and its
+    EVSE's connectors in PostgreSQL by one id and one location. DuckDB sends a one-value filter as
+    ``= 'v' COLLATE "C"``, which PostgreSQL cannot answer from a key index built with the database's collation
+    (it reads the whole table); the lookups name the value twice so that an IN list goes out. Checked on the
+    statements DuckDB sends (``pg_debug_show_queries``)."""
+    from laadplan.api.ocpi.cdrs import CdrItem, commit_groups
+
+    one = _cdr(1)
+    with Store(pg_url, create=True) as s:
+        view = s.cursor()
+        try:
+            commit_groups(view, RegionConfig(), [CdrItem("2.2.1", "NL", "ABC", "warm", _cdr(0), json.dumps(_cdr(0)))])
+            capfd.readouterr()
+            view.con.execute("SET pg_debug_show_queries = true")
+            out = commit_groups(view, RegionConfig(), [CdrItem("2.2.1", "NL", "ABC", one["id"], one, json.dumps(one))])
+            view.con.execute("SET pg_debug_show_queries = false")
+        finally:
+            view.close()
+    cap = capfd.readouterr()
+    sent = [ln for ln in (cap.out + cap.err).splitlines() if "COPY (SELECT" in ln]
+    assert out[0].rejected == [] and out[0].changed
+    by_table = {t: [ln for ln in sent if f'FROM "public"."{t}" WHERE' in ln] for t in ("sessions", "connectors")}
+    assert by_table["sessions"] and by_table["connectors"], sent
+    for t, col in (("sessions", "session_id"), ("connectors", "location_id")):
+        for ln in by_table[t]:
+            assert 'COLLATE "C"' not in ln and f'"{col}" IN (' in ln, ln

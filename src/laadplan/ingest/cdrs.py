@@ -227,6 +227,15 @@ def _lit(v: str) -> str:
     return "'" + str(v).replace("'", "''") + "'"
 
 
+def _in_list(values) -> str:
+    """``IN (...)`` of the distinct ``values`` as literals, for a filter DuckDB hands to PostgreSQL. One value is
+    named twice: DuckDB sends a one-value list as ``col = 'v' COLLATE "C"``, and PostgreSQL cannot use a key
+    index built with the database's collation (C.UTF-8 here) for that comparison: it read the whole table (a
+    single pushed CDR's stored-session lookup scanned every session; the list uses the index)."""
+    vals = sorted(set(values))
+    return "IN (" + ", ".join(_lit(v) for v in (vals * 2 if len(vals) == 1 else vals)) + ")"
+
+
 class _Prepared:
     """The small-batch path's state on one connection: its TEMP scratch tables and the statements prepared
     over them (SQL text -> statement name). A statement costs DuckDB more to plan (parse, bind, optimise)
@@ -451,8 +460,7 @@ class _Batch:
             ids = [i for i in ids if "\x00" not in i]
         if not ids:
             return 0
-        lits = ", ".join(_lit(i) for i in sorted(set(ids)))
-        sql = _cdr_sql.stored_sql(self.n["checked"], sessions=f"(SELECT * FROM sessions WHERE session_id IN ({lits}))")
+        sql = _cdr_sql.stored_sql(self.n["checked"], sessions=f"(SELECT * FROM sessions WHERE session_id {_in_list(ids)})")
         n = int(self.con.execute(f"INSERT INTO {self.n['stored']} {sql}").fetchall()[0][0])
         if n:
             self.prep.dirty.add("stored")
@@ -469,7 +477,7 @@ class _Batch:
                 .fetchall() if all(v is not None and "\x00" not in v for v in k)]
         if not keys:
             return 0
-        where = " AND ".join(f"{col} IN ({', '.join(_lit(v) for v in sorted({k[i] for k in keys}))})"
+        where = " AND ".join(f"{col} {_in_list(k[i] for k in keys)}"
                              for i, col in enumerate(("country_code", "party_id", "location_id")))
         sql = _cdr_sql.power_sql(self.n["norm"], connectors=f"(SELECT * FROM connectors WHERE {where})")
         n = int(self.con.execute(f"INSERT INTO {self.n['power']} {sql}").fetchall()[0][0])
