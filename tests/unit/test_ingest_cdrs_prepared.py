@@ -585,3 +585,36 @@ def test_postgres_lookups_of_a_lone_cdr_reach_the_key_indexes(pg_url, capfd):
     for t, col in (("sessions", "session_id"), ("connectors", "location_id")):
         for ln in by_table[t]:
             assert 'COLLATE "C"' not in ln and f'"{col}" IN (' in ln, ln
+
+
+def test_stored_objects_are_fetched_by_key_on_both_backends(backend, capfd):
+    """load_object (GET of a pushed CDR, location, session or tariff) finds an object by its key, quotes and
+    all, and nothing for another key or a NUL character; on PostgreSQL the key goes out as IN lists (an ``=``
+    filter goes out with COLLATE "C" and read the whole table there, see in_list)."""
+    import datetime as dt
+
+    from laadplan.api.ocpi.core import load_object
+
+    rows = [{**_obj(i, "2025-03-01", json.dumps({"id": i})), "received_utc": dt.datetime(2026, 1, 1), "run_id": "r"}
+            for i in ("A", "it's", "B")]
+    with Store(backend, create=True) as s:
+        s.put_rows("ocpi_objects", rows)
+        if s.backend == "postgres":
+            s.con.execute("SET pg_debug_show_queries = true")
+        capfd.readouterr()
+        assert load_object(s, "cdrs", "nl", "abc", "it's") == {"id": "it's"}
+        assert load_object(s, "cdrs", "NL", "ABC", "A") == {"id": "A"}
+        assert load_object(s, "cdrs", "NL", "ABC", "C") is None
+        assert load_object(s, "cdrs", "NL", "OTH", "A") is None
+        assert load_object(s, "cdrs", "NL", "ABC", "A\x00") is None
+        cap = capfd.readouterr()
+    if backend.startswith("postgresql"):
+        sent = [ln for ln in (cap.out + cap.err).splitlines() if 'FROM "public"."ocpi_objects" WHERE' in ln]
+        assert len(sent) == 4 and all('COLLATE "C"' not in ln and '"object_id" IN (' in ln for ln in sent), sent
+
+
+def test_in_list_names_the_distinct_values_and_one_twice():
+    from laadplan.store import in_list
+
+    assert in_list(["b", "a", "b"]) == "IN ('a', 'b')"
+    assert in_list(["it's"]) == "IN ('it''s', 'it''s')"

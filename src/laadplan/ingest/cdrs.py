@@ -78,7 +78,7 @@ from laadplan.ingest._csvstream import set_field_limit
 from laadplan.ingest._io import SourceError, open_binary, open_text, source_name
 from laadplan.ingest._records import Limits, detect_container, iter_json_records
 from laadplan.ingest.base import IngestResult, Progress, Quarantine, log_run, utcnow
-from laadplan.store import Store, UpsertResult, complete, prepare_statement
+from laadplan.store import Store, UpsertResult, complete, in_list, prepare_statement
 
 log = logging.getLogger(__name__)
 
@@ -225,15 +225,6 @@ _TEMP_NAMES["ctx"] = f"(SELECT now_utc, source_file, run_id FROM {_TEMP_NAMES['i
 
 def _lit(v: str) -> str:
     return "'" + str(v).replace("'", "''") + "'"
-
-
-def _in_list(values) -> str:
-    """``IN (...)`` of the distinct ``values`` as literals, for a filter DuckDB hands to PostgreSQL. One value is
-    named twice: DuckDB sends a one-value list as ``col = 'v' COLLATE "C"``, and PostgreSQL cannot use a key
-    index built with the database's collation (C.UTF-8 here) for that comparison: it read the whole table (a
-    single pushed CDR's stored-session lookup scanned every session; the list uses the index)."""
-    vals = sorted(set(values))
-    return "IN (" + ", ".join(_lit(v) for v in (vals * 2 if len(vals) == 1 else vals)) + ")"
 
 
 class _Prepared:
@@ -460,7 +451,7 @@ class _Batch:
             ids = [i for i in ids if "\x00" not in i]
         if not ids:
             return 0
-        sql = _cdr_sql.stored_sql(self.n["checked"], sessions=f"(SELECT * FROM sessions WHERE session_id {_in_list(ids)})")
+        sql = _cdr_sql.stored_sql(self.n["checked"], sessions=f"(SELECT * FROM sessions WHERE session_id {in_list(ids)})")
         n = int(self.con.execute(f"INSERT INTO {self.n['stored']} {sql}").fetchall()[0][0])
         if n:
             self.prep.dirty.add("stored")
@@ -477,7 +468,7 @@ class _Batch:
                 .fetchall() if all(v is not None and "\x00" not in v for v in k)]
         if not keys:
             return 0
-        where = " AND ".join(f"{col} {_in_list(k[i] for k in keys)}"
+        where = " AND ".join(f"{col} {in_list(k[i] for k in keys)}"
                              for i, col in enumerate(("country_code", "party_id", "location_id")))
         sql = _cdr_sql.power_sql(self.n["norm"], connectors=f"(SELECT * FROM connectors WHERE {where})")
         n = int(self.con.execute(f"INSERT INTO {self.n['power']} {sql}").fetchall()[0][0])
