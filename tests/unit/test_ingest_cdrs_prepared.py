@@ -618,3 +618,26 @@ def test_in_list_names_the_distinct_values_and_one_twice():
 
     assert in_list(["b", "a", "b"]) == "IN ('a', 'b')"
     assert in_list(["it's"]) == "IN ('it''s', 'it''s')"
+
+
+def test_key_filter_suits_each_backend():
+    from laadplan.store import key_filter
+
+    assert key_filter("postgres", {"a": "x", "b": "it's"}) == ("\"a\" IN ('x', 'x') AND \"b\" IN ('it''s', 'it''s')", [])
+    assert key_filter("postgres", {"a": "x\x00"}) == ("FALSE", [])
+    assert key_filter("duckdb", {"a": "x", "b": "y\x00"}) == ('"a" = ? AND "b" = ?', ["x", "y\x00"])
+
+
+def test_postgres_push_looks_its_run_up_by_the_key_index(pg_url, capfd):
+    """An OCPI push (location, session, tariff) asks whether its run is stored already: by run_id, named as a
+    list on PostgreSQL (an ``=`` filter read all of ingest_runs there, which grows by a run per push)."""
+    from laadplan.api.ocpi.core import push
+    from laadplan.ingest.base import IngestResult
+
+    with Store(pg_url, create=True) as s:
+        s.con.execute("SET pg_debug_show_queries = true")
+        capfd.readouterr()
+        out = push(s, "locations", "NL", "ABC", '{"id": "L1"}', lambda store, name, digest: IngestResult("locations", name))
+        cap = capfd.readouterr()
+    sent = [ln for ln in (cap.out + cap.err).splitlines() if 'FROM "public"."ingest_runs" WHERE' in ln]
+    assert out.changed and sent and all('"run_id" IN (' in ln and 'COLLATE "C"' not in ln for ln in sent), sent

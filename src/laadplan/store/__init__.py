@@ -177,6 +177,17 @@ def in_list(values: Iterable[str]) -> str:
     return "IN (" + ", ".join("'" + v.replace("'", "''") + "'" for v in (vals * 2 if len(vals) == 1 else vals)) + ")"
 
 
+def key_filter(backend: str, key: dict[str, str]) -> tuple[str, list]:
+    """``(where, params)`` selecting the rows whose text columns equal ``key``'s values, as each backend finds
+    them by an index: on PostgreSQL :func:`in_list` literals (a value with a NUL character matches nothing
+    there: ``FALSE``), on DuckDB ``col = ?`` parameters (its key lookups by ``=`` are the fast form there)."""
+    if backend == "postgres":
+        if any("\x00" in v for v in key.values()):
+            return "FALSE", []
+        return " AND ".join(f'"{c}" {in_list([v])}' for c, v in key.items()), []
+    return " AND ".join(f'"{c}" = ?' for c in key), list(key.values())
+
+
 def _pg_literal(v: Any) -> str:
     """A value as a PostgreSQL literal for :meth:`Store.put_rows` (strings quoted with standard conforming
     strings, PostgreSQL's default: only ``'`` is doubled)."""
