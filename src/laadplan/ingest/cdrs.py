@@ -451,7 +451,8 @@ class _Batch:
             ids = [i for i in ids if "\x00" not in i]
         if not ids:
             return 0
-        sql = _cdr_sql.stored_sql(self.n["checked"], sessions=f"(SELECT * FROM sessions WHERE session_id {in_list(ids)})")
+        sql = _cdr_sql.stored_sql(self.n["checked"],
+                                  sessions=f"(SELECT * FROM sessions WHERE session_id {in_list(ids)})")
         n = int(self.con.execute(f"INSERT INTO {self.n['stored']} {sql}").fetchall()[0][0])
         if n:
             self.prep.dirty.add("stored")
@@ -464,8 +465,8 @@ class _Batch:
         :func:`_cdr_sql.power_sql` read every connector over the wire (16.5 ms per group of 64 on the region's
         27,902 connectors). Records without a party or location match no connector (the key's columns are NOT
         NULL), nor do values with a NUL character (PostgreSQL text holds none)."""
-        keys = [k for k in self.con.execute(f"SELECT DISTINCT country_code, party_id, location_id FROM {self.n['norm']}")
-                .fetchall() if all(v is not None and "\x00" not in v for v in k)]
+        rows = self.con.execute(f"SELECT DISTINCT country_code, party_id, location_id FROM {self.n['norm']}").fetchall()
+        keys = [k for k in rows if all(v is not None and "\x00" not in v for v in k)]
         if not keys:
             return 0
         where = " AND ".join(f"{col} {in_list(k[i] for k in keys)}"

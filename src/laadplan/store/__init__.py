@@ -170,9 +170,9 @@ def in_list(values: Iterable[str]) -> str:
     """``IN (...)`` of the distinct text ``values`` as DuckDB literals, for a filter on an attached PostgreSQL
     table: DuckDB hands it to PostgreSQL, whose key index finds the rows. One value is named twice: DuckDB sends a
     one-value filter (``= ?`` or ``IN ('v')``) as ``col = 'v' COLLATE "C"``, and PostgreSQL cannot use an index
-    built with the database's collation (C.UTF-8 here) for that comparison, so it read the whole table (a pushed
-    CDR's stored-session lookup, a CDR fetched by id: ~200 ms at 1 M rows; with the list ~1 ms). Values with a
-    NUL character cannot be literals (and PostgreSQL text holds none): leave them out before."""
+    built with the database's collation (C.UTF-8 here) for that comparison, so it read the whole table (at 1 M
+    rows a lone pushed CDR's commit took 88 ms instead of 18, a GET of a pushed object ~200 ms instead of ~1).
+    Values with a NUL character cannot be literals (and PostgreSQL text holds none): leave them out before."""
     vals = sorted(set(values))
     return "IN (" + ", ".join("'" + v.replace("'", "''") + "'" for v in (vals * 2 if len(vals) == 1 else vals)) + ")"
 
