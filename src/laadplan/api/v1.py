@@ -39,7 +39,7 @@ from fastapi.responses import HTMLResponse
 
 from laadplan.api import auth
 from laadplan.api.app import config_of, get_store, require
-from laadplan.store import Store
+from laadplan.store import Store, key_filter
 
 PREFIX = "/api/v1"
 
@@ -574,9 +574,10 @@ def _locations(store: Store, p: auth.Principal, gm, bu, bbox, party: tuple | Non
     if party:
         where.append("upper(country_code) = ? AND upper(party_id) = ?")
         params += [party[0].upper(), party[1].upper()]
-    if key:
-        where.append("country_code = ? AND party_id = ? AND location_id = ?")
-        params += list(key)
+    if key:  # (by the key's index on either backend: see laadplan.store.key_filter)
+        w, ps = key_filter(store.backend, dict(zip(("country_code", "party_id", "location_id"), key)))
+        where.append(w)
+        params += ps
     df = store.query(f"SELECT {', '.join(LOCATION_PROPS)} FROM locations"
                      + (" WHERE " + " AND ".join(where) if where else "")
                      + " ORDER BY country_code, party_id, location_id", params)
@@ -619,9 +620,9 @@ def get_location(request: Request,
     if p.role == "gemeente" and df["gm_code"].iloc[0] != p.gm_code:
         raise HTTPException(403, f"this token reads gemeente {p.gm_code} only")
     feat = feature_collection(df, _OnePage())["features"][0]
+    w, ps = key_filter(store.backend, {"country_code": country_code, "party_id": party_id, "location_id": location_id})
     ev = store.query("SELECT evse_uid, evse_id, status, max_power_kw, n_connectors, smart_charging_capable, "
-                     "last_updated_utc FROM evses WHERE country_code = ? AND party_id = ? AND location_id = ? "
-                     "ORDER BY evse_uid", [country_code, party_id, location_id])
+                     f"last_updated_utc FROM evses WHERE {w} ORDER BY evse_uid", ps)
     feat["properties"]["evses"] = records(ev)
     return feat
 

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from laadplan.config import RegionConfig
+from laadplan.store import key_filter
 from laadplan.web import mvt
 
 CACHE_S = 300.0
@@ -115,8 +116,8 @@ def location_detail(store, cfg: RegionConfig, key: str, idx: int) -> dict | None
     r = f.iloc[idx]
     loc_key = r["key"]
     cc, pid, lid = r["country_code"], r["party_id"], r["location_id"]
-    ev = store.query("SELECT evse_id, evse_uid, status, max_power_kw FROM evses WHERE country_code = ? AND "
-                     "party_id = ? AND location_id = ? ORDER BY evse_uid", [cc, pid, lid])
+    w, ps = key_filter(store.backend, {"country_code": cc, "party_id": pid, "location_id": lid})  # (key index)
+    ev = store.query(f"SELECT evse_id, evse_uid, status, max_power_kw FROM evses WHERE {w} ORDER BY evse_uid", ps)
     return {"id": idx, "key": loc_key, "location_id": lid, "name": _num(r["name"]), "gm_code": _num(r["gm_code"]), "n_evses": _num(r["n_evses"]),
             "has_dc": _num(r["has_dc"]), "peak_how_occupancy_share": _num(r["peak_share"]),
             "occupancy_source": pts["source"], "period_days": cfg.placement.trigger_window_days,
