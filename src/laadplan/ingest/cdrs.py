@@ -78,7 +78,7 @@ from laadplan.ingest._csvstream import set_field_limit
 from laadplan.ingest._io import SourceError, open_binary, open_text, source_name
 from laadplan.ingest._records import Limits, detect_container, iter_json_records
 from laadplan.ingest.base import IngestResult, Progress, Quarantine, log_run, utcnow
-from laadplan.store import Store, UpsertResult, complete, in_list, prepare_statement
+from laadplan.store import Store, UpsertResult, complete, in_list, prepare_statement, sql_literal
 
 log = logging.getLogger(__name__)
 
@@ -221,10 +221,6 @@ _TEMP_NAMES = {k: "temp.main._cdrp_" + k for k in _ARROW_NAMES}
 # the batch's time, source name and run id ride on its records (one INSERT fills both, one DELETE empties both:
 # each statement costs ~0.2-0.4 ms, more than the rows of a pushed group): ``ctx`` is their one-row view
 _TEMP_NAMES["ctx"] = f"(SELECT now_utc, source_file, run_id FROM {_TEMP_NAMES['in']} LIMIT 1)"
-
-
-def _lit(v: str) -> str:
-    return "'" + str(v).replace("'", "''") + "'"
 
 
 class _Prepared:
@@ -610,8 +606,8 @@ class _Batch:
         if self.prep is not None:  # the prepared statement takes them from the batch's ctx row
             src_sql, run_sql, ctx = "_x.source_file", "_x.run_id", f", {n['ctx']} _x"
         else:
-            src_sql, ctx = _lit(self.src), ""
-            run_sql = _lit(self.store.run_id) if self.store.run_id is not None else "NULL"
+            src_sql, ctx = sql_literal(self.src), ""
+            run_sql = sql_literal(self.store.run_id) if self.store.run_id is not None else "NULL"
         sel = ", ".join(f"CAST({src_sql} AS {model.SQL_TYPES[c.type]}) AS {c.name}" if c.name == "source_file"
                         else f"CAST({run_sql} AS {model.SQL_TYPES[c.type]}) AS {c.name}" if c.name == "run_id"
                         else f"CAST(c.{c.name} AS {model.SQL_TYPES[c.type]}) AS {c.name}" for c in t.columns)

@@ -33,7 +33,8 @@ import numpy as np
 import pandas as pd
 
 from laadplan.kpi.calendar import hour_calendar, how_label, periods
-from laadplan.kpi.usage import EXCLUDED_STATUSES, _as_date, _epoch, _sql_str
+from laadplan.kpi.usage import EXCLUDED_STATUSES, _as_date, _epoch
+from laadplan.store import sql_literal
 
 log = logging.getLogger(__name__)
 
@@ -67,8 +68,8 @@ def compute_status_occupancy(con: duckdb.DuckDBPyConnection, occupancy_obs: str,
     tag = uuid.uuid4().hex[:8]
     t_cal, t_obs, t_occ, t_iv, t_snap = (f"_st_{n}_{tag}" for n in ("cal", "obs", "occ", "iv", "snap"))
     con.register(t_cal + "_df", cal)
-    occ_list = ", ".join(_sql_str(s) for s in occupied) or "NULL"
-    excl = ", ".join(_sql_str(s) for s in EXCLUDED_STATUSES)
+    occ_list = ", ".join(sql_literal(s) for s in occupied) or "NULL"
+    excl = ", ".join(sql_literal(s) for s in EXCLUDED_STATUSES)
     try:
         con.execute(f"CREATE TEMP TABLE {t_cal} AS SELECT * FROM {t_cal}_df")
         # location-level observations: occupancy snapshots first, EVSE status history for the rest

@@ -64,6 +64,7 @@ import numpy as np
 import pandas as pd
 
 from laadplan.kpi.calendar import Period, hour_calendar, how_label, periods, periods_frame
+from laadplan.store import sql_literal
 
 log = logging.getLogger(__name__)
 
@@ -644,16 +645,12 @@ def _as_date(d: Any) -> date | None:
     return date.fromisoformat(str(d))
 
 
-def _sql_str(v: str) -> str:
-    return "'" + str(v).replace("'", "''") + "'"
-
-
 def evses_relation(gm: str | None = None) -> str:
     """The counted EVSEs with their area codes, as a parenthesised SELECT over the store tables."""
-    excl = ", ".join(_sql_str(s) for s in EXCLUDED_STATUSES)
+    excl = ", ".join(sql_literal(s) for s in EXCLUDED_STATUSES)
     where = f"coalesce(e.status, '') NOT IN ({excl})"
     if gm:
-        where += f" AND l.gm_code = {_sql_str(gm)}"
+        where += f" AND l.gm_code = {sql_literal(gm)}"
     return (f"(SELECT e.country_code, e.party_id, e.location_id, e.evse_uid, l.gm_code, l.bu_code "
             f"FROM evses e LEFT JOIN locations l USING (country_code, party_id, location_id) WHERE {where})")
 

@@ -28,7 +28,7 @@ from markupsafe import Markup
 from laadplan.config import RegionConfig
 from laadplan.report import charts
 from laadplan.report.labels import month_nl, nl, weekday_nl
-from laadplan.store import Store
+from laadplan.store import Store, sql_literal
 
 log = logging.getLogger(__name__)
 NA = "niet beschikbaar"
@@ -83,10 +83,6 @@ def fmt_value(v: Any, kind: str = "int") -> str:
         s = f"{float(v):,.1f}".replace(",", "\u2009").replace(".", ",").replace("\u2009", ".")
         return s + {"days": " dagen", "h": " uur", "dec1": ""}[kind]
     return f"{float(v):,.0f}".replace(",", ".")
-
-
-def sql_literal(v: str) -> str:
-    return "'" + str(v).replace("'", "''") + "'"
 
 
 @dataclass

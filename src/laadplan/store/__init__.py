@@ -166,6 +166,11 @@ def _keyed_table(table: str, rows: list[dict[str, Any]]) -> model.Table:
     return t
 
 
+def sql_literal(v: Any) -> str:
+    """``v`` as a SQL string literal (``'`` doubled), for DuckDB and PostgreSQL alike."""
+    return "'" + str(v).replace("'", "''") + "'"
+
+
 def in_list(values: Iterable[str]) -> str:
     """``IN (...)`` of the distinct text ``values`` as DuckDB literals, for a filter on an attached PostgreSQL
     table: DuckDB hands it to PostgreSQL, whose key index finds the rows. One value is named twice: DuckDB sends a
@@ -174,7 +179,7 @@ def in_list(values: Iterable[str]) -> str:
     rows a lone pushed CDR's commit took 88 ms instead of 18, a GET of a pushed object ~200 ms instead of ~1).
     Values with a NUL character cannot be literals (and PostgreSQL text holds none): leave them out before."""
     vals = sorted(set(values))
-    return "IN (" + ", ".join("'" + v.replace("'", "''") + "'" for v in (vals * 2 if len(vals) == 1 else vals)) + ")"
+    return "IN (" + ", ".join(sql_literal(v) for v in (vals * 2 if len(vals) == 1 else vals)) + ")"
 
 
 def key_filter(backend: str, key: dict[str, str]) -> tuple[str, list]:
@@ -209,7 +214,7 @@ def _pg_literal(v: Any) -> str:
     s = str(v)
     if "\x00" in s:
         raise ValueError("PostgreSQL text cannot hold a NUL character")
-    return "'" + s.replace("'", "''") + "'"
+    return sql_literal(s)
 
 
 class Store:
@@ -478,7 +483,7 @@ class Store:
         run when it is part of the key), else NULL."""
         if column == "run_id":
             if self.run_id:
-                return "'" + self.run_id.replace("'", "''") + "'"
+                return sql_literal(self.run_id)
             if column in t.primary_key:
                 return "''"
         return "NULL"

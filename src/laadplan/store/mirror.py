@@ -65,6 +65,8 @@ from urllib.parse import urlsplit
 import duckdb
 import pandas as pd
 
+from laadplan.store import sql_literal
+
 if TYPE_CHECKING:
     from laadplan.store import Store
 
@@ -141,14 +143,10 @@ def churn_s() -> float:
         return CHURN_S
 
 
-def _lit(s: str) -> str:
-    return "'" + s.replace("'", "''") + "'"
-
-
 def read_version(store: "Store", table: str, columns: list[str]) -> TableVersion | str:
     """The table's key and version, or a reason why it has none (no change log, trigger missing)."""
     m = META_SCHEMA
-    t = _lit(table)
+    t = sql_literal(table)
     have = store.native_query(
         f"SELECT to_regclass('{m}.table_changes') IS NOT NULL AS log, "
         f"to_regclass('{m}.store_identity') IS NOT NULL AS ident, "
@@ -164,14 +162,14 @@ def read_version(store: "Store", table: str, columns: list[str]) -> TableVersion
         f"coalesce(host(inet_server_addr()), '') || ':' || current_setting('port') AS server, "
         f"(SELECT string_agg(a.attname || ' ' || format_type(a.atttypid, a.atttypmod), ', ' ORDER BY a.attnum) "
         f" FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped) AS cols, "
-        f"(SELECT count(*) FROM pg_trigger g WHERE g.tgrelid = c.oid AND g.tgname = {_lit(TRIGGER)} "
+        f"(SELECT count(*) FROM pg_trigger g WHERE g.tgrelid = c.oid AND g.tgname = {sql_literal(TRIGGER)} "
         f" AND g.tgenabled = 'A')::bigint AS triggers, "
         f"(SELECT coalesce(sum(weight), 0) FROM {m}.table_changes WHERE table_name = {t})::bigint AS version, "
         f"(SELECT count(*) FROM {m}.table_changes WHERE table_name = {t})::bigint AS log_rows, "
         f"(SELECT count(DISTINCT xmin::text) FROM {m}.table_changes WHERE table_name = {t} "
         f" AND at > clock_timestamp() - make_interval(secs => {churn_s()!r}))::bigint AS recent_tx "
         f"FROM pg_database d, pg_class c "
-        f"WHERE d.datname = current_database() AND c.oid = to_regclass({_lit('public.' + table)})")
+        f"WHERE d.datname = current_database() AND c.oid = to_regclass({sql_literal('public.' + table)})")
     if row.empty:
         return f"no table {table}"
     r = row.iloc[0]
@@ -190,7 +188,7 @@ def read_version(store: "Store", table: str, columns: list[str]) -> TableVersion
 
 def compact(store: "Store", table: str) -> None:
     """Replace the table's change-log rows by one row with their summed weight (one atomic statement)."""
-    m, t = META_SCHEMA, _lit(table)
+    m, t = META_SCHEMA, sql_literal(table)
     store.native_execute(
         f"WITH d AS (DELETE FROM {m}.table_changes WHERE table_name = {t} AND id <= "
         f"(SELECT max(id) FROM {m}.table_changes WHERE table_name = {t}) RETURNING weight) "
@@ -227,7 +225,7 @@ def _build(store: "Store", table: str, columns: list[str], final: Path) -> None:
     alias = _alias("b")
     cols = ", ".join(f'"{c}"' for c in columns)
     try:
-        store.con.execute(f"ATTACH {_lit(str(tmp))} AS {alias}")
+        store.con.execute(f"ATTACH {sql_literal(str(tmp))} AS {alias}")
         try:
             store.con.execute(f'CREATE TABLE {alias}.main."{table}" AS SELECT {cols} FROM "{table}"')
         finally:
@@ -284,7 +282,7 @@ def open_mirror(store: "Store", table: str, columns: list[str]) -> str | None:
         alias = _alias("r")
         if final.exists():
             try:
-                store.con.execute(f"ATTACH {_lit(str(final))} AS {alias} (READ_ONLY)")
+                store.con.execute(f"ATTACH {sql_literal(str(final))} AS {alias} (READ_ONLY)")
                 cols = ", ".join(f'"{c}"' for c in columns)
                 store.con.execute(f'SELECT {cols} FROM {alias}.main."{table}" LIMIT 0').fetchall()
                 STATS["reused"] += 1
@@ -295,7 +293,7 @@ def open_mirror(store: "Store", table: str, columns: list[str]) -> str | None:
                 log.info("mirror %s unusable (%s); making it again", final.name, str(e).splitlines()[0])
                 final.unlink(missing_ok=True)
                 _build(store, table, columns, final)
-                store.con.execute(f"ATTACH {_lit(str(final))} AS {alias} (READ_ONLY)")
+                store.con.execute(f"ATTACH {sql_literal(str(final))} AS {alias} (READ_ONLY)")
         elif churn_s() > 0 and v.recent_tx >= 2:
             log.info("%s is being written (%d transactions in the last %.0f s): read from PostgreSQL directly, "
                      "no mirror made", table, v.recent_tx, churn_s())
@@ -303,7 +301,7 @@ def open_mirror(store: "Store", table: str, columns: list[str]) -> str | None:
             return None
         else:
             _build(store, table, columns, final)
-            store.con.execute(f"ATTACH {_lit(str(final))} AS {alias} (READ_ONLY)")
+            store.con.execute(f"ATTACH {sql_literal(str(final))} AS {alias} (READ_ONLY)")
             try:
                 _prune(d, table, v.key, final)
             except OSError as e:
