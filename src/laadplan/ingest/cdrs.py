@@ -447,12 +447,8 @@ class _Batch:
             ids = [i for i in ids if "\x00" not in i]
         if not ids:
             return 0
-        sql = _cdr_sql.stored_sql(self.n["checked"],
-                                  sessions=f"(SELECT * FROM sessions WHERE session_id {in_list(ids)})")
-        n = int(self.con.execute(f"INSERT INTO {self.n['stored']} {sql}").fetchall()[0][0])
-        if n:
-            self.prep.dirty.add("stored")
-        return n
+        return self._fill("stored", _cdr_sql.stored_sql(
+            self.n["checked"], sessions=f"(SELECT * FROM sessions WHERE session_id {in_list(ids)})"), prepared=False)
 
     def _power_by_locations(self) -> int:
         """PostgreSQL, small batches: fill ``power`` with the connectors of the batch's EVSEs, read through a
@@ -467,17 +463,16 @@ class _Batch:
             return 0
         where = " AND ".join(f"{col} {in_list(k[i] for k in keys)}"
                              for i, col in enumerate(("country_code", "party_id", "location_id")))
-        sql = _cdr_sql.power_sql(self.n["norm"], connectors=f"(SELECT * FROM connectors WHERE {where})")
-        n = int(self.con.execute(f"INSERT INTO {self.n['power']} {sql}").fetchall()[0][0])
-        if n:
-            self.prep.dirty.add("power")
-        return n
+        return self._fill("power", _cdr_sql.power_sql(
+            self.n["norm"], connectors=f"(SELECT * FROM connectors WHERE {where})"), prepared=False)
 
-    def _fill(self, key: str, sql: str) -> int:
+    def _fill(self, key: str, sql: str, *, prepared: bool = True) -> int:
         """Small batches: insert the rows of ``sql`` into the TEMP table ``key``; their number. A table that got
         no row is not marked for :meth:`_clear` (usually ``multi``, ``stored``, ``dup``, ``replace``: an empty
-        DELETE still costs a statement's fixed time, ~0.5 ms)."""
-        n = int(self.prep.run(f"INSERT INTO {self.n[key]} {sql}").fetchall()[0][0])
+        DELETE still costs a statement's fixed time, ~0.5 ms). ``prepared=False``: a statement whose text is the
+        batch's own (literals), executed once."""
+        insert = f"INSERT INTO {self.n[key]} {sql}"
+        n = int((self.prep.run(insert) if prepared else self.con.execute(insert)).fetchall()[0][0])
         if n:
             self.prep.dirty.add(key)
         return n
