@@ -156,7 +156,8 @@ def test_an_ingest_run_and_the_ocpi_receivers_upsert_rows_refresh_the_mirror(pg_
         got = _kpis(s)
         assert mirror.STATS["built"] == 2
         pd.testing.assert_frame_equal(got, _reference(pg_url, tmp_path))
-        # the OCPI receiver's path: prepared statements over a TEMP staging table
+        # Store.upsert_rows: prepared statements over a TEMP staging table (the receiver now writes sessions
+        # through the CDR ingest above, and its objects and runs with put_rows)
         res = s.upsert_rows("sessions", [dict(session_id="S9", country_code="NL", party_id="ABC",
                                               location_id="L2", evse_uid="E5",
                                               start_utc=pd.Timestamp("2026-06-01 08:00"),
